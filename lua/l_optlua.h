@@ -1,0 +1,18 @@
+/* Entry point of the optlua library, shared by the program and optlua.so. */
+#ifndef OL_L_OPTLUA_H
+#define OL_L_OPTLUA_H
+
+#include <lua.h>
+
+/* Pushes the optlua table (the same table on every call in one state). */
+int ol_luaopen(lua_State *L);
+
+/* Openers of the areas added after the tensor one; each is declared in
+ * l_common.h and adds its functions to the table on top of the stack.
+ * (Add one line per area.) */
+#define OL_AREA_OPENERS(L) \
+    do {                   \
+        (void)(L);         \
+    } while (0)
+
+#endif

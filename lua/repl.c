@@ -1,0 +1,2 @@
+/* Placeholder until the REPL lands. */
+typedef int ol_repl_placeholder;

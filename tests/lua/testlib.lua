@@ -1,0 +1,78 @@
+-- A small test harness for the Lua API tests.
+--   local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
+--   T.test("name", function() T.eq(1 + 1, 2) end)
+--   T.run()   -- prints each failure, then "N passed, N failed"; exits non-zero on failure
+local T = {}
+local tests = {}
+
+function T.test(name, fn) tests[#tests + 1] = {name = name, fn = fn} end
+
+local function fail(msg, level) error(msg, (level or 1) + 2) end
+
+function T.ok(v, msg) if not v then fail(msg or "expected a true value", 1) end end
+
+function T.eq(got, want, msg)
+  if got ~= want then
+    fail(string.format("%sexpected %s, got %s", msg and (msg .. ": ") or "",
+                       tostring(want), tostring(got)), 1)
+  end
+end
+
+-- |got - want| <= atol + rtol * |want|
+function T.near(got, want, atol, msg, rtol)
+  atol = atol or 1e-12
+  rtol = rtol or 0
+  if type(got) ~= "number" or math.abs(got - want) > atol + rtol * math.abs(want)
+     or got ~= got then
+    fail(string.format("%sexpected %.17g (atol %g), got %s", msg and (msg .. ": ") or "",
+                       want, atol, tostring(got)), 1)
+  end
+end
+
+-- Elementwise comparison of a tensor (or nested table) with a nested table.
+function T.near_all(got, want, atol, msg)
+  if type(got) == "userdata" then got = got:totable() end
+  atol = atol or 1e-12
+  local function walk(g, w, path)
+    if type(w) == "table" then
+      if type(g) ~= "table" or #g ~= #w then
+        fail(string.format("%sshape differs at %s", msg and (msg .. ": ") or "", path), 3)
+      end
+      for i = 1, #w do walk(g[i], w[i], path .. "[" .. i .. "]") end
+    elseif type(g) ~= "number" or math.abs(g - w) > atol or g ~= g then
+      fail(string.format("%sat %s expected %.17g, got %s", msg and (msg .. ": ") or "",
+                         path, w, tostring(g)), 3)
+    end
+  end
+  walk(got, want, "")
+end
+
+-- fn(...) must raise an error whose message contains `pattern` (plain text).
+function T.raises(pattern, fn, ...)
+  local ok, err = pcall(fn, ...)
+  if ok then fail("expected an error containing '" .. pattern .. "', got none", 1) end
+  err = tostring(err)
+  if not err:find(pattern, 1, true) then
+    fail("expected an error containing '" .. pattern .. "', got: " .. err, 1)
+  end
+  return err
+end
+
+function T.run()
+  local passed, failed = 0, 0
+  local only = os.getenv("OL_TEST")
+  for _, t in ipairs(tests) do
+    if not only or t.name:find(only, 1, true) then
+      local ok, err = xpcall(t.fn, debug.traceback)
+      if ok then passed = passed + 1
+      else
+        failed = failed + 1
+        io.stderr:write("FAIL ", t.name, ": ", tostring(err), "\n")
+      end
+    end
+  end
+  print(string.format("%d passed, %d failed", passed, failed))
+  os.exit(failed == 0 and 0 or 1)
+end
+
+return T
