@@ -31,8 +31,36 @@ ol_dtype ol_l_optdtype(lua_State *L, int idx, ol_dtype def);
 /* Both tensors share a dtype, or `bad argument #arg_b to ... (f32 and f64 mixed...)`. */
 void ol_l_checksamedtype(lua_State *L, const ol_tensor *a, const ol_tensor *b, int arg_b);
 
+/* Optimizers built from parts (muon; l_optim_blocks.c), called by l_optim.c:
+ * spreads {fallback = {lr = 1}} into {fallback_lr = 1} in the options table
+ * at idx, and tells opt where the 2-D weights of the params at idx (a
+ * model's :parameters(), or a 2-D tensor) lie in the flat buffer w. */
+struct ol_optim;
+struct ol_optim_desc;
+void ol_l_optim_suboptions(lua_State *L, const struct ol_optim_desc *d, int idx);
+void ol_l_optim_blocks(lua_State *L, struct ol_optim *opt, int idx, const ol_tensor *w,
+                       const char *fname);
+
 /* Area openers: each adds its functions to the table on top of the stack
  * and registers its metatables. */
 void ol_open_tensor(lua_State *L);
+void ol_open_pca(lua_State *L); /* ol._pca: C side of ol.pca (l_pca.c) */
+void ol_open_optim(lua_State *L); /* ol.optim (l_optim.c) */
+/* For C code driving an optimizer made in Lua (the training loop): the
+ * ol_optim inside the optimizer userdata at idx, or NULL; and applying its
+ * schedules before a step (field <- f(t + 1), raising on a bad value). */
+struct ol_optim;
+struct ol_optim *ol_l_tooptim(lua_State *L, int idx);
+void ol_l_optim_schedules(lua_State *L, int idx);
+void ol_open_nn(lua_State *L);   /* ol.nn and ol.init (l_nn.c, l_init.c) */
+void ol_open_init(lua_State *L); /* ol.init, called by ol_open_nn */
+void ol_open_data(lua_State *L); /* ol.data (l_data.c) */
+
+/* Models (l_nn.c): the engine model of the model userdata at idx, or NULL
+ * if it is not one. Its flat params/grads: ol_model_params/grads, its 2-D
+ * weights: ol_model_param_info (engine/nn/nn.h). */
+#define OL_MODEL_MT "optlua.model"
+typedef struct ol_model ol_model;
+ol_model *ol_l_tomodel(lua_State *L, int idx);
 
 #endif

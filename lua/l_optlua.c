@@ -2,6 +2,7 @@
  * modules (the files under lua/optlua) found in the binary by a package searcher and
  * loaded on first use as fields of the table (ol.schedule, ol.plot, ...). */
 #include <string.h>
+#include <time.h>
 
 #include "embedded.h"
 #include "l_common.h"
@@ -79,6 +80,15 @@ static int l_threads(lua_State *L) {
     return 1;
 }
 
+/* ol.clock() -> seconds on the monotonic wall clock (os.clock is CPU time,
+ * which BLAS threads inflate): for timing steps and benchmarks. */
+static int l_clock(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + 1e-9 * (lua_Number)ts.tv_nsec);
+    return 1;
+}
+
 /* ol.modules() -> sorted names of the embedded Lua modules (REPL help,
  * completion). */
 static int l_modules(lua_State *L) {
@@ -103,6 +113,8 @@ int ol_luaopen(lua_State *L) {
     OL_AREA_OPENERS(L);
     lua_pushcfunction(L, l_threads);
     lua_setfield(L, -2, "threads");
+    lua_pushcfunction(L, l_clock);
+    lua_setfield(L, -2, "clock");
     lua_pushcfunction(L, l_modules);
     lua_setfield(L, -2, "modules");
     lua_pushliteral(L, OL_VERSION);

@@ -13,6 +13,10 @@ int ol_luaopen(lua_State *L);
 #define OL_AREA_OPENERS(L) \
     do {                   \
         (void)(L);         \
+        ol_open_pca(L);    \
+        ol_open_optim(L);  \
+        ol_open_nn(L);     \
+        ol_open_data(L);   \
     } while (0)
 
 #endif

@@ -1,0 +1,114 @@
+/* Mini-batch loader: per-epoch order (in order, Fisher-Yates shuffled, or
+ * class-balanced by round-robin interleaving of per-class queues), batches
+ * copied into caller buffers. The rules and the balance guarantee are
+ * stated in loader.h. */
+#include "loader.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+
+int ol_loader_init(ol_loader *l, const ol_dataset *ds, const ol_loader_opts *opts, ol_error *err) {
+    memset(l, 0, sizeof *l);
+    if (opts->batch_size < 1)
+        return ol_fail(err, "batch_size must be >= 1, got %lld", (long long)opts->batch_size);
+    if (opts->balanced && ds->classes < 1)
+        return ol_fail(err, "balanced batches need a labelled dataset");
+    int64_t n = ds->n;
+    l->ds = ds;
+    l->opts = *opts;
+    l->order = malloc((size_t)(n > 0 ? n : 1) * sizeof *l->order);
+    if (opts->balanced) {
+        l->work = malloc((size_t)(n > 0 ? n : 1) * sizeof *l->work);
+        /* start, head and the class order: 3 arrays of classes + 1 */
+        l->counts = calloc(3 * ((size_t)ds->classes + 1), sizeof *l->counts);
+    }
+    if (!l->order || (opts->balanced && (!l->work || !l->counts))) {
+        ol_loader_free(l);
+        return ol_fail(err, "out of memory");
+    }
+    l->len = opts->drop_last ? n - n % opts->batch_size : n;
+    l->pos = -1;
+    return 0;
+}
+
+void ol_loader_free(ol_loader *l) {
+    free(l->order);
+    free(l->work);
+    free(l->counts);
+    memset(l, 0, sizeof *l);
+}
+
+int64_t ol_loader_num_batches(const ol_loader *l) {
+    int64_t b = l->opts.batch_size;
+    return (l->len + b - 1) / b;
+}
+
+/* Bucket the samples by class into work (stable, so the queues keep
+ * dataset order), shuffle each queue if asked, then deal one sample per
+ * class in a fixed class order until every queue is empty. */
+static void balanced_order(ol_loader *l) {
+    const ol_dataset *ds = l->ds;
+    int64_t n = ds->n, C = ds->classes;
+    /* bound[c]: end of class c's queue in work (= start of class c + 1's);
+     * head[c]: its next sample; active: classes with samples left. */
+    int64_t *bound = l->counts, *head = l->counts + (C + 1), *active = l->counts + 2 * (C + 1);
+    memset(bound, 0, (size_t)(C + 1) * sizeof *bound);
+    for (int64_t i = 0; i < n; i++) bound[ol_dataset_label(ds, i)]++;
+    for (int64_t c = 1; c <= C; c++) bound[c] += bound[c - 1];
+    for (int64_t c = 1; c <= C; c++) head[c] = bound[c - 1];
+    for (int64_t i = 0; i < n; i++) l->work[head[ol_dataset_label(ds, i)]++] = i;
+    for (int64_t c = 1; c <= C; c++) head[c] = bound[c - 1];
+    if (l->opts.shuffle)
+        for (int64_t c = 1; c <= C; c++) ol_shuffle_i64(l->work + head[c], bound[c] - head[c]);
+
+    int64_t na = 0;
+    for (int64_t c = 1; c <= C; c++)
+        if (bound[c] > head[c]) active[na++] = c;
+    if (l->opts.shuffle) ol_shuffle_i64(active, na);
+    int64_t k = 0;
+    while (na > 0) {
+        int64_t keep = 0;
+        for (int64_t a = 0; a < na; a++) {
+            int64_t c = active[a];
+            l->order[k++] = l->work[head[c]++];
+            if (head[c] < bound[c]) active[keep++] = c; /* order preserved */
+        }
+        na = keep;
+    }
+}
+
+void ol_loader_start_epoch(ol_loader *l) {
+    int64_t n = l->ds->n;
+    if (l->opts.balanced) {
+        balanced_order(l);
+    } else {
+        for (int64_t i = 0; i < n; i++) l->order[i] = i;
+        if (l->opts.shuffle) ol_shuffle_i64(l->order, n);
+    }
+    l->pos = 0;
+    l->epoch++;
+}
+
+int64_t ol_loader_next_indices(ol_loader *l, const int64_t **idx) {
+    if (l->pos < 0) ol_loader_start_epoch(l);
+    int64_t left = l->len - l->pos;
+    if (left <= 0) {
+        l->pos = -1;
+        *idx = NULL;
+        return 0;
+    }
+    int64_t b = left < l->opts.batch_size ? left : l->opts.batch_size;
+    *idx = l->order + l->pos;
+    l->pos += b;
+    return b;
+}
+
+int ol_loader_next(ol_loader *l, ol_dtype dt, void *x, void *y, int64_t *n) {
+    const int64_t *idx;
+    *n = ol_loader_next_indices(l, &idx);
+    if (*n == 0) return 0;
+    ol_dataset_gather(l->ds, idx, *n, dt, x, y);
+    return 1;
+}

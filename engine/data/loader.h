@@ -1,0 +1,79 @@
+/* Mini-batches over a dataset, for the C training loop and the Lua
+ * binding alike: the loader fills caller-provided buffers, so a loop that
+ * allocates its x (batch_size x d) and y (batch_size) once pulls every
+ * batch of every epoch without allocating and without calling Lua.
+ *
+ *   ol_loader l;
+ *   ol_loader_init(&l, ds, &(ol_loader_opts){.batch_size = 128, .shuffle = 1}, &err);
+ *   float *x = malloc(128 * ds->d * sizeof *x), *y = malloc(128 * sizeof *y);
+ *   for (int epoch = 0; epoch < 10; epoch++) {
+ *       int64_t n;
+ *       while (ol_loader_next(&l, OL_F32, x, y, &n) > 0) { ... n rows ... }
+ *   }
+ *   ol_loader_free(&l);
+ *
+ * An epoch visits every sample exactly once (drop_last drops the last
+ * n mod batch_size samples of the epoch's order, which differ from epoch
+ * to epoch when shuffling). The order of each epoch:
+ *
+ *  - shuffle = 0, balanced = 0: samples in dataset order;
+ *  - shuffle = 1: a Fisher-Yates permutation drawn from the global RNG
+ *    (ol_rng_below) when the epoch starts, so a seed fixes every epoch;
+ *  - balanced = 1 (needs labels): the samples of each class form a queue
+ *    (shuffled when shuffle is set, else in dataset order) and the queues are
+ *    interleaved round-robin: one sample of each class in turn, in a class
+ *    order fixed for the epoch (a random permutation of the classes when
+ *    shuffling, else 1..C), skipping the classes whose queue is empty.
+ *    Because the sequence then repeats the same class pattern, every run of
+ *    B consecutive samples, hence every batch, holds each class that still
+ *    has samples left at the batch's end floor(B/C') or ceil(B/C') times
+ *    (C' such classes): with equal class sizes every batch is balanced to
+ *    within one sample; once the small classes run out, the remaining
+ *    batches hold the larger ones, since each sample is still used exactly
+ *    once per epoch (no oversampling). */
+#ifndef OL_DATA_LOADER_H
+#define OL_DATA_LOADER_H
+
+#include <stdint.h>
+
+#include "dataset.h"
+
+typedef struct ol_loader_opts {
+    int64_t batch_size; /* >= 1; larger than the dataset: one batch of all */
+    int shuffle;
+    int balanced;
+    int drop_last;
+} ol_loader_opts;
+
+typedef struct ol_loader {
+    const ol_dataset *ds; /* not owned: must outlive the loader */
+    ol_loader_opts opts;
+    int64_t *order;       /* ds->n sample indices of the current epoch */
+    int64_t len;          /* samples served per epoch (after drop_last) */
+    int64_t pos;          /* next position in order; -1: no epoch begun */
+    int64_t epoch;        /* epochs begun so far */
+    int64_t *work;        /* balanced: per-class queue storage */
+    int64_t *counts;      /* balanced: classes + 1 entries */
+} ol_loader;
+
+int ol_loader_init(ol_loader *l, const ol_dataset *ds, const ol_loader_opts *opts, ol_error *err);
+void ol_loader_free(ol_loader *l);
+
+/* Batches per epoch: ceil(n / B), or floor(n / B) with drop_last. */
+int64_t ol_loader_num_batches(const ol_loader *l);
+
+/* Draws the order of a new epoch (shuffling if asked) and rewinds. */
+void ol_loader_start_epoch(ol_loader *l);
+
+/* The sample indices (0-based) of the next batch: returns its size and
+ * points *idx into the loader's order, or returns 0 at the end of the epoch
+ * (the next call then starts a new one). */
+int64_t ol_loader_next_indices(ol_loader *l, const int64_t **idx);
+
+/* Fills x (size*d) and y (size class ids, 1-based; may be NULL) of element
+ * type dt with the next batch and stores its size in *n. Returns 1 for a
+ * batch, 0 at the end of an epoch (*n = 0; the next call starts a new
+ * epoch). Buffers must hold batch_size rows. */
+int ol_loader_next(ol_loader *l, ol_dtype dt, void *x, void *y, int64_t *n);
+
+#endif

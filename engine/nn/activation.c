@@ -1,0 +1,43 @@
+/* Activations relu, leaky_relu, tanh, sigmoid, gelu (the exact erf form,
+ * torch.nn.GELU's default approximate='none') and identity: forward and
+ * backward in generic/activation.h, instantiated for f32 and f64. The
+ * forward takes an optional bias so that a linear layer's bias add and its
+ * activation are one pass over memory after the GEMM. */
+#include <string.h>
+#include <tgmath.h>
+
+#include "kernels.h"
+
+/* The per-element loops must vectorise: -O2's "very cheap" cost model
+ * (GCC 12) refuses every loop whose length is not a known multiple of the
+ * vector width, which left these passes scalar and as slow as a third of
+ * the GEMMs at batch 1024. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
+static const char *const act_names[] = {"identity", "relu", "leaky_relu",
+                                        "tanh", "sigmoid", "gelu"};
+
+const char *ol_act_name(ol_act a) {
+    return (unsigned)a < sizeof act_names / sizeof *act_names ? act_names[a] : "?";
+}
+
+int ol_act_parse(const char *name, ol_act *a) {
+    for (unsigned i = 0; i < sizeof act_names / sizeof *act_names; i++)
+        if (strcmp(name, act_names[i]) == 0) {
+            *a = (ol_act)i;
+            return 0;
+        }
+    return -1;
+}
+
+#define T float
+#define S(name) name##_f32
+#include "generic/activation.h"
+#undef T
+#undef S
+
+#define T double
+#define S(name) name##_f64
+#include "generic/activation.h"

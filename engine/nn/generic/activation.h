@@ -1,0 +1,93 @@
+/* Activations for one element type: included by activation.c with
+ * T (element type) and S(name) (name##_f32 / name##_f64) defined, and
+ * <tgmath.h> so that exp/tanh/erf take T's precision.
+ *
+ * Derivatives (u: pre-activation, y = f(u)):
+ *   relu' = [u > 0]; leaky_relu' = 1 if u > 0 else slope;
+ *   tanh' = 1 - y^2; sigmoid' = y (1 - y);
+ *   gelu (exact) y = u Phi(u), gelu' = Phi(u) + u phi(u),
+ *   Phi(u) = (1 + erf(u / sqrt 2)) / 2, phi(u) = exp(-u^2 / 2) / sqrt(2 pi).
+ * The sigmoid is evaluated on the side where exp cannot overflow. */
+
+static inline T S(sigmoid)(T u) {
+    if (u >= 0) return (T)1 / ((T)1 + exp(-u));
+    T e = exp(u);
+    return e / ((T)1 + e);
+}
+
+void S(ol_act_forward)(ol_act a, double slope, int64_t n, int64_t w,
+                       const T *restrict pre, const T *restrict bias, T *restrict y) {
+    const T sl = (T)slope;
+    const T rs2 = (T)0.70710678118654752440;
+    for (int64_t r = 0; r < n; r++) {
+        const T *restrict p = pre + r * w;
+        T *restrict o = y + r * w;
+        /* Each case is its own loop so the compiler vectorises it. */
+#define U(j) (bias ? p[j] + bias[j] : p[j])
+        switch (a) {
+        case OL_ACT_IDENTITY:
+            for (int64_t j = 0; j < w; j++) o[j] = U(j);
+            break;
+        case OL_ACT_RELU:
+            for (int64_t j = 0; j < w; j++) { T u = U(j); o[j] = u > 0 ? u : 0; }
+            break;
+        case OL_ACT_LEAKY_RELU:
+            for (int64_t j = 0; j < w; j++) { T u = U(j); o[j] = u > 0 ? u : sl * u; }
+            break;
+        case OL_ACT_TANH:
+            for (int64_t j = 0; j < w; j++) o[j] = tanh(U(j));
+            break;
+        case OL_ACT_SIGMOID:
+            for (int64_t j = 0; j < w; j++) o[j] = S(sigmoid)(U(j));
+            break;
+        case OL_ACT_GELU:
+            for (int64_t j = 0; j < w; j++) {
+                T u = U(j);
+                o[j] = (T)0.5 * u * ((T)1 + erf(u * rs2));
+            }
+            break;
+        }
+    }
+}
+
+void S(ol_act_backward)(ol_act a, double slope, int64_t n, int64_t w,
+                        const T *restrict pre, const T *restrict bias, const T *restrict y,
+                        const T *restrict dy, T *restrict dx, T *restrict db, int accumulate) {
+    const T sl = (T)slope;
+    const T rs2 = (T)0.70710678118654752440;
+    const T rs2pi = (T)0.39894228040143267794; /* 1 / sqrt(2 pi) */
+    if (db && !accumulate)
+        for (int64_t j = 0; j < w; j++) db[j] = 0;
+    for (int64_t r = 0; r < n; r++) {
+        const T *restrict p = pre + r * w, *restrict yo = y + r * w, *restrict g = dy + r * w;
+        T *restrict d = dx + r * w;
+        switch (a) {
+        case OL_ACT_IDENTITY:
+            for (int64_t j = 0; j < w; j++) d[j] = g[j];
+            break;
+        case OL_ACT_RELU:
+            /* y > 0 exactly when u > 0: reading y saves the bias add. */
+            for (int64_t j = 0; j < w; j++) d[j] = yo[j] > 0 ? g[j] : 0;
+            break;
+        case OL_ACT_LEAKY_RELU:
+            for (int64_t j = 0; j < w; j++) d[j] = U(j) > 0 ? g[j] : sl * g[j];
+            break;
+        case OL_ACT_TANH:
+            for (int64_t j = 0; j < w; j++) d[j] = g[j] * ((T)1 - yo[j] * yo[j]);
+            break;
+        case OL_ACT_SIGMOID:
+            for (int64_t j = 0; j < w; j++) d[j] = g[j] * yo[j] * ((T)1 - yo[j]);
+            break;
+        case OL_ACT_GELU:
+            for (int64_t j = 0; j < w; j++) {
+                T u = U(j);
+                T cdf = (T)0.5 * ((T)1 + erf(u * rs2));
+                d[j] = g[j] * (cdf + u * rs2pi * exp((T)-0.5 * u * u));
+            }
+            break;
+        }
+#undef U
+        if (db)
+            for (int64_t j = 0; j < w; j++) db[j] += d[j];
+    }
+}

@@ -1,0 +1,68 @@
+/* Losses for one element type: included by loss.c with T, S(name) and
+ * <tgmath.h>. Each computes the loss and its gradient with respect to the
+ * output y (n x c) in the same pass; sums are accumulated in double.
+ *
+ * cross_entropy, row r, logits y, lse = m + log sum_j exp(y_j - m) with
+ *   m = max_j y_j (so no exp overflows):
+ *   class id k:   l = lse - y_k,                dy_j = (p_j - [j = k]) / n
+ *   dense t:      l = sum_j t_j (lse - y_j),    dy_j = (p_j sum t - t_j) / n
+ *   p = softmax(y); loss = mean over rows (torch's reduction='mean').
+ * mse: loss = mean over all n c elements of (y - t)^2, dy = 2 (y - t) / (n c).
+ * bce with logits: l = max(y, 0) - y t + log(1 + exp(-|y|)) (never
+ *   overflows; torch's BCEWithLogitsLoss), dy = (sigmoid(y) - t) / (n c). */
+
+double S(ol_loss)(ol_loss_kind k, int64_t n, int64_t c, const T *y,
+                  const int32_t *ids, const T *t, T *dy) {
+    double total = 0;
+    if (k == OL_LOSS_CROSS_ENTROPY) {
+        const T inv_n = (T)(1.0 / (double)n);
+        for (int64_t r = 0; r < n; r++) {
+            const T *yr = y + r * c;
+            T *dr = dy + r * c;
+            T m = yr[0];
+            for (int64_t j = 1; j < c; j++) m = yr[j] > m ? yr[j] : m;
+            double s = 0;
+            for (int64_t j = 0; j < c; j++) {
+                dr[j] = exp(yr[j] - m);
+                s += dr[j];
+            }
+            double lse = (double)m + log(s);
+            T inv_s = (T)(1.0 / s);
+            if (ids) {
+                int32_t id = ids[r];
+                total += lse - (double)yr[id];
+                for (int64_t j = 0; j < c; j++) dr[j] = dr[j] * inv_s * inv_n;
+                dr[id] -= inv_n;
+            } else {
+                const T *tr = t + r * c;
+                double st = 0, sty = 0;
+                for (int64_t j = 0; j < c; j++) {
+                    st += tr[j];
+                    sty += (double)tr[j] * (double)yr[j];
+                }
+                total += lse * st - sty;
+                T sc = (T)st * inv_s;
+                for (int64_t j = 0; j < c; j++) dr[j] = (dr[j] * sc - tr[j]) * inv_n;
+            }
+        }
+        return total / (double)n;
+    }
+    const int64_t len = n * c;
+    const T inv = (T)(1.0 / (double)len);
+    if (k == OL_LOSS_MSE) {
+        for (int64_t i = 0; i < len; i++) {
+            T d = y[i] - t[i];
+            total += (double)d * (double)d;
+            dy[i] = 2 * d * inv;
+        }
+    } else { /* OL_LOSS_BCE */
+        for (int64_t i = 0; i < len; i++) {
+            T u = y[i];
+            T e = exp(-fabs(u)); /* in (0, 1] */
+            T sig = u >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);
+            total += (double)(u > 0 ? u : 0) - (double)u * (double)t[i] + log1p((double)e);
+            dy[i] = (sig - t[i]) * inv;
+        }
+    }
+    return total / (double)len;
+}

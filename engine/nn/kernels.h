@@ -1,0 +1,40 @@
+/* The nn kernels on plain arrays, one instance per element type
+ * (suffix _f32 for float, _f64 for double), written once in generic/.
+ * Internal to engine/nn: the model calls them; tests may too.
+ * All arrays are row-major and contiguous; n is the batch (rows). */
+#ifndef OL_NN_KERNELS_H
+#define OL_NN_KERNELS_H
+
+#include <stdint.h>
+
+#include "nn.h"
+
+#define OL_NN_DECLARE(T, SFX)                                                   \
+    /* z = x W^T (no bias); W is out x in. */                                   \
+    void ol_linear_forward_##SFX(int64_t n, int64_t in, int64_t out,            \
+                                 const T *x, const T *w, T *z);                 \
+    /* dW (+)= dz^T x; dx = dz W unless dx is NULL. */                          \
+    void ol_linear_backward_##SFX(int64_t n, int64_t in, int64_t out,           \
+                                  const T *x, const T *w, const T *dz, T *dx,   \
+                                  T *dw, int accumulate);                       \
+    /* z += b on every row (linear without a fused activation). */              \
+    void ol_bias_forward_##SFX(int64_t n, int64_t w, T *z, const T *b);         \
+    /* db (+)= column sums of dz. */                                            \
+    void ol_bias_backward_##SFX(int64_t n, int64_t w, const T *dz, T *db,       \
+                                int accumulate);                                \
+    /* y = f(u), u = pre + bias (bias per column, may be NULL). */              \
+    void ol_act_forward_##SFX(ol_act a, double slope, int64_t n, int64_t w,     \
+                              const T *pre, const T *bias, T *y);               \
+    /* dx = dy * f'(u); db (+)= column sums of dx when db is not NULL. */       \
+    void ol_act_backward_##SFX(ol_act a, double slope, int64_t n, int64_t w,    \
+                               const T *pre, const T *bias, const T *y,         \
+                               const T *dy, T *dx, T *db, int accumulate);      \
+    /* Loss of y (n x c) against ids (0-based, in range) or dense t;            \
+     * writes dloss/dy into dy and returns the loss. */                         \
+    double ol_loss_##SFX(ol_loss_kind k, int64_t n, int64_t c, const T *y,      \
+                         const int32_t *ids, const T *t, T *dy);
+
+OL_NN_DECLARE(float, f32)
+OL_NN_DECLARE(double, f64)
+
+#endif

@@ -1,0 +1,41 @@
+/* Losses: cross_entropy (fused, stable log-softmax + NLL, as
+ * torch.nn.CrossEntropyLoss with class indices or class probabilities),
+ * mse (torch.nn.MSELoss) and bce (torch.nn.BCEWithLogitsLoss), all with
+ * reduction 'mean'; rules in generic/loss.h, instantiated for f32 and f64. */
+#include <string.h>
+#include <tgmath.h>
+
+#include "kernels.h"
+
+/* The per-element loops must vectorise: -O2's "very cheap" cost model
+ * (GCC 12) refuses every loop whose length is not a known multiple of the
+ * vector width, which left these passes scalar and as slow as a third of
+ * the GEMMs at batch 1024. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
+static const char *const loss_names[] = {"cross_entropy", "mse", "bce"};
+
+const char *ol_loss_name(ol_loss_kind k) {
+    return (unsigned)k < sizeof loss_names / sizeof *loss_names ? loss_names[k] : "?";
+}
+
+int ol_loss_parse(const char *name, ol_loss_kind *k) {
+    for (unsigned i = 0; i < sizeof loss_names / sizeof *loss_names; i++)
+        if (strcmp(name, loss_names[i]) == 0) {
+            *k = (ol_loss_kind)i;
+            return 0;
+        }
+    return -1;
+}
+
+#define T float
+#define S(name) name##_f32
+#include "generic/loss.h"
+#undef T
+#undef S
+
+#define T double
+#define S(name) name##_f64
+#include "generic/loss.h"

@@ -1,0 +1,326 @@
+/* Sequential models: a list of linear layers and activations over one flat
+ * parameter buffer and one flat gradient buffer (llm.c's layout), with
+ * workspaces that grow to the largest batch seen and are then reused, so
+ * that a training step allocates nothing.
+ *
+ * A linear layer followed by an activation is fused: after the GEMM one
+ * pass computes y = f(z + b) (the bias is never stored into z), and in
+ * backward one pass computes dz = dy * f'(z + b) and the bias gradient.
+ * Backward skips dx for the first linear layer (nobody needs dL/dinput). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+typedef struct layer {
+    ol_layer_spec spec;
+    int64_t width;        /* output width */
+    int64_t w_off, b_off; /* linear: offsets into the flat buffers */
+    int fused;            /* linear: next layer is its activation; act: fused into the previous */
+} layer;
+
+struct ol_model {
+    ol_dtype dt;
+    size_t es; /* element size */
+    int nl;
+    layer *L;
+    int first_linear;
+    int64_t in_features, out_features, nparams;
+    ol_storage *params, *grads;
+    int nt; /* parameter tensors */
+    ol_param_info *pinfo;
+    /* workspace: out[i] and gout[i] hold cap x width of layer i */
+    int64_t cap, n;
+    void *ws;
+    void **out, **gout;
+    int32_t *ids;
+    const void *x;
+    int state; /* 0: nothing, 1: forward done, 2: loss done */
+};
+
+/* Calls fn_f32 or fn_f64 by m's dtype; void pointers convert to T*. */
+#define CALL(m, fn, ...)                \
+    do {                                \
+        if ((m)->dt == OL_F32)          \
+            fn##_f32(__VA_ARGS__);      \
+        else                            \
+            fn##_f64(__VA_ARGS__);      \
+    } while (0)
+
+static void *P(const ol_model *m, int64_t off) { return (char *)m->params->data + off * (int64_t)m->es; }
+static void *G(const ol_model *m, int64_t off) { return (char *)m->grads->data + off * (int64_t)m->es; }
+
+ol_model *ol_model_new(const ol_layer_spec *specs, int nlayers, ol_dtype dt, ol_error *err) {
+    if (dt != OL_F32 && dt != OL_F64) return ol_fail(err, "unknown dtype"), NULL;
+    if (nlayers < 1) return ol_fail(err, "a model needs at least one layer"), NULL;
+    int first_linear = -1;
+    for (int i = 0; i < nlayers && first_linear < 0; i++)
+        if (specs[i].kind == OL_LAYER_LINEAR) first_linear = i;
+    if (first_linear < 0) return ol_fail(err, "a model needs at least one linear layer"), NULL;
+
+    ol_model *m = calloc(1, sizeof *m);
+    if (!m) return ol_fail(err, "out of memory"), NULL;
+    m->dt = dt;
+    m->es = ol_dtype_size(dt);
+    m->nl = nlayers;
+    m->first_linear = first_linear;
+    m->L = calloc((size_t)nlayers, sizeof *m->L);
+    m->out = calloc((size_t)nlayers, sizeof *m->out);
+    m->gout = calloc((size_t)nlayers, sizeof *m->gout);
+    if (!m->L || !m->out || !m->gout) goto oom;
+
+    int64_t width = specs[first_linear].in, off = 0;
+    m->in_features = width;
+    for (int i = 0; i < nlayers; i++) {
+        layer *l = &m->L[i];
+        l->spec = specs[i];
+        if (specs[i].kind == OL_LAYER_LINEAR) {
+            if (specs[i].in < 1 || specs[i].out < 1) {
+                ol_fail(err, "layer %d: linear sizes must be positive (got %lld, %lld)", i + 1,
+                        (long long)specs[i].in, (long long)specs[i].out);
+                goto fail;
+            }
+            if (specs[i].in != width) {
+                ol_fail(err, "layer %d: linear expects %lld inputs but the layer before gives %lld",
+                        i + 1, (long long)specs[i].in, (long long)width);
+                goto fail;
+            }
+            width = specs[i].out;
+            l->w_off = off;
+            off += specs[i].in * specs[i].out;
+            l->b_off = off;
+            off += specs[i].out;
+            m->nt += 2;
+            if (i + 1 < nlayers && specs[i + 1].kind == OL_LAYER_ACT) {
+                l->fused = 1;
+                m->L[i + 1].fused = 1;
+            }
+        } else if ((unsigned)specs[i].act > OL_ACT_GELU) {
+            ol_fail(err, "layer %d: unknown activation", i + 1);
+            goto fail;
+        }
+        l->width = width;
+    }
+    m->out_features = width;
+    m->nparams = off;
+    m->params = ol_storage_new((size_t)off * m->es);
+    m->grads = ol_storage_new((size_t)off * m->es);
+    m->pinfo = calloc((size_t)m->nt, sizeof *m->pinfo);
+    if (!m->params || !m->grads || !m->pinfo) goto oom;
+    memset(m->params->data, 0, (size_t)off * m->es);
+    memset(m->grads->data, 0, (size_t)off * m->es);
+    int k = 0;
+    for (int i = 0; i < nlayers; i++) {
+        const layer *l = &m->L[i];
+        if (l->spec.kind != OL_LAYER_LINEAR) continue;
+        m->pinfo[k++] = (ol_param_info){i, 0, 2, {l->spec.out, l->spec.in}, l->w_off,
+                                        l->spec.out * l->spec.in};
+        m->pinfo[k++] = (ol_param_info){i, 1, 1, {l->spec.out, 0}, l->b_off, l->spec.out};
+    }
+    return m;
+oom:
+    ol_fail(err, "out of memory");
+fail:
+    ol_model_free(m);
+    return NULL;
+}
+
+void ol_model_free(ol_model *m) {
+    if (!m) return;
+    ol_storage_release(m->params);
+    ol_storage_release(m->grads);
+    free(m->ws);
+    free(m->out);
+    free(m->gout);
+    free(m->pinfo);
+    free(m->L);
+    free(m);
+}
+
+ol_model *ol_model_clone(const ol_model *m, ol_dtype dt, ol_error *err) {
+    ol_layer_spec *specs = malloc((size_t)m->nl * sizeof *specs);
+    if (!specs) return ol_fail(err, "out of memory"), NULL;
+    for (int i = 0; i < m->nl; i++) specs[i] = m->L[i].spec;
+    ol_model *c = ol_model_new(specs, m->nl, dt, err);
+    free(specs);
+    if (!c) return NULL;
+    for (int64_t i = 0; i < m->nparams; i++) {
+        double v = m->dt == OL_F32 ? ((const float *)m->params->data)[i]
+                                   : ((const double *)m->params->data)[i];
+        if (dt == OL_F32) ((float *)c->params->data)[i] = (float)v;
+        else ((double *)c->params->data)[i] = v;
+    }
+    return c;
+}
+
+ol_dtype ol_model_dtype(const ol_model *m) { return m->dt; }
+int64_t ol_model_in_features(const ol_model *m) { return m->in_features; }
+int64_t ol_model_out_features(const ol_model *m) { return m->out_features; }
+int64_t ol_model_nparams(const ol_model *m) { return m->nparams; }
+int ol_model_nlayers(const ol_model *m) { return m->nl; }
+const ol_layer_spec *ol_model_layer(const ol_model *m, int i) { return &m->L[i].spec; }
+int ol_model_nparam_tensors(const ol_model *m) { return m->nt; }
+void ol_model_param_info(const ol_model *m, int k, ol_param_info *info) { *info = m->pinfo[k]; }
+
+static void make_view(ol_storage *st, ol_dtype dt, int64_t offset, int ndim,
+                      const int64_t *shape, ol_tensor *out) {
+    memset(out, 0, sizeof *out);
+    ol_storage_retain(st);
+    out->st = st;
+    out->offset = offset;
+    out->dtype = dt;
+    out->ndim = ndim;
+    int64_t stride = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        out->shape[d] = shape[d];
+        out->stride[d] = stride;
+        stride *= shape[d];
+    }
+}
+
+void ol_model_params(const ol_model *m, ol_tensor *out) {
+    make_view(m->params, m->dt, 0, 1, &m->nparams, out);
+}
+
+void ol_model_grads(const ol_model *m, ol_tensor *out) {
+    make_view(m->grads, m->dt, 0, 1, &m->nparams, out);
+}
+
+void ol_model_param_view(const ol_model *m, int k, int grad, ol_tensor *out) {
+    const ol_param_info *p = &m->pinfo[k];
+    make_view(grad ? m->grads : m->params, m->dt, p->offset, p->ndim, p->shape, out);
+}
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+int ol_model_reserve(ol_model *m, int64_t n, ol_error *err) {
+    if (n < 1) return ol_fail(err, "batch size must be positive (got %lld)", (long long)n);
+    if (n <= m->cap) return 0;
+    size_t total = round64((size_t)n * sizeof(int32_t));
+    for (int i = 0; i < m->nl; i++) total += 2 * round64((size_t)(n * m->L[i].width) * m->es);
+    void *ws = aligned_alloc(64, total);
+    if (!ws) return ol_fail(err, "out of memory (workspace for batch %lld)", (long long)n);
+    free(m->ws);
+    m->ws = ws;
+    m->cap = n;
+    char *p = ws;
+    for (int i = 0; i < m->nl; i++) {
+        size_t sz = round64((size_t)(n * m->L[i].width) * m->es);
+        m->out[i] = p;
+        p += sz;
+        m->gout[i] = p;
+        p += sz;
+    }
+    m->ids = (int32_t *)p;
+    m->state = 0; /* the old buffers are gone */
+    return 0;
+}
+
+int32_t *ol_model_id_buffer(ol_model *m, int64_t n, ol_error *err) {
+    /* Growing would drop the last forward's activations: reserve first. */
+    if (n > m->cap && (m->state != 0 || ol_model_reserve(m, n, err) != 0)) {
+        if (m->state != 0) ol_fail(err, "batch of %lld targets but the forward had %lld rows",
+                                   (long long)n, (long long)m->n);
+        return NULL;
+    }
+    return m->ids;
+}
+
+static const void *input_of(const ol_model *m, int i) {
+    return i == 0 ? m->x : m->out[i - 1];
+}
+
+int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err) {
+    if (ol_model_reserve(m, n, err) != 0) return -1;
+    m->x = x;
+    m->n = n;
+    for (int i = 0; i < m->nl; i++) {
+        const layer *l = &m->L[i];
+        const void *in = input_of(m, i);
+        if (l->spec.kind == OL_LAYER_LINEAR) {
+            CALL(m, ol_linear_forward, n, l->spec.in, l->spec.out, in, P(m, l->w_off), m->out[i]);
+            if (l->fused) {
+                const layer *a = &m->L[i + 1];
+                CALL(m, ol_act_forward, a->spec.act, a->spec.slope, n, l->width, m->out[i],
+                     P(m, l->b_off), m->out[i + 1]);
+                i++;
+            } else {
+                CALL(m, ol_bias_forward, n, l->width, m->out[i], P(m, l->b_off));
+            }
+        } else {
+            CALL(m, ol_act_forward, l->spec.act, l->spec.slope, n, l->width, in, NULL, m->out[i]);
+        }
+    }
+    m->state = 1;
+    return 0;
+}
+
+const void *ol_model_output(const ol_model *m, int64_t *n) {
+    if (n) *n = m->state ? m->n : 0;
+    return m->state ? m->out[m->nl - 1] : NULL;
+}
+
+int ol_model_loss(ol_model *m, ol_loss_kind kind, const ol_target *t, double *loss, ol_error *err) {
+    if (!m->state) return ol_fail(err, "no forward pass to take the loss of");
+    const int64_t n = m->n, c = m->out_features;
+    if ((unsigned)kind > OL_LOSS_BCE) return ol_fail(err, "unknown loss");
+    if (t->ids) {
+        if (kind != OL_LOSS_CROSS_ENTROPY)
+            return ol_fail(err, "class ids are targets for cross_entropy only; %s needs a %lldx%lld target",
+                           ol_loss_name(kind), (long long)n, (long long)c);
+        for (int64_t r = 0; r < n; r++)
+            if (t->ids[r] < 0 || t->ids[r] >= c)
+                return ol_fail(err, "class id %d out of range 0..%lld at row %lld", (int)t->ids[r],
+                               (long long)(c - 1), (long long)r);
+    } else if (!t->dense) {
+        return ol_fail(err, "no target");
+    }
+    const int nl = m->nl;
+    if (m->dt == OL_F32)
+        *loss = ol_loss_f32(kind, n, c, (const float *)m->out[nl - 1], t->ids, t->dense,
+                            (float *)m->gout[nl - 1]);
+    else
+        *loss = ol_loss_f64(kind, n, c, (const double *)m->out[nl - 1], t->ids, t->dense,
+                            (double *)m->gout[nl - 1]);
+    m->state = 2;
+    return 0;
+}
+
+int ol_model_backward(ol_model *m, int acc, ol_error *err) {
+    if (m->state != 2) return ol_fail(err, "no loss to differentiate (call loss after forward)");
+    const int64_t n = m->n;
+    for (int i = m->nl - 1; i >= m->first_linear;) {
+        const layer *l = &m->L[i];
+        if (l->spec.kind == OL_LAYER_ACT && l->fused) {
+            const layer *lin = &m->L[i - 1];
+            CALL(m, ol_act_backward, l->spec.act, l->spec.slope, n, l->width, m->out[i - 1],
+                 P(m, lin->b_off), m->out[i], m->gout[i], m->gout[i - 1], G(m, lin->b_off), acc);
+            CALL(m, ol_linear_backward, n, lin->spec.in, lin->spec.out, input_of(m, i - 1),
+                 P(m, lin->w_off), m->gout[i - 1],
+                 i - 1 > m->first_linear ? m->gout[i - 2] : NULL, G(m, lin->w_off), acc);
+            i -= 2;
+        } else if (l->spec.kind == OL_LAYER_ACT) {
+            CALL(m, ol_act_backward, l->spec.act, l->spec.slope, n, l->width, input_of(m, i),
+                 NULL, m->out[i], m->gout[i], m->gout[i - 1], NULL, 0);
+            i--;
+        } else {
+            CALL(m, ol_bias_backward, n, l->width, m->gout[i], G(m, l->b_off), acc);
+            CALL(m, ol_linear_backward, n, l->spec.in, l->spec.out, input_of(m, i),
+                 P(m, l->w_off), m->gout[i], i > m->first_linear ? m->gout[i - 1] : NULL,
+                 G(m, l->w_off), acc);
+            i--;
+        }
+    }
+    return 0;
+}
+
+int ol_model_evaluate(ol_model *m, const void *x, int64_t n, ol_loss_kind kind,
+                      const ol_target *t, double *loss, ol_error *err) {
+    if (ol_model_forward(m, x, n, err) != 0) return -1;
+    if (ol_model_loss(m, kind, t, loss, err) != 0) return -1;
+    return ol_model_backward(m, 0, err);
+}
+
+void ol_model_zero_grad(ol_model *m) {
+    memset(m->grads->data, 0, (size_t)m->nparams * m->es);
+}

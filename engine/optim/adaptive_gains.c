@@ -1,0 +1,80 @@
+/* adaptive_gains: separate adaptive learning rates, one gain per weight
+ * (Jacobs 1988, "Increased rates of convergence through learning rate
+ * adaptation", in the simple additive-up / multiplicative-down form of
+ * Hinton's Neural Networks for Machine Learning, lecture 6d):
+ *
+ *   gain <- gain + gain_up    if g·g_prev > 0   (the sign was kept)
+ *   gain <- gain · gain_down  if g·g_prev < 0   (the sign flipped)
+ *   (unchanged if either is 0, so the first step leaves gains at 1)
+ *   gain <- clip(gain, gain_min, gain_max)
+ *   v <- momentum·v − lr·gain·g
+ *   w <- w + v
+ *
+ * Momentum applies to the gain-scaled step (Hinton: "combine adaptive gains
+ * with momentum" by feeding the gained gradient into the velocity); with
+ * momentum = 0 this is w <- w − lr·gain·g.
+ * Options: lr=1e-3, gain_up=0.05, gain_down=0.95, gain_min=0.1,
+ * gain_max=10, momentum=0. State: gains (start at 1), prev_grad, velocity. */
+#include "optim.h"
+
+enum { LR, GAIN_UP, GAIN_DOWN, GAIN_MIN, GAIN_MAX, MOMENTUM, NSLOTS };
+
+static const ol_optim_option options[] = {
+    {.name = "lr", .type = OL_OPT_NUMBER, .slot = LR, .def = {1e-3}, OL_GE0},
+    {.name = "gain_up", .type = OL_OPT_NUMBER, .slot = GAIN_UP, .def = {0.05}, OL_GE0},
+    {.name = "gain_down", .type = OL_OPT_NUMBER, .slot = GAIN_DOWN, .def = {0.95},
+     .lo = 0, .hi = 1, .lo_open = 1},
+    {.name = "gain_min", .type = OL_OPT_NUMBER, .slot = GAIN_MIN, .def = {0.1}, OL_GT0},
+    {.name = "gain_max", .type = OL_OPT_NUMBER, .slot = GAIN_MAX, .def = {10}, OL_GT0},
+    {.name = "momentum", .type = OL_OPT_NUMBER, .slot = MOMENTUM, .def = {0}, OL_GE0},
+};
+static const char *const state_names[] = {"gains", "prev_grad", "velocity"};
+enum { S_GAIN, S_PREV, S_VEL };
+
+static int check(const double *o, ol_error *err) {
+    if (o[GAIN_MIN] > o[GAIN_MAX])
+        return ol_fail(err, "option 'gain_min' must be <= gain_max, got %g > %g", o[GAIN_MIN],
+                       o[GAIN_MAX]);
+    return 0;
+}
+
+static void init(const double *o, ol_dtype dt, void *const *s, int64_t n) {
+    (void)o;
+    ol_optim_fill(dt, s[S_GAIN], n, 1.0);
+}
+
+#define GAINS_KERNEL(T, NAME)                                                        \
+    static void NAME(const ol_optim_ctx *c, T *restrict w, const T *restrict g,     \
+                     T *const *s) {                                                  \
+        const T lr = (T)c->o[LR], up = (T)c->o[GAIN_UP], down = (T)c->o[GAIN_DOWN];  \
+        const T lo = (T)c->o[GAIN_MIN], hi = (T)c->o[GAIN_MAX];                      \
+        const T mu = (T)c->o[MOMENTUM];                                              \
+        T *restrict gain = s[S_GAIN], *restrict prev = s[S_PREV];                    \
+        T *restrict v = s[S_VEL];                                                    \
+        for (int64_t i = 0; i < c->n; i++) {                                         \
+            const T agree = g[i] * prev[i];                                          \
+            T k = gain[i];                                                           \
+            k = agree > 0 ? k + up : agree < 0 ? k * down : k;                       \
+            k = OL_FMIN(OL_FMAX(k, lo), hi);                                         \
+            gain[i] = k;                                                             \
+            prev[i] = g[i];                                                          \
+            const T vi = mu * v[i] - lr * k * g[i];                                  \
+            v[i] = vi;                                                               \
+            w[i] += vi;                                                              \
+        }                                                                            \
+    }
+OL_OPTIM_INSTANTIATE(GAINS_KERNEL, gains_step)
+
+const ol_optim_desc ol_optim_adaptive_gains = {
+    .name = "adaptive_gains",
+    .options = options,
+    .noptions = sizeof options / sizeof options[0],
+    .nslots = NSLOTS,
+    .state_names = state_names,
+    .nstate = 3,
+    .check = check,
+    .init = init,
+    .step_f32 = gains_step_f32,
+    .step_f64 = gains_step_f64,
+    .doc = "per-weight adaptive gains, delta-bar-delta style (Jacobs 1988; Hinton lecture 6d)",
+};

@@ -1,0 +1,170 @@
+/* muon: MomentUm Orthogonalized by Newton-Schulz, for the 2-D weights; the
+ * other parameters (biases, and everything when no matrices are known) are
+ * stepped by adamw with the options named fallback_*.
+ *
+ * For each matrix W (rows x cols) with gradient G and buffer B:
+ *   B <- μ·B + G
+ *   U  = G + μ·B  (nesterov)   or   U = B
+ *   X  = U/(‖U‖_F + 1e-7), transposed first when rows > cols (so X is
+ *        m x k with m <= k and X·Xᵀ is the small m x m Gram matrix)
+ *   ns_steps times:  A = X·Xᵀ,  X <- a·X + (b·A + c·A·A)·X
+ *        with the quintic's a, b, c = 3.4445, −4.7750, 2.0315
+ *   O  = X, transposed back
+ *   W <- W·(1 − lr·wd) − lr·sqrt(max(1, rows/cols))·O
+ *
+ * The quintic does not converge to the polar factor: it pushes every
+ * singular value of X (all in (0, 1] after the normalisation) into roughly
+ * [0.7, 1.2] in five steps, which is what the method wants (Jordan 2024).
+ *
+ * Sources: K. Jordan et al., "Muon: An optimizer for hidden layers in neural
+ * networks" (kellerjordan.github.io/posts/muon, 2024) and KellerJordan/Muon
+ * (zeropower_via_newtonschulz5: coefficients, Frobenius normalisation with
+ * 1e-7, transpose when rows > cols); momentum, nesterov and the
+ * sqrt(max(1, rows/cols)) scale as optlua's API.md; weight decay decoupled
+ * (W·(1 − lr·wd)) as in that repository and torch.optim.Muon.
+ *
+ * Options: lr=0.02, momentum=0.95, nesterov=true, ns_steps=5,
+ * weight_decay=0, and for the adamw fallback fallback_lr=1e-3,
+ * fallback_betas={0.9, 0.999}, fallback_eps=1e-8,
+ * fallback_weight_decay=1e-2, fallback_amsgrad=false (adamw's defaults).
+ * State: momentum_buffer (matrices), exp_avg, exp_avg_sq, max_exp_avg_sq
+ * (fallback). All are full-length, so a state tensor is zero where the
+ * other rule applies.
+ *
+ * The matrices' places come from ol_optim_set_blocks; the Newton-Schulz
+ * products are cblas GEMMs in the parameters' element type, on scratch
+ * allocated there (2·m·k + 2·m·m elements for the largest matrix). */
+#include <cblas.h>
+
+#include "adam_kernel.h"
+
+enum {
+    LR, MOMENTUM, NESTEROV, NS_STEPS, WEIGHT_DECAY,
+    FB_LR, FB_BETAS, FB_BETA2, FB_EPS, FB_WEIGHT_DECAY, FB_AMSGRAD, NSLOTS
+};
+
+static const ol_optim_option options[] = {
+    {.name = "lr", .type = OL_OPT_NUMBER, .slot = LR, .def = {0.02}, OL_GE0},
+    {.name = "momentum", .type = OL_OPT_NUMBER, .slot = MOMENTUM, .def = {0.95}, OL_UNIT},
+    {.name = "nesterov", .type = OL_OPT_BOOL, .slot = NESTEROV, .def = {1}},
+    {.name = "ns_steps", .type = OL_OPT_NUMBER, .slot = NS_STEPS, .def = {5}, .lo = 0, .hi = 100},
+    {.name = "weight_decay", .type = OL_OPT_NUMBER, .slot = WEIGHT_DECAY, .def = {0}, OL_GE0},
+    {.name = "fallback_lr", .type = OL_OPT_NUMBER, .slot = FB_LR, .def = {1e-3}, OL_GE0},
+    {.name = "fallback_betas", .type = OL_OPT_PAIR, .slot = FB_BETAS, .def = {0.9, 0.999},
+     OL_UNIT},
+    {.name = "fallback_eps", .type = OL_OPT_NUMBER, .slot = FB_EPS, .def = {1e-8}, OL_GT0},
+    {.name = "fallback_weight_decay", .type = OL_OPT_NUMBER, .slot = FB_WEIGHT_DECAY,
+     .def = {1e-2}, OL_GE0},
+    {.name = "fallback_amsgrad", .type = OL_OPT_BOOL, .slot = FB_AMSGRAD, .def = {0}},
+};
+static const char *const state_names[] = {"momentum_buffer", "exp_avg", "exp_avg_sq",
+                                          "max_exp_avg_sq"};
+
+static int check(const double *o, ol_error *err) {
+    if (o[NS_STEPS] != floor(o[NS_STEPS]))
+        return ol_fail(err, "option 'ns_steps' must be an integer, got %g", o[NS_STEPS]);
+    return 0;
+}
+
+/* Scratch for the largest matrix: X and its next iterate (m x k each), the
+ * Gram matrix A and the polynomial B (m x m each). */
+static int64_t workspace(const ol_optim_block *b, int nb) {
+    int64_t most = 0;
+    for (int i = 0; i < nb; i++) {
+        const int64_t m = b[i].rows < b[i].cols ? b[i].rows : b[i].cols;
+        const int64_t k = b[i].rows < b[i].cols ? b[i].cols : b[i].rows;
+        if (2 * m * k + 2 * m * m > most) most = 2 * m * k + 2 * m * m;
+    }
+    return most;
+}
+
+/* NS_A, NS_B, NS_C: the quintic's coefficients (KellerJordan/Muon). */
+#define NS_A 3.4445
+#define NS_B (-4.7750)
+#define NS_C 2.0315
+
+/* One matrix at w, g, buf (rows x cols, row-major). Element (i, j) of U
+ * goes to X[i][j], or to X[j][i] when transposed (rows > cols). */
+#define MUON_MATRIX(T, NAME, GEMM)                                                        \
+    static void NAME(const double *o, const ol_optim_block *blk, T *w, const T *g,        \
+                     T *buf, T *work) {                                                   \
+        const int64_t r = blk->rows, cc = blk->cols;                                      \
+        const int tr = r > cc;                                                            \
+        const int m = (int)(tr ? cc : r), k = (int)(tr ? r : cc);                         \
+        T *x = work, *y = x + (int64_t)m * k, *a = y + (int64_t)m * k, *bm = a + (int64_t)m * m; \
+        const T mu = (T)o[MOMENTUM];                                                      \
+        const int nest = o[NESTEROV] != 0;                                                \
+        double ss = 0;                                                                    \
+        for (int64_t i = 0; i < r; i++)                                                   \
+            for (int64_t j = 0; j < cc; j++) {                                            \
+                const int64_t e = i * cc + j;                                             \
+                const T bi = mu * buf[e] + g[e];                                          \
+                const T ui = nest ? g[e] + mu * bi : bi;                                  \
+                buf[e] = bi;                                                              \
+                x[tr ? j * r + i : e] = ui;                                               \
+                ss += (double)ui * ui;                                                    \
+            }                                                                             \
+        const T scale = (T)(1 / (sqrt(ss) + 1e-7));                                       \
+        for (int64_t e = 0; e < (int64_t)m * k; e++) x[e] *= scale;                       \
+        const int steps = (int)o[NS_STEPS];                                               \
+        for (int s = 0; s < steps; s++) {                                                 \
+            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, k, 1, x, k, x, k, 0, a, m); \
+            for (int64_t e = 0; e < (int64_t)m * m; e++) bm[e] = a[e];                    \
+            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, m, m, (T)NS_C, a, m, a, m, \
+                 (T)NS_B, bm, m);                                                         \
+            for (int64_t e = 0; e < (int64_t)m * k; e++) y[e] = x[e];                     \
+            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, m, 1, bm, m, x, k,      \
+                 (T)NS_A, y, k);                                                          \
+            T *swap = x;                                                                  \
+            x = y;                                                                        \
+            y = swap;                                                                     \
+        }                                                                                 \
+        const T decay = (T)(1 - o[LR] * o[WEIGHT_DECAY]);                                 \
+        const T lr = (T)(o[LR] * sqrt(fmax(1.0, (double)r / (double)cc)));                \
+        for (int64_t i = 0; i < r; i++)                                                   \
+            for (int64_t j = 0; j < cc; j++) {                                            \
+                const int64_t e = i * cc + j;                                             \
+                w[e] = w[e] * decay - lr * x[tr ? j * r + i : e];                         \
+            }                                                                             \
+    }
+MUON_MATRIX(float, muon_matrix_f32, cblas_sgemm)
+MUON_MATRIX(double, muon_matrix_f64, cblas_dgemm)
+
+static ol_adam_coef fallback_coef(const ol_optim_ctx *c) {
+    const double *o = c->o;
+    return ol_adam_coef_make(o[FB_LR], o[FB_BETAS], o[FB_BETA2], o[FB_EPS], o[FB_WEIGHT_DECAY],
+                             1, o[FB_AMSGRAD] != 0, 0, c->t);
+}
+
+/* Walks the sorted blocks: adamw on each gap between them, muon on each. */
+#define MUON_KERNEL(T, NAME, MATRIX, ADAM)                                               \
+    static void NAME(const ol_optim_ctx *c, T *w, const T *g, T *const *s) {            \
+        const ol_adam_coef k = fallback_coef(c);                                         \
+        int64_t pos = 0;                                                                 \
+        for (int i = 0; i <= c->nblocks; i++) {                                          \
+            const int64_t end = i < c->nblocks ? c->blocks[i].offset : c->n;             \
+            if (end > pos)                                                               \
+                ADAM(&k, w + pos, g + pos, s[1] + pos, s[2] + pos, s[3] + pos, end - pos); \
+            if (i == c->nblocks) break;                                                  \
+            const ol_optim_block *b = &c->blocks[i];                                     \
+            MATRIX(c->o, b, w + b->offset, g + b->offset, s[0] + b->offset, c->work);    \
+            pos = b->offset + b->rows * b->cols;                                         \
+        }                                                                                \
+    }
+MUON_KERNEL(float, muon_step_f32, muon_matrix_f32, ol_adam_update_f32)
+MUON_KERNEL(double, muon_step_f64, muon_matrix_f64, ol_adam_update_f64)
+
+const ol_optim_desc ol_optim_muon = {
+    .name = "muon",
+    .options = options,
+    .noptions = sizeof options / sizeof options[0],
+    .nslots = NSLOTS,
+    .state_names = state_names,
+    .nstate = 4,
+    .check = check,
+    .step_f32 = muon_step_f32,
+    .step_f64 = muon_step_f64,
+    .doc = "Muon, Newton-Schulz orthogonalised momentum on 2-D weights, adamw for the rest "
+           "(Jordan 2024)",
+    .workspace = workspace,
+};

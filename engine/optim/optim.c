@@ -1,0 +1,218 @@
+/* The optimizer instance: live option values (validated on every
+ * assignment), state buffers, step count, and the dispatch of a step to the
+ * descriptor's kernel for the instance's element type. */
+#include "optim.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void ol_optim_fill(ol_dtype dt, void *buf, int64_t n, double v) {
+    if (dt == OL_F32) {
+        float *p = buf, x = (float)v;
+        for (int64_t i = 0; i < n; i++) p[i] = x;
+    } else {
+        double *p = buf;
+        for (int64_t i = 0; i < n; i++) p[i] = v;
+    }
+}
+
+const ol_optim_desc *ol_optim_find(const char *name) {
+    for (const ol_optim_desc *const *d = ol_optim_registry; *d; d++)
+        if (strcmp((*d)->name, name) == 0) return *d;
+    return NULL;
+}
+
+const ol_optim_option *ol_optim_find_option(const ol_optim_desc *d, const char *name) {
+    for (int i = 0; i < d->noptions; i++)
+        if (strcmp(d->options[i].name, name) == 0) return &d->options[i];
+    return NULL;
+}
+
+int ol_optim_enum_index(const ol_optim_option *opt, const char *choice) {
+    if (opt->type != OL_OPT_ENUM || !opt->choices) return -1;
+    for (int i = 0; opt->choices[i]; i++)
+        if (strcmp(opt->choices[i], choice) == 0) return i;
+    return -1;
+}
+
+/* "must be >= 0", "must be in [0, 1)": the range as the user reads it. */
+static void range_str(const ol_optim_option *op, char *buf, size_t size) {
+    int lo = isfinite(op->lo), hi = isfinite(op->hi);
+    if (lo && hi)
+        snprintf(buf, size, "in %c%g, %g%c", op->lo_open ? '(' : '[', op->lo, op->hi,
+                 op->hi_open ? ')' : ']');
+    else if (lo)
+        snprintf(buf, size, "%s %g", op->lo_open ? ">" : ">=", op->lo);
+    else if (hi)
+        snprintf(buf, size, "%s %g", op->hi_open ? "<" : "<=", op->hi);
+    else
+        snprintf(buf, size, "a number");
+}
+
+static int in_range(const ol_optim_option *op, double v) {
+    if (isnan(v)) return 0;
+    if (op->lo_open ? !(v > op->lo) : !(v >= op->lo)) return 0;
+    if (op->hi_open ? !(v < op->hi) : !(v <= op->hi)) return 0;
+    return 1;
+}
+
+/* One option's own range (not the rules between options). */
+static int check_option(const ol_optim_option *op, const double *v, ol_error *err) {
+    char r[64];
+    switch (op->type) {
+    case OL_OPT_BOOL:
+        if (v[0] != 0 && v[0] != 1)
+            return ol_fail(err, "option '%s' must be a boolean", op->name);
+        return 0;
+    case OL_OPT_ENUM: {
+        int n = 0;
+        while (op->choices && op->choices[n]) n++;
+        if (!(v[0] >= 0 && v[0] < n) || v[0] != floor(v[0]))
+            return ol_fail(err, "option '%s' has no choice %g", op->name, v[0]);
+        return 0;
+    }
+    case OL_OPT_NUMBER:
+        if (!in_range(op, v[0])) {
+            range_str(op, r, sizeof r);
+            return ol_fail(err, "option '%s' must be %s, got %g", op->name, r, v[0]);
+        }
+        return 0;
+    case OL_OPT_PAIR:
+        for (int k = 0; k < 2; k++)
+            if (!in_range(op, v[k])) {
+                range_str(op, r, sizeof r);
+                return ol_fail(err, "option '%s' element %d must be %s, got %g", op->name, k + 1,
+                               r, v[k]);
+            }
+        return 0;
+    }
+    return ol_fail(err, "option '%s' has an unknown type", op->name);
+}
+
+int ol_optim_check_values(const ol_optim_desc *d, const double *o, ol_error *err) {
+    for (int i = 0; i < d->noptions; i++)
+        if (check_option(&d->options[i], o + d->options[i].slot, err)) return -1;
+    return d->check ? d->check(o, err) : 0;
+}
+
+static int state_alloc(ol_optim *opt, ol_error *err) {
+    const int64_t shape[1] = {opt->n};
+    for (int i = 0; i < opt->desc->nstate; i++)
+        if (ol_tensor_zeros(&opt->state[i], opt->dtype, 1, shape, err)) return -1;
+    return 0;
+}
+
+int ol_optim_init(ol_optim *opt, const ol_optim_desc *d, ol_dtype dt, int64_t n, ol_error *err) {
+    memset(opt, 0, sizeof *opt);
+    if (d->nslots > OL_OPTIM_MAXSLOTS || d->nstate > OL_OPTIM_MAXSTATE ||
+        d->nscalars > OL_OPTIM_MAXSCALARS)
+        return ol_fail(err, "optimizer '%s' exceeds the interface limits", d->name);
+    if (n < 0) return ol_fail(err, "negative parameter count %lld", (long long)n);
+    opt->desc = d;
+    opt->dtype = dt;
+    opt->n = n;
+    for (int i = 0; i < d->noptions; i++) {
+        const ol_optim_option *op = &d->options[i];
+        opt->o[op->slot] = op->def[0];
+        if (op->type == OL_OPT_PAIR) opt->o[op->slot + 1] = op->def[1];
+    }
+    if (state_alloc(opt, err)) {
+        ol_optim_free(opt);
+        return -1;
+    }
+    return 0;
+}
+
+void ol_optim_free(ol_optim *opt) {
+    for (int i = 0; i < OL_OPTIM_MAXSTATE; i++) ol_tensor_release(&opt->state[i]);
+    ol_optim_set_blocks(opt, NULL, 0, NULL); /* frees the blocks and scratch */
+    opt->desc = NULL;
+}
+
+int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err) {
+    const ol_optim_desc *d = opt->desc;
+    const ol_optim_option *op = ol_optim_find_option(d, name);
+    if (!op) return ol_fail(err, "unknown option '%s' for %s", name, d->name);
+    double o[OL_OPTIM_MAXSLOTS];
+    memcpy(o, opt->o, sizeof o);
+    o[op->slot] = v[0];
+    if (op->type == OL_OPT_PAIR) o[op->slot + 1] = v[1];
+    if (check_option(op, v, err)) return -1;
+    if (d->check && d->check(o, err)) return -1;
+    memcpy(opt->o, o, sizeof o);
+    return 0;
+}
+
+void ol_optim_reset(ol_optim *opt) {
+    opt->t = 0;
+    memset(opt->scalars, 0, sizeof opt->scalars);
+    for (int i = 0; i < opt->desc->nstate; i++) ol_fill_(&opt->state[i], 0);
+}
+
+static void state_ptrs(ol_optim *opt, void **s) {
+    for (int i = 0; i < OL_OPTIM_MAXSTATE; i++)
+        s[i] = i < opt->desc->nstate ? ol_tensor_data(&opt->state[i]) : NULL;
+}
+
+static int check_buffer(const ol_optim *opt, const ol_tensor *x, const char *what, ol_error *err) {
+    if (x->dtype != opt->dtype)
+        return ol_fail(err, "%s is %s but the optimizer works in %s", what,
+                       ol_dtype_name(x->dtype), ol_dtype_name(opt->dtype));
+    if (ol_tensor_numel(x) != opt->n)
+        return ol_fail(err, "%s has %lld elements, the parameters %lld", what,
+                       (long long)ol_tensor_numel(x), (long long)opt->n);
+    if (!ol_tensor_is_contiguous(x)) return ol_fail(err, "%s must be contiguous", what);
+    return 0;
+}
+
+static ol_optim_ctx make_ctx(ol_optim *opt, int64_t t, double loss, int lookahead) {
+    ol_optim_ctx c = {.o = opt->o, .n = opt->n, .t = t, .loss = loss,
+                      .lookahead = lookahead, .scalars = opt->scalars,
+                      .blocks = opt->blocks, .nblocks = opt->nblocks,
+                      .work = opt->work.st ? ol_tensor_data(&opt->work) : NULL};
+    return c;
+}
+
+int ol_optim_has_prepare(const ol_optim *opt) {
+    return opt->desc->prepare_f32 != NULL;
+}
+
+/* The first step after a reset fills the state first (desc->init). */
+static void maybe_init(ol_optim *opt) {
+    if (opt->t == 0 && opt->desc->init) {
+        void *s[OL_OPTIM_MAXSTATE];
+        state_ptrs(opt, s);
+        opt->desc->init(opt->o, opt->dtype, s, opt->n);
+    }
+}
+
+int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err) {
+    if (check_buffer(opt, w, "params", err)) return -1;
+    if (!ol_optim_has_prepare(opt)) return 0;
+    maybe_init(opt);
+    void *s[OL_OPTIM_MAXSTATE];
+    state_ptrs(opt, s);
+    ol_optim_ctx c = make_ctx(opt, opt->t + 1, NAN, 1);
+    if (opt->dtype == OL_F32)
+        opt->desc->prepare_f32(&c, ol_tensor_data(w), (float *const *)s);
+    else
+        opt->desc->prepare_f64(&c, ol_tensor_data(w), (double *const *)s);
+    return 0;
+}
+
+int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, int lookahead,
+                  ol_error *err) {
+    if (check_buffer(opt, w, "params", err) || check_buffer(opt, g, "grad", err)) return -1;
+    if (ol_tensor_data(w) == ol_tensor_data(g) && opt->n > 0)
+        return ol_fail(err, "grad and params share memory");
+    maybe_init(opt);
+    void *s[OL_OPTIM_MAXSTATE];
+    state_ptrs(opt, s);
+    ol_optim_ctx c = make_ctx(opt, opt->t + 1, loss, lookahead);
+    if (opt->dtype == OL_F32)
+        opt->desc->step_f32(&c, ol_tensor_data(w), ol_tensor_data(g), (float *const *)s);
+    else
+        opt->desc->step_f64(&c, ol_tensor_data(w), ol_tensor_data(g), (double *const *)s);
+    opt->t++;
+    return 0;
+}

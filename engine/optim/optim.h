@@ -1,0 +1,179 @@
+/* The one small interface every optimizer shares.
+ *
+ * An optimizer is a descriptor (ol_optim_desc): its name, its typed options
+ * with defaults and valid ranges, the names of its state buffers (each as
+ * long as the flat parameter vector), and a step kernel over flat buffers,
+ * written once and instantiated for float and double. An instance
+ * (ol_optim) holds the live option values, the state tensors and the step
+ * count; the Lua binding is a thin layer over it.
+ *
+ * Adding an optimizer = one file engine/optim/NAME.c defining
+ * `const ol_optim_desc ol_optim_NAME = {...};` plus one line in
+ * engine/optim/registry.c (see the comment there). sgd.c is the model to
+ * copy.
+ *
+ * Option values live in one double array `o`, indexed by slot (each file
+ * names its slots with an enum); a pair (betas) takes slot and slot+1, a
+ * bool is 0/1, an enum the 0-based index into its choices.
+ *
+ * Compatibility: fields may be added at the END of the structs only; every
+ * descriptor uses designated initializers, so new fields default to 0/NULL.
+ */
+#ifndef OL_OPTIM_H
+#define OL_OPTIM_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "tensor.h"
+
+#define OL_OPTIM_MAXSLOTS 16   /* option values per optimizer */
+#define OL_OPTIM_MAXSTATE 6    /* state buffers per optimizer */
+#define OL_OPTIM_MAXSCALARS 4  /* scalar state per optimizer */
+
+typedef enum ol_optim_type {
+    OL_OPT_NUMBER, /* one double */
+    OL_OPT_BOOL,   /* 0 or 1 */
+    OL_OPT_ENUM,   /* index into choices */
+    OL_OPT_PAIR    /* two doubles (slot, slot+1), each checked against lo/hi */
+} ol_optim_type;
+
+typedef struct ol_optim_option {
+    const char *name;
+    ol_optim_type type;
+    int slot;
+    double def[2];              /* default value(s) */
+    /* Valid range of a number (each element of a pair): lo..hi, a bound
+     * excluded when its *_open flag is set; -INFINITY/INFINITY for none.
+     * Rules between options (gain_min <= gain_max) go in desc->check. */
+    double lo, hi;
+    int lo_open, hi_open;
+    const char *const *choices; /* enum: NULL-terminated names */
+} ol_optim_option;
+
+/* Ranges used by most options, for designated initializers:
+ *   {.name = "lr", .type = OL_OPT_NUMBER, .slot = LR, .def = {1e-3}, OL_GE0} */
+#define OL_ANY .lo = -INFINITY, .hi = INFINITY
+#define OL_GE0 .lo = 0, .hi = INFINITY              /* >= 0 */
+#define OL_GT0 .lo = 0, .hi = INFINITY, .lo_open = 1 /* > 0 */
+#define OL_UNIT .lo = 0, .hi = 1, .hi_open = 1      /* in [0, 1) */
+#define OL_UNIT_CLOSED .lo = 0, .hi = 1             /* in [0, 1] */
+
+/* A matrix inside the flat parameter vector: rows x cols elements, row-major,
+ * from `offset` (muon orthogonalises each; other optimizers ignore them).
+ * (Added by part B for muon; see ol_optim_set_blocks.) */
+typedef struct ol_optim_block {
+    int64_t offset, rows, cols;
+} ol_optim_block;
+
+/* What a kernel sees besides the buffers. */
+typedef struct ol_optim_ctx {
+    const double *o;   /* option values by slot */
+    int64_t n;         /* elements in w, g and each state buffer */
+    int64_t t;         /* the step being taken, from 1 */
+    double loss;       /* loss at the current w when known (closure), else NAN */
+    int lookahead;     /* 1: g was evaluated where desc->prepare moved w to */
+    double *scalars;   /* desc->nscalars values, all 0 after reset; the
+                          kernel may update them */
+    const ol_optim_block *blocks; /* sorted by offset; NULL when none given */
+    int nblocks;
+    void *work;        /* desc->workspace(...) elements of scratch, or NULL */
+} ol_optim_ctx;
+
+/* One fused pass: reads g, updates w and the state buffers s[0..nstate-1]. */
+typedef void (*ol_optim_step_f32)(const ol_optim_ctx *c, float *w, const float *g, float *const *s);
+typedef void (*ol_optim_step_f64)(const ol_optim_ctx *c, double *w, const double *g, double *const *s);
+/* Optional: moves w to where the closure must be evaluated (nag's lookahead). */
+typedef void (*ol_optim_prep_f32)(const ol_optim_ctx *c, float *w, float *const *s);
+typedef void (*ol_optim_prep_f64)(const ol_optim_ctx *c, double *w, double *const *s);
+
+typedef struct ol_optim_desc {
+    const char *name;
+    const ol_optim_option *options;
+    int noptions;
+    int nslots;                       /* size of the value array */
+    const char *const *state_names;   /* nstate names, for opt:state() */
+    int nstate;
+    int nscalars;
+    /* Rules between options; NULL if none. Returns 0 or fails naming the option. */
+    int (*check)(const double *o, ol_error *err);
+    /* Optional: fills the state before the first step after a reset (all
+     * buffers are zero before it), e.g. adagrad's initial accumulator. */
+    void (*init)(const double *o, ol_dtype dt, void *const *s, int64_t n);
+    ol_optim_step_f32 step_f32;
+    ol_optim_step_f64 step_f64;
+    ol_optim_prep_f32 prepare_f32;    /* NULL: the closure is evaluated at w */
+    ol_optim_prep_f64 prepare_f64;
+    const char *doc;                  /* one line: rule and source */
+    /* Optional (muon): scratch elements a step needs for these matrices.
+     * Non-NULL means the optimizer uses matrix blocks. */
+    int64_t (*workspace)(const ol_optim_block *b, int nblocks);
+} ol_optim_desc;
+
+/* Writes a kernel once for both element types: KERNEL(T, NAME) is a macro
+ * defining `static void NAME(...)` over element type T. */
+#define OL_OPTIM_INSTANTIATE(KERNEL, base) \
+    KERNEL(float, base##_f32)              \
+    KERNEL(double, base##_f64)
+
+/* Type-generic math for kernels written once (T is float or double). */
+#define OL_SQRT(x) _Generic((x), float: sqrtf, default: sqrt)(x)
+#define OL_FABS(x) _Generic((x), float: fabsf, default: fabs)(x)
+#define OL_FMIN(a, b) ((a) < (b) ? (a) : (b))
+#define OL_FMAX(a, b) ((a) > (b) ? (a) : (b))
+/* -1, 0 or 1 in the type of x (0 for 0 and NaN). */
+#define OL_SIGN(x) (((x) > 0) - ((x) < 0))
+
+/* Fills n elements of a state buffer of type dt with v (for desc->init). */
+void ol_optim_fill(ol_dtype dt, void *buf, int64_t n, double v);
+
+/* ---- the registry (engine/optim/registry.c) ---- */
+extern const ol_optim_desc *const ol_optim_registry[]; /* NULL-terminated */
+const ol_optim_desc *ol_optim_find(const char *name);  /* NULL if unknown */
+const ol_optim_option *ol_optim_find_option(const ol_optim_desc *d, const char *name);
+/* 0-based index of an enum choice, or -1. */
+int ol_optim_enum_index(const ol_optim_option *opt, const char *choice);
+
+/* ---- an instance (engine/optim/optim.c) ---- */
+typedef struct ol_optim {
+    const ol_optim_desc *desc;
+    ol_dtype dtype;
+    int64_t n;
+    int64_t t;                          /* steps taken */
+    double o[OL_OPTIM_MAXSLOTS];        /* live option values */
+    ol_tensor state[OL_OPTIM_MAXSTATE]; /* each {n}, contiguous */
+    double scalars[OL_OPTIM_MAXSCALARS];
+    ol_optim_block *blocks;             /* owned copy, sorted; see set_blocks */
+    int nblocks;
+    ol_tensor work;                     /* desc->workspace elements */
+} ol_optim;
+
+/* Defaults, zeroed state of n elements. */
+int ol_optim_init(ol_optim *opt, const ol_optim_desc *d, ol_dtype dt, int64_t n, ol_error *err);
+void ol_optim_free(ol_optim *opt);
+/* Checks v (1 value, 2 for a pair) against the option's range and the
+ * optimizer's rules, then assigns; on failure nothing changes and err reads
+ * "option 'lr' must be >= 0, got -1" or "unknown option 'lrr' for sgd". */
+int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err);
+/* Like ol_optim_set for a whole value array (construction): checks all, then copies. */
+int ol_optim_check_values(const ol_optim_desc *d, const double *o, ol_error *err);
+/* t = 0, state zeroed (init runs again before the next step). */
+void ol_optim_reset(ol_optim *opt);
+int ol_optim_has_prepare(const ol_optim *opt);
+/* Before a closure evaluation: moves w to the point the closure must see. */
+int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err);
+/* One step: w and g contiguous, n elements, opt's dtype. loss: NAN if
+ * unknown. lookahead: 1 if ol_optim_prepare ran before g was computed. */
+int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, int lookahead, ol_error *err);
+
+/* ---- matrix blocks (engine/optim/blocks.c) ---- */
+/* 1 if the optimizer works on matrices (desc->workspace set): the binding
+ * then passes the 2-D weights' places with ol_optim_set_blocks. */
+int ol_optim_uses_blocks(const ol_optim *opt);
+/* Copies and sorts nb blocks (each inside [0, n), rows, cols >= 1, none
+ * overlapping) and allocates the scratch the descriptor asks for. On
+ * failure nothing changes. nb = 0 clears them. */
+int ol_optim_set_blocks(ol_optim *opt, const ol_optim_block *b, int nb, ol_error *err);
+
+#endif

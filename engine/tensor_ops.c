@@ -1,0 +1,409 @@
+/* Elementwise operations (broadcast NumPy-style), copies between layouts
+ * and dtypes, reductions, norms and dot products.
+ *
+ * Every operation builds an ol_iter over its operands (tensor_iter.c) and
+ * runs one of the type-generic row kernels of tensor_generic.h, instantiated
+ * here for float and double.
+ *
+ * Rules:
+ *  - in-place ops whose source shares storage with the destination and may
+ *    overlap it (x:add_(x:t()), a shifted narrow of itself) first copy the
+ *    source, so the result is as if all of it were read before any write;
+ *  - a destination must not itself be an expanded (stride-0) view;
+ *  - sums, means, norms and dots accumulate in double whatever the dtype;
+ *  - NaN propagates: through sums naturally, and max/min/argmax treat the
+ *    first NaN as the extreme (NumPy's rule); clamp keeps NaN. */
+#include "tensor.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "tensor_kernels.h"
+
+typedef struct op_ctx {
+    int op;
+    int scalar_first;
+    double s; /* scalar operand, alpha, value, or clamp's lo */
+    double p; /* pow exponent, or clamp's hi */
+} op_ctx;
+
+typedef struct red_ctx {
+    int op;
+    int with_indices;
+    double acc, p;
+    int64_t at, seen;      /* extreme: its flat index, elements seen so far */
+    int64_t len, step;     /* reduce_dim: length and stride of the reduced dim */
+} red_ctx;
+
+#define T float
+#define SFX f32
+#define M(fn) fn##f
+#include "tensor_generic.h"
+#undef M
+#undef SFX
+#undef T
+
+#define T double
+#define SFX f64
+#define M(fn) fn
+#include "tensor_generic.h"
+#undef M
+#undef SFX
+#undef T
+
+#define PAIR(name) {name##_f32, name##_f64}
+static const ol_row_fn copy_rows[2] = PAIR(copy_row);
+static const ol_row_fn fill_rows[2] = PAIR(fill_row);
+static const ol_row_fn binary_rows[2] = PAIR(binary_row);
+static const ol_row_fn scalar_rows[2] = PAIR(scalar_row);
+static const ol_row_fn binary_inplace_rows[2] = PAIR(binary_inplace_row);
+static const ol_row_fn scalar_inplace_rows[2] = PAIR(scalar_inplace_row);
+static const ol_row_fn axpy_rows[2] = PAIR(axpy_row);
+static const ol_row_fn addc_rows[2] = PAIR(addc_row);
+static const ol_row_fn clamp_rows[2] = PAIR(clamp_row);
+static const ol_row_fn unary_rows[2] = PAIR(unary_row);
+static const ol_row_fn sum_rows[2] = PAIR(sum_row);
+static const ol_row_fn extreme_rows[2] = PAIR(extreme_row);
+static const ol_row_fn norm_rows[2] = PAIR(norm_row);
+static const ol_row_fn dot_rows[2] = PAIR(dot_row);
+static const ol_row_fn reduce_dim_rows[2] = PAIR(reduce_dim_row);
+
+/* Conversions between the two dtypes (ol_tensor_to). */
+static void f32_to_f64_row(void *ctx, int64_t n, char *const *p, const int64_t *s) {
+    (void)ctx;
+    double *restrict o = (double *)p[0];
+    const float *restrict a = (const float *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s[0]] = (double)a[i * s[1]];
+}
+
+static void f64_to_f32_row(void *ctx, int64_t n, char *const *p, const int64_t *s) {
+    (void)ctx;
+    float *restrict o = (float *)p[0];
+    const double *restrict a = (const double *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s[0]] = (float)a[i * s[1]];
+}
+
+/* src itself, or a private copy of it when it may overlap dst (*tmp then
+ * owns the copy and must be released). */
+static int unaliased(const ol_tensor *dst, const ol_tensor *src, ol_tensor *tmp, const ol_tensor **use,
+                     ol_error *err) {
+    memset(tmp, 0, sizeof *tmp);
+    *use = src;
+    if (!ol_tensors_overlap(dst, src)) return 0;
+    if (ol_tensor_clone(src, tmp, err)) return -1;
+    *use = tmp;
+    return 0;
+}
+
+/* ---- copies ---- */
+
+int ol_tensor_copy_(ol_tensor *dst, const ol_tensor *src, ol_error *err) {
+    if (ol_check_dtype(dst, src, err) || ol_check_broadcast_to(src, dst->ndim, dst->shape, err)) return -1;
+    ol_tensor tmp;
+    const ol_tensor *s;
+    if (unaliased(dst, src, &tmp, &s, err)) return -1;
+    ol_iter it;
+    ol_iter_init(&it, dst->ndim, dst->shape);
+    ol_iter_add(&it, dst);
+    ol_iter_add(&it, s);
+    ol_iter_run(&it, copy_rows[dst->dtype], NULL);
+    ol_tensor_release(&tmp);
+    return 0;
+}
+
+int ol_tensor_to(const ol_tensor *t, ol_dtype dt, ol_tensor *out, ol_error *err) {
+    if (t->dtype == dt) return ol_tensor_clone(t, out, err);
+    ol_tensor r;
+    if (ol_tensor_empty(&r, dt, t->ndim, t->shape, err)) {
+        if (out != t) memset(out, 0, sizeof *out);
+        return -1;
+    }
+    ol_iter it;
+    ol_iter_init(&it, t->ndim, t->shape);
+    ol_iter_add(&it, &r);
+    ol_iter_add(&it, t);
+    ol_iter_run(&it, dt == OL_F64 ? f32_to_f64_row : f64_to_f32_row, NULL);
+    if (out == t) ol_tensor_release(out);
+    *out = r;
+    return 0;
+}
+
+/* ---- elementwise ---- */
+
+int ol_binary(ol_binop op, const ol_tensor *a, const ol_tensor *b, ol_tensor *out, ol_error *err) {
+    int nd;
+    int64_t shape[OL_MAXDIM];
+    ol_tensor r;
+    memset(&r, 0, sizeof r);
+    if (ol_check_dtype(a, b, err) || ol_broadcast_shape(a, b, &nd, shape, err) ||
+        ol_tensor_empty(&r, a->dtype, nd, shape, err)) {
+        if (out != a && out != b) memset(out, 0, sizeof *out);
+        return -1;
+    }
+    op_ctx c = {.op = (int)op};
+    ol_iter it;
+    ol_iter_init(&it, nd, shape);
+    ol_iter_add(&it, &r);
+    ol_iter_add(&it, a);
+    ol_iter_add(&it, b);
+    ol_iter_run(&it, binary_rows[a->dtype], &c);
+    if (out == a || out == b) ol_tensor_release(out);
+    *out = r;
+    return 0;
+}
+
+int ol_binary_scalar(ol_binop op, const ol_tensor *a, double s, int scalar_first, ol_tensor *out,
+                     ol_error *err) {
+    ol_tensor r;
+    if (ol_tensor_empty(&r, a->dtype, a->ndim, a->shape, err)) {
+        if (out != a) memset(out, 0, sizeof *out);
+        return -1;
+    }
+    op_ctx c = {.op = (int)op, .scalar_first = scalar_first, .s = s};
+    ol_iter it;
+    ol_iter_init(&it, a->ndim, a->shape);
+    ol_iter_add(&it, &r);
+    ol_iter_add(&it, a);
+    ol_iter_run(&it, scalar_rows[a->dtype], &c);
+    if (out == a) ol_tensor_release(out);
+    *out = r;
+    return 0;
+}
+
+/* dst op= src through kernel fn, src broadcast to dst. */
+static int inplace2(const ol_row_fn *rows, op_ctx *c, ol_tensor *dst, const ol_tensor *src, ol_error *err) {
+    if (ol_check_dtype(dst, src, err) || ol_check_broadcast_to(src, dst->ndim, dst->shape, err)) return -1;
+    ol_tensor tmp;
+    const ol_tensor *s;
+    if (unaliased(dst, src, &tmp, &s, err)) return -1;
+    ol_iter it;
+    ol_iter_init(&it, dst->ndim, dst->shape);
+    ol_iter_add(&it, dst);
+    ol_iter_add(&it, s);
+    ol_iter_run(&it, rows[dst->dtype], c);
+    ol_tensor_release(&tmp);
+    return 0;
+}
+
+int ol_binary_(ol_binop op, ol_tensor *dst, const ol_tensor *src, ol_error *err) {
+    op_ctx c = {.op = (int)op};
+    return inplace2(binary_inplace_rows, &c, dst, src, err);
+}
+
+int ol_axpy_(ol_tensor *dst, double alpha, const ol_tensor *src, ol_error *err) {
+    op_ctx c = {.s = alpha};
+    return inplace2(axpy_rows, &c, dst, src, err);
+}
+
+/* In-place ops on dst alone. */
+static void inplace1(const ol_row_fn *rows, op_ctx *c, ol_tensor *dst) {
+    if (!dst->st) return;
+    ol_iter it;
+    ol_iter_init(&it, dst->ndim, dst->shape);
+    ol_iter_add(&it, dst);
+    ol_iter_run(&it, rows[dst->dtype], c);
+}
+
+void ol_binary_scalar_(ol_binop op, ol_tensor *dst, double s) {
+    op_ctx c = {.op = (int)op, .s = s};
+    inplace1(scalar_inplace_rows, &c, dst);
+}
+
+void ol_fill_(ol_tensor *t, double v) {
+    op_ctx c = {.s = v};
+    inplace1(fill_rows, &c, t);
+}
+
+void ol_clamp_(ol_tensor *t, double lo, double hi) {
+    op_ctx c = {.s = lo, .p = hi};
+    inplace1(clamp_rows, &c, t);
+}
+
+int ol_unary(ol_unop op, const ol_tensor *a, double p, ol_tensor *out, ol_error *err) {
+    ol_tensor r;
+    if (ol_tensor_empty(&r, a->dtype, a->ndim, a->shape, err)) {
+        if (out != a) memset(out, 0, sizeof *out);
+        return -1;
+    }
+    op_ctx c = {.op = (int)op, .p = p};
+    ol_iter it;
+    ol_iter_init(&it, a->ndim, a->shape);
+    ol_iter_add(&it, &r);
+    ol_iter_add(&it, a);
+    ol_iter_run(&it, unary_rows[a->dtype], &c);
+    if (out == a) ol_tensor_release(out);
+    *out = r;
+    return 0;
+}
+
+void ol_unary_(ol_unop op, ol_tensor *t, double p) {
+    if (!t->st) return;
+    op_ctx c = {.op = (int)op, .p = p};
+    ol_iter it;
+    ol_iter_init(&it, t->ndim, t->shape);
+    ol_iter_add(&it, t);
+    ol_iter_add(&it, t); /* same element read then written: no overlap issue */
+    ol_iter_run(&it, unary_rows[t->dtype], &c);
+}
+
+static int addc(int op, ol_tensor *dst, const ol_tensor *a, const ol_tensor *b, double value, ol_error *err) {
+    if (ol_check_dtype(dst, a, err) || ol_check_dtype(dst, b, err) ||
+        ol_check_broadcast_to(a, dst->ndim, dst->shape, err) ||
+        ol_check_broadcast_to(b, dst->ndim, dst->shape, err))
+        return -1;
+    ol_tensor ta, tb;
+    const ol_tensor *ua, *ub;
+    if (unaliased(dst, a, &ta, &ua, err)) return -1;
+    if (unaliased(dst, b, &tb, &ub, err)) {
+        ol_tensor_release(&ta);
+        return -1;
+    }
+    op_ctx c = {.op = op, .s = value};
+    ol_iter it;
+    ol_iter_init(&it, dst->ndim, dst->shape);
+    ol_iter_add(&it, dst);
+    ol_iter_add(&it, ua);
+    ol_iter_add(&it, ub);
+    ol_iter_run(&it, addc_rows[dst->dtype], &c);
+    ol_tensor_release(&ta);
+    ol_tensor_release(&tb);
+    return 0;
+}
+
+int ol_addcmul_(ol_tensor *dst, const ol_tensor *a, const ol_tensor *b, double value, ol_error *err) {
+    return addc(OL_MUL, dst, a, b, value, err);
+}
+
+int ol_addcdiv_(ol_tensor *dst, const ol_tensor *a, const ol_tensor *b, double value, ol_error *err) {
+    return addc(OL_DIV, dst, a, b, value, err);
+}
+
+/* ---- reductions ---- */
+
+static void run1(const ol_tensor *t, ol_row_fn fn, red_ctx *c) {
+    ol_iter it;
+    ol_iter_init(&it, t->ndim, t->shape);
+    ol_iter_add(&it, t);
+    ol_iter_run(&it, fn, c);
+}
+
+static double first_element(const ol_tensor *t) {
+    return t->dtype == OL_F32 ? (double)*(const float *)ol_tensor_data(t) : *(const double *)ol_tensor_data(t);
+}
+
+static const char *redop_name(ol_redop op) {
+    switch (op) {
+    case OL_SUM: return "sum";
+    case OL_MEAN: return "mean";
+    case OL_MAX: return "max";
+    case OL_MIN: return "min";
+    }
+    return "reduction";
+}
+
+int ol_reduce_all(ol_redop op, const ol_tensor *t, double *result, ol_error *err) {
+    int64_t n = ol_tensor_numel(t);
+    if (n == 0) {
+        if (op == OL_SUM) { *result = 0; return 0; }
+        return ol_fail(err, "%s of an empty tensor", redop_name(op));
+    }
+    red_ctx c = {.op = (int)op};
+    if (op == OL_SUM || op == OL_MEAN) {
+        run1(t, sum_rows[t->dtype], &c);
+        *result = op == OL_MEAN ? c.acc / (double)n : c.acc;
+    } else {
+        c.acc = first_element(t);
+        run1(t, extreme_rows[t->dtype], &c);
+        *result = c.acc;
+    }
+    return 0;
+}
+
+int ol_argmax_all(const ol_tensor *t, int64_t *result, ol_error *err) {
+    if (ol_tensor_numel(t) == 0) return ol_fail(err, "argmax of an empty tensor");
+    red_ctx c = {.op = OL_MAX, .acc = first_element(t)};
+    run1(t, extreme_rows[t->dtype], &c);
+    *result = c.at;
+    return 0;
+}
+
+int ol_reduce_dim(ol_redop op, const ol_tensor *t, int dim, ol_tensor *values, ol_tensor *indices,
+                  ol_error *err) {
+    memset(values, 0, sizeof *values);
+    if (indices) memset(indices, 0, sizeof *indices);
+    if (dim < 0 || dim >= t->ndim)
+        return ol_fail(err, "dimension %d out of range (tensor has %d)", dim, t->ndim);
+    int64_t L = t->shape[dim];
+    if (L == 0 && op != OL_SUM)
+        return ol_fail(err, "%s over dimension %d of size 0", redop_name(op), dim);
+    /* the input with dim removed: the iterator walks the outputs, the
+     * kernel walks dim */
+    ol_tensor in = *t;
+    for (int d = dim; d < t->ndim - 1; d++) {
+        in.shape[d] = t->shape[d + 1];
+        in.stride[d] = t->stride[d + 1];
+    }
+    in.ndim = t->ndim - 1;
+    if (ol_tensor_empty(values, t->dtype, in.ndim, in.shape, err)) return -1;
+    int with_ix = indices && (op == OL_MAX || op == OL_MIN);
+    if (with_ix && ol_tensor_empty(indices, t->dtype, in.ndim, in.shape, err)) {
+        ol_tensor_release(values);
+        return -1;
+    }
+    red_ctx c = {.op = (int)op, .with_indices = with_ix, .len = L, .step = t->stride[dim]};
+    ol_iter it;
+    ol_iter_init(&it, in.ndim, in.shape);
+    ol_iter_add(&it, values);
+    ol_iter_add(&it, &in);
+    if (with_ix) ol_iter_add(&it, indices);
+    ol_iter_run(&it, reduce_dim_rows[t->dtype], &c);
+    return 0;
+}
+
+int ol_norm(const ol_tensor *t, double p, double *result, ol_error *err) {
+    if (isnan(p) || p < 0) return ol_fail(err, "norm order %g is not >= 0", p);
+    red_ctx c = {.p = p};
+    run1(t, norm_rows[t->dtype], &c);
+    if (p == 2) *result = sqrt(c.acc);
+    else if (p == 1 || p == 0 || isinf(p)) *result = c.acc;
+    else *result = pow(c.acc, 1.0 / p);
+    return 0;
+}
+
+int ol_dot(const ol_tensor *a, const ol_tensor *b, double *result, ol_error *err) {
+    if (ol_check_dtype(a, b, err)) return -1;
+    int64_t na = ol_tensor_numel(a), nb = ol_tensor_numel(b);
+    if (na != nb) {
+        char b1[96], b2[96];
+        return ol_fail(err, "sizes differ: %lld and %lld elements (%s and %s)", (long long)na, (long long)nb,
+                       ol_shape_str(a, b1, sizeof b1), ol_shape_str(b, b2, sizeof b2));
+    }
+    red_ctx c = {0};
+    int same = a->ndim == b->ndim;
+    for (int d = 0; same && d < a->ndim; d++) same = a->shape[d] == b->shape[d];
+    if (same) {
+        ol_iter it;
+        ol_iter_init(&it, a->ndim, a->shape);
+        ol_iter_add(&it, a);
+        ol_iter_add(&it, b);
+        ol_iter_run(&it, dot_rows[a->dtype], &c);
+    } else {
+        /* different shapes, same count: pair the elements in row-major
+         * order through flat contiguous copies */
+        ol_tensor fa, fb;
+        if (ol_tensor_reshape(a, 1, &na, &fa, err)) return -1;
+        if (ol_tensor_reshape(b, 1, &nb, &fb, err)) {
+            ol_tensor_release(&fa);
+            return -1;
+        }
+        ol_iter it;
+        ol_iter_init(&it, 1, &na);
+        ol_iter_add(&it, &fa);
+        ol_iter_add(&it, &fb);
+        ol_iter_run(&it, dot_rows[a->dtype], &c);
+        ol_tensor_release(&fa);
+        ol_tensor_release(&fb);
+    }
+    *result = c.acc;
+    return 0;
+}

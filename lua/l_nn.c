@@ -1,0 +1,632 @@
+/* ol.nn: layer descriptors, sequential/mlp models and their methods
+ * (API.md section 4). A model is a userdata holding an engine ol_model;
+ * its user values cache the flat params/grads tensors (so params() and
+ * grads() return the same tensors every time, and evaluate allocates no
+ * new header) and keep the last input alive until backward.
+ *
+ * Layer descriptors are plain tables with the metatable "optlua.layer":
+ * {kind = "linear", in = 784, out = 256} or {kind = "relu"},
+ * {kind = "leaky_relu", slope = 0.01}. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "l_common.h"
+#include "nn/nn.h"
+
+#define LAYER_MT "optlua.layer"
+
+enum { UV_PARAMS = 1, UV_GRADS, UV_INPUT, UV_COUNT = UV_INPUT };
+
+typedef struct l_model {
+    ol_model *m;
+} l_model;
+
+static int argerrorf(lua_State *L, int arg, const char *fmt, ...) {
+    char msg[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return luaL_argerror(L, arg, msg);
+}
+
+ol_model *ol_l_tomodel(lua_State *L, int idx) {
+    l_model *u = luaL_testudata(L, idx, OL_MODEL_MT);
+    return u ? u->m : NULL;
+}
+
+static ol_model *checkmodel(lua_State *L) {
+    l_model *u = luaL_checkudata(L, 1, OL_MODEL_MT);
+    if (!u->m) luaL_argerror(L, 1, "model is freed");
+    return u->m;
+}
+
+/* ---- layer descriptors ---- */
+
+static void new_layer(lua_State *L, const char *kind) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, kind);
+    lua_setfield(L, -2, "kind");
+    luaL_setmetatable(L, LAYER_MT);
+}
+
+static lua_Integer check_size(lua_State *L, int arg, const char *what) {
+    if (!lua_isinteger(L, arg) && !(lua_isnumber(L, arg) && lua_tonumber(L, arg) == floor(lua_tonumber(L, arg))))
+        return luaL_typeerror(L, arg, "integer"), 0;
+    lua_Integer v = (lua_Integer)lua_tonumber(L, arg);
+    if (v < 1) argerrorf(L, arg, "%s must be positive (got %lld)", what, (long long)v);
+    return v;
+}
+
+/* ol.nn.linear(in_features, out_features) */
+static int l_linear(lua_State *L) {
+    lua_Integer in = check_size(L, 1, "in_features"), out = check_size(L, 2, "out_features");
+    new_layer(L, "linear");
+    lua_pushinteger(L, in);
+    lua_setfield(L, -2, "in");
+    lua_pushinteger(L, out);
+    lua_setfield(L, -2, "out");
+    return 1;
+}
+
+/* Activation constructors take no argument, except leaky_relu(slope) or
+ * leaky_relu{slope = s} (default 0.01, as torch's negative_slope). */
+static int l_activation(lua_State *L) {
+    const char *name = lua_tostring(L, lua_upvalueindex(1));
+    double slope = 0.01;
+    if (strcmp(name, "leaky_relu") == 0) {
+        if (lua_istable(L, 1)) {
+            lua_getfield(L, 1, "slope");
+            if (!lua_isnil(L, -1)) {
+                if (!lua_isnumber(L, -1)) argerrorf(L, 1, "slope must be a number");
+                slope = lua_tonumber(L, -1);
+            }
+            lua_pop(L, 1);
+        } else {
+            slope = luaL_optnumber(L, 1, 0.01);
+        }
+    }
+    new_layer(L, name);
+    if (strcmp(name, "leaky_relu") == 0) {
+        lua_pushnumber(L, slope);
+        lua_setfield(L, -2, "slope");
+    }
+    return 1;
+}
+
+/* Reads the descriptor at stack index idx (entry i of argument arg). */
+static ol_layer_spec read_layer(lua_State *L, int idx, int arg, int i) {
+    ol_layer_spec s = {0};
+    if (!lua_getmetatable(L, idx)) goto bad;
+    luaL_getmetatable(L, LAYER_MT);
+    int ok = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (!ok) goto bad;
+    lua_getfield(L, idx, "kind");
+    const char *kind = lua_tostring(L, -1);
+    if (kind && strcmp(kind, "linear") == 0) {
+        s.kind = OL_LAYER_LINEAR;
+        lua_getfield(L, idx, "in");
+        lua_getfield(L, idx, "out");
+        s.in = lua_tointeger(L, -2);
+        s.out = lua_tointeger(L, -1);
+        lua_pop(L, 2);
+    } else if (kind && ol_act_parse(kind, &s.act) == 0) {
+        s.kind = OL_LAYER_ACT;
+        lua_getfield(L, idx, "slope");
+        s.slope = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0.01;
+        lua_pop(L, 1);
+    } else {
+        lua_pop(L, 1);
+        goto bad;
+    }
+    lua_pop(L, 1);
+    return s;
+bad:
+    argerrorf(L, arg, "entry %d is not a layer (use ol.nn.linear, ol.nn.relu, ...)", i);
+    return s;
+}
+
+/* ---- building models ---- */
+
+static const char *opt_string(lua_State *L, int t, const char *key, const char *def) {
+    lua_getfield(L, t, key);
+    const char *s = def;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING) argerrorf(L, t, "option '%s' must be a string", key);
+        s = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1); /* the string stays alive in the options table */
+    return s;
+}
+
+/* Pushes a new model userdata for specs (dtype dt) and fills its caches. */
+static ol_model *push_model(lua_State *L, ol_model *m) {
+    l_model *u = lua_newuserdatauv(L, sizeof *u, UV_COUNT);
+    u->m = m;
+    luaL_setmetatable(L, OL_MODEL_MT);
+    ol_tensor t;
+    ol_model_params(m, &t);
+    ol_l_pushtensor(L, &t, 1);
+    lua_setiuservalue(L, -2, UV_PARAMS);
+    ol_model_grads(m, &t);
+    ol_l_pushtensor(L, &t, 1);
+    lua_setiuservalue(L, -2, UV_GRADS);
+    return m;
+}
+
+static ol_model *new_model(lua_State *L, int arg, const ol_layer_spec *specs, int n, ol_dtype dt) {
+    ol_error err;
+    ol_model *m = ol_model_new(specs, n, dt, &err);
+    if (!m) ol_l_error(L, arg, &err);
+    return push_model(L, m);
+}
+
+/* The kaiming nonlinearity matching an activation (gelu: relu's gain,
+ * the usual choice; identity: linear). */
+static const char *kaiming_nonlinearity(ol_act a) {
+    switch (a) {
+    case OL_ACT_RELU: case OL_ACT_GELU: return "relu";
+    case OL_ACT_LEAKY_RELU: return "leaky_relu";
+    case OL_ACT_TANH: return "tanh";
+    case OL_ACT_SIGMOID: return "sigmoid";
+    default: return "linear";
+    }
+}
+
+/* Initialises the model on top of the stack from the options table at
+ * opt (0: defaults): init = scheme name or function(weight, name), gain. */
+static void init_model(lua_State *L, int opt, ol_model *m) {
+    ol_error err;
+    const char *scheme_name = "xavier_uniform";
+    double gain = 1;
+    int fn = 0;
+    if (opt) {
+        lua_getfield(L, opt, "gain");
+        if (!lua_isnil(L, -1)) {
+            if (!lua_isnumber(L, -1)) argerrorf(L, opt, "option 'gain' must be a number");
+            gain = lua_tonumber(L, -1);
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, opt, "init");
+        fn = lua_isfunction(L, -1);
+        lua_pop(L, 1);
+        if (!fn) scheme_name = opt_string(L, opt, "init", scheme_name);
+    }
+    /* The first activation decides kaiming's nonlinearity. */
+    ol_act act = OL_ACT_IDENTITY;
+    double slope = 0;
+    for (int i = 0; i < ol_model_nlayers(m); i++)
+        if (ol_model_layer(m, i)->kind == OL_LAYER_ACT) {
+            act = ol_model_layer(m, i)->act;
+            slope = act == OL_ACT_LEAKY_RELU ? ol_model_layer(m, i)->slope : 0;
+            break;
+        }
+    ol_init_scheme scheme = OL_INIT_XAVIER_UNIFORM;
+    if (!fn && ol_init_scheme_parse(scheme_name, &scheme) != 0)
+        argerrorf(L, opt, "unknown init '%s' (expected xavier_uniform, xavier_normal, fan_in_uniform, "
+                          "kaiming_uniform, kaiming_normal, orthogonal or a function)", scheme_name);
+    if (ol_model_init(m, scheme, gain, slope, kaiming_nonlinearity(act), &err) != 0)
+        ol_l_error(L, opt, &err);
+    if (!fn) return;
+    /* init(weight_view, name) for every weight, in layer order. */
+    for (int k = 0; k < ol_model_nparam_tensors(m); k++) {
+        ol_param_info pi;
+        ol_model_param_info(m, k, &pi);
+        if (pi.is_bias) continue;
+        lua_getfield(L, opt, "init");
+        ol_tensor v;
+        ol_model_param_view(m, k, 0, &v);
+        ol_l_pushtensor(L, &v, 0);
+        lua_pushfstring(L, "%d.weight", pi.layer + 1);
+        lua_call(L, 2, 0);
+    }
+}
+
+/* ol.nn.sequential{layer, layer, ... [, dtype = "f32", init = ..., gain = ...]} */
+static int l_sequential(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int n = (int)luaL_len(L, 1);
+    if (n < 1) argerrorf(L, 1, "expected a list of layers");
+    ol_layer_spec *specs = lua_newuserdatauv(L, (size_t)n * sizeof *specs, 0);
+    for (int i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        specs[i - 1] = read_layer(L, lua_gettop(L), 1, i);
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, 1, "dtype");
+    ol_dtype dt = ol_l_optdtype(L, lua_gettop(L), OL_F32);
+    lua_pop(L, 1);
+    ol_model *m = new_model(L, 1, specs, n, dt);
+    init_model(L, 1, m);
+    return 1;
+}
+
+/* ol.nn.mlp{sizes = {in, h1, ..., out}, activation = "relu", slope = 0.01,
+ *           init = "xavier_uniform", gain = nil, dtype = "f32"}:
+ * linear layers with the activation between them, none after the last
+ * (its outputs are the logits the losses take). */
+static int l_mlp(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "sizes");
+    if (!lua_istable(L, -1)) argerrorf(L, 1, "option 'sizes' must be a list of layer widths");
+    int ns = (int)luaL_len(L, -1);
+    if (ns < 2) argerrorf(L, 1, "option 'sizes' needs at least 2 widths (in and out)");
+    int64_t *sizes = lua_newuserdatauv(L, (size_t)ns * sizeof *sizes, 0);
+    for (int i = 1; i <= ns; i++) {
+        lua_geti(L, -2, i);
+        int isint;
+        lua_Integer v = lua_tointegerx(L, -1, &isint);
+        if (!isint || v < 1) argerrorf(L, 1, "sizes[%d] must be a positive integer", i);
+        sizes[i - 1] = v;
+        lua_pop(L, 1);
+    }
+    ol_act act;
+    const char *an = opt_string(L, 1, "activation", "relu");
+    if (ol_act_parse(an, &act) != 0)
+        argerrorf(L, 1, "unknown activation '%s' (expected relu, leaky_relu, tanh, sigmoid, gelu or identity)", an);
+    lua_getfield(L, 1, "slope");
+    double slope = luaL_optnumber(L, -1, 0.01);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "dtype");
+    ol_dtype dt = ol_l_optdtype(L, lua_gettop(L), OL_F32);
+    lua_pop(L, 1);
+    int nl = 2 * (ns - 1) - 1;
+    ol_layer_spec *specs = lua_newuserdatauv(L, (size_t)nl * sizeof *specs, 0);
+    for (int i = 0, k = 0; i < ns - 1; i++) {
+        specs[k++] = (ol_layer_spec){.kind = OL_LAYER_LINEAR, .in = sizes[i], .out = sizes[i + 1]};
+        if (i < ns - 2) specs[k++] = (ol_layer_spec){.kind = OL_LAYER_ACT, .act = act, .slope = slope};
+    }
+    ol_model *m = new_model(L, 1, specs, nl, dt);
+    init_model(L, 1, m);
+    return 1;
+}
+
+/* ---- inputs and targets ---- */
+
+/* x at arg: n x in_features (or one row, 1-D), model dtype. Makes it
+ * contiguous if needed and keeps it alive in the model until the next
+ * forward. Returns its data. */
+static const void *check_input(lua_State *L, ol_model *m, int arg, int64_t *n) {
+    ol_tensor *x = ol_l_checktensor(L, arg);
+    const int64_t in = ol_model_in_features(m);
+    char buf[96];
+    if (x->dtype != ol_model_dtype(m))
+        argerrorf(L, arg, "input is %s but the model is %s (convert with x:to(\"%s\") or net:to(\"%s\"))",
+                  ol_dtype_name(x->dtype), ol_dtype_name(ol_model_dtype(m)),
+                  ol_dtype_name(ol_model_dtype(m)), ol_dtype_name(x->dtype));
+    *n = 0;
+    if (x->ndim == 2 && x->shape[1] == in) *n = x->shape[0];
+    else if (x->ndim == 1 && x->shape[0] == in) *n = 1;
+    else argerrorf(L, arg, "input width differs from in_features: input is %s, model takes N x %lld",
+                   ol_shape_str(x, buf, sizeof buf), (long long)in);
+    if (*n < 1) argerrorf(L, arg, "input has no rows");
+    lua_pushvalue(L, arg);
+    if (!ol_tensor_is_contiguous(x)) {
+        ol_tensor c;
+        ol_error err;
+        if (ol_tensor_contiguous(x, &c, &err) != 0) ol_l_error(L, arg, &err);
+        lua_pop(L, 1);
+        x = ol_l_pushtensor(L, &c, 1);
+    }
+    lua_setiuservalue(L, 1, UV_INPUT);
+    return ol_tensor_data(x);
+}
+
+static ol_loss_kind check_kind(lua_State *L, int arg) {
+    const char *name = luaL_optstring(L, arg, "cross_entropy");
+    ol_loss_kind k;
+    if (ol_loss_parse(name, &k) != 0)
+        argerrorf(L, arg, "unknown loss '%s' (expected cross_entropy, mse or bce)", name);
+    return k;
+}
+
+/* One class id (1..c) from a Lua number. */
+static int32_t class_id(lua_State *L, int arg, double v, int64_t row, int64_t c) {
+    if (v != floor(v) || v < 1 || v > (double)c)
+        argerrorf(L, arg, "class id %g out of range 1..%lld (row %lld)", v, (long long)c, (long long)row + 1);
+    return (int32_t)v - 1;
+}
+
+/* The target at arg for the last forward (n rows, c outputs). Class ids
+ * (a list, or a tensor of n values) for cross_entropy; otherwise a
+ * tensor shaped like the output in the model's dtype. */
+static ol_target check_target(lua_State *L, ol_model *m, int arg, int64_t n, ol_loss_kind k) {
+    ol_error err;
+    ol_target t = {NULL, NULL};
+    const int64_t c = ol_model_out_features(m);
+    char buf[96];
+    if (lua_istable(L, arg)) {
+        if (k != OL_LOSS_CROSS_ENTROPY)
+            argerrorf(L, arg, "%s needs a %lldx%lld tensor target", ol_loss_name(k), (long long)n, (long long)c);
+        if ((int64_t)luaL_len(L, arg) != n)
+            argerrorf(L, arg, "wrong target shape: %lld class ids for a batch of %lld",
+                      (long long)luaL_len(L, arg), (long long)n);
+        int32_t *ids = ol_model_id_buffer(m, n, &err);
+        if (!ids) ol_l_error(L, arg, &err);
+        for (int64_t r = 0; r < n; r++) {
+            lua_geti(L, arg, r + 1);
+            if (!lua_isnumber(L, -1)) argerrorf(L, arg, "class id at row %lld is not a number", (long long)r + 1);
+            ids[r] = class_id(L, arg, lua_tonumber(L, -1), r, c);
+            lua_pop(L, 1);
+        }
+        t.ids = ids;
+        return t;
+    }
+    ol_tensor *y = ol_l_checktensor(L, arg);
+    int ids_shape = y->ndim == 1 ? y->shape[0] == n : (y->ndim == 2 && y->shape[0] == n && y->shape[1] == 1 && c > 1);
+    if (k == OL_LOSS_CROSS_ENTROPY && ids_shape && !(c == 1 && y->ndim == 2)) {
+        int32_t *ids = ol_model_id_buffer(m, n, &err);
+        if (!ids) ol_l_error(L, arg, &err);
+        for (int64_t r = 0; r < n; r++) {
+            int64_t idx[2] = {r, 0};
+            ids[r] = class_id(L, arg, ol_tensor_get(y, idx), r, c);
+        }
+        t.ids = ids;
+        return t;
+    }
+    int dense_shape = (y->ndim == 2 && y->shape[0] == n && y->shape[1] == c) ||
+                      (y->ndim == 1 && c == 1 && y->shape[0] == n);
+    if (!dense_shape) {
+        if (k == OL_LOSS_CROSS_ENTROPY)
+            argerrorf(L, arg, "wrong target shape: %s; cross_entropy takes %lld class ids or a %lldx%lld one-hot matrix",
+                      ol_shape_str(y, buf, sizeof buf), (long long)n, (long long)n, (long long)c);
+        argerrorf(L, arg, "wrong target shape: %s; %s takes a %lldx%lld target like the output",
+                  ol_shape_str(y, buf, sizeof buf), ol_loss_name(k), (long long)n, (long long)c);
+    }
+    if (y->dtype != ol_model_dtype(m))
+        argerrorf(L, arg, "target is %s but the model is %s (convert with :to(\"%s\"))",
+                  ol_dtype_name(y->dtype), ol_dtype_name(ol_model_dtype(m)), ol_dtype_name(ol_model_dtype(m)));
+    if (!ol_tensor_is_contiguous(y)) {
+        ol_tensor cy;
+        if (ol_tensor_contiguous(y, &cy, &err) != 0) ol_l_error(L, arg, &err);
+        y = ol_l_pushtensor(L, &cy, 1); /* stays on the stack for this call */
+    }
+    t.dense = ol_tensor_data(y);
+    return t;
+}
+
+/* ---- methods ---- */
+
+static void forward(lua_State *L, ol_model *m, int arg) {
+    ol_error err;
+    int64_t n;
+    const void *x = check_input(L, m, arg, &n);
+    if (ol_model_forward(m, x, n, &err) != 0) ol_l_error(L, arg, &err);
+}
+
+/* net:forward(x) -> N x out (a new tensor) */
+static int m_forward(lua_State *L) {
+    ol_model *m = checkmodel(L);
+    forward(L, m, 2);
+    int64_t n;
+    const void *y = ol_model_output(m, &n);
+    int64_t shape[2] = {n, ol_model_out_features(m)};
+    ol_tensor out;
+    ol_error err;
+    if (ol_tensor_empty(&out, ol_model_dtype(m), 2, shape, &err) != 0) ol_l_error(L, 0, &err);
+    memcpy(ol_tensor_data(&out), y, (size_t)(n * shape[1]) * ol_dtype_size(ol_model_dtype(m)));
+    ol_l_pushtensor(L, &out, 1);
+    return 1;
+}
+
+static double loss(lua_State *L, ol_model *m) {
+    ol_error err;
+    ol_loss_kind k = check_kind(L, 4);
+    forward(L, m, 2);
+    int64_t n;
+    ol_model_output(m, &n);
+    ol_target t = check_target(L, m, 3, n, k);
+    double v;
+    if (ol_model_loss(m, k, &t, &v, &err) != 0) ol_l_error(L, 3, &err);
+    return v;
+}
+
+/* net:loss(x, target [, kind = "cross_entropy"]) -> number */
+static int m_loss(lua_State *L) {
+    lua_pushnumber(L, loss(L, checkmodel(L)));
+    return 1;
+}
+
+/* net:backward() -> grads (accumulated into, as torch's backward) */
+static int m_backward(lua_State *L) {
+    ol_model *m = checkmodel(L);
+    ol_error err;
+    if (ol_model_backward(m, 1, &err) != 0) ol_l_error(L, 0, &err);
+    lua_getiuservalue(L, 1, UV_GRADS);
+    return 1;
+}
+
+/* net:evaluate(x, target [, kind]) -> loss, grads: the gradient at the
+ * current parameters (overwritten, not accumulated), as a closure for
+ * opt:step returns it. */
+static int m_evaluate(lua_State *L) {
+    ol_model *m = checkmodel(L);
+    ol_error err;
+    double v = loss(L, m);
+    if (ol_model_backward(m, 0, &err) != 0) ol_l_error(L, 0, &err);
+    lua_pushnumber(L, v);
+    lua_getiuservalue(L, 1, UV_GRADS);
+    return 2;
+}
+
+static int m_zero_grad(lua_State *L) {
+    ol_model_zero_grad(checkmodel(L));
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_params(lua_State *L) {
+    checkmodel(L);
+    lua_getiuservalue(L, 1, UV_PARAMS);
+    return 1;
+}
+
+static int m_grads(lua_State *L) {
+    checkmodel(L);
+    lua_getiuservalue(L, 1, UV_GRADS);
+    return 1;
+}
+
+/* net:parameters() -> {{name = "1.weight", tensor = view, grad = view,
+ * offset = first index in params()}, ...}; names count layers from 1 as
+ * given to sequential (activations included, as torch's Sequential). */
+static int m_parameters(lua_State *L) {
+    ol_model *m = checkmodel(L);
+    int nt = ol_model_nparam_tensors(m);
+    lua_createtable(L, nt, 0);
+    for (int k = 0; k < nt; k++) {
+        ol_param_info pi;
+        ol_tensor v;
+        ol_model_param_info(m, k, &pi);
+        lua_createtable(L, 0, 4);
+        lua_pushfstring(L, "%d.%s", pi.layer + 1, pi.is_bias ? "bias" : "weight");
+        lua_setfield(L, -2, "name");
+        ol_model_param_view(m, k, 0, &v);
+        ol_l_pushtensor(L, &v, 0);
+        lua_setfield(L, -2, "tensor");
+        ol_model_param_view(m, k, 1, &v);
+        ol_l_pushtensor(L, &v, 0);
+        lua_setfield(L, -2, "grad");
+        lua_pushinteger(L, pi.offset + 1);
+        lua_setfield(L, -2, "offset");
+        lua_rawseti(L, -2, k + 1);
+    }
+    return 1;
+}
+
+/* net:predict(x) -> 1-D tensor of class ids (1-based argmax of each row) */
+static int m_predict(lua_State *L) {
+    ol_model *m = checkmodel(L);
+    forward(L, m, 2);
+    int64_t n, c = ol_model_out_features(m);
+    const void *y = ol_model_output(m, &n);
+    ol_tensor out;
+    ol_error err;
+    ol_dtype dt = ol_model_dtype(m);
+    if (ol_tensor_empty(&out, dt, 1, &n, &err) != 0) ol_l_error(L, 0, &err);
+    for (int64_t r = 0; r < n; r++) {
+        int64_t best = 0;
+        for (int64_t j = 1; j < c; j++) {
+            double a = dt == OL_F32 ? ((const float *)y)[r * c + j] : ((const double *)y)[r * c + j];
+            double b = dt == OL_F32 ? ((const float *)y)[r * c + best] : ((const double *)y)[r * c + best];
+            if (a > b) best = j;
+        }
+        if (dt == OL_F32) ((float *)ol_tensor_data(&out))[r] = (float)(best + 1);
+        else ((double *)ol_tensor_data(&out))[r] = (double)(best + 1);
+    }
+    ol_l_pushtensor(L, &out, 1);
+    return 1;
+}
+
+/* net:to(dtype) -> a copy of the model in dtype (gradients zero) */
+static int m_to(lua_State *L) {
+    ol_model *m = checkmodel(L);
+    ol_dtype dt = ol_l_optdtype(L, 2, ol_model_dtype(m));
+    luaL_checkstring(L, 2);
+    ol_error err;
+    ol_model *c = ol_model_clone(m, dt, &err);
+    if (!c) ol_l_error(L, 0, &err);
+    push_model(L, c);
+    return 1;
+}
+
+static int m_dtype(lua_State *L) {
+    lua_pushstring(L, ol_dtype_name(ol_model_dtype(checkmodel(L))));
+    return 1;
+}
+
+static int m_num_params(lua_State *L) {
+    lua_pushinteger(L, ol_model_nparams(checkmodel(L)));
+    return 1;
+}
+
+/* net:sizes() -> {in_features, out_features} */
+static int m_sizes(lua_State *L) {
+    ol_model *m = checkmodel(L);
+    lua_createtable(L, 2, 0);
+    lua_pushinteger(L, ol_model_in_features(m));
+    lua_rawseti(L, -2, 1);
+    lua_pushinteger(L, ol_model_out_features(m));
+    lua_rawseti(L, -2, 2);
+    return 1;
+}
+
+static int m_tostring(lua_State *L) {
+    ol_model *m = checkmodel(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "sequential(");
+    for (int i = 0; i < ol_model_nlayers(m); i++) {
+        const ol_layer_spec *s = ol_model_layer(m, i);
+        if (i) luaL_addstring(&b, ", ");
+        if (s->kind == OL_LAYER_LINEAR)
+            lua_pushfstring(L, "linear(%I, %I)", (lua_Integer)s->in, (lua_Integer)s->out);
+        else if (s->act == OL_ACT_LEAKY_RELU)
+            lua_pushfstring(L, "leaky_relu(%f)", s->slope);
+        else
+            lua_pushstring(L, ol_act_name(s->act));
+        luaL_addvalue(&b);
+    }
+    lua_pushfstring(L, ") %s, %I parameters", ol_dtype_name(ol_model_dtype(m)),
+                    (lua_Integer)ol_model_nparams(m));
+    luaL_addvalue(&b);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int m_gc(lua_State *L) {
+    l_model *u = luaL_checkudata(L, 1, OL_MODEL_MT);
+    ol_model_free(u->m);
+    u->m = NULL;
+    return 0;
+}
+
+static const luaL_Reg model_methods[] = {
+    {"forward", m_forward},   {"loss", m_loss},         {"backward", m_backward},
+    {"evaluate", m_evaluate}, {"zero_grad", m_zero_grad}, {"params", m_params},
+    {"grads", m_grads},       {"parameters", m_parameters}, {"predict", m_predict},
+    {"to", m_to},             {"dtype", m_dtype},       {"num_params", m_num_params},
+    {"sizes", m_sizes},       {NULL, NULL}};
+
+static const luaL_Reg model_meta[] = {{"__tostring", m_tostring}, {"__gc", m_gc}, {NULL, NULL}};
+
+static const luaL_Reg nn_funcs[] = {{"linear", l_linear}, {"sequential", l_sequential},
+                                    {"mlp", l_mlp}, {NULL, NULL}};
+
+static int layer_tostring(lua_State *L) {
+    lua_getfield(L, 1, "kind");
+    const char *kind = lua_tostring(L, -1);
+    if (kind && strcmp(kind, "linear") == 0) {
+        lua_getfield(L, 1, "in");
+        lua_getfield(L, 1, "out");
+        lua_pushfstring(L, "linear(%I, %I)", lua_tointeger(L, -2), lua_tointeger(L, -1));
+    } else {
+        lua_pushfstring(L, "%s()", kind ? kind : "?");
+    }
+    return 1;
+}
+
+void ol_open_nn(lua_State *L) {
+    luaL_newmetatable(L, OL_MODEL_MT);
+    luaL_setfuncs(L, model_meta, 0);
+    luaL_newlib(L, model_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, LAYER_MT);
+    lua_pushcfunction(L, layer_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+
+    luaL_newlib(L, nn_funcs);
+    static const char *const acts[] = {"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"};
+    for (unsigned i = 0; i < sizeof acts / sizeof *acts; i++) {
+        lua_pushstring(L, acts[i]);
+        lua_pushcclosure(L, l_activation, 1);
+        lua_setfield(L, -2, acts[i]);
+    }
+    lua_setfield(L, -2, "nn");
+    ol_open_init(L);
+}

@@ -1,0 +1,296 @@
+-- ol.plateau: plateau detection with the semantics of PyTorch's
+-- ReduceLROnPlateau (torch/optim/lr_scheduler.py, step() and is_better()):
+--
+--   better(a, best):  min/rel  a < best * (1 - threshold)
+--                     min/abs  a < best - threshold
+--                     max/rel  a > best * (1 + threshold)
+--                     max/abs  a > best + threshold
+--   best starts at +inf (min) or -inf (max), so the first value becomes best;
+--   update(v): if better: best = v, bad_epochs = 0, else bad_epochs += 1;
+--              if cooldown_counter > 0: cooldown_counter -= 1, bad_epochs = 0;
+--              if bad_epochs > patience: a reduction is due (update returns
+--              true), cooldown_counter = cooldown, bad_epochs = 0.
+--
+--   local p = ol.plateau{mode = "min", patience = 10, threshold = 1e-4,
+--                        threshold_mode = "rel", cooldown = 0,
+--                        factor = 0.1, min = 0}
+--   if p:update(val_loss, net) then opt.lr = p:reduce(opt.lr) end
+--   p.best, p.bad_epochs, p.cooldown_counter, p.epochs, p.diagnosis
+--
+-- When a reduction is due and a model is given (p:update(v, net [, x])),
+-- p.diagnosis explains the plateau (see "diagnosis" below): share of
+-- saturated tanh / sigmoid units and of dead ReLUs on the batch x, gradient
+-- and weight norms, and a sentence. The module is callable (ol.plateau{...}); ol.plateau.Plateau is
+-- the class and ol.plateau.diagnose(net [, x]) the diagnosis alone.
+local M = {}
+
+local Plateau = {}
+Plateau.__index = Plateau
+M.Plateau = Plateau
+
+-- Raised at level 4: bad <- new <- M.new or the module's __call <- caller.
+local function bad(msg)
+  error("bad argument #1 to 'plateau' (" .. msg .. ")", 4)
+end
+
+local defaults = {
+  mode = "min", patience = 10, threshold = 1e-4, threshold_mode = "rel",
+  cooldown = 0, factor = 0.1, min = 0,
+}
+
+local function is_int(v) return type(v) == "number" and v == math.floor(v) and v < math.huge end
+
+local function new(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then bad("options table expected, got " .. type(opts)) end
+  for k in pairs(opts) do
+    if defaults[k] == nil and k ~= "min_lr" then bad("unknown option '" .. tostring(k) .. "'") end
+  end
+  local o = {}
+  for k, v in pairs(defaults) do
+    if opts[k] == nil then o[k] = v else o[k] = opts[k] end
+  end
+  if opts.min_lr ~= nil then
+    if opts.min ~= nil then bad("give 'min' or 'min_lr', not both") end
+    o.min = opts.min_lr
+  end
+  if o.mode ~= "min" and o.mode ~= "max" then
+    bad("option 'mode' must be 'min' or 'max', got " .. tostring(o.mode))
+  end
+  if o.threshold_mode ~= "rel" and o.threshold_mode ~= "abs" then
+    bad("option 'threshold_mode' must be 'rel' or 'abs', got " .. tostring(o.threshold_mode))
+  end
+  if not is_int(o.patience) or o.patience < 0 then
+    bad("option 'patience' must be an integer >= 0, got " .. tostring(o.patience))
+  end
+  if not is_int(o.cooldown) or o.cooldown < 0 then
+    bad("option 'cooldown' must be an integer >= 0, got " .. tostring(o.cooldown))
+  end
+  if type(o.threshold) ~= "number" or o.threshold < 0 then
+    bad("option 'threshold' must be a number >= 0, got " .. tostring(o.threshold))
+  end
+  if type(o.factor) ~= "number" or o.factor <= 0 or o.factor >= 1 then
+    bad("option 'factor' must be in (0, 1), got " .. tostring(o.factor))
+  end
+  if type(o.min) ~= "number" or o.min < 0 then
+    bad("option 'min' must be a number >= 0, got " .. tostring(o.min))
+  end
+  local p = setmetatable(o, Plateau)
+  p:reset()
+  return p
+end
+
+function Plateau:reset()
+  self.best = self.mode == "min" and math.huge or -math.huge
+  self.bad_epochs = 0
+  self.cooldown_counter = 0
+  self.epochs = 0
+  self.reductions = 0
+  self.diagnosis = nil
+  return self
+end
+
+function Plateau:is_better(a, best)
+  local th = self.threshold
+  if self.mode == "min" then
+    if self.threshold_mode == "rel" then return a < best * (1 - th) end
+    return a < best - th
+  end
+  if self.threshold_mode == "rel" then return a > best * (th + 1) end
+  return a > best + th
+end
+
+function Plateau:in_cooldown() return self.cooldown_counter > 0 end
+
+-- value: the monitored metric; net (optional): the model, for the diagnosis;
+-- x (optional): a batch to run through the model for the diagnosis (default:
+-- the model's last forward batch, where it exposes it).
+function Plateau:update(value, net, x)
+  if type(value) ~= "number" then
+    error("bad argument #1 to 'update' (number expected, got " .. type(value) .. ")", 2)
+  end
+  self.epochs = self.epochs + 1
+  if self:is_better(value, self.best) then
+    self.best = value
+    self.bad_epochs = 0
+  else
+    self.bad_epochs = self.bad_epochs + 1
+  end
+  if self.cooldown_counter > 0 then
+    self.cooldown_counter = self.cooldown_counter - 1
+    self.bad_epochs = 0 -- bad epochs during cooldown do not count
+  end
+  if self.bad_epochs > self.patience then
+    self.cooldown_counter = self.cooldown
+    self.bad_epochs = 0
+    self.reductions = self.reductions + 1
+    if net ~= nil then
+      self.diagnosis = M.diagnose(net, x)
+    end
+    return true
+  end
+  return false
+end
+Plateau.step = Plateau.update
+
+-- The reduced value of a plateau: max(v * factor, min).
+function Plateau:reduce(v)
+  return math.max(v * self.factor, self.min)
+end
+
+function Plateau:state()
+  return {best = self.best, bad_epochs = self.bad_epochs, epochs = self.epochs,
+          cooldown_counter = self.cooldown_counter, reductions = self.reductions}
+end
+
+function Plateau:load_state(s)
+  for k, v in pairs(s) do self[k] = v end
+  return self
+end
+
+function M.new(opts) return (new(opts)) end
+
+-- ---- diagnosis --------------------------------------------------------------
+-- diagnose(net [, x]) -> table: why a model's loss may look flat.
+--
+-- With a batch x (N x in), x is run through the layers again from the
+-- model's own parameters (net:parameters(); the layer list is read from
+-- tostring(net), the only place the model binding exposes it), and for every
+-- activation layer the pre-activations u are examined:
+--   saturated: a tanh/sigmoid unit whose output lies within 0.01 of an
+--     asymptote (|u| > atanh(0.99) = 2.647 for tanh, |u| > logit(0.99) =
+--     4.595 for sigmoid: its derivative is then below 2% / 4% of its peak)
+--     on at least 90% of the batch's samples;
+--   dead: a ReLU unit with u <= 0 on every sample (zero output, zero gradient).
+-- Without x only the norms are reported. Fields:
+--   saturated, dead        shares in [0, 1] (nil when unknown / no such units)
+--   saturated_units, tanh_sigmoid_units, dead_units, relu_units
+--   grad_norm, weight_norm (all weights, biases excluded), weight_scale (the
+--   largest per-layer RMS row norm of W: the std of a pre-activation for
+--   unit-variance inputs), layers (per activation layer), message (a sentence).
+local TANH_SAT, SIGM_SAT, SAT_SHARE = 2.6467, 4.5951, 0.9
+
+local function parse_layers(net)
+  local s = tostring(net):match("^sequential%((.*)%)%s+f%d+,")
+  if not s then return nil end
+  local layers, pos = {}, 1
+  while pos <= #s do
+    local a, b, e = s:match("^linear%((%d+), (%d+)%)()", pos)
+    if a then
+      layers[#layers + 1] = {kind = "linear", ["in"] = tonumber(a), out = tonumber(b)}
+    else
+      local slope
+      slope, e = s:match("^leaky_relu%(([^)]*)%)()", pos)
+      if slope then
+        layers[#layers + 1] = {kind = "leaky_relu", slope = tonumber(slope)}
+      else
+        local name
+        name, e = s:match("^([%a_]+)()", pos)
+        if not name then return nil end
+        layers[#layers + 1] = {kind = name}
+      end
+    end
+    pos = e
+    local sep = s:match("^,%s*()", pos)
+    if sep then pos = sep elseif pos <= #s then return nil end
+  end
+  return layers
+end
+
+local function pct(v) return string.format("%.0f%%", 100 * v) end
+
+local function sentence(d)
+  local big = d.weight_scale and d.weight_scale > 2.5
+  if d.saturated and d.saturated >= 0.2 then
+    local s = string.format("%s of tanh/sigmoid units are saturated", pct(d.saturated))
+    if big then
+      return s .. string.format(" and the weights are large (norm %.1f): the plateau may be "
+        .. "saturation rather than a minimum; try smaller initial weights or a lower lr", d.weight_norm)
+    end
+    return s .. string.format(" (weight norm %.1f): their gradients vanish, so the plateau may be "
+      .. "saturation rather than a minimum; try normalised inputs, smaller initial weights or a lower lr",
+      d.weight_norm)
+  end
+  if d.dead and d.dead >= 0.2 then
+    return string.format("%s of ReLU units are dead (zero on every sample): they no longer learn; "
+      .. "try a lower lr, leaky_relu or a different initialisation", pct(d.dead))
+  end
+  local units = d.saturated or d.dead
+  if d.grad_norm < 1e-6 * math.max(1, d.weight_norm) then
+    return string.format("the gradient is tiny (norm %.2g)%s: this looks like a genuine minimum "
+      .. "or a flat region; a lower lr will only refine it", d.grad_norm,
+      units and " and the units are healthy" or " (no batch given, so units were not examined)")
+  end
+  if not units then
+    return string.format("gradient norm %.3g, weight norm %.1f (no batch given, so units were not "
+      .. "examined): the loss has stopped improving at this lr; reducing it is the usual step",
+      d.grad_norm, d.weight_norm)
+  end
+  return string.format("units are healthy (%s saturated, %s dead) and the gradient is not small "
+    .. "(norm %.3g): the lr is probably too large to descend further; reducing it is the usual step",
+    pct(d.saturated or 0), pct(d.dead or 0), d.grad_norm)
+end
+
+M.diagnose = function(net, x)
+  local ol = package.loaded.optlua or optlua or require("optlua")
+  local d = {layers = {}}
+  local params = {}
+  local wsq, scale = 0, 0
+  for _, p in ipairs(net:parameters()) do
+    params[p.name] = p.tensor
+    if p.name:match("weight$") then
+      local n = p.tensor:norm()
+      wsq = wsq + n * n
+      scale = math.max(scale, n / math.sqrt(p.tensor:size(1)))
+    end
+  end
+  d.weight_norm = math.sqrt(wsq)
+  d.weight_scale = scale
+  d.grad_norm = net:grads():norm()
+  local layers = x and parse_layers(net)
+  if layers then
+    local h = x
+    local sat, ts, dead, rs = 0, 0, 0, 0
+    for i, l in ipairs(layers) do
+      if l.kind == "linear" then
+        h = h:mm(params[i .. ".weight"]:t()) + params[i .. ".bias"]
+      elseif l.kind == "tanh" or l.kind == "sigmoid" or l.kind == "relu" then
+        local u = h:totable()
+        local n, m = #u, #u[1]
+        local info = {index = i, kind = l.kind, units = m, saturated = 0, dead = 0}
+        for j = 1, m do
+          if l.kind == "relu" then
+            local alive = false
+            for r = 1, n do if u[r][j] > 0 then alive = true break end end
+            if not alive then info.dead = info.dead + 1 end
+          else
+            local lim, c = l.kind == "tanh" and TANH_SAT or SIGM_SAT, 0
+            for r = 1, n do if math.abs(u[r][j]) > lim then c = c + 1 end end
+            if c >= SAT_SHARE * n then info.saturated = info.saturated + 1 end
+          end
+        end
+        if l.kind == "relu" then
+          dead, rs = dead + info.dead, rs + m
+          h = h:clamp_(0, math.huge)
+        else
+          sat, ts = sat + info.saturated, ts + m
+          h = l.kind == "tanh" and h:tanh() or h:sigmoid()
+        end
+        d.layers[#d.layers + 1] = info
+      elseif l.kind == "leaky_relu" then
+        local neg = h:clone():clamp_(-math.huge, 0)
+        h = h:clamp_(0, math.huge) + neg * (l.slope or 0.01)
+      elseif l.kind == "gelu" then
+        -- tanh approximation: enough to carry the batch to the next layer
+        local c = math.sqrt(2 / math.pi)
+        h = h * (((h + h:pow(3) * 0.044715) * c):tanh() + 1) * 0.5
+      end
+    end
+    if ts > 0 then d.saturated, d.saturated_units, d.tanh_sigmoid_units = sat / ts, sat, ts end
+    if rs > 0 then d.dead, d.dead_units, d.relu_units = dead / rs, dead, rs end
+  end
+  d.message = sentence(d)
+  return d
+end
+
+return setmetatable(M, {__call = function(_, opts) return (new(opts)) end})

@@ -1,0 +1,197 @@
+-- ol.nn: forward values and losses against hand-computed numbers, the flat
+-- buffers and their views, predict, dtypes and bad-input errors.
+local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
+local ol = require "optlua"
+
+-- 2 -> 2 relu -> 1 with weights chosen so every number is exact.
+local function small(dtype)
+  local net = ol.nn.sequential{ol.nn.linear(2, 2), ol.nn.relu(), ol.nn.linear(2, 1), dtype = dtype}
+  local p = net:params()
+  local vals = {1, 2, 3, -4, 0.5, -1, 1, -1, 0.25}
+  for i, v in ipairs(vals) do p:set(i, v) end
+  return net
+end
+
+T.test("forward by hand", function()
+  for _, dt in ipairs{"f32", "f64"} do
+    local net = small(dt)
+    -- row 1: z = (3.5, -2) -> relu (3.5, 0) -> 3.5 + .25; row 2: z = (.5, 9) -> .5 - 9 + .25
+    local y = net:forward(ol.tensor({{1, 1}, {2, -1}}, dt))
+    T.eq(y:dtype(), dt)
+    T.near_all(y, {{3.75}, {-8.25}}, 0)
+    T.near_all(net:forward(ol.tensor({2, -1}, dt)), {{-8.25}}, 0) -- one row, 1-D
+  end
+end)
+
+T.test("layer names and views", function()
+  local net = small("f64")
+  local ps = net:parameters()
+  T.eq(#ps, 4)
+  T.eq(ps[1].name, "1.weight"); T.eq(ps[2].name, "1.bias")
+  T.eq(ps[3].name, "3.weight"); T.eq(ps[4].name, "3.bias")
+  T.near_all(ps[1].tensor, {{1, 2}, {3, -4}}, 0) -- out x in, as torch.nn.Linear
+  T.near_all(ps[3].tensor, {{1, -1}}, 0)
+  -- views share the flat buffers both ways
+  ps[4].tensor:fill_(7)
+  T.eq(net:params():get(9), 7)
+  net:params():set(1, 42)
+  T.eq(ps[1].tensor:get(1, 1), 42)
+  T.ok(rawequal(net:params(), net:params()))
+  T.ok(rawequal(net:grads(), net:grads()))
+  T.eq(net:params():numel(), 9)
+  T.eq(net:num_params(), 9)
+end)
+
+T.test("losses by hand", function()
+  -- one identity linear layer: the output is the input
+  local net = ol.nn.sequential{ol.nn.linear(3, 3), dtype = "f64"}
+  net:params():zero_()
+  local w = net:parameters()[1].tensor
+  for i = 1, 3 do w:set(i, i, 1) end
+  local x = ol.tensor({{1, 2, 3}, {-1, 0, 4}}, "f64")
+  local e = math.exp
+  local l1 = math.log(e(1) + e(2) + e(3)) - 3
+  local l2 = math.log(e(-1) + e(0) + e(4)) + 1
+  T.near(net:loss(x, {3, 1}, "cross_entropy"), (l1 + l2) / 2, 1e-14)
+  T.near(net:loss(x, {3, 1}), (l1 + l2) / 2, 1e-14, "default kind")
+  T.near(net:loss(x, ol.tensor({3, 1}, "f32"), "cross_entropy"), (l1 + l2) / 2, 1e-14, "id tensor")
+  T.near(net:loss(x, ol.tensor({{0, 0, 1}, {1, 0, 0}}, "f64"), "cross_entropy"), (l1 + l2) / 2, 1e-14, "one-hot")
+  local t = ol.tensor({{0, 2, 1}, {1, 0, 0}}, "f64")
+  T.near(net:loss(x, t, "mse"), (1 + 0 + 4 + 4 + 0 + 16) / 6, 1e-14)
+  local tb = ol.tensor({{1, 0, 1}, {0, 1, 0.25}}, "f64")
+  local bce, xs, ts = 0, {1, 2, 3, -1, 0, 4}, {1, 0, 1, 0, 1, 0.25}
+  for i = 1, 6 do
+    local s = 1 / (1 + e(-xs[i]))
+    bce = bce - (ts[i] * math.log(s) + (1 - ts[i]) * math.log(1 - s))
+  end
+  T.near(net:loss(x, tb, "bce"), bce / 6, 1e-14)
+  -- huge logits stay finite
+  T.near(net:loss(ol.tensor({{1000, 0, -1000}}, "f64"), {2}), 1000, 1e-9)
+end)
+
+T.test("evaluate, backward, zero_grad", function()
+  ol.seed(1)
+  local net = ol.nn.mlp{sizes = {3, 5, 2}, activation = "tanh", dtype = "f64"}
+  local x = ol.randn(4, 3, "f64")
+  local loss, g = net:evaluate(x, {1, 2, 2, 1})
+  T.ok(rawequal(g, net:grads()))
+  T.near(loss, net:loss(x, {1, 2, 2, 1}), 1e-15)
+  local g1 = g:clone()
+  net:backward() -- accumulates
+  for i = 1, g:numel() do T.near(g:get(i), 2 * g1:get(i), 1e-15) end
+  net:evaluate(x, {1, 2, 2, 1}) -- overwrites
+  for i = 1, g:numel() do T.near(g:get(i), g1:get(i), 1e-15) end
+  net:zero_grad()
+  T.eq(g:norm(), 0)
+  -- the gradient of the output bias of cross_entropy: mean of softmax - onehot
+  local y = net:forward(x)
+  net:evaluate(x, {1, 2, 2, 1})
+  local ids = {1, 2, 2, 1}
+  local want = {0, 0}
+  for r = 1, 4 do
+    local a, b = y:get(r, 1), y:get(r, 2)
+    local p1 = 1 / (1 + math.exp(b - a))
+    want[1] = want[1] + (p1 - (ids[r] == 1 and 1 or 0)) / 4
+    want[2] = want[2] + ((1 - p1) - (ids[r] == 2 and 1 or 0)) / 4
+  end
+  local gb = net:parameters()[4].grad
+  T.near(gb:get(1), want[1], 1e-14); T.near(gb:get(2), want[2], 1e-14)
+end)
+
+T.test("predict", function()
+  local net = ol.nn.sequential{ol.nn.linear(2, 3), dtype = "f64"}
+  net:params():zero_()
+  local w = net:parameters()[1].tensor
+  w:set(1, 1, 1); w:set(2, 2, 1); w:set(3, 1, -1)
+  T.near_all(net:predict(ol.tensor({{5, 1}, {0, 2}, {-3, 1}}, "f64")), {1, 2, 3}, 0)
+end)
+
+T.test("f32 model equals its f64 copy to f32 precision", function()
+  ol.seed(2)
+  local net = ol.nn.mlp{sizes = {6, 10, 4}, activation = "gelu"}
+  local n64 = net:to("f64")
+  T.eq(n64:dtype(), "f64"); T.eq(net:dtype(), "f32")
+  local x = ol.randn(8, 6)
+  local l32 = net:loss(x, {1, 2, 3, 4, 1, 2, 3, 4})
+  local l64 = n64:loss(x:to("f64"), {1, 2, 3, 4, 1, 2, 3, 4})
+  T.near(l32, l64, 1e-5)
+end)
+
+T.test("mlp options", function()
+  for _, a in ipairs{"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"} do
+    for _, init in ipairs{"xavier_uniform", "xavier_normal", "fan_in_uniform",
+                          "kaiming_uniform", "kaiming_normal", "orthogonal"} do
+      local net = ol.nn.mlp{sizes = {4, 7, 5, 2}, activation = a, init = init}
+      T.eq(net:num_params(), 4 * 7 + 7 + 7 * 5 + 5 + 5 * 2 + 2)
+      T.eq(net:parameters()[2].tensor:norm(), 0, "biases start at zero")
+    end
+  end
+  local seen = {}
+  local net = ol.nn.mlp{sizes = {3, 4, 2}, init = function(w, name) seen[#seen + 1] = name; w:fill_(0.5) end}
+  T.eq(table.concat(seen, ","), "1.weight,3.weight")
+  T.eq(net:parameters()[3].tensor:get(2, 4), 0.5)
+  local g = ol.nn.mlp{sizes = {100, 50}, gain = 3}
+  T.ok(g:parameters()[1].tensor:abs():max() > math.sqrt(6 / 150) * 1.5, "gain honoured")
+  T.ok(g:parameters()[1].tensor:abs():max() <= 3 * math.sqrt(6 / 150) + 1e-6)
+  T.eq(tostring(ol.nn.leaky_relu{slope = 0.2}), "leaky_relu()")
+  T.eq(ol.nn.leaky_relu().slope, 0.01)
+  T.eq(ol.nn.leaky_relu(0.3).slope, 0.3)
+end)
+
+T.test("symmetry breaking", function()
+  ol.seed(3)
+  for _, init in ipairs{"xavier_uniform", "kaiming_normal", "orthogonal", "fan_in_uniform"} do
+    local net = ol.nn.mlp{sizes = {10, 32, 3}, init = init}
+    local w = net:parameters()[1].tensor
+    local seen = {}
+    for i = 1, 32 do
+      local key = table.concat(w[i]:totable(), ",")
+      T.ok(not seen[key], "two hidden units are identical under " .. init)
+      seen[key] = true
+    end
+  end
+end)
+
+T.test("same seed, same weights", function()
+  ol.seed(5); local a = ol.nn.mlp{sizes = {5, 6, 2}}:params():clone()
+  ol.seed(5); local b = ol.nn.mlp{sizes = {5, 6, 2}}:params()
+  T.eq((a - b):abs():max(), 0)
+end)
+
+T.test("bad input", function()
+  local net = ol.nn.mlp{sizes = {4, 8, 3}}
+  local x = ol.randn(5, 4)
+  T.raises("bad argument #1 to 'forward' (input width differs from in_features: input is 5x3, model takes N x 4)",
+           function() net:forward(ol.randn(5, 3)) end)
+  T.raises("bad argument #2 to 'loss' (class id 4 out of range 1..3 (row 5))",
+           function() net:loss(x, {1, 2, 3, 1, 4}) end)
+  T.raises("bad argument #2 to 'evaluate' (class id 0 out of range 1..3 (row 1))",
+           function() net:evaluate(x, ol.tensor{0, 1, 1, 1, 1}, "cross_entropy") end)
+  T.raises("bad argument #2 to 'loss' (class id 1.5 out of range",
+           function() net:loss(x, {1.5, 1, 1, 1, 1}) end)
+  T.raises("bad argument #1 to 'forward' (input is f64 but the model is f32",
+           function() net:forward(x:to("f64")) end)
+  T.raises("bad argument #2 to 'loss' (target is f64 but the model is f32",
+           function() net:loss(x, ol.zeros(5, 3, "f64"), "mse") end)
+  T.raises("bad argument #2 to 'loss' (wrong target shape: 5x2; mse takes a 5x3 target",
+           function() net:loss(x, ol.zeros(5, 2), "mse") end)
+  T.raises("bad argument #2 to 'loss' (wrong target shape: 2 class ids for a batch of 5)",
+           function() net:loss(x, {1, 2}) end)
+  T.raises("bad argument #2 to 'loss' (wrong target shape: 4x3; cross_entropy takes 5 class ids or a 5x3 one-hot",
+           function() net:loss(x, ol.zeros(4, 3)) end)
+  T.raises("bad argument #3 to 'loss' (unknown loss 'hinge'",
+           function() net:loss(x, {1, 1, 1, 1, 1}, "hinge") end)
+  T.raises("bad argument #1 to 'sequential' (layer 3: linear expects 5 inputs but the layer before gives 4)",
+           function() ol.nn.sequential{ol.nn.linear(3, 4), ol.nn.relu(), ol.nn.linear(5, 2)} end)
+  T.raises("bad argument #1 to 'sequential' (entry 2 is not a layer",
+           function() ol.nn.sequential{ol.nn.linear(3, 4), "relu"} end)
+  T.raises("bad argument #1 to 'mlp' (unknown activation 'swish'",
+           function() ol.nn.mlp{sizes = {2, 2}, activation = "swish"} end)
+  T.raises("bad argument #1 to 'mlp' (unknown init 'magic'",
+           function() ol.nn.mlp{sizes = {2, 2}, init = "magic"} end)
+  T.raises("bad argument #2 to 'linear' (out_features must be positive (got 0))",
+           function() ol.nn.linear(3, 0) end)
+  T.raises("no loss to differentiate", function() ol.nn.mlp{sizes = {2, 2}}:backward() end)
+end)
+
+T.run()

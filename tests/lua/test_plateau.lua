@@ -1,0 +1,155 @@
+-- ol.plateau: ReduceLROnPlateau decisions on constructed metric sequences.
+-- Expected decisions are worked out by hand from torch's rules (see
+-- lua/optlua/plateau.lua) and written as literal lists.
+local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
+local ol = optlua or require("optlua")
+
+local function run(p, values)
+  local out = {}
+  for i, v in ipairs(values) do out[i] = p:update(v) and 1 or 0 end
+  return table.concat(out)
+end
+
+-- Runs scripts/NAME with the argument "small" in this state; returns what it returns.
+local function run_example(name)
+  local path = (arg[0]:match("^(.*/)") or "./") .. "../../scripts/" .. name
+  local saved = arg
+  arg = {[0] = path, "small"}
+  local ok, res = pcall(dofile, path)
+  arg = saved
+  if not ok then error(res, 2) end
+  return res
+end
+
+T.test("min/rel: first value becomes best, patience counts strictly", function()
+  local p = ol.plateau{patience = 2}
+  T.eq(p.best, math.huge)
+  T.eq(p:update(5), false); T.eq(p.best, 5); T.eq(p.bad_epochs, 0)
+  -- 5 * (1 - 1e-4) = 4.9995: 4.9996 is not better
+  T.eq(p:update(4.9996), false); T.eq(p.bad_epochs, 1); T.eq(p.best, 5)
+  T.eq(p:update(4.9994), false, "better by more than rel threshold"); T.eq(p.bad_epochs, 0)
+  T.eq(p.best, 4.9994)
+  -- three bad epochs in a row: reduce on the third (bad_epochs 3 > patience 2)
+  T.eq(run(p, {6, 6, 6, 6, 6, 6, 6}), "0010010")
+  T.eq(p.reductions, 2)
+end)
+
+T.test("min/abs threshold", function()
+  local p = ol.plateau{patience = 0, threshold = 0.5, threshold_mode = "abs"}
+  -- best 10; 9.6 not better (needs < 9.5) -> bad 1 > 0 -> reduce; 9.4 better
+  -- 9.0 is not below 9.4 - 0.5 -> reduce; 8.8 is
+  T.eq(run(p, {10, 9.6, 9.4, 9.0, 8.8}), "01010")
+  T.eq(p.best, 8.8)
+end)
+
+T.test("max modes", function()
+  local p = ol.plateau{mode = "max", patience = 1, threshold = 0.1}
+  -- rel: better if a > best * 1.1. best 1 -> 1.05 bad, 1.2 better, 1.3 bad, 1.31 bad -> reduce
+  T.eq(p.best, -math.huge)
+  T.eq(run(p, {1, 1.05, 1.2, 1.3, 1.31}), "00001")
+  T.eq(p.best, 1.2)
+  local q = ol.plateau{mode = "max", patience = 1, threshold = 0.1, threshold_mode = "abs"}
+  T.eq(run(q, {1, 1.05, 1.2, 1.3, 1.31}), "00000", "abs: 1.2 and 1.31 beat their best by > 0.1, 1.3 does not")
+  T.eq(q.best, 1.31)
+end)
+
+T.test("cooldown: bad epochs inside it do not count", function()
+  local p = ol.plateau{patience = 1, cooldown = 2}
+  -- e1 best; e2,e3 bad -> reduce at e3, cooldown 2; e4,e5 in cooldown (bad
+  -- reset to 0); e6 bad 1; e7 bad 2 -> reduce
+  T.eq(run(p, {1, 1, 1, 1, 1, 1, 1}), "0010001")
+  T.eq(p.cooldown_counter, 2)
+  -- improvement during cooldown still updates best
+  local q = ol.plateau{patience = 0, cooldown = 1}
+  T.eq(run(q, {3, 3, 2, 2, 2}), "01010")
+  T.eq(q.best, 2)
+end)
+
+T.test("reduce, state and reset", function()
+  local p = ol.plateau{factor = 0.5, min_lr = 0.1}
+  T.eq(p:reduce(1), 0.5); T.eq(p:reduce(0.15), 0.1)
+  p:update(3); p:update(4)
+  local s = p:state()
+  local q = ol.plateau{factor = 0.5}:load_state(s)
+  T.eq(q.best, 3); T.eq(q.bad_epochs, 1); T.eq(q.epochs, 2)
+  p:reset(); T.eq(p.best, math.huge); T.eq(p.bad_epochs, 0)
+end)
+
+T.test("NaN is never better", function()
+  local p = ol.plateau{patience = 0}
+  T.eq(run(p, {1, 0 / 0}), "01")
+end)
+
+T.test("bad options", function()
+  T.raises("option 'mode' must be 'min' or 'max'", ol.plateau, {mode = "lowest"})
+  T.raises("option 'threshold_mode' must be 'rel' or 'abs'", ol.plateau, {threshold_mode = "x"})
+  T.raises("option 'patience' must be an integer >= 0", ol.plateau, {patience = -1})
+  T.raises("option 'cooldown' must be an integer >= 0", ol.plateau, {cooldown = 1.5})
+  T.raises("option 'factor' must be in (0, 1)", ol.plateau, {factor = 1})
+  T.raises("unknown option 'patient'", ol.plateau, {patient = 3})
+  T.raises("number expected", function() ol.plateau{}:update("x") end)
+  local line = debug.getinfo(1, "l").currentline + 1
+  local ok, err = pcall(function() local p = ol.plateau{mode = 1}; return p end)
+  T.ok(not ok and err:find("test_plateau.lua:" .. line .. ":", 1, true), err)
+end)
+
+-- A net whose units are saturated / dead by construction.
+local function net_with(act, wscale, bias)
+  ol.seed(3)
+  local net = ol.nn.mlp{sizes = {4, 16, 2}, activation = act, dtype = "f64"}
+  local ps = net:parameters()
+  ps[1].tensor:fill_(0):add_(ol.randn(16, 4, "f64"), wscale) -- weight 16 x 4
+  ps[2].tensor:fill_(bias or 0)
+  return net
+end
+
+T.test("diagnosis: deliberately saturated tanh net", function()
+  local net = net_with("tanh", 40)
+  local x = ol.randn(64, 4, "f64")
+  local ids = {}
+  for i = 1, 64 do ids[i] = i % 2 + 1 end
+  net:loss(x, ol.tensor(ids, "f64"), "cross_entropy")
+  net:backward()
+  local p = ol.plateau{patience = 0}
+  p:update(1, net, x)
+  T.eq(p.diagnosis, nil, "no diagnosis before a reduction")
+  T.eq(p:update(1, net, x), true)
+  local d = p.diagnosis
+  -- pre-activation std = 40 * |x| ~ 40 * 2: |u| > 2.65 on nearly every sample
+  T.ok(d.saturated > 0.8, "saturated share " .. tostring(d.saturated))
+  T.eq(d.tanh_sigmoid_units, 16)
+  T.near(d.grad_norm, net:grads():norm(), 1e-12)
+  local w1, w2 = net:parameters()[1].tensor:norm(), net:parameters()[3].tensor:norm()
+  T.near(d.weight_norm, math.sqrt(w1 ^ 2 + w2 ^ 2), 1e-9, "weights only")
+  T.ok(d.message:find("of tanh/sigmoid units are saturated and the weights are large", 1, true), d.message)
+end)
+
+T.test("diagnosis: healthy and dead-ReLU nets", function()
+  local x = ol.randn(64, 4, "f64")
+  local d = ol.plateau.diagnose(net_with("tanh", 0.1), x)
+  T.eq(d.saturated, 0, "small weights: no saturation")
+  T.ok(not d.message:find("saturated and", 1, true), d.message)
+  d = ol.plateau.diagnose(net_with("sigmoid", 0.1), x)
+  T.eq(d.saturated, 0)
+  d = ol.plateau.diagnose(net_with("relu", 0.1, -100), x)
+  T.eq(d.dead, 1, "bias -100: every ReLU is dead"); T.eq(d.relu_units, 16)
+  T.ok(d.message:find("100% of ReLU units are dead", 1, true), d.message)
+  d = ol.plateau.diagnose(net_with("relu", 0.1, 100), x)
+  T.eq(d.dead, 0)
+  -- hand-made: one sigmoid unit's bias +10 saturates exactly that unit
+  local net = net_with("sigmoid", 0.01)
+  net:parameters()[2].tensor[5] = 10
+  d = ol.plateau.diagnose(net, x)
+  T.eq(d.saturated_units, 1)
+  -- without a batch: norms only
+  d = ol.plateau.diagnose(net)
+  T.eq(d.saturated, nil); T.ok(d.message:find("no batch given", 1, true), d.message)
+end)
+
+T.test("example: plateau.lua diagnoses its saturated start", function()
+  local r = run_example("plateau.lua")
+  T.ok(r.diagnosis and r.diagnosis.saturated > 0.5, "saturation found")
+  T.ok(r.loss_normal < r.loss_saturated, "normal start ends lower")
+end)
+
+T.run()

@@ -1,0 +1,403 @@
+"""The REPL, driven through a pipe (optlua -i) and through a pseudo-terminal.
+
+Usage: python3 test_repl.py path/to/optlua
+
+Every exchange waits for the prompt (or the expected text) with a deadline,
+so a broken REPL fails quickly instead of hanging. The values checked are
+Lua's own semantics (2+3 is 5, string.format exists, ...), not output
+recorded from an earlier run.
+"""
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+OPTLUA = os.path.abspath(sys.argv[1])
+DEADLINE = 20.0  # seconds per expectation; generous for sanitizer builds
+BASE_ENV = dict(os.environ, TERM="dumb", INPUTRC="/dev/null", OPTLUA_HISTORY="")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]")
+results = []
+
+
+class Session:
+    """One optlua process; `out` accumulates everything it printed (stdout
+    and stderr), with \\r and terminal escapes removed."""
+
+    def __init__(self, mode, env=None, args=("-i",), unset=()):
+        self.mode = mode
+        self.out = ""
+        self.pos = 0  # expectations search from here
+        env = dict(BASE_ENV, **(env or {}))
+        for k in unset:
+            env.pop(k, None)
+        if mode == "pty":
+            pid, fd = pty.fork()
+            if pid == 0:
+                try:
+                    os.execve(OPTLUA, [OPTLUA, *args], env)
+                finally:
+                    os._exit(127)
+            self.pid, self.fd = pid, fd
+            self.proc = None
+        else:
+            self.proc = subprocess.Popen([OPTLUA, *args], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+            self.pid, self.fd = self.proc.pid, self.proc.stdout.fileno()
+        self.status = None
+
+    def send(self, text):
+        data = text.encode()
+        if self.mode == "pty":
+            os.write(self.fd, data)
+        else:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+
+    def _read(self, timeout):
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if not r:
+            return True
+        try:
+            data = os.read(self.fd, 4096)
+        except OSError:  # EIO: the pty's other side is closed
+            data = b""
+        if not data:
+            return False
+        self.out += ANSI.sub("", data.decode(errors="replace").replace("\r", ""))
+        return True
+
+    def expect(self, text, deadline=DEADLINE):
+        """Waits for text after the last match; returns what came before it."""
+        end = time.monotonic() + deadline
+        while True:
+            i = self.out.find(text, self.pos)
+            if i >= 0:
+                before = self.out[self.pos:i]
+                self.pos = i + len(text)
+                return before
+            left = end - time.monotonic()
+            if left <= 0 or not self._read(min(left, 0.5)):
+                if self.out.find(text, self.pos) >= 0:
+                    continue
+                raise AssertionError(f"timeout/EOF waiting for {text!r}; got {self.out[self.pos:]!r}")
+
+    def prompt(self):
+        return self.expect("> ")
+
+    def line(self, text):
+        """Sends a line at the prompt; returns its output (echo removed)."""
+        self.send(text + "\n")
+        # Through a pipe nothing is echoed, so a silent statement is
+        # followed directly by the next prompt.
+        got = self.expect("\n> " if self.mode == "pty" else "> ")
+        if self.mode == "pty" and got.startswith(text):
+            got = got[len(text):]
+        return got.strip("\n")
+
+    def close_input(self):
+        if self.mode == "pty":
+            self.send("\x04")
+        else:
+            self.proc.stdin.close()
+
+    def wait(self, deadline=DEADLINE):
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            self._read(0.05)
+            pid, st = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = os.waitstatus_to_exitcode(st)
+                if self.proc:
+                    self.proc.returncode = self.status
+                return self.status
+        raise AssertionError(f"process did not exit; output {self.out[self.pos:]!r}")
+
+    def kill(self):
+        if self.status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        if self.mode == "pty":
+            os.close(self.fd)
+        else:
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+
+
+def test(*modes):
+    def wrap(fn):
+        for mode in modes:
+            s = None
+            try:
+                s = Session(mode)
+                s.prompt()
+                fn(s)
+                results.append(True)
+            except Exception as e:  # noqa: BLE001 -- report every failure, go on
+                results.append(False)
+                print(f"FAIL {fn.__name__} [{mode}]: {type(e).__name__}: {e}", file=sys.stderr)
+            finally:
+                if s:
+                    s.kill()
+        return fn
+    return wrap
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def interrupt(s):
+    if s.mode == "pty":
+        s.send("\x03")  # the terminal turns it into SIGINT
+    else:
+        os.kill(s.pid, signal.SIGINT)
+
+
+BOTH = ("pipe", "pty")
+
+
+@test(*BOTH)
+def banner_one_line(s):
+    first = s.out.split("\n")[0]
+    check(first.startswith("optlua ") and "Lua 5.4" in first and "help" in first, s.out)
+
+
+@test(*BOTH)
+def expressions_print_values(s):
+    check(s.line("1 + 1") == "2", s.out)
+    check(s.line("1, 'a', nil, true") == "1\ta\tnil\ttrue", s.out)
+    check(s.line("=3 * 3") == "9", s.out)
+    check(s.line("x = 5") == "", s.out)          # a statement prints nothing
+    check(s.line("x") == "5", s.out)
+    check(s.line("setmetatable({}, {__tostring = function() return 'custom' end})") == "custom", s.out)
+    check(s.line("ol == optlua, require 'optlua' == optlua") == "true\ttrue", s.out)
+
+
+@test(*BOTH)
+def tensor_pretty_prints(s):
+    if s.line("type(optlua.tensor)") != "function":
+        print("note: optlua.tensor not available yet, tensor printing skipped")
+        return
+    got = s.line("optlua.tensor({1, 2, 3})")
+    check("1" in got and "3" in got and "tensor" in got, got)
+
+
+@test(*BOTH)
+def multiline_continuation(s):
+    s.send("function f(x)\n")
+    s.expect(">> ")
+    s.send("return x * 2\n")
+    s.expect(">> ")
+    s.send("end\n")
+    s.prompt()
+    check(s.line("f(21)") == "42", s.out)
+    # An unfinished string or table continues too.
+    s.send("t = {1,\n")
+    s.expect(">> ")
+    s.send("2, 3}\n")
+    s.prompt()
+    check(s.line("#t") == "3", s.out)
+
+
+@test(*BOTH)
+def error_then_recovery(s):
+    got = s.line("error('oops')")
+    check("oops" in got and "stack traceback" in got, got)
+    got = s.line("local y = nil + 1")
+    check("attempt to perform arithmetic" in got, got)
+    check(s.line("print('still here')") == "still here", s.out)
+    got = s.line("x = = 1")  # a real syntax error does not continue
+    check("unexpected symbol" in got, got)
+    check(s.line("2 + 3") == "5", s.out)
+
+
+@test(*BOTH)
+def ctrl_c_interrupts_running_statement(s):
+    s.send("print('start') while true do end\n")
+    s.expect("start\n")
+    time.sleep(0.3)  # let the loop run
+    interrupt(s)
+    got = s.expect("\n> ")
+    check("interrupted!" in got, got)
+    check(s.line("1 + 2") == "3", s.out)
+    # A second interruption works as well (the handler is set per call).
+    s.send("print('again') while true do end\n")
+    s.expect("again\n")
+    time.sleep(0.2)
+    interrupt(s)
+    check("interrupted!" in s.expect("\n> "), s.out)
+    check(s.line("'alive'") == "alive", s.out)
+
+
+@test(*BOTH)
+def ctrl_c_at_prompt_clears_line(s):
+    s.send("garbage_that_would_fail(")
+    time.sleep(0.3)
+    interrupt(s)
+    s.prompt()
+    check(s.line("2 + 3") == "5", s.out)
+    # Also in the middle of a continued statement: the statement is dropped.
+    s.send("for i = 1, 2 do\n")
+    s.expect(">> ")
+    time.sleep(0.1)
+    interrupt(s)
+    s.prompt()
+    check(s.line("'fresh'") == "fresh", s.out)
+
+
+@test(*BOTH)
+def ctrl_d_exits_zero(s):
+    s.close_input()
+    check(s.wait() == 0, s.status)
+
+
+@test("pty")
+def tab_completion(s):
+    s.send("string.fo\t")
+    s.expect("string.format")
+    check(s.line('("%d", 42)') .endswith("42"), s.out)
+    s.send("optlua.thr\t")
+    s.expect("optlua.threads")
+    check(s.line("() >= 1").endswith("true"), s.out)
+    s.line("str = 'abc'")
+    s.send("str:up\t")
+    s.expect("str:upper")
+    check(s.line("()").endswith("ABC"), s.out)
+    s.send("whi\t")  # a keyword
+    s.expect("while")
+    s.send(" false do end\n")
+    s.prompt()
+    # ':' offers functions only, so 'method' is the one completion of mt:.
+    s.line("mt = {value = 1, method = function() return 'm' end}")
+    s.send("mt:\t")
+    s.expect("mt:method")
+    check(s.line("()").endswith("m"), s.out)
+    s.send("optlua.nosuchthing\t\n")
+    s.prompt()
+
+
+@test("pty")
+def tab_completion_of_tensor_methods(s):
+    if s.line("type(optlua.zeros)") != "function":
+        print("note: optlua.zeros not available yet, method completion skipped")
+        return
+    s.line("tt = optlua.zeros(2, 3)")
+    s.send("tt:nu\t")
+    s.expect("tt:numel")
+    check(s.line("()").endswith("6"), s.out)
+
+
+def history_test():
+    with tempfile.TemporaryDirectory() as d:
+        hist = os.path.join(d, "hist")
+        s = Session("pty", env={"OPTLUA_HISTORY": hist})
+        try:
+            s.prompt()
+            s.line("print('hi' .. 'story')")
+            s.line("")  # empty lines are not kept
+            s.close_input()
+            check(s.wait() == 0, s.status)
+        finally:
+            s.kill()
+        with open(hist) as f:
+            lines = f.read().splitlines()
+        check("print('hi' .. 'story')" in lines and "" not in lines, lines)
+        # The next session recalls it: Ctrl-P is previous-history.
+        s = Session("pty", env={"OPTLUA_HISTORY": hist})
+        try:
+            s.prompt()
+            s.send("\x10\n")
+            check("history" in s.expect("\n> "), s.out)
+            s.close_input()
+            check(s.wait() == 0, s.status)
+        finally:
+            s.kill()
+        # Bounded: a long history is cut to the last 1000 entries at exit.
+        with open(hist, "w") as f:
+            f.write("".join(f"x{i} = {i}\n" for i in range(1500)))
+        s = Session("pty", env={"OPTLUA_HISTORY": hist})
+        try:
+            s.prompt()
+            s.close_input()
+            s.wait()
+        finally:
+            s.kill()
+        with open(hist) as f:
+            lines = f.read().splitlines()
+        check(len(lines) == 1000 and lines[-1] == "x1499 = 1499", (len(lines), lines[-1:]))
+
+
+def history_unwritable_test():
+    s = Session("pty", env={"OPTLUA_HISTORY": "/nonexistent-dir/hist"})
+    try:
+        s.prompt()
+        check(s.line("1 + 1") == "2", s.out)
+        s.close_input()
+        check(s.wait() == 0, s.status)
+    finally:
+        s.kill()
+
+
+def home_history_test():
+    with tempfile.TemporaryDirectory() as d:
+        s = Session("pty", env={"HOME": d}, unset=("OPTLUA_HISTORY",))
+        try:
+            s.prompt()
+            s.line("home_history_check = 1")
+            s.close_input()
+            check(s.wait() == 0, s.status)
+        finally:
+            s.kill()
+        with open(os.path.join(d, ".optlua_history")) as f:
+            check("home_history_check = 1" in f.read().splitlines(), "not in ~/.optlua_history")
+
+
+def script_then_repl_test():
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write("from_script = 'set by script'\n")
+        script = f.name
+    try:
+        s = Session("pipe", args=("-i", script))
+        try:
+            s.prompt()
+            check(s.line("from_script") == "set by script", s.out)
+            s.close_input()
+            check(s.wait() == 0, s.status)
+        finally:
+            s.kill()
+    finally:
+        os.unlink(script)
+
+
+def pipe_eof_in_statement_test():
+    # End of input inside an unfinished statement: reported, then exit 0 (lua.c).
+    p = subprocess.run([OPTLUA, "-i"], input="function g()\n", capture_output=True, text=True,
+                       timeout=60, env=BASE_ENV)
+    check(p.returncode == 0 and "'end' expected" in p.stderr, (p.returncode, p.stderr))
+
+
+for fn in (history_test, history_unwritable_test, home_history_test, script_then_repl_test,
+           pipe_eof_in_statement_test):
+    try:
+        fn()
+        results.append(True)
+    except Exception as e:  # noqa: BLE001
+        results.append(False)
+        print(f"FAIL {fn.__name__}: {type(e).__name__}: {e}", file=sys.stderr)
+
+passed = sum(results)
+failed = len(results) - passed
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
