@@ -55,6 +55,7 @@ void ol_l_optim_schedules(lua_State *L, int idx);
 void ol_open_nn(lua_State *L);   /* ol.nn and ol.init (l_nn.c, l_init.c) */
 void ol_open_init(lua_State *L); /* ol.init, called by ol_open_nn */
 void ol_open_data(lua_State *L); /* ol.data (l_data.c) */
+void ol_open_train(lua_State *L); /* ol.train, ol.evaluate (l_train.c) */
 
 /* Models (l_nn.c): the engine model of the model userdata at idx, or NULL
  * if it is not one. Its flat params/grads: ol_model_params/grads, its 2-D

@@ -17,6 +17,7 @@ int ol_luaopen(lua_State *L);
         ol_open_optim(L);  \
         ol_open_nn(L);     \
         ol_open_data(L);   \
+        ol_open_train(L);  \
     } while (0)
 
 #endif

@@ -109,9 +109,9 @@ if o.pca ~= "off" then
   -- Decorrelate the inputs: the error surface turns from a long ellipse
   -- into a circle, which is what plain gradient descent likes.
   pca = ol.pca.fit(train.x, {components = o.pca, whiten = true})
-  train = ol.data.tensor(pca:transform(train.x), train.y)
-  val = ol.data.tensor(pca:transform(val.x), val.y)
-  test = ol.data.tensor(pca:transform(test.x), test.y)
+  train = ol.data.dataset(pca:transform(train.x), train.y)
+  val = ol.data.dataset(pca:transform(val.x), val.y)
+  test = ol.data.dataset(pca:transform(test.x), test.y)
   input = o.pca
 end
 
@@ -133,7 +133,7 @@ end
 local opt = optim(net, opt_options)
 
 local loader = ol.data.loader(train, {batch_size = o["batch-size"], shuffle = true})
-local steps_per_epoch = loader:num_batches()
+local steps_per_epoch = (#train + o["batch-size"] - 1) // o["batch-size"]
 local total = steps_per_epoch * o.epochs
 
 -- The lr: linear warm-up over the first epoch, then cosine to zero,
@@ -152,6 +152,8 @@ if momentum_field then
 end
 
 local plateau = ol.plateau{mode = "min", patience = 3, threshold = 1e-3}
+-- A probe batch lets the plateau diagnosis look at the hidden units.
+local probe = val.x:narrow(1, 1, math.min(256, #val))
 print(string.format("optlua %s: %s, %d parameters, %s lr %.3g, batch %d, %d epochs, %d/%d/%d images%s",
   ol.version, table.concat(sizes, "-"), net:params():numel(), o.optimizer, peak,
   o["batch-size"], o.epochs, #train, #val, #test, pca and (", PCA " .. o.pca) or ""))
@@ -161,10 +163,10 @@ local final = ol.train{
   model = net, optimizer = opt, data = loader, loss = "cross_entropy",
   epochs = o.epochs, validate = val, log = o.log, every = 100,
   on_epoch = function(s)
-    if plateau:update(s.val_loss, net) then
+    if plateau:update(s.val_loss, net, probe) then
       cut = cut * 0.5
       print(string.format("  plateau: lr cut to %.3g x schedule (%s)", cut,
-                          plateau.diagnosis and plateau.diagnosis.sentence or "no diagnosis"))
+                          plateau.diagnosis and plateau.diagnosis.message or "no diagnosis"))
     end
   end,
 }

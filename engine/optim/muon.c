@@ -19,9 +19,11 @@
  * Sources: K. Jordan et al., "Muon: An optimizer for hidden layers in neural
  * networks" (kellerjordan.github.io/posts/muon, 2024) and KellerJordan/Muon
  * (zeropower_via_newtonschulz5: coefficients, Frobenius normalisation with
- * 1e-7, transpose when rows > cols); momentum, nesterov and the
- * sqrt(max(1, rows/cols)) scale as optlua's API.md; weight decay decoupled
- * (W·(1 − lr·wd)) as in that repository and torch.optim.Muon.
+ * 1e-7, transpose when rows > cols); momentum, nesterov, the decoupled
+ * weight decay W·(1 − lr·wd) (unscaled lr) and the sqrt(max(1, rows/cols))
+ * scale exactly as torch.optim.Muon's documented algorithm (PyTorch 2.9,
+ * adjust_lr_fn=None), whose defaults differ: optlua follows API.md's
+ * lr=0.02, weight_decay=0 where torch has lr=1e-3, weight_decay=0.1.
  *
  * Options: lr=0.02, momentum=0.95, nesterov=true, ns_steps=5,
  * weight_decay=0, and for the adamw fallback fallback_lr=1e-3,

@@ -142,6 +142,7 @@ int ol_train_evaluate(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, int6
     if (ds->n == 0) return ol_fail(err, "the data set is empty");
     if (choose_target(m, ds, loss, &mode, err)) return -1;
     if (chunk > ds->n) chunk = ds->n;
+    if (ol_model_reserve(m, chunk, err)) return -1;
     if (buffers_make(&b, m, chunk, ds->d, mode, 1, err)) return -1;
     double total = 0;
     int64_t correct = 0;

@@ -139,6 +139,10 @@ static void test_errors(void **state) {
     oi.label_index = 5;
     expect_error("1,2\n", oi, "line 1", "label column 5");
     expect_error("a,b\n1,\"2\n", o, "line 2", "unterminated");
+    expect_error("a,b\n1,2\n1,\"2\"x\n", o, "line 3", "cannot parse"); /* text after a quote */
+    ol_csv_opts o1 = defaults();
+    o1.label_base = 1;
+    expect_error("a,b\n1,1\n2,0\n", o1, "line 3, column 2", "label 0 is not a class id");
     expect_error("", o, "t.csv", "no rows");
     ol_error err = {{0}};
     assert_null(ol_read_csv("/nonexistent/t.csv", &o, &err));

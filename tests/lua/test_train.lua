@@ -1,0 +1,173 @@
+-- ol.train: the epoch loop in C, checked against the same steps taken by
+-- hand from Lua, plus hooks, early stop, limits and bad options.
+local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
+local ol = require "optlua"
+
+-- A small labelled set: 3 classes of 2-D points, f64 for exact comparisons.
+local function tiny(dtype)
+  local x = ol.tensor({{0.5, -1.0}, {1.5, 0.25}, {-0.75, 0.5}, {0.1, 0.9},
+                       {-1.2, -0.3}, {0.8, -0.6}}, dtype)
+  local y = ol.tensor({1, 2, 3, 1, 2, 3}, dtype)
+  return ol.data.dataset(x, y), x, y
+end
+
+local function max_abs_diff(a, b)
+  return (a - b):abs():max()
+end
+
+T.test("full-batch sgd in C equals the same steps taken by hand", function()
+  local ds, x, y = tiny("f64")
+  ol.seed(3)
+  local net = ol.nn.mlp{sizes = {2, 5, 3}, activation = "tanh", dtype = "f64"}
+  local ref = ol.nn.mlp{sizes = {2, 5, 3}, activation = "tanh", dtype = "f64"}
+  ref:params():copy_(net:params())
+  local opt = ol.optim.sgd(net, {lr = 0.1})
+  local loader = ol.data.loader(ds, {batch_size = #ds, shuffle = false, dtype = "f64"})
+  local s = ol.train{model = net, optimizer = opt, data = loader, epochs = 4, progress = false}
+  -- By hand: w <- w - lr * grad(mean cross-entropy), 4 times.
+  local losses = {}
+  for k = 1, 4 do
+    local loss, g = ref:evaluate(x, y, "cross_entropy")
+    losses[k] = loss
+    ref:params():add_(g, -0.1)
+  end
+  T.ok(max_abs_diff(net:params(), ref:params()) < 1e-14, "params differ from the hand-made steps")
+  T.eq(s.step, 4)
+  T.eq(opt.t, 4)
+  T.near(s.loss, losses[4], 1e-14, "last batch loss")
+end)
+
+T.test("mini-batches in dataset order equal hand-made steps over the same slices", function()
+  local ds, x, y = tiny("f64")
+  ol.seed(5)
+  local net = ol.nn.mlp{sizes = {2, 4, 3}, activation = "relu", dtype = "f64"}
+  local ref = ol.nn.mlp{sizes = {2, 4, 3}, activation = "relu", dtype = "f64"}
+  ref:params():copy_(net:params())
+  local opt = ol.optim.sgd(net, {lr = 0.05, momentum = 0.9})
+  local ropt = ol.optim.sgd(ref, {lr = 0.05, momentum = 0.9})
+  local loader = ol.data.loader(ds, {batch_size = 4, shuffle = false, dtype = "f64"})
+  ol.train{model = net, optimizer = opt, data = loader, epochs = 2, progress = false}
+  for _ = 1, 2 do
+    for _, r in ipairs({{1, 4}, {5, 2}}) do  -- batches of 4 then 2
+      local xb, yb = x:narrow(1, r[1], r[2]), y:narrow(1, r[1], r[2])
+      ref:evaluate(xb, yb, "cross_entropy")
+      ropt:step()
+    end
+  end
+  T.ok(max_abs_diff(net:params(), ref:params()) < 1e-14, "params differ")
+end)
+
+T.test("training on spirals reaches 95% validation accuracy", function()
+  ol.seed(1)
+  local ds = ol.data.synthetic{kind = "spirals", n = 1500, classes = 3}
+  local train, val = ds:split(0.8)
+  local net = ol.nn.mlp{sizes = {2, 64, 64, 3}, activation = "tanh"}
+  local opt = ol.optim.adam(net, {lr = 1e-2})
+  local s = ol.train{model = net, optimizer = opt, loss = "cross_entropy",
+                     data = ol.data.loader(train, {batch_size = 32, shuffle = true}),
+                     epochs = 40, validate = val, progress = false}
+  T.ok(s.val_accuracy >= 0.95, "val accuracy " .. s.val_accuracy)
+  local loss, acc = ol.evaluate(net, val)
+  T.near(acc, s.val_accuracy, 1e-12, "ol.evaluate agrees with the loop's validation")
+  T.near(loss, s.val_loss, 1e-6, "validation loss")
+end)
+
+T.test("hooks see the state and can stop training", function()
+  local ds = tiny()
+  local net = ol.nn.mlp{sizes = {2, 4, 3}}
+  local opt = ol.optim.sgd(net, {lr = 0.01, momentum = 0.5})
+  local steps, epochs = {}, {}
+  local s = ol.train{model = net, optimizer = opt, epochs = 10, every = 2, progress = false,
+    data = ol.data.loader(ds, {batch_size = 2}),
+    on_step = function(st)
+      steps[#steps + 1] = st.step
+      T.eq(st.lr, 0.01) T.eq(st.momentum, 0.5)
+      T.ok(st.grad_norm and st.grad_norm >= 0, "grad_norm at a hook step")
+      T.ok(st.loss and st.samples_per_s and st.elapsed, "figures present")
+    end,
+    on_epoch = function(st)
+      epochs[#epochs + 1] = st.epoch
+      T.eq(st.batches, 3)
+      if st.epoch == 2 then return false end
+    end}
+  T.eq(#epochs, 2, "stopped after the epoch hook returned false")
+  T.eq(s.step, 6)
+  T.eq(table.concat(steps, ","), "2,4,6")
+end)
+
+T.test("max_steps, schedules applied before each step, momentum read from betas", function()
+  local ds = tiny()
+  local net = ol.nn.mlp{sizes = {2, 4, 3}}
+  local opt = ol.optim.adam(net, {lr = 1})
+  local seen = {}
+  opt:schedule("lr", function(t) return 1 / t end)
+  ol.train{model = net, optimizer = opt, data = ol.data.loader(ds, {batch_size = 1}),
+           epochs = 5, max_steps = 4, every = 1, progress = false,
+           on_step = function(st) seen[#seen + 1] = st.lr T.eq(st.momentum, 0.9) end}
+  T.eq(opt.t, 4)
+  T.eq(#seen, 4)
+  for i = 1, 4 do T.near(seen[i], 1 / i, 1e-15) end
+end)
+
+T.test("an error in a hook propagates with its message", function()
+  local net = ol.nn.mlp{sizes = {2, 3}}
+  local opt = ol.optim.sgd(net, {lr = 0.1})
+  T.raises("boom in hook", ol.train, {model = net, optimizer = opt, progress = false,
+    data = ol.data.loader(tiny(), {batch_size = 3}), every = 1,
+    on_step = function() error("boom in hook") end})
+  opt:schedule("lr", function() return -1 end)
+  T.raises("lr", ol.train, {model = net, optimizer = opt, progress = false,
+    data = ol.data.loader(tiny(), {batch_size = 3})})
+end)
+
+T.test("non-finite loss: error names the step, stop keeps the last good step, skip skips", function()
+  -- Sample 5 has a NaN feature: in dataset order with batches of 3, the
+  -- second batch of every epoch has a NaN loss.
+  local x = ol.tensor({{0.5, -1.0}, {1.5, 0.25}, {-0.75, 0.5}, {0.1, 0.9},
+                       {0 / 0, -0.3}, {0.8, -0.6}}, "f64")
+  local ds = ol.data.dataset(x, ol.tensor({1, 2, 3, 1, 2, 3}, "f64"))
+  local function setup()
+    ol.seed(2)
+    local net = ol.nn.mlp{sizes = {2, 3}, dtype = "f64"}
+    return net, ol.optim.sgd(net, {lr = 0.1}), ol.data.loader(ds, {batch_size = 3, dtype = "f64", shuffle = false})
+  end
+  local net, opt, loader = setup()
+  T.raises("non-finite loss at step 2 (epoch 1, batch 2)", ol.train,
+           {model = net, optimizer = opt, data = loader, epochs = 3, progress = false})
+
+  net, opt, loader = setup()
+  local first = ol.nn.mlp{sizes = {2, 3}, dtype = "f64"}
+  first:params():copy_(net:params())
+  local s = ol.train{model = net, optimizer = opt, data = loader, epochs = 3,
+                     progress = false, on_nonfinite = "stop"}
+  T.eq(s.step, 1, "stopped before step 2")
+  -- the parameters are those after step 1, taken by hand
+  local _, g = first:evaluate(x:narrow(1, 1, 3), ol.tensor({1, 2, 3}, "f64"))
+  first:params():add_(g, -0.1)
+  T.ok((net:params() - first:params()):abs():max() < 1e-15, "last good parameters kept")
+
+  net, opt, loader = setup()
+  s = ol.train{model = net, optimizer = opt, data = loader, epochs = 3,
+               progress = false, on_nonfinite = "skip"}
+  T.eq(s.step, 3, "one step per epoch, the NaN batch skipped")
+  T.ok(net:params():sum() == net:params():sum(), "parameters stay finite")
+end)
+
+T.test("bad options are errors naming the option", function()
+  local net = ol.nn.mlp{sizes = {2, 3}}
+  local opt = ol.optim.sgd(net, {lr = 0.1})
+  local loader = ol.data.loader(tiny(), {batch_size = 3})
+  T.raises("'model'", ol.train, {optimizer = opt, data = loader})
+  T.raises("'optimizer'", ol.train, {model = net, data = loader})
+  T.raises("'data'", ol.train, {model = net, optimizer = opt})
+  T.raises("'epochs'", ol.train, {model = net, optimizer = opt, data = loader, epochs = 0})
+  T.raises("'every'", ol.train, {model = net, optimizer = opt, data = loader, every = 1.5})
+  T.raises("invalid option 'hinge'", ol.train, {model = net, optimizer = opt, data = loader, loss = "hinge"})
+  T.raises("'on_step'", ol.train, {model = net, optimizer = opt, data = loader, on_step = 3})
+  local wide = ol.nn.mlp{sizes = {5, 3}}
+  T.raises("features", ol.train, {model = wide, optimizer = ol.optim.sgd(wide), data = loader})
+  local net64 = ol.nn.mlp{sizes = {2, 3}, dtype = "f64"}
+  T.raises("f32", ol.train, {model = net64, optimizer = opt, data = loader})
+end)
+
+T.run()
