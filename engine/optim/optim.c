@@ -123,7 +123,15 @@ int ol_optim_init(ol_optim *opt, const ol_optim_desc *d, ol_dtype dt, int64_t n,
     return 0;
 }
 
+/* Closure methods keep their memory in priv; it goes with a reset. */
+static void priv_drop(ol_optim *opt) {
+    if (opt->priv && opt->desc && opt->desc->priv_free) opt->desc->priv_free(opt->priv);
+    opt->priv = NULL;
+    opt->info[0] = 0;
+}
+
 void ol_optim_free(ol_optim *opt) {
+    priv_drop(opt);
     for (int i = 0; i < OL_OPTIM_MAXSTATE; i++) ol_tensor_release(&opt->state[i]);
     ol_optim_set_blocks(opt, NULL, 0, NULL); /* frees the blocks and scratch */
     opt->desc = NULL;
@@ -144,6 +152,7 @@ int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err
 }
 
 void ol_optim_reset(ol_optim *opt) {
+    priv_drop(opt);
     opt->t = 0;
     memset(opt->scalars, 0, sizeof opt->scalars);
     for (int i = 0; i < opt->desc->nstate; i++) ol_fill_(&opt->state[i], 0);
@@ -203,6 +212,8 @@ int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err) {
 int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, int lookahead,
                   ol_error *err) {
     if (check_buffer(opt, w, "params", err) || check_buffer(opt, g, "grad", err)) return -1;
+    if (!opt->desc->step_f32) /* closure methods: see second.h */
+        return ol_fail(err, "%s needs a closure: opt:step(closure)", opt->desc->name);
     if (ol_tensor_data(w) == ol_tensor_data(g) && opt->n > 0)
         return ol_fail(err, "grad and params share memory");
     maybe_init(opt);

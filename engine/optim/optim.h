@@ -88,6 +88,9 @@ typedef void (*ol_optim_step_f64)(const ol_optim_ctx *c, double *w, const double
 typedef void (*ol_optim_prep_f32)(const ol_optim_ctx *c, float *w, float *const *s);
 typedef void (*ol_optim_prep_f64)(const ol_optim_ctx *c, double *w, double *const *s);
 
+struct ol_optim;
+struct ol_closure;
+
 typedef struct ol_optim_desc {
     const char *name;
     const ol_optim_option *options;
@@ -109,6 +112,15 @@ typedef struct ol_optim_desc {
     /* Optional (muon): scratch elements a step needs for these matrices.
      * Non-NULL means the optimizer uses matrix blocks. */
     int64_t (*workspace)(const ol_optim_block *b, int nblocks);
+    /* Closure methods (newton, cg, lbfgs, hessian_free; engine/optim/
+     * second.h): non-NULL means the optimizer is stepped by
+     * ol_optim_closure_step with a loss-and-gradient callback instead of
+     * step_f32/f64; it may evaluate the closure many times per step. Its
+     * private memory (history, previous direction) lives in opt->priv,
+     * freed by priv_free on reset and free. (Added by issue 5.) */
+    int (*closure_step)(struct ol_optim *opt, double *w, const struct ol_closure *f,
+                        double *loss, ol_error *err);
+    void (*priv_free)(void *priv);
 } ol_optim_desc;
 
 /* Writes a kernel once for both element types: KERNEL(T, NAME) is a macro
@@ -147,6 +159,8 @@ typedef struct ol_optim {
     ol_optim_block *blocks;             /* owned copy, sorted; see set_blocks */
     int nblocks;
     ol_tensor work;                     /* desc->workspace elements */
+    void *priv;                         /* closure methods: their memory */
+    char info[160];                     /* closure methods: what the last step did */
 } ol_optim;
 
 /* Defaults, zeroed state of n elements. */
