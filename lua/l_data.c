@@ -583,6 +583,8 @@ static void new_class(lua_State *L, const char *mt, const luaL_Reg *meta, const 
     luaL_setfuncs(L, meta, 0);
     lua_newtable(L);
     luaL_setfuncs(L, methods, 0);
+    lua_pushvalue(L, -1); /* also __methods, for the REPL's completion */
+    lua_setfield(L, -3, "__methods");
     lua_pushcclosure(L, index, 1);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);

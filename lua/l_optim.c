@@ -410,6 +410,8 @@ static int l_list(lua_State *L) {
 void ol_open_optim(lua_State *L) {
     luaL_newmetatable(L, OL_OPTIM_MT);
     luaL_newlib(L, methods);
+    lua_pushvalue(L, -1); /* also __methods, for the REPL's completion */
+    lua_setfield(L, -3, "__methods");
     lua_pushcclosure(L, l_index, 1);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_newindex);

@@ -4,16 +4,7 @@
 local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
 local ol = optlua or require("optlua")
 
--- Runs scripts/NAME with the argument "small" in this state; returns what it returns.
-local function run_example(name)
-  local path = (arg[0]:match("^(.*/)") or "./") .. "../../scripts/" .. name
-  local saved = arg
-  arg = {[0] = path, "small"}
-  local ok, res = pcall(dofile, path)
-  arg = saved
-  if not ok then error(res, 2) end
-  return res
-end
+local run_example = T.run_example
 
 T.test("global 2-norm over a list, scaled in place, norm before clipping returned", function()
   local a, b = ol.tensor({3, 4}, "f64"), ol.tensor({{12}}, "f64")

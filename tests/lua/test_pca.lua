@@ -44,16 +44,7 @@ local function cov(rows)
   return c
 end
 
--- Runs scripts/NAME with the argument "small" in this state; returns what it returns.
-local function run_example(name)
-  local path = (arg[0]:match("^(.*/)") or "./") .. "../../scripts/" .. name
-  local saved = arg
-  arg = {[0] = path, "small"}
-  local ok, res = pcall(dofile, path)
-  arg = saved
-  if not ok then error(res, 2) end
-  return res
-end
+local run_example = T.run_example
 
 T.test("known rotation, variances and mean recovered", function()
   local X = data()

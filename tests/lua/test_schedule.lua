@@ -11,16 +11,7 @@ local function same(got, want, atol, what)
   for i = 1, #want do T.near(got[i], want[i], atol or 1e-12, what .. " at t=" .. i, 1e-12) end
 end
 
--- Runs scripts/NAME with the argument "small" in this state; returns what it returns.
-local function run_example(name)
-  local path = (arg[0]:match("^(.*/)") or "./") .. "../../scripts/" .. name
-  local saved = arg
-  arg = {[0] = path, "small"}
-  local ok, res = pcall(dofile, path)
-  arg = saved
-  if not ok then error(res, 2) end
-  return res
-end
+local run_example = T.run_example
 
 T.test("constant", function()
   T.eq(S.constant(0.3)(1), 0.3)

@@ -58,6 +58,18 @@ function T.raises(pattern, fn, ...)
   return err
 end
 
+-- Runs scripts/NAME (from a test in tests/lua) with the argument "small"
+-- in this Lua state and returns what the script returns.
+function T.run_example(name)
+  local path = (arg[0]:match("^(.*/)") or "./") .. "../../scripts/" .. name
+  local saved = arg
+  arg = {[0] = path, "small"}
+  local ok, res = pcall(dofile, path)
+  arg = saved
+  if not ok then error(res, 2) end
+  return res
+end
+
 function T.run()
   local passed, failed = 0, 0
   local only = os.getenv("OL_TEST")

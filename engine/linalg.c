@@ -1,0 +1,197 @@
+/* Symmetric dense linear algebra over LAPACKE: Cholesky (dpotrf/dpotrs)
+ * with Levenberg-Marquardt damping raised until the matrix factors,
+ * eigendecomposition (ssyevd/dsyevd, divide and conquer), and Lanczos
+ * with full reorthogonalisation (Golub & Van Loan, 4th ed., Alg. 10.1.1,
+ * each new vector re-orthogonalised twice against all earlier ones, which
+ * keeps the Ritz values free of ghost copies) whose tridiagonal matrix is
+ * solved by dstev. */
+#include "linalg.h"
+
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ol_chol_solve_damped(int64_t n, const double *H, const double *b, double *lambda,
+                         double *x, int *raised, double *work, ol_error *err) {
+    if (n < 1) return ol_fail(err, "empty system");
+    double lam = *lambda, dmax = 1;
+    for (int64_t i = 0; i < n; i++) dmax = fmax(dmax, fabs(H[i * n + i]));
+    *raised = 0;
+    for (int tries = 0; tries < 40; tries++) {
+        if (!isfinite(lam)) break;
+        memcpy(work, H, (size_t)(n * n) * sizeof *work);
+        for (int64_t i = 0; i < n; i++) work[i * n + i] += lam;
+        lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, work, (lapack_int)n);
+        if (info == 0) {
+            memcpy(x, b, (size_t)n * sizeof *x);
+            info = LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, 1, work, (lapack_int)n, x, 1);
+            if (info != 0) return ol_fail(err, "dpotrs failed (info %d)", (int)info);
+            *lambda = lam;
+            return 0;
+        }
+        if (info < 0) return ol_fail(err, "dpotrf: bad argument %d", (int)-info);
+        /* Not positive definite: damp more (Levenberg-Marquardt). */
+        lam = lam > 0 ? lam * 10 : 1e-8 * dmax;
+        (*raised)++;
+    }
+    return ol_fail(err, "matrix not positive definite even with damping %g (NaN or Inf in it?)", lam);
+}
+
+static int check_sym(const ol_tensor *a, double tol, ol_error *err) {
+    char buf[96];
+    if (a->ndim != 2 || a->shape[0] != a->shape[1])
+        return ol_fail(err, "symmetric matrix expected, got shape %s (not square)",
+                       ol_shape_str(a, buf, sizeof buf));
+    if (a->shape[0] < 1) return ol_fail(err, "empty matrix");
+    const int64_t n = a->shape[0];
+    if (tol < 0) tol = a->dtype == OL_F64 ? 1e-10 : 1e-5;
+    double amax = 0, worst = 0;
+    int64_t wi = 0, wj = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            int64_t ij[2] = {i, j}, ji[2] = {j, i};
+            double v = ol_tensor_get(a, ij), u = ol_tensor_get(a, ji);
+            if (!isfinite(v)) return ol_fail(err, "matrix has a non-finite entry at (%lld, %lld)",
+                                             (long long)i + 1, (long long)j + 1);
+            amax = fmax(amax, fabs(v));
+            if (fabs(v - u) > worst) {
+                worst = fabs(v - u);
+                wi = i;
+                wj = j;
+            }
+        }
+    if (worst > tol * amax)
+        return ol_fail(err, "matrix is not symmetric: a[%lld][%lld] - a[%lld][%lld] = %g (tolerance %g)",
+                       (long long)wi + 1, (long long)wj + 1, (long long)wj + 1, (long long)wi + 1,
+                       worst, tol * amax);
+    return 0;
+}
+
+int ol_eigh(const ol_tensor *a, double tol, ol_tensor *vals, ol_tensor *vecs, ol_error *err) {
+    if (check_sym(a, tol, err)) return -1;
+    const int64_t n = a->shape[0];
+    ol_tensor A;
+    if (ol_tensor_clone(a, &A, err)) return -1; /* contiguous, row-major */
+    if (ol_tensor_empty(vals, a->dtype, 1, &n, err)) {
+        ol_tensor_release(&A);
+        return -1;
+    }
+    /* Row-major 'V' returns eigenvectors as columns, as LAPACK documents. */
+    char jobz = vecs ? 'V' : 'N';
+    lapack_int info;
+    if (a->dtype == OL_F64)
+        info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, jobz, 'U', (lapack_int)n, ol_tensor_data(&A),
+                              (lapack_int)n, ol_tensor_data(vals));
+    else
+        info = LAPACKE_ssyevd(LAPACK_ROW_MAJOR, jobz, 'U', (lapack_int)n, ol_tensor_data(&A),
+                              (lapack_int)n, ol_tensor_data(vals));
+    if (info != 0) {
+        ol_tensor_release(&A);
+        ol_tensor_release(vals);
+        return ol_fail(err, "eigensolver (?syevd) failed to converge (info %d)", (int)info);
+    }
+    if (vecs) *vecs = A; /* hands over the reference */
+    else ol_tensor_release(&A);
+    return 0;
+}
+
+int ol_cond_sym(const ol_tensor *a, double tol, double *cond, ol_error *err) {
+    ol_tensor v;
+    if (ol_eigh(a, tol, &v, NULL, err)) return -1;
+    const int64_t n = v.shape[0];
+    double lo = INFINITY, hi = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = fabs(ol_tensor_get(&v, &i));
+        lo = fmin(lo, x);
+        hi = fmax(hi, x);
+    }
+    ol_tensor_release(&v);
+    *cond = lo == 0 ? INFINITY : hi / lo;
+    return 0;
+}
+
+int ol_lanczos(int64_t n, ol_matvec_fn av, void *ud, int k, int m, const double *v0,
+               double *vals, double *vecs, ol_error *err) {
+    if (n < 1) return ol_fail(err, "empty operator");
+    if (k < 1 || k > n) return ol_fail(err, "k must be in 1..%lld, got %d", (long long)n, k);
+    if (m < k) m = k;
+    if (m > n) m = (int)n;
+    double *Q = malloc((size_t)(m + 1) * (size_t)n * sizeof *Q);
+    double *alpha = calloc((size_t)m, sizeof *alpha), *beta = calloc((size_t)m + 1, sizeof *beta);
+    double *Z = malloc((size_t)m * (size_t)m * sizeof *Z);
+    int rc = -1;
+    if (!Q || !alpha || !beta || !Z) {
+        ol_fail(err, "out of memory (Lanczos with %d vectors of %lld)", m, (long long)n);
+        goto done;
+    }
+    /* Start vector: v0, or a fixed sequence with every component nonzero
+     * (no RNG state touched, so results do not depend on the global seed). */
+    double nrm = 0;
+    for (int64_t i = 0; i < n; i++) {
+        Q[i] = v0 ? v0[i] : 1.0 + 0.5 * sin(1.0 + 2.3 * (double)i);
+        nrm += Q[i] * Q[i];
+    }
+    if (nrm == 0) {
+        ol_fail(err, "start vector is zero");
+        goto done;
+    }
+    nrm = sqrt(nrm);
+    for (int64_t i = 0; i < n; i++) Q[i] /= nrm;
+    int steps = m;
+    for (int j = 0; j < m; j++) {
+        double *q = Q + (size_t)j * n, *w = Q + (size_t)(j + 1) * n;
+        if (av(ud, q, w, err)) goto done;
+        double a = 0;
+        for (int64_t i = 0; i < n; i++) a += w[i] * q[i];
+        alpha[j] = a;
+        /* Full reorthogonalisation, twice ("twice is enough"). */
+        for (int pass = 0; pass < 2; pass++)
+            for (int l = 0; l <= j; l++) {
+                const double *ql = Q + (size_t)l * n;
+                double c = 0;
+                for (int64_t i = 0; i < n; i++) c += w[i] * ql[i];
+                for (int64_t i = 0; i < n; i++) w[i] -= c * ql[i];
+            }
+        double b = 0;
+        for (int64_t i = 0; i < n; i++) b += w[i] * w[i];
+        b = sqrt(b);
+        beta[j] = b;
+        if (j + 1 == m) break;
+        if (b <= 1e-12 * fmax(1, fabs(a))) { /* invariant subspace found: exact */
+            steps = j + 1;
+            break;
+        }
+        for (int64_t i = 0; i < n; i++) w[i] /= b;
+    }
+    if (steps < k) {
+        ol_fail(err, "the start vector spans an invariant subspace of dimension %d < k = %d", steps, k);
+        goto done;
+    }
+    /* Eigen-pairs of the tridiagonal T = tridiag(beta, alpha, beta). */
+    lapack_int info = LAPACKE_dstev(LAPACK_ROW_MAJOR, 'V', steps, alpha, beta, Z, steps);
+    if (info != 0) {
+        ol_fail(err, "tridiagonal eigensolver (dstev) failed (info %d)", (int)info);
+        goto done;
+    }
+    for (int i = 0; i < k; i++) {
+        int col = steps - 1 - i; /* ascending -> largest first */
+        vals[i] = alpha[col];
+        if (vecs) {
+            double *y = vecs + (size_t)i * n;
+            memset(y, 0, (size_t)n * sizeof *y);
+            for (int l = 0; l < steps; l++) {
+                double z = Z[(size_t)l * steps + col];
+                const double *ql = Q + (size_t)l * n;
+                for (int64_t r = 0; r < n; r++) y[r] += z * ql[r];
+            }
+        }
+    }
+    rc = 0;
+done:
+    free(Q);
+    free(alpha);
+    free(beta);
+    free(Z);
+    return rc;
+}

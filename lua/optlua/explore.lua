@@ -1,0 +1,206 @@
+-- ol.explore: runs one optimizer on a test function (ol.fn) and records
+-- its trajectory.
+--
+--   local run = ol.explore(f, "adam", {lr = 0.01},
+--                          {x0 = {-1.5, 2}, steps = 500, tol = 1e-8, diverge = 1e6})
+--
+-- Recorded, for k = 0..steps (index k + 1; index 1 is the start x0):
+--   run.path[k+1]       the point after k steps (a Lua array)
+--   run.losses[k+1]     f there;   run.grad_norms[k+1]  ||grad f|| there
+-- (f is evaluated once more after every step, so these are the values at
+-- the iterates themselves, not at NAG's lookahead points.)
+--   run.converged_at    the first k with f - f_min <= tol when f's minimum
+--                       value is known (f.min_value), else the first k with
+--                       ||grad f|| <= tol; nil if never
+--   run.stationary_at   the first k with ||grad f|| <= tol (a minimum, a
+--                       local minimum or a saddle point); nil if never
+--   run.diverged_at     the first k with f not finite or |f| > diverge; the
+--                       run stops there; nil if it never happened
+--   run.final           {x, loss, grad_norm, distance (to the nearest
+--                       known minimum, nil without one), steps}
+--   run.evals           closure calls made by the optimizer
+--   run:plot(file [, {loss = true}])   contour of f with the path (2-D f),
+--                       beside the loss curve
+--   run:path_tensor()   the path as an N x D f64 tensor
+-- run_options.stop_at_tol = true ends the run when converged_at is reached.
+local ol = require "optlua"
+
+local Run = {}
+Run.__index = Run
+Run.__name = "optlua.run"
+
+local function argerr(fname, i, msg)
+  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), 3)
+end
+
+local function is_callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
+end
+
+local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
+
+-- Euclidean distance from p to the nearest point of f.minimum, or nil.
+local function nearest_minimum(f, p)
+  local best
+  if type(f) ~= "table" or type(f.minimum) ~= "table" then return nil end
+  for _, m in ipairs(f.minimum) do
+    local s = 0
+    for i = 1, #p do s = s + (p[i] - (m[i] or 0)) ^ 2 end
+    s = math.sqrt(s)
+    if not best or s < best then best = s end
+  end
+  return best
+end
+
+local function copy_options(o)
+  local c = {}
+  for k, v in pairs(o or {}) do c[k] = v end
+  return c
+end
+
+local function explore(f, name, options, ro, fname)
+  fname = fname or "explore"
+  if not is_callable(f) then argerr(fname, 1, "function expected (e.g. ol.fn.rosenbrock()), got " .. type(f)) end
+  if type(name) ~= "string" then argerr(fname, 2, "optimizer name expected, got " .. type(name)) end
+  local ctor = ol.optim[name]
+  if type(ctor) ~= "function" or name == "list" then
+    argerr(fname, 2, string.format("unknown optimizer '%s' (one of: %s)", name,
+                                   table.concat(ol.optim.list(), ", ")))
+  end
+  if options ~= nil and type(options) ~= "table" then argerr(fname, 3, "options table expected, got " .. type(options)) end
+  if ro ~= nil and type(ro) ~= "table" then argerr(fname, 4, "run options table expected, got " .. type(ro)) end
+  ro = ro or {}
+  local x0 = ro.x0 or (type(f) == "table" and f.start)
+  if ol.istensor(x0) then x0 = x0:reshape(x0:numel()):totable() end
+  if type(x0) ~= "table" or #x0 == 0 then argerr(fname, 4, "x0 (the starting point) expected") end
+  for i = 1, #x0 do
+    if type(x0[i]) ~= "number" then argerr(fname, 4, "x0 must be a list of numbers") end
+  end
+  local steps = ro.steps or 500
+  if math.type(steps) ~= "integer" or steps < 0 then argerr(fname, 4, "steps must be an integer >= 0") end
+  local tol, diverge = ro.tol or 1e-8, ro.diverge or 1e6
+  if type(tol) ~= "number" or type(diverge) ~= "number" then argerr(fname, 4, "tol and diverge must be numbers") end
+
+  local w = ol.tensor(x0, "f64")
+  local opt = ctor(w, options and copy_options(options) or nil)
+  local evals = 0
+  local function closure()
+    evals = evals + 1
+    return f(w)
+  end
+  local fmin = type(f) == "table" and f.min_value or nil
+  local run = setmetatable({
+    f = f, optimizer_name = name, options = copy_options(options), label = ro.label or name,
+    optimizer = opt, tol = tol, diverge = diverge, x0 = x0,
+    path = {}, losses = {}, grad_norms = {},
+  }, Run)
+  local function record(k)
+    local loss, g = f(w)
+    local gn = g:norm()
+    run.path[k + 1], run.losses[k + 1], run.grad_norms[k + 1] = w:totable(), loss, gn
+    if not finite(loss) or math.abs(loss) > diverge then
+      run.diverged_at = k
+      return false
+    end
+    if not run.stationary_at and gn <= tol then run.stationary_at = k end
+    if not run.converged_at then
+      if (fmin and loss - fmin <= tol) or (not fmin and gn <= tol) then run.converged_at = k end
+    end
+    return not (ro.stop_at_tol and run.converged_at)
+  end
+  local k = 0
+  if record(0) then
+    for i = 1, steps do
+      opt:step(closure)
+      k = i
+      if not record(i) then break end
+    end
+  end
+  local last = #run.path
+  run.evals = evals
+  run.final = {x = run.path[last], loss = run.losses[last], grad_norm = run.grad_norms[last],
+               distance = nearest_minimum(f, run.path[last]), steps = k}
+  return run
+end
+
+-- The path as an N x D f64 tensor.
+function Run:path_tensor()
+  return ol.tensor(self.path, "f64")
+end
+
+-- Loss series for a plot: f - f_min on a log scale when the minimum value
+-- is known, else f itself.
+local function loss_series(run)
+  local fmin = type(run.f) == "table" and run.f.min_value or nil
+  local x, y = {}, {}
+  for i, v in ipairs(run.losses) do x[i], y[i] = i - 1, fmin and v - fmin or v end
+  return {name = run.label, x = x, y = y}, fmin ~= nil
+end
+
+-- f's bounds widened to show the paths, unless a path ran far away
+-- (diverged): then the bounds stay and the path is clipped.
+local function plot_bounds(f, runs)
+  local b = f.bounds
+  local x0, x1, y0, y1 = b[1][1], b[1][2], b[2][1], b[2][2]
+  local w, h = x1 - x0, y1 - y0
+  for _, r in ipairs(runs) do
+    for _, p in ipairs(r.path) do
+      if finite(p[1]) and finite(p[2]) and p[1] > b[1][1] - 2 * w and p[1] < b[1][2] + 2 * w
+         and p[2] > b[2][1] - 2 * h and p[2] < b[2][2] + 2 * h then
+        x0, x1 = math.min(x0, p[1]), math.max(x1, p[1])
+        y0, y1 = math.min(y0, p[2]), math.max(y1, p[2])
+      end
+    end
+  end
+  if x0 < b[1][1] or x1 > b[1][2] then local m = 0.03 * (x1 - x0); x0, x1 = x0 - m, x1 + m end
+  if y0 < b[2][1] or y1 > b[2][2] then local m = 0.03 * (y1 - y0); y0, y1 = y0 - m, y1 + m end
+  return {{x0, x1}, {y0, y1}}
+end
+
+-- Draws runs of one function: contour with the paths (2-D f with bounds)
+-- and/or the loss curves. Shared by run:plot and comparison:plot.
+local function plot_runs(fname, runs, file, opts)
+  opts = opts or {}
+  local P = ol.plot
+  local f = runs[1].f
+  local panels = {}
+  local two_d = type(f) == "table" and f.dim == 2 and f.bounds
+  if two_d and opts.contour ~= false then
+    local paths = {}
+    for i, r in ipairs(runs) do paths[i] = {name = r.label, points = r.path} end
+    panels[#panels + 1] = P._contour_panel(fname, {
+      f = f, bounds = opts.bounds or plot_bounds(f, runs), paths = paths, levels = opts.levels,
+      title = opts.title or (f.name .. ": trajectories"), grid = opts.grid}, "a")
+  end
+  if opts.loss ~= false or #panels == 0 then
+    local series, logy = {}, true
+    for i, r in ipairs(runs) do
+      local s, known = loss_series(r)
+      series[i] = s
+      logy = logy and known
+      s.color = P.colors[(i - 1) % #P.colors + 1]
+    end
+    panels[#panels + 1] = P._lines_panel(fname, {
+      series = series, logy = logy, xlabel = "step", ylabel = logy and "f - f_min" or "f",
+      title = (type(f) == "table" and f.name or "f") .. ": loss"}, "b")
+  end
+  local w = #panels == 2 and 1400 or 800
+  return P._render_panels(fname, file, panels, {1, #panels}, w, 600)
+end
+
+function Run:plot(file, opts)
+  return plot_runs("plot", {self}, file, opts)
+end
+
+function Run:__tostring()
+  local fin = self.final
+  return string.format("optlua.run (%s on %s: %d steps, loss %.6g, converged_at %s, diverged_at %s)",
+                       self.label, type(self.f) == "table" and self.f.name or "f", fin.steps, fin.loss,
+                       tostring(self.converged_at), tostring(self.diverged_at))
+end
+
+return setmetatable({run = explore, Run = Run, plot_runs = plot_runs}, {
+  __call = function(_, ...) return explore(...) end,
+})
