@@ -232,6 +232,24 @@ static int l_new(lua_State *L) {
     return 1;
 }
 
+/* A scheduled field: an option name, or "name[1]" / "name[2]" for one
+ * element of a pair (opt:schedule("betas[2]", f)). Returns the option or
+ * NULL; *elem is 0 for the whole option, else 1 or 2. */
+static const ol_optim_option *parse_field(const ol_optim_desc *d, const char *field, int *elem) {
+    char name[64];
+    const char *br = strchr(field, '[');
+    *elem = 0;
+    if (!br) return ol_optim_find_option(d, field);
+    size_t len = (size_t)(br - field);
+    if (len >= sizeof name || !(br[1] == '1' || br[1] == '2') || strcmp(br + 2, "]") != 0) return NULL;
+    memcpy(name, field, len);
+    name[len] = 0;
+    const ol_optim_option *op = ol_optim_find_option(d, name);
+    if (!op || op->type != OL_OPT_PAIR) return NULL;
+    *elem = br[1] - '0';
+    return op;
+}
+
 /* Before a step: field <- f(t) for every schedule, t = the step about to
  * be taken (from 1), through the same checks as an assignment. */
 static void run_schedules(lua_State *L, l_optim *u, int idx) {
@@ -240,10 +258,24 @@ static void run_schedules(lua_State *L, l_optim *u, int idx) {
     lua_pushnil(L);
     while (lua_next(L, sched)) {
         const char *field = lua_tostring(L, -2);
+        int elem;
+        const ol_optim_option *op = parse_field(u->opt.desc, field, &elem);
         lua_pushvalue(L, -1);
         lua_pushinteger(L, (lua_Integer)(u->opt.t + 1));
         lua_call(L, 1, 1);
-        assign(L, u, field, -1, "schedule: ");
+        if (elem && op) {
+            ol_error err;
+            int isnum;
+            double v[2] = {u->opt.o[op->slot], u->opt.o[op->slot + 1]};
+            v[elem - 1] = lua_tonumberx(L, -1, &isnum);
+            if (!isnum)
+                luaL_error(L, "schedule: %s: '%s' must be a number, got %s", u->opt.desc->name, field,
+                           luaL_typename(L, -1));
+            if (ol_optim_set(&u->opt, op->name, v, &err))
+                luaL_error(L, "schedule: %s: %s", u->opt.desc->name, err.msg);
+        } else {
+            assign(L, u, field, -1, "schedule: ");
+        }
         lua_pop(L, 2); /* value, function */
     }
     lua_pop(L, 1);
@@ -323,9 +355,13 @@ static int l_reset(lua_State *L) {
 static int l_schedule(lua_State *L) {
     l_optim *u = check_optim(L, 1);
     const char *field = luaL_checkstring(L, 2);
-    if (!ol_optim_find_option(u->opt.desc, field))
+    int elem;
+    if (!parse_field(u->opt.desc, field, &elem))
         return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s' for %s", field, u->opt.desc->name));
-    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
+    /* A function, or anything callable (a schedule object with __call). */
+    if (!lua_isnoneornil(L, 3) && !lua_isfunction(L, 3) &&
+        !(luaL_getmetafield(L, 3, "__call") != LUA_TNIL && (lua_pop(L, 1), 1)))
+        return luaL_typeerror(L, 3, "function or callable");
     lua_settop(L, 3);
     lua_getiuservalue(L, 1, UV_SCHED);
     lua_pushvalue(L, 3);

@@ -117,6 +117,23 @@ int ol_model_evaluate(ol_model *m, const void *x, int64_t n, ol_loss_kind kind,
                       const ol_target *t, double *loss, ol_error *err);
 void ol_model_zero_grad(ol_model *m);
 
+/* ---- curvature products (engine/nn/rop.c; added by issue 5) ---- */
+/* For the batch (x: n x in_features, target as ol_target but dense values
+ * in double) at the model's current parameters, in double whatever the
+ * model's dtype: out = H v (gauss_newton = 0, the exact Hessian of the
+ * mean loss, by Pearlmutter's R-operator: a forward pass of directional
+ * derivatives and a backward pass of their adjoints) or out = G v
+ * (gauss_newton = 1, G = J^T H_L J, H_L the Hessian of the loss with
+ * respect to the output: positive semi-definite for mse, cross_entropy and
+ * bce). v and out have nparams values. loss and grad (nparams) receive the
+ * loss and its gradient at the same point when not NULL. The model's own
+ * workspaces and gradient buffer are not touched. Allocates its scratch
+ * per call. Dense cross_entropy targets are taken to sum to 1 per row (a
+ * probability vector). */
+int ol_model_curvature(const ol_model *m, const double *x, int64_t n, ol_loss_kind kind,
+                       const int32_t *ids, const double *dense, const double *v, double *out,
+                       int gauss_newton, double *loss, double *grad, ol_error *err);
+
 /* ---- initialisers (engine/nn/init.c), torch.nn.init's rules ---- */
 typedef enum ol_init_scheme {
     OL_INIT_XAVIER_UNIFORM,

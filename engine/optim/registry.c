@@ -24,6 +24,11 @@ extern const ol_optim_desc ol_optim_lion;
 extern const ol_optim_desc ol_optim_muon;
 extern const ol_optim_desc ol_optim_nadam;
 extern const ol_optim_desc ol_optim_radam;
+/* issue 5: closure methods (engine/optim/second.h) */
+extern const ol_optim_desc ol_optim_newton;
+extern const ol_optim_desc ol_optim_cg;
+extern const ol_optim_desc ol_optim_lbfgs;
+extern const ol_optim_desc ol_optim_hessian_free;
 
 const ol_optim_desc *const ol_optim_registry[] = {
     /* part A */
@@ -42,5 +47,10 @@ const ol_optim_desc *const ol_optim_registry[] = {
     &ol_optim_muon,
     &ol_optim_nadam,
     &ol_optim_radam,
+    /* issue 5: closure methods */
+    &ol_optim_newton,
+    &ol_optim_cg,
+    &ol_optim_lbfgs,
+    &ol_optim_hessian_free,
     NULL,
 };
