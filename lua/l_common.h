@@ -56,6 +56,15 @@ void ol_open_nn(lua_State *L);   /* ol.nn and ol.init (l_nn.c, l_init.c) */
 void ol_open_init(lua_State *L); /* ol.init, called by ol_open_nn */
 void ol_open_data(lua_State *L); /* ol.data (l_data.c) */
 void ol_open_train(lua_State *L); /* ol.train, ol.evaluate (l_train.c) */
+void ol_open_checkpoint(lua_State *L); /* ol.save, ol.load (l_checkpoint.c) */
+void ol_open_dist(lua_State *L); /* ol.dist: rank, size, allreduce, ... (l_dist.c) */
+
+void ol_open_second(lua_State *L); /* ol.hessian, ol.hvp, ol.eig, ol.cond, ol.hessian_eigs (l_second.c) */
+/* Steps a closure method (newton, cg, lbfgs, hessian_free) for l_optim.c:
+ * self, the params tensor and the model (0: none) at these stack indices,
+ * the closure (or x, target, kind on a model) from index 2. Returns the
+ * number of results (the loss). */
+int ol_l_second_step(lua_State *L, struct ol_optim *opt, int self, int params, int model);
 
 /* Models (l_nn.c): the engine model of the model userdata at idx, or NULL
  * if it is not one. Its flat params/grads: ol_model_params/grads, its 2-D

@@ -15,6 +15,7 @@
  * names (strings), pairs as {a, b}. Every assignment goes through the
  * engine's checks (ol_optim_set), so a bad value never reaches a kernel. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "l_common.h"
@@ -49,6 +50,11 @@ static int to_values(lua_State *L, int idx, const ol_optim_option *op, double *v
         v[0] = lua_toboolean(L, idx);
         return 0;
     case OL_OPT_ENUM: {
+        /* nil selects a "none" choice where there is one (lbfgs's line_search = nil). */
+        if (lua_isnil(L, idx) && ol_optim_enum_index(op, "none") >= 0) {
+            v[0] = ol_optim_enum_index(op, "none");
+            return 0;
+        }
         if (lua_type(L, idx) != LUA_TSTRING)
             return ol_fail(err, "option '%s' must be a string, got %s", op->name, luaL_typename(L, idx));
         int k = ol_optim_enum_index(op, lua_tostring(L, idx));
@@ -296,6 +302,14 @@ void ol_l_optim_schedules(lua_State *L, int idx) {
 static int l_step(lua_State *L) {
     l_optim *u = check_optim(L, 1);
     ol_error err;
+    if (u->opt.desc->closure_step) { /* newton, cg, lbfgs, hessian_free: l_second.c */
+        lua_settop(L, 4);
+        run_schedules(L, u, 1);
+        lua_getiuservalue(L, 1, UV_PARAMS); /* 5 */
+        if (!ol_l_totensor(L, 5)) return luaL_error(L, "optimizer's params tensor was closed");
+        int model = lua_getiuservalue(L, 1, UV_MODEL) == LUA_TNIL ? 0 : 6;
+        return ol_l_second_step(L, &u->opt, 1, 5, model);
+    }
     lua_settop(L, 2);
     run_schedules(L, u, 1);
     lua_getiuservalue(L, 1, UV_PARAMS); /* 3 */
@@ -400,6 +414,8 @@ static int l_index(lua_State *L) {
         lua_pushstring(L, u->opt.desc->name);
     } else if (strcmp(k, "dtype") == 0) {
         lua_pushstring(L, ol_dtype_name(u->opt.dtype));
+    } else if (strcmp(k, "info") == 0 && u->opt.desc->closure_step) {
+        lua_pushstring(L, u->opt.info); /* what the last step did (l_second.c) */
     } else {
         const ol_optim_option *op = ol_optim_find_option(u->opt.desc, k);
         if (!op) return 0;
@@ -412,7 +428,8 @@ static int l_index(lua_State *L) {
 static int l_newindex(lua_State *L) {
     l_optim *u = check_optim(L, 1);
     const char *k = luaL_checkstring(L, 2);
-    if (strcmp(k, "t") == 0 || strcmp(k, "name") == 0 || strcmp(k, "dtype") == 0)
+    if (strcmp(k, "t") == 0 || strcmp(k, "name") == 0 || strcmp(k, "dtype") == 0 ||
+        (strcmp(k, "info") == 0 && u->opt.desc->closure_step))
         return luaL_error(L, "%s: field '%s' is read-only", u->opt.desc->name, k);
     assign(L, u, k, 3, "");
     return 0;
@@ -433,12 +450,75 @@ static int l_gc(lua_State *L) {
 }
 
 /* ol.optim.list() -> names of every optimizer, in registry order. */
+/* One option's default as text: "1e-3", "false", "irprop-", "{0.9, 0.999}". */
+static void add_default(luaL_Buffer *b, const ol_optim_option *op) {
+    char num[64];
+    switch (op->type) {
+    case OL_OPT_NUMBER:
+        snprintf(num, sizeof num, "%.6g", op->def[0]);
+        luaL_addstring(b, num);
+        break;
+    case OL_OPT_BOOL: luaL_addstring(b, op->def[0] != 0 ? "true" : "false"); break;
+    case OL_OPT_ENUM: luaL_addstring(b, op->choices[(int)op->def[0]]); break;
+    case OL_OPT_PAIR:
+        snprintf(num, sizeof num, "{%.6g, %.6g}", op->def[0], op->def[1]);
+        luaL_addstring(b, num);
+        break;
+    }
+}
+
+/* tostring(ol.optim.list()): every optimizer with its options and defaults. */
+static int list_tostring(lua_State *L) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (const ol_optim_desc *const *d = ol_optim_registry; *d; d++) {
+        char head[32];
+        snprintf(head, sizeof head, "%-15s", (*d)->name);
+        luaL_addstring(&b, head);
+        for (int i = 0; i < (*d)->noptions; i++) {
+            const ol_optim_option *op = &(*d)->options[i];
+            if (i) luaL_addstring(&b, ", ");
+            luaL_addstring(&b, op->name);
+            luaL_addchar(&b, '=');
+            add_default(&b, op);
+        }
+        luaL_addchar(&b, '\n');
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* ol.optim.list() -> {names} in registry order; printed (as the REPL does)
+ * it lists every optimizer with its options and defaults. */
 static int l_list(lua_State *L) {
     lua_newtable(L);
     int i = 0;
     for (const ol_optim_desc *const *d = ol_optim_registry; *d; d++) {
         lua_pushstring(L, (*d)->name);
         lua_rawseti(L, -2, ++i);
+    }
+    if (luaL_newmetatable(L, "optlua.optim.list")) {
+        lua_pushcfunction(L, list_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+/* ol.optim.defaults(name) -> {option = default, ...} */
+static int l_defaults(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    const ol_optim_desc *d = ol_optim_find(name);
+    if (!d) return luaL_argerror(L, 1, lua_pushfstring(L, "unknown optimizer '%s'", name));
+    double o[OL_OPTIM_MAXSLOTS] = {0};
+    for (int i = 0; i < d->noptions; i++) {
+        o[d->options[i].slot] = d->options[i].def[0];
+        if (d->options[i].type == OL_OPT_PAIR) o[d->options[i].slot + 1] = d->options[i].def[1];
+    }
+    lua_createtable(L, 0, d->noptions);
+    for (int i = 0; i < d->noptions; i++) {
+        push_value(L, &d->options[i], o);
+        lua_setfield(L, -2, d->options[i].name);
     }
     return 1;
 }
@@ -466,5 +546,7 @@ void ol_open_optim(lua_State *L) {
     }
     lua_pushcfunction(L, l_list);
     lua_setfield(L, -2, "list");
+    lua_pushcfunction(L, l_defaults);
+    lua_setfield(L, -2, "defaults");
     lua_setfield(L, -2, "optim");
 }

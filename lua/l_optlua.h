@@ -18,6 +18,9 @@ int ol_luaopen(lua_State *L);
         ol_open_nn(L);     \
         ol_open_data(L);   \
         ol_open_train(L);  \
+        ol_open_second(L); \
+        ol_open_checkpoint(L); \
+        ol_open_dist(L);   \
     } while (0)
 
 #endif

@@ -10,14 +10,32 @@
  *       loss = "cross_entropy", epochs = 10, validate = test_ds, every = 100,
  *       on_step = function(s) end, on_epoch = function(s) end,
  *       progress = true, log = "run.jsonl", max_steps = nil,
- *       on_nonfinite = "error" | "stop" | "skip"} */
+ *       on_nonfinite = "error" | "stop" | "skip",
+ *       checkpoint = "run.safetensors", every_epochs = 1,
+ *       distributed = false}
+ *
+ * distributed = true (under mpiexec): data-parallel over ol.dist, as
+ * engine/train/train.h describes; the loader's batch_size is per rank.
+ * Hooks run on every rank and see the same global figures; progress, the
+ * log and checkpoints are rank 0's alone.
+ *
+ * Checkpoints (l_checkpoint.c): with `checkpoint`, the model, optimizer and
+ * RNG are saved every `every_epochs` epochs and when the run ends (unless
+ * that point was just saved). Ctrl-C (SIGINT) during the run sets a flag
+ * that the loop reads before the next step: it saves (when a checkpoint
+ * path is given), stops cleanly, and the returned state has interrupted =
+ * true; a second Ctrl-C ends the program at once. The caller's SIGINT
+ * action (the REPL's, lua.c's) is put back when ol.train returns. */
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "dist.h"
+#include "l_checkpoint.h"
 #include "l_common.h"
 #include "l_data.h"
 #include "train/train.h"
@@ -42,7 +60,58 @@ typedef struct run {
     double last_draw;     /* elapsed at the last progress output */
     FILE *log;
     const char *log_path;
+    const char *ck_path;   /* checkpoint file, or NULL */
+    int64_t every_epochs;
+    int64_t saved_step;    /* opt->t at the last save, -1 before any */
+    int64_t epoch, batch;  /* the last step's place, for the checkpoint's meta */
+    int interrupted;       /* stopped by Ctrl-C */
 } run;
+
+/* Ctrl-C during ol.train: a signal handler may only set a flag; the loop
+ * polls it before each step (a file-scope flag, as signal handlers take no
+ * pointer). */
+static volatile sig_atomic_t sigint_seen = 0;
+
+static void on_sigint(int sig) {
+    if (sigint_seen) { /* the second Ctrl-C: the default action, now */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    sigint_seen = 1;
+}
+
+/* Saves the model, optimizer and RNG to r->ck_path through ol.save, with
+ * meta {epoch, batch, step[, interrupted]}; an error is kept (-1). */
+static int save_checkpoint(run *r, int interrupted) {
+    lua_State *L = r->L;
+    if (!r->ck_path) return 0;
+    lua_pushcfunction(L, ol_l_save);
+    lua_pushstring(L, r->ck_path);
+    lua_createtable(L, 0, 3);
+    lua_pushvalue(L, 2);
+    lua_setfield(L, -2, "model");
+    lua_pushvalue(L, r->opt_idx);
+    lua_setfield(L, -2, "optimizer");
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)r->epoch);
+    lua_setfield(L, -2, "epoch");
+    lua_pushinteger(L, (lua_Integer)r->batch);
+    lua_setfield(L, -2, "batch");
+    lua_pushinteger(L, (lua_Integer)r->opt->t);
+    lua_setfield(L, -2, "step");
+    if (interrupted) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "interrupted");
+    }
+    lua_setfield(L, -2, "meta");
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+        r->error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return -1;
+    }
+    r->saved_step = r->opt->t;
+    return 0;
+}
 
 /* The live value of option `name` (the first of a pair), NAN if the
  * optimizer has no such option. */
@@ -89,6 +158,7 @@ static void push_state(run *r, const ol_train_state *s) {
     set_num(L, "elapsed", s->elapsed);
     set_num(L, "val_loss", s->val_loss);
     set_num(L, "val_accuracy", s->val_accuracy);
+    set_num(L, "comm_time", s->comm_time); /* distributed runs only */
     set_num(L, "lr", lr);
     set_num(L, "momentum", momentum);
 }
@@ -145,6 +215,10 @@ static int cb_before_step(void *ctx, int64_t t) {
     run *r = ctx;
     lua_State *L = r->L;
     (void)t; /* the optimizer knows its own step count */
+    if (sigint_seen) {
+        r->interrupted = 1;
+        return save_checkpoint(r, 1) ? -1 : 1;
+    }
     lua_pushcfunction(L, protected_schedules);
     lua_pushvalue(L, r->opt_idx);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
@@ -162,6 +236,8 @@ static void fmt_count(char *buf, size_t size, double v) {
 
 static int cb_batch(void *ctx, const ol_train_state *s) {
     run *r = ctx;
+    r->epoch = s->epoch;
+    r->batch = s->batch;
     if (!r->progress) return 0;
     int last = s->batch == s->batches;
     double period = r->progress == 2 ? 0.1 : 5.0;
@@ -213,7 +289,12 @@ static int cb_epoch(void *ctx, const ol_train_state *s) {
         fflush(stdout);
     }
     log_state(r, "epoch", s);
-    return r->on_epoch ? call_hook(r, r->on_epoch, s) : 0;
+    int v = r->on_epoch ? call_hook(r, r->on_epoch, s) : 0;
+    /* After the hook, so that what it changes (opt.lr = ...) is saved too. */
+    r->epoch = s->epoch;
+    r->batch = s->batch;
+    if (v >= 0 && !r->interrupted && s->epoch % r->every_epochs == 0 && save_checkpoint(r, 0)) return -1;
+    return v;
 }
 
 static const char *const loss_names[] = {"cross_entropy", "mse", "bce", NULL};
@@ -276,20 +357,36 @@ static int l_train(lua_State *L) {
     lua_getfield(L, 1, "grad_norm");
     cfg.grad_norm = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    /* distributed = true: data-parallel over ol.dist (engine/train/train.h);
+     * only rank 0 prints, logs and writes checkpoints. */
+    lua_getfield(L, 1, "distributed");
+    cfg.distributed = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (cfg.distributed && ol_dist_init(&err)) return luaL_error(L, "train: %s", err.msg);
+    int root = !cfg.distributed || ol_dist_rank() == 0;
 
     run r = {.L = L, .opt_idx = 3, .opt = cfg.opt, .on_step = lua_isnil(L, 6) ? 0 : 6,
              .on_epoch = lua_isnil(L, 7) ? 0 : 7, .error_ref = LUA_NOREF};
+    /* Checked before the log file is opened, so that no error leaks it. */
+    lua_getfield(L, 1, "checkpoint");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "bad option 'checkpoint' to 'train' (file name expected, got %s)", luaL_typename(L, -1));
+    lua_pop(L, 1);
+    r.every_epochs = opt_int(L, "every_epochs", 1, 1);
+    r.saved_step = -1;
     lua_getfield(L, 1, "progress");
     int progress = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
     lua_pop(L, 1);
-    r.progress = !progress ? 0 : isatty(fileno(stderr)) && isatty(fileno(stdout)) ? 2 : 1;
+    r.progress = !progress || !root ? 0 : isatty(fileno(stderr)) && isatty(fileno(stdout)) ? 2 : 1;
     lua_getfield(L, 1, "log");
-    if (!lua_isnil(L, -1)) {
+    if (!lua_isnil(L, -1) && root) {
         r.log_path = luaL_tolstring(L, -1, NULL);
         r.log = fopen(r.log_path, "w");
         if (!r.log) return luaL_error(L, "bad option 'log' to 'train' (cannot open '%s' for writing)", r.log_path);
     }
     lua_settop(L, 7);
+    lua_getfield(L, 1, "checkpoint"); /* 8: stays on the stack for the run */
+    r.ck_path = root ? lua_tostring(L, 8) : NULL;
 
     cfg.ctx = &r;
     cfg.before_step = cb_before_step;
@@ -297,7 +394,20 @@ static int l_train(lua_State *L) {
     cfg.on_step = cb_step;
     cfg.on_epoch = cb_epoch;
     ol_train_state s;
+    struct sigaction act, old;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = on_sigint;
+    sigemptyset(&act.sa_mask);
+    sigint_seen = 0;
+    sigaction(SIGINT, &act, &old);
     int rc = ol_train_run(&cfg, &s, &err);
+    /* The end of the run is saved unless that very step was just saved. */
+    if (rc == 0 && r.ck_path && r.saved_step != cfg.opt->t && save_checkpoint(&r, r.interrupted)) rc = -1;
+    /* Distributed: no rank returns before rank 0's last checkpoint is on
+     * disk, so a script may ol.load it on every rank right away. */
+    if (rc == 0 && cfg.distributed && ol_dist_barrier(&err)) rc = -1;
+    sigaction(SIGINT, &old, NULL);
+    sigint_seen = 0;
     if (r.log) fclose(r.log);
     if (rc) {
         if (r.progress == 2) fprintf(stderr, "\n");
@@ -309,6 +419,16 @@ static int l_train(lua_State *L) {
         return luaL_error(L, "train: %s", err.msg);
     }
     push_state(&r, &s);
+    if (r.interrupted) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "interrupted");
+    }
+    if (s.nonfinite_stop) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "nonfinite");
+    }
+    lua_pushinteger(L, (lua_Integer)s.skipped);
+    lua_setfield(L, -2, "skipped");
     return 1;
 }
 

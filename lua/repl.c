@@ -595,6 +595,9 @@ void ol_repl(lua_State *L) {
         lua_setglobal(L, "ol");
     }
     lua_pop(L, 1);
+    /* help(x) likewise (ol.help); protected, so a broken help module
+     * leaves a working REPL without it. */
+    if (luaL_dostring(L, "if help == nil then help = optlua.help end") != LUA_OK) lua_pop(L, 1);
     printf("optlua %s  %s  (help: Tab completes, Ctrl-C interrupts, Ctrl-D exits; ol = optlua)\n", OL_VERSION,
            LUA_RELEASE);
     fflush(stdout);

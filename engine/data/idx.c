@@ -220,9 +220,19 @@ ol_dataset *ol_read_idx(const char *images_path, const char *labels_path, int32_
                         ol_error *err) {
     ol_idx im, lb = {0};
     if (ol_idx_read(images_path, &im, err) != 0) return NULL;
-    int64_t n = im.dims[0], d = 1; /* one sample per index of dimension 1 */
-    for (int k = 1; k < im.ndim; k++) d *= im.dims[k];
     int32_t *y = NULL;
+    int64_t n = im.dims[0], d = 1; /* one sample per index of dimension 1 */
+    for (int k = 1; k < im.ndim; k++) {
+        /* With no samples the data are empty whatever the other sizes say,
+         * so ol_idx_read accepts them; their product is the feature count
+         * and must still fit (found by fuzzing: signed overflow). */
+        if (im.dims[k] != 0 && d > ((int64_t)1 << 40) / im.dims[k]) {
+            ol_fail(err, OL_PATH_FMT " at byte %d: too many features per sample", OL_PATH_ARG(images_path),
+                    4 + 4 * k);
+            goto fail;
+        }
+        d *= im.dims[k];
+    }
     if (labels_path) {
         if (ol_idx_read(labels_path, &lb, err) != 0) goto fail;
         if (lb.ndim != 1 || lb.type == 0x0D || lb.type == 0x0E) {

@@ -28,7 +28,22 @@ int ol_loader_init(ol_loader *l, const ol_dataset *ds, const ol_loader_opts *opt
         ol_loader_free(l);
         return ol_fail(err, "out of memory");
     }
-    l->len = opts->drop_last ? n - n % opts->batch_size : n;
+    l->pos = -1;
+    return ol_loader_set_shard(l, 0, 1, err);
+}
+
+/* Samples read together per step: the global batch. */
+static int64_t global_batch(const ol_loader *l) {
+    return l->opts.batch_size * l->shard_size;
+}
+
+int ol_loader_set_shard(ol_loader *l, int64_t rank, int64_t size, ol_error *err) {
+    if (size < 1 || rank < 0 || rank >= size)
+        return ol_fail(err, "shard %lld of %lld does not exist", (long long)rank, (long long)size);
+    l->shard_rank = rank;
+    l->shard_size = size;
+    int64_t n = l->ds->n, g = global_batch(l);
+    l->len = l->opts.drop_last ? n - n % g : n;
     l->pos = -1;
     return 0;
 }
@@ -41,7 +56,7 @@ void ol_loader_free(ol_loader *l) {
 }
 
 int64_t ol_loader_num_batches(const ol_loader *l) {
-    int64_t b = l->opts.batch_size;
+    int64_t b = global_batch(l);
     return (l->len + b - 1) / b;
 }
 
@@ -91,18 +106,29 @@ void ol_loader_start_epoch(ol_loader *l) {
     l->epoch++;
 }
 
-int64_t ol_loader_next_indices(ol_loader *l, const int64_t **idx) {
+int64_t ol_loader_next_shard(ol_loader *l, const int64_t **idx, int64_t *global) {
     if (l->pos < 0) ol_loader_start_epoch(l);
-    int64_t left = l->len - l->pos;
+    int64_t left = l->len - l->pos, g = global_batch(l);
     if (left <= 0) {
         l->pos = -1;
         *idx = NULL;
+        *global = 0;
         return 0;
     }
-    int64_t b = left < l->opts.batch_size ? left : l->opts.batch_size;
-    *idx = l->order + l->pos;
-    l->pos += b;
-    return b;
+    int64_t m = left < g ? left : g;
+    int64_t q = (m + l->shard_size - 1) / l->shard_size;
+    int64_t lo = l->shard_rank * q, hi = lo + q;
+    if (lo > m) lo = m;
+    if (hi > m) hi = m;
+    *idx = l->order + l->pos + lo;
+    *global = m;
+    l->pos += m;
+    return hi - lo;
+}
+
+int64_t ol_loader_next_indices(ol_loader *l, const int64_t **idx) {
+    int64_t global;
+    return ol_loader_next_shard(l, idx, &global);
 }
 
 int ol_loader_next(ol_loader *l, ol_dtype dt, void *x, void *y, int64_t *n) {

@@ -30,7 +30,21 @@
  *    (C' such classes): with equal class sizes every batch is balanced to
  *    within one sample; once the small classes run out, the remaining
  *    batches hold the larger ones, since each sample is still used exactly
- *    once per epoch (no oversampling). */
+ *    once per epoch (no oversampling).
+ *
+ * Shards (data-parallel training, engine/dist.h; set with
+ * ol_loader_set_shard, unsharded after init): with N > 1 shards
+ * the epoch's order is read in global batches of N * batch_size
+ * consecutive samples, and shard r (0-based) takes the r-th of N equal
+ * contiguous slices of each: of a global batch of m samples, slice r is
+ * [r*q, min((r+1)*q, m)) with q = ceil(m / N), so full global batches give
+ * every shard exactly batch_size samples, and the last, shorter one is cut
+ * as evenly as it goes (a shard's slice can be empty when m < N). Every
+ * shard must draw the same order (same RNG state, or the order copied
+ * from one of them). drop_last then drops the last n mod (N * batch_size)
+ * samples, the incomplete global batch. A sharded loader is read with
+ * ol_loader_next_shard, which also reports the global batch's size, so
+ * that a shard's gradient can be weighted by its share of it. */
 #ifndef OL_DATA_LOADER_H
 #define OL_DATA_LOADER_H
 
@@ -54,12 +68,18 @@ typedef struct ol_loader {
     int64_t epoch;        /* epochs begun so far */
     int64_t *work;        /* balanced: per-class queue storage */
     int64_t *counts;      /* balanced: classes + 1 entries */
+    int64_t shard_rank;   /* this loader's shard, 0-based */
+    int64_t shard_size;   /* shards reading the order together (1: none) */
 } ol_loader;
 
 int ol_loader_init(ol_loader *l, const ol_dataset *ds, const ol_loader_opts *opts, ol_error *err);
 void ol_loader_free(ol_loader *l);
 
-/* Batches per epoch: ceil(n / B), or floor(n / B) with drop_last. */
+/* Switches to shard `rank` of `size` (size 1: unsharded) and rewinds. */
+int ol_loader_set_shard(ol_loader *l, int64_t rank, int64_t size, ol_error *err);
+
+/* Batches per epoch: ceil(n / B), or floor(n / B) with drop_last; with
+ * shards, global batches (B = N * batch_size). */
 int64_t ol_loader_num_batches(const ol_loader *l);
 
 /* Draws the order of a new epoch (shuffling if asked) and rewinds. */
@@ -69,6 +89,11 @@ void ol_loader_start_epoch(ol_loader *l);
  * points *idx into the loader's order, or returns 0 at the end of the epoch
  * (the next call then starts a new one). */
 int64_t ol_loader_next_indices(ol_loader *l, const int64_t **idx);
+
+/* Sharded form of the above: stores the next global batch's size in
+ * *global (0 at the end of the epoch) and returns the size of this
+ * shard's slice of it (possibly 0), with *idx pointing at the slice. */
+int64_t ol_loader_next_shard(ol_loader *l, const int64_t **idx, int64_t *global);
 
 /* Fills x (size*d) and y (size class ids, 1-based; may be NULL) of element
  * type dt with the next batch and stores its size in *n. Returns 1 for a

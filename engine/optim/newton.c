@@ -63,7 +63,7 @@ static mem *mem_get(ol_optim *opt, ol_error *err) {
         m->g = malloc(n * sizeof(double));
         m->p = malloc(n * sizeof(double));
         m->col = malloc(n * sizeof(double));
-        m->work = malloc(3 * n * sizeof(double));
+        m->work = malloc(4 * n * sizeof(double));
     }
     if (!m || !m->H || !m->W || !m->g || !m->p || !m->col || !m->work) {
         mem_free(m);
@@ -72,34 +72,6 @@ static mem *mem_get(ol_optim *opt, ol_error *err) {
     }
     opt->priv = m;
     return m;
-}
-
-/* The symmetrised Hessian at w into m->H (row-major n x n). */
-static int hessian(const ol_closure *f, const double *w, mem *m, ol_error *err) {
-    const int64_t n = f->n;
-    double *e = m->p; /* scratch before p is needed */
-    memset(e, 0, (size_t)n * sizeof *e);
-    for (int64_t i = 0; i < n; i++) {
-        e[i] = 1;
-        if (f->bv) {
-            if (f->bv(f->ud, w, e, m->col, 0, err)) return -1;
-        } else {
-            /* Per-coordinate step: scaled to w_i, not to the whole vector. */
-            double h = cbrt(2.220446049250313e-16) * fmax(1, fabs(w[i])), lp, lm;
-            double *xt = m->work, *gm = m->work + n;
-            if (ol_closure_at(f, w, h, e, xt, &lp, m->col, err)) return -1;
-            if (ol_closure_at(f, w, -h, e, xt, &lm, gm, err)) return -1;
-            for (int64_t r = 0; r < n; r++) m->col[r] = (m->col[r] - gm[r]) / (2 * h);
-        }
-        e[i] = 0;
-        for (int64_t r = 0; r < n; r++) m->H[r * n + i] = m->col[r];
-    }
-    for (int64_t r = 0; r < n; r++)
-        for (int64_t c = r + 1; c < n; c++) {
-            double s = 0.5 * (m->H[r * n + c] + m->H[c * n + r]);
-            m->H[r * n + c] = m->H[c * n + r] = s;
-        }
-    return 0;
 }
 
 static int newton_step(ol_optim *opt, double *w, const ol_closure *f, double *loss, ol_error *err) {
@@ -111,7 +83,7 @@ static int newton_step(ol_optim *opt, double *w, const ol_closure *f, double *lo
     mem *m = mem_get(opt, err);
     if (!m) return -1;
     if (f->fg(f->ud, w, loss, m->g, err)) return -1;
-    if (hessian(f, w, m, err)) return -1;
+    if (ol_closure_hessian(f, w, m->H, m->work, err)) return -1;
     for (int64_t i = 0; i < n; i++) m->col[i] = -m->g[i];
     double lam = opt->o[DAMPING];
     int raised;

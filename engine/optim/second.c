@@ -45,11 +45,38 @@ int ol_closure_bv(const ol_closure *f, const double *w, const double *v, double 
         memset(out, 0, (size_t)n * sizeof *out);
         return 0;
     }
-    double h = cbrt(DBL_EPSILON) * (wmax > 1 ? wmax : 1) / vmax;
+    double h = cbrt(f->eps > 0 ? f->eps : DBL_EPSILON) * (wmax > 1 ? wmax : 1) / vmax;
     double lp, lm, *xt = work, *gm = work + n;
     if (ol_closure_at(f, w, h, v, xt, &lp, out, err)) return -1;
     if (ol_closure_at(f, w, -h, v, xt, &lm, gm, err)) return -1;
     for (int64_t i = 0; i < n; i++) out[i] = (out[i] - gm[i]) / (2 * h);
+    return 0;
+}
+
+int ol_closure_hessian(const ol_closure *f, const double *w, double *H, double *work,
+                       ol_error *err) {
+    const int64_t n = f->n;
+    double *e = work, *col = work + n, *xt = work + 2 * n, *gm = work + 3 * n;
+    memset(e, 0, (size_t)n * sizeof *e);
+    for (int64_t i = 0; i < n; i++) {
+        e[i] = 1;
+        if (f->bv) {
+            if (f->bv(f->ud, w, e, col, 0, err)) return -1;
+        } else {
+            /* Per-coordinate step: scaled to w_i, not to the whole vector. */
+            double h = cbrt(f->eps > 0 ? f->eps : DBL_EPSILON) * fmax(1, fabs(w[i])), lp, lm;
+            if (ol_closure_at(f, w, h, e, xt, &lp, col, err)) return -1;
+            if (ol_closure_at(f, w, -h, e, xt, &lm, gm, err)) return -1;
+            for (int64_t r = 0; r < n; r++) col[r] = (col[r] - gm[r]) / (2 * h);
+        }
+        e[i] = 0;
+        for (int64_t r = 0; r < n; r++) H[r * n + i] = col[r];
+    }
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t c = r + 1; c < n; c++) {
+            double s = 0.5 * (H[r * n + c] + H[c * n + r]);
+            H[r * n + c] = H[c * n + r] = s;
+        }
     return 0;
 }
 

@@ -31,6 +31,9 @@ typedef struct ol_closure {
     int (*bv)(void *ud, const double *w, const double *v, double *out, int gauss_newton,
               ol_error *err);
     void *ud;
+    /* Relative precision of the closure's arithmetic (FLT_EPSILON for f32
+     * parameters), which sets the finite-difference steps; 0: double's. */
+    double eps;
 } ol_closure;
 
 /* One step of a closure method: w (n doubles, updated in place), the loss
@@ -50,6 +53,12 @@ double ol_vmaxabs(int64_t n, const double *a);
  * work: 3n doubles. */
 int ol_closure_bv(const ol_closure *f, const double *w, const double *v, double *out,
                   int gauss_newton, double *work, ol_error *err);
+/* The symmetrised Hessian at w into H (n x n, row-major): columns by
+ * products with unit vectors when f->bv exists (exact), else by central
+ * differences of the gradient with h = cbrt(eps) max(1, |w_i|) per
+ * coordinate; then (H + H^T) / 2. work: 4n doubles. */
+int ol_closure_hessian(const ol_closure *f, const double *w, double *H, double *work,
+                       ol_error *err);
 /* phi(t) = f(x + t d): loss and gradient at x + t d (xt: n doubles scratch). */
 int ol_closure_at(const ol_closure *f, const double *x, double t, const double *d, double *xt,
                   double *loss, double *g, ol_error *err);

@@ -14,6 +14,24 @@
  * with an error (the callback keeps its own message; the loop returns -1
  * with err saying "stopped by a callback"). The engine never prints.
  *
+ * Data-parallel (distributed = 1, over the world of engine/dist.h; a
+ * world of one runs the same code with no communication): the parameters
+ * are broadcast from rank 0 at the start and each epoch's order is copied
+ * from rank 0 (so the ranks agree even if their RNGs drifted); the loader
+ * is sharded for the run (loader.h: rank r takes the r-th slice of each
+ * global batch of size * batch_size samples) and unsharded afterwards.
+ * After backward, each rank scales its mean gradient by its share of the
+ * global batch (n_r / m) and one in-place allreduce sums the flat gradient
+ * buffer, giving the gradient of the global batch's mean loss, identical
+ * on every rank, before the non-finite check and the optimizer step, so
+ * the steps stay identical; a second, tiny allreduce sums the batch's loss
+ * and correct counts, so every rank holds (and its hooks see) the global
+ * figures. Validation is sharded by contiguous rows and reduced the same
+ * way. Callbacks run on every rank and must decide alike (they do when
+ * they depend only on the state, which is the same everywhere); printing
+ * and writing on rank 0 only is the caller's business. The optimizer's
+ * state must already agree (fresh, or restored from the same checkpoint).
+ *
  * Buffers for a batch are made once per run; a step allocates nothing once
  * the model's workspaces have grown to the batch size (first step). */
 #ifndef OL_TRAIN_H
@@ -41,6 +59,9 @@ typedef struct ol_train_state {
     double elapsed;       /* seconds since the run began */
     double val_loss;      /* after an epoch with validation data, else NAN */
     double val_accuracy;
+    double comm_time;     /* distributed: seconds in collectives this run, else NAN */
+    int64_t skipped;      /* batches skipped for a non-finite loss or gradient */
+    int nonfinite_stop;   /* 1: the run stopped at a non-finite loss or gradient */
 } ol_train_state;
 
 typedef int (*ol_train_step_cb)(void *ctx, int64_t t);
@@ -64,6 +85,7 @@ typedef struct ol_train_config {
     int64_t every;            /* on_step period in steps (>= 1) */
     int grad_norm;            /* compute the gradient norm at every step */
     ol_nonfinite on_nonfinite;
+    int distributed;          /* data-parallel over engine/dist.h (see above) */
     void *ctx;
     ol_train_step_cb before_step;
     ol_train_state_cb on_batch, on_step, on_epoch;

@@ -10,9 +10,11 @@
 -- optimizer name needs `optimizer =` in its options. A list keeps its order;
 -- a label defaults to the name, with the options added when a name repeats.
 -- It prints a table (optimizer, final loss, distance to the nearest minimum,
--- steps to tolerance, diverged?) unless run_options.print == false, and
+-- steps to tolerance, diverged?, closure evaluations: second-order methods
+-- take many per step) unless run_options.print == false, and
 -- returns a comparison: cmp.runs (list), cmp.by_label, cmp:table() (the
--- text), cmp:plot(file) (all paths on f's contour, beside the loss curves).
+-- text), cmp:plot(file [, {only = {labels}}]) (the paths on f's contour,
+-- beside the loss curves).
 local ol = require "optlua"
 
 local Comparison = {}
@@ -91,12 +93,16 @@ local function fmt(v, f)
 end
 
 function Comparison:table()
-  local rows = {{"optimizer", "final loss", "dist to min", "steps to tol", "diverged?"}}
+  local rows = {{"optimizer", "final loss", "dist to min", "steps to tol", "diverged?", "f evals"}}
   for _, r in ipairs(self.runs) do
+    local conv = r.converged_at and tostring(r.converged_at) or "-"
+    -- reached the tolerance once but ended outside it (sign methods
+    -- stepping through the minimum, oscillations)
+    local fmin = type(r.f) == "table" and r.f.min_value
+    if r.converged_at and fmin and not (r.final.loss - fmin <= r.tol) then conv = conv .. " (left)" end
     rows[#rows + 1] = {
-      r.label, fmt(r.final.loss), fmt(r.final.distance),
-      r.converged_at and tostring(r.converged_at) or "-",
-      r.diverged_at and ("yes (step " .. r.diverged_at .. ")") or "no",
+      r.label, fmt(r.final.loss), fmt(r.final.distance), conv,
+      r.diverged_at and ("yes (step " .. r.diverged_at .. ")") or "no", tostring(r.evals),
     }
   end
   local width = {}

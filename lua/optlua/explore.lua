@@ -19,8 +19,9 @@
 --   run.final           {x, loss, grad_norm, distance (to the nearest
 --                       known minimum, nil without one), steps}
 --   run.evals           closure calls made by the optimizer
---   run:plot(file [, {loss = true}])   contour of f with the path (2-D f),
---                       beside the loss curve
+--   run:plot(file [, opts])   contour of f with the path (2-D f), beside
+--                       the loss curve; opts: loss = false, contour = false,
+--                       levels, bounds, grid, title
 --   run:path_tensor()   the path as an N x D f64 tensor
 -- run_options.stop_at_tol = true ends the run when converged_at is reached.
 local ol = require "optlua"
@@ -60,6 +61,9 @@ local function copy_options(o)
   return c
 end
 
+local RUN_OPTIONS = {x0 = true, steps = true, tol = true, diverge = true, stop_at_tol = true, label = true,
+                     print = true} -- print: compare's
+
 local function explore(f, name, options, ro, fname)
   fname = fname or "explore"
   if not is_callable(f) then argerr(fname, 1, "function expected (e.g. ol.fn.rosenbrock()), got " .. type(f)) end
@@ -72,6 +76,12 @@ local function explore(f, name, options, ro, fname)
   if options ~= nil and type(options) ~= "table" then argerr(fname, 3, "options table expected, got " .. type(options)) end
   if ro ~= nil and type(ro) ~= "table" then argerr(fname, 4, "run options table expected, got " .. type(ro)) end
   ro = ro or {}
+  for k in pairs(ro) do -- a misspelt option would otherwise be ignored
+    if not RUN_OPTIONS[k] then
+      argerr(fname, 4, string.format("unknown run option '%s' (x0, steps, tol, diverge, stop_at_tol, label%s)",
+                                     tostring(k), fname == "compare" and ", print" or ""))
+    end
+  end
   local x0 = ro.x0 or (type(f) == "table" and f.start)
   if ol.istensor(x0) then x0 = x0:reshape(x0:numel()):totable() end
   if type(x0) ~= "table" or #x0 == 0 then argerr(fname, 4, "x0 (the starting point) expected") end
@@ -163,6 +173,15 @@ end
 -- and/or the loss curves. Shared by run:plot and comparison:plot.
 local function plot_runs(fname, runs, file, opts)
   opts = opts or {}
+  if opts.only then -- a subset by label, in the order given
+    local by, sub = {}, {}
+    for _, r in ipairs(runs) do by[r.label] = r end
+    for _, l in ipairs(opts.only) do
+      if not by[l] then error(string.format("bad argument #2 to '%s' (no run labelled '%s')", fname, l), 3) end
+      sub[#sub + 1] = by[l]
+    end
+    runs = sub
+  end
   local P = ol.plot
   local f = runs[1].f
   local panels = {}

@@ -153,6 +153,9 @@ local function lines_panel(fname, spec, tag)
   if spec.ylabel then setup[#setup + 1] = "set ylabel " .. gp_quote(spec.ylabel) end
   if spec.logy then setup[#setup + 1] = "set logscale y" end
   if spec.logx then setup[#setup + 1] = "set logscale x" end
+  if spec.xrange then setup[#setup + 1] = string.format("set xrange [%s:%s]", num(spec.xrange[1]), num(spec.xrange[2])) end
+  -- fixed margins line up the x axes of stacked panels
+  if spec.lmargin then setup[#setup + 1] = string.format("set lmargin %d\nset rmargin %d", spec.lmargin, 4) end
   return {data = table.concat(data, "\n"), pre = "",
           setup = table.concat(setup, "\n"), plot = "plot " .. table.concat(plots, ", \\\n  ")}
 end
@@ -401,15 +404,20 @@ function P.log(path, file, opts)
   for _, se in ipairs(loss_series) do
     for _, v in ipairs(se.y) do if v <= 0 then positive = false end end
   end
-  local panels = {lines_panel("log", {series = loss_series, logy = positive, ylabel = "loss",
-                                      title = (opts and opts.title) or path}, "a")}
+  local x0, x1 = math.huge, -math.huge
+  for _, t in pairs(s) do
+    for _, x in ipairs(t.x) do x0, x1 = math.min(x0, x), math.max(x1, x) end
+  end
+  local xr = x1 > x0 and {x0, x1} or nil
+  local panels = {lines_panel("log", {series = loss_series, logy = positive, ylabel = "loss", xrange = xr,
+                                      lmargin = 12, title = (opts and opts.title) or path}, "a")}
   if #s.lr.y > 0 then
     panels[#panels + 1] = lines_panel("log", {series = {{name = "lr", x = s.lr.x, y = s.lr.y}},
-                                              ylabel = "learning rate"}, "b")
+                                              ylabel = "learning rate", xrange = xr, lmargin = 12}, "b")
   end
   if #s.mom.y > 0 then
     panels[#panels + 1] = lines_panel("log", {series = {{name = "momentum", x = s.mom.x, y = s.mom.y}},
-                                              ylabel = "momentum", xlabel = "step"}, "c")
+                                              ylabel = "momentum", xlabel = "step", xrange = xr, lmargin = 12}, "c")
   end
   return render_panels("log", file, panels, {#panels, 1}, 900, 300 * #panels)
 end

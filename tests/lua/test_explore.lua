@@ -139,6 +139,8 @@ T.test("explore: bad arguments", function()
   T.raises("x0 (the starting point) expected", ol.explore, function(x) return 0, x end, "sgd", {}, {})
   T.raises("steps must be an integer", ol.explore, f, "sgd", {}, {steps = 1.5})
   T.raises("unknown option 'lrr'", ol.explore, f, "sgd", {lrr = 1}, {})
+  T.raises("unknown run option 'step'", ol.explore, f, "sgd", {}, {step = 10})
+  T.raises("unknown run option 'step'", ol.compare, f, {sgd = {}}, {step = 10})
 end)
 
 T.test("compare: two settings of one optimizer, paths by formula", function()
@@ -181,12 +183,37 @@ T.test("compare: map of names, labels with optimizer =, printing", function()
   local text = table.concat(out, "\n")
   local lines = {}
   for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
-  T.ok(lines[#lines]:find("^too fast .* yes %(step %d+%)$"), text)
-  T.ok(lines[#lines - 1]:find("^sgd .* no$"), text)
+  local k = 0
+  while 2 * 1.96 ^ k <= 1e6 do k = k + 1 end -- y_k = (1 - 2.4)^k: f ~ 2 * 1.96^k
+  T.ok(lines[#lines]:find("^too fast .* yes %(step " .. k .. "%)%s+" .. k .. "$"), text)
+  T.ok(lines[#lines - 1]:find("^sgd .* no%s+100$"), text)
   -- sgd lr 0.5 on diag(1, 4) from (1, 1): x halves, y flips sign: f_k = 1/2 0.25^k + 2
   -- never below tol; y's distance stays 1
   T.near(cmp.runs[2].final.distance, 1, 1e-12)
   T.eq(cmp.runs[2].converged_at, nil)
+end)
+
+T.test("compare: a tolerance reached and left is marked", function()
+  -- Lion by its rule (API.md): c = sign(b1 m + (1 - b1) g), w <- w - lr c,
+  -- m <- b2 m + (1 - b2) g; on f = x^2 / 2 from 0.25 with lr = 1/8 it lands
+  -- exactly on 0 at step 2, then hops between 0 and +-1/8.
+  local f = ol.fn.quadratic{A = {{1}}}
+  local b1, b2, lr, x, m = 0.9, 0.99, 0.125, 0.25, 0
+  local first, last
+  for k = 1, 21 do -- odd steps end at +-1/8
+    local g = x
+    local c = b1 * m + (1 - b1) * g
+    x = x - lr * (c > 0 and 1 or c < 0 and -1 or 0)
+    m = b2 * m + (1 - b2) * g
+    if not first and 0.5 * x * x <= 1e-8 then first = k end
+    last = 0.5 * x * x
+  end
+  T.eq(first, 2)
+  local cmp = ol.compare(f, {{"lion", {lr = lr, betas = {b1, b2}}}}, {x0 = {0.25}, steps = 21, print = false})
+  T.eq(cmp.runs[1].converged_at, 2)
+  T.near(cmp.runs[1].final.loss, last, 1e-15)
+  T.ok(last > 1e-8, "left the tolerance by the hand computation")
+  T.ok(cmp:table():find("\nlion%s+%S+%s+%S+%s+2 %(left%)"), cmp:table())
 end)
 
 T.run()

@@ -133,6 +133,8 @@ T.test("quadratic: condition number, rotation, seed", function()
   local other = ol.fn.quadratic{dim = 4, cond = 1000, rotation = true, seed = 4}
   T.eq(same.A[1][2], g.A[1][2])
   T.ok(other.A[1][2] ~= g.A[1][2])
+  -- the curvature measured from outside (differences of the gradient)
+  T.near(ol.cond(ol.hessian(g, pt{0.1, 0.2, 0.3, 0.4})), 1000, 1e-3)
 end)
 
 T.test("gradient: f64, shaped like x; tables and f32 tensors accepted", function()

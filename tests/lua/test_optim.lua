@@ -332,4 +332,21 @@ T.test("schedule one element of a pair, and callable schedule objects", function
   T.raises("betas", opt.step, opt, ol.ones(3, "f64"))
 end)
 
+T.test("list names every optimizer and prints their defaults; defaults(name)", function()
+  local names = ol.optim.list()
+  local want = {"sgd", "nag", "adaptive_gains", "rprop", "rmsprop", "adagrad", "adadelta", "adam",
+                "adamw", "nadam", "radam", "adamax", "lion", "muon"}
+  local have = {}
+  for _, n in ipairs(names) do have[n] = true end
+  for _, n in ipairs(want) do T.ok(have[n], n .. " listed") end
+  local text = tostring(names)
+  T.ok(text:find("sgd%s+lr=0.001, momentum=0, dampening=0, nesterov=false, weight_decay=0, maximize=false"), text)
+  T.ok(text:find("rprop%s+lr=0.01, etas={0.5, 1.2}, step_sizes={1e%-06, 50}, variant=irprop%-"), text)
+  local d = ol.optim.defaults("adamw")
+  T.eq(d.lr, 1e-3) T.eq(d.weight_decay, 1e-2) T.eq(d.betas[1], 0.9) T.eq(d.betas[2], 0.999)
+  T.eq(d.amsgrad, false)
+  T.eq(ol.optim.defaults("rprop").variant, "irprop-")
+  T.raises("unknown optimizer 'adamm'", ol.optim.defaults, "adamm")
+end)
+
 T.run()

@@ -1,0 +1,126 @@
+/* The physical limits that bench/run sets every measured case against, in
+ * the same run:
+ *   - the GEMM-only time of one training step of the 784-256-128-10 MLP at
+ *     batch 1, 16, 128 and 1024: the step's 3 forward products, 3 weight
+ *     gradients and 2 input gradients (gemv/ger at batch 1) as bare cblas
+ *     calls, each timed at 1 thread and at all threads, the faster kept
+ *     (so the ceiling is the best any thread policy could reach);
+ *   - the in-place update bandwidth a[i] += s*c[i] over 10M f32 (read 2
+ *     streams, write 1), the limit of an optimizer step, which is one
+ *     streaming pass over w, g and its state.
+ * Prints "key value" lines for bench/run. Figures, not a test. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <cblas.h>
+
+/* Declared by OpenBLAS (not in every cblas.h). */
+char *openblas_get_config(void);
+char *openblas_get_corename(void);
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *randv(long n) {
+    float *p = aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64));
+    for (long i = 0; i < n; i++) p[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    return p;
+}
+
+static const int sizes[] = {784, 256, 128, 10};
+
+/* One BLAS call of the step: kind 0 forward z = x W^T, 1 weight gradient
+ * dW = dz^T x, 2 input gradient dx = dz W, for layer l at batch n. */
+static void call(int kind, int n, int l, float *x, float *w, float *z) {
+    const int in = sizes[l], out = sizes[l + 1];
+    if (n == 1) {
+        if (kind == 0) cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1, w, in, x, 1, 0, z, 1);
+        else if (kind == 1) cblas_sger(CblasRowMajor, out, in, 1, z, 1, x, 1, w, in);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, out, in, 1, w, in, z, 1, 0, x, 1);
+    } else if (kind == 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1, x, in, w, in, 0, z, out);
+    } else if (kind == 1) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1, z, out, x, in, 0, w, in);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1, z, out, w, in, 0, x, in);
+    }
+}
+
+/* Seconds per call at the current thread count: repetitions enough for
+ * about 10 ms, best of 3 rounds. */
+static double time_call(int kind, int n, int l, float *x, float *w, float *z) {
+    call(kind, n, l, x, w, z);
+    int reps = 1;
+    for (;;) {
+        double t0 = now();
+        for (int r = 0; r < reps; r++) call(kind, n, l, x, w, z);
+        if (now() - t0 > 0.01) break;
+        reps *= 2;
+    }
+    double best = 1e30;
+    for (int round = 0; round < 3; round++) {
+        double t0 = now();
+        for (int r = 0; r < reps; r++) call(kind, n, l, x, w, z);
+        double t = (now() - t0) / reps;
+        if (t < best) best = t;
+    }
+    return best;
+}
+
+int main(void) {
+    const int all = openblas_get_num_threads();
+    printf("openblas_config %s\n", openblas_get_config());
+    printf("openblas_core %s\n", openblas_get_corename());
+    printf("openblas_threads %d\n", all);
+    const int batches[] = {1, 16, 128, 1024};
+    for (int b = 0; b < 4; b++) {
+        const int n = batches[b];
+        double t1 = 0, tall = 0, best = 0;
+        for (int l = 0; l < 3; l++) {
+            float *x = randv((long)n * sizes[l]), *w = randv((long)sizes[l] * sizes[l + 1]);
+            float *z = randv((long)n * sizes[l + 1]);
+            for (int kind = 0; kind < 3; kind++) {
+                if (kind == 2 && l == 0) continue; /* nobody needs dL/dinput */
+                /* interleave the two settings so both see the same load */
+                double a = 1e30, c = 1e30;
+                for (int k = 0; k < 2; k++) {
+                    openblas_set_num_threads(1);
+                    double t = time_call(kind, n, l, x, w, z);
+                    if (t < a) a = t;
+                    openblas_set_num_threads(all);
+                    t = time_call(kind, n, l, x, w, z);
+                    if (t < c) c = t;
+                }
+                t1 += a;
+                tall += c;
+                best += a < c ? a : c;
+            }
+            free(x);
+            free(w);
+            free(z);
+        }
+        printf("gemm_t1_us_b%d %.1f\ngemm_tall_us_b%d %.1f\ngemm_best_us_b%d %.1f\n", n, t1 * 1e6, n,
+               tall * 1e6, n, best * 1e6);
+        printf("gemm_ceiling_sps_b%d %.0f\n", n, n / best);
+    }
+
+    /* In-place update bandwidth, single-threaded as the optimizer loops are. */
+    const long N = 10000000;
+    float *a = randv(N), *c = randv(N);
+    double best = 1e30;
+    for (int r = 0; r < 8; r++) {
+        double t0 = now();
+        for (long i = 0; i < N; i++) a[i] += 1e-7f * c[i];
+        double t = now() - t0;
+        if (r > 0 && t < best) best = t; /* the first pass touches fresh pages */
+    }
+    printf("update_ms %.3f\nupdate_gbs %.2f\n", best * 1e3, 3.0 * 4 * N / best / 1e9);
+    printf("checksum %g\n", (double)a[N / 2]); /* keeps the loop */
+    free(a);
+    free(c);
+    return 0;
+}

@@ -1,0 +1,83 @@
+"""Prints bench/run's table of ratios from its "key value" figures.
+    python3 bench/table.py RESULTS_FILE CORES
+Each row: optlua's figure (and the thread count it came from), PyTorch's best
+over its thread settings (and which), their ratio, the goal of issue 10, and
+optlua's share of the physical limit measured in the same run."""
+import platform
+import sys
+
+path, cores = sys.argv[1], sys.argv[2]
+r = {}
+for line in open(path):
+    k, v = line.split(None, 1)
+    r[k] = v.strip()
+
+
+def num(k):
+    try:
+        return float(r[k])
+    except (KeyError, ValueError):
+        return float("nan")
+
+
+def best(prefixes, key, lower=False):
+    """The best value of key over prefixes, and the prefix it came from."""
+    vals = [(num(p + key), p) for p in prefixes if (p + key) in r]
+    vals = [v for v in vals if v[0] == v[0]]
+    if not vals:
+        return float("nan"), "-"
+    return (min if lower else max)(vals)
+
+
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+           platform.processor())
+print(f"machine: {cpu}, {cores} cores; {r.get('openblas_config', '?')} (core {r.get('openblas_core', '?')}); "
+      f"torch {r.get('torch_version', '?')}; load {r.get('load_before', '?')} -> {r.get('load_after', '?')}")
+print("threads: optlua 1 or all (--threads), PyTorch 1, all, all+OMP_WAIT_POLICY=PASSIVE; best shown as tN")
+ol_p = ["ol_t1_", f"ol_t{cores}_"]
+pt_p = ["pt_t1_", f"pt_t{cores}_", f"pt_t{cores}p_"]
+tag = lambda p: p.strip("_").split("_", 1)[-1] if p != "-" else "-"
+
+hdr = f"{'case':<30} {'optlua':>11} {'':>4} {'PyTorch':>11} {'':>5} {'ratio':>7} {'goal':>6} {'limit':>11} {'of limit':>8} {'goal':>6}"
+print(hdr)
+print("-" * len(hdr))
+goal_train = {1: 5, 16: 2, 128: 1.3, 1024: 1.1}
+for o in ("sgd", "adam"):
+    for b in (1, 16, 128, 1024):
+        k = f"train_{o}_b{b}_sps"
+        ov, op = best(ol_p, k)
+        pv, pp = best(pt_p, k)
+        lim = num(f"gemm_ceiling_sps_b{b}")
+        g2 = ">=85%" if b >= 128 else ""
+        print(f"{'train ' + o + ' b' + str(b) + ' (samples/s)':<30} {ov:>11.0f} {tag(op):>4} {pv:>11.0f} {tag(pp):>5} "
+              f"{ov / pv:>6.2f}x {'>=' + str(goal_train[b]) + 'x':>6} {lim:>11.0f} {100 * ov / lim:>7.0f}% {g2:>6}")
+# optimizer steps: limit = the streams a step must move at the update bandwidth
+streams = {"sgd_momentum": 5, "adam": 7, "adamw": 7, "rmsprop": 5, "adagrad": 5}
+gbs = num("update_gbs")
+for o, s in streams.items():
+    k = f"optim_{o}_ms"
+    ov, op = best(ol_p, k, lower=True)
+    pv, pp = best(pt_p, k, lower=True)
+    impl = r.get(pp + f"optim_{o}_impl", "?")
+    lim = s * 4 * 10e6 / (gbs * 1e9) * 1e3
+    g = ">=5x" if o == "adam" else ""
+    print(f"{'step 10M ' + o + ' (ms)':<30} {ov:>11.2f} {tag(op):>4} {pv:>11.2f} {tag(pp):>5} "
+          f"{pv / ov:>6.1f}x {g:>6} {lim:>11.2f} {100 * lim / ov:>7.0f}%   ({impl})")
+os_, ps = num("ol_startup_ms"), num("pt_startup_ms")
+print(f"{'startup (ms)':<30} {os_:>11.2f} {'':>4} {ps:>11.1f} {'':>5} {ps / os_:>6.0f}x {'>=100x':>6}")
+orss, prss = num("ol_rss_mb"), num("pt_rss_mb")
+print(f"{'peak RSS 5 epochs b128 (MB)':<30} {orss:>11.1f} {'':>4} {prss:>11.1f} {'t1':>5} {orss / prss:>6.2f}x {'<=0.3x':>6}")
+for o in ("sgd", "adam"):
+    oe, pe = r.get(f"ol_converge_{o}_epochs", "nan"), r.get(f"pt_converge_{o}_epochs", "nan")
+    osec, psec = num(f"ol_converge_{o}_s"), num(f"pt_converge_{o}_s")
+    print(f"{'to 88% test acc ' + o + ' (s)':<30} {osec:>11.2f} {'':>4} {psec:>11.2f} {'t1':>5} {psec / osec:>6.2f}x {'':>6}"
+          f"   epochs: optlua {oe}, PyTorch {pe}")
+fi, fb = num("fann_incremental_sps"), num("fann_batch_sps")
+o1, _ = best(ol_p, "train_sgd_b1_sps")
+ob = max(best(ol_p, f"train_{o}_b{b}_sps")[0] for o in ("sgd", "adam") for b in (16, 128, 1024))
+print(f"{'vs FANN online b1 (samples/s)':<30} {o1:>11.0f} {'':>4} {fi:>11.0f} {'FANN':>5} {o1 / fi:>6.1f}x {'>=20x':>6}"
+      "   (FANN_TRAIN_INCREMENTAL)")
+print(f"{'vs FANN best (samples/s)':<30} {ob:>11.0f} {'':>4} {fb:>11.0f} {'FANN':>5} {ob / fb:>6.1f}x {'>=20x':>6}"
+      "   (optlua best mini-batch vs FANN_TRAIN_BATCH)")
+print(f"update bandwidth {gbs:.1f} GB/s (a += s*c, 10M f32, 1 thread); GEMM-only step limits: best of 1/"
+      f"{cores} threads per call")

@@ -1,0 +1,223 @@
+/* The process world over MPI, or a world of one (see dist.h for the rules:
+ * lazy start only under an MPI launcher, finalise on a clean exit only).
+ * MPI's counts are ints, so long buffers go in chunks of 2^30 elements. */
+#define _GNU_SOURCE /* on_exit, dladdr (glibc): see finalize_on_exit, pin_this_object */
+#include "dist.h"
+
+#include <stdlib.h>
+#ifdef __GLIBC__
+#include <dlfcn.h>
+#endif
+
+#ifdef OL_HAVE_MPI
+#include <mpi.h>
+#endif
+
+/* The world: 0 not looked at yet, 1 a world of one (no MPI), 2 MPI running,
+ * 3 MPI finalised. Process-wide by nature, as MPI is. */
+static struct {
+    int state;
+    int rank, size;
+} world = {0, 0, 1};
+
+const char *ol_dist_backend(void) {
+#ifdef OL_HAVE_MPI
+    return "mpi";
+#else
+    return "none";
+#endif
+}
+
+static int launched_by_mpi(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
+#ifdef OL_HAVE_MPI
+#define CHUNK ((int64_t)1 << 30)
+
+#ifdef __GLIBC__
+/* When this code lives in a Lua C module (optlua.so), lua_close unloads it
+ * before the exit handlers run, and the handler registered below would
+ * then point into unmapped memory: keep the object loaded for good. */
+static void pin_this_object(void) {
+    Dl_info info;
+    if (dladdr((void *)pin_this_object, &info) && info.dli_fname)
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
+static void finalize_on_exit(int status, void *arg) {
+    (void)arg;
+    /* After a failure, leave MPI alone: finalising would wait for ranks
+     * that may be blocked in a collective; the launcher ends them. */
+    if (status == 0) ol_dist_finalize();
+    else world.state = 3;
+}
+#else
+static void finalize_at_exit(void) { ol_dist_finalize(); }
+#endif
+
+static int mpi_fail(ol_error *err, const char *what, int code) {
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(code, msg, &len) != MPI_SUCCESS) len = 0;
+    msg[len] = 0;
+    return ol_fail(err, "%s failed: %s", what, len ? msg : "unknown MPI error");
+}
+
+static MPI_Datatype mpi_type(ol_dtype dt) { return dt == OL_F32 ? MPI_FLOAT : MPI_DOUBLE; }
+#endif
+
+int ol_dist_init(ol_error *err) {
+    if (world.state != 0) return 0;
+#ifdef OL_HAVE_MPI
+    if (launched_by_mpi()) {
+        int inited = 0, provided;
+        MPI_Initialized(&inited);
+        if (!inited) {
+            int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+            if (rc != MPI_SUCCESS) {
+                world.state = 1;
+                return mpi_fail(err, "MPI_Init_thread", rc);
+            }
+#ifdef __GLIBC__
+            pin_this_object();
+            on_exit(finalize_on_exit, NULL);
+#else
+            atexit(finalize_at_exit);
+#endif
+        }
+        /* Errors come back as codes, so a failed collective is an error
+         * value like any other rather than an abort of the job. */
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+        MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &world.size);
+        world.state = 2;
+        return 0;
+    }
+#else
+    /* N copies of a world of one would each train alone and silently
+     * write N answers: refuse instead (on every call). */
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!n) n = getenv("PMI_SIZE");
+    if (launched_by_mpi() && n && atoi(n) > 1)
+        return ol_fail(err, "started by an MPI launcher as one of %s processes, but optlua was built "
+                            "without MPI (install libopenmpi-dev and rebuild)", n);
+#endif
+    world.state = 1;
+    return 0;
+}
+
+int ol_dist_is_initialized(void) { return world.state == 2; }
+
+int ol_dist_rank(void) {
+    ol_dist_init(NULL);
+    return world.rank;
+}
+
+int ol_dist_size(void) {
+    ol_dist_init(NULL);
+    return world.size;
+}
+
+/* 1 when there is someone to talk to; -1 on a failed start. */
+static int active(ol_error *err) {
+    if (ol_dist_init(err)) return -1;
+    return world.state == 2 && world.size > 1;
+}
+
+static void scale(void *buf, int64_t n, ol_dtype dt, double s) {
+    if (dt == OL_F32) {
+        float *p = buf, f = (float)s;
+        for (int64_t i = 0; i < n; i++) p[i] *= f;
+    } else {
+        double *p = buf;
+        for (int64_t i = 0; i < n; i++) p[i] *= s;
+    }
+}
+
+int ol_dist_allreduce(void *buf, int64_t n, ol_dtype dt, ol_dist_op op, ol_error *err) {
+    int a = active(err);
+    if (a <= 0) return a;
+#ifdef OL_HAVE_MPI
+    size_t es = ol_dtype_size(dt);
+    MPI_Op mop = op == OL_DIST_MAX ? MPI_MAX : MPI_SUM;
+    for (int64_t done = 0; done < n; done += CHUNK) {
+        int count = (int)(n - done < CHUNK ? n - done : CHUNK);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)done * es, count, mpi_type(dt),
+                               mop, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_fail(err, "MPI_Allreduce", rc);
+    }
+    if (op == OL_DIST_MEAN) scale(buf, n, dt, 1.0 / world.size);
+#else
+    (void)buf, (void)n, (void)dt, (void)op, (void)scale;
+#endif
+    return 0;
+}
+
+int ol_dist_broadcast_bytes(void *buf, size_t nbytes, int root, ol_error *err) {
+    int a = active(err);
+    if (a < 0) return -1;
+    if (root < 0 || root >= world.size)
+        return ol_fail(err, "root %d is not a rank (0..%d)", root, world.size - 1);
+    if (!a) return 0;
+#ifdef OL_HAVE_MPI
+    for (size_t done = 0; done < nbytes; done += (size_t)CHUNK) {
+        int count = (int)(nbytes - done < (size_t)CHUNK ? nbytes - done : (size_t)CHUNK);
+        int rc = MPI_Bcast((char *)buf + done, count, MPI_BYTE, root, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_fail(err, "MPI_Bcast", rc);
+    }
+#else
+    (void)buf, (void)nbytes;
+#endif
+    return 0;
+}
+
+int ol_dist_broadcast(void *buf, int64_t n, ol_dtype dt, int root, ol_error *err) {
+    /* Bytes are bytes: both ends share the machine format, as MPI's
+     * homogeneous builds assume. */
+    return ol_dist_broadcast_bytes(buf, (size_t)n * ol_dtype_size(dt), root, err);
+}
+
+static int check_contiguous(const ol_tensor *t, ol_error *err) {
+    char shape[96];
+    if (!ol_tensor_is_contiguous(t))
+        return ol_fail(err, "contiguous tensor expected, got a strided %s view (use :contiguous())",
+                       ol_shape_str(t, shape, sizeof shape));
+    return 0;
+}
+
+int ol_dist_allreduce_tensor(ol_tensor *t, ol_dist_op op, ol_error *err) {
+    if (check_contiguous(t, err)) return -1;
+    return ol_dist_allreduce(ol_tensor_data(t), ol_tensor_numel(t), t->dtype, op, err);
+}
+
+int ol_dist_broadcast_tensor(ol_tensor *t, int root, ol_error *err) {
+    if (check_contiguous(t, err)) return -1;
+    return ol_dist_broadcast(ol_tensor_data(t), ol_tensor_numel(t), t->dtype, root, err);
+}
+
+int ol_dist_barrier(ol_error *err) {
+    int a = active(err);
+    if (a <= 0) return a;
+#ifdef OL_HAVE_MPI
+    int rc = MPI_Barrier(MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) return mpi_fail(err, "MPI_Barrier", rc);
+#endif
+    return 0;
+}
+
+void ol_dist_finalize(void) {
+#ifdef OL_HAVE_MPI
+    if (world.state == 2) {
+        int done = 0;
+        MPI_Finalized(&done);
+        if (!done) MPI_Finalize();
+    }
+#endif
+    if (world.state != 0) world.state = 3;
+    world.rank = 0;
+    world.size = 1;
+}

@@ -1,0 +1,315 @@
+-- ol.docs: the documentation that help(x) prints, one entry per API
+-- function, method and module, keyed by its path under the optlua table
+-- ("optim.adam", "fn.rosenbrock"; methods as "tensor:add_"). The first
+-- line of an entry is its signature, the rest what it does; the wording
+-- follows the public contract (API.md). Optimizer entries get their
+-- options and defaults appended by help, read live from the engine.
+local D = {}
+
+-- ---- the library and the program ----------------------------------------
+D["optlua"] = [[
+optlua: a C training engine embedding Lua 5.4
+  The library is the global `optlua` (`ol` in the REPL; require "optlua" in scripts).
+  Areas: tensors (ol.tensor, ol.zeros, ...), models (ol.nn, ol.init), optimizers (ol.optim),
+  schedules (ol.schedule, ol.clip), plateaus (ol.plateau), PCA (ol.pca), data and training
+  (ol.data, ol.train), exploring optimizers (ol.fn, ol.explore, ol.compare, ol.plot),
+  gradients and curvature (ol.gradcheck, ol.hessian, ol.hvp, ol.eig, ol.cond, ol.hessian_eigs).
+  help(x) documents any of them: help(ol.optim.adam), help("adam").]]
+D["help"] = [[
+help([x])  /  ol.help([x])
+  Prints the documentation of x: a function or module of the library (help(ol.optim.adam),
+  help(ol.fn)), an object (a tensor, an optimizer, a run), or a name (help("adam"),
+  help("tensor:add_")). help() prints an overview. ol.help.text(x) returns the text instead.]]
+D["version"] = "ol.version\n  The version string of optlua."
+D["threads"] = "ol.threads([n]) -> n\n  The thread count of BLAS and the engine; sets it first when n is given (0: all cores)."
+D["clock"] = "ol.clock() -> seconds\n  The monotonic wall clock (os.clock is CPU time, inflated by BLAS threads)."
+D["modules"] = "ol.modules() -> {names}\n  The Lua-side modules embedded in the program (loaded lazily as ol.NAME)."
+D["seed"] = "ol.seed(n)\n  Seeds the global RNG: the same seed gives the same numbers on every machine."
+
+-- ---- tensors --------------------------------------------------------------
+D["tensor"] = [[
+ol.tensor(values [, dtype]) -> tensor
+  A tensor from a number or a flat or nested table; dtype "f32" (default) or "f64".
+  Methods (help("tensor:NAME")): shape size dim numel dtype get set view reshape t clone
+  contiguous narrow index copy_ fill_ zero_ to totable add_ sub_ mul_ div_ addcmul_ addcdiv_
+  clamp_ abs sqrt exp log tanh sigmoid sign pow sum mean max min argmax norm dot mm mv.
+  Operators + - * / (elementwise; scalars on either side; a row vector broadcasts over rows),
+  unary -, #t, t[i] (1-D: number; n-D: view of slice i), tostring(t).
+  Methods ending in _ work in place and return the tensor.]]
+D["zeros"] = "ol.zeros(d1, d2, ... [, dtype]) -> tensor\n  A tensor of zeros of the given sizes."
+D["ones"] = "ol.ones(d1, d2, ... [, dtype]) -> tensor\n  A tensor of ones."
+D["empty"] = "ol.empty(d1, d2, ... [, dtype]) -> tensor\n  A tensor whose values are not set."
+D["full"] = "ol.full(shape, value [, dtype]) -> tensor\n  A tensor of the shape {d1, ...} filled with value."
+D["eye"] = "ol.eye(n [, dtype]) -> tensor\n  The n x n identity matrix."
+D["arange"] = "ol.arange(n [, dtype]) -> tensor\n  The 1-D tensor 1, 2, ..., n."
+D["rand"] = "ol.rand(d1, ... [, dtype]) -> tensor\n  Uniform random numbers in [0, 1) from the global RNG (ol.seed)."
+D["randn"] = "ol.randn(d1, ... [, dtype]) -> tensor\n  Standard normal random numbers from the global RNG (ol.seed)."
+D["mm"] = "ol.mm(a, b) -> tensor\n  Matrix product (BLAS gemm); inner sizes must agree."
+D["istensor"] = "ol.istensor(v) -> boolean\n  Whether v is a tensor."
+D["evaluate"] = "ol.evaluate(...)\n  Forward, loss and backward in one call (see help(\"model:evaluate\"))."
+
+local methods = {
+  shape = "t:shape() -> {d1, ...}\n  The sizes as a Lua array.",
+  size = "t:size(dim) -> n\n  The size along dim (1-based).",
+  dim = "t:dim() -> n\n  The number of dimensions.",
+  numel = "t:numel() -> n\n  The number of elements.",
+  dtype = "t:dtype() -> \"f32\" | \"f64\"\n  The element type.",
+  get = "t:get(i, j, ...) -> number\n  The element at 1-based indices.",
+  set = "t:set(i, j, ..., v)\n  Sets the element at 1-based indices.",
+  view = "t:view(d1, ...) -> tensor\n  A view with another shape (same storage; t must be contiguous).",
+  reshape = "t:reshape(d1, ...) -> tensor\n  Another shape: a view when possible, else a copy.",
+  t = "t:t() -> tensor\n  The transpose of a matrix (a view).",
+  clone = "t:clone() -> tensor\n  A copy with its own storage.",
+  contiguous = "t:contiguous() -> tensor\n  t itself if contiguous, else a contiguous copy.",
+  narrow = "t:narrow(dim, start, len) -> tensor\n  A view of len slices along dim from start.",
+  index = "t:index(idx) -> tensor\n  Gathers rows by an index tensor or table.",
+  copy_ = "t:copy_(src) -> t\n  Copies src (same number of elements) into t.",
+  fill_ = "t:fill_(v) -> t\n  Sets every element to v.",
+  zero_ = "t:zero_() -> t\n  Sets every element to 0.",
+  to = "t:to(dtype) -> tensor\n  A copy in another element type.",
+  totable = "t:totable() -> table\n  The values as a (nested) Lua table.",
+  add_ = "t:add_(u [, alpha]) -> t\n  t <- t + alpha * u (u a tensor or number).",
+  sub_ = "t:sub_(u) -> t\n  t <- t - u.",
+  mul_ = "t:mul_(s_or_u) -> t\n  t <- t * s (scalar or elementwise).",
+  div_ = "t:div_(s_or_u) -> t\n  t <- t / s (scalar or elementwise).",
+  addcmul_ = "t:addcmul_(a, b [, value]) -> t\n  t <- t + value * a * b (elementwise).",
+  addcdiv_ = "t:addcdiv_(a, b [, value]) -> t\n  t <- t + value * a / b (elementwise).",
+  clamp_ = "t:clamp_(lo, hi) -> t\n  Clamps every element into [lo, hi].",
+  abs = "t:abs() -> tensor\n  Elementwise |t|.", sqrt = "t:sqrt() -> tensor\n  Elementwise square root.",
+  exp = "t:exp() -> tensor\n  Elementwise exp.", log = "t:log() -> tensor\n  Elementwise natural log.",
+  tanh = "t:tanh() -> tensor\n  Elementwise tanh.", sigmoid = "t:sigmoid() -> tensor\n  Elementwise 1 / (1 + exp(-t)).",
+  sign = "t:sign() -> tensor\n  Elementwise sign (-1, 0, 1).", pow = "t:pow(p) -> tensor\n  Elementwise t^p.",
+  sum = "t:sum([dim]) -> number | tensor\n  Sum of all elements, or along dim.",
+  mean = "t:mean([dim]) -> number | tensor\n  Mean of all elements, or along dim.",
+  max = "t:max([dim]) -> number | tensor\n  Largest element, or along dim.",
+  min = "t:min([dim]) -> number | tensor\n  Smallest element, or along dim.",
+  argmax = "t:argmax([dim]) -> index | tensor\n  1-based index of the largest element, or along dim.",
+  norm = "t:norm([p]) -> number\n  The p-norm of all elements (default 2).",
+  dot = "t:dot(u) -> number\n  The dot product of two tensors of as many elements.",
+  mm = "a:mm(b) -> tensor\n  Matrix product (BLAS gemm).",
+  mv = "a:mv(x) -> tensor\n  Matrix-vector product (BLAS gemv).",
+}
+for k, v in pairs(methods) do D["tensor:" .. k] = v end
+
+-- ---- models ---------------------------------------------------------------
+D["nn"] = [[
+ol.nn: models with one flat parameter buffer (layers are views into it)
+  ol.nn.mlp{sizes = {784, 256, 10}, activation = "relu", init = "xavier_uniform", gain, dtype}
+  ol.nn.sequential{layer, ...}   ol.nn.linear(in, out)   activations: relu leaky_relu tanh
+  sigmoid gelu identity. Methods (help("model:NAME")): forward loss backward evaluate zero_grad
+  params grads parameters predict to.]]
+D["nn.mlp"] = [[
+ol.nn.mlp{sizes = {in, h1, ..., out}, activation = "relu", init = "xavier_uniform", gain = nil, dtype = "f32"}
+  A multi-layer perceptron: linear layers with the activation between them.]]
+D["nn.sequential"] = "ol.nn.sequential{layer, ...} -> model\n  Layers applied in order, e.g. {ol.nn.linear(784, 256), ol.nn.relu(), ol.nn.linear(256, 10)}."
+D["nn.linear"] = "ol.nn.linear(in, out) -> layer\n  A fully connected layer, weight shaped out x in (as torch.nn.Linear), and a bias."
+for _, a in ipairs{"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"} do
+  D["nn." .. a] = "ol.nn." .. a .. "() -> layer\n  The " .. a .. " activation as a layer for ol.nn.sequential."
+end
+D["model:forward"] = "net:forward(x) -> y\n  x: N x in -> N x out."
+D["model:loss"] = "net:loss(x, target, kind) -> number\n  kind: \"cross_entropy\" (class ids 1..C or one-hot), \"mse\", \"bce\"."
+D["model:backward"] = "net:backward()\n  Gradients of the last loss, accumulated into net:grads()."
+D["model:evaluate"] = "net:evaluate(x, target, kind) -> loss, grads\n  Forward, loss and backward in one call."
+D["model:zero_grad"] = "net:zero_grad()\n  Sets the gradients to zero."
+D["model:params"] = "net:params() -> tensor\n  Every parameter in one flat tensor (the layers are views into it)."
+D["model:grads"] = "net:grads() -> tensor\n  Every gradient in one flat tensor."
+D["model:parameters"] = "net:parameters() -> {{name = \"1.weight\", tensor = view}, ...}\n  The parameters one by one."
+D["model:predict"] = "net:predict(x) -> class ids\n  The most likely class of each row."
+D["init"] = [[
+ol.init: weight initialisations, in place on a tensor
+  xavier_uniform(t, gain) xavier_normal(t, gain) fan_in_uniform(t, gain) kaiming_uniform(t, a, mode,
+  nonlinearity) kaiming_normal(...) orthogonal(t, gain) normal(t, mean, std) uniform(t, a, b)
+  constant(t, v) zeros(t); gain(nonlinearity [, param]) as torch.nn.init.calculate_gain.]]
+for _, n in ipairs{"xavier_uniform", "xavier_normal", "fan_in_uniform", "kaiming_uniform", "kaiming_normal",
+                   "orthogonal", "normal", "uniform", "constant", "zeros", "gain"} do
+  D["init." .. n] = "ol.init." .. n .. "(t, ...)\n  See help(ol.init)."
+end
+D["gradcheck"] = [[
+ol.gradcheck(fn_or_net, ..., {eps = 1e-6, atol = 1e-5, rtol = 1e-3}) -> ok, max_abs_err, max_rel_err, where
+  Compares analytic gradients with central differences in f64:
+  ol.gradcheck(f, x0 [, opts]) for f(x) -> loss, grad; ol.gradcheck(net, x, target [, kind] [, opts]).]]
+
+D["hessian"] = [[
+ol.hessian(f, x) -> n x n tensor  /  ol.hessian(net, x, target [, kind])
+  The Hessian of f(x) -> loss, grad at x (central differences of the gradient), or of a model's
+  loss (exact, by the R-operator).]]
+D["hvp"] = [[
+ol.hvp(f, x, v) -> tensor  /  ol.hvp(net, x, target, kind, v [, {gauss_newton = false}])
+  The Hessian-vector product H v (or the Gauss-Newton product) without forming H.]]
+D["eig"] = "ol.eig(a [, tol]) -> values (ascending), vectors (columns)\n  Eigen-decomposition of a symmetric matrix."
+D["cond"] = "ol.cond(a [, tol]) -> number\n  The condition number max|lambda| / min|lambda| of a symmetric matrix."
+D["hessian_eigs"] = [[
+ol.hessian_eigs(f, x [, {k = 3, steps}]) / ol.hessian_eigs(net, x, target, kind [, {k, steps, gauss_newton}])
+  -> values (descending), vectors (k x n): the largest Hessian eigenvalues by power iteration on
+  Hessian-vector products.]]
+
+-- ---- optimizers -----------------------------------------------------------
+D["optim"] = [[
+ol.optim: optimizers, all built and stepped the same way
+  local opt = ol.optim.NAME(params, options)   -- params: a model or a tensor updated in place
+  opt:step(closure)   -- closure() -> loss, grad (at the params' current value)
+  opt:step(grad)      opt:step()  (a model: its current gradients)
+  opt.lr = 0.01       -- every option is a live field (schedules, warm-ups)
+  opt.t  opt:state()  opt:reset()  opt:options()  opt:schedule(field, f)
+  ol.optim.list() -> the names (printed: with options and defaults); ol.optim.defaults(name).  help("adam") etc. give each one's rule and defaults.]]
+D["optim.list"] = "ol.optim.list() -> {names}\n  Every optimizer's name, in registry order; printed (print(ol.optim.list()) or at the REPL)\n  it lists every optimizer with its options and defaults."
+D["optim.defaults"] = "ol.optim.defaults(name) -> {option = default, ...}\n  The default options of one optimizer (pairs as {a, b}, enums as names)."
+D["optimizer:step"] = "opt:step(closure | grad | nil) -> loss\n  One step; a closure() -> loss, grad may be called several times."
+D["optimizer:state"] = "opt:state() -> {name = tensor view}\n  The optimizer's state (moments, gains, step sizes)."
+D["optimizer:reset"] = "opt:reset() -> opt\n  Clears the state."
+D["optimizer:options"] = "opt:options() -> {name = value}\n  A copy of every option."
+D["optimizer:schedule"] = "opt:schedule(field, f) -> opt\n  Sets field <- f(t) before every step (t from 1); f = nil removes it."
+local optim = {
+  sgd = "Stochastic gradient descent with momentum (torch.optim.SGD): b <- mu b + (1 - dampening) g; "
+        .. "w <- w - lr (g + mu b if nesterov else b).",
+  nag = "Nesterov's accelerated gradient, true lookahead form (Sutskever et al. 2013): "
+        .. "p <- mu p + lr grad f(w - mu p), w <- w - p; the closure is evaluated at the lookahead point.",
+  adaptive_gains = "Per-weight gains (Jacobs 1988, delta-bar-delta style): g += gain_up when successive "
+        .. "gradients share a sign, g *= gain_down when they differ; clipped to [gain_min, gain_max]; w <- w - lr g grad.",
+  rprop = "Resilient propagation (Riedmiller & Braun 1993; Igel & Huesken 2000 variants): sign-based steps "
+          .. "grown by etas[2], shrunk by etas[1], within step_sizes.",
+  rmsprop = "RMSprop (Tieleman & Hinton 2012; torch.optim.RMSprop): v <- alpha v + (1 - alpha) g^2, w <- w - lr g / (sqrt(v) + eps).",
+  adagrad = "Adagrad (Duchi et al. 2011): s <- s + g^2, w <- w - lr g / (sqrt(s) + eps).",
+  adadelta = "Adadelta (Zeiler 2012): step = sqrt(u + eps) / sqrt(v + eps) g with running averages of g^2 and step^2.",
+  adam = "Adam (Kingma & Ba 2015): bias-corrected first and second moments; weight_decay is coupled L2.",
+  adamw = "AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay w <- w - lr wd w.",
+  nadam = "NAdam (Dozat 2016): Adam with a Nesterov-style first moment, as torch.optim.NAdam.",
+  radam = "RAdam (Liu et al. 2020): Adam with the variance of the adaptive lr rectified, as torch.optim.RAdam.",
+  adamax = "Adamax (Kingma & Ba 2015): Adam with the infinity norm for the second moment.",
+  lion = "Lion (Chen et al. 2023): w <- w - lr sign(beta1 m + (1 - beta1) g); m <- beta2 m + (1 - beta2) g.",
+  muon = "Muon (Jordan et al. 2024): momentum, then the update orthogonalised by a quintic Newton-Schulz "
+         .. "iteration on 2-D weights; other parameters go to adamw (options under `fallback`).",
+  cg = "Non-linear conjugate gradient with a line search (Polak-Ribiere by default).",
+  lbfgs = "L-BFGS (Nocedal 1980; torch.optim.LBFGS): a quasi-Newton direction from the last history_size steps.",
+  newton = "Newton's method with the exact Hessian (small problems), damped, solved by Cholesky.",
+  hessian_free = "Truncated Newton (Martens 2010): CG on Hessian- or Gauss-Newton-vector products, with damping.",
+}
+for k, v in pairs(optim) do
+  D["optim." .. k] = "ol.optim." .. k .. "(params [, options]) -> optimizer\n  " .. v
+end
+
+-- ---- schedules, clipping, plateaus, PCA -------------------------------------
+D["schedule"] = [[
+ol.schedule: schedules are functions f(t) -> value (t = optimizer step from 1)
+  opt:schedule("lr", ol.schedule.cosine{from = 0.1, to = 0, steps = 10000})
+  Built-ins: constant step multistep exponential linear cosine cosine_restarts warmup one_cycle
+  cyclic poly sequence momentum_warmup reduce_on_plateau.]]
+local sched = {
+  constant = "constant(v): v at every step.",
+  step = "step{from, every, gamma}: from * gamma^floor((t - 1) / every).",
+  multistep = "multistep{from, milestones, gamma}: from * gamma^(milestones passed).",
+  exponential = "exponential{from, gamma}: from * gamma^(t - 1).",
+  linear = "linear{from, to, steps}: from + (to - from) * min(t - 1, steps) / steps.",
+  cosine = "cosine{from, to, steps}: to + (from - to) (1 + cos(pi min(t - 1, steps) / steps)) / 2.",
+  cosine_restarts = "cosine_restarts{from, to, period, mult}: cosine, restarting after period, period*mult, ...",
+  warmup = "warmup{steps, to}: rises linearly to `to` over steps (hand over with sequence).",
+  one_cycle = "one_cycle{max, steps, pct_start}: as torch's OneCycleLR.",
+  cyclic = "cyclic{low, high, period, mode}: as torch's CyclicLR.",
+  poly = "poly{from, to, steps, power}: to + (from - to)(1 - min(t - 1, steps) / steps)^power.",
+  sequence = "sequence{{f1, steps1}, {f2, steps2}, ...}: each segment counted from 1.",
+  momentum_warmup = "momentum_warmup{from, to, steps, keep_effective_lr = true}: beta rises; the lr is "
+                    .. "scaled by (1 - beta) / (1 - beta0) to keep lr / (1 - beta).",
+  reduce_on_plateau = "reduce_on_plateau{factor = 0.1, patience = 10, min = 0, ...}: cuts the value when a metric stalls.",
+}
+for k, v in pairs(sched) do D["schedule." .. k] = "ol.schedule." .. v end
+D["schedule.value_at"] = "ol.schedule.value_at(v, t) -> number\n  v(t) when v is a schedule (callable), else v itself."
+D["schedule.is_callable"] = "ol.schedule.is_callable(v) -> boolean\n  Whether v is a function or has a __call metamethod."
+D["clip"] = "ol.clip: gradient clipping\n  ol.clip.grad_norm(grads, max_norm), ol.clip.grad_value(grads, v)."
+D["clip.grad_norm"] = "ol.clip.grad_norm(grads, max_norm [, p]) -> total_norm\n  Scales grads in place so that their norm is at most max_norm."
+D["clip.grad_value"] = "ol.clip.grad_value(grads, v)\n  Clamps every gradient element into [-v, v]."
+D["plateau"] = [[
+ol.plateau{mode = "min", patience = 10, threshold = 1e-4, threshold_mode = "rel", cooldown = 0}
+  p:update(val_loss [, net]) -> true when a plateau is reached; p.best, p.bad_epochs,
+  p.diagnosis (why it looks flat: saturated units, gradient norm).]]
+D["plateau.new"] = "ol.plateau.new{...} -> plateau\n  As ol.plateau{...}: see help(ol.plateau)."
+D["plateau.diagnose"] = [[
+ol.plateau.diagnose(net [, x]) -> table
+  Why a model's loss may look flat: shares of saturated tanh/sigmoid units and dead ReLUs on the
+  batch x, gradient and weight norms, and a sentence (message).]]
+D["pca"] = "ol.pca: input decorrelation\n  ol.pca.fit(X, opts), ol.pca.condition_number(X)."
+D["pca.fit"] = [[
+ol.pca.fit(X, {components = nil, whiten = true, zca = false, eps = 1e-5}) -> pca
+  pca:transform(X), pca:inverse(Xd), pca.mean, pca.components, pca.explained_variance.]]
+D["pca.condition_number"] = "ol.pca.condition_number(X) -> number\n  The condition number of X's covariance."
+
+-- ---- data and training ----------------------------------------------------
+D["data"] = [[
+ol.data: data sets and loaders
+  ol.data.fashion_mnist{split = "train", dir = nil}  ol.data.idx(images, labels)  ol.data.csv(path, {...})
+  ol.data.synthetic{kind = "spirals" | "xor" | "blobs", n = 1000, classes = 3}  ol.data.dataset(x, y)
+  ds.x, ds.y, #ds, ds:split(0.9), ds:standardize()
+  ol.data.loader(ds, {batch_size = 128, shuffle = true, balanced = false, drop_last = false}):batches()]]
+D["data.fashion_mnist"] = "ol.data.fashion_mnist{split = \"train\" | \"test\", dir = nil} -> dataset\n  Fashion-MNIST from its gzip IDX files."
+D["data.idx"] = "ol.data.idx(images_path, labels_path) -> dataset\n  A data set from IDX files (gzip or not)."
+D["data.csv"] = "ol.data.csv(path, {header, label, delimiter, label_base, classes, ...}) -> dataset\n  A data set from a CSV file."
+D["data.synthetic"] = "ol.data.synthetic{kind = \"spirals\" | \"xor\" | \"blobs\", n = 1000, classes = 3, noise, dim} -> dataset"
+D["data.dataset"] = "ol.data.dataset(x, y [, {classes}]) -> dataset\n  A data set from tensors."
+D["data.loader"] = [[
+ol.data.loader(ds, {batch_size = 128, shuffle = true, balanced = false, drop_last = false}) -> loader
+  for x, y in loader:batches() do ... end  (batch_size = #ds: full batch; 1: online)]]
+D["train"] = [[
+ol.train{model, optimizer, data, loss = "cross_entropy", epochs = 10, validate, every = 100,
+         on_step = function(s) end, on_epoch = function(s) end, progress = true, log = "run.jsonl"}
+  The epoch loop runs in C; Lua is called only at the hooks. The log has one JSON object per line
+  (event "step" or "epoch", step, loss, lr, momentum, ...): draw it with ol.plot.log.]]
+
+-- ---- exploring optimizers -------------------------------------------------
+D["fn"] = [[
+ol.fn: test functions for optimizers (f64, analytic gradients)
+  rosenbrock{a = 1, b = 100}  beale()  himmelblau()  booth()  saddle()  rastrigin{dim = 2, A = 10}
+  quadratic{dim = 2, cond = 100, rotation = angle | true, seed = 0, eigenvalues, A, center}
+  local f = ol.fn.rosenbrock(); local loss, grad = f(x)   -- x a tensor or table
+  f.name, f.dim, f.minimum (list of points), f.min_value, f.bounds {{xmin, xmax}, {ymin, ymax}},
+  f.start (a classic starting point), f.eval(p) -> loss, gradient (plain Lua arrays).]]
+D["fn.rosenbrock"] = "ol.fn.rosenbrock{a = 1, b = 100} -> f\n  (a - x)^2 + b (y - x^2)^2; minimum 0 at (a, a^2), at the end of a curved valley."
+D["fn.beale"] = "ol.fn.beale() -> f\n  sum_i (c_i - x + x y^i)^2, c = 1.5, 2.25, 2.625; minimum 0 at (3, 0.5)."
+D["fn.himmelblau"] = "ol.fn.himmelblau() -> f\n  (x^2 + y - 11)^2 + (x + y^2 - 7)^2; four minima of value 0, one at (3, 2)."
+D["fn.booth"] = "ol.fn.booth() -> f\n  (x + 2y - 7)^2 + (2x + y - 5)^2; minimum 0 at (1, 3)."
+D["fn.saddle"] = "ol.fn.saddle() -> f\n  x^2 - y^2: no minimum (unbounded below along y); (0, 0) is a saddle point (f.stationary)."
+D["fn.rastrigin"] = "ol.fn.rastrigin{dim = 2, A = 10} -> f\n  A n + sum (x_i^2 - A cos(2 pi x_i)); minimum 0 at 0, local minima near every integer point."
+D["fn.quadratic"] = [[
+ol.fn.quadratic{dim = 2, cond = 100, rotation = nil | angle | true, seed = 0, eigenvalues, A, center} -> f
+  1/2 (x - c)^T A (x - c), A = R diag(eigenvalues) R^T, eigenvalues log-spaced from 1 to cond;
+  rotation = angle turns the first two axes, true picks a random orthogonal R from seed.
+  f.A (nested table), f.eigenvalues. Gradient descent moves as x_k = (I - lr A)^k x0.]]
+D["fn.list"] = "ol.fn.list() -> {names}\n  The test functions."
+D["explore"] = [[
+ol.explore(f, name, options, {x0 = f.start, steps = 500, tol = 1e-8, diverge = 1e6, stop_at_tol = false}) -> run
+  Runs optimizer `name` with `options` on f from x0 and records, for k = 0..steps (index k + 1):
+  run.path (points), run.losses, run.grad_norms; run.converged_at = first k with f - f_min <= tol
+  (or ||grad|| <= tol when f has no known minimum value), run.stationary_at (||grad|| <= tol),
+  run.diverged_at (f not finite or |f| > diverge; the run stops), run.final {x, loss, grad_norm,
+  distance to the nearest minimum, steps}, run.evals. run:plot(file [, {loss = false}]): the contour
+  of f with the path beside the loss curve. run:path_tensor() -> N x D tensor.]]
+D["run:plot"] = "run:plot(file [, {loss = true, contour = true, levels, bounds, title}]) -> file\n  Contour of f with the path (2-D f), beside the loss curve."
+D["run:path_tensor"] = "run:path_tensor() -> tensor\n  The path as an N x D f64 tensor."
+D["compare"] = [[
+ol.compare(f, {name = options, ...} | {{name, options, label = }, ...}, run_options) -> comparison
+  Runs each optimizer (ol.explore) from the same start and prints a table: optimizer, final loss,
+  distance to the nearest minimum, steps to tolerance, diverged?. A map runs in sorted order (a key
+  that is a label names its optimizer with `optimizer =`); a list keeps its order, for two settings
+  of one optimizer. run_options.print = false keeps quiet.
+  cmp.runs, cmp.by_label, cmp:table(), cmp:plot(file): all paths on f's contour beside the loss curves.]]
+D["comparison:plot"] = "cmp:plot(file [, opts]) -> file\n  All paths on f's contour (2-D f), beside the loss curves."
+D["comparison:table"] = "cmp:table() -> string\n  The comparison table as text."
+D["plot"] = [[
+ol.plot: pictures through gnuplot (Debian gnuplot-nox); PNG, SVG or PDF by the file's extension
+  ol.plot.lines{series = {{name, x, y}, ...}, logy, logx, title, xlabel, ylabel, size = {w, h}, file}
+  ol.plot.contour{f, bounds, paths = {{name, points}, ...}, levels = 20 | {values}, scale, file}
+  ol.plot.log("run.jsonl", "run.png")   ol.plot.available()   ol.plot.program = "gnuplot"]]
+D["plot.lines"] = [[
+ol.plot.lines{series = {{name =, x =, y =}, ...}, logy = false, logx = false, title =, xlabel =, ylabel =,
+              size = {800, 500}, file = "loss.png"} -> file
+  Line plot; x defaults to 0, 1, 2, ...; non-positive values are left out on a log scale.]]
+D["plot.contour"] = [[
+ol.plot.contour{f =, bounds = f.bounds, paths = {{name =, points = {{x, y}, ...}}, ...}, levels = 20,
+                scale = "log" | "linear", grid = 120, heatmap = true, minima = f.minimum, file =} -> file
+  The landscape of a 2-D f with trajectories over it. levels: a count (log-spaced in f - f_min when
+  f.min_value is known, else linear) or a list of values.]]
+D["plot.log"] = "ol.plot.log(\"run.jsonl\", \"run.png\") -> file\n  A training log (ol.train's log =): loss (log scale), lr and momentum against the step, one panel each."
+D["plot.available"] = "ol.plot.available() -> boolean\n  Whether gnuplot (ol.plot.program) can be run."
+
+D["save"] = "ol.save(path, {model = net, optimizer = opt, meta = {...}})\n  A safetensors checkpoint, written atomically."
+D["load"] = "ol.load(path) -> checkpoint\n  ck:restore(net, opt) resumes training bit-for-bit."
+
+return D

@@ -1,0 +1,224 @@
+-- ol.plot through gnuplot: produced PNGs are valid PNGs of the asked size
+-- (signature, IHDR), SVGs carry the trajectory (a path whose points are
+-- the run's points under one affine map to the canvas), PDFs start as PDFs,
+-- and the errors (unknown extension, gnuplot missing) are clear.
+local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
+local ol = optlua
+
+local dir = os.tmpname()
+os.remove(dir)
+assert(os.execute("mkdir -p '" .. dir .. "'"))
+local function tmp(name) return dir .. "/" .. name end
+
+local function read(path)
+  local fh = assert(io.open(path, "rb"))
+  local s = fh:read("a")
+  fh:close()
+  return s
+end
+
+local function be32(s, i)
+  local a, b, c, d = s:byte(i, i + 3)
+  return ((a * 256 + b) * 256 + c) * 256 + d
+end
+
+-- width, height of a valid PNG file (signature, IHDR first, IEND last).
+local function png_size(path)
+  local s = read(path)
+  T.eq(s:sub(1, 8), "\137PNG\r\n\26\n", "PNG signature")
+  T.eq(be32(s, 9), 13, "IHDR length")
+  T.eq(s:sub(13, 16), "IHDR")
+  T.eq(s:sub(-8, -5), "IEND")
+  return be32(s, 17), be32(s, 21), #s
+end
+
+-- Every subpath ("M x,y L x,y ...") of every <path d='...'> in an SVG.
+local function svg_subpaths(text)
+  local subs = {}
+  for d in text:gmatch("<path[^>]-%sd='([^']*)'") do
+    for seg in d:gmatch("M[^M]*") do
+      local pts = {}
+      for x, y in seg:gmatch("(%-?[%d%.]+),(%-?[%d%.]+)") do pts[#pts + 1] = {tonumber(x), tonumber(y)} end
+      subs[#subs + 1] = pts
+    end
+  end
+  return subs
+end
+
+-- Is there a subpath of len(points) points that is points under
+-- (x, y) -> (a x + b, -c y + d) with a, c > 0 (canvas y points down)?
+local function svg_has_path(text, points)
+  local n = #points
+  for _, sp in ipairs(svg_subpaths(text)) do
+    if #sp == n then
+      -- the scales from the points farthest from the first along each axis
+      local p1, jx, jy = points[1], 1, 1
+      for k = 2, n do
+        if math.abs(points[k][1] - p1[1]) > math.abs(points[jx][1] - p1[1]) then jx = k end
+        if math.abs(points[k][2] - p1[2]) > math.abs(points[jy][2] - p1[2]) then jy = k end
+      end
+      local a = (sp[jx][1] - sp[1][1]) / (points[jx][1] - p1[1])
+      local c = -(sp[jy][2] - sp[1][2]) / (points[jy][2] - p1[2])
+      if a > 0 and c > 0 then
+        local ok = true
+        for k = 1, n do
+          local ex = sp[1][1] + a * (points[k][1] - p1[1])
+          local ey = sp[1][2] - c * (points[k][2] - p1[2])
+          if math.abs(ex - sp[k][1]) > 0.05 or math.abs(ey - sp[k][2]) > 0.05 then ok = false break end
+        end
+        if ok then return true end
+      end
+    end
+  end
+  return false
+end
+
+T.test("gnuplot is installed (tools/setup installs gnuplot-nox)", function()
+  T.ok(ol.plot.available(), "gnuplot not found: apt-get install gnuplot-nox")
+end)
+
+T.test("lines: PNG of the asked size", function()
+  local y = {}
+  for k = 1, 50 do y[k] = math.exp(-0.1 * k) end
+  local file = ol.plot.lines{series = {{name = "decay", y = y}, {name = "twice", y = y, x = nil}},
+                             logy = true, title = "a_title", xlabel = "step", ylabel = "loss",
+                             file = tmp("lines.png"), size = {640, 480}}
+  T.eq(file, tmp("lines.png"))
+  local w, h, bytes = png_size(file)
+  T.eq(w, 640)
+  T.eq(h, 480)
+  T.ok(bytes > 5000 and bytes < 5e6, "plausible size: " .. bytes)
+end)
+
+T.test("lines: SVG carries each series' points", function()
+  local x, y = {}, {}
+  for k = 1, 7 do x[k], y[k] = k * 0.5, (k - 4) ^ 2 end
+  local file = ol.plot.lines{series = {{name = "parabola", x = x, y = y}}, file = tmp("lines.svg")}
+  local pts = {}
+  for k = 1, 7 do pts[k] = {x[k], y[k]} end
+  local text = read(file)
+  T.ok(svg_has_path(text, pts), "the series' polyline is in the SVG")
+  -- and the check is not vacuous: a different series is not found
+  pts[4] = {pts[4][1], pts[4][2] + 3}
+  T.ok(not svg_has_path(text, pts))
+end)
+
+T.test("run:plot: the trajectory in an SVG, a two-panel PNG", function()
+  local f = ol.fn.quadratic{A = {{3, 1}, {1, 2}}}
+  local run = ol.explore(f, "sgd", {lr = 0.1}, {x0 = {1.5, -1}, steps = 12})
+  -- its points, as (I - lr A)^k x0 by hand
+  local want, x = {{1.5, -1}}, {1.5, -1}
+  for k = 1, 12 do
+    x = {x[1] - 0.1 * (3 * x[1] + x[2]), x[2] - 0.1 * (x[1] + 2 * x[2])}
+    want[k + 1] = x
+  end
+  local svg = run:plot(tmp("run.svg"), {loss = false})
+  T.ok(svg_has_path(read(svg), want), "13-point trajectory in the SVG")
+  local w, h = png_size(run:plot(tmp("run.png")))
+  T.eq(w, 1400)
+  T.eq(h, 600)
+end)
+
+T.test("contour with several paths; comparison:plot", function()
+  local f = ol.fn.himmelblau()
+  local paths = {{name = "a", points = {{0, 0}, {1, 1}, {2, 1.5}, {3, 2}}},
+                 {name = "b", points = {{0, 0}, {-1, 1}, {-2, 2.5}, {-2.8, 3.1}}}}
+  local text = read(ol.plot.contour{f = f, paths = paths, levels = 15, file = tmp("c.svg")})
+  T.ok(svg_has_path(text, paths[1].points))
+  T.ok(svg_has_path(text, paths[2].points))
+  local cmp = ol.compare(ol.fn.rosenbrock(), {sgd = {lr = 1e-3}, adam = {lr = 0.05}},
+                         {steps = 60, print = false})
+  local w, h, bytes = png_size(cmp:plot(tmp("cmp.png")))
+  T.eq(w, 1400)
+  T.eq(h, 600)
+  T.ok(bytes > 20000, "a contour picture is not tiny: " .. bytes)
+  -- a non-2-D function gets only the loss curves
+  local c5 = ol.compare(ol.fn.rastrigin{dim = 5}, {sgd = {lr = 1e-3}}, {steps = 10, print = false})
+  T.eq((png_size(c5:plot(tmp("c5.png")))), 800)
+end)
+
+T.test("PDF by extension", function()
+  local s = read(ol.plot.lines{series = {{name = "s", y = {1, 2, 3}}}, file = tmp("l.pdf")})
+  T.eq(s:sub(1, 5), "%PDF-")
+end)
+
+T.test("training log: loss, lr and momentum panels", function()
+  local path = tmp("run.jsonl")
+  local fh = assert(io.open(path, "w"))
+  for s = 1, 40 do
+    fh:write(string.format('{"event":"step","epoch":%d,"step":%d,"loss":%.6f,"lr":%.6f,"momentum":%.4f}\n',
+                           (s - 1) // 10 + 1, s, 2 * math.exp(-s / 10), 0.1 / math.sqrt(s), 0.5 + s / 100))
+    if s % 10 == 0 then
+      fh:write(string.format('{"event":"epoch","epoch":%d,"step":%d,"epoch_loss":%.6f,"val_loss":%.6f,"lr":0.01}\n',
+                             s // 10, s, math.exp(-s / 10), 1.2 * math.exp(-s / 10)))
+    end
+  end
+  fh:close()
+  local w, h = png_size(ol.plot.log(path, tmp("log.png")))
+  T.eq(w, 900)
+  T.eq(h, 900, "three panels")
+  -- no momentum in the log: two panels
+  fh = assert(io.open(path, "w"))
+  fh:write('{"event":"step","step":1,"loss":1.0,"lr":0.1}\n{"event":"step","step":2,"loss":0.5,"lr":0.1}\n')
+  fh:close()
+  w, h = png_size(ol.plot.log(path, tmp("log2.png")))
+  T.eq(h, 600)
+  fh = assert(io.open(path, "w"))
+  fh:write('{"step": 1, "loss": 1}\nnot json\n')
+  fh:close()
+  T.raises("run.jsonl:2: not a flat JSON object", ol.plot.log, path, tmp("log3.png"))
+end)
+
+T.test("training log written by ol.train", function()
+  local ds = ol.data.synthetic{kind = "xor", n = 64}
+  local net = ol.nn.mlp{sizes = {2, 8, 2}}
+  local opt = ol.optim.sgd(net, {lr = 0.1, momentum = 0.9})
+  opt:schedule("momentum", function(t) return 0.5 + 0.01 * t end)
+  local path = tmp("train.jsonl")
+  ol.train{model = net, optimizer = opt, data = ol.data.loader(ds, {batch_size = 16}),
+           loss = "cross_entropy", epochs = 3, log = path, progress = false, every = 1}
+  local w, h = png_size(ol.plot.log(path, tmp("train.png")))
+  T.eq(w, 900)
+  T.eq(h, 900, "loss, lr and momentum panels")
+end)
+
+T.test("flat JSON parser", function()
+  local o = ol.plot._parse_flat_json('{"event":"step","step":3,"loss":1.5e-3,"ok":true,"x":null,"s":"a\\"b"}')
+  T.eq(o.event, "step")
+  T.eq(o.step, 3)
+  T.near(o.loss, 1.5e-3)
+  T.eq(o.ok, true)
+  T.eq(o.x, nil)
+  T.eq(o.s, 'a"b')
+end)
+
+T.test("errors: unknown extension, gnuplot missing, bad specs", function()
+  T.raises("unknown picture type '.jpg'", ol.plot.lines, {series = {{y = {1, 2}}}, file = tmp("x.jpg")})
+  T.raises("file = 'name.png'", ol.plot.lines, {series = {{y = {1, 2}}}})
+  T.raises("series must be a non-empty list", ol.plot.lines, {series = {}, file = tmp("x.png")})
+  T.raises("contour needs a 2-D function", ol.plot.contour, {f = ol.fn.rastrigin{dim = 3}, file = tmp("x.png")})
+  T.raises("bounds must be", ol.plot.contour, {f = function(p) return p[1] end, file = tmp("x.png")})
+  local saved = ol.plot.program
+  ol.plot.program = dir .. "/no-such-gnuplot"
+  local err = T.raises("gnuplot not found: apt-get install gnuplot-nox", ol.plot.lines,
+                       {series = {{y = {1, 2}}}, file = tmp("x.png")})
+  ol.plot.program = saved
+  T.ok(err:find("lines", 1, true), err)
+  local run = ol.explore(ol.fn.booth(), "sgd", {lr = 0.01}, {steps = 3})
+  ol.plot.program = dir .. "/no-such-gnuplot"
+  local ok, e2 = pcall(run.plot, run, tmp("r.png"))
+  ol.plot.program = saved
+  T.ok(not ok and e2:find("gnuplot not found", 1, true), tostring(e2))
+end)
+
+local status = T.run
+T.run = function()
+  -- remove the pictures even when a test failed (T.run exits)
+  local real_exit = os.exit
+  os.exit = function(...) -- luacheck: ignore
+    os.execute("rm -rf '" .. dir .. "'")
+    real_exit(...)
+  end
+  status()
+end
+T.run()

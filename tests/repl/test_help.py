@@ -1,0 +1,267 @@
+"""help(x) through the REPL itself, through a pipe (optlua -i) and a
+pseudo-terminal, and ol.help in scripts.
+
+Usage: python3 test_help.py path/to/optlua
+
+The expected texts come from the public contract (API.md): names and
+defaults of the optimizers, the signatures of the functions; not from an
+earlier run of help. Every exchange has a deadline, so a broken REPL fails
+quickly instead of hanging.
+"""
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+OPTLUA = os.path.abspath(sys.argv[1])
+DEADLINE = 20.0
+ENV = dict(os.environ, TERM="dumb", INPUTRC="/dev/null", OPTLUA_HISTORY="")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]")
+results = []
+PROMPT = "help-test> "
+
+# API.md section 5: every optimizer with some of its defaults.
+DEFAULTS = {
+    "sgd": ["lr=0.001", "momentum=0", "nesterov=false"],
+    "nag": ["lr=0.001", "momentum=0.9"],
+    "adaptive_gains": ["gain_up=0.05", "gain_down=0.95", "gain_min=0.1", "gain_max=10"],
+    "rprop": ["lr=0.01", "etas={0.5, 1.2}"],
+    "rmsprop": ["lr=0.01", "alpha=0.99", "centered=false"],
+    "adagrad": ["lr=0.01", "eps=1e-10"],
+    "adadelta": ["lr=1", "rho=0.9", "eps=1e-06"],
+    "adam": ["lr=0.001", "betas={0.9, 0.999}", "eps=1e-08", "amsgrad=false"],
+    "adamw": ["weight_decay=0.01"],
+    "lion": ["lr=0.0001", "betas={0.9, 0.99}"],
+    "muon": ["lr=0.02", "momentum=0.95", "ns_steps=5"],
+}
+
+
+class Session:
+    def __init__(self, mode, args=("-i",)):
+        self.mode, self.out, self.pos = mode, "", 0
+        if mode == "pty":
+            pid, fd = pty.fork()
+            if pid == 0:
+                try:
+                    os.execve(OPTLUA, [OPTLUA, *args], ENV)
+                finally:
+                    os._exit(127)
+            self.pid, self.fd, self.proc = pid, fd, None
+        else:
+            self.proc = subprocess.Popen([OPTLUA, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, env=ENV)
+            self.pid, self.fd = self.proc.pid, self.proc.stdout.fileno()
+
+    def send(self, text):
+        if self.mode == "pty":
+            os.write(self.fd, text.encode())
+        else:
+            self.proc.stdin.write(text.encode())
+            self.proc.stdin.flush()
+
+    def _read(self, timeout):
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if not r:
+            return True
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            return False
+        self.out += ANSI.sub("", data.decode(errors="replace").replace("\r", ""))
+        return True
+
+    def expect(self, text):
+        end = time.monotonic() + DEADLINE
+        while True:
+            i = self.out.find(text, self.pos)
+            if i >= 0:
+                before = self.out[self.pos:i]
+                self.pos = i + len(text)
+                return before
+            left = end - time.monotonic()
+            if left <= 0 or not self._read(min(left, 0.5)):
+                if self.out.find(text, self.pos) >= 0:
+                    continue
+                raise AssertionError(f"timeout/EOF waiting for {text!r}; got {self.out[self.pos:]!r}")
+
+    def line(self, text):
+        """Sends a line at the prompt; returns its output. The prompt is
+        set to PROMPT first (help texts contain "> ", as in "-> tensor")."""
+        self.send(text + "\n")
+        got = self.expect("\n" + PROMPT if self.mode == "pty" else PROMPT)
+        if self.mode == "pty" and got.startswith(text):
+            got = got[len(text):]
+        return got.strip("\n")
+
+    def kill(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        if self.mode == "pty":
+            os.close(self.fd)
+        else:
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def test(*modes):
+    def wrap(fn):
+        for mode in modes:
+            s = None
+            try:
+                s = Session(mode)
+                s.expect("> ")
+                s.send(f'_PROMPT = "{PROMPT}"\n')
+                s.expect("\n" + PROMPT if mode == "pty" else PROMPT)  # not the echo
+                fn(s)
+                results.append(True)
+            except Exception as e:  # noqa: BLE001 -- report every failure, go on
+                results.append(False)
+                print(f"FAIL {fn.__name__} [{mode}]: {type(e).__name__}: {e}", file=sys.stderr)
+            finally:
+                if s:
+                    s.kill()
+        return fn
+    return wrap
+
+
+BOTH = ("pipe", "pty")
+
+
+@test(*BOTH)
+def overview(s):
+    out = s.line("help()")
+    for area in ("optim", "fn", "explore", "compare", "plot", "tensor", "help(ol.optim.adam)"):
+        check(area in out, f"{area!r} missing from the overview: {out!r}")
+
+
+@test(*BOTH)
+def function_by_value_and_by_name(s):
+    by_value = s.line("help(ol.optim.adam)")
+    check(by_value.startswith("ol.optim.adam(params"), by_value)
+    for d in DEFAULTS["adam"]:
+        check(d in by_value, f"{d} missing: {by_value!r}")
+    check(s.line('help("adam")') == by_value, "help('adam') differs from help(ol.optim.adam)")
+    check(s.line('help("optim.adam")') == by_value, "help('optim.adam') differs")
+
+
+@test(*BOTH)
+def optimizers_with_defaults(s):
+    out = s.line("help(ol.optim)")
+    rows = {}
+    for row in out.split("\n"):
+        parts = row.split()
+        if parts:
+            rows.setdefault(parts[0], row)
+    for name, defaults in DEFAULTS.items():
+        check(name in rows, f"{name} not listed: {out!r}")
+        for d in defaults:
+            check(d in rows[name], f"{name}: {d} missing in {rows[name]!r}")
+    # every optimizer the engine has is documented
+    names = s.line('print(table.concat(ol.optim.list(), " "))').split()
+    check(len(names) >= len(DEFAULTS), names)
+    for n in names:
+        one = s.line(f'help("{n}")')
+        check(one.startswith(f"ol.optim.{n}(") and "options (defaults):" in one, one)
+
+
+@test(*BOTH)
+def modules_functions_objects(s):
+    check(s.line("help(ol.tensor)").startswith("ol.tensor(values"), s.out)
+    check("(a - x)^2 + b (y - x^2)^2" in s.line("help(ol.fn.rosenbrock)"), s.out)
+    check("ol.fn.rosenbrock" in s.line("help(ol.fn)"), s.out)
+    check("ol.plot.contour" in s.line("help(ol.plot)"), s.out)
+    check("ol.explore(f, name, options" in s.line("help(ol.explore)"), s.out)
+    check("no minimum" in s.line("help(ol.fn.saddle())"), s.out)
+    check("t:add_(u [, alpha])" in s.line("help(ol.zeros(2).add_)"), s.out)
+    check("t:add_(u [, alpha])" in s.line('help("add_")'), s.out)
+    out = s.line("help(ol.zeros(2, 3))")
+    check("{2, 3}" in out and "ol.tensor(values" in out, out)
+    s.line("opt = ol.optim.nag(ol.zeros(2), {lr = 0.25})")
+    out = s.line("help(opt)")
+    check(out.startswith("ol.optim.nag(") and "current:" in out and "lr=0.25" in out, out)
+    run = s.line('help(ol.explore(ol.fn.booth(), "sgd", {lr = 0.01}, {steps = 2}))')
+    check("run.path" in run, run)
+
+
+@test(*BOTH)
+def unknown_names(s):
+    out = s.line('help("no_such_thing")')
+    check(out.startswith("no help for 'no_such_thing'"), out)
+    out = s.line('help("rosen")')
+    check("no help for 'rosen'" in out and "fn.rosenbrock" in out, out)
+    out = s.line("help(42)")
+    check(out.startswith("no help for 42"), out)
+
+
+@test("pty")
+def help_completes(s):
+    # Tab completes the global: "hel" -> "help"
+    s.send("hel\t(ol.fn.booth)\n")
+    out = s.expect("\n" + PROMPT)
+    check("(x + 2y - 7)^2" in out, out)
+
+
+def scripts_have_ol_help_not_the_global():
+    p = subprocess.run([OPTLUA, "-e", 'print(help); optlua.help("booth")'], capture_output=True, text=True,
+                       timeout=60, env=ENV)
+    check(p.returncode == 0, p.stderr)
+    lines = p.stdout.split("\n")
+    check(lines[0] == "nil", p.stdout)
+    check(lines[1].startswith("ol.fn.booth()"), p.stdout)
+
+
+def every_function_documented():
+    # Walks the library: every public function of every area has an entry
+    # (help says "no help for" otherwise), so new functions get documented.
+    code = r"""
+local ol, missing = optlua, {}
+local function walk(prefix, t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = t[k]
+    if type(k) == "string" and not k:find("^_") and k:find("^[a-z]") and type(v) == "function" then
+      if ol.help.text(v):find("^no help for") then missing[#missing + 1] = prefix .. k end
+    end
+  end
+end
+walk("", ol)
+for _, area in ipairs{"optim", "nn", "init", "data", "schedule", "clip", "plateau", "pca", "fn", "plot"} do
+  walk(area .. ".", ol[area])
+end
+print(#missing == 0 and "all documented" or "undocumented: " .. table.concat(missing, " "))
+"""
+    p = subprocess.run([OPTLUA, "-e", code], capture_output=True, text=True, timeout=60, env=ENV)
+    check(p.returncode == 0 and p.stdout.strip() == "all documented", p.stdout + p.stderr)
+
+
+for fn in (scripts_have_ol_help_not_the_global, every_function_documented):
+    try:
+        fn()
+        results.append(True)
+    except Exception as e:  # noqa: BLE001
+        results.append(False)
+        print(f"FAIL {fn.__name__}: {type(e).__name__}: {e}", file=sys.stderr)
+
+passed = sum(results)
+failed = len(results) - passed
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
