@@ -109,8 +109,15 @@ local function check_fn(f, x0, opts)
                  function(i) return "x[" .. i .. "]" end, atol, rtol)
 end
 
+-- A function, or a callable object (ol.fn's test functions).
+local function callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil and type(f) == "table"
+end
+
 return function(f, ...)
-  if type(f) == "function" then return check_fn(f, ...) end
+  if callable(f) then return check_fn(f, ...) end
   if type(f) == "userdata" and f.evaluate then
     local x, target, a3, a4 = ...
     if type(a3) == "string" or a3 == nil and a4 ~= nil then return check_net(f, x, target, a3, a4) end
