@@ -8,7 +8,8 @@
  *   - the in-place update bandwidth a[i] += s*c[i] over 10M f32 (read 2
  *     streams, write 1), the limit of an optimizer step, which is one
  *     streaming pass over w, g and its state.
- * Prints "key value" lines for bench/run. Figures, not a test. */
+ * Prints "key value" lines for bench/run (per call, "shape_..." gives the
+ * 1-thread/all-threads microseconds). Figures, not a test. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -95,6 +96,10 @@ int main(void) {
                     t = time_call(kind, n, l, x, w, z);
                     if (t < c) c = t;
                 }
+                /* per call: 1 thread / all threads, for engine/nn/linear.c's policy */
+                static const char *const kinds[] = {"fwd", "dW", "dx"};
+                printf("shape_b%d_%dx%d_%s_us %.1f/%.1f\n", n, sizes[l], sizes[l + 1], kinds[kind],
+                       a * 1e6, c * 1e6);
                 t1 += a;
                 tall += c;
                 best += a < c ? a : c;

@@ -36,6 +36,8 @@ if rank == 0 then
                       s.elapsed, s.epoch_loss))
   print(string.format("  in collectives: %.3fs = %.1f%% of the run, %.3f ms/step", s.comm_time,
                       100 * s.comm_time / s.elapsed, 1e3 * s.comm_time / steps))
-  print(string.format("  allreduce alone: gradient %d x f32 (%.2f MB) %.3f ms; 2 x f64 %.1f us",
-                      g:numel(), g:numel() * 4 / 1e6, big * 1e3, small * 1e6))
+  if size > 1 then -- in a world of one the collectives do nothing
+    print(string.format("  allreduce alone: gradient %d x f32 (%.2f MB) %.3f ms; 2 x f64 %.1f us",
+                        g:numel(), g:numel() * 4 / 1e6, big * 1e3, small * 1e6))
+  end
 end

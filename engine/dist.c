@@ -14,11 +14,14 @@
 #endif
 
 /* The world: 0 not looked at yet, 1 a world of one (no MPI), 2 MPI running,
- * 3 MPI finalised. Process-wide by nature, as MPI is. */
+ * 3 MPI finalised, 4 MPI failed to start (every call fails with `failure`:
+ * carrying on as a world of one would train N separate models).
+ * Process-wide by nature, as MPI is. */
 static struct {
     int state;
     int rank, size;
-} world = {0, 0, 1};
+    ol_error failure;
+} world = {0, 0, 1, {{0}}};
 
 const char *ol_dist_backend(void) {
 #ifdef OL_HAVE_MPI
@@ -60,7 +63,7 @@ static void finalize_at_exit(void) { ol_dist_finalize(); }
 #endif
 
 static int mpi_fail(ol_error *err, const char *what, int code) {
-    char msg[MPI_MAX_ERROR_STRING];
+    char msg[MPI_MAX_ERROR_STRING + 1];
     int len = 0;
     if (MPI_Error_string(code, msg, &len) != MPI_SUCCESS) len = 0;
     msg[len] = 0;
@@ -71,6 +74,7 @@ static MPI_Datatype mpi_type(ol_dtype dt) { return dt == OL_F32 ? MPI_FLOAT : MP
 #endif
 
 int ol_dist_init(ol_error *err) {
+    if (world.state == 4) return ol_fail(err, "%s", world.failure.msg);
     if (world.state != 0) return 0;
 #ifdef OL_HAVE_MPI
     if (launched_by_mpi()) {
@@ -79,8 +83,9 @@ int ol_dist_init(ol_error *err) {
         if (!inited) {
             int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
             if (rc != MPI_SUCCESS) {
-                world.state = 1;
-                return mpi_fail(err, "MPI_Init_thread", rc);
+                world.state = 4;
+                mpi_fail(&world.failure, "MPI_Init_thread", rc);
+                return ol_fail(err, "%s", world.failure.msg);
             }
 #ifdef __GLIBC__
             pin_this_object();
@@ -217,7 +222,7 @@ void ol_dist_finalize(void) {
         if (!done) MPI_Finalize();
     }
 #endif
-    if (world.state != 0) world.state = 3;
+    if (world.state == 1 || world.state == 2) world.state = 3;
     world.rank = 0;
     world.size = 1;
 }

@@ -62,15 +62,64 @@ static void set_meta(lua_State *L, ol_checkpoint *ck, const char *k, const char 
     if (ol_ck_set_meta(ck, k, v, &err)) ol_l_error(L, 0, &err);
 }
 
-/* A JSON string of j (freed here), set as metadata k. */
+/* The shortest %g form of v that reads back as v (at most 17 digits, which
+ * always suffice), so that 0.05 is written "0.05", not
+ * "0.050000000000000003" as jansson's fixed precision would. */
+static void shortest(double v, char *buf, size_t size) {
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, size, "%.*g", p, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    if (!strpbrk(buf, ".eEn")) strncat(buf, ".0", size - strlen(buf) - 1); /* stays a real */
+}
+
+/* Compact JSON text of j into b: reals through shortest(), the rest
+ * (strings, integers, true/false/null) as jansson writes them. */
+static void dump_json(json_t *j, luaL_Buffer *b) {
+    char num[40];
+    if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        int first = 1;
+        luaL_addchar(b, '{');
+        json_object_foreach(j, k, v) {
+            if (!first) luaL_addchar(b, ',');
+            first = 0;
+            json_t *key = json_string(k);
+            dump_json(key, b);
+            json_decref(key);
+            luaL_addchar(b, ':');
+            dump_json(v, b);
+        }
+        luaL_addchar(b, '}');
+    } else if (json_is_array(j)) {
+        luaL_addchar(b, '[');
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            if (i) luaL_addchar(b, ',');
+            dump_json(json_array_get(j, i), b);
+        }
+        luaL_addchar(b, ']');
+    } else if (json_is_real(j)) {
+        shortest(json_real_value(j), num, sizeof num);
+        luaL_addstring(b, num);
+    } else {
+        char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (s) luaL_addstring(b, s);
+        free(s);
+    }
+}
+
+/* The JSON text of j (freed here), set as metadata k. */
 static void set_meta_json(lua_State *L, ol_checkpoint *ck, const char *k, json_t *j) {
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17)) : NULL;
+    if (!j) luaL_error(L, "save: cannot encode '%s' as JSON", k);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    dump_json(j, &b);
     json_decref(j);
-    if (!s) luaL_error(L, "save: cannot encode '%s' as JSON", k);
+    luaL_pushresult(&b);
     ol_error err;
-    int rc = ol_ck_set_meta(ck, k, s, &err);
-    free(s);
-    if (rc) ol_l_error(L, 0, &err);
+    if (ol_ck_set_meta(ck, k, lua_tostring(L, -1), &err)) ol_l_error(L, 0, &err);
+    lua_pop(L, 1);
 }
 
 /* A double as JSON: a number, or "inf" / "-inf" / "nan". */
@@ -581,6 +630,8 @@ static void plan_optimizer(lua_State *L, int arg, opt_plan *p) {
         luaL_error(L, "bad argument #%d to 'restore' (checkpoint '%s' holds a %s optimizer, not %s)", arg, path,
                    luaL_tolstring(L, -1, NULL), d->name);
     lua_getfield(L, ot, "t");
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+        luaL_error(L, "bad argument #%d to 'restore' (ck.optimizer.t is not a step count)", arg);
     p->t = (int64_t)lua_tointeger(L, -1);
     memcpy(p->values, o->o, sizeof p->values);
     lua_getfield(L, ot, "options");

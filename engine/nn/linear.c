@@ -8,32 +8,35 @@
 #include "kernels.h"
 #include "threads.h"
 
-/* Threads for one product of an m x k by a k x n matrix. OpenBLAS splits a
- * GEMM over all its threads once m*n*k passes a small fixed threshold, but
- * on thin shapes the split costs more than it saves: measured on a 2-core
- * Haswell-class machine (bench/bench_ceiling.c, /tmp shape sweeps, see
- * bench/RESULTS.md), a second thread made the 128->10 layer's products at
- * batch 1024 2-7x slower, the batch-16 and 256->128-at-batch-128 products
- * 0.6-1.6x (faster when the other core is idle, slower when it is busy),
- * and batch-1 gemv/ger calls up to 3x slower under load, while the large
- * products (784->256 at batch >= 128, 256->128 at 1024) gain 1.6-1.9x.
- * So: all threads only for products of at least 2^23 multiply-adds with
- * every side >= 64; one thread otherwise. The setting is lowered for the
- * call and restored, so ol_get_threads() still reports the user's choice;
- * results do not depend on it (OpenBLAS splits the output, not the sums). */
+/* Threads for one product of an m x k by a k x n matrix: all (0) or one.
+ * OpenBLAS splits a GEMM over all its threads once m*n*k passes 65536*4,
+ * but on thin or small products the split costs more than it saves.
+ * Measured on the 2-core machine of bench/RESULTS.md (bench_ceiling's
+ * "shape_" lines, microseconds at 1 thread / 2 threads): the 128->10
+ * layer's products at batch 1024 (a side of 10) 35/40 when the other core
+ * is idle and 35/102 when it is busy, while 256->128 at batch 16 (2^19
+ * multiply-adds, every side >= 16) gains 12.4/7.2 and the products from
+ * 4M up gain 1.5-1.9x; with this rule a batch-16 step trains 6% faster
+ * than with a 2^21 threshold (A/B, bench/RESULTS.md). gemv/ger at batch 1
+ * stay on one thread: threaded they win a few microseconds when the other
+ * core is idle and lose 3x when it is busy. The setting is lowered for
+ * the call and restored, so ol_get_threads() still reports the user's
+ * choice. The choice depends on the shape alone, so a given thread setting
+ * gives the same numbers run after run; different settings differ in the
+ * last bits, as OpenBLAS's own split already made them. */
 static int gemm_threads(int64_t m, int64_t n, int64_t k) {
-    int64_t lo = m < n ? m : n;
-    if (k < lo) lo = k;
-    return lo >= 64 && m * n * k >= ((int64_t)1 << 23) ? 0 : 1;
+    int64_t lo = m < n ? (m < k ? m : k) : (n < k ? n : k);
+    return lo >= 16 && m * n * k >= ((int64_t)1 << 19) ? 0 : 1;
 }
 
 /* Runs one BLAS call with the thread count gemm_threads picks (0: all). */
-#define WITH_THREADS(m, n, k, call)                                     \
-    do {                                                                \
-        int all_ = ol_get_threads(), one_ = gemm_threads(m, n, k) && all_ > 1; \
-        if (one_) ol_set_threads(1);                                    \
-        call;                                                           \
-        if (one_) ol_set_threads(all_);                                 \
+#define WITH_THREADS(m, n, k, call)                                    \
+    do {                                                               \
+        const int all_ = ol_get_threads();                             \
+        const int one_ = gemm_threads(m, n, k) && all_ > 1;            \
+        if (one_) ol_set_threads(1);                                   \
+        call;                                                          \
+        if (one_) ol_set_threads(all_);                                \
     } while (0)
 
 #define T float

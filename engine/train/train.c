@@ -101,21 +101,47 @@ static int64_t count_correct(const ol_model *m, const ol_dataset *ds, const int6
     return correct;
 }
 
-/* Eight partial sums in a fixed order: one running sum is a chain of
- * dependent adds (about 4 cycles per element, a quarter of the step at
- * batch 128 in perf); eight independent ones overlap and vectorise, and the
- * result still depends on the data alone. */
-#define SUM_SQUARES(T, NAME)                                          \
-    static double NAME(const T *restrict p, int64_t n) {              \
-        double acc[8] = {0}, s = 0;                                   \
-        int64_t i = 0;                                                \
-        for (; i + 8 <= n; i += 8)                                    \
-            for (int k = 0; k < 8; k++)                               \
-                acc[k] += (double)p[i + k] * (double)p[i + k];        \
-        for (; i < n; i++) s += (double)p[i] * (double)p[i];          \
-        for (int k = 0; k < 8; k++) s += acc[k];                      \
-        return s;                                                     \
+/* Partial sums in a fixed order: one running sum is a chain of dependent
+ * adds (about 4 cycles per element; in perf 9% of a batch-128 step and 23%
+ * of a batch-1 step, bench/RESULTS.md). Four vectors of 8 doubles
+ * (GCC/Clang vector extensions, so that the accumulators stay in
+ * registers) give 32 independent chains; the result still depends on the
+ * data alone. */
+#if defined(__GNUC__)
+typedef double sumsq_v8 __attribute__((vector_size(64)));
+#define SUM_SQUARES(T, NAME)                                                  \
+    static double NAME(const T *restrict p, int64_t n) {                      \
+        sumsq_v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                      \
+        int64_t i = 0;                                                        \
+        for (; i + 32 <= n; i += 32) {                                        \
+            typedef T in8 __attribute__((vector_size(8 * sizeof(T))));        \
+            in8 y0, y1, y2, y3; /* unaligned loads */                         \
+            memcpy(&y0, p + i, sizeof y0);                                    \
+            memcpy(&y1, p + i + 8, sizeof y1);                                \
+            memcpy(&y2, p + i + 16, sizeof y2);                               \
+            memcpy(&y3, p + i + 24, sizeof y3);                               \
+            sumsq_v8 x0 = __builtin_convertvector(y0, sumsq_v8);              \
+            sumsq_v8 x1 = __builtin_convertvector(y1, sumsq_v8);              \
+            sumsq_v8 x2 = __builtin_convertvector(y2, sumsq_v8);              \
+            sumsq_v8 x3 = __builtin_convertvector(y3, sumsq_v8);              \
+            a0 += x0 * x0;                                                    \
+            a1 += x1 * x1;                                                    \
+            a2 += x2 * x2;                                                    \
+            a3 += x3 * x3;                                                    \
+        }                                                                     \
+        double s = 0;                                                         \
+        for (; i < n; i++) s += (double)p[i] * (double)p[i];                  \
+        for (int k = 0; k < 8; k++) s += (a0[k] + a1[k]) + (a2[k] + a3[k]);   \
+        return s;                                                             \
     }
+#else
+#define SUM_SQUARES(T, NAME)                                                  \
+    static double NAME(const T *restrict p, int64_t n) {                      \
+        double s = 0;                                                         \
+        for (int64_t i = 0; i < n; i++) s += (double)p[i] * (double)p[i];     \
+        return s;                                                             \
+    }
+#endif
 SUM_SQUARES(float, sum_squares_f32)
 SUM_SQUARES(double, sum_squares_f64)
 

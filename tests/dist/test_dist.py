@@ -29,6 +29,7 @@ OPTLUA, MPIEXEC, FLAGS = sys.argv[1], sys.argv[2], sys.argv[3:]
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_equiv.lua")
 TOL = 1e-12
 failures = []
+params_figures = {}
 
 
 def run(cmd):
@@ -47,7 +48,12 @@ def train(ranks, opt, batch, epochs, out, resume="-", save=None):
     else:
         run([OPTLUA] + args)
     with open(out) as f:
-        return [float(line) for line in f if not line.startswith("#")]
+        lines = f.read().splitlines()
+    params = [float(line) for line in lines if not line.startswith("#")]
+    # "# steps S samples N loss L val_loss V": the run's global figures
+    figures = lines[-1].split()[1:]
+    params_figures[out] = dict(zip(figures[0::2], map(float, figures[1::2])))
+    return params
 
 
 def worst(a, b):
@@ -70,6 +76,12 @@ for opt in ("sgd", "adam", "rprop"):
     ref = train(0, opt, 32, 3, "single_%s.txt" % opt)
     got = train(2, opt, 16, 3, "dist2_%s.txt" % opt)
     check("%s: 2 ranks x 16 == 1 process x 32" % opt, ref, got, lambda e: e <= TOL)
+    # the reduced metrics: same steps and samples, same epoch and validation loss
+    fa, fb = params_figures["single_%s.txt" % opt], params_figures["dist2_%s.txt" % opt]
+    same = all(abs(fa[k] - fb[k]) <= TOL * max(1.0, abs(fa[k])) for k in fa) and fa.keys() == fb.keys()
+    print("%-46s %s  %s" % ("%s: global steps, samples, loss, val_loss" % opt, fb, "ok" if same else "FAIL"))
+    if not same:
+        failures.append("%s metrics %s != %s" % (opt, fa, fb))
     if opt == "sgd":
         ref3 = train(0, opt, 48, 3, "single48_%s.txt" % opt)
         got3 = train(3, opt, 16, 3, "dist3_%s.txt" % opt)

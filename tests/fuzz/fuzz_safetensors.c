@@ -12,6 +12,42 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char path[64];
+
+static void cleanup(void) { unlink(path); }
+
+/* What was accepted saves and loads back to the same names, shapes, bytes
+ * and metadata (the writer against the reader). */
+static void round_trip(const ol_checkpoint *ck) {
+    if (!path[0]) {
+        snprintf(path, sizeof path, "/tmp/ol_fuzz_st_%ld", (long)getpid());
+        atexit(cleanup);
+    }
+    ol_checkpoint back;
+    ol_error err;
+    if (ol_ck_save(ck, path, &err) != 0) {
+        /* Names or metadata that are not valid UTF-8 cannot be written
+         * back; anything else is a bug. */
+        if (!strstr(err.msg, "UTF-8")) abort();
+        return;
+    }
+    if (ol_ck_load(path, &back, &err) != 0) abort();
+    if (back.ntensors != ck->ntensors || back.nmeta != ck->nmeta) abort();
+    for (int i = 0; i < ck->ntensors; i++) {
+        const ol_tensor *a = &ck->tensors[i].t, *b = ol_ck_find(&back, ck->tensors[i].name);
+        if (!b || a->dtype != b->dtype || a->ndim != b->ndim) abort();
+        for (int d = 0; d < a->ndim; d++)
+            if (a->shape[d] != b->shape[d]) abort();
+        size_t nb = (size_t)ol_tensor_numel(a) * ol_dtype_size(a->dtype);
+        if (nb && memcmp(ol_tensor_data(a), ol_tensor_data(b), nb) != 0) abort();
+    }
+    for (int i = 0; i < ck->nmeta; i++) {
+        const char *v = ol_ck_get_meta(&back, ck->meta[i].key);
+        if (!v || strcmp(v, ck->meta[i].value) != 0) abort();
+    }
+    ol_ck_free(&back);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ol_checkpoint ck;
     ol_error err;
@@ -29,6 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (size_t k = 0; k < nb; k++) x += p[k];
         if (x == 0xFFFFFFFFu) abort(); /* keeps the loop; never true for small inputs */
     }
+    round_trip(&ck);
     ol_ck_free(&ck);
     return 0;
 }

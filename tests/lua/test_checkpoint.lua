@@ -118,6 +118,31 @@ T.test("schedules resume from the restored step count", function()
   T.eq(opt2.lr, 1 / (opt.t + 1))
 end)
 
+T.test("options and metadata keep exact values, inf, nan and -0", function()
+  local net = ol.nn.mlp{sizes = {2, 3}}
+  local opt = ol.optim.adaptive_gains(net, {gain_max = math.huge, gain_up = 1 / 3})
+  local p = path("v.safetensors")
+  ol.save(p, {model = net, optimizer = opt,
+              meta = {big = math.huge, nan = 0 / 0, neg = -0.0, third = 1 / 3, tiny = 5e-324,
+                      nested = {1, {y = 'q"uote', w = 0.1}}}})
+  local ck = ol.load(p)
+  T.eq(ck.optimizer.options.gain_max, math.huge)
+  T.eq(ck.optimizer.options.gain_up, 1 / 3)
+  T.eq(ck.meta.big, math.huge)
+  T.ok(ck.meta.nan ~= ck.meta.nan, "nan")
+  T.eq(1 / ck.meta.neg, -math.huge, "-0 keeps its sign")
+  T.eq(ck.meta.third, 1 / 3)
+  T.eq(ck.meta.tiny, 5e-324)
+  T.eq(ck.meta.nested[2].y, 'q"uote')
+  T.eq(ck.meta.nested[2].w, 0.1)
+  -- Numbers are written in their shortest exact form.
+  T.ok(read_all(p):find('\\"gain_down\\":0.95,', 1, true), "0.95 not written as 0.95")
+  local opt2 = ol.optim.adaptive_gains(net)
+  ck:restore(nil, opt2)
+  T.eq(opt2.gain_max, math.huge)
+  T.eq(opt2.gain_up, 1 / 3)
+end)
+
 T.test("extra tensors and model-only files", function()
   local x = ol.tensor({{1, 2}, {3, 4}}, "f64")
   local p = path("x.safetensors")
@@ -243,6 +268,14 @@ T.test("a save that dies midway leaves the previous file intact", function()
   local tmp = ls:match("(atomic%.safetensors%.tmp%.%w+)")
   T.ok(tmp, "no temporary file in: " .. ls)
   T.eq(#read_all(path(tmp)), 200)
+end)
+
+-- What the fuzzers found (tests/fuzz/regressions), checked in every build,
+-- not only where UBSan watches the replay.
+T.test("an IDX file with no samples and huge other dimensions is refused", function()
+  local p = path("overflow.idx")
+  write_all(p, "\0\0\8\3" .. string.pack(">I4I4I4", 0, 0xffffffff, 0xffffffff))
+  T.raises("overflow.idx at byte 12: too many features per sample", ol.data.idx, p)
 end)
 
 T.test("(remove the temporary directory)", function() os.execute("rm -rf " .. dir) end)

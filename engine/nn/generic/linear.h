@@ -5,8 +5,9 @@
  * Backward (dz = dL/dy): dW = dz^T x, db = sum over rows of dz,
  * dx = dz W. Every product is one BLAS call; batch 1 uses gemv / ger, which
  * skip GEMM's packing of a one-row operand (and the overwriting weight
- * gradient there is a plain outer-product loop). The bias lives in the fused
- * activation pass (activation.c) or in bias_forward below. */
+ * gradient there is a plain outer-product loop). WITH_THREADS (linear.c)
+ * runs each call at the thread count chosen for its shape. The bias lives
+ * in the fused activation pass (activation.c) or in bias_forward below. */
 
 void S(ol_linear_forward)(int64_t n, int64_t in, int64_t out,
                           const T *x, const T *w, T *z) {
