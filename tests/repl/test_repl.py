@@ -24,19 +24,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]")
 results = []
 
 
-def have_pty():
-    """Pseudo-terminals exist on any ordinary machine; a bare chroot without
-    /dev/pts has none, and then the terminal half of the tests is skipped
-    (said loudly) rather than failed."""
-    try:
-        a, b = os.openpty()
-        os.close(a)
-        os.close(b)
-        return True
-    except OSError as e:
-        print(f"skip: no pseudo-terminals here ({e}); terminal tests skipped")
-        return False
-
+from ptycheck import have_pty  # noqa: E402
 
 HAVE_PTY = have_pty()
 skipped = []
