@@ -554,6 +554,35 @@ static int m_sizes(lua_State *L) {
     return 1;
 }
 
+/* net:layers() -> {{kind = "linear", ["in"] = 784, out = 256}, {kind = "relu"},
+ * {kind = "leaky_relu", slope = 0.01}, ...} in order. */
+static int m_layers(lua_State *L) {
+    ol_model *m = checkmodel(L);
+    int n = ol_model_nlayers(m);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        const ol_layer_spec *sp = ol_model_layer(m, i);
+        lua_createtable(L, 0, 3);
+        if (sp->kind == OL_LAYER_LINEAR) {
+            lua_pushliteral(L, "linear");
+            lua_setfield(L, -2, "kind");
+            lua_pushinteger(L, (lua_Integer)sp->in);
+            lua_setfield(L, -2, "in");
+            lua_pushinteger(L, (lua_Integer)sp->out);
+            lua_setfield(L, -2, "out");
+        } else {
+            lua_pushstring(L, ol_act_name(sp->act));
+            lua_setfield(L, -2, "kind");
+            if (sp->act == OL_ACT_LEAKY_RELU) {
+                lua_pushnumber(L, sp->slope);
+                lua_setfield(L, -2, "slope");
+            }
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 static int m_tostring(lua_State *L) {
     ol_model *m = checkmodel(L);
     luaL_Buffer b;
@@ -589,7 +618,7 @@ static const luaL_Reg model_methods[] = {
     {"evaluate", m_evaluate}, {"zero_grad", m_zero_grad}, {"params", m_params},
     {"grads", m_grads},       {"parameters", m_parameters}, {"predict", m_predict},
     {"to", m_to},             {"dtype", m_dtype},       {"num_params", m_num_params},
-    {"sizes", m_sizes},       {NULL, NULL}};
+    {"sizes", m_sizes},       {"layers", m_layers},     {NULL, NULL}};
 
 static const luaL_Reg model_meta[] = {{"__tostring", m_tostring}, {"__gc", m_gc}, {NULL, NULL}};
 

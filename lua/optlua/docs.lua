@@ -115,6 +115,11 @@ D["model:params"] = "net:params() -> tensor\n  Every parameter in one flat tenso
 D["model:grads"] = "net:grads() -> tensor\n  Every gradient in one flat tensor."
 D["model:parameters"] = "net:parameters() -> {{name = \"1.weight\", tensor = view}, ...}\n  The parameters one by one."
 D["model:predict"] = "net:predict(x) -> class ids\n  The most likely class of each row."
+D["model:layers"] = "net:layers() -> {{kind = \"linear\", [\"in\"] = 784, out = 256}, {kind = \"relu\"}, ...}\n  The layers in order (leaky_relu also has slope)."
+D["model:sizes"] = "net:sizes() -> {in, out}\n  The model's input and output widths."
+D["model:num_params"] = "net:num_params() -> n\n  The number of parameters."
+D["model:to"] = "net:to(dtype) -> model\n  A copy of the model in \"f32\" or \"f64\" (gradients zero)."
+D["model:dtype"] = "net:dtype() -> \"f32\" | \"f64\""
 D["init"] = [[
 ol.init: weight initialisations, in place on a tensor
   xavier_uniform(t, gain) xavier_normal(t, gain) fan_in_uniform(t, gain) kaiming_uniform(t, a, mode,

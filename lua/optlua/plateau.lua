@@ -154,8 +154,8 @@ function M.new(opts) return (new(opts)) end
 -- diagnose(net [, x]) -> table: why a model's loss may look flat.
 --
 -- With a batch x (N x in), x is run through the layers again from the
--- model's own parameters (net:parameters(); the layer list is read from
--- tostring(net), the only place the model binding exposes it), and for every
+-- model's own parameters (net:parameters(), the layer list from
+-- net:layers()), and for every
 -- activation layer the pre-activations u are examined:
 --   saturated: a tanh/sigmoid unit whose output lies within 0.01 of an
 --     asymptote (|u| > atanh(0.99) = 2.647 for tanh, |u| > logit(0.99) =
@@ -170,31 +170,9 @@ function M.new(opts) return (new(opts)) end
 --   unit-variance inputs), layers (per activation layer), message (a sentence).
 local TANH_SAT, SIGM_SAT, SAT_SHARE = 2.6467, 4.5951, 0.9
 
-local function parse_layers(net)
-  local s = tostring(net):match("^sequential%((.*)%)%s+f%d+,")
-  if not s then return nil end
-  local layers, pos = {}, 1
-  while pos <= #s do
-    local a, b, e = s:match("^linear%((%d+), (%d+)%)()", pos)
-    if a then
-      layers[#layers + 1] = {kind = "linear", ["in"] = tonumber(a), out = tonumber(b)}
-    else
-      local slope
-      slope, e = s:match("^leaky_relu%(([^)]*)%)()", pos)
-      if slope then
-        layers[#layers + 1] = {kind = "leaky_relu", slope = tonumber(slope)}
-      else
-        local name
-        name, e = s:match("^([%a_]+)()", pos)
-        if not name then return nil end
-        layers[#layers + 1] = {kind = name}
-      end
-    end
-    pos = e
-    local sep = s:match("^,%s*()", pos)
-    if sep then pos = sep elseif pos <= #s then return nil end
-  end
-  return layers
+local function model_layers(net)
+  local ok, layers = pcall(function() return net:layers() end)
+  return ok and type(layers) == "table" and layers or nil
 end
 
 local function pct(v) return string.format("%.0f%%", 100 * v) end
@@ -247,7 +225,7 @@ M.diagnose = function(net, x)
   d.weight_norm = math.sqrt(wsq)
   d.weight_scale = scale
   d.grad_norm = net:grads():norm()
-  local layers = x and parse_layers(net)
+  local layers = x and model_layers(net)
   if layers then
     local h = x
     local sat, ts, dead, rs = 0, 0, 0, 0

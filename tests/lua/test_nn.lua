@@ -194,4 +194,14 @@ T.test("bad input", function()
   T.raises("no loss to differentiate", function() ol.nn.mlp{sizes = {2, 2}}:backward() end)
 end)
 
+T.test("layers lists the layers in order", function()
+  local net = ol.nn.sequential{ol.nn.linear(3, 5), ol.nn.leaky_relu(0.2), ol.nn.linear(5, 2), ol.nn.tanh()}
+  local l = net:layers()
+  T.eq(#l, 4)
+  T.eq(l[1].kind, "linear") T.eq(l[1]["in"], 3) T.eq(l[1].out, 5)
+  T.eq(l[2].kind, "leaky_relu") T.near(l[2].slope, 0.2, 1e-15)
+  T.eq(l[3].kind, "linear") T.eq(l[3]["in"], 5) T.eq(l[3].out, 2)
+  T.eq(l[4].kind, "tanh")
+end)
+
 T.run()
