@@ -9,18 +9,11 @@ earlier run of help. Every exchange has a deadline, so a broken REPL fails
 quickly instead of hanging.
 """
 import os
-import pty
-import re
-import select
-import signal
 import subprocess
 import sys
-import time
 
 OPTLUA = os.path.abspath(sys.argv[1])
-DEADLINE = 20.0
 ENV = dict(os.environ, TERM="dumb", INPUTRC="/dev/null", OPTLUA_HISTORY="")
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]")
 results = []
 PROMPT = "help-test> "
 
@@ -40,91 +33,14 @@ DEFAULTS = {
 }
 
 
-from ptycheck import have_pty  # noqa: E402
+import replsession  # noqa: E402
+from replsession import Skip  # noqa: E402
 
-HAVE_PTY = have_pty()
 skipped = []
 
 
-class Skip(Exception):
-    pass
-
-
-class Session:
-    def __init__(self, mode, args=("-i",)):
-        self.mode, self.out, self.pos = mode, "", 0
-        if mode == "pty" and not HAVE_PTY:
-            raise Skip()
-        if mode == "pty":
-            pid, fd = pty.fork()
-            if pid == 0:
-                try:
-                    os.execve(OPTLUA, [OPTLUA, *args], ENV)
-                finally:
-                    os._exit(127)
-            self.pid, self.fd, self.proc = pid, fd, None
-        else:
-            self.proc = subprocess.Popen([OPTLUA, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.STDOUT, env=ENV)
-            self.pid, self.fd = self.proc.pid, self.proc.stdout.fileno()
-
-    def send(self, text):
-        if self.mode == "pty":
-            os.write(self.fd, text.encode())
-        else:
-            self.proc.stdin.write(text.encode())
-            self.proc.stdin.flush()
-
-    def _read(self, timeout):
-        r, _, _ = select.select([self.fd], [], [], timeout)
-        if not r:
-            return True
-        try:
-            data = os.read(self.fd, 65536)
-        except OSError:
-            data = b""
-        if not data:
-            return False
-        self.out += ANSI.sub("", data.decode(errors="replace").replace("\r", ""))
-        return True
-
-    def expect(self, text):
-        end = time.monotonic() + DEADLINE
-        while True:
-            i = self.out.find(text, self.pos)
-            if i >= 0:
-                before = self.out[self.pos:i]
-                self.pos = i + len(text)
-                return before
-            left = end - time.monotonic()
-            if left <= 0 or not self._read(min(left, 0.5)):
-                if self.out.find(text, self.pos) >= 0:
-                    continue
-                raise AssertionError(f"timeout/EOF waiting for {text!r}; got {self.out[self.pos:]!r}")
-
-    def line(self, text):
-        """Sends a line at the prompt; returns its output. The prompt is
-        set to PROMPT first (help texts contain "> ", as in "-> tensor")."""
-        self.send(text + "\n")
-        got = self.expect("\n" + PROMPT if self.mode == "pty" else PROMPT)
-        if self.mode == "pty" and got.startswith(text):
-            got = got[len(text):]
-        return got.strip("\n")
-
-    def kill(self):
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        if self.mode == "pty":
-            os.close(self.fd)
-        else:
-            for f in (self.proc.stdin, self.proc.stdout):
-                try:
-                    f.close()
-                except OSError:
-                    pass
+def Session(mode, args=("-i",)):
+    return replsession.Session(OPTLUA, ENV, mode, args=args)
 
 
 def check(cond, msg):
@@ -141,6 +57,7 @@ def test(*modes):
                 s.expect("> ")
                 s.send(f'_PROMPT = "{PROMPT}"\n')
                 s.expect("\n" + PROMPT if mode == "pty" else PROMPT)  # not the echo
+                s.prompt_text = PROMPT  # help texts contain "> ", as in "-> tensor"
                 fn(s)
                 results.append(True)
             except Skip:
