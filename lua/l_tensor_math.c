@@ -194,13 +194,15 @@ static void check_ndim(lua_State *L, int arg, const ol_tensor *t, int ndim) {
     }
 }
 
-/* ol.mm(a, b) and a:mm(b): {m,k} x {k,n} -> {m,n} by cblas gemm. */
-int ol_l_mm(lua_State *L) {
+/* a x b through BLAS: a is {m,k}, b is {k,n} (mm, gemm) or {k} (mv, gemv). */
+typedef int (*product_fn)(const ol_tensor *, const ol_tensor *, ol_tensor *, ol_error *);
+
+static int product(lua_State *L, int b_ndim, product_fn op) {
     ol_error e;
     ol_tensor *a = ol_l_checktensor(L, 1);
     ol_tensor *b = ol_l_checktensor(L, 2);
     check_ndim(L, 1, a, 2);
-    check_ndim(L, 2, b, 2);
+    check_ndim(L, 2, b, b_ndim);
     ol_l_checksamedtype(L, a, b, 2);
     if (a->shape[1] != b->shape[0]) {
         char sa[96], sb[96];
@@ -208,27 +210,15 @@ int ol_l_mm(lua_State *L) {
                        ol_shape_str(b, sb, sizeof sb));
     }
     ol_tensor *out = ol_l_newtensor(L);
-    ol_l_done(L, ol_mm(a, b, out, &e), out, 2, &e);
+    ol_l_done(L, op(a, b, out, &e), out, 2, &e);
     return 1;
 }
 
-/* a:mv(x): {m,n} x {n} -> {m} by cblas gemv. */
-int ol_l_mv(lua_State *L) {
-    ol_error e;
-    ol_tensor *a = ol_l_checktensor(L, 1);
-    ol_tensor *x = ol_l_checktensor(L, 2);
-    check_ndim(L, 1, a, 2);
-    check_ndim(L, 2, x, 1);
-    ol_l_checksamedtype(L, a, x, 2);
-    if (a->shape[1] != x->shape[0]) {
-        char sa[96], sx[96];
-        ol_l_argerrorf(L, 2, "inner sizes differ: %s and %s", ol_shape_str(a, sa, sizeof sa),
-                       ol_shape_str(x, sx, sizeof sx));
-    }
-    ol_tensor *out = ol_l_newtensor(L);
-    ol_l_done(L, ol_mv(a, x, out, &e), out, 2, &e);
-    return 1;
-}
+/* ol.mm(a, b) and a:mm(b): {m,k} x {k,n} -> {m,n}. */
+int ol_l_mm(lua_State *L) { return product(L, 2, ol_mm); }
+
+/* a:mv(x): {m,n} x {n} -> {m}. */
+int ol_l_mv(lua_State *L) { return product(L, 1, ol_mv); }
 
 /* ---- arithmetic metamethods ---- */
 

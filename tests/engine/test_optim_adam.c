@@ -22,31 +22,8 @@
 
 #include "optim/optim.h"
 
-#define N 3
 #define STEPS 12
-
-static const double A[N] = {1.0, 4.0, 0.5};
-static const double C[N] = {0.5, -1.0, 2.0};
-static const double W0[N] = {1.5, 0.25, -0.75};
-
-static void grad_at(const double *w, int t, double *g) {
-    for (int i = 0; i < N; i++) g[i] = A[i] * (w[i] - C[i]) + 0.3 * sin(1.7 * t + i);
-}
-
-/* An option value, in force from step `at` on (0: from the start). */
-typedef struct kv {
-    const char *k;
-    double v[2];
-    int at;
-} kv;
-
-static double get2(const kv *o, const char *k, double def, int t, int which) {
-    double r = def;
-    for (; o && o->k; o++)
-        if (strcmp(o->k, k) == 0 && o->at <= t) r = o->v[which];
-    return r;
-}
-static double get(const kv *o, const char *k, double def, int t) { return get2(o, k, def, t, 0); }
+#include "optim_trajectory.h"
 
 /* The options every reference reads, with one optimizer's defaults. */
 typedef struct hp {
@@ -206,67 +183,6 @@ static void ref_lion(const kv *o, double traj[STEPS][N]) {
 
 /* ---- the engine side ---- */
 
-static void set_options(ol_optim *opt, const kv *o, int t) {
-    ol_error err;
-    for (; o && o->k; o++)
-        if (o->at == t && ol_optim_set(opt, o->k, o->v, &err) != 0)
-            fail_msg("setting %s: %s", o->k, err.msg);
-}
-
-static void run_engine(const char *name, ol_dtype dt, const kv *o, double traj[STEPS][N]) {
-    ol_error err;
-    ol_optim opt;
-    const ol_optim_desc *d = ol_optim_find(name);
-    assert_non_null(d);
-    assert_int_equal(ol_optim_init(&opt, d, dt, N, &err), 0);
-    const int64_t shape[1] = {N};
-    ol_tensor w, g;
-    assert_int_equal(ol_tensor_zeros(&w, dt, 1, shape, &err), 0);
-    assert_int_equal(ol_tensor_zeros(&g, dt, 1, shape, &err), 0);
-    for (int64_t i = 0; i < N; i++) ol_tensor_set(&w, &i, W0[i]);
-    set_options(&opt, o, 0);
-    for (int t = 1; t <= STEPS; t++) {
-        if (t > 1) set_options(&opt, o, t);
-        double wv[N], gv[N];
-        for (int64_t i = 0; i < N; i++) wv[i] = ol_tensor_get(&w, &i);
-        grad_at(wv, t, gv);
-        for (int64_t i = 0; i < N; i++) ol_tensor_set(&g, &i, gv[i]);
-        assert_int_equal(ol_optim_step(&opt, &w, &g, NAN, 0, &err), 0);
-        for (int64_t i = 0; i < N; i++) traj[t - 1][i] = ol_tensor_get(&w, &i);
-    }
-    assert_int_equal(opt.t, STEPS);
-    ol_tensor_release(&w);
-    ol_tensor_release(&g);
-    ol_optim_free(&opt);
-}
-
-typedef void (*ref_fn)(const kv *o, double traj[STEPS][N]);
-
-static void compare(const char *name, ref_fn ref, const kv *o) {
-    double want[STEPS][N], got[STEPS][N];
-    ref(o, want);
-    for (int dt = 0; dt < 2; dt++) {
-        run_engine(name, dt == 0 ? OL_F64 : OL_F32, o, got);
-        double tol = dt == 0 ? 1e-12 : 1e-5;
-        for (int t = 0; t < STEPS; t++)
-            for (int i = 0; i < N; i++)
-                if (!(fabs(got[t][i] - want[t][i]) <= tol * (1 + fabs(want[t][i]))))
-                    fail_msg("%s %s (first option %s): step %d w[%d] = %.17g, want %.17g", name,
-                             dt == 0 ? "f64" : "f32", o && o->k ? o->k : "none", t + 1, i,
-                             got[t][i], want[t][i]);
-    }
-}
-
-/* The steps must move w by more than the tolerances, or the comparisons
- * above would pass for an optimizer that does nothing. */
-static void assert_moves(ref_fn ref, const kv *o) {
-    double traj[STEPS][N];
-    ref(o, traj);
-    double moved = 0;
-    for (int i = 0; i < N; i++) moved = fmax(moved, fabs(traj[STEPS - 1][i] - W0[i]));
-    assert_true(moved > 1e-3);
-}
-
 /* ---- the cases: defaults, each option, live changes ---- */
 
 static void test_adam(void **st) {
@@ -280,12 +196,12 @@ static void test_adam(void **st) {
                       {NULL}};
     const kv live[] = {{"lr", {0.05}, 0}, {"lr", {0.2}, 4}, {"betas", {0.5, 0.9}, 6},
                        {"eps", {0.5}, 8}, {"weight_decay", {0.1}, 9}, {NULL}};
-    compare("adam", ref_adam, NULL);
-    compare("adam", ref_adam, lr);
-    compare("adam", ref_adam, wd);
-    compare("adam", ref_adam, ams);
-    compare("adam", ref_adam, all);
-    compare("adam", ref_adam, live);
+    compare_run("adam", ref_adam, NULL, 0);
+    compare_run("adam", ref_adam, lr, 0);
+    compare_run("adam", ref_adam, wd, 0);
+    compare_run("adam", ref_adam, ams, 0);
+    compare_run("adam", ref_adam, all, 0);
+    compare_run("adam", ref_adam, live, 0);
     assert_moves(ref_adam, lr);
 }
 
@@ -297,12 +213,12 @@ static void test_adamw(void **st) {
     const kv maxi[] = {{"lr", {0.05}, 0}, {"maximize", {1}, 0}, {NULL}};
     const kv live[] = {{"lr", {0.05}, 0}, {"weight_decay", {0}, 3}, {"amsgrad", {1}, 5},
                        {"lr", {0.1}, 7}, {NULL}};
-    compare("adamw", ref_adamw, NULL);
-    compare("adamw", ref_adamw, lr);
-    compare("adamw", ref_adamw, wd);
-    compare("adamw", ref_adamw, ams);
-    compare("adamw", ref_adamw, maxi);
-    compare("adamw", ref_adamw, live);
+    compare_run("adamw", ref_adamw, NULL, 0);
+    compare_run("adamw", ref_adamw, lr, 0);
+    compare_run("adamw", ref_adamw, wd, 0);
+    compare_run("adamw", ref_adamw, ams, 0);
+    compare_run("adamw", ref_adamw, maxi, 0);
+    compare_run("adamw", ref_adamw, live, 0);
 }
 
 /* amsgrad must differ from plain adam on this problem, or its comparison
@@ -326,13 +242,13 @@ static void test_nadam(void **st) {
                       {"decoupled_weight_decay", {1}, 0}, {NULL}};
     const kv maxi[] = {{"lr", {0.05}, 0}, {"maximize", {1}, 0}, {"betas", {0.6, 0.8}, 0}, {NULL}};
     const kv live[] = {{"lr", {0.05}, 0}, {"lr", {0.01}, 5}, {"eps", {0.5}, 7}, {NULL}};
-    compare("nadam", ref_nadam, NULL);
-    compare("nadam", ref_nadam, lr);
-    compare("nadam", ref_nadam, psi);
-    compare("nadam", ref_nadam, wd);
-    compare("nadam", ref_nadam, dwd);
-    compare("nadam", ref_nadam, maxi);
-    compare("nadam", ref_nadam, live);
+    compare_run("nadam", ref_nadam, NULL, 0);
+    compare_run("nadam", ref_nadam, lr, 0);
+    compare_run("nadam", ref_nadam, psi, 0);
+    compare_run("nadam", ref_nadam, wd, 0);
+    compare_run("nadam", ref_nadam, dwd, 0);
+    compare_run("nadam", ref_nadam, maxi, 0);
+    compare_run("nadam", ref_nadam, live, 0);
     assert_moves(ref_nadam, lr);
 }
 
@@ -347,13 +263,13 @@ static void test_radam(void **st) {
     const kv maxi[] = {{"lr", {0.05}, 0}, {"maximize", {1}, 0}, {NULL}};
     const kv live[] = {{"lr", {0.05}, 0}, {"betas", {0.7, 0.99}, 4}, {"lr", {0.2}, 9}, {NULL}};
     radam_rectified = radam_plain = 0;
-    compare("radam", ref_radam, NULL);
-    compare("radam", ref_radam, lr);
-    compare("radam", ref_radam, b2);
-    compare("radam", ref_radam, wd);
-    compare("radam", ref_radam, dwd);
-    compare("radam", ref_radam, maxi);
-    compare("radam", ref_radam, live);
+    compare_run("radam", ref_radam, NULL, 0);
+    compare_run("radam", ref_radam, lr, 0);
+    compare_run("radam", ref_radam, b2, 0);
+    compare_run("radam", ref_radam, wd, 0);
+    compare_run("radam", ref_radam, dwd, 0);
+    compare_run("radam", ref_radam, maxi, 0);
+    compare_run("radam", ref_radam, live, 0);
     assert_true(radam_rectified > 10); /* both branches were compared */
     assert_true(radam_plain > 10);
     assert_moves(ref_radam, lr);
@@ -366,12 +282,12 @@ static void test_adamax(void **st) {
     const kv wd[] = {{"lr", {0.05}, 0}, {"weight_decay", {0.3}, 0}, {NULL}};
     const kv maxi[] = {{"lr", {0.05}, 0}, {"maximize", {1}, 0}, {NULL}};
     const kv live[] = {{"lr", {0.05}, 0}, {"lr", {0.01}, 3}, {"betas", {0.5, 0.5}, 6}, {NULL}};
-    compare("adamax", ref_adamax, NULL);
-    compare("adamax", ref_adamax, lr);
-    compare("adamax", ref_adamax, eps);
-    compare("adamax", ref_adamax, wd);
-    compare("adamax", ref_adamax, maxi);
-    compare("adamax", ref_adamax, live);
+    compare_run("adamax", ref_adamax, NULL, 0);
+    compare_run("adamax", ref_adamax, lr, 0);
+    compare_run("adamax", ref_adamax, eps, 0);
+    compare_run("adamax", ref_adamax, wd, 0);
+    compare_run("adamax", ref_adamax, maxi, 0);
+    compare_run("adamax", ref_adamax, live, 0);
     assert_moves(ref_adamax, lr);
 }
 
@@ -382,12 +298,12 @@ static void test_lion(void **st) {
     const kv wd[] = {{"lr", {0.05}, 0}, {"weight_decay", {0.5}, 0}, {NULL}};
     const kv maxi[] = {{"lr", {0.05}, 0}, {"maximize", {1}, 0}, {NULL}};
     const kv live[] = {{"lr", {0.05}, 0}, {"lr", {0.01}, 3}, {"weight_decay", {1}, 5}, {NULL}};
-    compare("lion", ref_lion, NULL);
-    compare("lion", ref_lion, lr);
-    compare("lion", ref_lion, betas);
-    compare("lion", ref_lion, wd);
-    compare("lion", ref_lion, maxi);
-    compare("lion", ref_lion, live);
+    compare_run("lion", ref_lion, NULL, 0);
+    compare_run("lion", ref_lion, lr, 0);
+    compare_run("lion", ref_lion, betas, 0);
+    compare_run("lion", ref_lion, wd, 0);
+    compare_run("lion", ref_lion, maxi, 0);
+    compare_run("lion", ref_lion, live, 0);
     assert_moves(ref_lion, lr);
 }
 

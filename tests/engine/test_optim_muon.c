@@ -27,6 +27,7 @@
 #include <lapacke.h>
 
 #include "optim/optim.h"
+#include "optim_options.h"
 
 /* ---- layout: bias(3) W1 3x5 bias(2) W2 5x3 bias(1) ---- */
 #define NP 36
@@ -40,18 +41,6 @@ static void grad_at(const double *w, int t, double *g) {
     for (int e = 0; e < NP; e++) g[e] = a_at(e) * (w[e] - c_at(e)) + 0.3 * sin(1.7 * t + e);
 }
 
-typedef struct kv {
-    const char *k;
-    double v[2];
-    int at;
-} kv;
-static double get2(const kv *o, const char *k, double def, int t, int which) {
-    double r = def;
-    for (; o && o->k; o++)
-        if (strcmp(o->k, k) == 0 && o->at <= t) r = o->v[which];
-    return r;
-}
-static double get(const kv *o, const char *k, double def, int t) { return get2(o, k, def, t, 0); }
 
 /* ---- reference ---- */
 
@@ -137,13 +126,6 @@ static void ref_muon(const kv *o, const ol_optim_block *blk, int nb, double traj
 }
 
 /* ---- engine ---- */
-
-static void set_options(ol_optim *opt, const kv *o, int t) {
-    ol_error err;
-    for (; o && o->k; o++)
-        if (o->at == t && ol_optim_set(opt, o->k, o->v, &err) != 0)
-            fail_msg("setting %s: %s", o->k, err.msg);
-}
 
 static void run_engine(ol_dtype dt, const kv *o, const ol_optim_block *blk, int nb,
                        double traj[STEPS][NP]) {

@@ -19,36 +19,9 @@
 
 #include "optim/optim.h"
 
-#define N 3
 #define STEPS 8
+#include "optim_trajectory.h"
 
-static const double A[N] = {1.0, 4.0, 0.5};
-static const double C[N] = {0.5, -1.0, 2.0};
-static const double W0[N] = {1.5, 0.25, -0.75};
-
-static void grad_at(const double *w, int t, double *g) {
-    for (int i = 0; i < N; i++) g[i] = A[i] * (w[i] - C[i]) + 0.3 * sin(1.7 * t + i);
-}
-static double loss_at(const double *w) {
-    double f = 0;
-    for (int i = 0; i < N; i++) f += 0.5 * A[i] * (w[i] - C[i]) * (w[i] - C[i]);
-    return f;
-}
-
-/* An option value, in force from step `at` on (0: from the start). */
-typedef struct kv {
-    const char *k;
-    double v[2];
-    int at;
-} kv;
-
-static double get2(const kv *o, const char *k, double def, int t, int which) {
-    double r = def;
-    for (; o && o->k; o++)
-        if (strcmp(o->k, k) == 0 && o->at <= t) r = o->v[which];
-    return r;
-}
-static double get(const kv *o, const char *k, double def, int t) { return get2(o, k, def, t, 0); }
 static double sgn(double x) { return (x > 0) - (x < 0); }
 
 /* ---- references: traj[t-1] = w after step t ---- */
@@ -235,66 +208,6 @@ static void ref_adadelta(const kv *o, double traj[STEPS][N]) {
 
 /* ---- the engine side ---- */
 
-static void set_options(ol_optim *opt, const kv *o, int t) {
-    ol_error err;
-    for (; o && o->k; o++) {
-        if (o->at != t) continue;
-        int rc = ol_optim_set(opt, o->k, o->v, &err);
-        if (rc) fail_msg("setting %s: %s", o->k, err.msg);
-    }
-}
-
-/* closure: call prepare before taking the gradient (nag's lookahead) and
- * pass the loss (irprop+). */
-static void run_engine(const char *name, ol_dtype dt, const kv *o, int closure,
-                       double traj[STEPS][N]) {
-    ol_error err;
-    ol_optim opt;
-    const ol_optim_desc *d = ol_optim_find(name);
-    assert_non_null(d);
-    assert_int_equal(ol_optim_init(&opt, d, dt, N, &err), 0);
-    const int64_t shape[1] = {N};
-    ol_tensor w, g;
-    assert_int_equal(ol_tensor_zeros(&w, dt, 1, shape, &err), 0);
-    assert_int_equal(ol_tensor_zeros(&g, dt, 1, shape, &err), 0);
-    for (int64_t i = 0; i < N; i++) ol_tensor_set(&w, &i, W0[i]);
-    set_options(&opt, o, 0);
-    for (int t = 1; t <= STEPS; t++) {
-        if (t > 1) set_options(&opt, o, t);
-        if (closure) assert_int_equal(ol_optim_prepare(&opt, &w, &err), 0);
-        double wv[N], gv[N];
-        for (int64_t i = 0; i < N; i++) wv[i] = ol_tensor_get(&w, &i);
-        grad_at(wv, t, gv);
-        for (int64_t i = 0; i < N; i++) ol_tensor_set(&g, &i, gv[i]);
-        double loss = closure ? loss_at(wv) : NAN;
-        assert_int_equal(ol_optim_step(&opt, &w, &g, loss, closure, &err), 0);
-        for (int64_t i = 0; i < N; i++) traj[t - 1][i] = ol_tensor_get(&w, &i);
-    }
-    assert_int_equal(opt.t, STEPS);
-    ol_tensor_release(&w);
-    ol_tensor_release(&g);
-    ol_optim_free(&opt);
-}
-
-typedef void (*ref_fn)(const kv *o, double traj[STEPS][N]);
-
-static void compare(const char *name, ref_fn ref, const kv *o, int closure) {
-    double want[STEPS][N], got[STEPS][N];
-    ref(o, want);
-    for (int dt = 0; dt < 2; dt++) {
-        run_engine(name, dt == 0 ? OL_F64 : OL_F32, o, closure, got);
-        double tol = dt == 0 ? 1e-12 : 1e-5;
-        for (int t = 0; t < STEPS; t++)
-            for (int i = 0; i < N; i++)
-                if (!(fabs(got[t][i] - want[t][i]) <= tol * (1 + fabs(want[t][i]))))
-                    fail_msg("%s (%s, %s %g...): step %d, w[%d] = %.15g, want %.15g", name,
-                             dt == 0 ? "f64" : "f32", o && o->k ? o->k : "-", o && o->k ? o->v[0] : 0, t + 1, i,
-                             got[t][i], want[t][i]);
-    }
-}
-
-#define KV_END {NULL, {0, 0}, 0}
-
 static void test_sgd(void **st) {
     (void)st;
     const kv cases[][6] = {
@@ -309,7 +222,7 @@ static void test_sgd(void **st) {
          * starts its buffer from d, as torch */
         {{"lr", {0.1}, 0}, {"lr", {0.02}, 4}, {"momentum", {0.9}, 4}, KV_END},
     };
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) compare("sgd", ref_sgd, cases[k], 0);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) compare_run("sgd", ref_sgd, cases[k], 0);
 }
 
 /* nag with a closure: the gradient is taken at the lookahead point. */
@@ -320,7 +233,7 @@ static void test_nag_closure(void **st) {
         {{"lr", {0.05}, 0}, {"momentum", {0.8}, 0}, KV_END},
         {{"lr", {0.05}, 0}, {"momentum", {0.5}, 4}, {"lr", {0.01}, 3}, KV_END},
     };
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) compare("nag", ref_nag, cases[k], 1);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) compare_run("nag", ref_nag, cases[k], 1);
 }
 
 /* nag without a closure keeps the lookahead point v = w − mu·p: compare
@@ -342,7 +255,7 @@ static void ref_nag_lookahead(const kv *o, double traj[STEPS][N]) {
 static void test_nag_plain_grad(void **st) {
     (void)st;
     const kv o[] = {{"lr", {0.05}, 0}, {"momentum", {0.8}, 0}, KV_END};
-    compare("nag", ref_nag_lookahead, o, 0);
+    compare_run("nag", ref_nag_lookahead, o, 0);
 }
 
 static void test_adaptive_gains(void **st) {
@@ -356,7 +269,7 @@ static void test_adaptive_gains(void **st) {
         {{"lr", {0.1}, 0}, {"gain_max", {1.2}, 3}, {"lr", {0.3}, 5}, KV_END},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
-        compare("adaptive_gains", ref_gains, cases[k], 0);
+        compare_run("adaptive_gains", ref_gains, cases[k], 0);
 }
 
 static void test_rprop(void **st) {
@@ -371,9 +284,9 @@ static void test_rprop(void **st) {
         };
         for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
             ref_knows_loss = 0;
-            compare("rprop", ref_rprop, cases[k], 0);
+            compare_run("rprop", ref_rprop, cases[k], 0);
             ref_knows_loss = 1;
-            compare("rprop", ref_rprop, cases[k], 1);
+            compare_run("rprop", ref_rprop, cases[k], 1);
         }
     }
 }
@@ -407,7 +320,7 @@ static void test_rmsprop(void **st) {
         {{"lr", {0.05}, 0}, {"lr", {0.01}, 3}, {"alpha", {0.5}, 5}, KV_END},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
-        compare("rmsprop", ref_rmsprop, cases[k], 0);
+        compare_run("rmsprop", ref_rmsprop, cases[k], 0);
 }
 
 static void test_adagrad(void **st) {
@@ -421,7 +334,7 @@ static void test_adagrad(void **st) {
         {{"lr", {0.3}, 0}, {"lr", {0.1}, 4}, {"lr_decay", {1.0}, 6}, KV_END},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
-        compare("adagrad", ref_adagrad, cases[k], 0);
+        compare_run("adagrad", ref_adagrad, cases[k], 0);
 }
 
 static void test_adadelta(void **st) {
@@ -434,7 +347,7 @@ static void test_adadelta(void **st) {
         {{"lr", {2.0}, 3}, {"rho", {0.95}, 5}, KV_END},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
-        compare("adadelta", ref_adadelta, cases[k], 0);
+        compare_run("adadelta", ref_adadelta, cases[k], 0);
 }
 
 /* Hand-computed first steps, independent of the references above. */
