@@ -6,6 +6,7 @@
 #include <cblas.h>
 
 #include "kernels.h"
+#include "parallel.h"
 #include "threads.h"
 
 /* Threads for one product of an m x k by a k x n matrix: all (0) or one.
@@ -35,6 +36,7 @@ static int gemm_threads(int64_t m, int64_t n, int64_t k) {
         const int all_ = ol_get_threads();                             \
         const int one_ = gemm_threads(m, n, k) && all_ > 1;            \
         if (one_) ol_set_threads(1);                                   \
+        else if (all_ > 1) ol_parallel_blas_threads();                 \
         call;                                                          \
         if (one_) ol_set_threads(all_);                                \
     } while (0)

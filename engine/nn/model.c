@@ -7,6 +7,8 @@
  * pass computes y = f(z + b) (the bias is never stored into z), and in
  * backward one pass computes dz = dy * f'(z + b) and the bias gradient.
  * Backward skips dx for the first linear layer (nobody needs dL/dinput). */
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +38,7 @@ struct ol_model {
     int32_t *ids;
     const void *x;
     int state; /* 0: nothing, 1: forward done, 2: loss done */
+    int grads_finite; /* see ol_model_grads_known_finite */
 };
 
 /* Calls fn_f32 or fn_f64 by m's dtype; void pointers convert to T*. */
@@ -234,6 +237,7 @@ int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err) {
     if (ol_model_reserve(m, n, err) != 0) return -1;
     m->x = x;
     m->n = n;
+    m->grads_finite = 0;
     for (int i = 0; i < m->nl; i++) {
         const layer *l = &m->L[i];
         const void *in = input_of(m, i);
@@ -286,9 +290,34 @@ int ol_model_loss(ol_model *m, ol_loss_kind kind, const ol_target *t, double *lo
     return 0;
 }
 
+/* Largest |v[i]| over n values, or INFINITY when one is not finite
+ * (NaN compares false, so it is looked for on its own). */
+static double max_abs(const ol_model *m, const void *v, int64_t n) {
+    double mx = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double a = fabs(m->dt == OL_F32 ? (double)((const float *)v)[i] : ((const double *)v)[i]);
+        if (!(a <= DBL_MAX)) return INFINITY;
+        if (a > mx) mx = a;
+    }
+    return mx;
+}
+
+/* At batch 1, dW = dz x^T and db = dz: every element is finite when x and
+ * dz are and max|dz| * max|x| stays below the largest finite value. For
+ * f32 the product of two floats is exact in double, and a rounded product
+ * never exceeds an exact bound that is itself representable; for f64 half
+ * of DBL_MAX leaves room for the rounding of the test's own product. */
+static int outer_finite(const ol_model *m, const void *x, int64_t in, const void *dz, int64_t out) {
+    double a = max_abs(m, x, in), b = max_abs(m, dz, out);
+    return m->dt == OL_F32 ? a * b <= FLT_MAX : a * b <= 0.5 * DBL_MAX;
+}
+
+int ol_model_grads_known_finite(const ol_model *m) { return m->grads_finite; }
+
 int ol_model_backward(ol_model *m, int acc, ol_error *err) {
     if (m->state != 2) return ol_fail(err, "no loss to differentiate (call loss after forward)");
     const int64_t n = m->n;
+    int finite = n == 1 && !acc;
     for (int i = m->nl - 1; i >= m->first_linear;) {
         const layer *l = &m->L[i];
         if (l->spec.kind == OL_LAYER_ACT && l->fused) {
@@ -298,6 +327,8 @@ int ol_model_backward(ol_model *m, int acc, ol_error *err) {
             CALL(m, ol_linear_backward, n, lin->spec.in, lin->spec.out, input_of(m, i - 1),
                  P(m, lin->w_off), m->gout[i - 1],
                  i - 1 > m->first_linear ? m->gout[i - 2] : NULL, G(m, lin->w_off), acc);
+            finite = finite && outer_finite(m, input_of(m, i - 1), lin->spec.in, m->gout[i - 1],
+                                            lin->spec.out);
             i -= 2;
         } else if (l->spec.kind == OL_LAYER_ACT) {
             CALL(m, ol_act_backward, l->spec.act, l->spec.slope, n, l->width, input_of(m, i),
@@ -308,9 +339,11 @@ int ol_model_backward(ol_model *m, int acc, ol_error *err) {
             CALL(m, ol_linear_backward, n, l->spec.in, l->spec.out, input_of(m, i),
                  P(m, l->w_off), m->gout[i], i > m->first_linear ? m->gout[i - 1] : NULL,
                  G(m, l->w_off), acc);
+            finite = finite && outer_finite(m, input_of(m, i), l->spec.in, m->gout[i], l->spec.out);
             i--;
         }
     }
+    m->grads_finite = finite;
     return 0;
 }
 
@@ -322,5 +355,6 @@ int ol_model_evaluate(ol_model *m, const void *x, int64_t n, ol_loss_kind kind,
 }
 
 void ol_model_zero_grad(ol_model *m) {
+    m->grads_finite = 0;
     memset(m->grads->data, 0, (size_t)m->nparams * m->es);
 }

@@ -116,6 +116,16 @@ int ol_model_backward(ol_model *m, int accumulate, ol_error *err);
 int ol_model_evaluate(ol_model *m, const void *x, int64_t n, ol_loss_kind kind,
                       const ol_target *t, double *loss, ol_error *err);
 void ol_model_zero_grad(ol_model *m);
+/* 1 when the last backward (batch 1, written over the gradient) showed
+ * from its factors that every gradient element is finite: at batch 1 a
+ * weight gradient is the outer product dz x^T and a bias gradient is dz,
+ * so finite x and dz with max|dz| * max|x| below the type's largest value
+ * prove it without reading the gradient. 0 when not shown (other batch
+ * sizes, accumulation, or large or non-finite factors): the caller then
+ * checks the buffer itself. Cleared by anything else that writes the
+ * gradient through the model; valid until the buffer is written from
+ * outside (the training loop asks right after ol_model_evaluate). */
+int ol_model_grads_known_finite(const ol_model *m);
 
 /* ---- curvature products (engine/nn/rop.c; added by issue 5) ---- */
 /* For the batch (x: n x in_features, target as ol_target but dense values

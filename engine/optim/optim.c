@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "parallel.h"
+
 void ol_optim_fill(ol_dtype dt, void *buf, int64_t n, double v) {
     if (dt == OL_F32) {
         float *p = buf, x = (float)v;
@@ -182,6 +184,80 @@ static ol_optim_ctx make_ctx(ol_optim *opt, int64_t t, double loss, int lookahea
     return c;
 }
 
+/* The step (g != NULL) or the prepare (g == NULL) kernel on elements
+ * [begin, end): every kernel of an optimizer without matrix blocks is one
+ * loop in which element i reads and writes only element i of w, g and the
+ * state, so a part of the range is the same loop over shifted pointers. */
+static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, const void *g,
+                        int64_t begin) {
+    const ol_optim_desc *d = opt->desc;
+    const size_t off = (size_t)begin * ol_dtype_size(opt->dtype);
+    void *s[OL_OPTIM_MAXSTATE];
+    for (int i = 0; i < OL_OPTIM_MAXSTATE; i++)
+        s[i] = i < d->nstate ? (char *)ol_tensor_data(&opt->state[i]) + off : NULL;
+    w = (char *)w + off;
+    if (g) g = (const char *)g + off;
+    if (opt->dtype == OL_F32) {
+        if (g) d->step_f32(c, w, g, (float *const *)s);
+        else d->prepare_f32(c, w, (float *const *)s);
+    } else {
+        if (g) d->step_f64(c, w, g, (double *const *)s);
+        else d->prepare_f64(c, w, (double *const *)s);
+    }
+}
+
+/* When a step is cut into one part per thread. The other cores must first
+ * fetch their parts of w, g and the state from the caches of the core that
+ * ran the backward pass, which on the 2-core machine of bench/RESULTS.md
+ * makes a memory-bound step over a model's 235k parameters slower on two
+ * cores than on one (sgd at batch 1: 12.2k against 8.6k samples/s), while
+ * a step with a square root or division per element (compute_bound) gains
+ * (adam at batch 1: +14%). Past the caches every step gains from the
+ * added bandwidth (10M parameters: sgd 4.7 -> 2.9 ms, adam 5.5 -> 4.4 ms).
+ * Below MIN_PART elements a part costs more to hand over than to run. */
+#define MIN_PART 16384
+#define MIN_SPLIT_BYTES ((int64_t)8 << 20)
+
+static int split_parts(const ol_optim *opt, int64_t n) {
+    if (opt->desc->workspace) return 1; /* muon: matrices are not cut */
+    if (!opt->desc->compute_bound && n * (int64_t)ol_dtype_size(opt->dtype) < MIN_SPLIT_BYTES)
+        return 1;
+    return ol_parallel_parts(n, MIN_PART);
+}
+
+typedef struct step_job {
+    const ol_optim *opt;
+    const ol_optim_ctx *c;
+    void *w;
+    const void *g;
+    /* Each part updates its own copy of the scalar state. The kernels set
+     * scalars from the options, the step count and the loss alone (sgd's
+     * "buffer started", nadam's momentum product, rprop's last loss), so
+     * every copy ends the same and the first is kept. */
+    double scalars[OL_PARALLEL_MAXPARTS][OL_OPTIM_MAXSCALARS];
+} step_job;
+
+static void step_part(void *p, int64_t begin, int64_t end, int part) {
+    step_job *j = p;
+    ol_optim_ctx c = *j->c;
+    c.n = end - begin;
+    c.scalars = j->scalars[part];
+    memcpy(c.scalars, j->c->scalars, sizeof j->scalars[part]);
+    call_kernel(j->opt, &c, j->w, j->g, begin);
+}
+
+/* Runs the kernel over all n elements, on every thread where that pays
+ * (split_parts); the result is the same whatever the number of parts. */
+static void run_kernel(ol_optim *opt, ol_optim_ctx *c, void *w, const void *g) {
+    if (split_parts(opt, c->n) < 2) {
+        call_kernel(opt, c, w, g, 0);
+        return;
+    }
+    step_job j = {.opt = opt, .c = c, .w = w, .g = g};
+    ol_parallel_for(c->n, OL_PARALLEL_ALIGN, MIN_PART, step_part, &j);
+    memcpy(opt->scalars, j.scalars[0], sizeof opt->scalars);
+}
+
 int ol_optim_has_prepare(const ol_optim *opt) {
     return opt->desc->prepare_f32 != NULL;
 }
@@ -199,13 +275,8 @@ int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err) {
     if (check_buffer(opt, w, "params", err)) return -1;
     if (!ol_optim_has_prepare(opt)) return 0;
     maybe_init(opt);
-    void *s[OL_OPTIM_MAXSTATE];
-    state_ptrs(opt, s);
     ol_optim_ctx c = make_ctx(opt, opt->t + 1, NAN, 1);
-    if (opt->dtype == OL_F32)
-        opt->desc->prepare_f32(&c, ol_tensor_data(w), (float *const *)s);
-    else
-        opt->desc->prepare_f64(&c, ol_tensor_data(w), (double *const *)s);
+    run_kernel(opt, &c, ol_tensor_data(w), NULL);
     return 0;
 }
 
@@ -217,13 +288,8 @@ int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, 
     if (ol_tensor_data(w) == ol_tensor_data(g) && opt->n > 0)
         return ol_fail(err, "grad and params share memory");
     maybe_init(opt);
-    void *s[OL_OPTIM_MAXSTATE];
-    state_ptrs(opt, s);
     ol_optim_ctx c = make_ctx(opt, opt->t + 1, loss, lookahead);
-    if (opt->dtype == OL_F32)
-        opt->desc->step_f32(&c, ol_tensor_data(w), ol_tensor_data(g), (float *const *)s);
-    else
-        opt->desc->step_f64(&c, ol_tensor_data(w), ol_tensor_data(g), (double *const *)s);
+    run_kernel(opt, &c, ol_tensor_data(w), ol_tensor_data(g));
     opt->t++;
     return 0;
 }

@@ -7,7 +7,14 @@
 --    ger) equals x_i * dz_o formed here from the layer's input and the
 --    gradient of its bias (which is dz itself at batch 1);
 --  * a step leaves the thread setting as the user made it, although
---    engine/nn/linear.c lowers it to one thread around thin products.
+--    engine/nn/linear.c lowers it to one thread around thin products;
+--  * the norm, now taken only where it is reported, still reaches on_epoch
+--    (the last batch of an epoch) whatever `every` is, equal to the norm
+--    of the last batch's gradient summed here;
+--  * at batch 1 the loop skips its pass over the gradient when the model
+--    shows from the factors x and dz that dz x^T is finite (engine/nn/nn.h):
+--    a gradient that overflows f32 from finite factors must still stop the
+--    run, and one just inside the range must not.
 local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
 local ol = require "optlua"
 
@@ -91,6 +98,62 @@ T.test("a step keeps the user's thread setting", function()
     net:evaluate(ol.rand(n, 784), ol.ones(n):mul_(3), "cross_entropy")
     if before then T.eq(ol.threads(), before, "threads after batch " .. n) end
   end
+end)
+
+for _, drop in ipairs{false, true} do
+  T.test("on_epoch sees the last batch's gradient norm, every = 1000, drop_last = " .. tostring(drop), function()
+    local ds = ol.data.synthetic{kind = "spirals", n = 90, classes = 3}
+    ol.seed(8)
+    local net = ol.nn.mlp{sizes = {2, 16, 3}, activation = "tanh", dtype = "f64"}
+    local opt = ol.optim.sgd(net, {lr = 0}) -- the weights stay put
+    local seen, steps = {}, 0
+    ol.train{model = net, optimizer = opt, progress = false, every = 1000, epochs = 2,
+             data = ol.data.loader(ds, {batch_size = 20, shuffle = false, drop_last = drop}),
+             on_step = function() steps = steps + 1 end,
+             on_epoch = function(s) seen[#seen + 1] = s.grad_norm end}
+    T.eq(steps, 0)
+    T.eq(#seen, 2)
+    local want = math.sqrt(sumsq(net:grads())) -- the last batch of epoch 2
+    T.ok(want > 0)
+    T.near(seen[2], want, 0, "grad_norm", 1e-12)
+    T.near(seen[1], want, 0, "grad_norm of epoch 1 (same batch, same weights)", 1e-12)
+  end)
+end
+
+-- One linear layer 2 -> 2 with W = I and b = 0, so that y = x, and mse
+-- against the one-hot target: dz = y - t (2/(n c) = 1), dW = dz x^T.
+local function identity_net()
+  local net = ol.nn.mlp{sizes = {2, 2}, dtype = "f32"}
+  net:params():copy_(ol.tensor({1, 0, 0, 1, 0, 0}, "f32"))
+  return net
+end
+
+local function one_sample(v)
+  return ol.data.loader(ol.data.dataset(ol.tensor({{v, 0}}, "f32"), ol.tensor({2})),
+                        {batch_size = 1, shuffle = false})
+end
+
+T.test("batch 1: a weight gradient that overflows f32 from finite x and dz is caught", function()
+  -- x1 = 1e38: dz1 = 1e38, dW11 = 1e76 = inf in f32; the loss (in double) stays finite
+  local net = identity_net()
+  T.raises("non-finite gradient at step 1", ol.train,
+           {model = net, optimizer = ol.optim.sgd(net, {lr = 0}), data = one_sample(1e38),
+            loss = "mse", progress = false})
+  net = identity_net()
+  local s = ol.train{model = net, optimizer = ol.optim.sgd(net, {lr = 0}), data = one_sample(1e38),
+                     loss = "mse", progress = false, on_nonfinite = "skip"}
+  T.eq(s.skipped, 1)
+end)
+
+T.test("batch 1: a large but finite gradient trains", function()
+  -- x1 = 1e18: dW11 = 1e36 < 3.4e38, shown finite from the factors
+  local net = identity_net()
+  local s = ol.train{model = net, optimizer = ol.optim.sgd(net, {lr = 0}), data = one_sample(1e18),
+                     loss = "mse", progress = false}
+  T.eq(s.skipped, 0)
+  T.eq(s.step, 1)
+  T.near(net:grads()[1], 1e36, 0, "dW11", 1e-6)
+  T.near(s.grad_norm, 1e36, 0, "grad_norm", 1e-6)
 end)
 
 T.run()
