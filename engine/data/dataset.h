@@ -76,6 +76,9 @@ static inline int32_t ol_dataset_label(const ol_dataset *ds, int64_t i) {
  * NULL. Scale and standardisation are applied. idx must be in range. */
 void ol_dataset_gather(const ol_dataset *ds, const int64_t *idx, int64_t n, ol_dtype dt,
                        void *x, void *y);
+/* Asks the memory system for the features of samples idx[0..n-1] ahead of
+ * a gather (a hint: no effect on any value). */
+void ol_dataset_prefetch(const ol_dataset *ds, const int64_t *idx, int64_t n);
 
 /* A new dataset over the samples idx[0..n-1] of ds (0-based, in range,
  * repeats allowed), sharing its storage and standardisation. */

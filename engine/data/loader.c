@@ -126,6 +126,14 @@ int64_t ol_loader_next_shard(ol_loader *l, const int64_t **idx, int64_t *global)
     return hi - lo;
 }
 
+int64_t ol_loader_peek_shard(const ol_loader *l, const int64_t **idx) {
+    ol_loader copy = *l;
+    int64_t global;
+    *idx = NULL;
+    if (l->pos < 0) return 0; /* the next epoch's order is not drawn yet */
+    return ol_loader_next_shard(&copy, idx, &global);
+}
+
 int64_t ol_loader_next_indices(ol_loader *l, const int64_t **idx) {
     int64_t global;
     return ol_loader_next_shard(l, idx, &global);

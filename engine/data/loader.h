@@ -95,6 +95,11 @@ int64_t ol_loader_next_indices(ol_loader *l, const int64_t **idx);
  * shard's slice of it (possibly 0), with *idx pointing at the slice. */
 int64_t ol_loader_next_shard(ol_loader *l, const int64_t **idx, int64_t *global);
 
+/* The slice ol_loader_next_shard would return next, without taking it
+ * (0 at the end of the epoch or before it begins): the training loop
+ * prefetches those rows while it computes on the current batch. */
+int64_t ol_loader_peek_shard(const ol_loader *l, const int64_t **idx);
+
 /* Fills x (size*d) and y (size class ids, 1-based; may be NULL) of element
  * type dt with the next batch and stores its size in *n. Returns 1 for a
  * batch, 0 at the end of an epoch (*n = 0; the next call starts a new

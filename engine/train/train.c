@@ -320,10 +320,13 @@ static int verdict(int r, int *stop, ol_error *err) {
 
 /* Forward, loss and backward of one batch (idx, n rows) into the model's
  * flat gradient; *loss is the batch mean, *ok the correct predictions. */
-static int batch_gradient(ol_model *m, const ol_dataset *ds, ol_loss_kind kind, target_mode mode,
+static int batch_gradient(ol_model *m, const ol_loader *l, ol_loss_kind kind, target_mode mode,
                           buffers *b, const int64_t *idx, int64_t n, double *loss, int64_t *ok,
                           ol_error *err) {
+    const ol_dataset *ds = l->ds;
     ol_dataset_gather(ds, idx, n, ol_model_dtype(m), b->x, NULL);
+    const int64_t *next;
+    ol_dataset_prefetch(ds, next, ol_loader_peek_shard(l, &next));
     int32_t *ids = NULL;
     if (mode == TARGET_IDS && !(ids = ol_model_id_buffer(m, n, err))) return -1;
     ol_target target;
@@ -426,7 +429,7 @@ int ol_train_run(const ol_train_config *c, ol_train_state *final, ol_error *err)
             if (lookahead && ol_optim_prepare(c->opt, &w, err)) { rc = -1; break; }
             double loss = 0;
             int64_t ok = 0;
-            if (n > 0 && batch_gradient(m, ds, c->loss, mode, &b, idx, n, &loss, &ok, err)) {
+            if (n > 0 && batch_gradient(m, l, c->loss, mode, &b, idx, n, &loss, &ok, err)) {
                 rc = -1;
                 break;
             }
