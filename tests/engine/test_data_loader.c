@@ -301,6 +301,51 @@ static void test_standardize(void **state) {
     ol_dataset_free(te);
 }
 
+/* ol_loader_peek_shard names the slice the next call takes, takes
+ * nothing, and names none at the end of an epoch (the next epoch's order is
+ * not drawn yet), over two epochs; with shards too. ol_dataset_prefetch is a hint: the
+ * gather after it reads the same values. */
+static void test_peek(void **state) {
+    (void)state;
+    ol_dataset *ds = make(10, NULL, 0);
+    ol_loader l;
+    ol_error err = {{0}};
+    const int64_t *peek, *idx;
+    for (int shards = 1; shards <= 3; shards++) {
+        for (int r = 0; r < shards; r++) {
+            ol_rng_seed(4);
+            assert_int_equal(ol_loader_init(&l, ds, &(ol_loader_opts){.batch_size = 3, .shuffle = 1}, &err), 0);
+            assert_int_equal(ol_loader_set_shard(&l, r, shards, &err), 0);
+            ol_loader_start_epoch(&l);
+            for (int epoch = 0; epoch < 2; epoch++) {
+                int64_t global, n, m;
+                for (;;) {
+                    m = ol_loader_peek_shard(&l, &peek);
+                    int64_t again = ol_loader_peek_shard(&l, &idx);
+                    assert_int_equal(again, m);
+                    n = ol_loader_next_shard(&l, &idx, &global);
+                    if (global == 0) break;
+                    assert_int_equal(n, m);
+                    if (n > 0) assert_memory_equal(peek, idx, (size_t)n * sizeof *idx);
+                    double x[2 * 3], xp[2 * 3];
+                    ol_dataset_prefetch(ds, idx, n);
+                    ol_dataset_gather(ds, idx, n, OL_F64, x, NULL);
+                    for (int64_t k = 0; k < n; k++) {
+                        xp[2 * k] = (double)idx[k];
+                        xp[2 * k + 1] = -(double)idx[k];
+                    }
+                    if (n > 0) assert_memory_equal(x, xp, (size_t)(2 * n) * sizeof *x);
+                }
+                assert_int_equal(ol_loader_peek_shard(&l, &peek), 0); /* end of epoch */
+                assert_null(peek);
+            }
+            ol_loader_free(&l);
+        }
+    }
+    ol_dataset_prefetch(ds, NULL, 0);
+    ol_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_sample_once),
@@ -310,6 +355,7 @@ int main(void) {
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_split_subset),
         cmocka_unit_test(test_standardize),
+        cmocka_unit_test(test_peek),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
