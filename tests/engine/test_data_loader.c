@@ -316,9 +316,9 @@ static void test_peek(void **state) {
             ol_rng_seed(4);
             assert_int_equal(ol_loader_init(&l, ds, &(ol_loader_opts){.batch_size = 3, .shuffle = 1}, &err), 0);
             assert_int_equal(ol_loader_set_shard(&l, r, shards, &err), 0);
-            ol_loader_start_epoch(&l);
             for (int epoch = 0; epoch < 2; epoch++) {
                 int64_t global, n, m;
+                ol_loader_start_epoch(&l); /* as the training loop does */
                 for (;;) {
                     m = ol_loader_peek_shard(&l, &peek);
                     int64_t again = ol_loader_peek_shard(&l, &idx);
