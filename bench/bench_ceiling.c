@@ -6,10 +6,12 @@
  *     calls, each timed at 1 thread and at all threads, the faster kept
  *     (so the ceiling is the best any thread policy could reach);
  *   - the in-place update bandwidth a[i] += s*c[i] over 10M f32 (read 2
- *     streams, write 1), the limit of an optimizer step, which is one
- *     streaming pass over w, g and its state.
+ *     streams, write 1) on one thread and on all, the limit of an
+ *     optimizer step, which is one streaming pass over w, g and its state
+ *     (cut over all threads at that size: engine/optim/optim.c).
  * Prints "key value" lines for bench/run (per call, "shape_..." gives the
  * 1-thread/all-threads microseconds). Figures, not a test. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -33,6 +35,20 @@ static float *randv(long n) {
 }
 
 static const int sizes[] = {784, 256, 128, 10};
+
+/* a[i] += s * c[i] over one thread's part. */
+#define MAX_T 64
+typedef struct update_job {
+    float *a;
+    const float *c;
+    long n;
+} update_job;
+
+static void *update_part(void *p) {
+    update_job *j = p;
+    for (long i = 0; i < j->n; i++) j->a[i] += 1e-7f * j->c[i];
+    return NULL;
+}
 
 /* One BLAS call of the step: kind 0 forward z = x W^T, 1 weight gradient
  * dW = dz^T x, 2 input gradient dx = dz W, for layer l at batch n. */
@@ -113,17 +129,29 @@ int main(void) {
         printf("gemm_ceiling_sps_b%d %.0f\n", n, n / best);
     }
 
-    /* In-place update bandwidth, single-threaded as the optimizer loops are. */
+    /* In-place update bandwidth on one thread and on all (each thread its
+     * contiguous part, as engine/optim cuts a step over 8 MB). */
     const long N = 10000000;
     float *a = randv(N), *c = randv(N);
-    double best = 1e30;
-    for (int r = 0; r < 8; r++) {
-        double t0 = now();
-        for (long i = 0; i < N; i++) a[i] += 1e-7f * c[i];
-        double t = now() - t0;
-        if (r > 0 && t < best) best = t; /* the first pass touches fresh pages */
+    const int counts[2] = {1, all < MAX_T ? all : MAX_T};
+    for (int q = 0; q < (all > 1 ? 2 : 1); q++) {
+        const int nt = counts[q];
+        update_job jobs[MAX_T];
+        pthread_t th[MAX_T];
+        for (int k = 0; k < nt; k++)
+            jobs[k] = (update_job){a + N / nt * k, c + N / nt * k, k == nt - 1 ? N - N / nt * k : N / nt};
+        double best = 1e30;
+        for (int r = 0; r < 8; r++) {
+            double t0 = now();
+            for (int k = 1; k < nt; k++) pthread_create(&th[k], NULL, update_part, &jobs[k]);
+            update_part(&jobs[0]);
+            for (int k = 1; k < nt; k++) pthread_join(th[k], NULL);
+            double t = now() - t0;
+            if (r > 0 && t < best) best = t; /* the first pass touches fresh pages */
+        }
+        const char *sfx = nt == 1 ? "" : "_all";
+        printf("update%s_ms %.3f\nupdate%s_gbs %.2f\n", sfx, best * 1e3, sfx, 3.0 * 4 * N / best / 1e9);
     }
-    printf("update_ms %.3f\nupdate_gbs %.2f\n", best * 1e3, 3.0 * 4 * N / best / 1e9);
     printf("checksum %g\n", (double)a[N / 2]); /* keeps the loop */
     free(a);
     free(c);

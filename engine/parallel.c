@@ -136,8 +136,24 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* A child of fork() has none of the parent's workers: it starts with an
+ * empty pool (and fresh locks, which the fork may have caught held). */
+static void after_fork_in_child(void) {
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_mutex_init(&pool.busy, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pool.nworkers = 0;
+    atomic_store(&pool.pending, 0);
+    atomic_store(&pool.sleepers, 0);
+    atomic_store(&pool.stop, 0);
+}
+
+static void register_fork_handler(void) { pthread_atfork(NULL, NULL, after_fork_in_child); }
+
 /* Starts workers until there are `want` (called with busy held). */
 static void grow(int want) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handler);
     if (want > MAX_WORKERS) want = MAX_WORKERS;
     pthread_mutex_lock(&pool.mu);
     while (pool.nworkers < want) {

@@ -1,4 +1,5 @@
-/* Thread settings, forwarded to OpenBLAS, which owns the only thread pool. */
+/* Thread settings, kept by OpenBLAS: the engine's worker pool
+ * (parallel.c) reads the same count, so one setting governs both. */
 #include "threads.h"
 
 #include <unistd.h>

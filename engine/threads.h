@@ -1,5 +1,6 @@
-/* Thread settings: how many threads OpenBLAS (and the engine's own parallel
- * loops, if any) may use. The engine's other piece of global state. */
+/* Thread settings: how many threads OpenBLAS and the engine's own worker
+ * pool (parallel.h) may use. With the pool, the engine's other piece of
+ * global state. */
 #ifndef OL_THREADS_H
 #define OL_THREADS_H
 

@@ -145,11 +145,10 @@ typedef double sumsq_v8 __attribute__((vector_size(64)));
 SUM_SQUARES(float, sum_squares_f32)
 SUM_SQUARES(double, sum_squares_f64)
 
-static double sum_squares(const ol_tensor *g) {
-    int64_t n = ol_tensor_numel(g);
-    return g->dtype == OL_F32 ? sum_squares_f32(ol_tensor_data(g), n)
-                              : sum_squares_f64(ol_tensor_data(g), n);
-}
+/* fn_f32 or fn_f64 over the elements of the contiguous tensor g. */
+#define OVER_ELEMENTS(fn, g)                                                   \
+    ((g)->dtype == OL_F32 ? fn##_f32(ol_tensor_data(g), ol_tensor_numel(g)) \
+                          : fn##_f64(ol_tensor_data(g), ol_tensor_numel(g)))
 
 /* 1 if every element is finite. x * 0 is 0 for a finite x and NaN for
  * ±Inf and NaN, so a sum of such products is NaN exactly when an element
@@ -190,12 +189,6 @@ static double sum_squares(const ol_tensor *g) {
 #endif
 ALL_FINITE(float, all_finite_f32)
 ALL_FINITE(double, all_finite_f64)
-
-static int all_finite(const ol_tensor *g) {
-    int64_t n = ol_tensor_numel(g);
-    return g->dtype == OL_F32 ? all_finite_f32(ol_tensor_data(g), n)
-                              : all_finite_f64(ol_tensor_data(g), n);
-}
 
 /* Batch buffers of one run, made once. */
 typedef struct buffers {
@@ -441,11 +434,11 @@ int ol_train_run(const ol_train_config *c, ol_train_state *final, ol_error *err)
              * with grad_norm = true. */
             int report = c->grad_norm || t % c->every == 0 || s.batch + 1 >= s.batches ||
                          (c->max_steps > 0 && run_steps + 1 >= c->max_steps);
-            double gnorm = report ? sqrt(sum_squares(&g)) : NAN;
+            double gnorm = report ? sqrt(OVER_ELEMENTS(sum_squares, &g)) : NAN;
             /* At batch 1 the model shows it from the factors of the
              * gradient (nn.h), saving a pass; the allreduce of a
              * distributed run brings in other ranks' values. */
-            int grads_ok = (!dist && ol_model_grads_known_finite(m)) || all_finite(&g);
+            int grads_ok = (!dist && ol_model_grads_known_finite(m)) || OVER_ELEMENTS(all_finite, &g);
             if (!isfinite(loss) || !grads_ok) {
                 /* No step: undo the lookahead move, so that w and the
                  * optimizer's state are those of the last good step. */

@@ -17,7 +17,9 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "parallel.h"
 #include "threads.h"
@@ -193,6 +195,33 @@ static void test_two_callers(void **state) {
     ol_set_threads(1);
 }
 
+/* A child of fork() has no workers: its first loop starts its own rather
+ * than waiting for the parent's. The child reports by its exit status and
+ * is killed by an alarm if it hangs. */
+static void test_fork(void **state) {
+    (void)state;
+    check_loop(2, 200000, OL_PARALLEL_ALIGN, 16384); /* the parent has a worker */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(10);
+        ol_set_threads(2);
+        visit v;
+        memset(&v, 0, sizeof v);
+        v.n = 200000;
+        v.seen = calloc((size_t)v.n, 1);
+        ol_parallel_for(v.n, OL_PARALLEL_ALIGN, 16384, mark, &v);
+        for (int64_t i = 0; i < v.n; i++)
+            if (v.seen[i] != 1) _exit(2);
+        _exit(v.calls[0] + v.calls[1] == 2 ? 0 : 3);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    ol_set_threads(1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cover),
@@ -200,6 +229,7 @@ int main(void) {
         cmocka_unit_test(test_sleep_signal_restart),
         cmocka_unit_test(test_nested),
         cmocka_unit_test(test_two_callers),
+        cmocka_unit_test(test_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
