@@ -214,15 +214,19 @@ static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, con
  * a step with a square root or division per element (compute_bound) gains
  * (adam at batch 1: +14%). Past the caches every step gains from the
  * added bandwidth (10M parameters: sgd 4.7 -> 2.9 ms, adam 5.5 -> 4.4 ms).
- * Below MIN_PART elements a part costs more to hand over than to run. */
-#define MIN_PART 16384
+ * Below OL_OPTIM_MIN_PART elements a part costs more to hand over than to
+ * run. */
 #define MIN_SPLIT_BYTES ((int64_t)8 << 20)
 
 static int split_parts(const ol_optim *opt, int64_t n) {
     if (opt->desc->workspace) return 1; /* muon: matrices are not cut */
     if (!opt->desc->compute_bound && n * (int64_t)ol_dtype_size(opt->dtype) < MIN_SPLIT_BYTES)
         return 1;
-    return ol_parallel_parts(n, MIN_PART);
+    return ol_parallel_parts(n, OL_OPTIM_MIN_PART);
+}
+
+int ol_optim_step_parts(const ol_optim *opt) {
+    return opt->desc->step_f32 ? split_parts(opt, opt->n) : 1;
 }
 
 typedef struct step_job {
@@ -254,7 +258,7 @@ static void run_kernel(ol_optim *opt, ol_optim_ctx *c, void *w, const void *g) {
         return;
     }
     step_job j = {.opt = opt, .c = c, .w = w, .g = g};
-    ol_parallel_for(c->n, OL_PARALLEL_ALIGN, MIN_PART, step_part, &j);
+    ol_parallel_for(c->n, OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, step_part, &j);
     memcpy(opt->scalars, j.scalars[0], sizeof opt->scalars);
 }
 

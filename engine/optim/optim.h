@@ -185,6 +185,14 @@ int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err);
 /* One step: w and g contiguous, n elements, opt's dtype. loss: NAN if
  * unknown. lookahead: 1 if ol_optim_prepare ran before g was computed. */
 int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, int lookahead, ol_error *err);
+/* How ol_optim_step cuts its pass over the n elements among the threads:
+ * into ol_optim_step_parts(opt) parts as ol_parallel_for(n,
+ * OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, ...) cuts them (1: not cut). A
+ * pass over the gradient just before the step (the training loop's
+ * finiteness check) that is cut the same way leaves each part in the
+ * cache of the core that updates it. */
+#define OL_OPTIM_MIN_PART 16384
+int ol_optim_step_parts(const ol_optim *opt);
 
 /* ---- matrix blocks (engine/optim/blocks.c) ---- */
 /* 1 if the optimizer works on matrices (desc->workspace set): the binding

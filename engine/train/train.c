@@ -12,6 +12,7 @@
 #include "train.h"
 
 #include "dist.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -189,6 +190,33 @@ SUM_SQUARES(double, sum_squares_f64)
 #endif
 ALL_FINITE(float, all_finite_f32)
 ALL_FINITE(double, all_finite_f64)
+
+/* all_finite cut over the threads as the optimizer's step will be
+ * (ol_optim_step_parts): each core then reads the part of the gradient it
+ * is about to update, which stays in its cache for the update, instead of
+ * the caller pulling every line in first. A step that is not cut gets a
+ * check that is not cut. Each part reports in its own slot. */
+typedef struct finite_job {
+    const ol_tensor *g;
+    int ok[OL_PARALLEL_MAXPARTS];
+} finite_job;
+
+static void finite_part(void *p, int64_t begin, int64_t end, int part) {
+    finite_job *j = p;
+    const char *base = (const char *)ol_tensor_data(j->g) + (size_t)begin * ol_dtype_size(j->g->dtype);
+    j->ok[part] = j->g->dtype == OL_F32 ? all_finite_f32((const float *)base, end - begin)
+                                        : all_finite_f64((const double *)base, end - begin);
+}
+
+int ol_train_grads_finite(const ol_optim *opt, const ol_tensor *g) {
+    if (ol_optim_step_parts(opt) < 2) return OVER_ELEMENTS(all_finite, g);
+    finite_job j = {.g = g};
+    for (int k = 0; k < OL_PARALLEL_MAXPARTS; k++) j.ok[k] = 1;
+    ol_parallel_for(ol_tensor_numel(g), OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, finite_part, &j);
+    for (int k = 0; k < OL_PARALLEL_MAXPARTS; k++)
+        if (!j.ok[k]) return 0;
+    return 1;
+}
 
 /* Batch buffers of one run, made once. */
 typedef struct buffers {
@@ -438,7 +466,7 @@ int ol_train_run(const ol_train_config *c, ol_train_state *final, ol_error *err)
             /* At batch 1 the model shows it from the factors of the
              * gradient (nn.h), saving a pass; the allreduce of a
              * distributed run brings in other ranks' values. */
-            int grads_ok = (!dist && ol_model_grads_known_finite(m)) || OVER_ELEMENTS(all_finite, &g);
+            int grads_ok = (!dist && ol_model_grads_known_finite(m)) || ol_train_grads_finite(c->opt, &g);
             if (!isfinite(loss) || !grads_ok) {
                 /* No step: undo the lookahead move, so that w and the
                  * optimizer's state are those of the last good step. */

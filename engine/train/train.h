@@ -95,6 +95,11 @@ typedef struct ol_train_config {
  * when all epochs ran or a callback stopped the run, -1 on error. */
 int ol_train_run(const ol_train_config *cfg, ol_train_state *final, ol_error *err);
 
+/* 1 when every element of the contiguous gradient g is finite, 0 when one
+ * is ±Inf or NaN: the loop's check before every step, cut over the threads
+ * as opt's step will be (ol_optim_step_parts). */
+int ol_train_grads_finite(const ol_optim *opt, const ol_tensor *g);
+
 /* Mean loss and accuracy (NAN unless cross_entropy) of the model over ds,
  * in chunks of `chunk` rows (workspaces grow to that size once). */
 int ol_train_evaluate(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, int64_t chunk,
