@@ -160,7 +160,7 @@ void ol_optim_reset(ol_optim *opt) {
     for (int i = 0; i < opt->desc->nstate; i++) ol_fill_(&opt->state[i], 0);
 }
 
-static void state_ptrs(ol_optim *opt, void **s) {
+static void state_ptrs(const ol_optim *opt, void **s) {
     for (int i = 0; i < OL_OPTIM_MAXSTATE; i++)
         s[i] = i < opt->desc->nstate ? ol_tensor_data(&opt->state[i]) : NULL;
 }
@@ -193,8 +193,8 @@ static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, con
     const ol_optim_desc *d = opt->desc;
     const size_t off = (size_t)begin * ol_dtype_size(opt->dtype);
     void *s[OL_OPTIM_MAXSTATE];
-    for (int i = 0; i < OL_OPTIM_MAXSTATE; i++)
-        s[i] = i < d->nstate ? (char *)ol_tensor_data(&opt->state[i]) + off : NULL;
+    state_ptrs(opt, s);
+    for (int i = 0; i < d->nstate; i++) s[i] = (char *)s[i] + off;
     w = (char *)w + off;
     if (g) g = (const char *)g + off;
     if (opt->dtype == OL_F32) {

@@ -146,10 +146,11 @@ typedef double sumsq_v8 __attribute__((vector_size(64)));
 SUM_SQUARES(float, sum_squares_f32)
 SUM_SQUARES(double, sum_squares_f64)
 
-/* fn_f32 or fn_f64 over the elements of the contiguous tensor g. */
-#define OVER_ELEMENTS(fn, g)                                                   \
-    ((g)->dtype == OL_F32 ? fn##_f32(ol_tensor_data(g), ol_tensor_numel(g)) \
-                          : fn##_f64(ol_tensor_data(g), ol_tensor_numel(g)))
+/* fn_f32 or fn_f64 over n elements of type dt from p. */
+#define BY_DTYPE(fn, dt, p, n) \
+    ((dt) == OL_F32 ? fn##_f32((const float *)(p), n) : fn##_f64((const double *)(p), n))
+/* ... over the elements of the contiguous tensor g. */
+#define OVER_ELEMENTS(fn, g) BY_DTYPE(fn, (g)->dtype, ol_tensor_data(g), ol_tensor_numel(g))
 
 /* 1 if every element is finite. x * 0 is 0 for a finite x and NaN for
  * ±Inf and NaN, so a sum of such products is NaN exactly when an element
@@ -204,8 +205,7 @@ typedef struct finite_job {
 static void finite_part(void *p, int64_t begin, int64_t end, int part) {
     finite_job *j = p;
     const char *base = (const char *)ol_tensor_data(j->g) + (size_t)begin * ol_dtype_size(j->g->dtype);
-    j->ok[part] = j->g->dtype == OL_F32 ? all_finite_f32((const float *)base, end - begin)
-                                        : all_finite_f64((const double *)base, end - begin);
+    j->ok[part] = BY_DTYPE(all_finite, j->g->dtype, base, end - begin);
 }
 
 int ol_train_grads_finite(const ol_optim *opt, const ol_tensor *g) {
