@@ -99,4 +99,4 @@ print(f"{'vs FANN online b1 (samples/s)':<30} {o1:>11.0f} {'':>4} {fi:>11.0f} {'
 print(f"{'vs FANN best (samples/s)':<30} {ob:>11.0f} {'':>4} {fb:>11.0f} {'FANN':>5} {ob / fb:>6.1f}x {'>=20x':>6}"
       "   (optlua best mini-batch vs FANN_TRAIN_BATCH)")
 print(f"update bandwidth {gbs:.1f} GB/s (a += s*c, 10M f32, best of 1 thread: {gbs1:.1f} and {cores}); "
-      f"GEMM-only step limits: best of 1/{cores} threads per call")
+      f"GEMM-only step limits: best per call of 1 thread, OpenBLAS's {cores}, and cut over {cores}")

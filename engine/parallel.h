@@ -1,9 +1,11 @@
-/* The engine's own worker threads, for the passes that stream over a flat
- * buffer once (optimizer steps, the training loop's finiteness check): a
- * loop over [0, n) is cut into one contiguous part per thread and the
- * parts run at the same time, the caller doing the last one (parallel.c
- * says why). OpenBLAS keeps its own pool for the matrix products; this one
- * only ever runs between them.
+/* The engine's own worker threads: a loop over [0, n) is cut into one
+ * contiguous part per thread and the parts run at the same time, the
+ * caller doing the last one (parallel.c says why). The nn layer's matrix
+ * products (blocks of rows or columns of the result, engine/nn/linear.c),
+ * optimizer steps and the training loop's finiteness check all run on it,
+ * so a training step uses one set of threads and OpenBLAS's own stay
+ * asleep; other BLAS callers (ol.mm, the second-order methods) still use
+ * OpenBLAS's threads.
  *
  * How many threads: ol_get_threads() (threads.h), the user's setting, so
  * that --threads 1 means one thread for everything. A loop of fewer than
@@ -41,9 +43,8 @@ int ol_parallel_parts(int64_t n, int64_t min_part);
  * OL_PARALLEL_ALIGN as the grain. */
 void ol_parallel_for(int64_t n, int64_t grain, int64_t min_part, ol_range_fn fn, void *ctx);
 
-/* Called before a BLAS call on more than one thread: OpenBLAS's threads
- * are about to need the cores, so idle workers stop polling and sleep
- * until the next job. */
+/* Called before a BLAS call on OpenBLAS's threads: they are about to need
+ * the cores, so idle workers stop polling and sleep until the next job. */
 void ol_parallel_blas_threads(void);
 
 /* Stops and joins the workers (they start again on the next call that

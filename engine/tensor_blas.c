@@ -13,6 +13,7 @@
 
 #include <cblas.h>
 
+#include "parallel.h"
 #include "tensor_kernels.h"
 
 /* How BLAS should read a rows x cols matrix view. */
@@ -84,6 +85,7 @@ int ol_mm(const ol_tensor *a, const ol_tensor *b, ol_tensor *out, ol_error *err)
         ol_tensor_release(out);
         return -1;
     }
+    ol_parallel_blas_threads(); /* OpenBLAS's threads need the cores */
     if (a->dtype == OL_F32)
         cblas_sgemm(CblasRowMajor, pa.trans, pb.trans, m, n, k, 1.0f, pa.data, pa.ld, pb.data, pb.ld, 0.0f,
                     out->st->data, n);

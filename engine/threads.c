@@ -1,5 +1,8 @@
-/* Thread settings, kept by OpenBLAS: the engine's worker pool
- * (parallel.c) reads the same count, so one setting governs both. */
+/* Thread settings: one count for the engine's worker pool (parallel.c) and
+ * OpenBLAS, set together. The engine keeps its own copy because the nn
+ * layer runs OpenBLAS on one thread while it cuts the products over the
+ * pool (engine/nn/linear.c); until the first setting, the count is
+ * OpenBLAS's default (all cores, or OPENBLAS_NUM_THREADS). */
 #include "threads.h"
 
 #include <unistd.h>
@@ -13,11 +16,19 @@ int ol_num_cores(void) {
     return n > 0 ? (int)n : 1;
 }
 
+static int engine_threads; /* 0: not set yet */
+
 void ol_set_threads(int n) {
     if (n < 1) n = ol_num_cores();
+    engine_threads = n;
+    openblas_set_num_threads(n);
+}
+
+void ol_blas_set_threads(int n) {
+    if (!engine_threads) engine_threads = openblas_get_num_threads();
     openblas_set_num_threads(n);
 }
 
 int ol_get_threads(void) {
-    return openblas_get_num_threads();
+    return engine_threads ? engine_threads : openblas_get_num_threads();
 }

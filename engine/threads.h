@@ -7,5 +7,8 @@
 void ol_set_threads(int n); /* n < 1: all cores */
 int ol_get_threads(void);
 int ol_num_cores(void);
+/* OpenBLAS's own count alone, for the engine's calls that run on one
+ * thread or cut their products over the pool themselves. */
+void ol_blas_set_threads(int n);
 
 #endif

@@ -1,6 +1,31 @@
 /* Linear layer y = x W^T + b (torch.nn.Linear's layout), forward and
  * backward side by side in generic/linear.h, instantiated for f32 and f64
- * over OpenBLAS (cblas_?gemm, ?gemv, ?ger). */
+ * over OpenBLAS (cblas_?gemm, ?gemv).
+ *
+ * Threads: each product runs on OpenBLAS's single-threaded path, and a
+ * product big enough to share is cut into contiguous blocks of rows or
+ * columns of its result, one per thread of the engine's own pool
+ * (parallel.h). OpenBLAS's threads stay asleep through a training step.
+ * Measured on the 2-core machine of bench/RESULTS.md against OpenBLAS's
+ * own 2-thread split of the same products:
+ *  - the 784->256 forward at batch 128 took 280-312 us in two halves
+ *    against 318-400 us: the halves need no synchronisation inside the
+ *    product, and OpenBLAS's threads, which wait for work with
+ *    sched_yield, no longer take turns on a core with the pool's worker
+ *    during the optimizer step (the profile had 12% of a batch-128 adam
+ *    run in the kernel's scheduler);
+ *  - training: adam at batch 16 1.31x and at batch 128 1.03x faster.
+ *  - with the training step cut the same way (engine/optim/optim.c):
+ *    sgd at batch 1 1.34x, adam at batch 1 1.38x faster.
+ * A product of fewer than 2^19 multiply-adds, or with no side of 32, runs
+ * on one thread: a part must outlast the pool's handoff (a few
+ * microseconds). Cutting the rows or columns of the result leaves every
+ * element's sum over k in the order of the whole product, so a cut
+ * product equals the uncut one bit for bit, except where a part is small
+ * enough for OpenBLAS's small-matrix kernels (10^6 multiply-adds), which
+ * sum in another order: there 1 and 2 threads differ in the last bits
+ * (tests/engine/test_nn_linear_split.c). Waiting for 2^21 multiply-adds
+ * would keep the bits but costs 9% at batch 16 and 4% at batch 1024. */
 #include <string.h>
 
 #include <cblas.h>
@@ -9,53 +34,47 @@
 #include "parallel.h"
 #include "threads.h"
 
-/* Threads for one product of an m x k by a k x n matrix: all (0) or one.
- * OpenBLAS splits a GEMM over all its threads once m*n*k passes 65536*4,
- * but on thin or small products the split costs more than it saves.
- * Measured on the 2-core machine of bench/RESULTS.md (bench_ceiling's
- * "shape_" lines, microseconds at 1 thread / 2 threads): the 128->10
- * layer's products at batch 1024 (a side of 10) 35/40 when the other core
- * is idle and 35/102 when it is busy, while 256->128 at batch 16 (2^19
- * multiply-adds, every side >= 16) gains 12.4/7.2 and the products from
- * 4M up gain 1.5-1.9x; with this rule a batch-16 step trains 6% faster
- * than with a 2^21 threshold (A/B, bench/RESULTS.md). gemv/ger at batch 1
- * stay on one thread: threaded they win a few microseconds when the other
- * core is idle and lose 3x when it is busy. The setting is lowered for
- * the call and restored, so ol_get_threads() still reports the user's
- * choice. The choice depends on the shape alone, so a given thread setting
- * gives the same numbers run after run; different settings differ in the
- * last bits, as OpenBLAS's own split already made them. */
-static int gemm_threads(int64_t m, int64_t n, int64_t k) {
-    int64_t lo = m < n ? (m < k ? m : k) : (n < k ? n : k);
-    return lo >= 16 && m * n * k >= ((int64_t)1 << 19) ? 0 : 1;
+#define SPLIT_MIN_MACS ((int64_t)1 << 19)
+#define SPLIT_MIN_SIDE 32
+
+/* Whether a product of an m x k by a k x n matrix is cut over the pool. */
+static int split_product(int64_t m, int64_t n, int64_t k) {
+    return (m >= SPLIT_MIN_SIDE || n >= SPLIT_MIN_SIDE) && m * n * k >= SPLIT_MIN_MACS;
 }
 
-/* Runs one BLAS call with the thread count gemm_threads picks (0: all). */
-#define WITH_THREADS(m, n, k, call)                                    \
-    do {                                                               \
-        const int all_ = ol_get_threads();                             \
-        const int one_ = gemm_threads(m, n, k) && all_ > 1;            \
-        if (one_) ol_set_threads(1);                                   \
-        else if (all_ > 1) ol_parallel_blas_threads();                 \
-        call;                                                          \
-        if (one_) ol_set_threads(all_);                                \
+/* Batch 1's products stream over W once (gemv, the outer product): cut
+ * once W has SPLIT_STREAM elements. */
+#ifndef SPLIT_STREAM
+#define SPLIT_STREAM ((int64_t)1 << 16)
+#endif
+static int split_stream(int64_t elements) { return elements >= SPLIT_STREAM; }
+
+/* Parts start on multiples of 16 rows or columns (a 64-byte line of
+ * f32). */
+#define SPLIT_GRAIN 16
+
+/* OpenBLAS on one thread for the products the nn layer makes (cut or
+ * not), back to the user's setting after. */
+#define ON_ONE_BLAS_THREAD(call)                 \
+    do {                                         \
+        const int all_ = ol_get_threads();       \
+        if (all_ > 1) ol_blas_set_threads(1);    \
+        call;                                    \
+        if (all_ > 1) ol_blas_set_threads(all_); \
     } while (0)
 
 #define T float
 #define S(name) name##_f32
 #define GEMM cblas_sgemm
 #define GEMV cblas_sgemv
-#define GER cblas_sger
 #include "generic/linear.h"
 #undef T
 #undef S
 #undef GEMM
 #undef GEMV
-#undef GER
 
 #define T double
 #define S(name) name##_f64
 #define GEMM cblas_dgemm
 #define GEMV cblas_dgemv
-#define GER cblas_dger
 #include "generic/linear.h"

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "parallel.h"
 
 /* f'(u) and f''(u) for one activation. */
 static void act_d12(ol_act a, double slope, double u, double *d1, double *d2) {
@@ -77,6 +78,7 @@ int ol_model_curvature(const ol_model *m, const double *x, int64_t n, ol_loss_ki
     if ((unsigned)kind > OL_LOSS_BCE) return ol_fail(err, "unknown loss");
     if (ids && kind != OL_LOSS_CROSS_ENTROPY) return ol_fail(err, "class ids are targets for cross_entropy only");
     if (!ids && !dense) return ol_fail(err, "no target");
+    ol_parallel_blas_threads(); /* its products run on OpenBLAS's threads */
     if (ids)
         for (int64_t r = 0; r < n; r++)
             if (ids[r] < 0 || ids[r] >= c)

@@ -50,5 +50,4 @@ const ol_optim_desc ol_optim_adadelta = {
     .step_f32 = adadelta_step_f32,
     .step_f64 = adadelta_step_f64,
     .doc = "Adadelta with lr and weight decay (torch.optim.Adadelta)",
-    .compute_bound = 1,
 };

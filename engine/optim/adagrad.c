@@ -54,5 +54,4 @@ const ol_optim_desc ol_optim_adagrad = {
     .step_f32 = adagrad_step_f32,
     .step_f64 = adagrad_step_f64,
     .doc = "Adagrad with lr decay and weight decay (torch.optim.Adagrad)",
-    .compute_bound = 1,
 };

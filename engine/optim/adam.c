@@ -66,7 +66,6 @@ const ol_optim_desc ol_optim_adam = {
     .step_f32 = adam_step_f32,
     .step_f64 = adam_step_f64,
     .doc = "Adam, L2 weight decay, amsgrad (Kingma & Ba 2015; torch.optim.Adam)",
-    .compute_bound = 1,
 };
 
 const ol_optim_desc ol_optim_adamw = {
@@ -79,5 +78,4 @@ const ol_optim_desc ol_optim_adamw = {
     .step_f32 = adamw_step_f32,
     .step_f64 = adamw_step_f64,
     .doc = "AdamW, decoupled weight decay (Loshchilov & Hutter 2019; torch.optim.AdamW)",
-    .compute_bound = 1,
 };

@@ -54,5 +54,4 @@ const ol_optim_desc ol_optim_adamax = {
     .step_f32 = adamax_step_f32,
     .step_f64 = adamax_step_f64,
     .doc = "Adamax, Adam with the infinity norm (Kingma & Ba 2015; torch.optim.Adamax)",
-    .compute_bound = 1,
 };

@@ -93,5 +93,4 @@ const ol_optim_desc ol_optim_nadam = {
     .step_f32 = nadam_step_f32,
     .step_f64 = nadam_step_f64,
     .doc = "NAdam, Nesterov-momentum Adam with mu_t schedule (Dozat 2016; torch.optim.NAdam)",
-    .compute_bound = 1,
 };

@@ -206,22 +206,18 @@ static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, con
     }
 }
 
-/* When a step is cut into one part per thread. The other cores must first
- * fetch their parts of w, g and the state from the caches of the core that
- * ran the backward pass, which on the 2-core machine of bench/RESULTS.md
- * makes a memory-bound step over a model's 235k parameters slower on two
- * cores than on one (sgd at batch 1: 12.2k against 8.6k samples/s), while
- * a step with a square root or division per element (compute_bound) gains
- * (adam at batch 1: +14%). Past the caches every step gains from the
- * added bandwidth (10M parameters: sgd 4.7 -> 2.9 ms, adam 5.5 -> 4.4 ms).
- * Below OL_OPTIM_MIN_PART elements a part costs more to hand over than to
- * run. */
-#define MIN_SPLIT_BYTES ((int64_t)8 << 20)
-
+/* When a step is cut into one part per thread: whenever it has two parts
+ * of OL_OPTIM_MIN_PART elements (below that a part costs more to hand
+ * over than to run). The nn layer cuts its products over the same threads
+ * (engine/nn/linear.c), so after a backward pass each core holds much of
+ * the part of the gradient and weights it updates. Measured on the 2-core
+ * machine of bench/RESULTS.md (A/B, medians of 3): sgd at batch 1 trains
+ * at 22.0k samples/s against 9.2k with the step on the caller alone and
+ * the products cut, and 16.4k before the products were cut; a 10M-element
+ * step gains from the second core's bandwidth as well (sgd 4.7 -> 2.9 ms,
+ * adam 5.5 -> 4.4 ms). */
 static int split_parts(const ol_optim *opt, int64_t n) {
     if (opt->desc->workspace) return 1; /* muon: matrices are not cut */
-    if (!opt->desc->compute_bound && n * (int64_t)ol_dtype_size(opt->dtype) < MIN_SPLIT_BYTES)
-        return 1;
     return ol_parallel_parts(n, OL_OPTIM_MIN_PART);
 }
 

@@ -121,11 +121,6 @@ typedef struct ol_optim_desc {
     int (*closure_step)(struct ol_optim *opt, double *w, const struct ol_closure *f,
                         double *loss, ol_error *err);
     void (*priv_free)(void *priv);
-    /* 1: the kernel divides or takes a square root per element, so that
-     * it is bound by the divider rather than by memory, and a step over a
-     * model's parameters runs faster on every core even though they sit
-     * in the first core's caches (optim.c, run_kernel; issue 10). */
-    int compute_bound;
 } ol_optim_desc;
 
 /* Writes a kernel once for both element types: KERNEL(T, NAME) is a macro

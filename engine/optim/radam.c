@@ -86,5 +86,4 @@ const ol_optim_desc ol_optim_radam = {
     .step_f32 = radam_step_f32,
     .step_f64 = radam_step_f64,
     .doc = "RAdam, variance-rectified Adam, rho_t > 5 (Liu et al. 2020; torch.optim.RAdam)",
-    .compute_bound = 1,
 };

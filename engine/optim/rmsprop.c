@@ -85,5 +85,4 @@ const ol_optim_desc ol_optim_rmsprop = {
     .step_f32 = rmsprop_step_f32,
     .step_f64 = rmsprop_step_f64,
     .doc = "RMSprop with centered, momentum, nesterov, weight decay (torch.optim.RMSprop)",
-    .compute_bound = 1,
 };

@@ -1,7 +1,7 @@
 /* The training loop's finiteness check (ol_train_grads_finite): one ±Inf
  * or NaN anywhere in the gradient, in the first or last element of any
  * part the check is cut into, at the cut and in the scalar tail, is found,
- * whether the check runs on one thread or is cut over two as adam's step
+ * whether the check runs on one thread or is cut over two as the step
  * is; a finite gradient, negative zeros and huge values included, passes. */
 #include <math.h>
 #include <setjmp.h>
@@ -56,7 +56,8 @@ static void test_finite_check(void **state) {
         ol_dtype t = dt ? OL_F64 : OL_F32;
         check_dtype(t, "adam", n, 1, 1);
         check_dtype(t, "adam", n, 2, 2); /* cut as adam's step is */
-        check_dtype(t, "sgd", n, 2, 1);  /* sgd's step is not cut at this size */
+        check_dtype(t, "sgd", n, 2, 2);
+        check_dtype(t, "sgd", 2 * OL_OPTIM_MIN_PART - 1, 2, 1); /* too small to cut */
     }
     ol_parallel_shutdown();
 }

@@ -14,7 +14,13 @@
 --  * at batch 1 the loop skips its pass over the gradient when the model
 --    shows from the factors x and dz that dz x^T is finite (engine/nn/nn.h):
 --    a gradient that overflows f32 from finite factors must still stop the
---    run, and one just inside the range must not.
+--    run, and one just inside the range must not;
+--  * training on 2 threads (the products cut over the engine's pool,
+--    engine/nn/linear.c, and the step cut the same way) ends on the same
+--    weights as on 1 thread: bit for bit at batch 1 and 128, where every
+--    cut product is big; within rounding at batch 16, where halves of the
+--    256->128 products run on OpenBLAS's small-matrix kernels; for a step
+--    bound by memory (sgd+momentum) and one with a division (adam).
 local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
 local ol = require "optlua"
 
@@ -155,5 +161,36 @@ T.test("batch 1: a large but finite gradient trains", function()
   T.near(net:grads()[1], 1e36, 0, "dW11", 1e-6)
   T.near(s.grad_norm, 1e36, 0, "grad_norm", 1e-6)
 end)
+
+if ol.threads then
+  for _, name in ipairs{"sgd", "adam"} do
+    for _, b in ipairs{1, 16, 128} do
+      T.test("2 threads train to the same bits as 1, " .. name .. " batch " .. b, function()
+        ol.seed(11)
+        local x = ol.rand(256, 784)
+        local y = ol.ones(256)
+        for i = 1, 256 do y[i] = (i * 7) % 10 + 1 end
+        local ds = ol.data.dataset(x, y)
+        local before = ol.threads()
+        local w = {}
+        for _, threads in ipairs{1, 2} do
+          ol.threads(threads)
+          ol.seed(12)
+          local net = ol.nn.mlp{sizes = {784, 256, 128, 10}, activation = "relu"}
+          local opt = name == "sgd" and ol.optim.sgd(net, {lr = 0.05, momentum = 0.9})
+                      or ol.optim.adam(net, {lr = 1e-3})
+          ol.train{model = net, optimizer = opt, progress = false, max_steps = b == 1 and 40 or 6,
+                   data = ol.data.loader(ds, {batch_size = b, shuffle = false})}
+          w[threads] = net:params():clone()
+        end
+        ol.threads(before)
+        local diff = (w[1] - w[2]):abs():max()
+        if b == 16 then T.ok(diff < 1e-5, "largest difference " .. diff)
+        else T.eq(diff, 0, "largest difference") end
+        T.ok((w[1] - ol.nn.mlp{sizes = {784, 256, 128, 10}}:params()):abs():max() > 0)
+      end)
+    end
+  end
+end
 
 T.run()

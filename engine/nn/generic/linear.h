@@ -1,56 +1,135 @@
 /* Linear layer for one element type: included by linear.c with T, S(name)
- * and the BLAS routines GEMM, GEMV, GER, SCAL defined.
+ * and the BLAS routines GEMM and GEMV defined.
  *
  * y = x W^T + b, W: out x in (torch.nn.Linear), x: n x in.
  * Backward (dz = dL/dy): dW = dz^T x, db = sum over rows of dz,
- * dx = dz W. Every product is one BLAS call; batch 1 uses gemv / ger, which
- * skip GEMM's packing of a one-row operand (and the overwriting weight
- * gradient there is a plain outer-product loop). WITH_THREADS (linear.c)
- * runs each call at the thread count chosen for its shape. The bias lives
- * in the fused activation pass (activation.c) or in bias_forward below. */
+ * dx = dz W. Every product is one BLAS call per part (linear.c cuts the
+ * big ones over the engine's pool); batch 1 uses gemv, which skips GEMM's
+ * packing of a one-row operand, and writes the weight gradient dz x^T
+ * with a plain outer-product loop. The bias lives in the fused activation
+ * pass (activation.c) or in bias_forward below. */
+
+/* One product C = op(A) op(B) (+ beta C), row-major, cut along the rows
+ * (cut_cols 0) or the columns of C. Batch 1 (n == 1 as GEMM's n, or the
+ * outer product) goes through the same cut with the matching routine. */
+typedef enum { S(K_GEMM), S(K_GEMV), S(K_OUTER) } S(kind);
+
+typedef struct S(product) {
+    S(kind) kind;
+    int ta, tb, cut_cols;
+    int64_t m, n, k, lda, ldb, ldc;
+    const T *a, *b;
+    T beta;
+    T *c;
+} S(product);
+
+/* Rows or columns [lo, hi) of C. */
+static void S(product_part)(void *ctx, int64_t lo, int64_t hi, int part) {
+    (void)part;
+    const S(product) *p = ctx;
+    const int64_t len = hi - lo;
+    if (p->kind == S(K_OUTER)) {
+        /* C (m x n) = a b^T, rows lo..hi: a is dz (m), b is x (n). */
+        for (int64_t o = lo; o < hi; o++) {
+            const T d = p->a[o];
+            T *restrict row = p->c + o * p->ldc;
+            for (int64_t i = 0; i < p->n; i++) row[i] = d * p->b[i];
+        }
+        return;
+    }
+    if (p->kind == S(K_GEMV)) {
+        /* c = op(A) b with A stored m x n (lda); NoTrans cuts rows of A,
+         * Trans (run whole, see run_product) its columns. */
+        if (!p->ta)
+            GEMV(CblasRowMajor, CblasNoTrans, (int)len, (int)p->n, 1, p->a + lo * p->lda,
+                 (int)p->lda, p->b, 1, 0, p->c + lo, 1);
+        else
+            GEMV(CblasRowMajor, CblasTrans, (int)p->m, (int)len, 1, p->a + lo, (int)p->lda, p->b,
+                 1, 0, p->c + lo, 1);
+        return;
+    }
+    const T *a = p->a, *b = p->b;
+    T *c;
+    int64_t m = p->m, n = p->n;
+    if (p->cut_cols) {
+        b += p->tb ? lo * p->ldb : lo;
+        c = p->c + lo;
+        n = len;
+    } else {
+        a += p->ta ? lo : lo * p->lda;
+        c = p->c + lo * p->ldc;
+        m = len;
+    }
+    GEMM(CblasRowMajor, p->ta ? CblasTrans : CblasNoTrans, p->tb ? CblasTrans : CblasNoTrans,
+         (int)m, (int)n, (int)p->k, 1, a, (int)p->lda, b, (int)p->ldb, p->beta, c, (int)p->ldc);
+}
+
+/* Runs a product, cut over the pool when linear.c says it is worth it.
+ * A GEMM is cut along its larger side of C, so that the operand each part
+ * packs whole is the smaller one. */
+static void S(run_product)(S(product) *p, int64_t macs) {
+    int64_t side;
+    if (p->kind == S(K_GEMM)) {
+        p->cut_cols = p->n >= p->m;
+        side = p->cut_cols ? p->n : p->m;
+    } else {
+        side = p->kind == S(K_GEMV) && p->ta ? p->n : p->m;
+    }
+    /* OpenBLAS's transposed gemv sums a column in a different order when
+     * handed fewer columns (measured: the last bits of dx change), so it is
+     * never cut; the MLPs' batch-1 dx products are small anyway. */
+    const int cut = p->kind == S(K_GEMM)   ? split_product(p->m, p->n, p->k)
+                    : p->kind == S(K_GEMV) && p->ta ? 0
+                                                    : split_stream(macs);
+    ON_ONE_BLAS_THREAD(
+        if (cut) ol_parallel_for(side, SPLIT_GRAIN, SPLIT_GRAIN, S(product_part), p);
+        else S(product_part)(p, 0, side, 0));
+}
 
 void S(ol_linear_forward)(int64_t n, int64_t in, int64_t out,
                           const T *x, const T *w, T *z) {
-    if (n == 1)
-        WITH_THREADS(1, out, in,
-                     GEMV(CblasRowMajor, CblasNoTrans, (int)out, (int)in, 1, w, (int)in,
-                          x, 1, 0, z, 1));
-    else
-        WITH_THREADS(n, out, in,
-                     GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)out, (int)in,
-                          1, x, (int)in, w, (int)in, 0, z, (int)out));
+    if (n == 1) {
+        S(product) p = {.kind = S(K_GEMV), .m = out, .n = in, .lda = in, .a = w, .b = x, .c = z};
+        S(run_product)(&p, out * in);
+    } else {
+        S(product) p = {.kind = S(K_GEMM), .tb = 1, .m = n, .n = out, .k = in, .lda = in,
+                        .ldb = in, .ldc = out, .a = x, .b = w, .c = z};
+        S(run_product)(&p, n * out * in);
+    }
 }
 
 void S(ol_linear_backward)(int64_t n, int64_t in, int64_t out,
                            const T *x, const T *w, const T *dz, T *dx,
                            T *dw, int accumulate) {
     if (n == 1) {
-        /* ger only accumulates (dw += dz x^T): reading and writing dw after
-         * clearing it is three passes over the largest array of a batch-1
-         * step, so the overwrite is one vectorised pass of its own. */
+        /* The weight gradient dz x^T: GEMV-shaped GEMMs would pack a
+         * one-row operand, and ger only accumulates (clearing dw first
+         * would be three passes over the largest array of a batch-1 step),
+         * so the overwrite is one vectorised pass of its own. */
         if (accumulate) {
-            WITH_THREADS(out, in, 1,
-                         GER(CblasRowMajor, (int)out, (int)in, 1, dz, 1, x, 1, dw, (int)in));
+            S(product) p = {.kind = S(K_GEMM), .ta = 1, .m = out, .n = in, .k = 1, .lda = out,
+                            .ldb = in, .ldc = in, .a = dz, .b = x, .beta = 1, .c = dw};
+            S(run_product)(&p, out * in);
         } else {
-            for (int64_t o = 0; o < out; o++) {
-                const T d = dz[o];
-                T *restrict row = dw + o * in;
-                for (int64_t i = 0; i < in; i++) row[i] = d * x[i];
-            }
+            S(product) p = {.kind = S(K_OUTER), .m = out, .n = in, .ldc = in, .a = dz, .b = x,
+                            .c = dw};
+            S(run_product)(&p, out * in);
         }
-        if (dx)
-            WITH_THREADS(1, in, out,
-                         GEMV(CblasRowMajor, CblasTrans, (int)out, (int)in, 1, w, (int)in,
-                              dz, 1, 0, dx, 1));
+        if (dx) {
+            S(product) p = {.kind = S(K_GEMV), .ta = 1, .m = out, .n = in, .lda = in, .a = w,
+                            .b = dz, .c = dx};
+            S(run_product)(&p, out * in);
+        }
         return;
     }
-    WITH_THREADS(out, in, n,
-                 GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)n,
-                      1, dz, (int)out, x, (int)in, accumulate ? 1 : 0, dw, (int)in));
-    if (dx)
-        WITH_THREADS(n, in, out,
-                     GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)in, (int)out,
-                          1, dz, (int)out, w, (int)in, 0, dx, (int)in));
+    S(product) g = {.kind = S(K_GEMM), .ta = 1, .m = out, .n = in, .k = n, .lda = out, .ldb = in,
+                    .ldc = in, .a = dz, .b = x, .beta = accumulate ? 1 : 0, .c = dw};
+    S(run_product)(&g, out * in * n);
+    if (dx) {
+        S(product) p = {.kind = S(K_GEMM), .m = n, .n = in, .k = out, .lda = out, .ldb = in,
+                        .ldc = in, .a = dz, .b = w, .c = dx};
+        S(run_product)(&p, n * in * out);
+    }
 }
 
 void S(ol_bias_forward)(int64_t n, int64_t w, T *z, const T *b) {

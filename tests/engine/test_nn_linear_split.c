@@ -1,0 +1,178 @@
+/* The linear layer's products cut over the engine's pool (engine/nn/linear.c):
+ * on two threads every result (forward z, weight gradient dW overwritten
+ * and accumulated, input gradient dx) matches a plain double-precision
+ * loop of the formula
+ * z = x W^T, dW (+)= dz^T x, dx = dz W, and for the big products equals
+ * the one-thread result bit for bit. The shapes make each kind of cut
+ * happen: GEMM cut along the columns of the result (the MLP's 784->256 at
+ * batch 128) and along its rows (a tall batch), batch 1's gemv cut along
+ * the rows of W (forward; its transposed gemv for dx is never cut, as a
+ * cut changes its bits) and the outer product cut along the rows of dW,
+ * with sizes that leave a short last part. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <cmocka.h>
+
+#include "nn/kernels.h"
+#include "parallel.h"
+#include "threads.h"
+
+typedef struct shape {
+    int64_t n, in, out;
+} shape;
+
+static void fill(float *p, int64_t k, unsigned seed) {
+    for (int64_t i = 0; i < k; i++) {
+        seed = seed * 1103515245u + 12345u;
+        p[i] = (float)((seed >> 9) % 2001) / 1000.0f - 1.0f;
+    }
+}
+
+/* Shapes whose cut products all keep more than 10^6 multiply-adds per part
+ * (or are gemv and outer products) give the same bits on 1 and 2 threads;
+ * smaller GEMMs may go to OpenBLAS's small-matrix kernels, which sum in
+ * another order for a part than for the whole, so there only the formula
+ * is checked. */
+
+/* Runs forward and backward (overwrite, then accumulate on top) at the
+ * given thread count into z, dw, dx. */
+static void run(const shape *s, int threads, const float *x, const float *w, const float *dz,
+                float *z, float *dw, float *dx) {
+    ol_set_threads(threads);
+    ol_linear_forward_f32(s->n, s->in, s->out, x, w, z);
+    ol_linear_backward_f32(s->n, s->in, s->out, x, w, dz, dx, dw, 0);
+    ol_linear_backward_f32(s->n, s->in, s->out, x, w, dz, NULL, dw, 1);
+    ol_set_threads(1);
+}
+
+static void check_close(const char *what, const shape *s, int64_t i, double got, double want) {
+    double tol = 1e-4 * (1.0 + fabs(want)) * sqrt((double)(s->in > s->n ? s->in : s->n));
+    if (!(fabs(got - want) <= tol))
+        fail_msg("%s of %lldx%lldx%lld at %lld: %.9g, formula %.9g", what, (long long)s->n,
+                 (long long)s->in, (long long)s->out, (long long)i, got, want);
+}
+
+static void check_shape(const shape *s, int same_bits) {
+    const int64_t n = s->n, in = s->in, out = s->out;
+    float *x = malloc(sizeof(float) * n * in), *w = malloc(sizeof(float) * out * in);
+    float *dz = malloc(sizeof(float) * n * out);
+    float *z1 = malloc(sizeof(float) * n * out), *z2 = malloc(sizeof(float) * n * out);
+    float *dw1 = malloc(sizeof(float) * out * in), *dw2 = malloc(sizeof(float) * out * in);
+    float *dx1 = malloc(sizeof(float) * n * in), *dx2 = malloc(sizeof(float) * n * in);
+    fill(x, n * in, 1);
+    fill(w, out * in, 2);
+    fill(dz, n * out, 3);
+    run(s, 1, x, w, dz, z1, dw1, dx1);
+    run(s, 2, x, w, dz, z2, dw2, dx2);
+    if (same_bits) {
+        assert_memory_equal(z1, z2, sizeof(float) * n * out);
+        assert_memory_equal(dw1, dw2, sizeof(float) * out * in);
+        assert_memory_equal(dx1, dx2, sizeof(float) * n * in);
+    }
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t o = 0; o < out; o++) {
+            double acc = 0;
+            for (int64_t i = 0; i < in; i++) acc += (double)x[r * in + i] * w[o * in + i];
+            check_close("z", s, r * out + o, z2[r * out + o], acc);
+        }
+    for (int64_t o = 0; o < out; o++)
+        for (int64_t i = 0; i < in; i++) {
+            double acc = 0;
+            for (int64_t r = 0; r < n; r++) acc += (double)dz[r * out + o] * x[r * in + i];
+            check_close("dW (twice)", s, o * in + i, dw2[o * in + i], 2 * acc);
+        }
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t i = 0; i < in; i++) {
+            double acc = 0;
+            for (int64_t o = 0; o < out; o++) acc += (double)dz[r * out + o] * w[o * in + i];
+            check_close("dx", s, r * in + i, dx2[r * in + i], acc);
+        }
+    free(x), free(w), free(dz), free(z1), free(z2), free(dw1), free(dw2), free(dx1), free(dx2);
+}
+
+static void test_gemm_cut_columns(void **state) {
+    (void)state;
+    const shape s = {128, 784, 256};
+    check_shape(&s, 1);
+}
+
+static void test_gemm_cut_rows(void **state) {
+    (void)state;
+    const shape s = {600, 96, 48}; /* z and dx are tall: cut along their rows */
+    check_shape(&s, 1);
+}
+
+/* The MLP's other products at batch 16 and 1024, cut into parts that may
+ * run on OpenBLAS's small-matrix kernels. */
+static void test_mlp_shapes(void **state) {
+    (void)state;
+    const shape big = {16, 784, 256};
+    check_shape(&big, 1);
+    const shape s[] = {{16, 256, 128}, {16, 128, 10}, {1024, 128, 10}};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) check_shape(&s[i], 0);
+}
+
+static void test_batch1_cut(void **state) {
+    (void)state;
+    const shape a = {1, 784, 256}, b = {1, 333, 250}; /* b: short last parts */
+    check_shape(&a, 1);
+    check_shape(&b, 1);
+}
+
+static void test_small_not_cut(void **state) {
+    (void)state;
+    const shape s = {3, 20, 10}; /* below every threshold: not cut at all */
+    check_shape(&s, 1);
+}
+
+/* A product made inside a pool part (the pool then runs it on the caller
+ * alone) gives the same bits as on the top level. */
+typedef struct nested {
+    const shape *s;
+    const float *x, *w;
+    float *z;
+} nested;
+
+static void nested_part(void *ctx, int64_t begin, int64_t end, int part) {
+    (void)begin, (void)end;
+    nested *j = ctx;
+    if (part == 0) ol_linear_forward_f32(j->s->n, j->s->in, j->s->out, j->x, j->w, j->z);
+}
+
+static void test_nested_runs_alone(void **state) {
+    (void)state;
+    const shape s = {128, 784, 256};
+    float *x = malloc(sizeof(float) * s.n * s.in), *w = malloc(sizeof(float) * s.out * s.in);
+    float *z1 = malloc(sizeof(float) * s.n * s.out), *z2 = malloc(sizeof(float) * s.n * s.out);
+    fill(x, s.n * s.in, 4);
+    fill(w, s.out * s.in, 5);
+    ol_set_threads(2);
+    ol_linear_forward_f32(s.n, s.in, s.out, x, w, z1);
+    nested j = {&s, x, w, z2};
+    ol_parallel_for(2 * 64, 64, 64, nested_part, &j);
+    /* the user's setting survives, OpenBLAS's included */
+    assert_int_equal(ol_get_threads(), 2);
+    assert_int_equal(openblas_get_num_threads(), 2);
+    ol_set_threads(1);
+    assert_memory_equal(z1, z2, sizeof(float) * s.n * s.out);
+    free(x), free(w), free(z1), free(z2);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_cut_columns), cmocka_unit_test(test_gemm_cut_rows),
+        cmocka_unit_test(test_mlp_shapes),       cmocka_unit_test(test_batch1_cut),
+        cmocka_unit_test(test_small_not_cut),
+        cmocka_unit_test(test_nested_runs_alone),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    ol_parallel_shutdown();
+    return rc;
+}
