@@ -4,6 +4,7 @@ Each row: optlua's figure (and the thread count it came from), PyTorch's best
 over its thread settings (and which), their ratio, the goal of issue 10, and
 optlua's share of the physical limit measured in the same run."""
 import platform
+import re
 import sys
 
 path, cores = sys.argv[1], sys.argv[2]
@@ -14,8 +15,9 @@ taken = {}
 for line in open(path):
     k, v = line.split(None, 1)
     v = v.strip()
-    higher = k.endswith(("_sps", "_gbs"))
-    lower = k.endswith(("_ms", "_us")) and not k.startswith("shape_")
+    # the unit ends the key or comes before a batch suffix (gemm_ceiling_sps_b128)
+    higher = re.search(r"_(sps|gbs)(_b\d+)?$", k) is not None
+    lower = re.search(r"_(ms|us)(_b\d+)?$", k) is not None and not k.startswith("shape_")
     if (higher or lower) and k in r:
         try:
             new, old = float(v), float(r[k])

@@ -10,13 +10,33 @@
 #include "nn.h"
 
 #define OL_NN_DECLARE(T, SFX)                                                   \
+    /* An activation y = f(u), u = pre + bias, to take the gradient through:  \
+     * dz = dy * f'(u) and db (+)= column sums of dz (db may be NULL). */      \
+    typedef struct ol_act_grad_##SFX {                                          \
+        ol_act act;                                                             \
+        double slope;                                                           \
+        const T *pre, *bias, *y;                                                \
+        T *dz, *db;                                                             \
+        int accumulate;                                                         \
+    } ol_act_grad_##SFX;                                                        \
     /* z = x W^T (no bias); W is out x in. */                                   \
     void ol_linear_forward_##SFX(int64_t n, int64_t in, int64_t out,            \
                                  const T *x, const T *w, T *z);                 \
+    /* z = x W^T and y = f(z + b), each part of z as soon as it is made. */    \
+    void ol_linear_act_forward_##SFX(int64_t n, int64_t in, int64_t out,        \
+                                     const T *x, const T *w, const T *b,        \
+                                     ol_act a, double slope, T *z, T *y);       \
     /* dW (+)= dz^T x; dx = dz W unless dx is NULL. */                          \
     void ol_linear_backward_##SFX(int64_t n, int64_t in, int64_t out,           \
                                   const T *x, const T *w, const T *dz, T *dx,   \
                                   T *dw, int accumulate);                       \
+    /* The same, when x = f(u) came out of an activation: each part of dx is   \
+     * then carried through it at once (ol_act_backward's dx and db, given     \
+     * in *before). */                                                          \
+    void ol_linear_backward_act_##SFX(int64_t n, int64_t in, int64_t out,       \
+                                      const T *x, const T *w, const T *dz,      \
+                                      T *dx, T *dw, int accumulate,             \
+                                      const ol_act_grad_##SFX *before);         \
     /* z += b on every row (linear without a fused activation). */              \
     void ol_bias_forward_##SFX(int64_t n, int64_t w, T *z, const T *b);         \
     /* db (+)= column sums of dz. */                                            \
@@ -25,10 +45,17 @@
     /* y = f(u), u = pre + bias (bias per column, may be NULL). */              \
     void ol_act_forward_##SFX(ol_act a, double slope, int64_t n, int64_t w,     \
                               const T *pre, const T *bias, T *y);               \
+    /* The same on an n x w block of rows ld apart. */                          \
+    void ol_act_forward_ld_##SFX(ol_act a, double slope, int64_t n, int64_t w,  \
+                                 int64_t ld, const T *pre, const T *bias, T *y); \
     /* dx = dy * f'(u); db (+)= column sums of dx when db is not NULL. */       \
     void ol_act_backward_##SFX(ol_act a, double slope, int64_t n, int64_t w,    \
                                const T *pre, const T *bias, const T *y,         \
                                const T *dy, T *dx, T *db, int accumulate);      \
+    void ol_act_backward_ld_##SFX(ol_act a, double slope, int64_t n, int64_t w, \
+                                  int64_t ld, const T *pre, const T *bias,      \
+                                  const T *y, const T *dy, T *dx, T *db,        \
+                                  int accumulate);                              \
     /* Loss of y (n x c) against ids (0-based, in range) or dense t;            \
      * writes dloss/dy into dy and returns the loss. */                         \
     double ol_loss_##SFX(ol_loss_kind k, int64_t n, int64_t c, const T *y,      \

@@ -3,9 +3,12 @@
  * workspaces that grow to the largest batch seen and are then reused, so
  * that a training step allocates nothing.
  *
- * A linear layer followed by an activation is fused: after the GEMM one
- * pass computes y = f(z + b) (the bias is never stored into z), and in
- * backward one pass computes dz = dy * f'(z + b) and the bias gradient.
+ * A linear layer followed by an activation is fused: y = f(z + b) is
+ * computed on each part of the product z = x W^T as soon as that part is
+ * made (the bias is never stored into z), and in backward dz = dy *
+ * f'(z + b) and the bias gradient on each part of the product that makes
+ * dy (the next layer's dx), so that neither pass reads memory the product
+ * has left (engine/nn/linear.c cuts the products over the threads).
  * Backward skips dx for the first linear layer (nobody needs dL/dinput). */
 #include <float.h>
 #include <math.h>
@@ -242,13 +245,14 @@ int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err) {
         const layer *l = &m->L[i];
         const void *in = input_of(m, i);
         if (l->spec.kind == OL_LAYER_LINEAR) {
-            CALL(m, ol_linear_forward, n, l->spec.in, l->spec.out, in, P(m, l->w_off), m->out[i]);
-            if (l->fused) {
+            if (l->fused) { /* the activation runs on each part of the product */
                 const layer *a = &m->L[i + 1];
-                CALL(m, ol_act_forward, a->spec.act, a->spec.slope, n, l->width, m->out[i],
-                     P(m, l->b_off), m->out[i + 1]);
+                CALL(m, ol_linear_act_forward, n, l->spec.in, l->spec.out, in, P(m, l->w_off),
+                     P(m, l->b_off), a->spec.act, a->spec.slope, m->out[i], m->out[i + 1]);
                 i++;
             } else {
+                CALL(m, ol_linear_forward, n, l->spec.in, l->spec.out, in, P(m, l->w_off),
+                     m->out[i]);
                 CALL(m, ol_bias_forward, n, l->width, m->out[i], P(m, l->b_off));
             }
         } else {
@@ -314,31 +318,61 @@ static int outer_finite(const ol_model *m, const void *x, int64_t in, const void
 
 int ol_model_grads_known_finite(const ol_model *m) { return m->grads_finite; }
 
+/* The backward products of linear layer li (its output's gradient dz in
+ * gout[li]); dx = gout[li - 1] unless li is the first linear layer. When
+ * its input out[li - 1] came out of a fused activation, each part of dx is
+ * carried through that activation as soon as it is made (while in cache),
+ * and the function returns 1: that activation's backward is done. */
+static int linear_back(ol_model *m, int li, int acc) {
+    const layer *lin = &m->L[li];
+    const int64_t n = m->n;
+    void *dx = li > m->first_linear ? m->gout[li - 1] : NULL;
+    const layer *act = dx && li >= 2 ? &m->L[li - 1] : NULL;
+    if (!act || act->spec.kind != OL_LAYER_ACT || !act->fused) {
+        CALL(m, ol_linear_backward, n, lin->spec.in, lin->spec.out, input_of(m, li),
+             P(m, lin->w_off), m->gout[li], dx, G(m, lin->w_off), acc);
+        return 0;
+    }
+    const layer *plin = &m->L[li - 2];
+    if (m->dt == OL_F32) {
+        ol_act_grad_f32 g = {act->spec.act, act->spec.slope, m->out[li - 2], P(m, plin->b_off),
+                             m->out[li - 1], m->gout[li - 2], G(m, plin->b_off), acc};
+        ol_linear_backward_act_f32(n, lin->spec.in, lin->spec.out, input_of(m, li),
+                                   P(m, lin->w_off), m->gout[li], dx, G(m, lin->w_off), acc, &g);
+    } else {
+        ol_act_grad_f64 g = {act->spec.act, act->spec.slope, m->out[li - 2], P(m, plin->b_off),
+                             m->out[li - 1], m->gout[li - 2], G(m, plin->b_off), acc};
+        ol_linear_backward_act_f64(n, lin->spec.in, lin->spec.out, input_of(m, li),
+                                   P(m, lin->w_off), m->gout[li], dx, G(m, lin->w_off), acc, &g);
+    }
+    return 1;
+}
+
 int ol_model_backward(ol_model *m, int acc, ol_error *err) {
     if (m->state != 2) return ol_fail(err, "no loss to differentiate (call loss after forward)");
     const int64_t n = m->n;
     int finite = n == 1 && !acc;
+    int act_done = 0; /* the next fused activation was carried through by linear_back */
     for (int i = m->nl - 1; i >= m->first_linear;) {
         const layer *l = &m->L[i];
         if (l->spec.kind == OL_LAYER_ACT && l->fused) {
             const layer *lin = &m->L[i - 1];
-            CALL(m, ol_act_backward, l->spec.act, l->spec.slope, n, l->width, m->out[i - 1],
-                 P(m, lin->b_off), m->out[i], m->gout[i], m->gout[i - 1], G(m, lin->b_off), acc);
-            CALL(m, ol_linear_backward, n, lin->spec.in, lin->spec.out, input_of(m, i - 1),
-                 P(m, lin->w_off), m->gout[i - 1],
-                 i - 1 > m->first_linear ? m->gout[i - 2] : NULL, G(m, lin->w_off), acc);
+            if (!act_done)
+                CALL(m, ol_act_backward, l->spec.act, l->spec.slope, n, l->width, m->out[i - 1],
+                     P(m, lin->b_off), m->out[i], m->gout[i], m->gout[i - 1], G(m, lin->b_off),
+                     acc);
+            act_done = linear_back(m, i - 1, acc);
             finite = finite && outer_finite(m, input_of(m, i - 1), lin->spec.in, m->gout[i - 1],
                                             lin->spec.out);
             i -= 2;
         } else if (l->spec.kind == OL_LAYER_ACT) {
             CALL(m, ol_act_backward, l->spec.act, l->spec.slope, n, l->width, input_of(m, i),
                  NULL, m->out[i], m->gout[i], m->gout[i - 1], NULL, 0);
+            act_done = 0;
             i--;
         } else {
             CALL(m, ol_bias_backward, n, l->width, m->gout[i], G(m, l->b_off), acc);
-            CALL(m, ol_linear_backward, n, l->spec.in, l->spec.out, input_of(m, i),
-                 P(m, l->w_off), m->gout[i], i > m->first_linear ? m->gout[i - 1] : NULL,
-                 G(m, l->w_off), acc);
+            act_done = linear_back(m, i, acc);
             finite = finite && outer_finite(m, input_of(m, i), l->spec.in, m->gout[i], l->spec.out);
             i--;
         }

@@ -17,11 +17,16 @@ static inline T S(sigmoid)(T u) {
 
 void S(ol_act_forward)(ol_act a, double slope, int64_t n, int64_t w,
                        const T *restrict pre, const T *restrict bias, T *restrict y) {
+    S(ol_act_forward_ld)(a, slope, n, w, w, pre, bias, y);
+}
+
+void S(ol_act_forward_ld)(ol_act a, double slope, int64_t n, int64_t w, int64_t ld,
+                          const T *restrict pre, const T *restrict bias, T *restrict y) {
     const T sl = (T)slope;
     const T rs2 = (T)0.70710678118654752440;
     for (int64_t r = 0; r < n; r++) {
-        const T *restrict p = pre + r * w;
-        T *restrict o = y + r * w;
+        const T *restrict p = pre + r * ld;
+        T *restrict o = y + r * ld;
         /* Each case is its own loop so the compiler vectorises it. */
 #define U(j) (bias ? p[j] + bias[j] : p[j])
         switch (a) {
@@ -53,14 +58,20 @@ void S(ol_act_forward)(ol_act a, double slope, int64_t n, int64_t w,
 void S(ol_act_backward)(ol_act a, double slope, int64_t n, int64_t w,
                         const T *restrict pre, const T *restrict bias, const T *restrict y,
                         const T *restrict dy, T *restrict dx, T *restrict db, int accumulate) {
+    S(ol_act_backward_ld)(a, slope, n, w, w, pre, bias, y, dy, dx, db, accumulate);
+}
+
+void S(ol_act_backward_ld)(ol_act a, double slope, int64_t n, int64_t w, int64_t ld,
+                           const T *restrict pre, const T *restrict bias, const T *restrict y,
+                           const T *restrict dy, T *restrict dx, T *restrict db, int accumulate) {
     const T sl = (T)slope;
     const T rs2 = (T)0.70710678118654752440;
     const T rs2pi = (T)0.39894228040143267794; /* 1 / sqrt(2 pi) */
     if (db && !accumulate)
         for (int64_t j = 0; j < w; j++) db[j] = 0;
     for (int64_t r = 0; r < n; r++) {
-        const T *restrict p = pre + r * w, *restrict yo = y + r * w, *restrict g = dy + r * w;
-        T *restrict d = dx + r * w;
+        const T *restrict p = pre + r * ld, *restrict yo = y + r * ld, *restrict g = dy + r * ld;
+        T *restrict d = dx + r * ld;
         switch (a) {
         case OL_ACT_IDENTITY:
             for (int64_t j = 0; j < w; j++) d[j] = g[j];

@@ -21,7 +21,30 @@ typedef struct S(product) {
     const T *a, *b;
     T beta;
     T *c;
+    /* What each part then does with its block of C, while it is in cache:
+     * fwd: y = f(C + bias) (act_y: y, same layout as C);
+     * back: C is dL/dx for x = f(u), carried through (back->dz, back->db). */
+    const T *bias;
+    T *act_y;
+    ol_act act;
+    double slope;
+    const S(ol_act_grad) *back;
 } S(product);
+
+/* The epilogue on rows [r0, r1) x columns [c0, c1) of C. */
+static void S(after_block)(const S(product) *p, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    const int64_t ld = p->ldc, off = r0 * ld + c0;
+    if (p->act_y) {
+        S(ol_act_forward_ld)(p->act, p->slope, r1 - r0, c1 - c0, ld, p->c + off,
+                             p->bias ? p->bias + c0 : NULL, p->act_y + off);
+    } else if (p->back) {
+        /* db sums over rows: the cut is along the columns (run_product) */
+        const S(ol_act_grad) *g = p->back;
+        S(ol_act_backward_ld)(g->act, g->slope, r1 - r0, c1 - c0, ld, g->pre + off,
+                              g->bias ? g->bias + c0 : NULL, g->y + off, p->c + off, g->dz + off,
+                              g->db ? g->db + c0 : NULL, g->accumulate);
+    }
+}
 
 /* Rows or columns [lo, hi) of C. */
 static void S(product_part)(void *ctx, int64_t lo, int64_t hi, int part) {
@@ -46,6 +69,7 @@ static void S(product_part)(void *ctx, int64_t lo, int64_t hi, int part) {
         else
             GEMV(CblasRowMajor, CblasTrans, (int)p->m, (int)len, 1, p->a + lo, (int)p->lda, p->b,
                  1, 0, p->c + lo, 1);
+        S(after_block)(p, 0, 1, lo, hi); /* c is one row */
         return;
     }
     const T *a = p->a, *b = p->b;
@@ -62,15 +86,18 @@ static void S(product_part)(void *ctx, int64_t lo, int64_t hi, int part) {
     }
     GEMM(CblasRowMajor, p->ta ? CblasTrans : CblasNoTrans, p->tb ? CblasTrans : CblasNoTrans,
          (int)m, (int)n, (int)p->k, 1, a, (int)p->lda, b, (int)p->ldb, p->beta, c, (int)p->ldc);
+    if (p->cut_cols) S(after_block)(p, 0, p->m, lo, hi);
+    else S(after_block)(p, lo, hi, 0, p->n);
 }
 
 /* Runs a product, cut over the pool when linear.c says it is worth it.
  * A GEMM is cut along its larger side of C, so that the operand each part
- * packs whole is the smaller one. */
+ * packs whole is the smaller one, but along its columns when the parts
+ * then sum bias gradients over its rows (each part its own columns). */
 static void S(run_product)(S(product) *p, int64_t macs) {
     int64_t side;
     if (p->kind == S(K_GEMM)) {
-        p->cut_cols = p->n >= p->m;
+        p->cut_cols = p->n >= p->m || (p->back && p->back->db);
         side = p->cut_cols ? p->n : p->m;
     } else {
         side = p->kind == S(K_GEMV) && p->ta ? p->n : p->m;
@@ -86,21 +113,39 @@ static void S(run_product)(S(product) *p, int64_t macs) {
         else S(product_part)(p, 0, side, 0));
 }
 
-void S(ol_linear_forward)(int64_t n, int64_t in, int64_t out,
-                          const T *x, const T *w, T *z) {
-    if (n == 1) {
-        S(product) p = {.kind = S(K_GEMV), .m = out, .n = in, .lda = in, .a = w, .b = x, .c = z};
+/* z = x W^T, then y = f(z + b) per part when act_y is not NULL. */
+static void S(forward)(int64_t n, int64_t in, int64_t out, const T *x, const T *w, T *z,
+                       const T *b, ol_act a, double slope, T *act_y) {
+    S(product) p = {.kind = S(K_GEMM), .tb = 1, .m = n, .n = out, .k = in, .lda = in, .ldb = in,
+                    .ldc = out, .a = x, .b = w, .c = z, .bias = b, .act_y = act_y, .act = a,
+                    .slope = slope};
+    if (n == 1) { /* z = W x */
+        p.kind = S(K_GEMV), p.tb = 0, p.m = out, p.n = in, p.a = w, p.b = x;
         S(run_product)(&p, out * in);
     } else {
-        S(product) p = {.kind = S(K_GEMM), .tb = 1, .m = n, .n = out, .k = in, .lda = in,
-                        .ldb = in, .ldc = out, .a = x, .b = w, .c = z};
         S(run_product)(&p, n * out * in);
     }
+}
+
+void S(ol_linear_forward)(int64_t n, int64_t in, int64_t out,
+                          const T *x, const T *w, T *z) {
+    S(forward)(n, in, out, x, w, z, NULL, OL_ACT_IDENTITY, 0, NULL);
+}
+
+void S(ol_linear_act_forward)(int64_t n, int64_t in, int64_t out, const T *x, const T *w,
+                              const T *b, ol_act a, double slope, T *z, T *y) {
+    S(forward)(n, in, out, x, w, z, b, a, slope, y);
 }
 
 void S(ol_linear_backward)(int64_t n, int64_t in, int64_t out,
                            const T *x, const T *w, const T *dz, T *dx,
                            T *dw, int accumulate) {
+    S(ol_linear_backward_act)(n, in, out, x, w, dz, dx, dw, accumulate, NULL);
+}
+
+void S(ol_linear_backward_act)(int64_t n, int64_t in, int64_t out, const T *x, const T *w,
+                               const T *dz, T *dx, T *dw, int accumulate,
+                               const S(ol_act_grad) *before) {
     if (n == 1) {
         /* The weight gradient dz x^T: GEMV-shaped GEMMs would pack a
          * one-row operand, and ger only accumulates (clearing dw first
@@ -117,7 +162,7 @@ void S(ol_linear_backward)(int64_t n, int64_t in, int64_t out,
         }
         if (dx) {
             S(product) p = {.kind = S(K_GEMV), .ta = 1, .m = out, .n = in, .lda = in, .a = w,
-                            .b = dz, .c = dx};
+                            .b = dz, .c = dx, .back = before};
             S(run_product)(&p, out * in);
         }
         return;
@@ -127,7 +172,7 @@ void S(ol_linear_backward)(int64_t n, int64_t in, int64_t out,
     S(run_product)(&g, out * in * n);
     if (dx) {
         S(product) p = {.kind = S(K_GEMM), .m = n, .n = in, .k = out, .lda = out, .ldb = in,
-                        .ldc = in, .a = dz, .b = w, .c = dx};
+                        .ldc = in, .a = dz, .b = w, .c = dx, .back = before};
         S(run_product)(&p, n * in * out);
     }
 }
