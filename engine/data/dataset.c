@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "rng.h"
 
 static void store_release(ol_ds_store *st) {
@@ -149,11 +150,35 @@ void ol_dataset_prefetch(const ol_dataset *ds, const int64_t *idx, int64_t n) {
         }                                                                          \
     } while (0)
 
+typedef struct gather_job {
+    const ol_dataset *ds;
+    const int64_t *idx;
+    ol_dtype dt;
+    void *x, *y;
+} gather_job;
+
+/* Rows [lo, hi) of the batch. */
+static void gather_part(void *ctx, int64_t lo, int64_t hi, int part) {
+    (void)part;
+    const gather_job *j = ctx;
+    const ol_dataset *ds = j->ds;
+    const int64_t *idx = j->idx + lo, n = hi - lo, d = ds->d;
+    const size_t es = j->dt == OL_F32 ? sizeof(float) : sizeof(double);
+    void *x = (char *)j->x + (size_t)(lo * d) * es;
+    void *y = j->y ? (char *)j->y + (size_t)lo * es : NULL;
+    if (j->dt == OL_F32) GATHER(float);
+    else GATHER(double);
+}
+
+/* A batch is cut into one block of rows per thread (parallel.h) from
+ * 2 x GATHER_MIN_ROWS rows: the copy is a serial stretch of the training
+ * step otherwise, 2-3% of a batch-128 step on 2 cores. */
+#define GATHER_MIN_ROWS 32
+
 void ol_dataset_gather(const ol_dataset *ds, const int64_t *idx, int64_t n, ol_dtype dt,
                        void *x, void *y) {
-    int64_t d = ds->d;
-    if (dt == OL_F32) GATHER(float);
-    else GATHER(double);
+    gather_job j = {ds, idx, dt, x, y};
+    ol_parallel_for(n, 1, GATHER_MIN_ROWS, gather_part, &j);
 }
 
 static int copy_standardization(ol_dataset *dst, const ol_dataset *src) {

@@ -12,7 +12,9 @@
 #include <cmocka.h>
 
 #include "data/loader.h"
+#include "parallel.h"
 #include "rng.h"
+#include "threads.h"
 
 /* n samples, 2 features: (i, -i) so a batch row tells its sample; labels
  * from lab (or none). */
@@ -346,6 +348,54 @@ static void test_peek(void **state) {
     ol_dataset_free(ds);
 }
 
+/* A batch gathered on 2 threads (cut into blocks of rows, dataset.c): byte
+ * images scaled into f32 and f64, with and without standardisation, in a
+ * shuffled order with a short last block, each value against the formula
+ * byte * scale (- mean) / std computed here, labels too. */
+static void test_gather_threads(void **state) {
+    (void)state;
+    const int64_t n = 300, d = 37, rows = 131;
+    uint8_t *x = malloc((size_t)(n * d));
+    int32_t *y = malloc(sizeof(int32_t) * n);
+    for (int64_t i = 0; i < n * d; i++) x[i] = (uint8_t)((i * 53 + 7) % 256);
+    for (int64_t i = 0; i < n; i++) y[i] = (int32_t)(i % 4) + 1;
+    ol_error err = {{0}};
+    ol_dataset *ds = ol_dataset_new(OL_DS_U8, n, d, x, 1.0 / 255, y, 4, &err);
+    assert_non_null(ds);
+    int64_t idx[131];
+    for (int64_t k = 0; k < rows; k++) idx[k] = (k * 97 + 11) % n;
+    double *out = malloc(sizeof(double) * rows * d), lab[131];
+    for (int standardized = 0; standardized < 2; standardized++) {
+        double mean[37], sd[37];
+        if (standardized) {
+            for (int64_t j = 0; j < d; j++) mean[j] = 0.01 * (double)j, sd[j] = 0.5 + 0.02 * (double)j;
+            ol_standardizer st = {.d = d, .mean = mean, .std = sd};
+            assert_int_equal(ol_dataset_standardize(ds, &st, &err), 0);
+        }
+        for (int dt = 0; dt < 2; dt++) {
+            ol_set_threads(2);
+            ol_dataset_gather(ds, idx, rows, dt ? OL_F64 : OL_F32, out, lab);
+            ol_set_threads(1);
+            for (int64_t k = 0; k < rows; k++) {
+                double want_y = (double)(idx[k] % 4 + 1);
+                double got_y = dt ? lab[k] : (double)((float *)lab)[k];
+                if (got_y != want_y) fail_msg("label of row %lld: %g, want %g", (long long)k, got_y, want_y);
+                for (int64_t j = 0; j < d; j++) {
+                    double v = (double)x[idx[k] * d + j] / 255;
+                    if (standardized) v = (v - mean[j]) / sd[j];
+                    double got = dt ? out[k * d + j] : (double)((float *)out)[k * d + j];
+                    if (!(fabs(got - v) <= (dt ? 1e-12 : 1e-5) * (1 + fabs(v))))
+                        fail_msg("row %lld col %lld (%s%s): %.9g, want %.9g", (long long)k,
+                                 (long long)j, dt ? "f64" : "f32", standardized ? ", standardized" : "",
+                                 got, v);
+                }
+            }
+        }
+    }
+    free(out);
+    ol_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_sample_once),
@@ -356,6 +406,7 @@ int main(void) {
         cmocka_unit_test(test_split_subset),
         cmocka_unit_test(test_standardize),
         cmocka_unit_test(test_peek),
+        cmocka_unit_test(test_gather_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
