@@ -49,6 +49,17 @@ static int split_product(int64_t m, int64_t n, int64_t k) {
 #endif
 static int split_stream(int64_t elements) { return elements >= SPLIT_STREAM; }
 
+/* A weight gradient dW = dz^T x is cut along its rows (each part the
+ * weights of its own outputs) while x has at most DW_ROWS_MAX_X elements,
+ * although every part then packs all of x: the part of dW a core makes is
+ * then the part of the weights it reads in the forward product (cut along
+ * the outputs too) and nearly the part the optimizer's step gives it, so
+ * fewer cache lines move between the cores. A/B on the 2-core machine
+ * (best of 5): batch 16 1.12-1.15x, batch 128 1.035x faster than cutting
+ * the columns; at batch 1024, where x is 3.2 MB, it is 0-3% slower, so
+ * there the columns are cut. */
+#define DW_ROWS_MAX_X ((int64_t)1 << 18)
+
 /* Parts start on multiples of 16 rows or columns (a 64-byte line of
  * f32). */
 #define SPLIT_GRAIN 16

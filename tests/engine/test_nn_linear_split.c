@@ -4,8 +4,8 @@
  * loop of the formula
  * z = x W^T, dW (+)= dz^T x, dx = dz W, and for the big products equals
  * the one-thread result bit for bit. The shapes make each kind of cut
- * happen: GEMM cut along the columns of the result (the MLP's 784->256 at
- * batch 128) and along its rows (a tall batch), batch 1's gemv cut along
+ * happen: GEMM cut along the columns of the result and along its rows (the
+ * weight gradient while x is small, and tall batches), batch 1's gemv cut along
  * the rows of W (forward; its transposed gemv for dx is never cut, as a
  * cut changes its bits) and the outer product cut along the rows of dW,
  * with sizes that leave a short last part. */
@@ -99,13 +99,15 @@ static void check_shape(const shape *s, int same_bits) {
 
 static void test_gemm_cut_columns(void **state) {
     (void)state;
-    const shape s = {128, 784, 256};
+    const shape s = {128, 784, 256}; /* z and dx by columns, dW by rows */
     check_shape(&s, 1);
+    const shape big_x = {400, 800, 64}; /* x past DW_ROWS_MAX_X: dW by columns */
+    check_shape(&big_x, 1);
 }
 
 static void test_gemm_cut_rows(void **state) {
     (void)state;
-    const shape s = {600, 96, 48}; /* z and dx are tall: cut along their rows */
+    const shape s = {600, 128, 64}; /* z and dx are tall: cut along their rows */
     check_shape(&s, 1);
 }
 

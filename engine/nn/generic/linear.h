@@ -93,11 +93,16 @@ static void S(product_part)(void *ctx, int64_t lo, int64_t hi, int part) {
 /* Runs a product, cut over the pool when linear.c says it is worth it.
  * A GEMM is cut along its larger side of C, so that the operand each part
  * packs whole is the smaller one, but along its columns when the parts
- * then sum bias gradients over its rows (each part its own columns). */
+ * then sum bias gradients over its rows (each part its own columns), and
+ * a weight gradient dW = dz^T x along its rows while x is small (linear.c
+ * says why). */
 static void S(run_product)(S(product) *p, int64_t macs) {
     int64_t side;
     if (p->kind == S(K_GEMM)) {
-        p->cut_cols = p->n >= p->m || (p->back && p->back->db);
+        if (p->ta && p->k * p->n <= DW_ROWS_MAX_X)
+            p->cut_cols = 0; /* a weight gradient: each part its own rows (see linear.c) */
+        else
+            p->cut_cols = p->n >= p->m || (p->back && p->back->db);
         side = p->cut_cols ? p->n : p->m;
     } else {
         side = p->kind == S(K_GEMV) && p->ta ? p->n : p->m;
