@@ -7,8 +7,10 @@
  *     the best any of these thread policies reaches): on 1 thread, on
  *     OpenBLAS's own threads, and cut along the larger side of the result
  *     into one block per thread, each block a 1-thread call on a thread
- *     that waits for its block by polling (what engine/nn/linear.c does
- *     with the engine's pool);
+ *     that waits for its block by polling (how engine/nn/linear.c cuts
+ *     with the engine's pool, but for weight gradients with a small x,
+ *     which it cuts along their rows: the limit is still the best of the
+ *     three, and timed alone the larger side is the faster cut);
  *   - the in-place update bandwidth a[i] += s*c[i] over 10M f32 (read 2
  *     streams, write 1) on one thread and on all, the limit of an
  *     optimizer step, which is one streaming pass over w, g and its state
@@ -57,6 +59,14 @@ static void *update_part(void *p) {
     return NULL;
 }
 
+/* Whether the cut of a GEMM runs along the columns of its m x cn result:
+ * along the larger side. */
+static int cut_cols(int kind, int n, int l) {
+    const int in = sizes[l], out = sizes[l + 1];
+    const int m = kind == 1 ? out : n, cn = kind == 0 ? out : in;
+    return cn >= m;
+}
+
 /* One BLAS call of the step: kind 0 forward z = x W^T, 1 weight gradient
  * dW = dz^T x, 2 input gradient dx = dz W, for layer l at batch n; only
  * rows or columns [lo, hi) of the result (the larger side, as the engine
@@ -78,9 +88,7 @@ static void call_part(int kind, int n, int l, float *x, float *w, float *z, int 
         }
         return;
     }
-    /* C is m x c_n; cut its columns when c_n >= m, else its rows */
-    const int m = kind == 1 ? out : n, cn = kind == 0 ? out : in;
-    const int cols = cn >= m;
+    const int m = kind == 1 ? out : n, cn = kind == 0 ? out : in, cols = cut_cols(kind, n, l);
     if (hi < 0) hi = cols ? cn : m;
     const int len = hi - lo;
     if (kind == 0) {
@@ -95,12 +103,12 @@ static void call_part(int kind, int n, int l, float *x, float *w, float *z, int 
     }
 }
 
-/* The side the cut runs along. */
+/* The length of the side the cut runs along. */
 static int cut_side(int kind, int n, int l) {
     const int in = sizes[l], out = sizes[l + 1];
     if (n == 1) return kind == 2 ? in : out;
     const int m = kind == 1 ? out : n, cn = kind == 0 ? out : in;
-    return cn >= m ? cn : m;
+    return cut_cols(kind, n, l) ? cn : m;
 }
 
 /* The cut policy's helpers: thread k runs block k of every call posted,

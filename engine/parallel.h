@@ -2,7 +2,8 @@
  * contiguous part per thread and the parts run at the same time, the
  * caller doing the last one (parallel.c says why). The nn layer's matrix
  * products (blocks of rows or columns of the result, engine/nn/linear.c),
- * optimizer steps and the training loop's finiteness check all run on it,
+ * optimizer steps, the batch gather and the training loop's finiteness
+ * check all run on it,
  * so a training step uses one set of threads and OpenBLAS's own stay
  * asleep; other BLAS callers (ol.mm, the second-order methods) still use
  * OpenBLAS's threads.

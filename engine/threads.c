@@ -24,11 +24,12 @@ void ol_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
-void ol_blas_set_threads(int n) {
+int ol_get_threads(void) {
     if (!engine_threads) engine_threads = openblas_get_num_threads();
-    openblas_set_num_threads(n);
+    return engine_threads;
 }
 
-int ol_get_threads(void) {
-    return engine_threads ? engine_threads : openblas_get_num_threads();
+void ol_blas_set_threads(int n) {
+    ol_get_threads(); /* fixes the user's count before OpenBLAS's changes */
+    openblas_set_num_threads(n);
 }

@@ -10,8 +10,8 @@
  * pass (activation.c) or in bias_forward below. */
 
 /* One product C = op(A) op(B) (+ beta C), row-major, cut along the rows
- * (cut_cols 0) or the columns of C. Batch 1 (n == 1 as GEMM's n, or the
- * outer product) goes through the same cut with the matching routine. */
+ * (cut_cols 0) or the columns of C: a GEMM, a gemv (batch 1's forward and
+ * dx, C one row) or batch 1's outer product dW = dz x^T. */
 typedef enum { S(K_GEMM), S(K_GEMV), S(K_OUTER) } S(kind);
 
 typedef struct S(product) {
@@ -96,7 +96,7 @@ static void S(product_part)(void *ctx, int64_t lo, int64_t hi, int part) {
  * then sum bias gradients over its rows (each part its own columns), and
  * a weight gradient dW = dz^T x along its rows while x is small (linear.c
  * says why). */
-static void S(run_product)(S(product) *p, int64_t macs) {
+static void S(run_product)(S(product) *p) {
     int64_t side;
     if (p->kind == S(K_GEMM)) {
         if (p->ta && p->k * p->n <= DW_ROWS_MAX_X)
@@ -112,7 +112,7 @@ static void S(run_product)(S(product) *p, int64_t macs) {
      * never cut; the MLPs' batch-1 dx products are small anyway. */
     const int cut = p->kind == S(K_GEMM)   ? split_product(p->m, p->n, p->k)
                     : p->kind == S(K_GEMV) && p->ta ? 0
-                                                    : split_stream(macs);
+                                                    : split_stream(p->m * p->n);
     ON_ONE_BLAS_THREAD(
         if (cut) ol_parallel_for(side, SPLIT_GRAIN, SPLIT_GRAIN, S(product_part), p);
         else S(product_part)(p, 0, side, 0));
@@ -124,12 +124,9 @@ static void S(forward)(int64_t n, int64_t in, int64_t out, const T *x, const T *
     S(product) p = {.kind = S(K_GEMM), .tb = 1, .m = n, .n = out, .k = in, .lda = in, .ldb = in,
                     .ldc = out, .a = x, .b = w, .c = z, .bias = b, .act_y = act_y, .act = a,
                     .slope = slope};
-    if (n == 1) { /* z = W x */
+    if (n == 1) /* z = W x */
         p.kind = S(K_GEMV), p.tb = 0, p.m = out, p.n = in, p.a = w, p.b = x;
-        S(run_product)(&p, out * in);
-    } else {
-        S(run_product)(&p, n * out * in);
-    }
+    S(run_product)(&p);
 }
 
 void S(ol_linear_forward)(int64_t n, int64_t in, int64_t out,
@@ -159,26 +156,26 @@ void S(ol_linear_backward_act)(int64_t n, int64_t in, int64_t out, const T *x, c
         if (accumulate) {
             S(product) p = {.kind = S(K_GEMM), .ta = 1, .m = out, .n = in, .k = 1, .lda = out,
                             .ldb = in, .ldc = in, .a = dz, .b = x, .beta = 1, .c = dw};
-            S(run_product)(&p, out * in);
+            S(run_product)(&p);
         } else {
             S(product) p = {.kind = S(K_OUTER), .m = out, .n = in, .ldc = in, .a = dz, .b = x,
                             .c = dw};
-            S(run_product)(&p, out * in);
+            S(run_product)(&p);
         }
         if (dx) {
             S(product) p = {.kind = S(K_GEMV), .ta = 1, .m = out, .n = in, .lda = in, .a = w,
                             .b = dz, .c = dx, .back = before};
-            S(run_product)(&p, out * in);
+            S(run_product)(&p);
         }
         return;
     }
     S(product) g = {.kind = S(K_GEMM), .ta = 1, .m = out, .n = in, .k = n, .lda = out, .ldb = in,
                     .ldc = in, .a = dz, .b = x, .beta = accumulate ? 1 : 0, .c = dw};
-    S(run_product)(&g, out * in * n);
+    S(run_product)(&g);
     if (dx) {
         S(product) p = {.kind = S(K_GEMM), .m = n, .n = in, .k = out, .lda = out, .ldb = in,
                         .ldc = in, .a = dz, .b = w, .c = dx, .back = before};
-        S(run_product)(&p, n * in * out);
+        S(run_product)(&p);
     }
 }
 
