@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cblas.h>
 
@@ -183,7 +184,22 @@ static double time_call(int kind, int n, int l, float *x, float *w, float *z) {
     return best;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    /* OpenBLAS's idle threads poll (sched_yield) for about 0.1 s after each
+     * threaded call before they sleep: timed right after the OpenBLAS
+     * policy, the cut's helper then shared a CPU with the poster and ran
+     * its block after the poster's (measured: the 256x128 weight and input
+     * gradients at batch 1024 took 690 us cut against 340 us per block).
+     * OpenBLAS reads the poll time (2^N cycles) from its environment when
+     * it loads, so the program restarts itself once with 2^20 cycles
+     * (under a millisecond): the threads still poll between the timed
+     * calls, which follow each other within microseconds. */
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT")) {
+        setenv("OPENBLAS_THREAD_TIMEOUT", "20", 1);
+        execv("/proc/self/exe", argv);
+        /* no /proc: go on with the default */
+    }
     const int all = openblas_get_num_threads();
     printf("openblas_config %s\n", openblas_get_config());
     printf("openblas_core %s\n", openblas_get_corename());

@@ -82,7 +82,7 @@ static void read_row(const ol_dataset *ds, int64_t i, double *out) {
  * each row's first lines are memory latency that the hardware prefetcher
  * cannot guess (75% of the gather's time in perf at batch 128 went to the
  * first load of a row). The training loop requests the next batch's rows
- * while it computes on this one (ol_dataset_prefetch); within a gather the
+ * while it computes on this one (ol_dataset_gather_ahead); within a gather the
  * row PREFETCH_AHEAD places ahead is requested while this one is converted,
  * which covers the first batch of an epoch and other callers. */
 #define PREFETCH_AHEAD 8
@@ -155,6 +155,8 @@ typedef struct gather_job {
     const int64_t *idx;
     ol_dtype dt;
     void *x, *y;
+    const int64_t *next; /* the next batch's samples, to prefetch */
+    int64_t n_all, n_next;
 } gather_job;
 
 /* Rows [lo, hi) of the batch. */
@@ -168,6 +170,9 @@ static void gather_part(void *ctx, int64_t lo, int64_t hi, int part) {
     void *y = j->y ? (char *)j->y + (size_t)lo * es : NULL;
     if (j->dt == OL_F32) GATHER(float);
     else GATHER(double);
+    /* this part's share of the next batch, in proportion */
+    const int64_t a = lo * j->n_next / j->n_all, b = hi * j->n_next / j->n_all;
+    for (int64_t k = a; k < b; k++) prefetch_row(ds, j->next, k, j->n_next);
 }
 
 /* A batch is cut into one block of rows per thread (parallel.h) from
@@ -177,7 +182,15 @@ static void gather_part(void *ctx, int64_t lo, int64_t hi, int part) {
 
 void ol_dataset_gather(const ol_dataset *ds, const int64_t *idx, int64_t n, ol_dtype dt,
                        void *x, void *y) {
-    gather_job j = {ds, idx, dt, x, y};
+    ol_dataset_gather_ahead(ds, idx, n, dt, x, y, NULL, 0);
+}
+
+/* The next batch's prefetch used to be a loop of its own on the training
+ * loop's thread while the others waited: 57 us of a 5.8 ms batch-1024
+ * step and 9 us of a 0.8 ms batch-128 step (phase timings). */
+void ol_dataset_gather_ahead(const ol_dataset *ds, const int64_t *idx, int64_t n, ol_dtype dt,
+                             void *x, void *y, const int64_t *next, int64_t n_next) {
+    gather_job j = {ds, idx, dt, x, y, next, n, next ? n_next : 0};
     ol_parallel_for(n, 1, GATHER_MIN_ROWS, gather_part, &j);
 }
 

@@ -76,6 +76,11 @@ static inline int32_t ol_dataset_label(const ol_dataset *ds, int64_t i) {
  * NULL. Scale and standardisation are applied. idx must be in range. */
 void ol_dataset_gather(const ol_dataset *ds, const int64_t *idx, int64_t n, ol_dtype dt,
                        void *x, void *y);
+/* The same, and asks the memory system for the features of the samples
+ * next[0..n_next-1] of the batch after (a hint: no effect on any value),
+ * each thread for its share once its rows are copied. */
+void ol_dataset_gather_ahead(const ol_dataset *ds, const int64_t *idx, int64_t n, ol_dtype dt,
+                             void *x, void *y, const int64_t *next, int64_t n_next);
 /* Asks the memory system for the features of samples idx[0..n-1] ahead of
  * a gather (a hint: no effect on any value). */
 void ol_dataset_prefetch(const ol_dataset *ds, const int64_t *idx, int64_t n);

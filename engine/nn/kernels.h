@@ -9,15 +9,26 @@
 
 #include "nn.h"
 
+/* Rows per partial sum where a sum over a batch's rows is cut over threads
+ * (a bias gradient: ol_act_grad's db_groups; the loss: ol_loss_cut): the
+ * groups' sums are kept apart and added in order, so the result does not
+ * depend on the number of threads. Parts start on a multiple of it. */
+#define OL_GROUP_ROWS 16
+
 #define OL_NN_DECLARE(T, SFX)                                                   \
     /* An activation y = f(u), u = pre + bias, to take the gradient through:  \
-     * dz = dy * f'(u) and db (+)= column sums of dz (db may be NULL). */      \
+     * dz = dy * f'(u) and db (+)= column sums of dz (db may be NULL).         \
+     * db_groups (may be NULL): scratch of ceil(n / OL_GROUP_ROWS) rows of  \
+     * the full width; db is then summed per group of rows there and over the \
+     * groups in order after, so the product can be cut along its rows with   \
+     * the same bits on any number of threads. */                              \
     typedef struct ol_act_grad_##SFX {                                          \
         ol_act act;                                                             \
         double slope;                                                           \
         const T *pre, *bias, *y;                                                \
         T *dz, *db;                                                             \
         int accumulate;                                                         \
+        T *db_groups;                                                           \
     } ol_act_grad_##SFX;                                                        \
     /* z = x W^T (no bias); W is out x in. */                                   \
     void ol_linear_forward_##SFX(int64_t n, int64_t in, int64_t out,            \
@@ -59,7 +70,12 @@
     /* Loss of y (n x c) against ids (0-based, in range) or dense t;            \
      * writes dloss/dy into dy and returns the loss. */                         \
     double ol_loss_##SFX(ol_loss_kind k, int64_t n, int64_t c, const T *y,      \
-                         const int32_t *ids, const T *t, T *dy);
+                         const int32_t *ids, const T *t, T *dy);                \
+    /* The same, cut into blocks of rows over the pool, with the same bits:     \
+     * groups is scratch of ceil(n / OL_GROUP_ROWS) doubles. */                 \
+    double ol_loss_cut_##SFX(ol_loss_kind k, int64_t n, int64_t c, const T *y,  \
+                             const int32_t *ids, const T *t, T *dy,             \
+                             double *groups);
 
 OL_NN_DECLARE(float, f32)
 OL_NN_DECLARE(double, f64)

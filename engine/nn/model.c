@@ -38,6 +38,7 @@ struct ol_model {
     int64_t cap, n;
     void *ws;
     void **out, **gout;
+    void *db_groups; /* partial sums per group of rows: bias gradients, the loss (kernels.h) */
     int32_t *ids;
     const void *x;
     int state; /* 0: nothing, 1: forward done, 2: loss done */
@@ -203,7 +204,15 @@ int ol_model_reserve(ol_model *m, int64_t n, ol_error *err) {
     if (n < 1) return ol_fail(err, "batch size must be positive (got %lld)", (long long)n);
     if (n <= m->cap) return 0;
     size_t total = round64((size_t)n * sizeof(int32_t));
-    for (int i = 0; i < m->nl; i++) total += 2 * round64((size_t)(n * m->L[i].width) * m->es);
+    int64_t widest = 0;
+    for (int i = 0; i < m->nl; i++) {
+        total += 2 * round64((size_t)(n * m->L[i].width) * m->es);
+        if (m->L[i].width > widest) widest = m->L[i].width;
+    }
+    /* per group of rows: a row of bias-gradient sums, or the loss's double */
+    const size_t group_bytes = (size_t)widest * m->es > sizeof(double) ? (size_t)widest * m->es : sizeof(double);
+    const size_t groups_size = round64((size_t)((n + OL_GROUP_ROWS - 1) / OL_GROUP_ROWS) * group_bytes);
+    total += groups_size;
     void *ws = aligned_alloc(64, total);
     if (!ws) return ol_fail(err, "out of memory (workspace for batch %lld)", (long long)n);
     free(m->ws);
@@ -217,6 +226,8 @@ int ol_model_reserve(ol_model *m, int64_t n, ol_error *err) {
         m->gout[i] = p;
         p += sz;
     }
+    m->db_groups = p;
+    p += groups_size;
     m->ids = (int32_t *)p;
     m->state = 0; /* the old buffers are gone */
     return 0;
@@ -285,11 +296,11 @@ int ol_model_loss(ol_model *m, ol_loss_kind kind, const ol_target *t, double *lo
     }
     const int nl = m->nl;
     if (m->dt == OL_F32)
-        *loss = ol_loss_f32(kind, n, c, (const float *)m->out[nl - 1], t->ids, t->dense,
-                            (float *)m->gout[nl - 1]);
+        *loss = ol_loss_cut_f32(kind, n, c, (const float *)m->out[nl - 1], t->ids, t->dense,
+                                (float *)m->gout[nl - 1], m->db_groups);
     else
-        *loss = ol_loss_f64(kind, n, c, (const double *)m->out[nl - 1], t->ids, t->dense,
-                            (double *)m->gout[nl - 1]);
+        *loss = ol_loss_cut_f64(kind, n, c, (const double *)m->out[nl - 1], t->ids, t->dense,
+                                (double *)m->gout[nl - 1], m->db_groups);
     m->state = 2;
     return 0;
 }
@@ -336,12 +347,14 @@ static int linear_back(ol_model *m, int li, int acc) {
     const layer *plin = &m->L[li - 2];
     if (m->dt == OL_F32) {
         ol_act_grad_f32 g = {act->spec.act, act->spec.slope, m->out[li - 2], P(m, plin->b_off),
-                             m->out[li - 1], m->gout[li - 2], G(m, plin->b_off), acc};
+                             m->out[li - 1], m->gout[li - 2], G(m, plin->b_off), acc,
+                             m->db_groups};
         ol_linear_backward_act_f32(n, lin->spec.in, lin->spec.out, input_of(m, li),
                                    P(m, lin->w_off), m->gout[li], dx, G(m, lin->w_off), acc, &g);
     } else {
         ol_act_grad_f64 g = {act->spec.act, act->spec.slope, m->out[li - 2], P(m, plin->b_off),
-                             m->out[li - 1], m->gout[li - 2], G(m, plin->b_off), acc};
+                             m->out[li - 1], m->gout[li - 2], G(m, plin->b_off), acc,
+                             m->db_groups};
         ol_linear_backward_act_f64(n, lin->spec.in, lin->spec.out, input_of(m, li),
                                    P(m, lin->w_off), m->gout[li], dx, G(m, lin->w_off), acc, &g);
     }

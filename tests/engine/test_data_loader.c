@@ -349,9 +349,10 @@ static void test_peek(void **state) {
 }
 
 /* A batch gathered on 2 threads (cut into blocks of rows, dataset.c): byte
- * images scaled into f32 and f64, with and without standardisation, in a
- * shuffled order with a short last block, each value against the formula
- * byte * scale (- mean) / std computed here, labels too. */
+ * images scaled into f32 (gathered with the next batch's prefetch) and f64,
+ * with and without standardisation, in a shuffled order with a short last
+ * block, each value against the formula byte * scale (- mean) / std
+ * computed here, labels too. */
 static void test_gather_threads(void **state) {
     (void)state;
     const int64_t n = 300, d = 37, rows = 131;
@@ -374,7 +375,17 @@ static void test_gather_threads(void **state) {
         }
         for (int dt = 0; dt < 2; dt++) {
             ol_set_threads(2);
-            ol_dataset_gather(ds, idx, rows, dt ? OL_F64 : OL_F32, out, lab);
+            if (dt) {
+                ol_dataset_gather(ds, idx, rows, OL_F64, out, lab);
+            } else {
+                /* with the next batch's prefetch (a hint) in the parts: its
+                 * own array, so that ASan sees a read past its end */
+                const int64_t n_next = 57;
+                int64_t *next = malloc(sizeof *next * (size_t)n_next);
+                for (int64_t k = 0; k < n_next; k++) next[k] = (k * 31 + 5) % n;
+                ol_dataset_gather_ahead(ds, idx, rows, OL_F32, out, lab, next, n_next);
+                free(next);
+            }
             ol_set_threads(1);
             for (int64_t k = 0; k < rows; k++) {
                 double want_y = (double)(idx[k] % 4 + 1);

@@ -121,6 +121,34 @@ static void test_mlp_shapes(void **state) {
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) check_shape(&s[i], 0);
 }
 
+/* Thin forward products (at most 16 outputs: a classifier's last layer)
+ * run in blocks of 64 rows, cut on those blocks: against the formula, and
+ * the same bits on 1 and 2 threads (the blocks do not move). */
+static void test_thin_forward(void **state) {
+    (void)state;
+    const shape s[] = {{1000, 128, 10}, {128, 128, 10}, {200, 50, 3}, {64, 128, 16}};
+    for (size_t k = 0; k < sizeof s / sizeof s[0]; k++) {
+        const int64_t n = s[k].n, in = s[k].in, out = s[k].out;
+        float *x = malloc(sizeof(float) * n * in), *w = malloc(sizeof(float) * out * in);
+        float *z1 = malloc(sizeof(float) * n * out), *z2 = malloc(sizeof(float) * n * out);
+        fill(x, n * in, 11);
+        fill(w, out * in, 12);
+        ol_set_threads(1);
+        ol_linear_forward_f32(n, in, out, x, w, z1);
+        ol_set_threads(2);
+        ol_linear_forward_f32(n, in, out, x, w, z2);
+        ol_set_threads(1);
+        assert_memory_equal(z1, z2, sizeof(float) * n * out);
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t o = 0; o < out; o++) {
+                double acc = 0;
+                for (int64_t i = 0; i < in; i++) acc += (double)x[r * in + i] * w[o * in + i];
+                check_close("thin z", &s[k], r * out + o, z2[r * out + o], acc);
+            }
+        free(x), free(w), free(z1), free(z2);
+    }
+}
+
 static void test_batch1_cut(void **state) {
     (void)state;
     const shape a = {1, 784, 256}, b = {1, 333, 250}; /* b: short last parts */
@@ -138,9 +166,13 @@ static void test_small_not_cut(void **state) {
  * part of the product, and the backward product whose dx goes at once
  * through the activation x = tanh(u) that made its input: dz = dx (1 - x^2)
  * and db = column sums of dz (overwritten, then accumulated), each checked
- * against the formula on 2 threads, at a size where the products are cut
- * (the backward one always along its columns, which db sums over). */
-static void check_fused(int64_t n, int64_t in, int64_t out, int accumulate) {
+ * against the formula on 2 threads, at a size where the products are cut.
+ * Without db_groups the backward product is cut along its columns, which
+ * db sums over; with them (grouped) it may be cut along its rows, and
+ * where its parts outgrow OpenBLAS's small-matrix kernels (same_bits) dz
+ * and db must then equal the 1-thread result bit for bit. */
+static void check_fused(int64_t n, int64_t in, int64_t out, int accumulate, int grouped,
+                        int same_bits) {
     float *x = malloc(sizeof(float) * n * in), *w = malloc(sizeof(float) * out * in);
     float *b = malloc(sizeof(float) * out), *z = malloc(sizeof(float) * n * out);
     float *y = malloc(sizeof(float) * n * out), *dz = malloc(sizeof(float) * n * out);
@@ -156,9 +188,20 @@ static void check_fused(int64_t n, int64_t in, int64_t out, int accumulate) {
     for (int64_t j = 0; j < in; j++) dub[j] = 0.5f; /* what accumulate adds to */
     ol_set_threads(2);
     ol_linear_act_forward_f32(n, in, out, x, w, b, OL_ACT_TANH, 0, z, y);
-    ol_act_grad_f32 g = {OL_ACT_TANH, 0, u, ub, x, du, dub, accumulate};
+    float *groups = grouped ? malloc(sizeof(float) * ((n + 15) / 16) * in) : NULL;
+    ol_act_grad_f32 g = {OL_ACT_TANH, 0, u, ub, x, du, dub, accumulate, groups};
     ol_linear_backward_act_f32(n, in, out, x, w, dz, dx, dw, 0, &g);
     ol_set_threads(1);
+    if (same_bits) {
+        float *du1 = malloc(sizeof(float) * n * in), *dub1 = malloc(sizeof(float) * in);
+        for (int64_t j = 0; j < in; j++) dub1[j] = 0.5f;
+        ol_act_grad_f32 g1 = {OL_ACT_TANH, 0, u, ub, x, du1, dub1, accumulate, groups};
+        float *dx1 = malloc(sizeof(float) * n * in);
+        ol_linear_backward_act_f32(n, in, out, x, w, dz, dx1, dw, 0, &g1);
+        assert_memory_equal(du, du1, sizeof(float) * n * in);
+        assert_memory_equal(dub, dub1, sizeof(float) * in);
+        free(du1), free(dub1), free(dx1);
+    }
     const shape s = {n, in, out};
     for (int64_t r = 0; r < n; r++)
         for (int64_t o = 0; o < out; o++) {
@@ -180,15 +223,88 @@ static void check_fused(int64_t n, int64_t in, int64_t out, int accumulate) {
         check_close("db of the activation", &s, i, dub[i], col);
     }
     free(x), free(w), free(b), free(z), free(y), free(dz), free(u), free(ub), free(dx);
-    free(du), free(dub), free(dw);
+    free(du), free(dub), free(dw), free(groups);
 }
 
 static void test_fused_activation(void **state) {
     (void)state;
-    check_fused(128, 256, 128, 0); /* the MLP's second layer at batch 128 */
-    check_fused(128, 256, 128, 1);
-    check_fused(600, 96, 48, 0);   /* tall: the forward is cut along rows */
-    check_fused(1, 784, 256, 0);   /* batch 1: gemv */
+    for (int grouped = 0; grouped < 2; grouped++) {
+        check_fused(128, 256, 128, 0, grouped, grouped); /* the MLP's second layer, batch 128 */
+        check_fused(128, 256, 128, 1, grouped, grouped);
+        check_fused(600, 96, 48, 0, grouped, 0); /* tall: the forward is cut along rows */
+        check_fused(1, 784, 256, 0, grouped, 0); /* batch 1: gemv */
+    }
+    /* grouped, cut along the rows with a short last group (1000 = 62 x 16 + 8) */
+    check_fused(1000, 256, 128, 0, 1, 1);
+    check_fused(1000, 256, 128, 1, 1, 1);
+    check_fused(1024, 128, 10, 1, 1, 0); /* the last layer's dx at batch 1024 */
+}
+
+/* The loss cut over the pool (ol_loss_cut, the training step's) on 2
+ * threads: every loss at a batch of 1000 rows (cut in two, a short last
+ * group) against the formula summed here in double, dy against its
+ * formula, and loss and dy bit for bit equal to the serial ol_loss. */
+static void test_loss_cut(void **state) {
+    (void)state;
+    const int64_t n = 1000, c = 10;
+    float *y = malloc(sizeof(float) * n * c), *t = malloc(sizeof(float) * n * c);
+    float *dy = malloc(sizeof(float) * n * c), *dy1 = malloc(sizeof(float) * n * c);
+    float *probs = malloc(sizeof(float) * n * c);
+    int32_t *ids = malloc(sizeof(int32_t) * n);
+    double *groups = malloc(sizeof(double) * ((n + OL_GROUP_ROWS - 1) / OL_GROUP_ROWS));
+    fill(y, n * c, 21);
+    for (int64_t i = 0; i < n * c; i++) y[i] *= 4;
+    fill(t, n * c, 22);
+    for (int64_t r = 0; r < n; r++) {
+        ids[r] = (int32_t)((r * 7 + 3) % c);
+        double sum = 0;
+        for (int64_t j = 0; j < c; j++) sum += probs[r * c + j] = 1.1f + t[r * c + j];
+        for (int64_t j = 0; j < c; j++) probs[r * c + j] = (float)(probs[r * c + j] / sum);
+    }
+    for (int kind = 0; kind < 4; kind++) {
+        const ol_loss_kind k = kind < 2 ? OL_LOSS_CROSS_ENTROPY : kind == 2 ? OL_LOSS_MSE : OL_LOSS_BCE;
+        const int32_t *id = kind == 0 ? ids : NULL;
+        const float *tt = kind == 1 ? probs : kind == 3 ? probs : t; /* bce: targets in [0, 1] */
+        ol_set_threads(2);
+        const double got = ol_loss_cut_f32(k, n, c, y, id, tt, dy, groups);
+        ol_set_threads(1);
+        const double serial = ol_loss_f32(k, n, c, y, id, tt, dy1);
+        assert_memory_equal(&got, &serial, sizeof got);
+        assert_memory_equal(dy, dy1, sizeof(float) * n * c);
+        double want = 0;
+        for (int64_t r = 0; r < n; r++) {
+            const float *yr = y + r * c, *tr = tt ? tt + r * c : NULL;
+            double mx = yr[0], se = 0;
+            for (int64_t j = 1; j < c; j++) mx = fmax(mx, yr[j]);
+            for (int64_t j = 0; j < c; j++) se += exp(yr[j] - mx);
+            const double lse = mx + log(se);
+            for (int64_t j = 0; j < c; j++) {
+                const double p = exp(yr[j] - mx) / se, u = yr[j];
+                double g;
+                if (kind == 0) {
+                    g = (p - (j == id[r])) / (double)n;
+                    if (j == id[r]) want += lse - u;
+                } else if (kind == 1) {
+                    g = (p - tr[j]) / (double)n; /* the probabilities sum to 1 */
+                    want += tr[j] * (lse - u);
+                } else if (kind == 2) {
+                    g = 2 * (u - tr[j]) / (double)(n * c);
+                    want += (u - tr[j]) * (u - tr[j]);
+                } else {
+                    const double sg = 1 / (1 + exp(-u));
+                    g = (sg - tr[j]) / (double)(n * c);
+                    want -= tr[j] * log(sg) + (1 - tr[j]) * log(1 - sg);
+                }
+                if (!(fabs(dy[r * c + j] - g) <= 1e-6 * (1e-3 + fabs(g))))
+                    fail_msg("loss %d: dy[%lld][%lld] %.9g, formula %.9g", kind, (long long)r,
+                             (long long)j, dy[r * c + j], g);
+            }
+        }
+        want /= kind < 2 ? (double)n : (double)(n * c);
+        if (!(fabs(got - want) <= 1e-6 * fabs(want)))
+            fail_msg("loss %d: %.12g, formula %.12g", kind, got, want);
+    }
+    free(y), free(t), free(dy), free(dy1), free(probs), free(ids), free(groups);
 }
 
 /* A product made inside a pool part (the pool then runs it on the caller
@@ -229,7 +345,8 @@ int main(void) {
         cmocka_unit_test(test_gemm_cut_columns), cmocka_unit_test(test_gemm_cut_rows),
         cmocka_unit_test(test_mlp_shapes),       cmocka_unit_test(test_batch1_cut),
         cmocka_unit_test(test_small_not_cut),    cmocka_unit_test(test_fused_activation),
-        cmocka_unit_test(test_nested_runs_alone),
+        cmocka_unit_test(test_nested_runs_alone), cmocka_unit_test(test_loss_cut),
+        cmocka_unit_test(test_thin_forward),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ol_parallel_shutdown();

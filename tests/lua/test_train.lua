@@ -72,6 +72,36 @@ T.test("training on spirals reaches 95% validation accuracy", function()
   T.near(loss, s.val_loss, 1e-6, "validation loss")
 end)
 
+T.test("batch and epoch accuracy count the argmax of the outputs (lr 0: one model)", function()
+  -- 1000 blobs in 5 classes, f32: every batch is scored by the same
+  -- model, so the loop's counts can be redone here from
+  -- net:forward with a plain argmax (first of equal values).
+  ol.seed(4)
+  local ds = ol.data.synthetic{kind = "blobs", n = 1000, classes = 5}
+  local net = ol.nn.mlp{sizes = {2, 16, 5}, activation = "relu"}
+  -- a few steps first, so that the model gets some right and some wrong
+  ol.train{model = net, optimizer = ol.optim.adam(net, {lr = 1e-2}), max_steps = 5,
+           data = ol.data.loader(ds, {batch_size = 100, shuffle = true}), progress = false}
+  local out = net:forward(ds.x)
+  local hits, last_hits = 0, 0
+  for i = 1, #ds do
+    local best, at = -math.huge, 0
+    for j = 1, 5 do
+      local v = out:get(i, j)
+      if v > best then best, at = v, j end
+    end
+    local hit = at == ds.y:get(i) and 1 or 0
+    hits = hits + hit
+    if i > 960 then last_hits = last_hits + hit end
+  end
+  local s = ol.train{model = net, optimizer = ol.optim.sgd(net, {lr = 0}),
+                     data = ol.data.loader(ds, {batch_size = 40, shuffle = false}), epochs = 1,
+                     progress = false}
+  T.near(s.epoch_accuracy, hits / 1000, 1e-12, "epoch accuracy")
+  T.near(s.accuracy, last_hits / 40, 1e-12, "last batch accuracy")
+  T.ok(hits > 0 and hits < 1000, "the check needs hits and misses, got " .. hits)
+end)
+
 T.test("hooks see the state and can stop training", function()
   local ds = tiny()
   local net = ol.nn.mlp{sizes = {2, 4, 3}}

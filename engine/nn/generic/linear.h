@@ -37,8 +37,20 @@ static void S(after_block)(const S(product) *p, int64_t r0, int64_t r1, int64_t 
     if (p->act_y) {
         S(ol_act_forward_ld)(p->act, p->slope, r1 - r0, c1 - c0, ld, p->c + off,
                              p->bias ? p->bias + c0 : NULL, p->act_y + off);
+    } else if (p->back && p->back->db && p->back->db_groups) {
+        /* db's partial sum of each group of rows into its own row of
+         * db_groups (r0 starts a group: parts start on the grain) */
+        const S(ol_act_grad) *g = p->back;
+        for (int64_t r = r0; r < r1; r += OL_GROUP_ROWS) {
+            const int64_t e = r + OL_GROUP_ROWS < r1 ? r + OL_GROUP_ROWS : r1;
+            const int64_t o = r * ld + c0;
+            S(ol_act_backward_ld)(g->act, g->slope, e - r, c1 - c0, ld, g->pre + o,
+                                  g->bias ? g->bias + c0 : NULL, g->y + o, p->c + o, g->dz + o,
+                                  g->db_groups + (r / OL_GROUP_ROWS) * p->n + c0, 0);
+        }
     } else if (p->back) {
-        /* db sums over rows: the cut is along the columns (run_product) */
+        /* db, if any, sums over rows: the cut is along the columns
+         * (run_product) */
         const S(ol_act_grad) *g = p->back;
         S(ol_act_backward_ld)(g->act, g->slope, r1 - r0, c1 - c0, ld, g->pre + off,
                               g->bias ? g->bias + c0 : NULL, g->y + off, p->c + off, g->dz + off,
@@ -46,9 +58,27 @@ static void S(after_block)(const S(product) *p, int64_t r0, int64_t r1, int64_t 
     }
 }
 
+/* db (+)= the groups' partial sums in order (after_block wrote them). */
+static void S(sum_db_groups)(const S(product) *p) {
+    const S(ol_act_grad) *g = p->back;
+    const int64_t w = p->n, rows = p->kind == S(K_GEMM) ? p->m : 1; /* a gemv's C: one row */
+    const int64_t groups = (rows + OL_GROUP_ROWS - 1) / OL_GROUP_ROWS;
+    T *restrict db = g->db;
+    if (!g->accumulate)
+        for (int64_t j = 0; j < w; j++) db[j] = 0;
+    for (int64_t k = 0; k < groups; k++) {
+        const T *restrict part = g->db_groups + k * w;
+        for (int64_t j = 0; j < w; j++) db[j] += part[j];
+    }
+}
+
+/* A forward product z = x W^T with few outputs (the last layer's). */
+static int S(thin)(const S(product) *p) {
+    return p->kind == S(K_GEMM) && !p->ta && p->tb && p->n <= THIN_MAX_COLS;
+}
+
 /* Rows or columns [lo, hi) of C. */
 static void S(product_part)(void *ctx, int64_t lo, int64_t hi, int part) {
-    (void)part;
     const S(product) *p = ctx;
     const int64_t len = hi - lo;
     if (p->kind == S(K_OUTER)) {
@@ -72,6 +102,12 @@ static void S(product_part)(void *ctx, int64_t lo, int64_t hi, int part) {
         S(after_block)(p, 0, 1, lo, hi); /* c is one row */
         return;
     }
+    if (S(thin)(p) && !p->cut_cols && len > THIN_ROWS) {
+        /* in blocks of THIN_ROWS rows from a multiple of it (linear.c) */
+        for (int64_t r = lo; r < hi; r += THIN_ROWS)
+            S(product_part)(ctx, r, r + THIN_ROWS < hi ? r + THIN_ROWS : hi, part);
+        return;
+    }
     const T *a = p->a, *b = p->b;
     T *c;
     int64_t m = p->m, n = p->n;
@@ -90,19 +126,28 @@ static void S(product_part)(void *ctx, int64_t lo, int64_t hi, int part) {
     else S(after_block)(p, lo, hi, 0, p->n);
 }
 
-/* Runs a product, cut over the pool when linear.c says it is worth it.
- * A GEMM is cut along its larger side of C, so that the operand each part
- * packs whole is the smaller one, but along its columns when the parts
- * then sum bias gradients over its rows (each part its own columns), and
- * a weight gradient dW = dz^T x along its rows while x is small (linear.c
- * says why). */
+/* Whether a GEMM is cut along the columns of C (linear.c says why):
+ * along its larger side, so that the operand each part packs whole is the
+ * smaller one, except
+ *  - a weight gradient dW = dz^T x along its rows while x is small;
+ *  - along the columns when the parts sum bias gradients over the rows
+ *    with nowhere to keep partial sums (no db_groups);
+ *  - along the other side when this one has fewer than two grains. */
+static int S(gemm_cut_cols)(const S(product) *p) {
+    int cols;
+    if (p->back && p->back->db && !p->back->db_groups) return 1;
+    if (p->ta && p->k * p->n <= DW_ROWS_MAX_X) cols = 0;
+    else cols = p->n >= p->m;
+    const int64_t side = cols ? p->n : p->m, other = cols ? p->m : p->n;
+    if (side < 2 * SPLIT_GRAIN && other >= 2 * SPLIT_GRAIN) cols = !cols;
+    return cols;
+}
+
+/* Runs a product, cut over the pool when linear.c says it is worth it. */
 static void S(run_product)(S(product) *p) {
     int64_t side;
     if (p->kind == S(K_GEMM)) {
-        if (p->ta && p->k * p->n <= DW_ROWS_MAX_X)
-            p->cut_cols = 0; /* a weight gradient: each part its own rows (see linear.c) */
-        else
-            p->cut_cols = p->n >= p->m || (p->back && p->back->db);
+        p->cut_cols = S(gemm_cut_cols)(p);
         side = p->cut_cols ? p->n : p->m;
     } else {
         side = p->kind == S(K_GEMV) && p->ta ? p->n : p->m;
@@ -113,9 +158,13 @@ static void S(run_product)(S(product) *p) {
     const int cut = p->kind == S(K_GEMM)   ? split_product(p->m, p->n, p->k)
                     : p->kind == S(K_GEMV) && p->ta ? 0
                                                     : split_stream(p->m * p->n);
+    /* a thin product's parts start on its blocks, so that the blocks are
+     * the same on any number of threads */
+    const int64_t grain = S(thin)(p) && !p->cut_cols ? THIN_ROWS : SPLIT_GRAIN;
     ON_ONE_BLAS_THREAD(
-        if (cut) ol_parallel_for(side, SPLIT_GRAIN, SPLIT_GRAIN, S(product_part), p);
+        if (cut) ol_parallel_for(side, grain, grain, S(product_part), p);
         else S(product_part)(p, 0, side, 0));
+    if (p->back && p->back->db && p->back->db_groups) S(sum_db_groups)(p);
 }
 
 /* z = x W^T, then y = f(z + b) per part when act_y is not NULL. */

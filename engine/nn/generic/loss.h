@@ -9,14 +9,17 @@
  *   p = softmax(y); loss = mean over rows (torch's reduction='mean').
  * mse: loss = mean over all n c elements of (y - t)^2, dy = 2 (y - t) / (n c).
  * bce with logits: l = max(y, 0) - y t + log(1 + exp(-|y|)) (never
- *   overflows; torch's BCEWithLogitsLoss), dy = (sigmoid(y) - t) / (n c). */
+ *   overflows; torch's BCEWithLogitsLoss), dy = (sigmoid(y) - t) / (n c).
+ * The sum over rows is taken in groups of OL_GROUP_ROWS rows (kernels.h). */
 
-double S(ol_loss)(ol_loss_kind k, int64_t n, int64_t c, const T *y,
-                  const int32_t *ids, const T *t, T *dy) {
+/* The sum over rows [r0, r1) of the loss terms (not yet divided by the
+ * count the mean takes), and dy of those rows; n is the whole batch. */
+static double S(loss_rows)(ol_loss_kind k, int64_t n, int64_t c, const T *y, const int32_t *ids,
+                           const T *t, T *dy, int64_t r0, int64_t r1) {
     double total = 0;
     if (k == OL_LOSS_CROSS_ENTROPY) {
         const T inv_n = (T)(1.0 / (double)n);
-        for (int64_t r = 0; r < n; r++) {
+        for (int64_t r = r0; r < r1; r++) {
             const T *yr = y + r * c;
             T *dr = dy + r * c;
             T m = yr[0];
@@ -45,18 +48,18 @@ double S(ol_loss)(ol_loss_kind k, int64_t n, int64_t c, const T *y,
                 for (int64_t j = 0; j < c; j++) dr[j] = (dr[j] * sc - tr[j]) * inv_n;
             }
         }
-        return total / (double)n;
+        return total;
     }
-    const int64_t len = n * c;
-    const T inv = (T)(1.0 / (double)len);
+    const T inv = (T)(1.0 / (double)(n * c));
+    const int64_t i0 = r0 * c, i1 = r1 * c;
     if (k == OL_LOSS_MSE) {
-        for (int64_t i = 0; i < len; i++) {
+        for (int64_t i = i0; i < i1; i++) {
             T d = y[i] - t[i];
             total += (double)d * (double)d;
             dy[i] = 2 * d * inv;
         }
     } else { /* OL_LOSS_BCE */
-        for (int64_t i = 0; i < len; i++) {
+        for (int64_t i = i0; i < i1; i++) {
             T u = y[i];
             T e = exp(-fabs(u)); /* in (0, 1] */
             T sig = u >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);
@@ -64,5 +67,47 @@ double S(ol_loss)(ol_loss_kind k, int64_t n, int64_t c, const T *y,
             dy[i] = (sig - t[i]) * inv;
         }
     }
-    return total / (double)len;
+    return total;
+}
+
+/* The loss's mean from the sum of its terms. */
+static double S(loss_mean)(ol_loss_kind k, int64_t n, int64_t c, double sum) {
+    return sum / (double)(k == OL_LOSS_CROSS_ENTROPY ? n : n * c);
+}
+
+/* Sums the terms group by group (OL_GROUP_ROWS rows each), then the
+ * groups in order: the order ol_loss_cut keeps on any number of threads. */
+double S(ol_loss)(ol_loss_kind k, int64_t n, int64_t c, const T *y,
+                  const int32_t *ids, const T *t, T *dy) {
+    double total = 0;
+    for (int64_t r = 0; r < n; r += OL_GROUP_ROWS)
+        total += S(loss_rows)(k, n, c, y, ids, t, dy, r, r + OL_GROUP_ROWS < n ? r + OL_GROUP_ROWS : n);
+    return S(loss_mean)(k, n, c, total);
+}
+
+typedef struct S(loss_job) {
+    ol_loss_kind k;
+    int64_t n, c;
+    const T *y, *t;
+    const int32_t *ids;
+    T *dy;
+    double *groups;
+} S(loss_job);
+
+/* Groups [lo, hi) / OL_GROUP_ROWS (lo starts a group: the grain). */
+static void S(loss_part)(void *ctx, int64_t lo, int64_t hi, int part) {
+    (void)part;
+    const S(loss_job) *j = ctx;
+    for (int64_t r = lo; r < hi; r += OL_GROUP_ROWS)
+        j->groups[r / OL_GROUP_ROWS] =
+            S(loss_rows)(j->k, j->n, j->c, j->y, j->ids, j->t, j->dy, r, r + OL_GROUP_ROWS < hi ? r + OL_GROUP_ROWS : hi);
+}
+
+double S(ol_loss_cut)(ol_loss_kind k, int64_t n, int64_t c, const T *y,
+                      const int32_t *ids, const T *t, T *dy, double *groups) {
+    S(loss_job) j = {k, n, c, y, t, ids, dy, groups};
+    ol_parallel_for(n, OL_GROUP_ROWS, LOSS_MIN_ROWS, S(loss_part), &j);
+    double total = 0;
+    for (int64_t g = 0; g < (n + OL_GROUP_ROWS - 1) / OL_GROUP_ROWS; g++) total += groups[g];
+    return S(loss_mean)(k, n, c, total);
 }
