@@ -69,7 +69,7 @@ static int split_stream(int64_t elements) { return elements >= SPLIT_STREAM; }
 /* Parts start on multiples of 16 rows or columns (a 64-byte line of
  * f32). */
 #define SPLIT_GRAIN 16
-_Static_assert(SPLIT_GRAIN % OL_GROUP_ROWS == 0, "a part must start a group of bias-gradient rows");
+_Static_assert(SPLIT_GRAIN % OL_GROUP_ROWS == 0, "a part must start a group of rows");
 
 /* A forward product with at most THIN_MAX_COLS outputs (a classifier's
  * last layer) runs in blocks of THIN_ROWS rows: OpenBLAS 0.3.21 sends

@@ -210,8 +210,10 @@ int ol_model_reserve(ol_model *m, int64_t n, ol_error *err) {
         if (m->L[i].width > widest) widest = m->L[i].width;
     }
     /* per group of rows: a row of bias-gradient sums, or the loss's double */
-    const size_t group_bytes = (size_t)widest * m->es > sizeof(double) ? (size_t)widest * m->es : sizeof(double);
-    const size_t groups_size = round64((size_t)((n + OL_GROUP_ROWS - 1) / OL_GROUP_ROWS) * group_bytes);
+    const size_t row_bytes = (size_t)widest * m->es;
+    const size_t group_bytes = row_bytes > sizeof(double) ? row_bytes : sizeof(double);
+    const size_t ngroups = (size_t)((n + OL_GROUP_ROWS - 1) / OL_GROUP_ROWS);
+    const size_t groups_size = round64(ngroups * group_bytes);
     total += groups_size;
     void *ws = aligned_alloc(64, total);
     if (!ws) return ol_fail(err, "out of memory (workspace for batch %lld)", (long long)n);

@@ -8,7 +8,9 @@
  * weight gradient while x is small, and tall batches), batch 1's gemv cut along
  * the rows of W (forward; its transposed gemv for dx is never cut, as a
  * cut changes its bits) and the outer product cut along the rows of dW,
- * with sizes that leave a short last part. */
+ * with sizes that leave a short last part. Also the fused epilogues (bias
+ * gradients summed by groups of rows or by columns), thin forward products
+ * in blocks of rows, and the loss cut over the pool. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -262,9 +264,11 @@ static void test_loss_cut(void **state) {
         for (int64_t j = 0; j < c; j++) probs[r * c + j] = (float)(probs[r * c + j] / sum);
     }
     for (int kind = 0; kind < 4; kind++) {
-        const ol_loss_kind k = kind < 2 ? OL_LOSS_CROSS_ENTROPY : kind == 2 ? OL_LOSS_MSE : OL_LOSS_BCE;
+        const ol_loss_kind k = kind < 2    ? OL_LOSS_CROSS_ENTROPY
+                               : kind == 2 ? OL_LOSS_MSE
+                                           : OL_LOSS_BCE;
         const int32_t *id = kind == 0 ? ids : NULL;
-        const float *tt = kind == 1 ? probs : kind == 3 ? probs : t; /* bce: targets in [0, 1] */
+        const float *tt = kind == 1 || kind == 3 ? probs : t; /* bce: targets in [0, 1] */
         ol_set_threads(2);
         const double got = ol_loss_cut_f32(k, n, c, y, id, tt, dy, groups);
         ol_set_threads(1);

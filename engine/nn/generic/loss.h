@@ -80,8 +80,10 @@ static double S(loss_mean)(ol_loss_kind k, int64_t n, int64_t c, double sum) {
 double S(ol_loss)(ol_loss_kind k, int64_t n, int64_t c, const T *y,
                   const int32_t *ids, const T *t, T *dy) {
     double total = 0;
-    for (int64_t r = 0; r < n; r += OL_GROUP_ROWS)
-        total += S(loss_rows)(k, n, c, y, ids, t, dy, r, r + OL_GROUP_ROWS < n ? r + OL_GROUP_ROWS : n);
+    for (int64_t r = 0; r < n; r += OL_GROUP_ROWS) {
+        const int64_t e = r + OL_GROUP_ROWS < n ? r + OL_GROUP_ROWS : n;
+        total += S(loss_rows)(k, n, c, y, ids, t, dy, r, e);
+    }
     return S(loss_mean)(k, n, c, total);
 }
 
@@ -98,16 +100,19 @@ typedef struct S(loss_job) {
 static void S(loss_part)(void *ctx, int64_t lo, int64_t hi, int part) {
     (void)part;
     const S(loss_job) *j = ctx;
-    for (int64_t r = lo; r < hi; r += OL_GROUP_ROWS)
+    for (int64_t r = lo; r < hi; r += OL_GROUP_ROWS) {
+        const int64_t e = r + OL_GROUP_ROWS < hi ? r + OL_GROUP_ROWS : hi;
         j->groups[r / OL_GROUP_ROWS] =
-            S(loss_rows)(j->k, j->n, j->c, j->y, j->ids, j->t, j->dy, r, r + OL_GROUP_ROWS < hi ? r + OL_GROUP_ROWS : hi);
+            S(loss_rows)(j->k, j->n, j->c, j->y, j->ids, j->t, j->dy, r, e);
+    }
 }
 
 double S(ol_loss_cut)(ol_loss_kind k, int64_t n, int64_t c, const T *y,
                       const int32_t *ids, const T *t, T *dy, double *groups) {
     S(loss_job) j = {k, n, c, y, t, ids, dy, groups};
     ol_parallel_for(n, OL_GROUP_ROWS, LOSS_MIN_ROWS, S(loss_part), &j);
+    const int64_t ngroups = (n + OL_GROUP_ROWS - 1) / OL_GROUP_ROWS;
     double total = 0;
-    for (int64_t g = 0; g < (n + OL_GROUP_ROWS - 1) / OL_GROUP_ROWS; g++) total += groups[g];
+    for (int64_t g = 0; g < ngroups; g++) total += groups[g];
     return S(loss_mean)(k, n, c, total);
 }
