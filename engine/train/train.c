@@ -97,21 +97,47 @@ static void make_target(ol_model *m, const ol_dataset *ds, const int64_t *idx, i
 ARGMAX(float, argmax_f32)
 ARGMAX(double, argmax_f64)
 
-/* Predictions of the last forward that match the labels of the batch. */
-static int64_t count_correct(const ol_model *m, const ol_dataset *ds, const int64_t *idx,
-                             int64_t n, target_mode mode) {
-    int64_t rows, out = ol_model_out_features(m), correct = 0;
-    const void *y = ol_model_output(m, &rows);
-    const int f32 = ol_model_dtype(m) == OL_F32;
-    for (int64_t i = 0; i < n; i++) {
-        int32_t label = ol_dataset_label(ds, idx[i]) - 1, pred;
-        if (mode == TARGET_BINARY)
-            pred = f32 ? ((const float *)y)[i] > 0 : ((const double *)y)[i] > 0;
+/* Predictions of the last forward that match the labels of the batch,
+ * cut over the pool from 2 x COUNT_MIN_ROWS rows (each part counts its own
+ * rows; integer counts add up the same in any order). The labels come from
+ * ids (0-based, the loss's targets) when given, else from the data set. */
+#define COUNT_MIN_ROWS 256
+
+typedef struct count_job {
+    const ol_dataset *ds;
+    const int64_t *idx;
+    const int32_t *ids;
+    target_mode mode;
+    const void *y;
+    int64_t out;
+    int f32;
+    int64_t counts[OL_PARALLEL_MAXPARTS];
+} count_job;
+
+static void count_part(void *ctx, int64_t lo, int64_t hi, int part) {
+    count_job *j = ctx;
+    const int64_t out = j->out;
+    int64_t correct = 0;
+    for (int64_t i = lo; i < hi; i++) {
+        int32_t label = j->ids ? j->ids[i] : ol_dataset_label(j->ds, j->idx[i]) - 1, pred;
+        if (j->mode == TARGET_BINARY)
+            pred = j->f32 ? ((const float *)j->y)[i] > 0 : ((const double *)j->y)[i] > 0;
         else
-            pred = f32 ? argmax_f32((const float *)y + i * out, out)
-                       : argmax_f64((const double *)y + i * out, out);
+            pred = j->f32 ? argmax_f32((const float *)j->y + i * out, out)
+                          : argmax_f64((const double *)j->y + i * out, out);
         correct += pred == label;
     }
+    j->counts[part] = correct;
+}
+
+static int64_t count_correct(const ol_model *m, const ol_dataset *ds, const int64_t *idx,
+                             int64_t n, target_mode mode, const int32_t *ids) {
+    int64_t rows;
+    count_job j = {ds, idx, ids, mode, ol_model_output(m, &rows), ol_model_out_features(m),
+                   ol_model_dtype(m) == OL_F32, {0}};
+    ol_parallel_for(n, 1, COUNT_MIN_ROWS, count_part, &j);
+    int64_t correct = 0;
+    for (int k = 0; k < OL_PARALLEL_MAXPARTS; k++) correct += j.counts[k];
     return correct;
 }
 
@@ -287,7 +313,7 @@ static int evaluate_rows(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, i
         make_target(m, ds, b.idx, n, mode, ids, b.dense, &t);
         if (ol_model_loss(m, loss, &t, &l, err)) { rc = -1; break; }
         total += l * (double)n;
-        correct += count_correct(m, ds, b.idx, n, mode);
+        correct += count_correct(m, ds, b.idx, n, mode, ids);
     }
     buffers_free(&b);
     if (rc) return -1;
@@ -366,7 +392,7 @@ static int batch_gradient(ol_model *m, const ol_loader *l, ol_loss_kind kind, ta
     ol_target target;
     make_target(m, ds, idx, n, mode, ids, b->dense, &target);
     if (ol_model_evaluate(m, b->x, n, kind, &target, loss, err)) return -1;
-    *ok = count_correct(m, ds, idx, n, mode);
+    *ok = count_correct(m, ds, idx, n, mode, ids);
     return 0;
 }
 

@@ -100,6 +100,16 @@ T.test("batch and epoch accuracy count the argmax of the outputs (lr 0: one mode
   T.near(s.epoch_accuracy, hits / 1000, 1e-12, "epoch accuracy")
   T.near(s.accuracy, last_hits / 40, 1e-12, "last batch accuracy")
   T.ok(hits > 0 and hits < 1000, "the check needs hits and misses, got " .. hits)
+  -- one batch of all 1000 rows (the count is then cut over the threads),
+  -- on 2 threads, and ol.evaluate's count
+  local threads = ol.threads()
+  ol.threads(2)
+  local full = ol.train{model = net, optimizer = ol.optim.sgd(net, {lr = 0}), epochs = 1,
+                        data = ol.data.loader(ds, {batch_size = 1000}), progress = false}
+  local _, acc = ol.evaluate(net, ds)
+  ol.threads(threads)
+  T.near(full.accuracy, hits / 1000, 1e-12, "accuracy of one batch of 1000 rows")
+  T.near(acc, hits / 1000, 1e-12, "ol.evaluate's accuracy")
 end)
 
 T.test("hooks see the state and can stop training", function()
