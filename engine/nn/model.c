@@ -38,7 +38,7 @@ struct ol_model {
     int64_t cap, n;
     void *ws;
     void **out, **gout;
-    void *db_groups; /* partial sums per group of rows: bias gradients, the loss (kernels.h) */
+    void *row_groups; /* partial sums per group of rows: bias gradients, the loss (kernels.h) */
     int32_t *ids;
     const void *x;
     int state; /* 0: nothing, 1: forward done, 2: loss done */
@@ -228,7 +228,7 @@ int ol_model_reserve(ol_model *m, int64_t n, ol_error *err) {
         m->gout[i] = p;
         p += sz;
     }
-    m->db_groups = p;
+    m->row_groups = p;
     p += groups_size;
     m->ids = (int32_t *)p;
     m->state = 0; /* the old buffers are gone */
@@ -299,10 +299,10 @@ int ol_model_loss(ol_model *m, ol_loss_kind kind, const ol_target *t, double *lo
     const int nl = m->nl;
     if (m->dt == OL_F32)
         *loss = ol_loss_cut_f32(kind, n, c, (const float *)m->out[nl - 1], t->ids, t->dense,
-                                (float *)m->gout[nl - 1], m->db_groups);
+                                (float *)m->gout[nl - 1], m->row_groups);
     else
         *loss = ol_loss_cut_f64(kind, n, c, (const double *)m->out[nl - 1], t->ids, t->dense,
-                                (double *)m->gout[nl - 1], m->db_groups);
+                                (double *)m->gout[nl - 1], m->row_groups);
     m->state = 2;
     return 0;
 }
@@ -350,13 +350,13 @@ static int linear_back(ol_model *m, int li, int acc) {
     if (m->dt == OL_F32) {
         ol_act_grad_f32 g = {act->spec.act, act->spec.slope, m->out[li - 2], P(m, plin->b_off),
                              m->out[li - 1], m->gout[li - 2], G(m, plin->b_off), acc,
-                             m->db_groups};
+                             m->row_groups};
         ol_linear_backward_act_f32(n, lin->spec.in, lin->spec.out, input_of(m, li),
                                    P(m, lin->w_off), m->gout[li], dx, G(m, lin->w_off), acc, &g);
     } else {
         ol_act_grad_f64 g = {act->spec.act, act->spec.slope, m->out[li - 2], P(m, plin->b_off),
                              m->out[li - 1], m->gout[li - 2], G(m, plin->b_off), acc,
-                             m->db_groups};
+                             m->row_groups};
         ol_linear_backward_act_f64(n, lin->spec.in, lin->spec.out, input_of(m, li),
                                    P(m, lin->w_off), m->gout[li], dx, G(m, lin->w_off), acc, &g);
     }
