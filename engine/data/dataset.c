@@ -104,10 +104,6 @@ static void prefetch_row(const ol_dataset *ds, const int64_t *idx, int64_t k, in
 #endif
 }
 
-void ol_dataset_prefetch(const ol_dataset *ds, const int64_t *idx, int64_t n) {
-    for (int64_t k = 0; k < n; k++) prefetch_row(ds, idx, k, n);
-}
-
 /* The batch copy is the hot path of an epoch, so the byte case without
  * standardisation (the common image case) is a single multiply per value
  * straight into the output type. */

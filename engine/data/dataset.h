@@ -81,9 +81,6 @@ void ol_dataset_gather(const ol_dataset *ds, const int64_t *idx, int64_t n, ol_d
  * each thread for its share once its rows are copied. */
 void ol_dataset_gather_ahead(const ol_dataset *ds, const int64_t *idx, int64_t n, ol_dtype dt,
                              void *x, void *y, const int64_t *next, int64_t n_next);
-/* Asks the memory system for the features of samples idx[0..n-1] ahead of
- * a gather (a hint: no effect on any value). */
-void ol_dataset_prefetch(const ol_dataset *ds, const int64_t *idx, int64_t n);
 
 /* A new dataset over the samples idx[0..n-1] of ds (0-based, in range,
  * repeats allowed), sharing its storage and standardisation. */

@@ -18,8 +18,8 @@
 #define OL_NN_DECLARE(T, SFX)                                                   \
     /* An activation y = f(u), u = pre + bias, to take the gradient through:  \
      * dz = dy * f'(u) and db (+)= column sums of dz (db may be NULL).         \
-     * db_groups (may be NULL): scratch of ceil(n / OL_GROUP_ROWS) rows of  \
-     * the full width; db is then summed per group of rows there and over the \
+     * db_groups, needed with db: scratch of ceil(n / OL_GROUP_ROWS) rows of  \
+     * the full width; db is summed per group of rows there and over the      \
      * groups in order after, so the product can be cut along its rows with   \
      * the same bits on any number of threads. */                              \
     typedef struct ol_act_grad_##SFX {                                          \

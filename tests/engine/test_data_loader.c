@@ -305,8 +305,8 @@ static void test_standardize(void **state) {
 
 /* ol_loader_peek_shard names the slice the next call takes, takes
  * nothing, and names none at the end of an epoch (the next epoch's order is
- * not drawn yet), over two epochs; with shards too. ol_dataset_prefetch is a hint: the
- * gather after it reads the same values. */
+ * not drawn yet), over two epochs; with shards too. The prefetch of the next slice that
+ * ol_dataset_gather_ahead makes is a hint: the values gathered are the same. */
 static void test_peek(void **state) {
     (void)state;
     ol_dataset *ds = make(10, NULL, 0);
@@ -330,8 +330,9 @@ static void test_peek(void **state) {
                     assert_int_equal(n, m);
                     if (n > 0) assert_memory_equal(peek, idx, (size_t)n * sizeof *idx);
                     double x[2 * 3], xp[2 * 3];
-                    ol_dataset_prefetch(ds, idx, n);
-                    ol_dataset_gather(ds, idx, n, OL_F64, x, NULL);
+                    const int64_t *after; /* the next slice, as the training loop does */
+                    const int64_t n_after = ol_loader_peek_shard(&l, &after);
+                    ol_dataset_gather_ahead(ds, idx, n, OL_F64, x, NULL, after, n_after);
                     for (int64_t k = 0; k < n; k++) {
                         xp[2 * k] = (double)idx[k];
                         xp[2 * k + 1] = -(double)idx[k];
@@ -344,7 +345,7 @@ static void test_peek(void **state) {
             ol_loader_free(&l);
         }
     }
-    ol_dataset_prefetch(ds, NULL, 0);
+    ol_dataset_gather_ahead(ds, NULL, 0, OL_F64, NULL, NULL, NULL, 0); /* nothing to do */
     ol_dataset_free(ds);
 }
 

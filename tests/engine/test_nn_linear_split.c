@@ -169,12 +169,11 @@ static void test_small_not_cut(void **state) {
  * through the activation x = tanh(u) that made its input: dz = dx (1 - x^2)
  * and db = column sums of dz (overwritten, then accumulated), each checked
  * against the formula on 2 threads, at a size where the products are cut.
- * Without db_groups the backward product is cut along its columns, which
- * db sums over; with them (grouped) it may be cut along its rows, and
- * where its parts outgrow OpenBLAS's small-matrix kernels (same_bits) dz
- * and db must then equal the 1-thread result bit for bit. */
-static void check_fused(int64_t n, int64_t in, int64_t out, int accumulate, int grouped,
-                        int same_bits) {
+ * db is summed per group of rows (db_groups), so the backward product may
+ * be cut along its rows; where its parts outgrow OpenBLAS's small-matrix
+ * kernels (same_bits) dz and db must equal the 1-thread result bit for
+ * bit. */
+static void check_fused(int64_t n, int64_t in, int64_t out, int accumulate, int same_bits) {
     float *x = malloc(sizeof(float) * n * in), *w = malloc(sizeof(float) * out * in);
     float *b = malloc(sizeof(float) * out), *z = malloc(sizeof(float) * n * out);
     float *y = malloc(sizeof(float) * n * out), *dz = malloc(sizeof(float) * n * out);
@@ -190,7 +189,7 @@ static void check_fused(int64_t n, int64_t in, int64_t out, int accumulate, int 
     for (int64_t j = 0; j < in; j++) dub[j] = 0.5f; /* what accumulate adds to */
     ol_set_threads(2);
     ol_linear_act_forward_f32(n, in, out, x, w, b, OL_ACT_TANH, 0, z, y);
-    float *groups = grouped ? malloc(sizeof(float) * ((n + 15) / 16) * in) : NULL;
+    float *groups = malloc(sizeof(float) * ((n + OL_GROUP_ROWS - 1) / OL_GROUP_ROWS) * in);
     ol_act_grad_f32 g = {OL_ACT_TANH, 0, u, ub, x, du, dub, accumulate, groups};
     ol_linear_backward_act_f32(n, in, out, x, w, dz, dx, dw, 0, &g);
     ol_set_threads(1);
@@ -230,16 +229,14 @@ static void check_fused(int64_t n, int64_t in, int64_t out, int accumulate, int 
 
 static void test_fused_activation(void **state) {
     (void)state;
-    for (int grouped = 0; grouped < 2; grouped++) {
-        check_fused(128, 256, 128, 0, grouped, grouped); /* the MLP's second layer, batch 128 */
-        check_fused(128, 256, 128, 1, grouped, grouped);
-        check_fused(600, 96, 48, 0, grouped, 0); /* tall: the forward is cut along rows */
-        check_fused(1, 784, 256, 0, grouped, 0); /* batch 1: gemv */
-    }
-    /* grouped, cut along the rows with a short last group (1000 = 62 x 16 + 8) */
-    check_fused(1000, 256, 128, 0, 1, 1);
-    check_fused(1000, 256, 128, 1, 1, 1);
-    check_fused(1024, 128, 10, 1, 1, 0); /* the last layer's dx at batch 1024 */
+    check_fused(128, 256, 128, 0, 1); /* the MLP's second layer, batch 128 */
+    check_fused(128, 256, 128, 1, 1);
+    check_fused(600, 96, 48, 0, 0); /* tall: the forward is cut along rows */
+    check_fused(1, 784, 256, 0, 0); /* batch 1: gemv */
+    /* cut along the rows with a short last group (1000 = 62 x 16 + 8) */
+    check_fused(1000, 256, 128, 0, 1);
+    check_fused(1000, 256, 128, 1, 1);
+    check_fused(1024, 128, 10, 1, 0); /* the last layer's dx at batch 1024 */
 }
 
 /* The loss cut over the pool (ol_loss_cut, the training step's) on 2

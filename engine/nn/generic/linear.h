@@ -37,7 +37,7 @@ static void S(after_block)(const S(product) *p, int64_t r0, int64_t r1, int64_t 
     if (p->act_y) {
         S(ol_act_forward_ld)(p->act, p->slope, r1 - r0, c1 - c0, ld, p->c + off,
                              p->bias ? p->bias + c0 : NULL, p->act_y + off);
-    } else if (p->back && p->back->db && p->back->db_groups) {
+    } else if (p->back && p->back->db) {
         /* db's partial sum of each group of rows into its own row of
          * db_groups (r0 starts a group: parts start on the grain) */
         const S(ol_act_grad) *g = p->back;
@@ -49,12 +49,10 @@ static void S(after_block)(const S(product) *p, int64_t r0, int64_t r1, int64_t 
                                   g->db_groups + (r / OL_GROUP_ROWS) * p->n + c0, 0);
         }
     } else if (p->back) {
-        /* db, if any, sums over rows: the cut is along the columns
-         * (run_product) */
         const S(ol_act_grad) *g = p->back;
         S(ol_act_backward_ld)(g->act, g->slope, r1 - r0, c1 - c0, ld, g->pre + off,
                               g->bias ? g->bias + c0 : NULL, g->y + off, p->c + off, g->dz + off,
-                              g->db ? g->db + c0 : NULL, g->accumulate);
+                              NULL, 0);
     }
 }
 
@@ -130,12 +128,9 @@ static void S(product_part)(void *ctx, int64_t lo, int64_t hi, int part) {
  * along its larger side, so that the operand each part packs whole is the
  * smaller one, except
  *  - a weight gradient dW = dz^T x along its rows while x is small;
- *  - along the columns when the parts sum bias gradients over the rows
- *    with nowhere to keep partial sums (no db_groups);
  *  - along the other side when this one has fewer than two grains. */
 static int S(gemm_cut_cols)(const S(product) *p) {
     int cols;
-    if (p->back && p->back->db && !p->back->db_groups) return 1;
     if (p->ta && p->k * p->n <= DW_ROWS_MAX_X) cols = 0;
     else cols = p->n >= p->m;
     const int64_t side = cols ? p->n : p->m, other = cols ? p->m : p->n;
@@ -164,7 +159,7 @@ static void S(run_product)(S(product) *p) {
     ON_ONE_BLAS_THREAD(
         if (cut) ol_parallel_for(side, grain, grain, S(product_part), p);
         else S(product_part)(p, 0, side, 0));
-    if (p->back && p->back->db && p->back->db_groups) S(sum_db_groups)(p);
+    if (p->back && p->back->db) S(sum_db_groups)(p);
 }
 
 /* z = x W^T, then y = f(z + b) per part when act_y is not NULL. */
