@@ -16,27 +16,27 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Runs `epochs` epochs; returns samples per second. */
+/* Runs `epochs` epochs of batches (features and class ids, with the next
+ * batch's prefetch, as the training loop reads them); returns samples per
+ * second. */
 static double run(const ol_dataset *ds, ol_loader_opts o, ol_dtype dt, int epochs, double *sink) {
     ol_loader l;
+    ol_batch b;
     ol_error err;
-    if (ol_loader_init(&l, ds, &o, &err) != 0) {
+    if (ol_loader_init(&l, ds, &o, &err) != 0 || ol_loader_batch_init(&l, &b, dt, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         exit(1);
     }
-    size_t es = dt == OL_F32 ? sizeof(float) : sizeof(double);
-    void *x = malloc((size_t)(o.batch_size * ds->d) * es), *y = malloc((size_t)o.batch_size * es);
-    int64_t n, total = 0;
+    int64_t total = 0;
     double t0 = now();
     for (int e = 0; e < epochs; e++) {
-        while (ol_loader_next(&l, dt, x, y, &n) > 0) {
-            total += n;
-            *sink += dt == OL_F32 ? ((float *)x)[0] : ((double *)x)[0]; /* keep the copy */
+        while (ol_loader_next_batch(&l, &b) > 0) {
+            total += b.n;
+            *sink += dt == OL_F32 ? ((float *)b.x)[0] : ((double *)b.x)[0]; /* keep the copy */
         }
     }
     double dt_s = now() - t0;
-    free(x);
-    free(y);
+    ol_batch_free(&b);
     ol_loader_free(&l);
     return (double)total / dt_s;
 }

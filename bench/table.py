@@ -1,13 +1,16 @@
 """Prints bench/run's table of ratios from its "key value" figures.
-    python3 bench/table.py RESULTS_FILE CORES
-Each row: optlua's figure (and the thread count it came from), PyTorch's best
-over its thread settings (and which), their ratio, the goal of issue 10, and
-optlua's share of the physical limit measured in the same run."""
+    python3 bench/table.py RESULTS_FILE CORES [--native]
+Each row: optlua's figure from its default, portable build (and the thread
+count it came from), PyTorch's best over its thread settings (and which),
+their ratio, the goal set for it, and optlua's share of the physical limit
+measured in the same run. Then optlua's OL_NATIVE=ON build beside the
+portable one. With --native, the machine line and that last table only."""
 import platform
 import re
 import sys
 
 path, cores = sys.argv[1], sys.argv[2]
+only_native = sys.argv[3:] == ["--native"]
 # Figures repeat over bench/run's passes: keep the best of each (higher
 # rates, lower times); an optimizer's "_impl" goes with its best time.
 r = {}
@@ -51,31 +54,59 @@ def best(prefixes, key, lower=False):
 
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
            platform.processor())
+torch = f"torch {r['torch_version']}; " if "torch_version" in r else ""
 print(f"machine: {cpu}, {cores} cores; {r.get('openblas_config', '?')} (core {r.get('openblas_core', '?')}); "
-      f"torch {r.get('torch_version', '?')}; load {r.get('load_before', '?')} -> {r.get('load_after', '?')}")
-print("threads: optlua 1 or all (--threads), PyTorch 1, all, all+OMP_WAIT_POLICY=PASSIVE; best shown as tN")
+      f"{torch}load {r.get('load_before', '?')} -> {r.get('load_after', '?')}")
 ol_p = ["ol_t1_", f"ol_t{cores}_"]
+nat_p = ["nat_t1_", f"nat_t{cores}_"]
 pt_p = ["pt_t1_", f"pt_t{cores}_", f"pt_t{cores}p_"]
 tag = lambda p: p.strip("_").split("_", 1)[-1] if p != "-" else "-"
+TRAIN = [(o, b) for o in ("sgd", "adam") for b in (1, 16, 128, 1024)]
+# optimizer steps: limit = the streams a step must move at the update bandwidth
+STREAMS = {"sgd_momentum": 5, "adam": 7, "adamw": 7, "rmsprop": 5, "adagrad": 5}
+
+
+def native_table():
+    """The OL_NATIVE=ON build beside the portable one, case by case."""
+    print("optlua built for this CPU (OL_NATIVE=ON: -march=native) against the default, portable build; "
+          "best over passes and threads 1 and all, shown as tN")
+    hdr = f"{'case':<30} {'portable':>11} {'':>4} {'native':>11} {'':>4} {'native speed':>12}"
+    print(hdr)
+    print("-" * len(hdr))
+    for o, b in TRAIN:
+        k = f"train_{o}_b{b}_sps"
+        pv, pp = best(ol_p, k)
+        nv, np_ = best(nat_p, k)
+        print(f"{'train ' + o + ' b' + str(b) + ' (samples/s)':<30} {pv:>11.0f} {tag(pp):>4} {nv:>11.0f} {tag(np_):>4} "
+              f"{nv / pv:>11.2f}x")
+    for o in STREAMS:
+        k = f"optim_{o}_ms"
+        pv, pp = best(ol_p, k, lower=True)
+        nv, np_ = best(nat_p, k, lower=True)
+        print(f"{'step 10M ' + o + ' (ms)':<30} {pv:>11.2f} {tag(pp):>4} {nv:>11.2f} {tag(np_):>4} {pv / nv:>11.2f}x")
+
+
+if only_native:
+    native_table()
+    sys.exit(0)
+
+print("threads: optlua 1 or all (--threads), PyTorch 1, all, all+OMP_WAIT_POLICY=PASSIVE; best shown as tN")
 
 hdr = f"{'case':<30} {'optlua':>11} {'':>4} {'PyTorch':>11} {'':>5} {'ratio':>7} {'goal':>6} {'limit':>11} {'of limit':>8} {'goal':>6}"
 print(hdr)
 print("-" * len(hdr))
 goal_train = {1: 5, 16: 2, 128: 1.3, 1024: 1.1}
-for o in ("sgd", "adam"):
-    for b in (1, 16, 128, 1024):
-        k = f"train_{o}_b{b}_sps"
-        ov, op = best(ol_p, k)
-        pv, pp = best(pt_p, k)
-        lim = num(f"gemm_ceiling_sps_b{b}")
-        g2 = ">=85%" if b >= 128 else ""
-        print(f"{'train ' + o + ' b' + str(b) + ' (samples/s)':<30} {ov:>11.0f} {tag(op):>4} {pv:>11.0f} {tag(pp):>5} "
-              f"{ov / pv:>6.2f}x {'>=' + str(goal_train[b]) + 'x':>6} {lim:>11.0f} {100 * ov / lim:>7.0f}% {g2:>6}")
-# optimizer steps: limit = the streams a step must move at the update bandwidth
-streams = {"sgd_momentum": 5, "adam": 7, "adamw": 7, "rmsprop": 5, "adagrad": 5}
+for o, b in TRAIN:
+    k = f"train_{o}_b{b}_sps"
+    ov, op = best(ol_p, k)
+    pv, pp = best(pt_p, k)
+    lim = num(f"gemm_ceiling_sps_b{b}")
+    g2 = ">=85%" if b >= 128 else ""
+    print(f"{'train ' + o + ' b' + str(b) + ' (samples/s)':<30} {ov:>11.0f} {tag(op):>4} {pv:>11.0f} {tag(pp):>5} "
+          f"{ov / pv:>6.2f}x {'>=' + str(goal_train[b]) + 'x':>6} {lim:>11.0f} {100 * ov / lim:>7.0f}% {g2:>6}")
 gbs1 = num("update_gbs")
 gbs = max(gbs1, num("update_all_gbs")) if "update_all_gbs" in r else gbs1
-for o, s in streams.items():
+for o, s in STREAMS.items():
     k = f"optim_{o}_ms"
     ov, op = best(ol_p, k, lower=True)
     pv, pp = best(pt_p, k, lower=True)
@@ -102,3 +133,5 @@ print(f"{'vs FANN best (samples/s)':<30} {ob:>11.0f} {'':>4} {fb:>11.0f} {'FANN'
       "   (optlua best mini-batch vs FANN_TRAIN_BATCH)")
 print(f"update bandwidth {gbs:.1f} GB/s (a += s*c, 10M f32, best of 1 thread: {gbs1:.1f} and {cores}); "
       f"GEMM-only step limits: best per call of 1 thread, OpenBLAS's {cores}, and cut over {cores}")
+print()
+native_table()

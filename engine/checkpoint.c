@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ void ol_ck_free(ol_checkpoint *ck) {
     }
     free(ck->tensors);
     free(ck->meta);
+    free(ck->source);
     ol_ck_init(ck);
 }
 
@@ -56,6 +58,8 @@ const char *ol_ck_get_meta(const ol_checkpoint *ck, const char *key) {
         if (strcmp(ck->meta[i].key, key) == 0) return ck->meta[i].value;
     return NULL;
 }
+
+const char *ol_ck_name(const ol_checkpoint *ck) { return ck->source ? ck->source : "(in memory)"; }
 
 /* Takes ownership of t (released on failure too). */
 static int add_owned(ol_checkpoint *ck, const char *name, ol_tensor *t, ol_error *err) {
@@ -117,6 +121,158 @@ int ol_ck_set_meta(ol_checkpoint *ck, const char *key, const char *value, ol_err
     ck->meta[ck->nmeta].key = k;
     ck->meta[ck->nmeta].value = v;
     ck->nmeta++;
+    return 0;
+}
+
+/* ---- structured metadata ---- */
+
+/* A growing text buffer; bad is set when memory ran out. */
+typedef struct text {
+    char *p;
+    size_t n, cap;
+    int bad;
+} text;
+
+static void add_text(text *b, const char *s, size_t n) {
+    if (b->bad) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->bad = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void add_str(text *b, const char *s) { add_text(b, s, strlen(s)); }
+
+/* The shortest %g form of v that reads back as v (at most 17 digits, which
+ * always suffice), with ".0" added when it would read as an integer. */
+static void shortest(double v, char *buf, size_t size) {
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, size, "%.*g", p, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    if (!strpbrk(buf, ".eEn")) strncat(buf, ".0", size - strlen(buf) - 1);
+}
+
+/* Compact JSON text of j: reals through shortest(), the rest (strings,
+ * integers, true/false/null) as jansson writes them. */
+static void dump_json(const json_t *j, text *b) {
+    char num[40];
+    if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        int first = 1;
+        add_str(b, "{");
+        json_object_foreach((json_t *)j, k, v) {
+            if (!first) add_str(b, ",");
+            first = 0;
+            json_t *key = json_string(k);
+            if (!key) b->bad = 1;
+            else dump_json(key, b);
+            json_decref(key);
+            add_str(b, ":");
+            dump_json(v, b);
+        }
+        add_str(b, "}");
+    } else if (json_is_array(j)) {
+        add_str(b, "[");
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            if (i) add_str(b, ",");
+            dump_json(json_array_get(j, i), b);
+        }
+        add_str(b, "]");
+    } else if (json_is_real(j)) {
+        shortest(json_real_value(j), num, sizeof num);
+        add_str(b, num);
+    } else {
+        char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!s) b->bad = 1;
+        else add_str(b, s);
+        free(s);
+    }
+}
+
+int ol_ck_set_meta_json(ol_checkpoint *ck, const char *key, json_t *j, ol_error *err) {
+    if (!j) return ol_fail(err, "cannot encode metadata '%.60s' as JSON", key);
+    text b = {0};
+    dump_json(j, &b);
+    json_decref(j);
+    int rc = b.bad ? ol_fail(err, "out of memory") : ol_ck_set_meta(ck, key, b.p, err);
+    free(b.p);
+    return rc;
+}
+
+int ol_ck_get_meta_json(const ol_checkpoint *ck, const char *key, json_t **out, ol_error *err) {
+    *out = NULL;
+    const char *s = ol_ck_get_meta(ck, key);
+    if (!s) return 0;
+    json_error_t je;
+    *out = json_loads(s, JSON_DECODE_ANY, &je);
+    if (!*out)
+        return ol_fail(err, "checkpoint '%.80s': metadata '%.40s' is not valid JSON (%.60s)",
+                       ol_ck_name(ck), key, je.text);
+    return 0;
+}
+
+json_t *ol_ck_json_double(double v) {
+    if (isnan(v)) return json_string("nan");
+    if (isinf(v)) return json_string(v > 0 ? "inf" : "-inf");
+    return json_real(v);
+}
+
+int ol_ck_json_to_double(const json_t *j, double *v) {
+    if (json_is_number(j)) {
+        *v = json_number_value(j);
+        return 0;
+    }
+    if (!json_is_string(j)) return -1;
+    const char *s = json_string_value(j);
+    if (strcmp(s, "nan") == 0) *v = NAN;
+    else if (strcmp(s, "inf") == 0) *v = INFINITY;
+    else if (strcmp(s, "-inf") == 0) *v = -INFINITY;
+    else return -1;
+    return 0;
+}
+
+/* ---- the RNG ---- */
+
+int ol_ck_put_rng(ol_checkpoint *ck, const ol_rng_state *s, ol_error *err) {
+    json_t *a = json_array();
+    char hex[20];
+    for (int i = 0; i < 4 && a; i++) {
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)s->s[i]);
+        if (json_array_append_new(a, json_string(hex))) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    return ol_ck_set_meta_json(ck, "rng.state", a, err);
+}
+
+int ol_ck_get_rng(const ol_checkpoint *ck, ol_rng_state *s, ol_error *err) {
+    json_t *j;
+    if (ol_ck_get_meta_json(ck, "rng.state", &j, err)) return -1;
+    if (!j) return 1;
+    int ok = json_is_array(j) && json_array_size(j) == 4;
+    for (size_t i = 0; ok && i < 4; i++) {
+        json_t *h = json_array_get(j, i);
+        const char *x = json_is_string(h) ? json_string_value(h) : "";
+        ok = strlen(x) == 16 && strspn(x, "0123456789abcdef") == 16;
+        if (ok) s->s[i] = (uint64_t)strtoull(x, NULL, 16);
+    }
+    json_decref(j);
+    if (!ok)
+        return ol_fail(err, "checkpoint '%.80s': metadata 'rng.state' is not four 64-bit hex words",
+                       ol_ck_name(ck));
     return 0;
 }
 
@@ -549,6 +705,7 @@ static int read_checkpoint(const source *src, const char *file, ol_checkpoint *o
 int ol_ck_parse(const void *buf, size_t size, const char *name, ol_checkpoint *out, ol_error *err) {
     ol_ck_init(out);
     source src = {.mem = buf, .size = size};
+    if (!(out->source = dup_str(name))) return ol_fail(err, "out of memory");
     if (read_checkpoint(&src, name, out, err)) {
         ol_ck_free(out);
         return -1;
@@ -566,7 +723,8 @@ int ol_ck_load(const char *path, ol_checkpoint *out, ol_error *err) {
         return ol_fail(err, "checkpoint '%.120s' is not a regular file", path);
     }
     source src = {.f = f, .size = (uint64_t)st.st_size};
-    int rc = read_checkpoint(&src, path, out, err);
+    int rc = (out->source = dup_str(path)) ? read_checkpoint(&src, path, out, err)
+                                           : ol_fail(err, "out of memory");
     fclose(f);
     if (rc) ol_ck_free(out);
     return rc;

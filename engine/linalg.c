@@ -22,10 +22,14 @@ int ol_chol_solve_damped(int64_t n, const double *H, const double *b, double *la
         if (!isfinite(lam)) break;
         memcpy(work, H, (size_t)(n * n) * sizeof *work);
         for (int64_t i = 0; i < n; i++) work[i * n + i] += lam;
-        lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, work, (lapack_int)n);
+        /* Column-major: a symmetric matrix reads the same either way, and
+         * LAPACKE's row-major path would allocate a transposed copy of the
+         * matrix (and of b) at every call. */
+        lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, work, (lapack_int)n);
         if (info == 0) {
             memcpy(x, b, (size_t)n * sizeof *x);
-            info = LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, 1, work, (lapack_int)n, x, 1);
+            info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)n, 1, work, (lapack_int)n, x,
+                                  (lapack_int)n);
             if (info != 0) return ol_fail(err, "dpotrs failed (info %d)", (int)info);
             *lambda = lam;
             return 0;

@@ -10,12 +10,10 @@
  * sleeping thread there costs tens of microseconds, so an idle worker
  * polls (a pause loop) for up to SPIN_NS, then sleeps on a condition
  * variable. It stops polling early in two cases:
- *  - a matrix product is about to run on OpenBLAS's threads (ol.mm and
- *    the curvature products call ol_parallel_blas_threads; the nn layer
- *    cuts its products over this pool instead): a polling worker would
- *    take a core from them (adam at batch 128 fell from 140k to 70k
- *    samples/s with 1 ms of polling and no such signal, when the nn layer
- *    still used OpenBLAS's threads);
+ *  - a matrix product is about to run on OpenBLAS's threads (ol.mm calls
+ *    ol_parallel_blas_threads; the nn layer and the curvature products cut
+ *    their products over this pool instead): a polling worker would take
+ *    a core from them and halve the product's speed;
  *  - it finds itself on the CPU the job was posted from: polling there
  *    takes the poster's time, and the scheduler may keep the two together
  *    for seconds (a whole batch-1 run at a fifth of its speed), while a

@@ -5,8 +5,8 @@
  * optimizer steps, the batch gather and the training loop's finiteness
  * check all run on it,
  * so a training step uses one set of threads and OpenBLAS's own stay
- * asleep; other BLAS callers (ol.mm, the second-order methods) still use
- * OpenBLAS's threads.
+ * asleep, and so do the models' exact curvature products (engine/nn/rop.c);
+ * other BLAS callers (ol.mm, LAPACK) use OpenBLAS's threads.
  *
  * How many threads: ol_get_threads() (threads.h), the user's setting, so
  * that --threads 1 means one thread for everything. A loop of fewer than

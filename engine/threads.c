@@ -33,3 +33,13 @@ void ol_blas_set_threads(int n) {
     ol_get_threads(); /* fixes the user's count before OpenBLAS's changes */
     openblas_set_num_threads(n);
 }
+
+const char *ol_blas_config(void) {
+    const char *s = openblas_get_config();
+    return s ? s : "OpenBLAS";
+}
+
+const char *ol_blas_core(void) {
+    const char *s = openblas_get_corename();
+    return s ? s : "unknown";
+}

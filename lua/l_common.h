@@ -1,5 +1,11 @@
-/* What every binding file shares: the tensor userdata, argument checks that
- * word errors the Lua way, and turning engine errors into Lua errors.
+/* The helper kit every binding file shares, with the argument readers
+ * (l_args.h): a binding file (lua/l_*.c) includes only this header, l_args.h,
+ * engine headers and its own area's headers (tests/structure/check_deps.py).
+ * Declared here: the tensor userdata and its argument helpers, engine
+ * errors as Lua errors, the optimizer option converter (l_common.c), Lua
+ * closures as the engine's ol_closure callbacks (l_closure.c); the area
+ * openers; and the few userdata accessors one area offers the others
+ * (models, optimizers, loaders, datasets).
  *
  * A tensor on the Lua side is a full userdata holding an ol_tensor header
  * (metatable OL_TENSOR_MT). Its storage is malloc'd by the engine, so the
@@ -11,6 +17,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "l_args.h"
+#include "nn/nn.h"
 #include "tensor.h"
 
 #define OL_TENSOR_MT "optlua.tensor"
@@ -31,6 +39,52 @@ ol_dtype ol_l_optdtype(lua_State *L, int idx, ol_dtype def);
 /* Both tensors share a dtype, or `bad argument #arg_b to ... (f32 and f64 mixed...)`. */
 void ol_l_checksamedtype(lua_State *L, const ol_tensor *a, const ol_tensor *b, int arg_b);
 
+/* ---- the tensor userdata's helpers (l_common.c) ----
+ * Argument numbers: every helper takes the Lua STACK index of the argument
+ * and reports it through luaL_argerror, which (like Lua's own string
+ * methods) does not count self in a method call: `a:mm(b)` blames b as
+ * `bad argument #1 to 'mm'`, `ol.mm(a, b)` as `bad argument #2 to 'mm'`,
+ * and a problem with self reads `calling 'mm' on bad self (...)`.
+ * Metamethods have no Lua-visible name, so their errors name the
+ * metamethod itself: `bad argument #2 to '__add' (...)`. */
+
+/* The userdata: the header first, so a pointer to it is an ol_tensor *. */
+typedef struct ol_l_tensor {
+    ol_tensor t;
+    int closed; /* set by __close: later use is an error, not a crash */
+} ol_l_tensor;
+
+/* Pushes a userdata holding an empty header and returns the header, so that
+ * an engine call can fill it in place: nothing leaks if the call (or a Lua
+ * error) fails half-way, since the collector owns the userdata already. */
+ol_tensor *ol_l_newtensor(lua_State *L);
+/* Reports the storage of a tensor filled by ol_l_newtensor to the collector. */
+void ol_l_account(lua_State *L, const ol_tensor *t);
+/* ol_l_newtensor + engine status in one: raises on -1 (blaming arg), else
+ * accounts the fresh storage. */
+void ol_l_done(lua_State *L, int status, const ol_tensor *t, int arg, const ol_error *e);
+
+/* `bad argument #arg to 'fn' (fmt...)`, through the argument kit
+ * (l_args.h), the function named as luaL_argerror names it. */
+int ol_l_argerrorf(lua_State *L, int arg, const char *fmt, ...);
+/* The same for metamethods, naming them explicitly (e.g. "__add"). */
+int ol_l_metaerrorf(lua_State *L, int arg, const char *name, const char *fmt, ...);
+
+/* A 1-based dimension argument in 1..ndim, returned 0-based. */
+int ol_l_checkdim(lua_State *L, int arg, const ol_tensor *t);
+/* Shape from a table at arg or from integers at arg..last (one -1 allowed
+ * when allow_infer); returns ndim. Each entry must be an integer >= 0. */
+int ol_l_checkshape(lua_State *L, int arg, int last, int64_t *shape, int allow_infer);
+/* Shape arguments followed by an optional dtype: d1, d2, ... [, dtype] or
+ * {d1, d2, ...} [, dtype]. Returns ndim. */
+int ol_l_shape_dtype(lua_State *L, int arg, int64_t *shape, ol_dtype *dt);
+/* src broadcasts onto dst's shape (in-place ops), or raises at arg. */
+void ol_l_checkbroadcast_to(lua_State *L, const ol_tensor *src, const ol_tensor *dst, int arg,
+                            const char *meta);
+/* a and b broadcast together (a op b), or raises at arg. */
+void ol_l_checkbroadcast(lua_State *L, const ol_tensor *a, const ol_tensor *b, int arg,
+                         const char *meta);
+
 /* Optimizers built from parts (muon; l_optim_blocks.c), called by l_optim.c:
  * spreads {fallback = {lr = 1}} into {fallback_lr = 1} in the options table
  * at idx, and tells opt where the 2-D weights of the params at idx (a
@@ -48,10 +102,22 @@ void ol_open_pca(lua_State *L); /* ol._pca: C side of ol.pca (l_pca.c) */
 void ol_open_optim(lua_State *L); /* ol.optim (l_optim.c) */
 /* For C code driving an optimizer made in Lua (the training loop): the
  * ol_optim inside the optimizer userdata at idx, or NULL; and applying its
- * schedules before a step (field <- f(t + 1), raising on a bad value). */
+ * schedules before step t, the step about to be taken (from 1): field <-
+ * f(t) for each, raising on a bad value with the option and t named. */
 struct ol_optim;
 struct ol_optim *ol_l_tooptim(lua_State *L, int idx);
-void ol_l_optim_schedules(lua_State *L, int idx);
+void ol_l_optim_schedules(lua_State *L, int idx, int64_t t);
+/* The one converter between an optimizer option's values and its Lua value
+ * (l_common.c): a number, a boolean, an enum choice's name, a pair {a, b}.
+ * check reads the value at idx into v (elem 0: the whole option, v[0] and
+ * for a pair v[1]; elem 1 or 2: that element of a pair, a number, into
+ * v[0]), or fails with err ("option 'lr' must be a number, got string");
+ * ranges are the engine's to check. push pushes the value of op whose
+ * value(s) start at v (an instance's o + op->slot). */
+struct ol_optim_option;
+int ol_l_optim_check_option(lua_State *L, int idx, const struct ol_optim_option *op, int elem,
+                            double *v, ol_error *err);
+void ol_l_optim_push_option(lua_State *L, const struct ol_optim_option *op, const double *v);
 void ol_open_nn(lua_State *L);   /* ol.nn and ol.init (l_nn.c, l_init.c) */
 void ol_open_init(lua_State *L); /* ol.init, called by ol_open_nn */
 void ol_open_data(lua_State *L); /* ol.data (l_data.c) */
@@ -60,11 +126,46 @@ void ol_open_checkpoint(lua_State *L); /* ol.save, ol.load (l_checkpoint.c) */
 void ol_open_dist(lua_State *L); /* ol.dist: rank, size, allreduce, ... (l_dist.c) */
 
 void ol_open_second(lua_State *L); /* ol.hessian, ol.hvp, ol.eig, ol.cond, ol.hessian_eigs (l_second.c) */
-/* Steps a closure method (newton, cg, lbfgs, hessian_free) for l_optim.c:
- * self, the params tensor and the model (0: none) at these stack indices,
- * the closure (or x, target, kind on a model) from index 2. Returns the
- * number of results (the loss). */
-int ol_l_second_step(lua_State *L, struct ol_optim *opt, int self, int params, int model);
+
+/* ---- Lua closures as the engine's ol_closure callbacks (l_closure.c) ----
+ * For the optimizers' closure step (l_optim.c) and the curvature tools
+ * (l_second.c). A batch for a model, as doubles (x, and class ids or dense
+ * targets), and the callbacks' context: the closure at stack index fn
+ * (called as fn(w) when pass_w, w's userdata at errslot + 1), the Lua error
+ * slot, and the model for exact curvature products. */
+typedef struct ol_l_batch {
+    const double *x, *dense;
+    const int32_t *ids;
+    int64_t n;
+    ol_loss_kind kind;
+} ol_l_batch;
+
+typedef struct ol_l_cb {
+    lua_State *L;
+    ol_tensor *w;   /* where the closure reads the parameters */
+    int fn;         /* stack index of the closure */
+    int pass_w;     /* call fn(w) rather than fn() */
+    int errslot;    /* stack index that receives a Lua error */
+    int failed;
+    const char *what;
+    ol_model *model; /* exact products when not NULL */
+    ol_l_batch b;
+} ol_l_cb;
+
+/* The n values of t from doubles / as doubles (any strides when reading). */
+void ol_l_write_vec(ol_tensor *t, const double *w);
+void ol_l_read_vec(const ol_tensor *t, double *out);
+/* ol_closure's fg and bv over an ol_l_cb. */
+int ol_l_cb_fg(void *ud, const double *w, double *loss, double *g, ol_error *err);
+int ol_l_cb_bv(void *ud, const double *w, const double *v, double *out, int gn, ol_error *err);
+/* Raises the kept Lua error, or the engine's message for argument arg. */
+int ol_l_cb_raise(lua_State *L, const ol_l_cb *c, int arg, const ol_error *err);
+/* n doubles in a new userdata pushed on the stack. */
+double *ol_l_new_doubles(lua_State *L, int64_t n);
+/* Calls net:loss(x, target, kind) (the model's own argument checks, their
+ * errors naming fname), then reads x and the target into doubles left on
+ * the stack. */
+ol_l_batch ol_l_get_batch(lua_State *L, int net, int xi, int ti, int ki, const char *fname);
 
 /* Models (l_nn.c): the engine model of the model userdata at idx, or NULL
  * if it is not one. Its flat params/grads: ol_model_params/grads, its 2-D
@@ -72,5 +173,13 @@ int ol_l_second_step(lua_State *L, struct ol_optim *opt, int self, int params, i
 #define OL_MODEL_MT "optlua.model"
 typedef struct ol_model ol_model;
 ol_model *ol_l_tomodel(lua_State *L, int idx);
+
+/* Data (l_data.c): the engine loader or dataset of the userdata at idx,
+ * or NULL if it is not one; for bindings that drive them from C (the
+ * training loop, ol.evaluate). */
+typedef struct ol_loader ol_loader;
+typedef struct ol_dataset ol_dataset;
+ol_loader *ol_l_toloader(lua_State *L, int idx);
+const ol_dataset *ol_l_todataset(lua_State *L, int idx);
 
 #endif

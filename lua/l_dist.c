@@ -15,6 +15,8 @@
  *   ol.dist.broadcast(t [, root = 0]) -> t                  (in place)
  *   ol.dist.is_initialized() -> true once MPI runs
  *   ol.dist.backend            "mpi" or "none" (built without MPI) */
+#include <string.h>
+
 #include "dist.h"
 #include "l_common.h"
 
@@ -42,13 +44,14 @@ static int l_is_initialized(lua_State *L) {
 }
 
 /* A tensor the collectives can work on in place: contiguous. */
-static ol_tensor *check_contiguous(lua_State *L, int idx) {
-    ol_tensor *t = ol_l_checktensor(L, idx);
+static ol_tensor *check_contiguous(lua_State *L, int idx, const char *fname) {
+    ol_tensor *t = ol_l_totensor(L, idx);
+    if (!t) ol_arg_expected(L, idx, fname, "tensor");
     if (!ol_tensor_is_contiguous(t)) {
         char shape[96];
-        luaL_argerror(L, idx, lua_pushfstring(L, "contiguous tensor expected, got a strided %s view "
-                                                 "(use :contiguous() and copy back)",
-                                              ol_shape_str(t, shape, sizeof shape)));
+        ol_arg_error(L, idx, fname, "contiguous tensor expected, got a strided %s view "
+                                    "(use :contiguous() and copy back)",
+                     ol_shape_str(t, shape, sizeof shape));
     }
     return t;
 }
@@ -56,8 +59,15 @@ static ol_tensor *check_contiguous(lua_State *L, int idx) {
 static int l_allreduce(lua_State *L) {
     static const char *const ops[] = {"sum", "mean", "max", NULL};
     static const ol_dist_op codes[] = {OL_DIST_SUM, OL_DIST_MEAN, OL_DIST_MAX};
-    ol_tensor *t = check_contiguous(L, 1);
-    int op = luaL_checkoption(L, 2, "sum", ops);
+    ol_tensor *t = check_contiguous(L, 1, "allreduce");
+    int op = 0; /* "sum" when absent */
+    if (!lua_isnoneornil(L, 2)) {
+        const char *name = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+        while (ops[op] && !(name && strcmp(ops[op], name) == 0)) op++;
+        if (!ops[op])
+            return ol_arg_error(L, 2, "allreduce", "operation must be 'sum', 'mean' or 'max', got %s%s%s",
+                                name ? "'" : "", name ? name : luaL_typename(L, 2), name ? "'" : "");
+    }
     lua_settop(L, 1);
     ol_error err;
     if (ol_dist_allreduce_tensor(t, codes[op], &err)) return ol_l_error(L, 0, &err);
@@ -65,12 +75,13 @@ static int l_allreduce(lua_State *L) {
 }
 
 static int l_broadcast(lua_State *L) {
-    ol_tensor *t = check_contiguous(L, 1);
+    ol_tensor *t = check_contiguous(L, 1, "broadcast");
+    if (!lua_isnoneornil(L, 2) && !lua_isinteger(L, 2)) return ol_arg_expected(L, 2, "broadcast", "integer");
     lua_Integer root = luaL_optinteger(L, 2, 0);
     check_world(L);
     int size = ol_dist_size();
     if (root < 0 || root >= size)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "root %I is not a rank (0..%d)", root, size - 1));
+        return ol_arg_error(L, 2, "broadcast", "root %lld is not a rank (0..%d)", (long long)root, size - 1);
     lua_settop(L, 1);
     ol_error err;
     if (ol_dist_broadcast_tensor(t, (int)root, &err)) return ol_l_error(L, 0, &err);

@@ -34,7 +34,7 @@ static int kaiming(lua_State *L, int (*fn)(ol_tensor *, double, int, const char 
     const char *nl = luaL_optstring(L, 4, "leaky_relu");
     int fan_out = strcmp(mode, "fan_out") == 0;
     if (!fan_out && strcmp(mode, "fan_in") != 0)
-        luaL_argerror(L, 3, lua_pushfstring(L, "mode '%s' not supported (expected \"fan_in\" or \"fan_out\")", mode));
+        ol_arg_error(L, 3, NULL, "mode '%s' not supported (expected \"fan_in\" or \"fan_out\")", mode);
     ol_error err;
     int rc = fn(t, a, fan_out, nl, &err);
     if (rc != 0 && strstr(err.msg, "nonlinearity")) ol_l_error(L, 4, &err);
@@ -83,7 +83,7 @@ static int l_gain(lua_State *L) {
     double param = NAN;
     if (!lua_isnoneornil(L, 2)) {
         if (!lua_isnumber(L, 2) || lua_isboolean(L, 2))
-            luaL_argerror(L, 2, lua_pushfstring(L, "negative_slope %s not a valid number", luaL_typename(L, 2)));
+            ol_arg_error(L, 2, "gain", "negative_slope %s not a valid number", luaL_typename(L, 2));
         param = lua_tonumber(L, 2);
     }
     double g;

@@ -2,7 +2,8 @@
  * (API.md section 4). A model is a userdata holding an engine ol_model;
  * its user values cache the flat params/grads tensors (so params() and
  * grads() return the same tensors every time, and evaluate allocates no
- * new header) and keep the last input alive until backward.
+ * new header), keep the last input alive until backward, and hold the
+ * buffer that class ids given from Lua are read into.
  *
  * Layer descriptors are plain tables with the metatable "optlua.layer":
  * {kind = "linear", in = 784, out = 256} or {kind = "relu"},
@@ -17,19 +18,20 @@
 
 #define LAYER_MT "optlua.layer"
 
-enum { UV_PARAMS = 1, UV_GRADS, UV_INPUT, UV_COUNT = UV_INPUT };
+enum { UV_PARAMS = 1, UV_GRADS, UV_INPUT, UV_IDS, UV_COUNT = UV_IDS };
 
 typedef struct l_model {
     ol_model *m;
 } l_model;
 
+/* Argument errors of the model methods, which Lua's call information
+ * names (net:loss(...) -> 'loss'). */
 static int argerrorf(lua_State *L, int arg, const char *fmt, ...) {
-    char msg[320];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    ol_arg_verror(L, arg, NULL, fmt, ap);
     va_end(ap);
-    return luaL_argerror(L, arg, msg);
+    return 0;
 }
 
 ol_model *ol_l_tomodel(lua_State *L, int idx) {
@@ -39,7 +41,7 @@ ol_model *ol_l_tomodel(lua_State *L, int idx) {
 
 static ol_model *checkmodel(lua_State *L) {
     l_model *u = luaL_checkudata(L, 1, OL_MODEL_MT);
-    if (!u->m) luaL_argerror(L, 1, "model is freed");
+    if (!u->m) ol_arg_error(L, 1, NULL, "model is freed");
     return u->m;
 }
 
@@ -54,9 +56,9 @@ static void new_layer(lua_State *L, const char *kind) {
 
 static lua_Integer check_size(lua_State *L, int arg, const char *what) {
     if (!lua_isinteger(L, arg) && !(lua_isnumber(L, arg) && lua_tonumber(L, arg) == floor(lua_tonumber(L, arg))))
-        return luaL_typeerror(L, arg, "integer"), 0;
+        return ol_arg_expected(L, arg, "linear", "integer"), 0;
     lua_Integer v = (lua_Integer)lua_tonumber(L, arg);
-    if (v < 1) argerrorf(L, arg, "%s must be positive (got %lld)", what, (long long)v);
+    if (v < 1) ol_arg_error(L, arg, "linear", "%s must be positive (got %lld)", what, (long long)v);
     return v;
 }
 
@@ -71,25 +73,23 @@ static int l_linear(lua_State *L) {
     return 1;
 }
 
-/* Activation constructors take no argument, except leaky_relu(slope) or
- * leaky_relu{slope = s} (default 0.01, as torch's negative_slope). */
+/* Activation constructors take no argument (or an empty options table),
+ * except leaky_relu(slope) or leaky_relu{slope = s} (default 0.01, as
+ * torch's negative_slope). */
 static int l_activation(lua_State *L) {
     const char *name = lua_tostring(L, lua_upvalueindex(1));
+    int leaky = strcmp(name, "leaky_relu") == 0;
     double slope = 0.01;
-    if (strcmp(name, "leaky_relu") == 0) {
-        if (lua_istable(L, 1)) {
-            lua_getfield(L, 1, "slope");
-            if (!lua_isnil(L, -1)) {
-                if (!lua_isnumber(L, -1)) argerrorf(L, 1, "slope must be a number");
-                slope = lua_tonumber(L, -1);
-            }
-            lua_pop(L, 1);
-        } else {
-            slope = luaL_optnumber(L, 1, 0.01);
-        }
+    if (leaky && lua_type(L, 1) == LUA_TNUMBER) {
+        slope = lua_tonumber(L, 1);
+    } else {
+        ol_opts o;
+        ol_opts_begin(L, &o, 1, name, 0);
+        if (leaky) slope = ol_opt_number(&o, "slope", 0.01, OL_R_ANY);
+        ol_opts_end(&o);
     }
     new_layer(L, name);
-    if (strcmp(name, "leaky_relu") == 0) {
+    if (leaky) {
         lua_pushnumber(L, slope);
         lua_setfield(L, -2, "slope");
     }
@@ -125,22 +125,11 @@ static ol_layer_spec read_layer(lua_State *L, int idx, int arg, int i) {
     lua_pop(L, 1);
     return s;
 bad:
-    argerrorf(L, arg, "entry %d is not a layer (use ol.nn.linear, ol.nn.relu, ...)", i);
+    ol_arg_error(L, arg, "sequential", "entry %d is not a layer (use ol.nn.linear, ol.nn.relu, ...)", i);
     return s;
 }
 
 /* ---- building models ---- */
-
-static const char *opt_string(lua_State *L, int t, const char *key, const char *def) {
-    lua_getfield(L, t, key);
-    const char *s = def;
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TSTRING) argerrorf(L, t, "option '%s' must be a string", key);
-        s = lua_tostring(L, -1);
-    }
-    lua_pop(L, 1); /* the string stays alive in the options table */
-    return s;
-}
 
 /* Pushes a new model userdata for specs (dtype dt) and fills its caches. */
 static ol_model *push_model(lua_State *L, ol_model *m) {
@@ -157,10 +146,11 @@ static ol_model *push_model(lua_State *L, ol_model *m) {
     return m;
 }
 
-static ol_model *new_model(lua_State *L, int arg, const ol_layer_spec *specs, int n, ol_dtype dt) {
+static ol_model *new_model(lua_State *L, int arg, const char *fname, const ol_layer_spec *specs, int n,
+                           ol_dtype dt) {
     ol_error err;
     ol_model *m = ol_model_new(specs, n, dt, &err);
-    if (!m) ol_l_error(L, arg, &err);
+    if (!m) ol_arg_error(L, arg, fname, "%s", err.msg);
     return push_model(L, m);
 }
 
@@ -176,25 +166,36 @@ static const char *kaiming_nonlinearity(ol_act a) {
     }
 }
 
-/* Initialises the model on top of the stack from the options table at
- * opt (0: defaults): init = scheme name or function(weight, name), gain. */
-static void init_model(lua_State *L, int opt, ol_model *m) {
-    ol_error err;
-    const char *scheme_name = "xavier_uniform";
-    double gain = 1;
-    int fn = 0;
-    if (opt) {
-        lua_getfield(L, opt, "gain");
-        if (!lua_isnil(L, -1)) {
-            if (!lua_isnumber(L, -1)) argerrorf(L, opt, "option 'gain' must be a number");
-            gain = lua_tonumber(L, -1);
-        }
-        lua_pop(L, 1);
-        lua_getfield(L, opt, "init");
-        fn = lua_isfunction(L, -1);
-        lua_pop(L, 1);
-        if (!fn) scheme_name = opt_string(L, opt, "init", scheme_name);
+/* The options sequential and mlp share: init = a scheme name or
+ * function(weight, name), gain. */
+typedef struct init_opts {
+    ol_init_scheme scheme;
+    int fn; /* init is a function, called on each weight after the scheme */
+    double gain;
+} init_opts;
+
+static init_opts read_init(ol_opts *o) {
+    lua_State *L = o->L;
+    init_opts io = {OL_INIT_XAVIER_UNIFORM, 0, 1};
+    io.gain = ol_opt_number(o, "gain", 1, OL_R_ANY);
+    ol_opt_push(o, "init");
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        if (ol_init_scheme_parse(lua_tostring(L, -1), &io.scheme) != 0)
+            ol_opt_expected(o, "init", "xavier_uniform, xavier_normal, fan_in_uniform, kaiming_uniform, "
+                                       "kaiming_normal, orthogonal or a function", -1);
+    } else if (lua_isfunction(L, -1)) {
+        io.fn = 1;
+    } else if (!lua_isnil(L, -1)) {
+        ol_opt_expected(o, "init", "a scheme name or a function", -1);
     }
+    lua_pop(L, 1);
+    return io;
+}
+
+/* Initialises the model m (on top of the stack) of fname, whose options
+ * table is argument 1, as io says. */
+static void init_model(lua_State *L, const char *fname, ol_model *m, const init_opts *io) {
+    ol_error err;
     /* The first activation decides kaiming's nonlinearity. */
     ol_act act = OL_ACT_IDENTITY;
     double slope = 0;
@@ -204,43 +205,42 @@ static void init_model(lua_State *L, int opt, ol_model *m) {
             slope = act == OL_ACT_LEAKY_RELU ? ol_model_layer(m, i)->slope : 0;
             break;
         }
-    ol_init_scheme scheme = OL_INIT_XAVIER_UNIFORM;
-    if (!fn && ol_init_scheme_parse(scheme_name, &scheme) != 0)
-        argerrorf(L, opt, "unknown init '%s' (expected xavier_uniform, xavier_normal, fan_in_uniform, "
-                          "kaiming_uniform, kaiming_normal, orthogonal or a function)", scheme_name);
-    if (ol_model_init(m, scheme, gain, slope, kaiming_nonlinearity(act), &err) != 0)
-        ol_l_error(L, opt, &err);
-    if (!fn) return;
+    if (ol_model_init(m, io->scheme, io->gain, slope, kaiming_nonlinearity(act), &err) != 0)
+        ol_arg_error(L, 1, fname, "%s", err.msg);
+    if (!io->fn) return;
     /* init(weight_view, name) for every weight, in layer order. */
     for (int k = 0; k < ol_model_nparam_tensors(m); k++) {
         ol_param_info pi;
         ol_model_param_info(m, k, &pi);
         if (pi.is_bias) continue;
-        lua_getfield(L, opt, "init");
+        lua_getfield(L, 1, "init");
         ol_tensor v;
         ol_model_param_view(m, k, 0, &v);
         ol_l_pushtensor(L, &v, 0);
-        lua_pushfstring(L, "%d.weight", pi.layer + 1);
+        char name[64];
+        ol_model_param_name(m, k, name, sizeof name);
+        lua_pushstring(L, name);
         lua_call(L, 2, 0);
     }
 }
 
 /* ol.nn.sequential{layer, layer, ... [, dtype = "f32", init = ..., gain = ...]} */
 static int l_sequential(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    ol_opts o;
+    ol_opts_begin(L, &o, 1, "sequential", OL_OPTS_REQUIRED | OL_OPTS_LIST);
+    ol_dtype dt = ol_opt_dtype(&o, "dtype", OL_F32);
+    init_opts io = read_init(&o);
+    ol_opts_end(&o);
     int n = (int)luaL_len(L, 1);
-    if (n < 1) argerrorf(L, 1, "expected a list of layers");
+    if (n < 1) ol_arg_error(L, 1, "sequential", "expected a list of layers");
     ol_layer_spec *specs = lua_newuserdatauv(L, (size_t)n * sizeof *specs, 0);
     for (int i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
         specs[i - 1] = read_layer(L, lua_gettop(L), 1, i);
         lua_pop(L, 1);
     }
-    lua_getfield(L, 1, "dtype");
-    ol_dtype dt = ol_l_optdtype(L, lua_gettop(L), OL_F32);
-    lua_pop(L, 1);
-    ol_model *m = new_model(L, 1, specs, n, dt);
-    init_model(L, 1, m);
+    ol_model *m = new_model(L, 1, "sequential", specs, n, dt);
+    init_model(L, "sequential", m, &io);
     return 1;
 }
 
@@ -249,38 +249,38 @@ static int l_sequential(lua_State *L) {
  * linear layers with the activation between them, none after the last
  * (its outputs are the logits the losses take). */
 static int l_mlp(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "sizes");
-    if (!lua_istable(L, -1)) argerrorf(L, 1, "option 'sizes' must be a list of layer widths");
-    int ns = (int)luaL_len(L, -1);
-    if (ns < 2) argerrorf(L, 1, "option 'sizes' needs at least 2 widths (in and out)");
+    const char *acts[OL_ACT_COUNT + 1]; /* the engine's activation names */
+    for (int i = 0; i < OL_ACT_COUNT; i++) acts[i] = ol_act_name((ol_act)i);
+    acts[OL_ACT_COUNT] = NULL;
+    ol_opts o;
+    ol_opts_begin(L, &o, 1, "mlp", OL_OPTS_REQUIRED);
+    ol_opt_require(&o, "sizes");
+    ol_opt_push(&o, "sizes"); /* 2 */
+    if (!lua_istable(L, 2)) ol_opt_expected(&o, "sizes", "a list of layer widths", 2);
+    int ns = (int)luaL_len(L, 2);
+    if (ns < 2) ol_opt_error(&o, "option 'sizes' needs at least 2 widths (in and out)");
     int64_t *sizes = lua_newuserdatauv(L, (size_t)ns * sizeof *sizes, 0);
     for (int i = 1; i <= ns; i++) {
-        lua_geti(L, -2, i);
+        lua_geti(L, 2, i);
         int isint;
         lua_Integer v = lua_tointegerx(L, -1, &isint);
-        if (!isint || v < 1) argerrorf(L, 1, "sizes[%d] must be a positive integer", i);
+        if (!isint || v < 1) ol_opt_error(&o, "option 'sizes': sizes[%d] must be a positive integer", i);
         sizes[i - 1] = v;
         lua_pop(L, 1);
     }
-    ol_act act;
-    const char *an = opt_string(L, 1, "activation", "relu");
-    if (ol_act_parse(an, &act) != 0)
-        argerrorf(L, 1, "unknown activation '%s' (expected relu, leaky_relu, tanh, sigmoid, gelu or identity)", an);
-    lua_getfield(L, 1, "slope");
-    double slope = luaL_optnumber(L, -1, 0.01);
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "dtype");
-    ol_dtype dt = ol_l_optdtype(L, lua_gettop(L), OL_F32);
-    lua_pop(L, 1);
+    ol_act act = (ol_act)ol_opt_enum(&o, "activation", OL_ACT_RELU, acts);
+    double slope = ol_opt_number(&o, "slope", 0.01, OL_R_ANY);
+    ol_dtype dt = ol_opt_dtype(&o, "dtype", OL_F32);
+    init_opts io = read_init(&o);
+    ol_opts_end(&o);
     int nl = 2 * (ns - 1) - 1;
     ol_layer_spec *specs = lua_newuserdatauv(L, (size_t)nl * sizeof *specs, 0);
     for (int i = 0, k = 0; i < ns - 1; i++) {
         specs[k++] = (ol_layer_spec){.kind = OL_LAYER_LINEAR, .in = sizes[i], .out = sizes[i + 1]};
         if (i < ns - 2) specs[k++] = (ol_layer_spec){.kind = OL_LAYER_ACT, .act = act, .slope = slope};
     }
-    ol_model *m = new_model(L, 1, specs, nl, dt);
-    init_model(L, 1, m);
+    ol_model *m = new_model(L, 1, "mlp", specs, nl, dt);
+    init_model(L, "mlp", m, &io);
     return 1;
 }
 
@@ -319,62 +319,61 @@ static ol_loss_kind check_kind(lua_State *L, int arg) {
     const char *name = luaL_optstring(L, arg, "cross_entropy");
     ol_loss_kind k;
     if (ol_loss_parse(name, &k) != 0)
-        argerrorf(L, arg, "unknown loss '%s' (expected cross_entropy, mse or bce)", name);
+    {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        for (int i = 0; i < OL_LOSS_COUNT; i++) {
+            if (i) luaL_addstring(&b, i + 1 < OL_LOSS_COUNT ? ", " : " or ");
+            luaL_addstring(&b, ol_loss_name((ol_loss_kind)i));
+        }
+        luaL_pushresult(&b);
+        argerrorf(L, arg, "unknown loss '%s' (expected %s)", name, lua_tostring(L, -1));
+    }
     return k;
 }
 
-/* One class id (1..c) from a Lua number. */
-static int32_t class_id(lua_State *L, int arg, double v, int64_t row, int64_t c) {
-    if (v != floor(v) || v < 1 || v > (double)c)
-        argerrorf(L, arg, "class id %g out of range 1..%lld (row %lld)", v, (long long)c, (long long)row + 1);
-    return (int32_t)v - 1;
+/* A buffer for n class ids, kept in the model's user value UV_IDS and
+ * replaced when too small, so that a loop of net:evaluate(x, ids)
+ * allocates nothing once it has run. The model is at 1. */
+static int32_t *id_buffer(lua_State *L, int64_t n) {
+    lua_getiuservalue(L, 1, UV_IDS);
+    int32_t *ids = lua_touserdata(L, -1);
+    if (!ids || (int64_t)(lua_rawlen(L, -1) / sizeof *ids) < n) {
+        ids = lua_newuserdatauv(L, (size_t)n * sizeof *ids, 0);
+        lua_setiuservalue(L, 1, UV_IDS);
+    }
+    lua_pop(L, 1);
+    return ids;
 }
 
-/* The target at arg for the last forward (n rows, c outputs). Class ids
- * (a list, or a tensor of n values) for cross_entropy; otherwise a
- * tensor shaped like the output in the model's dtype. */
+/* The target at arg for the last forward (n rows), as the target rule
+ * reads it (nn.h: ol_target_of_given): class ids (a list, or a tensor of
+ * n values) for cross_entropy, or a tensor shaped like the output in the
+ * model's dtype. */
 static ol_target check_target(lua_State *L, ol_model *m, int arg, int64_t n, ol_loss_kind k) {
     ol_error err;
-    ol_target t = {NULL, NULL};
+    ol_target_form form;
     const int64_t c = ol_model_out_features(m);
-    char buf[96];
-    if (lua_istable(L, arg)) {
-        if (k != OL_LOSS_CROSS_ENTROPY)
-            argerrorf(L, arg, "%s needs a %lldx%lld tensor target", ol_loss_name(k), (long long)n, (long long)c);
-        if ((int64_t)luaL_len(L, arg) != n)
-            argerrorf(L, arg, "wrong target shape: %lld class ids for a batch of %lld",
-                      (long long)luaL_len(L, arg), (long long)n);
-        int32_t *ids = ol_model_id_buffer(m, n, &err);
-        if (!ids) ol_l_error(L, arg, &err);
+    const int list = lua_istable(L, arg);
+    ol_tensor *y = list ? NULL : ol_l_checktensor(L, arg);
+    if (ol_target_of_given(k, n, c, y, list ? (int64_t)luaL_len(L, arg) : 0, &form, &err))
+        ol_l_error(L, arg, &err);
+    if (form == OL_TARGET_IDS) {
+        int32_t *ids = id_buffer(L, n);
         for (int64_t r = 0; r < n; r++) {
-            lua_geti(L, arg, r + 1);
-            if (!lua_isnumber(L, -1)) argerrorf(L, arg, "class id at row %lld is not a number", (long long)r + 1);
-            ids[r] = class_id(L, arg, lua_tonumber(L, -1), r, c);
-            lua_pop(L, 1);
+            double v;
+            if (list) {
+                lua_geti(L, arg, r + 1);
+                if (!lua_isnumber(L, -1)) argerrorf(L, arg, "class id at row %lld is not a number", (long long)r + 1);
+                v = lua_tonumber(L, -1);
+                lua_pop(L, 1);
+            } else {
+                int64_t idx[2] = {r, 0};
+                v = ol_tensor_get(y, idx);
+            }
+            if (ol_target_class_id(v, r, c, &ids[r], &err)) ol_l_error(L, arg, &err);
         }
-        t.ids = ids;
-        return t;
-    }
-    ol_tensor *y = ol_l_checktensor(L, arg);
-    int ids_shape = y->ndim == 1 ? y->shape[0] == n : (y->ndim == 2 && y->shape[0] == n && y->shape[1] == 1 && c > 1);
-    if (k == OL_LOSS_CROSS_ENTROPY && ids_shape && !(c == 1 && y->ndim == 2)) {
-        int32_t *ids = ol_model_id_buffer(m, n, &err);
-        if (!ids) ol_l_error(L, arg, &err);
-        for (int64_t r = 0; r < n; r++) {
-            int64_t idx[2] = {r, 0};
-            ids[r] = class_id(L, arg, ol_tensor_get(y, idx), r, c);
-        }
-        t.ids = ids;
-        return t;
-    }
-    int dense_shape = (y->ndim == 2 && y->shape[0] == n && y->shape[1] == c) ||
-                      (y->ndim == 1 && c == 1 && y->shape[0] == n);
-    if (!dense_shape) {
-        if (k == OL_LOSS_CROSS_ENTROPY)
-            argerrorf(L, arg, "wrong target shape: %s; cross_entropy takes %lld class ids or a %lldx%lld one-hot matrix",
-                      ol_shape_str(y, buf, sizeof buf), (long long)n, (long long)n, (long long)c);
-        argerrorf(L, arg, "wrong target shape: %s; %s takes a %lldx%lld target like the output",
-                  ol_shape_str(y, buf, sizeof buf), ol_loss_name(k), (long long)n, (long long)c);
+        return (ol_target){ids, NULL};
     }
     if (y->dtype != ol_model_dtype(m))
         argerrorf(L, arg, "target is %s but the model is %s (convert with :to(\"%s\"))",
@@ -384,8 +383,7 @@ static ol_target check_target(lua_State *L, ol_model *m, int arg, int64_t n, ol_
         if (ol_tensor_contiguous(y, &cy, &err) != 0) ol_l_error(L, arg, &err);
         y = ol_l_pushtensor(L, &cy, 1); /* stays on the stack for this call */
     }
-    t.dense = ol_tensor_data(y);
-    return t;
+    return (ol_target){NULL, ol_tensor_data(y)};
 }
 
 /* ---- methods ---- */
@@ -482,7 +480,9 @@ static int m_parameters(lua_State *L) {
         ol_tensor v;
         ol_model_param_info(m, k, &pi);
         lua_createtable(L, 0, 4);
-        lua_pushfstring(L, "%d.%s", pi.layer + 1, pi.is_bias ? "bias" : "weight");
+        char name[64];
+        ol_model_param_name(m, k, name, sizeof name);
+        lua_pushstring(L, name);
         lua_setfield(L, -2, "name");
         ol_model_param_view(m, k, 0, &v);
         ol_l_pushtensor(L, &v, 0);
@@ -650,12 +650,17 @@ void ol_open_nn(lua_State *L) {
     lua_pop(L, 1);
 
     luaL_newlib(L, nn_funcs);
-    static const char *const acts[] = {"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"};
-    for (unsigned i = 0; i < sizeof acts / sizeof *acts; i++) {
-        lua_pushstring(L, acts[i]);
+    /* ol.nn.relu() and the others, and ol.nn.activations: the engine's names */
+    lua_createtable(L, OL_ACT_COUNT, 0);
+    for (int a = 0; a < OL_ACT_COUNT; a++) {
+        const char *name = ol_act_name((ol_act)a);
+        lua_pushstring(L, name);
+        lua_rawseti(L, -2, a + 1);
+        lua_pushstring(L, name);
         lua_pushcclosure(L, l_activation, 1);
-        lua_setfield(L, -2, acts[i]);
+        lua_setfield(L, -3, name);
     }
+    lua_setfield(L, -2, "activations");
     lua_setfield(L, -2, "nn");
     ol_open_init(L);
 }

@@ -9,106 +9,102 @@
  * :params() and :grads() methods returning flat tensors (called through
  * Lua, so this file knows nothing of the model's internals). The userdata
  * keeps, as user values, the params tensor (1), the model or nil (2) and
- * the schedules table {field = f} (3).
+ * the schedules' functions (3), an array in the order they were attached;
+ * the option field each one sets is resolved when it is attached and kept
+ * beside the engine's optimizer.
  *
  * Option values cross the boundary as Lua types: numbers, booleans, enum
- * names (strings), pairs as {a, b}. Every assignment goes through the
- * engine's checks (ol_optim_set), so a bad value never reaches a kernel. */
+ * names (strings), pairs as {a, b}; ol_l_optim_check_option and
+ * ol_l_optim_push_option (the kit, l_common.c) are the one converter, used by the
+ * constructors, the live fields, schedules, options(), defaults(), list()
+ * and checkpoints. Every assignment goes through the engine's checks
+ * (ol_optim_set_field), so a bad value never reaches a kernel. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "l_common.h"
 #include "optim/optim.h"
+#include "optim/second.h"
 
 #define OL_OPTIM_MT "optlua.optim"
 
 enum { UV_PARAMS = 1, UV_MODEL = 2, UV_SCHED = 3 };
 
+/* Distinct fields a schedule can set: every option whole, and each element
+ * of a pair. */
+#define MAXSCHED (3 * OL_OPTIM_MAXSLOTS)
+
 typedef struct l_optim {
     ol_optim opt;
     int live; /* ol_optim_init succeeded: __gc must free */
+    int nsched;
+    ol_optim_field sched[MAXSCHED]; /* set by the functions at UV_SCHED[1..nsched] */
 } l_optim;
 
 static l_optim *check_optim(lua_State *L, int idx) {
     return (l_optim *)luaL_checkudata(L, idx, OL_OPTIM_MT);
 }
 
-/* Reads the Lua value at idx as option op's value(s) into v; on a type
- * mismatch fills err and returns -1. */
-static int to_values(lua_State *L, int idx, const ol_optim_option *op, double *v, ol_error *err) {
-    idx = lua_absindex(L, idx);
-    switch (op->type) {
-    case OL_OPT_NUMBER:
-        if (lua_type(L, idx) != LUA_TNUMBER)
-            return ol_fail(err, "option '%s' must be a number, got %s", op->name, luaL_typename(L, idx));
-        v[0] = lua_tonumber(L, idx);
-        return 0;
-    case OL_OPT_BOOL:
-        if (lua_type(L, idx) != LUA_TBOOLEAN)
-            return ol_fail(err, "option '%s' must be a boolean, got %s", op->name, luaL_typename(L, idx));
-        v[0] = lua_toboolean(L, idx);
-        return 0;
-    case OL_OPT_ENUM: {
-        /* nil selects a "none" choice where there is one (lbfgs's line_search = nil). */
-        if (lua_isnil(L, idx) && ol_optim_enum_index(op, "none") >= 0) {
-            v[0] = ol_optim_enum_index(op, "none");
-            return 0;
-        }
-        if (lua_type(L, idx) != LUA_TSTRING)
-            return ol_fail(err, "option '%s' must be a string, got %s", op->name, luaL_typename(L, idx));
-        int k = ol_optim_enum_index(op, lua_tostring(L, idx));
-        if (k < 0) {
-            char list[160] = "";
-            for (int i = 0; op->choices[i]; i++) {
-                if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
-                strncat(list, op->choices[i], sizeof list - strlen(list) - 1);
-            }
-            return ol_fail(err, "option '%s' must be one of %s, got '%s'", op->name, list,
-                           lua_tostring(L, idx));
-        }
-        v[0] = k;
-        return 0;
-    }
-    case OL_OPT_PAIR:
-        if (lua_type(L, idx) != LUA_TTABLE || lua_rawlen(L, idx) != 2)
-            return ol_fail(err, "option '%s' must be a pair {a, b}, got %s", op->name,
-                           luaL_typename(L, idx));
-        for (int k = 0; k < 2; k++) {
-            int t = lua_rawgeti(L, idx, k + 1);
-            v[k] = lua_tonumber(L, -1);
-            lua_pop(L, 1);
-            if (t != LUA_TNUMBER) return ol_fail(err, "option '%s' must be a pair of numbers", op->name);
-        }
-        return 0;
-    }
-    return ol_fail(err, "option '%s' has an unknown type", op->name);
+/* ---- closure methods' step (newton, cg, lbfgs, hessian_free) ----
+ * The closure is at 2, or x, target, kind at 2..4 on an optimizer built on
+ * a model (the model at stack index `model`, 0: none): then the closure is
+ * net:evaluate(x, target, kind) and the curvature products are exact
+ * (R-operator, engine/nn/rop.c) instead of differences. params: the stack
+ * index of the params tensor. Returns the number of results (the loss). */
+
+static int evaluate_closure(lua_State *L) {
+    /* upvalues: net, x, target, kind */
+    lua_getfield(L, lua_upvalueindex(1), "evaluate");
+    for (int i = 1; i <= 4; i++) lua_pushvalue(L, lua_upvalueindex(i));
+    lua_call(L, 4, 2);
+    return 2;
 }
 
-static void push_value(lua_State *L, const ol_optim_option *op, const double *o) {
-    const double *v = o + op->slot;
-    switch (op->type) {
-    case OL_OPT_NUMBER: lua_pushnumber(L, v[0]); break;
-    case OL_OPT_BOOL: lua_pushboolean(L, v[0] != 0); break;
-    case OL_OPT_ENUM: lua_pushstring(L, op->choices[(int)v[0]]); break;
-    case OL_OPT_PAIR:
-        lua_createtable(L, 2, 0);
-        lua_pushnumber(L, v[0]);
-        lua_rawseti(L, -2, 1);
-        lua_pushnumber(L, v[1]);
-        lua_rawseti(L, -2, 2);
-        break;
-    }
-}
-
-/* Assigns field `name` from the value at idx; raises "NAME: msg" on error. */
-static void assign(lua_State *L, l_optim *u, const char *name, int idx, const char *context) {
+static int closure_step(lua_State *L, ol_optim *opt, int params, int model) {
     ol_error err;
+    ol_tensor *w = ol_l_totensor(L, params);
+    ol_l_cb c = {.L = L, .w = w, .what = "closure"};
+    int exact = 0;
+    if (lua_isfunction(L, 2)) {
+        c.fn = 2;
+    } else if (model && ol_l_tomodel(L, model) && ol_l_totensor(L, 2)) {
+        /* opt:step(x, target [, kind]) */
+        c.model = ol_l_tomodel(L, model);
+        c.b = ol_l_get_batch(L, model, 2, 3, 4, "step");
+        lua_pushvalue(L, model);
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 3);
+        lua_pushvalue(L, 4);
+        lua_pushcclosure(L, evaluate_closure, 4);
+        c.fn = lua_gettop(L);
+        c.what = "net:evaluate";
+        exact = 1;
+    } else {
+        return ol_arg_error(L, 2, NULL, "%s", model ? "closure or (x, target [, kind]) expected"
+                                                    : "closure expected (this optimizer evaluates the loss several times per step)");
+    }
+    lua_pushnil(L);
+    c.errslot = lua_gettop(L);
+    double *wd = ol_l_new_doubles(L, opt->n);
+    ol_l_read_vec(w, wd);
+    ol_closure f = {.n = opt->n, .fg = ol_l_cb_fg, .bv = exact ? ol_l_cb_bv : NULL, .ud = &c,
+                     .eps = w->dtype == OL_F32 ? FLT_EPSILON : DBL_EPSILON};
+    double loss = NAN;
+    int rc = ol_optim_closure_step(opt, wd, &f, &loss, &err);
+    ol_l_write_vec(w, wd); /* also after a failure: a point the closure has seen */
+    if (rc) return ol_l_cb_raise(L, &c, 2, &err);
+    lua_pushnumber(L, loss);
+    return 1;
+}
+
+/* Stores the Lua value at idx into field f, through the converter and the
+ * engine's checks; 0, or -1 with err. */
+static int store(lua_State *L, l_optim *u, ol_optim_field f, int idx, ol_error *err) {
     double v[2] = {0, 0};
-    const ol_optim_option *op = ol_optim_find_option(u->opt.desc, name);
-    if (!op) luaL_error(L, "%sunknown option '%s' for %s", context, name, u->opt.desc->name);
-    if (to_values(L, idx, op, v, &err) == 0 && ol_optim_set(&u->opt, name, v, &err) == 0) return;
-    luaL_error(L, "%s%s: %s", context, u->opt.desc->name, err.msg);
+    if (ol_l_optim_check_option(L, idx, f.option, f.elem, v, err)) return -1;
+    return ol_optim_set_field(&u->opt, f, v, err);
 }
 
 /* The flat tensor returned by obj:method(), or a Lua error. */
@@ -116,53 +112,19 @@ static ol_tensor *call_method_tensor(lua_State *L, int obj, const char *method, 
                                      const char *fname) {
     obj = lua_absindex(L, obj);
     if (lua_getfield(L, obj, method) == LUA_TNIL)
-        luaL_error(L, "bad argument #%d to '%s' (model has no %s() method)", arg, fname, method);
+        ol_arg_error(L, arg, fname, "model has no %s() method", method);
     lua_pushvalue(L, obj);
     lua_call(L, 1, 1);
     ol_tensor *t = ol_l_totensor(L, -1);
-    if (!t) luaL_error(L, "bad argument #%d to '%s' (model:%s() did not return a tensor)", arg, fname, method);
+    if (!t) ol_arg_error(L, arg, fname, "model:%s() did not return a tensor", method);
     return t;
 }
 
-/* Optimizers that work on whole matrices (muon) learn where the 2-D
- * weights lie: from net:parameters() (entries with a 2-D tensor and a
- * 1-based offset into params()) for a model, or the tensor itself when a
- * 2-D tensor is given. */
-static void set_blocks(lua_State *L, l_optim *u, int has_model, const ol_tensor *w,
-                       const char *fname) {
-    ol_error err;
-    int nb = 0;
-    ol_optim_block *b;
-    if (!has_model) {
-        if (w->ndim != 2) return;
-        b = lua_newuserdatauv(L, sizeof *b, 0);
-        b[0] = (ol_optim_block){.offset = 0, .rows = w->shape[0], .cols = w->shape[1]};
-        nb = 1;
-    } else {
-        if (lua_getfield(L, 1, "parameters") == LUA_TNIL) {
-            lua_pop(L, 1);
-            return;
-        }
-        lua_pushvalue(L, 1);
-        lua_call(L, 1, 1);
-        int list = lua_gettop(L);
-        if (!lua_istable(L, list))
-            luaL_error(L, "bad argument #1 to '%s' (model:parameters() did not return a table)", fname);
-        lua_Integer n = (lua_Integer)lua_rawlen(L, list);
-        b = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *b, 0);
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, list, i);
-            lua_getfield(L, -1, "tensor");
-            const ol_tensor *t = ol_l_totensor(L, -1);
-            lua_getfield(L, -2, "offset");
-            if (t && t->ndim == 2 && lua_isinteger(L, -1))
-                b[nb++] = (ol_optim_block){.offset = (int64_t)lua_tointeger(L, -1) - 1,
-                                           .rows = t->shape[0], .cols = t->shape[1]};
-            lua_pop(L, 3);
-        }
-    }
-    if (ol_optim_set_blocks(&u->opt, b, nb, &err))
-        luaL_error(L, "bad argument #1 to '%s' (%s)", fname, err.msg);
+/* The names of d's options, for an unknown option's did-you-mean. */
+static int option_names(const ol_optim_desc *d, const char **names, int max) {
+    int n = 0;
+    for (int i = 0; i < d->noptions && n < max; i++) names[n++] = d->options[i].name;
+    return n;
 }
 
 /* ol.optim.NAME(params [, options]); upvalue 1: the descriptor. Errors
@@ -179,23 +141,20 @@ static int l_new(lua_State *L) {
     } else {
         int tt = lua_type(L, 1);
         if (tt != LUA_TTABLE && tt != LUA_TUSERDATA)
-            return luaL_error(L, "bad argument #1 to '%s' (tensor or model expected, got %s)", fname,
-                              luaL_typename(L, 1));
+            return ol_arg_expected(L, 1, fname, "tensor or model");
         w = call_method_tensor(L, 1, "params", 1, fname); /* 3 */
         has_model = 1;
     }
-    if (!ol_tensor_is_contiguous(w))
-        return luaL_error(L, "bad argument #1 to '%s' (params must be contiguous)", fname);
+    if (!ol_tensor_is_contiguous(w)) return ol_arg_error(L, 1, fname, "params must be contiguous");
     if (!lua_isnil(L, 2) && !lua_istable(L, 2))
-        return luaL_error(L, "bad argument #2 to '%s' (options table expected, got %s)", fname,
-                          luaL_typename(L, 2));
+        return ol_arg_error(L, 2, fname, "options table expected, got %s", luaL_typename(L, 2));
 
     if (lua_istable(L, 2)) ol_l_optim_suboptions(L, d, 2); /* {fallback = {...}} */
     l_optim *u = lua_newuserdatauv(L, sizeof *u, 3); /* 4 */
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, OL_OPTIM_MT);
     if (ol_optim_init(&u->opt, d, w->dtype, ol_tensor_numel(w), &err))
-        return luaL_error(L, "bad argument #1 to '%s' (%s)", fname, err.msg);
+        return ol_arg_error(L, 1, fname, "%s", err.msg);
     u->live = 1;
 
     /* All options first, then the rules between them, so that the order of
@@ -206,25 +165,22 @@ static int l_new(lua_State *L) {
         lua_pushnil(L);
         while (lua_next(L, 2)) {
             if (lua_type(L, -2) != LUA_TSTRING)
-                return luaL_error(L, "bad argument #2 to '%s' (option names must be strings, got %s)",
-                                  fname, luaL_typename(L, -2));
+                return ol_arg_error(L, 2, fname, "option names must be strings, got %s", luaL_typename(L, -2));
             const char *name = lua_tostring(L, -2);
             const ol_optim_option *op = ol_optim_find_option(d, name);
             double v[2] = {0, 0};
-            if (!op) ol_fail(&err, "unknown option '%s' for %s", name, fname);
-            if (!op || to_values(L, -1, op, v, &err))
-                return luaL_error(L, "bad argument #2 to '%s' (%s)", fname, err.msg);
-            o[op->slot] = v[0];
-            if (op->type == OL_OPT_PAIR) o[op->slot + 1] = v[1];
+            if (!op) {
+                const char *names[64];
+                return ol_arg_unknown(L, 2, fname, name, names, option_names(d, names, 64));
+            }
+            if (ol_l_optim_check_option(L, -1, op, 0, v, &err)) return ol_arg_error(L, 2, fname, "%s", err.msg);
+            memcpy(o + op->slot, v, sizeof(double) * (size_t)ol_optim_option_size(op));
             lua_pop(L, 1);
         }
     }
-    if (ol_optim_check_values(d, o, &err))
-        return luaL_error(L, "bad argument #2 to '%s' (%s)", fname, err.msg);
+    if (ol_optim_check_values(d, o, &err)) return ol_arg_error(L, 2, fname, "%s", err.msg);
     memcpy(u->opt.o, o, sizeof o);
     if (ol_optim_uses_blocks(&u->opt)) ol_l_optim_blocks(L, &u->opt, 1, w, fname); /* muon */
-
-    if (ol_optim_uses_blocks(&u->opt)) set_blocks(L, u, has_model, w, fname);
 
     lua_pushvalue(L, 3);
     lua_setiuservalue(L, 4, UV_PARAMS);
@@ -238,51 +194,19 @@ static int l_new(lua_State *L) {
     return 1;
 }
 
-/* A scheduled field: an option name, or "name[1]" / "name[2]" for one
- * element of a pair (opt:schedule("betas[2]", f)). Returns the option or
- * NULL; *elem is 0 for the whole option, else 1 or 2. */
-static const ol_optim_option *parse_field(const ol_optim_desc *d, const char *field, int *elem) {
-    char name[64];
-    const char *br = strchr(field, '[');
-    *elem = 0;
-    if (!br) return ol_optim_find_option(d, field);
-    size_t len = (size_t)(br - field);
-    if (len >= sizeof name || !(br[1] == '1' || br[1] == '2') || strcmp(br + 2, "]") != 0) return NULL;
-    memcpy(name, field, len);
-    name[len] = 0;
-    const ol_optim_option *op = ol_optim_find_option(d, name);
-    if (!op || op->type != OL_OPT_PAIR) return NULL;
-    *elem = br[1] - '0';
-    return op;
-}
-
-/* Before a step: field <- f(t) for every schedule, t = the step about to
- * be taken (from 1), through the same checks as an assignment. */
-static void run_schedules(lua_State *L, l_optim *u, int idx) {
+/* Before step t: every schedule's field <- f(t), in the order attached,
+ * through the same checks as an assignment. */
+static void run_schedules(lua_State *L, l_optim *u, int idx, int64_t t) {
+    if (u->nsched == 0) return;
     lua_getiuservalue(L, idx, UV_SCHED);
-    int sched = lua_gettop(L);
-    lua_pushnil(L);
-    while (lua_next(L, sched)) {
-        const char *field = lua_tostring(L, -2);
-        int elem;
-        const ol_optim_option *op = parse_field(u->opt.desc, field, &elem);
-        lua_pushvalue(L, -1);
-        lua_pushinteger(L, (lua_Integer)(u->opt.t + 1));
+    for (int i = 0; i < u->nsched; i++) {
+        ol_error err;
+        lua_rawgeti(L, -1, i + 1);
+        lua_pushinteger(L, (lua_Integer)t);
         lua_call(L, 1, 1);
-        if (elem && op) {
-            ol_error err;
-            int isnum;
-            double v[2] = {u->opt.o[op->slot], u->opt.o[op->slot + 1]};
-            v[elem - 1] = lua_tonumberx(L, -1, &isnum);
-            if (!isnum)
-                luaL_error(L, "schedule: %s: '%s' must be a number, got %s", u->opt.desc->name, field,
-                           luaL_typename(L, -1));
-            if (ol_optim_set(&u->opt, op->name, v, &err))
-                luaL_error(L, "schedule: %s: %s", u->opt.desc->name, err.msg);
-        } else {
-            assign(L, u, field, -1, "schedule: ");
-        }
-        lua_pop(L, 2); /* value, function */
+        if (store(L, u, u->sched[i], -1, &err))
+            luaL_error(L, "schedule: %s: %s (step %I)", u->opt.desc->name, err.msg, (lua_Integer)t);
+        lua_pop(L, 1);
     }
     lua_pop(L, 1);
 }
@@ -292,26 +216,26 @@ ol_optim *ol_l_tooptim(lua_State *L, int idx) {
     return u && u->live ? &u->opt : NULL;
 }
 
-void ol_l_optim_schedules(lua_State *L, int idx) {
+void ol_l_optim_schedules(lua_State *L, int idx, int64_t t) {
     idx = lua_absindex(L, idx);
     l_optim *u = check_optim(L, idx);
-    run_schedules(L, u, idx);
+    run_schedules(L, u, idx, t);
 }
 
 /* opt:step(closure) -> loss; opt:step(grad); opt:step() on a model. */
 static int l_step(lua_State *L) {
     l_optim *u = check_optim(L, 1);
     ol_error err;
-    if (u->opt.desc->closure_step) { /* newton, cg, lbfgs, hessian_free: l_second.c */
+    if (u->opt.desc->closure_step) { /* newton, cg, lbfgs, hessian_free: closure_step */
         lua_settop(L, 4);
-        run_schedules(L, u, 1);
+        run_schedules(L, u, 1, u->opt.t + 1);
         lua_getiuservalue(L, 1, UV_PARAMS); /* 5 */
         if (!ol_l_totensor(L, 5)) return luaL_error(L, "optimizer's params tensor was closed");
         int model = lua_getiuservalue(L, 1, UV_MODEL) == LUA_TNIL ? 0 : 6;
-        return ol_l_second_step(L, &u->opt, 1, 5, model);
+        return closure_step(L, &u->opt, 5, model);
     }
     lua_settop(L, 2);
-    run_schedules(L, u, 1);
+    run_schedules(L, u, 1, u->opt.t + 1);
     lua_getiuservalue(L, 1, UV_PARAMS); /* 3 */
     ol_tensor *w = ol_l_totensor(L, 3);
     if (!w) return luaL_error(L, "optimizer's params tensor was closed");
@@ -326,18 +250,18 @@ static int l_step(lua_State *L) {
         lua_pushvalue(L, 2);
         lua_call(L, 0, 2); /* 4: loss, 5: grad */
         if (!lua_isnil(L, 4) && lua_type(L, 4) != LUA_TNUMBER)
-            return luaL_argerror(L, 2, "closure must return loss (a number), grad");
+            return ol_arg_error(L, 2, NULL, "closure must return loss (a number), grad");
         if (lua_type(L, 4) == LUA_TNUMBER) loss = lua_tonumber(L, 4);
         g = ol_l_totensor(L, 5);
-        if (!g) return luaL_argerror(L, 2, lua_pushfstring(L, "closure must return loss, grad (a tensor); got %s as grad",
-                                                           luaL_typename(L, 5)));
+        if (!g) return ol_arg_error(L, 2, NULL, "closure must return loss, grad (a tensor); got %s as grad",
+                                    luaL_typename(L, 5));
     } else if (lua_isnil(L, 2)) {
         if (lua_getiuservalue(L, 1, UV_MODEL) == LUA_TNIL)
-            return luaL_argerror(L, 2, "closure or gradient tensor expected (the optimizer has no model)");
+            return ol_arg_error(L, 2, NULL, "closure or gradient tensor expected (the optimizer has no model)");
         g = call_method_tensor(L, -1, "grads", 1, "step");
     } else {
         g = ol_l_totensor(L, 2);
-        if (!g) return luaL_typeerror(L, 2, "closure or gradient tensor");
+        if (!g) return ol_arg_expected(L, 2, NULL, "closure or gradient tensor");
     }
     if (ol_optim_step(&u->opt, w, g, loss, lookahead, &err)) return ol_l_error(L, 2, &err);
     if (!closure) return 0;
@@ -365,21 +289,36 @@ static int l_reset(lua_State *L) {
     return 1;
 }
 
-/* opt:schedule(field, f) -> opt; f = nil removes the schedule. */
+/* opt:schedule(field, f) -> opt; f = nil removes the schedule. The field
+ * ("lr", "betas", "betas[2]") is resolved here, once; attaching to a field
+ * again replaces its function in place. */
 static int l_schedule(lua_State *L) {
     l_optim *u = check_optim(L, 1);
     const char *field = luaL_checkstring(L, 2);
-    int elem;
-    if (!parse_field(u->opt.desc, field, &elem))
-        return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s' for %s", field, u->opt.desc->name));
+    ol_optim_field f;
+    ol_error err;
+    if (ol_optim_find_field(u->opt.desc, field, &f, &err)) return ol_l_error(L, 2, &err);
     /* A function, or anything callable (a schedule object with __call). */
     if (!lua_isnoneornil(L, 3) && !lua_isfunction(L, 3) &&
         !(luaL_getmetafield(L, 3, "__call") != LUA_TNIL && (lua_pop(L, 1), 1)))
-        return luaL_typeerror(L, 3, "function or callable");
+        return ol_arg_expected(L, 3, NULL, "function or callable");
     lua_settop(L, 3);
-    lua_getiuservalue(L, 1, UV_SCHED);
-    lua_pushvalue(L, 3);
-    lua_setfield(L, -2, field);
+    lua_getiuservalue(L, 1, UV_SCHED); /* 4 */
+    int i = 0;
+    while (i < u->nsched && !(u->sched[i].option == f.option && u->sched[i].elem == f.elem)) i++;
+    if (!lua_isnil(L, 3)) {
+        if (i == u->nsched) u->sched[u->nsched++] = f; /* at most MAXSCHED distinct fields */
+        lua_pushvalue(L, 3);
+        lua_rawseti(L, 4, i + 1);
+    } else if (i < u->nsched) { /* remove entry i, keeping the order of the rest */
+        for (; i + 1 < u->nsched; i++) {
+            u->sched[i] = u->sched[i + 1];
+            lua_rawgeti(L, 4, i + 2);
+            lua_rawseti(L, 4, i + 1);
+        }
+        lua_pushnil(L);
+        lua_rawseti(L, 4, u->nsched--);
+    }
     lua_settop(L, 1);
     return 1;
 }
@@ -390,7 +329,7 @@ static int l_options(lua_State *L) {
     const ol_optim_desc *d = u->opt.desc;
     lua_createtable(L, 0, d->noptions);
     for (int i = 0; i < d->noptions; i++) {
-        push_value(L, &d->options[i], u->opt.o);
+        ol_l_optim_push_option(L, &d->options[i], u->opt.o + d->options[i].slot);
         lua_setfield(L, -2, d->options[i].name);
     }
     return 1;
@@ -419,7 +358,7 @@ static int l_index(lua_State *L) {
     } else {
         const ol_optim_option *op = ol_optim_find_option(u->opt.desc, k);
         if (!op) return 0;
-        push_value(L, op, u->opt.o);
+        ol_l_optim_push_option(L, op, u->opt.o + op->slot);
     }
     return 1;
 }
@@ -431,7 +370,16 @@ static int l_newindex(lua_State *L) {
     if (strcmp(k, "t") == 0 || strcmp(k, "name") == 0 || strcmp(k, "dtype") == 0 ||
         (strcmp(k, "info") == 0 && u->opt.desc->closure_step))
         return luaL_error(L, "%s: field '%s' is read-only", u->opt.desc->name, k);
-    assign(L, u, k, 3, "");
+    const ol_optim_option *op = ol_optim_find_option(u->opt.desc, k);
+    if (!op) {
+        const char *names[64];
+        const char *close = ol_arg_closest(k, names, option_names(u->opt.desc, names, 64));
+        return luaL_error(L, "unknown option '%s' for %s%s%s%s", k, u->opt.desc->name,
+                          close ? "; did you mean '" : "", close ? close : "", close ? "'?" : "");
+    }
+    ol_error err;
+    if (store(L, u, (ol_optim_field){.option = op, .elem = 0}, 3, &err))
+        return luaL_error(L, "%s: %s", u->opt.desc->name, err.msg);
     return 0;
 }
 
@@ -449,23 +397,30 @@ static int l_gc(lua_State *L) {
     return 0;
 }
 
-/* ol.optim.list() -> names of every optimizer, in registry order. */
-/* One option's default as text: "1e-3", "false", "irprop-", "{0.9, 0.999}". */
-static void add_default(luaL_Buffer *b, const ol_optim_option *op) {
-    char num[64];
-    switch (op->type) {
-    case OL_OPT_NUMBER:
-        snprintf(num, sizeof num, "%.6g", op->def[0]);
-        luaL_addstring(b, num);
-        break;
-    case OL_OPT_BOOL: luaL_addstring(b, op->def[0] != 0 ? "true" : "false"); break;
-    case OL_OPT_ENUM: luaL_addstring(b, op->choices[(int)op->def[0]]); break;
-    case OL_OPT_PAIR:
-        snprintf(num, sizeof num, "{%.6g, %.6g}", op->def[0], op->def[1]);
-        luaL_addstring(b, num);
+/* The option value at the top of the stack (popped) as the listing shows
+ * it, into buf: numbers to 6 digits, "true", "irprop-", "{0.9, 0.999}". */
+static void value_text(lua_State *L, char *buf, size_t size) {
+    buf[0] = 0;
+    switch (lua_type(L, -1)) {
+    case LUA_TNUMBER: snprintf(buf, size, "%.6g", lua_tonumber(L, -1)); break;
+    case LUA_TBOOLEAN: snprintf(buf, size, "%s", lua_toboolean(L, -1) ? "true" : "false"); break;
+    case LUA_TTABLE: {
+        char part[40];
+        strncat(buf, "{", size - 1);
+        for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, -1); i++) {
+            if (i > 1) strncat(buf, ", ", size - strlen(buf) - 1);
+            lua_rawgeti(L, -1, i);
+            value_text(L, part, sizeof part);
+            strncat(buf, part, size - strlen(buf) - 1);
+        }
+        strncat(buf, "}", size - strlen(buf) - 1);
         break;
     }
+    default: snprintf(buf, size, "%s", lua_tostring(L, -1)); break;
+    }
+    lua_pop(L, 1);
 }
+
 
 /* tostring(ol.optim.list()): every optimizer with its options and defaults. */
 static int list_tostring(lua_State *L) {
@@ -475,12 +430,17 @@ static int list_tostring(lua_State *L) {
         char head[32];
         snprintf(head, sizeof head, "%-15s", (*d)->name);
         luaL_addstring(&b, head);
+        double o[OL_OPTIM_MAXSLOTS] = {0};
+        ol_optim_defaults(*d, o);
         for (int i = 0; i < (*d)->noptions; i++) {
             const ol_optim_option *op = &(*d)->options[i];
             if (i) luaL_addstring(&b, ", ");
             luaL_addstring(&b, op->name);
             luaL_addchar(&b, '=');
-            add_default(&b, op);
+            char text[96];
+            ol_l_optim_push_option(L, op, o + op->slot);
+            value_text(L, text, sizeof text);
+            luaL_addstring(&b, text);
         }
         luaL_addchar(&b, '\n');
     }
@@ -507,17 +467,15 @@ static int l_list(lua_State *L) {
 
 /* ol.optim.defaults(name) -> {option = default, ...} */
 static int l_defaults(lua_State *L) {
-    const char *name = luaL_checkstring(L, 1);
+    if (lua_type(L, 1) != LUA_TSTRING) return ol_arg_expected(L, 1, "defaults", "optimizer name");
+    const char *name = lua_tostring(L, 1);
     const ol_optim_desc *d = ol_optim_find(name);
-    if (!d) return luaL_argerror(L, 1, lua_pushfstring(L, "unknown optimizer '%s'", name));
+    if (!d) return ol_arg_error(L, 1, "defaults", "unknown optimizer '%s'", name);
     double o[OL_OPTIM_MAXSLOTS] = {0};
-    for (int i = 0; i < d->noptions; i++) {
-        o[d->options[i].slot] = d->options[i].def[0];
-        if (d->options[i].type == OL_OPT_PAIR) o[d->options[i].slot + 1] = d->options[i].def[1];
-    }
+    ol_optim_defaults(d, o);
     lua_createtable(L, 0, d->noptions);
     for (int i = 0; i < d->noptions; i++) {
-        push_value(L, &d->options[i], o);
+        ol_l_optim_push_option(L, &d->options[i], o + d->options[i].slot);
         lua_setfield(L, -2, d->options[i].name);
     }
     return 1;

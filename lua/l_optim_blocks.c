@@ -5,6 +5,7 @@
  * Both go through Lua method calls and the engine's public headers, like
  * l_optim.c, so nothing here knows a model's internals: a model is anything
  * whose :parameters() lists {name =, tensor =} views into :params(). */
+#include <limits.h>
 #include <string.h>
 
 #include "l_common.h"
@@ -36,8 +37,7 @@ void ol_l_optim_suboptions(lua_State *L, const ol_optim_desc *d, int idx) {
         lua_pushnil(L);
         while (lua_next(L, sub)) {
             if (lua_type(L, -2) != LUA_TSTRING)
-                luaL_error(L, "bad argument #2 to '%s' (option names in '%s' must be strings)",
-                           d->name, k);
+                ol_arg_error(L, 2, d->name, "option names in '%s' must be strings", k);
             lua_pushfstring(L, "%s_%s", k, lua_tostring(L, -2));
             lua_insert(L, -2);
             lua_settable(L, out);
@@ -47,28 +47,33 @@ void ol_l_optim_suboptions(lua_State *L, const ol_optim_desc *d, int idx) {
     lua_replace(L, idx);
 }
 
-/* Where the 2-D weights lie in w. params (at idx) is a model, whose
- * :parameters() gives the views, or a tensor: one matrix if it is 2-D,
- * none otherwise (then every element goes to the optimizer's fallback). */
+/* Where the 2-D weights lie in w, set once at construction. params (at
+ * idx) is a model, whose :parameters() gives the views, or a tensor: one
+ * matrix if it is 2-D, none otherwise (then every element goes to the
+ * optimizer's fallback). */
 void ol_l_optim_blocks(lua_State *L, ol_optim *opt, int idx, const ol_tensor *w,
                        const char *fname) {
-    enum { MAXB = 256 };
-    ol_optim_block b[MAXB];
+    ol_optim_block *b;
     int nb = 0;
     ol_error err;
     idx = lua_absindex(L, idx);
     const int top = lua_gettop(L);
     ol_tensor *t = ol_l_totensor(L, idx);
     if (t) {
+        b = lua_newuserdatauv(L, sizeof *b, 0);
         if (t->ndim == 2) b[nb++] = (ol_optim_block){0, t->shape[0], t->shape[1]};
     } else {
         if (lua_getfield(L, idx, "parameters") == LUA_TNIL)
-            luaL_error(L, "bad argument #1 to '%s' (model has no parameters() method)", fname);
+            ol_arg_error(L, 1, fname, "model has no parameters() method");
         lua_pushvalue(L, idx);
         lua_call(L, 1, 1);
         if (!lua_istable(L, -1))
-            luaL_error(L, "bad argument #1 to '%s' (model:parameters() did not return a table)", fname);
+            ol_arg_error(L, 1, fname, "model:parameters() did not return a table");
         const lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        if (n > INT_MAX / (lua_Integer)sizeof *b)
+            ol_arg_error(L, 1, fname, "too many parameters");
+        b = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *b, 0);
+        lua_insert(L, -2); /* the block array under the list */
         for (lua_Integer i = 1; i <= n; i++) {
             lua_rawgeti(L, -1, i);
             if (lua_istable(L, -1)) lua_getfield(L, -1, "tensor");
@@ -76,16 +81,13 @@ void ol_l_optim_blocks(lua_State *L, ol_optim *opt, int idx, const ol_tensor *w,
             ol_tensor *p = ol_l_totensor(L, -1);
             if (p && p->ndim == 2) {
                 if (p->st != w->st || !ol_tensor_is_contiguous(p))
-                    luaL_error(L, "bad argument #1 to '%s' (parameter %d is not a view into params())",
-                               fname, (int)i);
-                if (nb == MAXB)
-                    luaL_error(L, "bad argument #1 to '%s' (more than %d weight matrices)", fname, MAXB);
+                    ol_arg_error(L, 1, fname, "parameter %d is not a view into params()", (int)i);
                 b[nb++] = (ol_optim_block){p->offset - w->offset, p->shape[0], p->shape[1]};
             }
             lua_pop(L, 2);
         }
     }
     if (ol_optim_set_blocks(opt, b, nb, &err))
-        luaL_error(L, "bad argument #1 to '%s' (%s)", fname, err.msg);
+        ol_arg_error(L, 1, fname, "%s", err.msg);
     lua_settop(L, top);
 }

@@ -89,6 +89,18 @@ static int l_clock(lua_State *L) {
     return 1;
 }
 
+/* ol.blas() -> {config = "OpenBLAS 0.3.21 ...", core = "Haswell"}: the BLAS
+ * build and the core whose kernels it runs here. Results of products can
+ * differ in their last bits from one core to another. */
+static int l_blas(lua_State *L) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, ol_blas_config());
+    lua_setfield(L, -2, "config");
+    lua_pushstring(L, ol_blas_core());
+    lua_setfield(L, -2, "core");
+    return 1;
+}
+
 /* ol.modules() -> sorted names of the embedded Lua modules (REPL help,
  * completion). */
 static int l_modules(lua_State *L) {
@@ -115,6 +127,8 @@ int ol_luaopen(lua_State *L) {
     lua_setfield(L, -2, "threads");
     lua_pushcfunction(L, l_clock);
     lua_setfield(L, -2, "clock");
+    lua_pushcfunction(L, l_blas);
+    lua_setfield(L, -2, "blas");
     lua_pushcfunction(L, l_modules);
     lua_setfield(L, -2, "modules");
     lua_pushliteral(L, OL_VERSION);

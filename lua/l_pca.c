@@ -16,7 +16,7 @@
 
 static ol_pca *check_pca(lua_State *L, int idx) {
     ol_pca *p = (ol_pca *)luaL_checkudata(L, idx, OL_PCA_MT);
-    if (!p->mean) luaL_argerror(L, idx, "PCA has been freed");
+    if (!p->mean) ol_arg_error(L, idx, NULL, "PCA has been freed");
     return p;
 }
 

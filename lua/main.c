@@ -17,8 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cblas.h>
-
 #include "l_optlua.h"
 #include "repl.h"
 #include "rng.h"
@@ -44,16 +42,14 @@ static void usage(FILE *f) {
     fflush(f);
 }
 
-/* "OpenBLAS 0.3.21 DYNAMIC_ARCH ..." -> "OpenBLAS 0.3.21". */
+/* "OpenBLAS 0.3.21 DYNAMIC_ARCH ..." -> "OpenBLAS 0.3.21", with the core
+ * whose kernels OpenBLAS chose for this CPU. */
 static void print_version(void) {
-    const char *cfg = openblas_get_config();
-    int n = 0;
-    if (cfg) {
-        const char *sp = strchr(cfg, ' ');
-        sp = sp ? strchr(sp + 1, ' ') : NULL;
-        n = sp ? (int)(sp - cfg) : (int)strlen(cfg);
-    }
-    printf("optlua %s (%s, %.*s)\n", OL_VERSION, LUA_RELEASE, n, cfg ? cfg : "OpenBLAS");
+    const char *cfg = ol_blas_config();
+    const char *sp = strchr(cfg, ' ');
+    sp = sp ? strchr(sp + 1, ' ') : NULL;
+    const int n = sp ? (int)(sp - cfg) : (int)strlen(cfg);
+    printf("optlua %s (%s, %.*s, %s core)\n", OL_VERSION, LUA_RELEASE, n, cfg, ol_blas_core());
     fflush(stdout);
 }
 

@@ -80,9 +80,9 @@ static void read_row(const ol_dataset *ds, int64_t i, double *out) {
 
 /* Rows are read in shuffled order from a set larger than the caches, so
  * each row's first lines are memory latency that the hardware prefetcher
- * cannot guess (75% of the gather's time in perf at batch 128 went to the
- * first load of a row). The training loop requests the next batch's rows
- * while it computes on this one (ol_dataset_gather_ahead); within a gather the
+ * cannot guess, and most of a gather's time is spent waiting for the first
+ * load of a row. The loader requests the next batch's rows while the step
+ * computes on this one (ol_dataset_gather_ahead); within a gather the
  * row PREFETCH_AHEAD places ahead is requested while this one is converted,
  * which covers the first batch of an epoch and other callers. */
 #define PREFETCH_AHEAD 8
@@ -109,7 +109,7 @@ static void prefetch_row(const ol_dataset *ds, const int64_t *idx, int64_t k, in
  * straight into the output type. */
 #define GATHER(T)                                                                  \
     do {                                                                           \
-        T *xo = (T *)x, *yo = (T *)y;                                              \
+        T *xo = (T *)x;                                                            \
         const ol_ds_store *st = ds->st;                                            \
         for (int64_t k = 0; k < PREFETCH_AHEAD && k < n; k++) prefetch_row(ds, idx, k, n); \
         for (int64_t k = 0; k < n; k++) {                                          \
@@ -142,7 +142,7 @@ static void prefetch_row(const ol_dataset *ds, const int64_t *idx, int64_t k, in
                     for (int64_t j = 0; j < d; j++) o[j] = (T)p[j];                \
                 }                                                                  \
             }                                                                      \
-            if (yo) yo[k] = st->y ? (T)st->y[r] : (T)0;                            \
+            if (ids) ids[k] = st->y ? st->y[r] - 1 : -1;                           \
         }                                                                          \
     } while (0)
 
@@ -150,7 +150,8 @@ typedef struct gather_job {
     const ol_dataset *ds;
     const int64_t *idx;
     ol_dtype dt;
-    void *x, *y;
+    void *x;
+    int32_t *ids;
     const int64_t *next; /* the next batch's samples, to prefetch */
     int64_t n_all, n_next;
 } gather_job;
@@ -163,7 +164,7 @@ static void gather_part(void *ctx, int64_t lo, int64_t hi, int part) {
     const int64_t *idx = j->idx + lo, n = hi - lo, d = ds->d;
     const size_t es = j->dt == OL_F32 ? sizeof(float) : sizeof(double);
     void *x = (char *)j->x + (size_t)(lo * d) * es;
-    void *y = j->y ? (char *)j->y + (size_t)lo * es : NULL;
+    int32_t *ids = j->ids ? j->ids + lo : NULL;
     if (j->dt == OL_F32) GATHER(float);
     else GATHER(double);
     /* this part's share of the next batch, in proportion */
@@ -173,20 +174,20 @@ static void gather_part(void *ctx, int64_t lo, int64_t hi, int part) {
 
 /* A batch is cut into one block of rows per thread (parallel.h) from
  * 2 x GATHER_MIN_ROWS rows: the copy is a serial stretch of the training
- * step otherwise, 2-3% of a batch-128 step on 2 cores. */
+ * step otherwise. */
 #define GATHER_MIN_ROWS 32
 
 void ol_dataset_gather(const ol_dataset *ds, const int64_t *idx, int64_t n, ol_dtype dt,
-                       void *x, void *y) {
-    ol_dataset_gather_ahead(ds, idx, n, dt, x, y, NULL, 0);
+                       void *x, int32_t *ids) {
+    ol_dataset_gather_ahead(ds, idx, n, dt, x, ids, NULL, 0);
 }
 
-/* The next batch's prefetch used to be a loop of its own on the training
- * loop's thread while the others waited: 57 us of a 5.8 ms batch-1024
- * step and 9 us of a 0.8 ms batch-128 step (phase timings). */
+/* The next batch's prefetch runs in the parts, each thread requesting its
+ * share of it, rather than as a loop of its own on the calling thread
+ * while the others wait. */
 void ol_dataset_gather_ahead(const ol_dataset *ds, const int64_t *idx, int64_t n, ol_dtype dt,
-                             void *x, void *y, const int64_t *next, int64_t n_next) {
-    gather_job j = {ds, idx, dt, x, y, next, n, next ? n_next : 0};
+                             void *x, int32_t *ids, const int64_t *next, int64_t n_next) {
+    gather_job j = {ds, idx, dt, x, ids, next, n, next ? n_next : 0};
     ol_parallel_for(n, 1, GATHER_MIN_ROWS, gather_part, &j);
 }
 

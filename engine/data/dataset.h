@@ -10,8 +10,9 @@
  * f32 tensor as floats (OL_DS_F32). Conversion to the
  * caller's element type (f32 or f64) happens per batch, in ol_dataset_gather.
  *
- * Labels are int32 class ids, 1-based (1..classes), as the cross-entropy
- * loss takes them; classes is 0 for an unlabelled dataset.
+ * Labels are int32 class labels, 1-based (1..classes), as a user names
+ * them; a gather hands them out as the 0-based class ids the losses take
+ * (label - 1). classes is 0 for an unlabelled dataset.
  *
  * A dataset is a selection of store rows (rows == NULL: all of them, in
  * order) plus an optional per-feature standardisation
@@ -71,16 +72,17 @@ static inline int32_t ol_dataset_label(const ol_dataset *ds, int64_t i) {
     return ds->st->y ? ds->st->y[ol_dataset_row(ds, i)] : 0;
 }
 
-/* Copies samples idx[0..n-1] (0-based) into x (n*d row-major) and their
- * class ids into y (n values, 1-based), both of element type dt; y may be
- * NULL. Scale and standardisation are applied. idx must be in range. */
+/* Copies samples idx[0..n-1] (0-based) into x (n*d row-major, element
+ * type dt) and their class ids into ids (n values, 0-based: label - 1; -1
+ * for an unlabelled dataset), reading each label once; ids may be NULL.
+ * Scale and standardisation are applied. idx must be in range. */
 void ol_dataset_gather(const ol_dataset *ds, const int64_t *idx, int64_t n, ol_dtype dt,
-                       void *x, void *y);
+                       void *x, int32_t *ids);
 /* The same, and asks the memory system for the features of the samples
  * next[0..n_next-1] of the batch after (a hint: no effect on any value),
  * each thread for its share once its rows are copied. */
 void ol_dataset_gather_ahead(const ol_dataset *ds, const int64_t *idx, int64_t n, ol_dtype dt,
-                             void *x, void *y, const int64_t *next, int64_t n_next);
+                             void *x, int32_t *ids, const int64_t *next, int64_t n_next);
 
 /* A new dataset over the samples idx[0..n-1] of ds (0-based, in range,
  * repeats allowed), sharing its storage and standardisation. */

@@ -1,12 +1,13 @@
 /* Mini-batch loader: per-epoch order (in order, Fisher-Yates shuffled, or
- * class-balanced by round-robin interleaving of per-class queues), batches
- * copied into caller buffers. The rules and the balance guarantee are
- * stated in loader.h. */
+ * class-balanced by round-robin interleaving of per-class queues), sliced
+ * into batches and shards, each batch gathered into a batch made once
+ * (batch.h). The rules and the balance guarantee are stated in loader.h. */
 #include "loader.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "rng.h"
 
 int ol_loader_init(ol_loader *l, const ol_dataset *ds, const ol_loader_opts *opts, ol_error *err) {
@@ -106,11 +107,16 @@ void ol_loader_start_epoch(ol_loader *l) {
     l->epoch++;
 }
 
-int64_t ol_loader_next_shard(ol_loader *l, const int64_t **idx, int64_t *global) {
-    if (l->pos < 0) ol_loader_start_epoch(l);
-    int64_t left = l->len - l->pos, g = global_batch(l);
+int ol_loader_sync_order(ol_loader *l, int root, ol_error *err) {
+    return ol_dist_broadcast_bytes(l->order, (size_t)l->ds->n * sizeof *l->order, root, err);
+}
+
+/* The global batch that starts at position pos of the epoch's order: its
+ * size in *global (0 past the end) and this shard's slice of it, returned
+ * with *idx pointing at it (NULL past the end). */
+static int64_t slice_at(const ol_loader *l, int64_t pos, const int64_t **idx, int64_t *global) {
+    int64_t left = l->len - pos, g = global_batch(l);
     if (left <= 0) {
-        l->pos = -1;
         *idx = NULL;
         *global = 0;
         return 0;
@@ -120,18 +126,16 @@ int64_t ol_loader_next_shard(ol_loader *l, const int64_t **idx, int64_t *global)
     int64_t lo = l->shard_rank * q, hi = lo + q;
     if (lo > m) lo = m;
     if (hi > m) hi = m;
-    *idx = l->order + l->pos + lo;
+    *idx = l->order + pos + lo;
     *global = m;
-    l->pos += m;
     return hi - lo;
 }
 
-int64_t ol_loader_peek_shard(const ol_loader *l, const int64_t **idx) {
-    ol_loader copy = *l;
-    int64_t global;
-    *idx = NULL;
-    if (l->pos < 0) return 0; /* the next epoch's order is not drawn yet */
-    return ol_loader_next_shard(&copy, idx, &global);
+int64_t ol_loader_next_shard(ol_loader *l, const int64_t **idx, int64_t *global) {
+    if (l->pos < 0) ol_loader_start_epoch(l);
+    int64_t n = slice_at(l, l->pos, idx, global);
+    l->pos = *global > 0 ? l->pos + *global : -1;
+    return n;
 }
 
 int64_t ol_loader_next_indices(ol_loader *l, const int64_t **idx) {
@@ -139,10 +143,23 @@ int64_t ol_loader_next_indices(ol_loader *l, const int64_t **idx) {
     return ol_loader_next_shard(l, idx, &global);
 }
 
-int ol_loader_next(ol_loader *l, ol_dtype dt, void *x, void *y, int64_t *n) {
-    const int64_t *idx;
-    *n = ol_loader_next_indices(l, &idx);
-    if (*n == 0) return 0;
-    ol_dataset_gather(l->ds, idx, *n, dt, x, y);
+int ol_loader_batch_init(const ol_loader *l, ol_batch *b, ol_dtype dt, ol_error *err) {
+    const int64_t n = l->ds->n, rows = l->opts.batch_size < n ? l->opts.batch_size : n;
+    return ol_batch_init(b, l->ds, rows, dt, err);
+}
+
+int ol_loader_next_batch(ol_loader *l, ol_batch *b) {
+    const int64_t *idx, *next;
+    int64_t global, global_next;
+    const int64_t n = ol_loader_next_shard(l, &idx, &global);
+    if (global == 0) {
+        b->n = b->global = 0;
+        return 0;
+    }
+    /* The slice after, within this epoch: none after its last batch (the
+     * next epoch's order is not drawn yet). */
+    const int64_t n_next = slice_at(l, l->pos, &next, &global_next);
+    ol_batch_gather(b, l->ds, idx, n, next, n_next);
+    b->global = global;
     return 1;
 }

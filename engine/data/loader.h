@@ -1,15 +1,17 @@
 /* Mini-batches over a dataset, for the C training loop and the Lua
- * binding alike: the loader fills caller-provided buffers, so a loop that
- * allocates its x (batch_size x d) and y (batch_size) once pulls every
- * batch of every epoch without allocating and without calling Lua.
+ * binding alike. The loader decides which samples make each batch (the
+ * epoch's order) and hands out either their indices or the batch itself
+ * (batch.h: features, class ids and the loss's target), filled into
+ * buffers made once, so that a loop pulls every batch of every epoch
+ * without allocating and without calling Lua.
  *
  *   ol_loader l;
+ *   ol_batch b;
  *   ol_loader_init(&l, ds, &(ol_loader_opts){.batch_size = 128, .shuffle = 1}, &err);
- *   float *x = malloc(128 * ds->d * sizeof *x), *y = malloc(128 * sizeof *y);
- *   for (int epoch = 0; epoch < 10; epoch++) {
- *       int64_t n;
- *       while (ol_loader_next(&l, OL_F32, x, y, &n) > 0) { ... n rows ... }
- *   }
+ *   ol_loader_batch_init(&l, &b, OL_F32, &err);
+ *   for (int epoch = 0; epoch < 10; epoch++)
+ *       while (ol_loader_next_batch(&l, &b) > 0) { ... b.n rows ... }
+ *   ol_batch_free(&b);
  *   ol_loader_free(&l);
  *
  * An epoch visits every sample exactly once (drop_last drops the last
@@ -41,15 +43,16 @@
  * every shard exactly batch_size samples, and the last, shorter one is cut
  * as evenly as it goes (a shard's slice can be empty when m < N). Every
  * shard must draw the same order (same RNG state, or the order copied
- * from one of them). drop_last then drops the last n mod (N * batch_size)
- * samples, the incomplete global batch. A sharded loader is read with
- * ol_loader_next_shard, which also reports the global batch's size, so
- * that a shard's gradient can be weighted by its share of it. */
+ * from one of them: ol_loader_sync_order). drop_last then drops the last
+ * n mod (N * batch_size) samples, the incomplete global batch. A sharded
+ * loader's batch (or ol_loader_next_shard) also reports the global batch's
+ * size, so that a shard's gradient can be weighted by its share of it. */
 #ifndef OL_DATA_LOADER_H
 #define OL_DATA_LOADER_H
 
 #include <stdint.h>
 
+#include "batch.h"
 #include "dataset.h"
 
 typedef struct ol_loader_opts {
@@ -84,6 +87,20 @@ int64_t ol_loader_num_batches(const ol_loader *l);
 
 /* Draws the order of a new epoch (shuffling if asked) and rewinds. */
 void ol_loader_start_epoch(ol_loader *l);
+/* Makes every shard's order of the epoch just started that of shard
+ * `root` (data-parallel training over engine/dist.h: one broadcast), so
+ * that the shards agree whatever their RNGs did. */
+int ol_loader_sync_order(ol_loader *l, int root, ol_error *err);
+
+/* Buffers for l's batches (batch.h), features in dt: as many rows as its
+ * largest batch (or shard slice). */
+int ol_loader_batch_init(const ol_loader *l, ol_batch *b, ol_dtype dt, ol_error *err);
+/* Fills b with the next batch of the epoch (this shard's slice of the next
+ * global batch: b->n rows, possibly 0, of b->global), and has the memory
+ * system fetch the rows of the batch after while the caller computes on
+ * this one. Returns 1 for a batch, 0 at the end of the epoch (b->n =
+ * b->global = 0; the next call starts a new epoch). */
+int ol_loader_next_batch(ol_loader *l, ol_batch *b);
 
 /* The sample indices (0-based) of the next batch: returns its size and
  * points *idx into the loader's order, or returns 0 at the end of the epoch
@@ -94,16 +111,5 @@ int64_t ol_loader_next_indices(ol_loader *l, const int64_t **idx);
  * *global (0 at the end of the epoch) and returns the size of this
  * shard's slice of it (possibly 0), with *idx pointing at the slice. */
 int64_t ol_loader_next_shard(ol_loader *l, const int64_t **idx, int64_t *global);
-
-/* The slice ol_loader_next_shard would return next, without taking it
- * (0 at the end of the epoch or before it begins): the training loop
- * prefetches those rows while it computes on the current batch. */
-int64_t ol_loader_peek_shard(const ol_loader *l, const int64_t **idx);
-
-/* Fills x (size*d) and y (size class ids, 1-based; may be NULL) of element
- * type dt with the next batch and stores its size in *n. Returns 1 for a
- * batch, 0 at the end of an epoch (*n = 0; the next call starts a new
- * epoch). Buffers must hold batch_size rows. */
-int ol_loader_next(ol_loader *l, ol_dtype dt, void *x, void *y, int64_t *n);
 
 #endif

@@ -18,6 +18,7 @@
 
 static const char *const act_names[] = {"identity", "relu", "leaky_relu",
                                         "tanh", "sigmoid", "gelu"};
+_Static_assert(sizeof act_names / sizeof *act_names == OL_ACT_COUNT, "a name per activation");
 
 const char *ol_act_name(ol_act a) {
     return (unsigned)a < sizeof act_names / sizeof *act_names ? act_names[a] : "?";

@@ -67,6 +67,12 @@
                                   int64_t ld, const T *pre, const T *bias,      \
                                   const T *y, const T *dy, T *dx, T *db,        \
                                   int accumulate);                              \
+    /* dx += dy * f''(u) * ru: the term of an activation's R-backward that      \
+     * its second derivative makes (rop.c); nothing for the piecewise-linear    \
+     * ones. */                                                                 \
+    void ol_act_backward2_##SFX(ol_act a, double slope, int64_t n, int64_t w,   \
+                                const T *pre, const T *bias, const T *y,        \
+                                const T *dy, const T *ru, T *dx);               \
     /* Loss of y (n x c) against ids (0-based, in range) or dense t;            \
      * writes dloss/dy into dy and returns the loss. */                         \
     double ol_loss_##SFX(ol_loss_kind k, int64_t n, int64_t c, const T *y,      \
@@ -75,7 +81,11 @@
      * groups is scratch of ceil(n / OL_GROUP_ROWS) doubles. */                 \
     double ol_loss_cut_##SFX(ol_loss_kind k, int64_t n, int64_t c, const T *y,  \
                              const int32_t *ids, const T *t, T *dy,             \
-                             double *groups);
+                             double *groups);                                   \
+    /* hv = H v, H the Hessian of ol_loss's loss (the mean) with respect to y,  \
+     * v and hv n x c (y, ids, t as ol_loss): the R-operator's loss step. */    \
+    void ol_loss_hv_##SFX(ol_loss_kind k, int64_t n, int64_t c, const T *y,     \
+                          const int32_t *ids, const T *t, const T *v, T *hv);
 
 OL_NN_DECLARE(float, f32)
 OL_NN_DECLARE(double, f64)

@@ -23,6 +23,7 @@
 #endif
 
 static const char *const loss_names[] = {"cross_entropy", "mse", "bce"};
+_Static_assert(sizeof loss_names / sizeof *loss_names == OL_LOSS_COUNT, "a name per loss");
 
 const char *ol_loss_name(ol_loss_kind k) {
     return (unsigned)k < sizeof loss_names / sizeof *loss_names ? loss_names[k] : "?";

@@ -11,6 +11,7 @@
  * has left (engine/nn/linear.c cuts the products over the threads).
  * Backward skips dx for the first linear layer (nobody needs dL/dinput). */
 #include <float.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +40,11 @@ struct ol_model {
     void *ws;
     void **out, **gout;
     void *row_groups; /* partial sums per group of rows: bias gradients, the loss (kernels.h) */
-    int32_t *ids;
     const void *x;
     int state; /* 0: nothing, 1: forward done, 2: loss done */
     int grads_finite; /* see ol_model_grads_known_finite */
+    void *curv;       /* the curvature products' workspace (rop.c), curv_size bytes */
+    size_t curv_size;
 };
 
 /* Calls fn_f32 or fn_f64 by m's dtype; void pointers convert to T*. */
@@ -102,7 +104,7 @@ ol_model *ol_model_new(const ol_layer_spec *specs, int nlayers, ol_dtype dt, ol_
                 l->fused = 1;
                 m->L[i + 1].fused = 1;
             }
-        } else if ((unsigned)specs[i].act > OL_ACT_GELU) {
+        } else if ((unsigned)specs[i].act >= OL_ACT_COUNT) {
             ol_fail(err, "layer %d: unknown activation", i + 1);
             goto fail;
         }
@@ -137,6 +139,7 @@ void ol_model_free(ol_model *m) {
     ol_storage_release(m->params);
     ol_storage_release(m->grads);
     free(m->ws);
+    free(m->curv);
     free(m->out);
     free(m->gout);
     free(m->pinfo);
@@ -193,6 +196,11 @@ void ol_model_grads(const ol_model *m, ol_tensor *out) {
     make_view(m->grads, m->dt, 0, 1, &m->nparams, out);
 }
 
+void ol_model_param_name(const ol_model *m, int k, char *buf, size_t size) {
+    const ol_param_info *p = &m->pinfo[k];
+    snprintf(buf, size, "%d.%s", p->layer + 1, p->is_bias ? "bias" : "weight");
+}
+
 void ol_model_param_view(const ol_model *m, int k, int grad, ol_tensor *out) {
     const ol_param_info *p = &m->pinfo[k];
     make_view(grad ? m->grads : m->params, m->dt, p->offset, p->ndim, p->shape, out);
@@ -203,7 +211,7 @@ static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 int ol_model_reserve(ol_model *m, int64_t n, ol_error *err) {
     if (n < 1) return ol_fail(err, "batch size must be positive (got %lld)", (long long)n);
     if (n <= m->cap) return 0;
-    size_t total = round64((size_t)n * sizeof(int32_t));
+    size_t total = 0;
     int64_t widest = 0;
     for (int i = 0; i < m->nl; i++) {
         total += 2 * round64((size_t)(n * m->L[i].width) * m->es);
@@ -229,20 +237,8 @@ int ol_model_reserve(ol_model *m, int64_t n, ol_error *err) {
         p += sz;
     }
     m->row_groups = p;
-    p += groups_size;
-    m->ids = (int32_t *)p;
     m->state = 0; /* the old buffers are gone */
     return 0;
-}
-
-int32_t *ol_model_id_buffer(ol_model *m, int64_t n, ol_error *err) {
-    /* Growing would drop the last forward's activations: reserve first. */
-    if (n > m->cap && (m->state != 0 || ol_model_reserve(m, n, err) != 0)) {
-        if (m->state != 0) ol_fail(err, "batch of %lld targets but the forward had %lld rows",
-                                   (long long)n, (long long)m->n);
-        return NULL;
-    }
-    return m->ids;
 }
 
 static const void *input_of(const ol_model *m, int i) {
@@ -281,10 +277,10 @@ const void *ol_model_output(const ol_model *m, int64_t *n) {
     return m->state ? m->out[m->nl - 1] : NULL;
 }
 
-int ol_model_loss(ol_model *m, ol_loss_kind kind, const ol_target *t, double *loss, ol_error *err) {
-    if (!m->state) return ol_fail(err, "no forward pass to take the loss of");
-    const int64_t n = m->n, c = m->out_features;
-    if ((unsigned)kind > OL_LOSS_BCE) return ol_fail(err, "unknown loss");
+int ol_target_check(const ol_model *m, ol_loss_kind kind, const ol_target *t, int64_t n,
+                    ol_error *err) {
+    const int64_t c = m->out_features;
+    if ((unsigned)kind >= OL_LOSS_COUNT) return ol_fail(err, "unknown loss");
     if (t->ids) {
         if (kind != OL_LOSS_CROSS_ENTROPY)
             return ol_fail(err, "class ids are targets for cross_entropy only; %s needs a %lldx%lld target",
@@ -296,6 +292,13 @@ int ol_model_loss(ol_model *m, ol_loss_kind kind, const ol_target *t, double *lo
     } else if (!t->dense) {
         return ol_fail(err, "no target");
     }
+    return 0;
+}
+
+int ol_model_loss(ol_model *m, ol_loss_kind kind, const ol_target *t, double *loss, ol_error *err) {
+    if (!m->state) return ol_fail(err, "no forward pass to take the loss of");
+    const int64_t n = m->n, c = m->out_features;
+    if (ol_target_check(m, kind, t, n, err) != 0) return -1;
     const int nl = m->nl;
     if (m->dt == OL_F32)
         *loss = ol_loss_cut_f32(kind, n, c, (const float *)m->out[nl - 1], t->ids, t->dense,
@@ -304,6 +307,68 @@ int ol_model_loss(ol_model *m, ol_loss_kind kind, const ol_target *t, double *lo
         *loss = ol_loss_cut_f64(kind, n, c, (const double *)m->out[nl - 1], t->ids, t->dense,
                                 (double *)m->gout[nl - 1], m->row_groups);
     m->state = 2;
+    return 0;
+}
+
+/* ---- the target rule (nn.h) ---- */
+
+int ol_target_of_labels(ol_loss_kind kind, int64_t out, int32_t classes, ol_target_form *form,
+                        ol_error *err) {
+    if (classes <= 0) return ol_fail(err, "the data set has no class labels to train on");
+    if (kind == OL_LOSS_CROSS_ENTROPY) {
+        if (classes > out)
+            return ol_fail(err, "the data have %d classes but the model has %lld outputs",
+                           (int)classes, (long long)out);
+        *form = OL_TARGET_IDS;
+    } else if (kind == OL_LOSS_BCE && out == 1 && classes == 2) {
+        *form = OL_TARGET_BINARY;
+    } else if (out == classes) {
+        *form = OL_TARGET_ONEHOT;
+    } else {
+        return ol_fail(err, "%s on class labels needs one output per class (%d), the model has %lld",
+                       ol_loss_name(kind), (int)classes, (long long)out);
+    }
+    return 0;
+}
+
+int ol_target_of_given(ol_loss_kind kind, int64_t n, int64_t out, const ol_tensor *t, int64_t len,
+                       ol_target_form *form, ol_error *err) {
+    const int ce = kind == OL_LOSS_CROSS_ENTROPY;
+    if (!t) {
+        if (!ce)
+            return ol_fail(err, "%s needs a %lldx%lld tensor target", ol_loss_name(kind),
+                           (long long)n, (long long)out);
+        if (len != n)
+            return ol_fail(err, "wrong target shape: %lld class ids for a batch of %lld",
+                           (long long)len, (long long)n);
+        *form = OL_TARGET_IDS;
+        return 0;
+    }
+    const int64_t *s = t->shape;
+    const int ids = t->ndim == 1 ? s[0] == n : t->ndim == 2 && s[0] == n && s[1] == 1 && out > 1;
+    const int dense = (t->ndim == 2 && s[0] == n && s[1] == out) ||
+                      (t->ndim == 1 && out == 1 && s[0] == n);
+    char buf[96];
+    if (ce && ids) {
+        *form = OL_TARGET_IDS;
+    } else if (dense) {
+        *form = OL_TARGET_DENSE;
+    } else if (ce) {
+        return ol_fail(err, "wrong target shape: %s; cross_entropy takes %lld class ids or a %lldx%lld one-hot matrix",
+                       ol_shape_str(t, buf, sizeof buf), (long long)n, (long long)n, (long long)out);
+    } else {
+        return ol_fail(err, "wrong target shape: %s; %s takes a %lldx%lld target like the output",
+                       ol_shape_str(t, buf, sizeof buf), ol_loss_name(kind), (long long)n,
+                       (long long)out);
+    }
+    return 0;
+}
+
+int ol_target_class_id(double v, int64_t row, int64_t classes, int32_t *id, ol_error *err) {
+    if (v != floor(v) || v < 1 || v > (double)classes)
+        return ol_fail(err, "class id %g out of range 1..%lld (row %lld)", v, (long long)classes,
+                       (long long)row + 1);
+    *id = (int32_t)v - 1;
     return 0;
 }
 
@@ -406,4 +471,15 @@ int ol_model_evaluate(ol_model *m, const void *x, int64_t n, ol_loss_kind kind,
 void ol_model_zero_grad(ol_model *m) {
     m->grads_finite = 0;
     memset(m->grads->data, 0, (size_t)m->nparams * m->es);
+}
+
+void *ol_model_curvature_scratch(ol_model *m, size_t bytes) {
+    if (bytes <= m->curv_size) return m->curv;
+    const size_t size = round64(bytes);
+    void *p = aligned_alloc(64, size);
+    if (!p) return NULL;
+    free(m->curv);
+    m->curv = p;
+    m->curv_size = size;
+    return p;
 }

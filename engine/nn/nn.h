@@ -14,6 +14,7 @@
 #ifndef OL_NN_H
 #define OL_NN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -28,6 +29,7 @@ typedef enum ol_act {
     OL_ACT_SIGMOID,
     OL_ACT_GELU /* exact: u * Phi(u) = u/2 (1 + erf(u/sqrt 2)), torch's default */
 } ol_act;
+#define OL_ACT_COUNT (OL_ACT_GELU + 1) /* the number of activations */
 
 const char *ol_act_name(ol_act a);
 int ol_act_parse(const char *name, ol_act *a); /* 0 ok, -1 unknown */
@@ -38,6 +40,7 @@ typedef enum ol_loss_kind {
     OL_LOSS_MSE,           /* mean over all elements of (y - t)^2 */
     OL_LOSS_BCE            /* binary cross-entropy with logits, mean over all */
 } ol_loss_kind;
+#define OL_LOSS_COUNT (OL_LOSS_BCE + 1) /* the number of losses */
 
 const char *ol_loss_name(ol_loss_kind k);
 int ol_loss_parse(const char *name, ol_loss_kind *k);
@@ -48,6 +51,42 @@ typedef struct ol_target {
     const int32_t *ids;
     const void *dense;
 } ol_target;
+
+/* ---- the target rule (engine/nn/model.c) ----
+ * Class labels are 1..C; on a model of `out` outputs a loss takes them as
+ *
+ *   cross_entropy (C <= out)      OL_TARGET_IDS     the class ids, 0-based:
+ *                                                   label - 1
+ *   bce, one output, two classes  OL_TARGET_BINARY  one value per row:
+ *                                                   label - 1
+ *   mse or bce, out = C           OL_TARGET_ONEHOT  a row of out values:
+ *                                                   1 at label - 1, else 0
+ *
+ * and nothing else. A target given as values shaped like the output is
+ * OL_TARGET_DENSE. The loader turns a dataset's labels into these forms
+ * (data/batch.h); the bindings read a caller's targets by the same rule. */
+typedef enum ol_target_form {
+    OL_TARGET_IDS,
+    OL_TARGET_ONEHOT,
+    OL_TARGET_BINARY,
+    OL_TARGET_DENSE
+} ol_target_form;
+
+/* The form loss kind takes from labels 1..classes (0: unlabelled) on a
+ * model of out outputs; -1 when there is none. */
+int ol_target_of_labels(ol_loss_kind kind, int64_t out, int32_t classes, ol_target_form *form,
+                        ol_error *err);
+/* The form of a target given for n rows of out outputs: a list of len
+ * class ids (t NULL), or the tensor t. Class ids (a list, n values, or
+ * n x 1 when out > 1) are OL_TARGET_IDS and for cross_entropy only;
+ * values shaped like the output (n x out, or n values when out is 1) are
+ * OL_TARGET_DENSE. -1 otherwise, the message naming the shapes kind takes.
+ * The values themselves are not read (ol_target_class_id checks an id). */
+int ol_target_of_given(ol_loss_kind kind, int64_t n, int64_t out, const ol_tensor *t, int64_t len,
+                       ol_target_form *form, ol_error *err);
+/* The 0-based id of class label v (row: 0-based, for the message): v must
+ * be a whole number in 1..classes. */
+int ol_target_class_id(double v, int64_t row, int64_t classes, int32_t *id, ol_error *err);
 
 /* ---- model (engine/nn/model.c) ---- */
 typedef enum ol_layer_kind { OL_LAYER_LINEAR, OL_LAYER_ACT } ol_layer_kind;
@@ -60,6 +99,11 @@ typedef struct ol_layer_spec {
 } ol_layer_spec;
 
 typedef struct ol_model ol_model;
+/* A loss's target for n rows of model m's output, as the engine's losses
+ * take it: class ids (0-based, below the output count) for cross_entropy
+ * only, or dense values. -1 with the message otherwise. */
+int ol_target_check(const ol_model *m, ol_loss_kind kind, const ol_target *t, int64_t n,
+                    ol_error *err);
 
 /* Builds a model; parameters and gradients start at zero (see
  * ol_model_init). Widths must chain: each linear's in equals the width
@@ -93,13 +137,15 @@ typedef struct ol_param_info {
 } ol_param_info;
 int ol_model_nparam_tensors(const ol_model *m);
 void ol_model_param_info(const ol_model *m, int k, ol_param_info *info);
+/* The name of parameter tensor k, "LAYER.weight" or "LAYER.bias" with
+ * layers counted from 1 as given to sequential (activations included, as
+ * torch's Sequential): net:parameters() and checkpoints use it. */
+void ol_model_param_name(const ol_model *m, int k, char *buf, size_t size);
 /* View of parameter tensor k into the params (grad = 0) or grads buffer. */
 void ol_model_param_view(const ol_model *m, int k, int grad, ol_tensor *out);
 
 /* Grows the workspaces to hold n rows (no-op when they already do). */
 int ol_model_reserve(ol_model *m, int64_t n, ol_error *err);
-/* A buffer of n int32 for class ids inside the workspace (reserves n). */
-int32_t *ol_model_id_buffer(ol_model *m, int64_t n, ol_error *err);
 
 /* x: n x in_features, contiguous, model dtype. The model keeps the pointer
  * for backward: x must stay unchanged until then. */
@@ -127,22 +173,28 @@ void ol_model_zero_grad(ol_model *m);
  * outside (the training loop asks right after ol_model_evaluate). */
 int ol_model_grads_known_finite(const ol_model *m);
 
-/* ---- curvature products (engine/nn/rop.c; added by issue 5) ---- */
+/* ---- curvature products (engine/nn/rop.c) ---- */
 /* For the batch (x: n x in_features, target as ol_target but dense values
  * in double) at the model's current parameters, in double whatever the
  * model's dtype: out = H v (gauss_newton = 0, the exact Hessian of the
  * mean loss, by Pearlmutter's R-operator: a forward pass of directional
  * derivatives and a backward pass of their adjoints) or out = G v
  * (gauss_newton = 1, G = J^T H_L J, H_L the Hessian of the loss with
- * respect to the output: positive semi-definite for mse, cross_entropy and
- * bce). v and out have nparams values. loss and grad (nparams) receive the
- * loss and its gradient at the same point when not NULL. The model's own
- * workspaces and gradient buffer are not touched. Allocates its scratch
- * per call. Dense cross_entropy targets are taken to sum to 1 per row (a
- * probability vector). */
-int ol_model_curvature(const ol_model *m, const double *x, int64_t n, ol_loss_kind kind,
+ * respect to the output: positive semi-definite for mse, bce, and
+ * cross_entropy with non-negative targets). v and out have nparams values.
+ * loss and grad (nparams) receive the loss and its gradient at the same
+ * point when not NULL. The model's forward workspaces and gradient buffer
+ * are not touched: the products run in a workspace of their own that the
+ * model keeps (ol_model_curvature_scratch), so a call allocates nothing
+ * once one at the same or a larger batch has run; two calls on one model
+ * must not run at the same time. */
+int ol_model_curvature(ol_model *m, const double *x, int64_t n, ol_loss_kind kind,
                        const int32_t *ids, const double *dense, const double *v, double *out,
                        int gauss_newton, double *loss, double *grad, ol_error *err);
+/* The curvature products' workspace (laid out by rop.c): at least bytes,
+ * 64-byte aligned, kept by the model and freed with it; when it is smaller
+ * it is replaced by a new one (contents dropped). NULL when out of memory. */
+void *ol_model_curvature_scratch(ol_model *m, size_t bytes);
 
 /* ---- initialisers (engine/nn/init.c), torch.nn.init's rules ---- */
 typedef enum ol_init_scheme {

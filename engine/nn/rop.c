@@ -6,8 +6,7 @@
  * activations y = f(u):
  *
  *   forward   Rz = Ra W^T + a V^T + Vb           Ry = f'(u) Ru
- *   loss      R(dL/dy_out) = H_L Ry_out  (mse: 2/(nc) I; bce: s(1-s)/(nc);
- *             cross_entropy, row r: (diag p - p p^T)/n, p = softmax)
+ *   loss      R(dL/dy_out) = H_L Ry_out          (H_L: ol_loss_hv)
  *   backward  (da = dL/da, dz = dL/dz, a: the layer's input)
  *     activation: R(du) = R(dy) f'(u) + dy f''(u) Ru
  *     linear:     R(dW) = R(dz)^T a + dz^T Ra,  R(db) = sum_rows R(dz),
@@ -15,245 +14,235 @@
  *   Hv = (R(dW), R(db)) for every layer.
  * The Gauss-Newton product G v = J^T H_L J v drops every term with a first
  * derivative of the loss (dy f''(u) Ru, dz^T Ra, dz V): the same passes
- * with those terms left out.
- * Everything is computed in double on a double copy of the parameters, so
- * that f32 models get products accurate enough for CG and Lanczos. */
-#include <cblas.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
+ * with those terms left out, and without the gradient's own backward pass
+ * unless the gradient is asked for. The input is data: R of it, and of
+ * the output of every layer before the first linear one, is zero, and the
+ * products with it are skipped.
+ *
+ * The math of each step is the nn kernels' f64 instances (kernels.h): the
+ * linear layer's products (cut over the engine's worker pool as in
+ * training, engine/nn/linear.c), f' (ol_act_backward, which computes
+ * dy f'(u) for any dy, here Ru and R(dy) too), f'' (ol_act_backward2), the
+ * loss's gradient (ol_loss) and its Hessian (ol_loss_hv). Everything is
+ * computed in double on a double copy of f32 parameters, so that f32
+ * models get products accurate enough for CG and Lanczos. The buffers live
+ * in one workspace the model keeps (ol_model_curvature_scratch), laid out
+ * afresh by each call: after the first call at a batch size, a call
+ * allocates nothing. */
+#include <stdint.h>
 
 #include "kernels.h"
-#include "parallel.h"
 
-/* f'(u) and f''(u) for one activation. */
-static void act_d12(ol_act a, double slope, double u, double *d1, double *d2) {
-    switch (a) {
-    case OL_ACT_IDENTITY: *d1 = 1; *d2 = 0; return;
-    case OL_ACT_RELU: *d1 = u > 0; *d2 = 0; return;
-    case OL_ACT_LEAKY_RELU: *d1 = u > 0 ? 1 : slope; *d2 = 0; return;
-    case OL_ACT_TANH: {
-        double y = tanh(u);
-        *d1 = 1 - y * y;
-        *d2 = -2 * y * (1 - y * y);
-        return;
-    }
-    case OL_ACT_SIGMOID: {
-        double s = u >= 0 ? 1 / (1 + exp(-u)) : exp(u) / (1 + exp(u));
-        *d1 = s * (1 - s);
-        *d2 = s * (1 - s) * (1 - 2 * s);
-        return;
-    }
-    case OL_ACT_GELU: {
-        /* y = u Phi(u): y' = Phi + u phi, y'' = phi (2 - u^2). */
-        double phi = exp(-0.5 * u * u) * 0.39894228040143267794;
-        double Phi = 0.5 * (1 + erf(u * 0.70710678118654752440));
-        *d1 = Phi + u * phi;
-        *d2 = phi * (2 - u * u);
-        return;
-    }
-    }
-    *d1 = 1;
-    *d2 = 0;
-}
+/* A layer's output (n x width) and its three companions in the pass. */
+typedef struct rop_layer {
+    const ol_layer_spec *spec;
+    int64_t width;
+    int64_t w_off, b_off; /* linear: offsets of W and b in the flat buffers */
+    double *a, *ra;       /* the output and its R */
+    double *da, *rda;     /* dL/d(output) and its R */
+} rop_layer;
 
-static double act_f(ol_act a, double slope, double u) {
-    switch (a) {
-    case OL_ACT_IDENTITY: return u;
-    case OL_ACT_RELU: return u > 0 ? u : 0;
-    case OL_ACT_LEAKY_RELU: return u > 0 ? u : slope * u;
-    case OL_ACT_TANH: return tanh(u);
-    case OL_ACT_SIGMOID: return u >= 0 ? 1 / (1 + exp(-u)) : exp(u) / (1 + exp(u));
-    case OL_ACT_GELU: return 0.5 * u * (1 + erf(u * 0.70710678118654752440));
-    }
-    return u;
-}
+/* One product's inputs and outputs, and its buffers in the workspace. */
+typedef struct rop_pass {
+    int nl, first; /* layers; the first linear one */
+    int64_t n;
+    const double *x, *P, *v; /* input, parameters, direction */
+    double *out;             /* R(dL/dparams) */
+    double *grad;            /* dL/dparams when the pass computes it, else NULL */
+    int keep_grad;           /* grad is the caller's (else scratch, for da only) */
+    int full;                /* Hessian; 0: Gauss-Newton */
+    double *tmp;             /* n x the widest layer: a product's second summand */
+    rop_layer *L;
+} rop_pass;
 
-int ol_model_curvature(const ol_model *m, const double *x, int64_t n, ol_loss_kind kind,
-                       const int32_t *ids, const double *dense, const double *v, double *out,
-                       int gauss_newton, double *loss, double *grad, ol_error *err) {
+static size_t round64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+/* Bytes of the workspace for n rows, in this order: the layer table, a
+ * double copy of f32 parameters, a gradient for passes that need da but
+ * not the gradient, the four buffers of every layer, and tmp. */
+static size_t workspace_bytes(const ol_model *m, int64_t n) {
     const int nl = ol_model_nlayers(m);
-    const int64_t np = ol_model_nparams(m), c = ol_model_out_features(m);
-    if (n < 1) return ol_fail(err, "batch size must be positive (got %lld)", (long long)n);
-    if ((unsigned)kind > OL_LOSS_BCE) return ol_fail(err, "unknown loss");
-    if (ids && kind != OL_LOSS_CROSS_ENTROPY) return ol_fail(err, "class ids are targets for cross_entropy only");
-    if (!ids && !dense) return ol_fail(err, "no target");
-    ol_parallel_blas_threads(); /* its products run on OpenBLAS's threads */
-    if (ids)
-        for (int64_t r = 0; r < n; r++)
-            if (ids[r] < 0 || ids[r] >= c)
-                return ol_fail(err, "class id %d out of range 0..%lld at row %lld", (int)ids[r],
-                               (long long)(c - 1), (long long)r);
-
-    /* Widths: w[0] = input, w[i+1] = output of layer i. Buffers per layer
-     * output: A (value), RA (its R), and for the backward dA, RdA. */
-    int64_t *wd = malloc((size_t)(nl + 1) * sizeof *wd);
-    double **A = calloc((size_t)nl + 1, sizeof *A), **RA = calloc((size_t)nl + 1, sizeof *RA);
-    double **dA = calloc((size_t)nl + 1, sizeof *dA), **RdA = calloc((size_t)nl + 1, sizeof *RdA);
-    double *P = malloc((size_t)(np ? np : 1) * sizeof *P), *G = calloc((size_t)(np ? np : 1), sizeof *G);
-    int64_t *woff = calloc((size_t)nl, sizeof *woff), *boff = calloc((size_t)nl, sizeof *boff);
-    int rc = -1;
-    if (!wd || !A || !RA || !dA || !RdA || !P || !G || !woff || !boff) goto oom;
-    {
-        ol_tensor pt;
-        ol_model_params(m, &pt);
-        const void *pd = ol_tensor_data(&pt);
-        for (int64_t i = 0; i < np; i++)
-            P[i] = ol_model_dtype(m) == OL_F32 ? ((const float *)pd)[i] : ((const double *)pd)[i];
-        ol_tensor_release(&pt);
+    const size_t np = (size_t)ol_model_nparams(m), d = sizeof(double);
+    size_t bytes = round64((size_t)nl * sizeof(rop_layer));
+    bytes += ol_model_dtype(m) == OL_F32 ? round64(np * d) : 0;
+    bytes += round64(np * d);
+    int64_t w = ol_model_in_features(m), widest = w;
+    for (int i = 0; i < nl; i++) {
+        const ol_layer_spec *s = ol_model_layer(m, i);
+        if (s->kind == OL_LAYER_LINEAR) w = s->out;
+        widest = w > widest ? w : widest;
+        bytes += 4 * round64((size_t)(n * w) * d);
     }
+    return bytes + round64((size_t)(n * widest) * d);
+}
+
+/* p->P: the model's parameters in double, its own buffer for f64 models
+ * (the model keeps its storage), else a copy made at *base (advanced). */
+static void params_in_double(rop_pass *p, const ol_model *m, char **base) {
+    const size_t np = (size_t)ol_model_nparams(m);
+    ol_tensor pt;
+    ol_model_params(m, &pt);
+    const void *params = ol_tensor_data(&pt);
+    ol_tensor_release(&pt);
+    if (ol_model_dtype(m) == OL_F64) {
+        p->P = params;
+        return;
+    }
+    double *P = (double *)*base;
+    for (size_t i = 0; i < np; i++) P[i] = ((const float *)params)[i];
+    p->P = P;
+    *base += round64(np * sizeof(double));
+}
+
+/* Carves the workspace base (workspace_bytes(m, n) bytes) into p's
+ * buffers, in workspace_bytes's order, and fills the layer table. */
+static void lay_out(rop_pass *p, const ol_model *m, int64_t n, char *base) {
+    const int nl = ol_model_nlayers(m);
+    const size_t np = (size_t)ol_model_nparams(m), d = sizeof(double);
+    p->L = (rop_layer *)base;
+    base += round64((size_t)nl * sizeof(rop_layer));
+    params_in_double(p, m, &base);
+    if (!p->keep_grad) p->grad = p->full ? (double *)base : NULL;
+    base += round64(np * d);
+    int64_t w = ol_model_in_features(m);
+    p->first = -1;
+    for (int i = 0; i < nl; i++) {
+        rop_layer *l = &p->L[i];
+        l->spec = ol_model_layer(m, i);
+        if (l->spec->kind == OL_LAYER_LINEAR) {
+            w = l->spec->out;
+            if (p->first < 0) p->first = i;
+        }
+        l->width = w;
+        const size_t sz = round64((size_t)(n * w) * d);
+        l->a = (double *)base;
+        l->ra = (double *)(base + sz);
+        l->da = (double *)(base + 2 * sz);
+        l->rda = (double *)(base + 3 * sz);
+        base += 4 * sz;
+    }
+    p->tmp = (double *)base;
     for (int k = 0; k < ol_model_nparam_tensors(m); k++) {
         ol_param_info pi;
         ol_model_param_info(m, k, &pi);
-        if (pi.is_bias) boff[pi.layer] = pi.offset;
-        else woff[pi.layer] = pi.offset;
+        if (pi.is_bias) p->L[pi.layer].b_off = pi.offset;
+        else p->L[pi.layer].w_off = pi.offset;
     }
-    wd[0] = ol_model_in_features(m);
-    for (int i = 0; i < nl; i++) {
-        const ol_layer_spec *s = ol_model_layer(m, i);
-        wd[i + 1] = s->kind == OL_LAYER_LINEAR ? s->out : wd[i];
-    }
-    for (int i = 0; i <= nl; i++) {
-        size_t sz = (size_t)(n * wd[i]) * sizeof(double);
-        A[i] = malloc(sz);
-        RA[i] = calloc(1, sz);
-        dA[i] = calloc(1, sz);
-        RdA[i] = calloc(1, sz);
-        if (!A[i] || !RA[i] || !dA[i] || !RdA[i]) goto oom;
-    }
-    memcpy(A[0], x, (size_t)(n * wd[0]) * sizeof(double)); /* RA[0] = 0: x is data */
+}
 
-    /* ---- forward and R-forward ---- */
-    for (int i = 0; i < nl; i++) {
-        const ol_layer_spec *s = ol_model_layer(m, i);
-        const int64_t wi = wd[i], wo = wd[i + 1];
-        if (s->kind == OL_LAYER_LINEAR) {
-            const double *W = P + woff[i], *b = P + boff[i], *VW = v + woff[i], *Vb = v + boff[i];
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)wo, (int)wi, 1, A[i],
-                        (int)wi, W, (int)wi, 0, A[i + 1], (int)wo);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)wo, (int)wi, 1, RA[i],
-                        (int)wi, W, (int)wi, 0, RA[i + 1], (int)wo);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)wo, (int)wi, 1, A[i],
-                        (int)wi, VW, (int)wi, 1, RA[i + 1], (int)wo);
-            for (int64_t r = 0; r < n; r++)
-                for (int64_t j = 0; j < wo; j++) {
-                    A[i + 1][r * wo + j] += b[j];
-                    RA[i + 1][r * wo + j] += Vb[j];
-                }
-        } else {
-            for (int64_t e = 0; e < n * wo; e++) {
-                double d1, d2;
-                act_d12(s->act, s->slope, A[i][e], &d1, &d2);
-                A[i + 1][e] = act_f(s->act, s->slope, A[i][e]);
-                RA[i + 1][e] = d1 * RA[i][e];
-            }
-        }
-    }
+/* The input of layer i, and its R: zero (NULL) up to the first linear
+ * layer, since the input is data. */
+static const double *input_of(const rop_pass *p, int i) { return i ? p->L[i - 1].a : p->x; }
+static const double *r_input_of(const rop_pass *p, int i) {
+    return i > p->first ? p->L[i - 1].ra : NULL;
+}
 
-    /* ---- loss, dL/dy and H_L Ry ---- */
-    const double *y = A[nl], *Ry = RA[nl];
-    double *dy = dA[nl], *Rdy = RdA[nl];
-    double total = 0;
-    if (kind == OL_LOSS_CROSS_ENTROPY) {
-        for (int64_t r = 0; r < n; r++) {
-            const double *yr = y + r * c, *Rr = Ry + r * c;
-            double mx = yr[0];
-            for (int64_t j = 1; j < c; j++) mx = fmax(mx, yr[j]);
-            double s = 0;
-            for (int64_t j = 0; j < c; j++) s += exp(yr[j] - mx);
-            double lse = mx + log(s), pR = 0, st = 1;
-            if (ids) {
-                total += lse - yr[ids[r]];
-            } else {
-                st = 0;
-                for (int64_t j = 0; j < c; j++) {
-                    st += dense[r * c + j];
-                    total += dense[r * c + j] * (lse - yr[j]);
-                }
-            }
-            for (int64_t j = 0; j < c; j++) pR += exp(yr[j] - lse) * Rr[j];
-            for (int64_t j = 0; j < c; j++) {
-                double p = exp(yr[j] - lse);
-                double t = ids ? (j == ids[r]) : dense[r * c + j];
-                dy[r * c + j] = (p * st - t) / (double)n;
-                Rdy[r * c + j] = st * p * (Rr[j] - pR) / (double)n;
-            }
-        }
-        total /= (double)n;
-    } else {
-        const double inv = 1.0 / (double)(n * c);
-        for (int64_t e = 0; e < n * c; e++) {
-            if (kind == OL_LOSS_MSE) {
-                double d = y[e] - dense[e];
-                total += d * d;
-                dy[e] = 2 * d * inv;
-                Rdy[e] = 2 * Ry[e] * inv;
-            } else {
-                double u = y[e], ex = exp(-fabs(u));
-                double s = u >= 0 ? 1 / (1 + ex) : ex / (1 + ex);
-                total += (u > 0 ? u : 0) - u * dense[e] + log1p(ex);
-                dy[e] = (s - dense[e]) * inv;
-                Rdy[e] = s * (1 - s) * Ry[e] * inv;
-            }
-        }
-        total *= inv;
-    }
+/* d += s over count values: the second summand of a product. */
+static void add_into(int64_t count, const double *s, double *d) {
+    for (int64_t e = 0; e < count; e++) d[e] += s[e];
+}
 
-    /* ---- backward and R-backward ---- */
-    memset(out, 0, (size_t)np * sizeof *out);
-    const int full = !gauss_newton;
-    for (int i = nl - 1; i >= 0; i--) {
-        const ol_layer_spec *s = ol_model_layer(m, i);
-        const int64_t wi = wd[i], wo = wd[i + 1];
-        const double *dz = dA[i + 1], *Rdz = RdA[i + 1];
-        if (s->kind == OL_LAYER_LINEAR) {
-            const double *W = P + woff[i], *VW = v + woff[i];
-            double *RdW = out + woff[i], *Rdb = out + boff[i];
-            double *gW = G + woff[i], *gb = G + boff[i];
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)wo, (int)wi, (int)n, 1, Rdz,
-                        (int)wo, A[i], (int)wi, 0, RdW, (int)wi);
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)wo, (int)wi, (int)n, 1, dz,
-                        (int)wo, A[i], (int)wi, 0, gW, (int)wi);
-            if (full)
-                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)wo, (int)wi, (int)n, 1, dz,
-                            (int)wo, RA[i], (int)wi, 1, RdW, (int)wi);
-            for (int64_t r = 0; r < n; r++)
-                for (int64_t j = 0; j < wo; j++) {
-                    Rdb[j] += Rdz[r * wo + j];
-                    gb[j] += dz[r * wo + j];
-                }
-            if (i > 0) {
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)wi, (int)wo, 1, dz,
-                            (int)wo, W, (int)wi, 0, dA[i], (int)wi);
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)wi, (int)wo, 1, Rdz,
-                            (int)wo, W, (int)wi, 0, RdA[i], (int)wi);
-                if (full)
-                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)wi, (int)wo, 1,
-                                dz, (int)wo, VW, (int)wi, 1, RdA[i], (int)wi);
-            }
-        } else if (i > 0) {
-            for (int64_t e = 0; e < n * wo; e++) {
-                double d1, d2;
-                act_d12(s->act, s->slope, A[i][e], &d1, &d2);
-                dA[i][e] = dz[e] * d1;
-                RdA[i][e] = Rdz[e] * d1 + (full ? dz[e] * d2 * RA[i][e] : 0);
-            }
-        }
+/* Linear layer i, forward and R-forward: z = a W^T + b,
+ * Rz = a V^T + Vb + Ra W^T. */
+static void r_forward_linear(const rop_pass *p, int i) {
+    const rop_layer *l = &p->L[i];
+    const int64_t n = p->n, in = l->spec->in, out = l->spec->out;
+    const double *a = input_of(p, i), *ra = r_input_of(p, i);
+    const double *W = p->P + l->w_off, *VW = p->v + l->w_off;
+    ol_linear_forward_f64(n, in, out, a, W, l->a);
+    ol_bias_forward_f64(n, out, l->a, p->P + l->b_off);
+    ol_linear_forward_f64(n, in, out, a, VW, l->ra);
+    ol_bias_forward_f64(n, out, l->ra, p->v + l->b_off);
+    if (ra) {
+        ol_linear_forward_f64(n, in, out, ra, W, p->tmp);
+        add_into(n * out, p->tmp, l->ra);
+    }
+}
+
+/* Activation layer i, forward and R-forward: y = f(u), Ry = f'(u) Ru. */
+static void r_forward_act(const rop_pass *p, int i) {
+    const rop_layer *l = &p->L[i];
+    const ol_act act = l->spec->act;
+    const double slope = l->spec->slope, *u = input_of(p, i), *ru = r_input_of(p, i);
+    ol_act_forward_f64(act, slope, p->n, l->width, u, NULL, l->a);
+    if (ru) ol_act_backward_f64(act, slope, p->n, l->width, u, NULL, l->a, ru, l->ra, NULL, 0);
+}
+
+/* The loss of the output y, dL/dy, and R(dL/dy) = H_L Ry. */
+static double r_loss(const rop_pass *p, ol_loss_kind kind, const int32_t *ids,
+                     const double *dense) {
+    const rop_layer *o = &p->L[p->nl - 1];
+    ol_loss_hv_f64(kind, p->n, o->width, o->a, ids, dense, o->ra, o->rda);
+    return ol_loss_f64(kind, p->n, o->width, o->a, ids, dense, o->da);
+}
+
+/* Linear layer i, R-backward (and backward when the pass keeps dz):
+ * R(dW) = R(dz)^T a [+ dz^T Ra], R(db) = rows' sum of R(dz),
+ * R(da) = R(dz) W [+ dz V]; the bracketed terms for the Hessian only.
+ * Below the first linear layer nothing is made (its input is data). */
+static void r_backward_linear(const rop_pass *p, int i) {
+    const rop_layer *l = &p->L[i];
+    rop_layer *below = i > p->first ? &p->L[i - 1] : NULL;
+    const int64_t n = p->n, in = l->spec->in, out = l->spec->out;
+    const double *a = input_of(p, i), *ra = r_input_of(p, i), *W = p->P + l->w_off;
+    double *RdW = p->out + l->w_off;
+    ol_linear_backward_f64(n, in, out, a, W, l->rda, below ? below->rda : NULL, RdW, 0);
+    ol_bias_backward_f64(n, out, l->rda, p->out + l->b_off, 0);
+    if (p->grad && (below || p->keep_grad)) {
+        ol_linear_backward_f64(n, in, out, a, W, l->da, below ? below->da : NULL,
+                               p->grad + l->w_off, 0);
+        ol_bias_backward_f64(n, out, l->da, p->grad + l->b_off, 0);
+    }
+    if (p->full && ra) { /* ra is not NULL exactly when below is not */
+        ol_linear_backward_f64(n, in, out, ra, p->v + l->w_off, l->da, p->tmp, RdW, 1);
+        add_into(n * in, p->tmp, below->rda);
+    }
+}
+
+/* Activation layer i (after the first linear one), R-backward (and
+ * backward when the pass keeps dy): R(du) = R(dy) f'(u) [+ dy f''(u) Ru],
+ * the bracketed term for the Hessian only; du = dy f'(u), unless u is the
+ * first linear layer's output and only the Hessian's terms would read it
+ * (they vanish there: the R of its input is zero). */
+static void r_backward_act(const rop_pass *p, int i) {
+    const rop_layer *l = &p->L[i];
+    rop_layer *below = &p->L[i - 1];
+    const ol_act act = l->spec->act;
+    const double slope = l->spec->slope;
+    const int64_t n = p->n, w = l->width;
+    ol_act_backward_f64(act, slope, n, w, below->a, NULL, l->a, l->rda, below->rda, NULL, 0);
+    if (p->full)
+        ol_act_backward2_f64(act, slope, n, w, below->a, NULL, l->a, l->da, below->ra, below->rda);
+    if (p->grad && (p->keep_grad || i - 1 > p->first))
+        ol_act_backward_f64(act, slope, n, w, below->a, NULL, l->a, l->da, below->da, NULL, 0);
+}
+
+/* The batch's checks: ol_model_loss's, with dense targets in double. */
+static int check_batch(const ol_model *m, int64_t n, ol_loss_kind kind, const int32_t *ids,
+                       const double *dense, ol_error *err) {
+    if (n < 1) return ol_fail(err, "batch size must be positive (got %lld)", (long long)n);
+    const ol_target t = {ids, dense};
+    return ol_target_check(m, kind, &t, n, err);
+}
+
+int ol_model_curvature(ol_model *m, const double *x, int64_t n, ol_loss_kind kind,
+                       const int32_t *ids, const double *dense, const double *v, double *out,
+                       int gauss_newton, double *loss, double *grad, ol_error *err) {
+    if (check_batch(m, n, kind, ids, dense, err) != 0) return -1;
+    char *ws = ol_model_curvature_scratch(m, workspace_bytes(m, n));
+    if (!ws) return ol_fail(err, "out of memory (curvature product, batch %lld)", (long long)n);
+    rop_pass p = {.nl = ol_model_nlayers(m), .n = n, .x = x, .v = v, .out = out,
+                  .grad = grad, .keep_grad = grad != NULL, .full = !gauss_newton};
+    lay_out(&p, m, n, ws);
+    for (int i = 0; i < p.nl; i++) {
+        if (p.L[i].spec->kind == OL_LAYER_LINEAR) r_forward_linear(&p, i);
+        else r_forward_act(&p, i);
+    }
+    const double total = r_loss(&p, kind, ids, dense);
+    for (int i = p.nl - 1; i >= p.first; i--) {
+        if (p.L[i].spec->kind == OL_LAYER_LINEAR) r_backward_linear(&p, i);
+        else r_backward_act(&p, i);
     }
     if (loss) *loss = total;
-    if (grad) memcpy(grad, G, (size_t)np * sizeof *grad);
-    rc = 0;
-    goto done;
-oom:
-    ol_fail(err, "out of memory (curvature product, batch %lld)", (long long)n);
-done:
-    for (int i = 0; wd && A && RA && dA && RdA && i <= nl; i++) {
-        free(A[i]);
-        free(RA[i]);
-        free(dA[i]);
-        free(RdA[i]);
-    }
-    free(wd); free(A); free(RA); free(dA); free(RdA);
-    free(P); free(G); free(woff); free(boff);
-    return rc;
+    return 0;
 }

@@ -44,6 +44,7 @@ static int check(const double *o, ol_error *err) {
 
 typedef struct mem {
     double *x, *g, *r, *dir, *Ad, *xt, *gt, *work, *phi;
+    int phi_len; /* entries of phi: cg_iters + 1 at its largest so far */
 } mem;
 
 static void mem_free(void *pv) {
@@ -76,9 +77,16 @@ static mem *mem_get(ol_optim *opt, ol_error *err) {
         }
         opt->priv = m;
     }
-    free(m->phi); /* cg_iters is live: sized per step */
-    m->phi = calloc((size_t)iters + 1, sizeof(double));
-    if (!m->phi) return ol_fail(err, "out of memory"), NULL;
+    /* cg_iters is live: phi grows when it does, and a step at a size
+     * already seen allocates nothing. Each step writes phi[0..it] before
+     * reading them. */
+    if (m->phi_len < iters + 1) {
+        double *phi = calloc((size_t)iters + 1, sizeof(double));
+        if (!phi) return ol_fail(err, "out of memory"), NULL;
+        free(m->phi);
+        m->phi = phi;
+        m->phi_len = iters + 1;
+    }
     return m;
 }
 

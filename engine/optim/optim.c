@@ -37,6 +37,12 @@ int ol_optim_enum_index(const ol_optim_option *opt, const char *choice) {
     return -1;
 }
 
+void ol_optim_defaults(const ol_optim_desc *d, double *o) {
+    for (int i = 0; i < d->noptions; i++)
+        memcpy(o + d->options[i].slot, d->options[i].def,
+               sizeof(double) * (size_t)ol_optim_option_size(&d->options[i]));
+}
+
 /* "must be >= 0", "must be in [0, 1)": the range as the user reads it. */
 static void range_str(const ol_optim_option *op, char *buf, size_t size) {
     int lo = isfinite(op->lo), hi = isfinite(op->hi);
@@ -113,11 +119,7 @@ int ol_optim_init(ol_optim *opt, const ol_optim_desc *d, ol_dtype dt, int64_t n,
     opt->desc = d;
     opt->dtype = dt;
     opt->n = n;
-    for (int i = 0; i < d->noptions; i++) {
-        const ol_optim_option *op = &d->options[i];
-        opt->o[op->slot] = op->def[0];
-        if (op->type == OL_OPT_PAIR) opt->o[op->slot + 1] = op->def[1];
-    }
+    ol_optim_defaults(d, opt->o);
     if (state_alloc(opt, err)) {
         ol_optim_free(opt);
         return -1;
@@ -139,18 +141,46 @@ void ol_optim_free(ol_optim *opt) {
     opt->desc = NULL;
 }
 
-int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err) {
+int ol_optim_find_field(const ol_optim_desc *d, const char *name, ol_optim_field *f, ol_error *err) {
+    const char *br = strchr(name, '[');
+    f->elem = 0;
+    f->option = NULL;
+    if (!br) {
+        f->option = ol_optim_find_option(d, name);
+    } else if ((br[1] == '1' || br[1] == '2') && strcmp(br + 2, "]") == 0) {
+        /* "name[k]": the option is the part before the bracket. */
+        for (int i = 0; i < d->noptions; i++) {
+            const ol_optim_option *op = &d->options[i];
+            if (op->type == OL_OPT_PAIR && strlen(op->name) == (size_t)(br - name) &&
+                strncmp(op->name, name, (size_t)(br - name)) == 0) {
+                f->option = op;
+                f->elem = br[1] - '0';
+            }
+        }
+    }
+    if (!f->option) return ol_fail(err, "unknown option '%.60s' for %s", name, d->name);
+    return 0;
+}
+
+int ol_optim_set_field(ol_optim *opt, ol_optim_field f, const double *v, ol_error *err) {
     const ol_optim_desc *d = opt->desc;
-    const ol_optim_option *op = ol_optim_find_option(d, name);
-    if (!op) return ol_fail(err, "unknown option '%s' for %s", name, d->name);
+    const ol_optim_option *op = f.option;
     double o[OL_OPTIM_MAXSLOTS];
     memcpy(o, opt->o, sizeof o);
-    o[op->slot] = v[0];
-    if (op->type == OL_OPT_PAIR) o[op->slot + 1] = v[1];
-    if (check_option(op, v, err)) return -1;
+    if (f.elem) o[op->slot + f.elem - 1] = v[0];
+    else memcpy(o + op->slot, v, sizeof(double) * (size_t)ol_optim_option_size(op));
+    /* The other element of a pair holds a checked value already, so a
+     * range error can only name the element being set. */
+    if (check_option(op, o + op->slot, err)) return -1;
     if (d->check && d->check(o, err)) return -1;
     memcpy(opt->o, o, sizeof o);
     return 0;
+}
+
+int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err) {
+    const ol_optim_option *op = ol_optim_find_option(opt->desc, name);
+    if (!op) return ol_fail(err, "unknown option '%s' for %s", name, opt->desc->name);
+    return ol_optim_set_field(opt, (ol_optim_field){.option = op, .elem = 0}, v, err);
 }
 
 void ol_optim_reset(ol_optim *opt) {
@@ -210,12 +240,9 @@ static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, con
  * of OL_OPTIM_MIN_PART elements (below that a part costs more to hand
  * over than to run). The nn layer cuts its products over the same threads
  * (engine/nn/linear.c), so after a backward pass each core holds much of
- * the part of the gradient and weights it updates. Measured on the 2-core
- * machine of bench/RESULTS.md (A/B, medians of 3): sgd at batch 1 trains
- * at 22.0k samples/s against 9.2k with the step on the caller alone and
- * the products cut, and 16.4k before the products were cut; a 10M-element
- * step gains from the second core's bandwidth as well (sgd 4.7 -> 2.9 ms,
- * adam 5.5 -> 4.4 ms). */
+ * the part of the gradient and weights it updates; a large step also
+ * gains from the second core's memory bandwidth (bench/RESULTS.md has the
+ * figures). */
 static int split_parts(const ol_optim *opt, int64_t n) {
     if (opt->desc->workspace) return 1; /* muon: matrices are not cut */
     return ol_parallel_parts(n, OL_OPTIM_MIN_PART);

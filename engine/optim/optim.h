@@ -61,8 +61,8 @@ typedef struct ol_optim_option {
 #define OL_UNIT_CLOSED .lo = 0, .hi = 1             /* in [0, 1] */
 
 /* A matrix inside the flat parameter vector: rows x cols elements, row-major,
- * from `offset` (muon orthogonalises each; other optimizers ignore them).
- * (Added by part B for muon; see ol_optim_set_blocks.) */
+ * from `offset` (muon orthogonalises each; other optimizers ignore them; see
+ * ol_optim_set_blocks). */
 typedef struct ol_optim_block {
     int64_t offset, rows, cols;
 } ol_optim_block;
@@ -117,7 +117,7 @@ typedef struct ol_optim_desc {
      * ol_optim_closure_step with a loss-and-gradient callback instead of
      * step_f32/f64; it may evaluate the closure many times per step. Its
      * private memory (history, previous direction) lives in opt->priv,
-     * freed by priv_free on reset and free. (Added by issue 5.) */
+     * freed by priv_free on reset and free. */
     int (*closure_step)(struct ol_optim *opt, double *w, const struct ol_closure *f,
                         double *loss, ol_error *err);
     void (*priv_free)(void *priv);
@@ -146,6 +146,12 @@ const ol_optim_desc *ol_optim_find(const char *name);  /* NULL if unknown */
 const ol_optim_option *ol_optim_find_option(const ol_optim_desc *d, const char *name);
 /* 0-based index of an enum choice, or -1. */
 int ol_optim_enum_index(const ol_optim_option *opt, const char *choice);
+/* Values an option takes in the value array: 2 for a pair, else 1. */
+static inline int ol_optim_option_size(const ol_optim_option *op) {
+    return op->type == OL_OPT_PAIR ? 2 : 1;
+}
+/* Every option of d at its default, into o (d->nslots values). */
+void ol_optim_defaults(const ol_optim_desc *d, double *o);
 
 /* ---- an instance (engine/optim/optim.c) ---- */
 typedef struct ol_optim {
@@ -172,6 +178,22 @@ void ol_optim_free(ol_optim *opt);
 int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err);
 /* Like ol_optim_set for a whole value array (construction): checks all, then copies. */
 int ol_optim_check_values(const ol_optim_desc *d, const double *o, ol_error *err);
+
+/* A place among an optimizer's options: a whole option, or one element of
+ * a pair. A caller that assigns the same place again and again (a schedule,
+ * before every step) resolves its name once and then stores through it. */
+typedef struct ol_optim_field {
+    const ol_optim_option *option;
+    int elem; /* 0: the whole option; 1 or 2: that element of a pair */
+} ol_optim_field;
+/* Resolves "lr", "betas" or "betas[2]" (elements 1 and 2 of a pair only)
+ * for d; on failure err reads "unknown option 'betas[3]' for adam". */
+int ol_optim_find_field(const ol_optim_desc *d, const char *name, ol_optim_field *f, ol_error *err);
+/* ol_optim_set through a resolved field: v holds the option's value(s)
+ * (two for a whole pair), or for an element the one new element, the other
+ * keeping its value. Checked as ol_optim_set checks; on failure nothing
+ * changes and err names the option (and the element). */
+int ol_optim_set_field(ol_optim *opt, ol_optim_field f, const double *v, ol_error *err);
 /* t = 0, state zeroed (init runs again before the next step). */
 void ol_optim_reset(ol_optim *opt);
 int ol_optim_has_prepare(const ol_optim *opt);
@@ -197,5 +219,53 @@ int ol_optim_uses_blocks(const ol_optim *opt);
  * overlapping) and allocates the scratch the descriptor asks for. On
  * failure nothing changes. nb = 0 clears them. */
 int ol_optim_set_blocks(ol_optim *opt, const ol_optim_block *b, int nb, ol_error *err);
+
+/* ---- an optimizer in a checkpoint (engine/optim/io.c) ----
+ * The optimizer's part of a checkpoint file (engine/checkpoint.h), which
+ * is all a resumed run needs besides the model and the RNG:
+ *   tensors   optim.state.NAME  every state buffer, {n}, in the optimizer's dtype
+ *   metadata  optim.name        the descriptor's name
+ *             optim.dtype       "f32" or "f64"
+ *             optim.t           steps taken, in decimal
+ *             optim.options     JSON {"lr": 0.01, "betas": [0.9, 0.999],
+ *                               "amsgrad": false, "variant": "irprop-", ...}:
+ *                               every option, enums by choice name
+ *             optim.scalars     JSON [...]: the scalar state
+ * Numbers in the JSON follow ol_ck_set_meta_json (shortest exact form;
+ * inf and nan as strings). Matrix blocks are not stored (they describe the
+ * model, which the caller builds again), nor is a closure method's private
+ * memory (lbfgs's history: import clears it, as a reset does). */
+struct ol_checkpoint;
+
+/* Adds opt's state tensors (shared, not copied) and metadata to ck. On
+ * failure ck may hold part of them; the caller drops it. */
+int ol_optim_export(const ol_optim *opt, struct ol_checkpoint *ck, ol_error *err);
+
+/* An optimizer as a checkpoint holds it, read and checked on its own: a
+ * known optimizer; a step count in [0, 2^53]; every option stored known,
+ * of its type and in its range, and the rules between options holding
+ * (stored options over the defaults); as many scalars as the optimizer
+ * keeps; every state tensor present, 1-D, of the stored dtype, all of one
+ * length, and finite. The tensors are borrowed from ck. */
+typedef struct ol_optim_saved {
+    const ol_optim_desc *desc;
+    ol_dtype dtype;
+    int64_t t;
+    int64_t n;                               /* length of the state tensors */
+    double o[OL_OPTIM_MAXSLOTS];             /* stored options over the defaults */
+    unsigned char stored[OL_OPTIM_MAXSLOTS]; /* by option index: in the file */
+    double scalars[OL_OPTIM_MAXSCALARS];
+    const ol_tensor *state[OL_OPTIM_MAXSTATE];
+} ol_optim_saved;
+/* 0: *s filled; 1: ck holds no optimizer; -1: err says what is wrong,
+ * naming the checkpoint. */
+int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err);
+
+/* Puts the optimizer stored in ck into opt: state, options (those the file
+ * holds; the others keep their values), scalars and step count. Refuses,
+ * changing nothing, a checkpoint without an optimizer, with another
+ * optimizer or dtype, with state of another length than opt's, or anything
+ * ol_optim_read refuses. The matrix blocks stay as they are. */
+int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err);
 
 #endif

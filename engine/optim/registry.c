@@ -3,12 +3,11 @@
  * To add one: write engine/optim/NAME.c defining
  *     const ol_optim_desc ol_optim_NAME = { .name = "NAME", ... };
  * (copy sgd.c), then add ONE extern line in the block below and ONE row in
- * the table, each in the part-B section (keep the rows alphabetical there to
- * avoid edit clashes). Nothing else: the Lua binding, the benchmark and the
- * generic tests walk this table. */
+ * the table, each in its family's section. Nothing else: the Lua binding,
+ * the benchmark and the generic tests walk this table. */
 #include "optim.h"
 
-/* part A: first-order optimizers without adaptive moments */
+/* first-order optimizers without adaptive moments */
 extern const ol_optim_desc ol_optim_sgd;
 extern const ol_optim_desc ol_optim_nag;
 extern const ol_optim_desc ol_optim_adaptive_gains;
@@ -16,7 +15,7 @@ extern const ol_optim_desc ol_optim_rprop;
 extern const ol_optim_desc ol_optim_rmsprop;
 extern const ol_optim_desc ol_optim_adagrad;
 extern const ol_optim_desc ol_optim_adadelta;
-/* part B: adam family, lion, muon (add extern lines here) */
+/* the adam family, lion, muon */
 extern const ol_optim_desc ol_optim_adam;
 extern const ol_optim_desc ol_optim_adamax;
 extern const ol_optim_desc ol_optim_adamw;
@@ -24,14 +23,14 @@ extern const ol_optim_desc ol_optim_lion;
 extern const ol_optim_desc ol_optim_muon;
 extern const ol_optim_desc ol_optim_nadam;
 extern const ol_optim_desc ol_optim_radam;
-/* issue 5: closure methods (engine/optim/second.h) */
+/* closure methods (engine/optim/second.h) */
 extern const ol_optim_desc ol_optim_newton;
 extern const ol_optim_desc ol_optim_cg;
 extern const ol_optim_desc ol_optim_lbfgs;
 extern const ol_optim_desc ol_optim_hessian_free;
 
 const ol_optim_desc *const ol_optim_registry[] = {
-    /* part A */
+    /* first-order, without adaptive moments */
     &ol_optim_sgd,
     &ol_optim_nag,
     &ol_optim_adaptive_gains,
@@ -39,7 +38,7 @@ const ol_optim_desc *const ol_optim_registry[] = {
     &ol_optim_rmsprop,
     &ol_optim_adagrad,
     &ol_optim_adadelta,
-    /* part B (add rows here) */
+    /* the adam family, lion, muon */
     &ol_optim_adam,
     &ol_optim_adamax,
     &ol_optim_adamw,
@@ -47,7 +46,7 @@ const ol_optim_desc *const ol_optim_registry[] = {
     &ol_optim_muon,
     &ol_optim_nadam,
     &ol_optim_radam,
-    /* issue 5: closure methods */
+    /* closure methods */
     &ol_optim_newton,
     &ol_optim_cg,
     &ol_optim_lbfgs,

@@ -17,9 +17,10 @@
  * Data-parallel (distributed = 1, over the world of engine/dist.h; a
  * world of one runs the same code with no communication): the parameters
  * are broadcast from rank 0 at the start and each epoch's order is copied
- * from rank 0 (so the ranks agree even if their RNGs drifted); the loader
- * is sharded for the run (loader.h: rank r takes the r-th slice of each
- * global batch of size * batch_size samples) and unsharded afterwards.
+ * from rank 0 (ol_loader_sync_order: the ranks agree even if their RNGs
+ * drifted); the loader is sharded for the run (loader.h: rank r takes the
+ * r-th slice of each global batch of size * batch_size samples) and
+ * unsharded afterwards.
  * After backward, each rank scales its mean gradient by its share of the
  * global batch (n_r / m) and one in-place allreduce sums the flat gradient
  * buffer, giving the gradient of the global batch's mean loss, identical
@@ -32,8 +33,11 @@
  * and writing on rank 0 only is the caller's business. The optimizer's
  * state must already agree (fresh, or restored from the same checkpoint).
  *
- * Buffers for a batch are made once per run; a step allocates nothing once
- * the model's workspaces have grown to the batch size (first step). */
+ * The loop reads the data only as batches (data/batch.h) that the loader
+ * hands out, each with its target made once from its labels. The batch is
+ * made once per run, validation's at its first pass; a step allocates
+ * nothing once the model's workspaces have grown to the batch size (first
+ * step), and an epoch nothing once the first has ended. */
 #ifndef OL_TRAIN_H
 #define OL_TRAIN_H
 
@@ -42,6 +46,7 @@
 #include "../data/loader.h"
 #include "../nn/nn.h"
 #include "../optim/optim.h"
+#include "metrics.h"
 
 typedef struct ol_train_state {
     int64_t epoch;        /* 1-based, the epoch in progress or just done */
@@ -99,10 +104,5 @@ int ol_train_run(const ol_train_config *cfg, ol_train_state *final, ol_error *er
  * is ±Inf or NaN: the loop's check before every step, cut over the threads
  * as opt's step will be (ol_optim_step_parts). */
 int ol_train_grads_finite(const ol_optim *opt, const ol_tensor *g);
-
-/* Mean loss and accuracy (NAN unless cross_entropy) of the model over ds,
- * in chunks of `chunk` rows (workspaces grow to that size once). */
-int ol_train_evaluate(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, int64_t chunk,
-                      double *mean_loss, double *accuracy, ol_error *err);
 
 #endif

@@ -18,12 +18,11 @@ local function tensors(grads, fname)
   if ol.istensor(grads) then return {grads} end
   if type(grads) == "table" and getmetatable(grads) == nil then
     if #grads == 0 then
-      error("bad argument #1 to '" .. fname .. "' (empty list of tensors)", 3)
+      ol._args.error(fname, 1, "empty list of tensors", 3)
     end
     for i, g in ipairs(grads) do
       if not ol.istensor(g) then
-        error(string.format("bad argument #1 to '%s' (tensor expected at [%d], got %s)",
-                            fname, i, type(g)), 3)
+        ol._args.error(fname, 1, string.format("tensor expected at [%d], got %s", i, type(g)), 3)
       end
     end
     return grads
@@ -31,21 +30,18 @@ local function tensors(grads, fname)
   -- a model: anything with a grads method returning a tensor
   local ok, g = pcall(function() return grads:grads() end)
   if ok and ol.istensor(g) then return {g} end
-  error("bad argument #1 to '" .. fname .. "' (tensor, list of tensors or model expected, got "
-        .. type(grads) .. ")", 3)
+  ol._args.error(fname, 1, "tensor, list of tensors or model expected, got " .. type(grads), 3)
 end
 
 function M.grad_norm(grads, max_norm, p)
   local list = tensors(grads, "grad_norm")
   if type(max_norm) ~= "number" or max_norm ~= max_norm or max_norm < 0 then
-    error("bad argument #2 to 'grad_norm' (max_norm must be a number >= 0, got "
-          .. tostring(max_norm) .. ")", 2)
+    ol._args.error("grad_norm", 2, "max_norm must be a number >= 0, got " .. tostring(max_norm))
   end
   if p == nil then p = 2 end
   if p == "inf" then p = math.huge end
   if type(p) ~= "number" or not (p > 0) then
-    error("bad argument #3 to 'grad_norm' (norm type must be a number > 0 or 'inf', got "
-          .. tostring(p) .. ")", 2)
+    ol._args.error("grad_norm", 3, "norm type must be a number > 0 or 'inf', got " .. tostring(p))
   end
   local total
   if p == math.huge then
@@ -75,8 +71,7 @@ end
 function M.grad_value(grads, v)
   local list = tensors(grads, "grad_value")
   if type(v) ~= "number" or v ~= v or v < 0 then
-    error("bad argument #2 to 'grad_value' (clip value must be a number >= 0, got "
-          .. tostring(v) .. ")", 2)
+    ol._args.error("grad_value", 2, "clip value must be a number >= 0, got " .. tostring(v))
   end
   for _, g in ipairs(list) do g:clamp_(-v, v) end
   return grads

@@ -21,8 +21,9 @@ local Comparison = {}
 Comparison.__index = Comparison
 Comparison.__name = "optlua.comparison"
 
+-- level: ol._args <- argerr <- entries <- compare <- caller.
 local function argerr(i, msg)
-  error(string.format("bad argument #%d to 'compare' (%s)", i, msg), 3)
+  ol._args.error("compare", i, msg, 4)
 end
 
 -- "lr=0.01 momentum=0.9", sorted by key.
@@ -51,6 +52,13 @@ local function entries(specs)
     local count = {}
     for i, e in ipairs(specs) do
       if type(e) ~= "table" then argerr(2, "entry " .. i .. " must be {name, options [, label =]}") end
+      local named = {} -- the entry's named fields, checked as options of compare's argument 2
+      for k, v in pairs(e) do
+        if type(k) == "string" then named[k] = v
+        elseif k ~= 1 and k ~= 2 then argerr(2, "entry " .. i .. " must be {name, options [, label =]}") end
+      end
+      ol._args.options("compare", 2, named, -- ol._args <- entries <- compare <- caller
+                       {optimizer = {"string"}, options = {"table"}, label = {"string"}}, 3)
       local name = e[1] or e.optimizer
       local options = e[2] or e.options or {}
       if type(name) ~= "string" or type(options) ~= "table" then
@@ -132,11 +140,13 @@ end
 Comparison.__tostring = Comparison.table
 
 function Comparison:plot(file, opts)
-  return ol.explore.plot_runs("plot", self.runs, file, opts)
+  return ol.explore._plot_runs("plot", self.runs, file, opts)
 end
 
 return function(f, specs, ro)
-  if ro ~= nil and type(ro) ~= "table" then argerr(3, "run options table expected, got " .. type(ro)) end
+  if ro ~= nil and type(ro) ~= "table" then
+    ol._args.error("compare", 3, "run options table expected, got " .. type(ro))
+  end
   ro = ro or {}
   local list = entries(specs)
   local cmp = setmetatable({f = f, runs = {}, by_label = {}}, Comparison)

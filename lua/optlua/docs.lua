@@ -23,6 +23,7 @@ help([x])  /  ol.help([x])
 D["version"] = "ol.version\n  The version string of optlua."
 D["threads"] = "ol.threads([n]) -> n\n  The thread count of BLAS and the engine; sets it first when n is given (0: all cores)."
 D["clock"] = "ol.clock() -> seconds\n  The monotonic wall clock (os.clock is CPU time, inflated by BLAS threads)."
+D["blas"] = "ol.blas() -> {config = ..., core = ...}\n  The OpenBLAS build and the core whose kernels it chose for this CPU: which\n  kernels run decides the order of the sums in a product, so its last bits."
 D["modules"] = "ol.modules() -> {names}\n  The Lua-side modules embedded in the program (loaded lazily as ol.NAME)."
 D["seed"] = "ol.seed(n)\n  Seeds the global RNG: the same seed gives the same numbers on every machine."
 
@@ -103,7 +104,8 @@ ol.nn.mlp{sizes = {in, h1, ..., out}, activation = "relu", init = "xavier_unifor
   A multi-layer perceptron: linear layers with the activation between them.]]
 D["nn.sequential"] = "ol.nn.sequential{layer, ...} -> model\n  Layers applied in order, e.g. {ol.nn.linear(784, 256), ol.nn.relu(), ol.nn.linear(256, 10)}."
 D["nn.linear"] = "ol.nn.linear(in, out) -> layer\n  A fully connected layer, weight shaped out x in (as torch.nn.Linear), and a bias."
-for _, a in ipairs{"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"} do
+D["nn.activations"] = "ol.nn.activations\n  The activation names, e.g. {\"identity\", \"relu\", ...}: each is ol.nn.NAME() and mlp's activation."
+for _, a in ipairs(require("optlua").nn.activations) do
   D["nn." .. a] = "ol.nn." .. a .. "() -> layer\n  The " .. a .. " activation as a layer for ol.nn.sequential."
 end
 D["model:forward"] = "net:forward(x) -> y\n  x: N x in -> N x out."

@@ -30,8 +30,10 @@ local Run = {}
 Run.__index = Run
 Run.__name = "optlua.run"
 
+-- Argument errors of explore and compare (which runs explore for each
+-- entry), at the user's call: ol._args <- argerr <- explore [<- compare] <- caller.
 local function argerr(fname, i, msg)
-  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), 3)
+  ol._args.error(fname, i, msg, fname == "compare" and 4 or 3)
 end
 
 local function is_callable(f)
@@ -61,8 +63,17 @@ local function copy_options(o)
   return c
 end
 
-local RUN_OPTIONS = {x0 = true, steps = true, tol = true, diverge = true, stop_at_tol = true, label = true,
-                     print = true} -- print: compare's
+-- The run options: explore's argument 4, compare's 3 (which adds print).
+local function run_options(fname, ro)
+  local spec = {
+    x0 = {"table|tensor"}, steps = {"integer", default = 500, min = 0},
+    tol = {"number", default = 1e-8}, diverge = {"number", default = 1e6},
+    stop_at_tol = {"boolean", default = false}, label = {"string"},
+  }
+  if fname == "compare" then spec.print = {"boolean", default = true} end
+  -- ol._args <- run_options <- explore [<- compare] <- caller
+  return ol._args.options(fname, fname == "compare" and 3 or 4, ro, spec, fname == "compare" and 4 or 3)
+end
 
 local function explore(f, name, options, ro, fname)
   fname = fname or "explore"
@@ -74,24 +85,15 @@ local function explore(f, name, options, ro, fname)
                                    table.concat(ol.optim.list(), ", ")))
   end
   if options ~= nil and type(options) ~= "table" then argerr(fname, 3, "options table expected, got " .. type(options)) end
-  if ro ~= nil and type(ro) ~= "table" then argerr(fname, 4, "run options table expected, got " .. type(ro)) end
-  ro = ro or {}
-  for k in pairs(ro) do -- a misspelt option would otherwise be ignored
-    if not RUN_OPTIONS[k] then
-      argerr(fname, 4, string.format("unknown run option '%s' (x0, steps, tol, diverge, stop_at_tol, label%s)",
-                                     tostring(k), fname == "compare" and ", print" or ""))
-    end
-  end
+  ro = run_options(fname, ro)
+  local ro_arg = fname == "compare" and 3 or 4
   local x0 = ro.x0 or (type(f) == "table" and f.start)
   if ol.istensor(x0) then x0 = x0:reshape(x0:numel()):totable() end
-  if type(x0) ~= "table" or #x0 == 0 then argerr(fname, 4, "x0 (the starting point) expected") end
+  if type(x0) ~= "table" or #x0 == 0 then argerr(fname, ro_arg, "x0 (the starting point) expected") end
   for i = 1, #x0 do
-    if type(x0[i]) ~= "number" then argerr(fname, 4, "x0 must be a list of numbers") end
+    if type(x0[i]) ~= "number" then argerr(fname, ro_arg, "x0 must be a list of numbers") end
   end
-  local steps = ro.steps or 500
-  if math.type(steps) ~= "integer" or steps < 0 then argerr(fname, 4, "steps must be an integer >= 0") end
-  local tol, diverge = ro.tol or 1e-8, ro.diverge or 1e6
-  if type(tol) ~= "number" or type(diverge) ~= "number" then argerr(fname, 4, "tol and diverge must be numbers") end
+  local steps, tol, diverge = ro.steps, ro.tol, ro.diverge
 
   local w = ol.tensor(x0, "f64")
   local opt = ctor(w, options and copy_options(options) or nil)
@@ -171,13 +173,18 @@ end
 
 -- Draws runs of one function: contour with the paths (2-D f with bounds)
 -- and/or the loss curves. Shared by run:plot and comparison:plot.
+-- opts is argument 2 of run:plot and cmp:plot, which tail-call this.
 local function plot_runs(fname, runs, file, opts)
-  opts = opts or {}
+  opts = ol._args.options(fname, 2, opts, {
+    loss = {"boolean", default = true}, contour = {"boolean", default = true},
+    levels = {"number|table"}, bounds = {"table"}, grid = {"integer", min = 2},
+    title = {"string"}, only = {"table"},
+  })
   if opts.only then -- a subset by label, in the order given
     local by, sub = {}, {}
     for _, r in ipairs(runs) do by[r.label] = r end
     for _, l in ipairs(opts.only) do
-      if not by[l] then error(string.format("bad argument #2 to '%s' (no run labelled '%s')", fname, l), 3) end
+      if not by[l] then ol._args.error(fname, 2, string.format("no run labelled '%s'", tostring(l))) end
       sub[#sub + 1] = by[l]
     end
     runs = sub
@@ -220,6 +227,6 @@ function Run:__tostring()
                        tostring(self.converged_at), tostring(self.diverged_at))
 end
 
-return setmetatable({run = explore, Run = Run, plot_runs = plot_runs}, {
+return setmetatable({run = explore, Run = Run, _plot_runs = plot_runs}, {
   __call = function(_, ...) return explore(...) end,
 })

@@ -17,13 +17,15 @@ local ol = require "optlua"
 
 local M = {}
 
+-- Raised at the caller of the function that called argerr.
 local function argerr(fname, i, msg)
-  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), 3)
+  ol._args.error(fname, i, msg, 3)
 end
 
-local function opts_table(fname, o)
-  if o ~= nil and type(o) ~= "table" then argerr(fname, 1, "options table expected, got " .. type(o)) end
-  return o or {}
+-- The checked options of test function fname (spec: see ol._args.options),
+-- raised at its caller: ol._args <- opts_table <- fname <- caller.
+local function opts_table(fname, o, spec)
+  return ol._args.options(fname, 1, o, spec or {}, 3)
 end
 
 -- A point as a flat Lua array, and the shape to give the gradient.
@@ -69,8 +71,8 @@ end
 -- Rosenbrock (1960): (a - x)^2 + b (y - x^2)^2; minimum 0 at (a, a^2), at
 -- the end of a long curved valley.
 function M.rosenbrock(o)
-  o = opts_table("rosenbrock", o)
-  local a, b = o.a or 1, o.b or 100
+  o = opts_table("rosenbrock", o, {a = {"number", default = 1}, b = {"number", default = 100}})
+  local a, b = o.a, o.b
   return new_fn{
     name = "rosenbrock", dim = 2, a = a, b = b,
     minimum = {{a, a * a}}, min_value = 0,
@@ -153,9 +155,8 @@ end
 -- Rastrigin (n-D): A n + sum_i (x_i^2 - A cos(2 pi x_i)); global minimum 0
 -- at the origin, a local minimum near every integer point.
 function M.rastrigin(o)
-  o = opts_table("rastrigin", o)
-  local n, A = o.dim or 2, o.A or 10
-  if math.type(n) ~= "integer" or n < 1 then argerr("rastrigin", 1, "dim must be an integer >= 1") end
+  o = opts_table("rastrigin", o, {dim = {"integer", default = 2, min = 1}, A = {"number", default = 10}})
+  local n, A = o.dim, o.A
   local zero, bounds, start = {}, {}, {}
   for i = 1, n do zero[i], bounds[i], start[i] = 0, {-5.12, 5.12}, 2.5 end
   local tau = 2 * math.pi
@@ -224,7 +225,11 @@ end
 -- true a random orthogonal matrix from `seed`; or give A (symmetric
 -- positive definite, as a nested table or tensor) directly.
 function M.quadratic(o)
-  o = opts_table("quadratic", o)
+  o = opts_table("quadratic", o, {
+    dim = {"integer", min = 1}, cond = {"number", default = 100, min = 1},
+    rotation = {"number|boolean"}, seed = {"integer", default = 0},
+    eigenvalues = {"table"}, A = {"table|tensor"}, center = {"table"},
+  })
   local A, eig
   if o.A ~= nil then
     A = ol.istensor(o.A) and o.A:totable() or o.A
@@ -237,9 +242,7 @@ function M.quadratic(o)
     end
   else
     local n = o.dim or (o.eigenvalues and #o.eigenvalues) or 2
-    if math.type(n) ~= "integer" or n < 1 then argerr("quadratic", 1, "dim must be an integer >= 1") end
-    local cond = o.cond or 100
-    if type(cond) ~= "number" or cond < 1 then argerr("quadratic", 1, "cond must be a number >= 1") end
+    local cond = o.cond
     eig = {}
     if o.eigenvalues then
       if #o.eigenvalues ~= n then argerr("quadratic", 1, "need dim eigenvalues") end
@@ -254,7 +257,7 @@ function M.quadratic(o)
     end
     local rot = o.rotation
     if rot == true then
-      R = random_rotation(n, o.seed or 0)
+      R = random_rotation(n, o.seed)
     elseif type(rot) == "number" then
       if n < 2 then argerr("quadratic", 1, "rotation needs dim >= 2") end
       local c, s = math.cos(rot), math.sin(rot)

@@ -14,12 +14,15 @@
 -- given is left unchanged.
 local ol = require "optlua"
 
-local function options(o)
-  if o ~= nil and type(o) ~= "table" then
-    error("bad argument to 'gradcheck' (options must be a table)", 3)
-  end
-  o = o or {}
-  return o.eps or 1e-6, o.atol or 1e-5, o.rtol or 1e-3
+-- The options table, argument arg of gradcheck; raised at the caller:
+-- ol._args <- options <- check_fn / check_net (tail-called) <- caller.
+local function options(o, arg)
+  o = ol._args.options("gradcheck", arg, o, {
+    eps = {"number", default = 1e-6, gt = 0},
+    atol = {"number", default = 1e-5, min = 0},
+    rtol = {"number", default = 1e-3, min = 0},
+  }, 3)
+  return o.eps, o.atol, o.rtol
 end
 
 local function f64(t)
@@ -49,8 +52,8 @@ local function compare(n, numeric, analytic, name, atol, rtol)
   return ok, max_abs, max_rel, where
 end
 
-local function check_net(net, x, target, kind, opts)
-  local eps, atol, rtol = options(opts)
+local function check_net(net, x, target, kind, opts, arg)
+  local eps, atol, rtol = options(opts, arg)
   local m = net:to("f64") -- a copy: the caller's net is not touched
   x, target = f64(x), f64(target)
   local _, g = m:evaluate(x, target, kind)
@@ -84,16 +87,16 @@ local function check_net(net, x, target, kind, opts)
 end
 
 local function check_fn(f, x0, opts)
-  local eps, atol, rtol = options(opts)
-  if type(x0) ~= "userdata" then
-    error("bad argument #2 to 'gradcheck' (tensor expected, got " .. type(x0) .. ")", 3)
+  local eps, atol, rtol = options(opts, 3)
+  if not ol.istensor(x0) then
+    ol._args.error("gradcheck", 2, "tensor expected, got " .. type(x0), 2)
   end
   local x = x0:to("f64")
   local n = x:numel()
   local flat = x:view(n)
   local _, g = f(x)
-  if type(g) ~= "userdata" or g:numel() ~= n then
-    error("bad argument #1 to 'gradcheck' (f(x) must return loss, grad with grad shaped like x)", 3)
+  if not ol.istensor(g) or g:numel() ~= n then
+    ol._args.error("gradcheck", 1, "f(x) must return loss, grad with grad shaped like x", 2)
   end
   g = g:to("f64"):reshape(n)
   local function numeric(i)
@@ -120,8 +123,8 @@ return function(f, ...)
   if callable(f) then return check_fn(f, ...) end
   if type(f) == "userdata" and f.evaluate then
     local x, target, a3, a4 = ...
-    if type(a3) == "string" or a3 == nil and a4 ~= nil then return check_net(f, x, target, a3, a4) end
-    return check_net(f, x, target, nil, a3)
+    if type(a3) == "string" or a3 == nil and a4 ~= nil then return check_net(f, x, target, a3, a4, 5) end
+    return check_net(f, x, target, nil, a3, 4)
   end
-  error("bad argument #1 to 'gradcheck' (model or function expected, got " .. type(f) .. ")", 2)
+  ol._args.error("gradcheck", 1, "model or function expected, got " .. type(f), 2)
 end

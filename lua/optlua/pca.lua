@@ -18,36 +18,17 @@ local M = {}
 
 local C = (package.loaded.optlua or optlua or require("optlua"))._pca
 
-local known = {components = true, whiten = true, zca = true, eps = true}
+local args = (package.loaded.optlua or optlua or require("optlua"))._args
 
 function M.fit(X, opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then
-    error("bad argument #2 to 'fit' (options table expected, got " .. type(opts) .. ")", 2)
-  end
-  for k in pairs(opts) do
-    if not known[k] then error("bad argument #2 to 'fit' (unknown option '" .. tostring(k) .. "')", 2) end
-  end
-  local k = opts.components
-  if k ~= nil and (math.type(k) ~= "integer" and not (type(k) == "number" and k == math.floor(k))
-                   or k < 1) then
-    error("bad argument #2 to 'fit' (option 'components' must be an integer >= 1, got "
-          .. tostring(k) .. ")", 2)
-  end
-  local whiten, zca, eps = opts.whiten, opts.zca, opts.eps
-  if whiten == nil then whiten = true end
-  if zca == nil then zca = false end
-  if eps == nil then eps = 1e-5 end
-  if type(whiten) ~= "boolean" then
-    error("bad argument #2 to 'fit' (option 'whiten' must be a boolean, got " .. type(whiten) .. ")", 2)
-  end
-  if type(zca) ~= "boolean" then
-    error("bad argument #2 to 'fit' (option 'zca' must be a boolean, got " .. type(zca) .. ")", 2)
-  end
-  if type(eps) ~= "number" or eps < 0 then
-    error("bad argument #2 to 'fit' (option 'eps' must be a number >= 0, got " .. tostring(eps) .. ")", 2)
-  end
-  local pca = C.fit(X, k and math.tointeger(k) or 0, whiten, zca, eps)
+  local o = args.options("fit", 2, opts, {
+    components = {"integer", min = 1},
+    whiten = {"boolean", default = true},
+    zca = {"boolean", default = false},
+    eps = {"number", default = 1e-5, min = 0},
+  })
+  local k, whiten, zca, eps = o.components, o.whiten, o.zca, o.eps
+  local pca = C.fit(X, k or 0, whiten, zca, eps)
   return pca
 end
 

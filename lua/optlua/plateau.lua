@@ -28,53 +28,26 @@ local Plateau = {}
 Plateau.__index = Plateau
 M.Plateau = Plateau
 
--- Raised at level 4: bad <- new <- M.new or the module's __call <- caller.
-local function bad(msg)
-  error("bad argument #1 to 'plateau' (" .. msg .. ")", 4)
-end
+local args = (package.loaded.optlua or optlua or require("optlua"))._args
 
-local defaults = {
-  mode = "min", patience = 10, threshold = 1e-4, threshold_mode = "rel",
-  cooldown = 0, factor = 0.1, min = 0,
-}
-
-local function is_int(v) return type(v) == "number" and v == math.floor(v) and v < math.huge end
-
+-- Checked at level 3: ol._args <- new <- M.new or the module's __call <- caller.
 local function new(opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then bad("options table expected, got " .. type(opts)) end
-  for k in pairs(opts) do
-    if defaults[k] == nil and k ~= "min_lr" then bad("unknown option '" .. tostring(k) .. "'") end
+  local o = args.options("plateau", 1, opts, {
+    mode = {"string", default = "min", one_of = {"min", "max"}},
+    patience = {"integer", default = 10, min = 0},
+    threshold = {"number", default = 1e-4, min = 0},
+    threshold_mode = {"string", default = "rel", one_of = {"rel", "abs"}},
+    cooldown = {"integer", default = 0, min = 0},
+    factor = {"number", default = 0.1, gt = 0, lt = 1},
+    min = {"number", min = 0},
+    min_lr = {"number", min = 0}, -- torch's name for min
+  }, 3)
+  if o.min_lr ~= nil then
+    if o.min ~= nil then args.error("plateau", 1, "give 'min' or 'min_lr', not both", 3) end
+    o.min = o.min_lr
   end
-  local o = {}
-  for k, v in pairs(defaults) do
-    if opts[k] == nil then o[k] = v else o[k] = opts[k] end
-  end
-  if opts.min_lr ~= nil then
-    if opts.min ~= nil then bad("give 'min' or 'min_lr', not both") end
-    o.min = opts.min_lr
-  end
-  if o.mode ~= "min" and o.mode ~= "max" then
-    bad("option 'mode' must be 'min' or 'max', got " .. tostring(o.mode))
-  end
-  if o.threshold_mode ~= "rel" and o.threshold_mode ~= "abs" then
-    bad("option 'threshold_mode' must be 'rel' or 'abs', got " .. tostring(o.threshold_mode))
-  end
-  if not is_int(o.patience) or o.patience < 0 then
-    bad("option 'patience' must be an integer >= 0, got " .. tostring(o.patience))
-  end
-  if not is_int(o.cooldown) or o.cooldown < 0 then
-    bad("option 'cooldown' must be an integer >= 0, got " .. tostring(o.cooldown))
-  end
-  if type(o.threshold) ~= "number" or o.threshold < 0 then
-    bad("option 'threshold' must be a number >= 0, got " .. tostring(o.threshold))
-  end
-  if type(o.factor) ~= "number" or o.factor <= 0 or o.factor >= 1 then
-    bad("option 'factor' must be in (0, 1), got " .. tostring(o.factor))
-  end
-  if type(o.min) ~= "number" or o.min < 0 then
-    bad("option 'min' must be a number >= 0, got " .. tostring(o.min))
-  end
+  o.min_lr = nil
+  if o.min == nil then o.min = 0 end
   local p = setmetatable(o, Plateau)
   p:reset()
   return p
@@ -107,7 +80,7 @@ function Plateau:in_cooldown() return self.cooldown_counter > 0 end
 -- the model's last forward batch, where it exposes it).
 function Plateau:update(value, net, x)
   if type(value) ~= "number" then
-    error("bad argument #1 to 'update' (number expected, got " .. type(value) .. ")", 2)
+    args.error("update", 1, "number expected, got " .. type(value), 2)
   end
   self.epochs = self.epochs + 1
   if self:is_better(value, self.best) then

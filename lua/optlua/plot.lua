@@ -21,8 +21,11 @@ local COLORS = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"
                 "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"}
 P.colors = COLORS
 
+local args = (package.loaded.optlua or optlua or require("optlua"))._args
+
+-- Raised at the caller of the function that called argerr.
 local function argerr(fname, i, msg)
-  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), 3)
+  args.error(fname, i, msg, 3)
 end
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -304,9 +307,23 @@ local function render_panels(fname, file, panels, layout, w, h)
 end
 P._lines_panel, P._contour_panel, P._render_panels = lines_panel, contour_panel, render_panels
 
+-- The options every picture takes, and those of lines and contour.
+local COMMON = {file = {"string", required = true}, size = {"table"}, title = {"string"}}
+local SPECS = {
+  lines = {series = {"table", required = true}, logy = {"boolean"}, logx = {"boolean"},
+           xlabel = {"string"}, ylabel = {"string"}, xrange = {"table"}, lmargin = {"integer"}},
+  contour = {f = {"function", required = true}, bounds = {"table"}, paths = {"table"},
+             levels = {"number|table"}, scale = {"string", one_of = {"log", "linear"}},
+             grid = {"integer", min = 2}, minima = {"table"}, heatmap = {"boolean"}},
+}
+for _, spec in pairs(SPECS) do
+  for k, v in pairs(COMMON) do spec[k] = v end
+end
+
+-- Checks the argument of ol.plot.lines / contour (keys and types; the
+-- panels check the contents), at the caller: ol._args <- spec_table <- fname <- caller.
 local function spec_table(fname, spec)
-  if type(spec) ~= "table" then argerr(fname, 1, "table expected, got " .. type(spec)) end
-  if type(spec.file) ~= "string" then argerr(fname, 1, "file = 'name.png' (or .svg, .pdf) expected") end
+  args.options(fname, 1, spec, SPECS[fname], 3)
   return spec
 end
 
@@ -372,6 +389,7 @@ P._parse_flat_json = parse_flat_json
 function P.log(path, file, opts)
   if type(path) ~= "string" then argerr("log", 1, "path of a JSONL training log expected") end
   if type(file) ~= "string" then argerr("log", 2, "picture file name expected") end
+  opts = args.options("log", 3, opts, {title = {"string"}})
   local fh, err = io.open(path, "r")
   if not fh then argerr("log", 1, "cannot open " .. tostring(err)) end
   local s = {loss = {x = {}, y = {}}, epoch = {x = {}, y = {}}, val = {x = {}, y = {}},

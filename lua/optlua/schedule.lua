@@ -28,16 +28,17 @@ local floor, cos, pi, log, exp = math.floor, math.cos, math.pi, math.log, math.e
 local max, min = math.max, math.min
 
 -- ---- option checking ----------------------------------------------------
--- Errors are raised at level 3: the caller of the built-in that called check.
+-- Through ol._args (lua/l_args.c), which words every option error of the
+-- library. Errors are raised at the caller of the built-in.
 
--- level: 3 when called from a built-in, 4 from check.
+local args = (package.loaded.optlua or optlua or require("optlua"))._args
+
+-- A plain argument error of built-in fname; level: 3 when called from a
+-- built-in (bad <- built-in <- caller).
 local function bad(fname, msg, level)
-  error(string.format("bad argument #1 to '%s' (%s)", fname, msg), level or 3)
+  args.error(fname, 1, msg, level or 3)
 end
 
--- spec: name -> {kind, required, default, test}; kind is "number",
--- "integer", "boolean", "string", "table", "callable", "value" (number or
--- callable). Returns a new table of checked options with defaults filled in.
 local function is_callable(v)
   if type(v) == "function" then return true end
   local mt = getmetatable(v)
@@ -45,49 +46,10 @@ local function is_callable(v)
 end
 M.is_callable = is_callable
 
+-- The checked options of built-in fname (see ol._args.options for spec).
 local function check(fname, opts, spec)
-  if type(opts) ~= "table" then
-    bad(fname, "options table expected, got " .. type(opts), 4)
-  end
-  for k in pairs(opts) do
-    if spec[k] == nil then
-      bad(fname, "unknown option '" .. tostring(k) .. "'", 4)
-    end
-  end
-  local out = {}
-  for name, s in pairs(spec) do
-    local v = opts[name]
-    if v == nil then
-      if s.required then bad(fname, "option '" .. name .. "' is required", 4) end
-      v = s.default
-    else
-      local kind, ok = s[1], true
-      if kind == "number" then ok = type(v) == "number" and v == v
-      elseif kind == "integer" then ok = math.type(v) == "integer"
-        or (type(v) == "number" and v == floor(v) and v < math.huge and v > -math.huge)
-      elseif kind == "callable" then ok = is_callable(v)
-      elseif kind == "value" then ok = (type(v) == "number" and v == v) or is_callable(v)
-      else ok = type(v) == kind end
-      if not ok then
-        local want = ({value = "a number or schedule", callable = "a function",
-                       integer = "an integer"})[kind] or ("a " .. kind)
-        bad(fname, string.format("option '%s' must be %s, got %s", name, want,
-                                 type(v) == "number" and tostring(v) or type(v)), 4)
-      end
-      if kind == "integer" then v = floor(v) end
-      if s.test then
-        local why = s.test(v)
-        if why then bad(fname, string.format("option '%s' %s, got %s", name, why, tostring(v)), 4) end
-      end
-    end
-    out[name] = v
-  end
-  return out
+  return args.options(fname, 1, opts, spec, 3) -- C <- check <- built-in <- caller
 end
-M._check = check
-
-local function positive(v) if v <= 0 then return "must be > 0" end end
-local function nonneg(v) if v < 0 then return "must be >= 0" end end
 
 -- The value of a number-or-schedule at t.
 local function value_at(v, t)
@@ -112,8 +74,8 @@ end
 function M.step(opts)
   local o = check("step", opts, {
     from = {"number", required = true},
-    every = {"integer", required = true, test = positive},
-    gamma = {"number", default = 0.1, test = positive},
+    every = {"integer", required = true, gt = 0},
+    gamma = {"number", default = 0.1, gt = 0},
   })
   return function(t)
     return o.from * o.gamma ^ floor(max(t - 1, 0) / o.every)
@@ -125,7 +87,7 @@ function M.multistep(opts)
   local o = check("multistep", opts, {
     from = {"number", required = true},
     milestones = {"table", required = true},
-    gamma = {"number", default = 0.1, test = positive},
+    gamma = {"number", default = 0.1, gt = 0},
   })
   local ms = {}
   for i, m in ipairs(o.milestones) do
@@ -149,7 +111,7 @@ end
 function M.exponential(opts)
   local o = check("exponential", opts, {
     from = {"number", required = true},
-    gamma = {"number", required = true, test = positive},
+    gamma = {"number", required = true, gt = 0},
   })
   return function(t) return o.from * o.gamma ^ max(t - 1, 0) end
 end
@@ -160,8 +122,8 @@ function M.poly(opts)
   local o = check("poly", opts, {
     from = {"number", required = true},
     to = {"number", default = 0},
-    steps = {"integer", required = true, test = positive},
-    power = {"number", default = 1, test = positive},
+    steps = {"integer", required = true, gt = 0},
+    power = {"number", default = 1, gt = 0},
   })
   return function(t)
     local e = min(max(t - 1, 0), o.steps)
@@ -175,7 +137,7 @@ function M.linear(opts)
   local o = check("linear", opts, {
     from = {"number", required = true},
     to = {"number", required = true},
-    steps = {"integer", required = true, test = positive},
+    steps = {"integer", required = true, gt = 0},
   })
   return function(t)
     local e = min(max(t - 1, 0), o.steps)
@@ -189,7 +151,7 @@ function M.cosine(opts)
   local o = check("cosine", opts, {
     from = {"number", required = true},
     to = {"number", default = 0},
-    steps = {"integer", required = true, test = positive},
+    steps = {"integer", required = true, gt = 0},
   })
   return function(t)
     local e = min(max(t - 1, 0), o.steps)
@@ -203,8 +165,8 @@ function M.cosine_restarts(opts)
   local o = check("cosine_restarts", opts, {
     from = {"number", required = true},
     to = {"number", default = 0},
-    period = {"integer", required = true, test = positive},
-    mult = {"integer", default = 1, test = function(v) if v < 1 then return "must be >= 1" end end},
+    period = {"integer", required = true, gt = 0},
+    mult = {"integer", default = 1, min = 1},
   })
   return function(t)
     local cur, len = max(t - 1, 0), o.period
@@ -224,7 +186,7 @@ function M.warmup(opts)
   local o = check("warmup", opts, {
     from = {"number", default = 0},
     to = {"number", required = true},
-    steps = {"integer", required = true, test = positive},
+    steps = {"integer", required = true, gt = 0},
   })
   return function(t)
     return o.from + (o.to - o.from) * min(max(t, 0), o.steps) / o.steps
@@ -238,14 +200,12 @@ end
 -- end, pct). After `steps` the final value is held (torch raises).
 function M.one_cycle(opts)
   local o = check("one_cycle", opts, {
-    max = {"number", required = true, test = positive},
-    steps = {"integer", required = true, test = positive},
-    pct_start = {"number", default = 0.3, test = function(v)
-      if v < 0 or v > 1 then return "must be in [0, 1]" end end},
-    anneal = {"string", default = "cos", test = function(v)
-      if v ~= "cos" and v ~= "linear" then return "must be 'cos' or 'linear'" end end},
-    div_factor = {"number", default = 25, test = positive},
-    final_div_factor = {"number", default = 1e4, test = positive},
+    max = {"number", required = true, gt = 0},
+    steps = {"integer", required = true, gt = 0},
+    pct_start = {"number", default = 0.3, min = 0, max = 1},
+    anneal = {"string", default = "cos", one_of = {"cos", "linear"}},
+    div_factor = {"number", default = 25, gt = 0},
+    final_div_factor = {"number", default = 1e4, gt = 0},
     three_phase = {"boolean", default = false},
   })
   local initial = o.max / o.div_factor
@@ -292,13 +252,10 @@ function M.cyclic(opts)
   local o = check("cyclic", opts, {
     low = {"number", required = true},
     high = {"number", required = true},
-    period = {"number", required = true, test = positive},
-    up = {"number", test = positive},
-    mode = {"string", default = "triangular", test = function(v)
-      if v ~= "triangular" and v ~= "triangular2" and v ~= "exp_range" then
-        return "must be 'triangular', 'triangular2' or 'exp_range'"
-      end end},
-    gamma = {"number", default = 1, test = positive},
+    period = {"number", required = true, gt = 0},
+    up = {"number", gt = 0},
+    mode = {"string", default = "triangular", one_of = {"triangular", "triangular2", "exp_range"}},
+    gamma = {"number", default = 1, gt = 0},
   })
   local up = o.up or o.period / 2
   if up > o.period then
@@ -380,14 +337,12 @@ Warmup.__index = Warmup
 Warmup.__call = function(w, t) return w.beta(t) end
 
 function M.momentum_warmup(opts)
-  local frac_beta = function(v) if v < 0 or v >= 1 then return "must be in [0, 1)" end end
   local o = check("momentum_warmup", opts, {
-    from = {"number", required = true, test = frac_beta},
-    to = {"number", required = true, test = frac_beta},
-    steps = {"integer", required = true, test = positive},
+    from = {"number", required = true, min = 0, lt = 1},
+    to = {"number", required = true, min = 0, lt = 1},
+    steps = {"integer", required = true, gt = 0},
     keep_effective_lr = {"boolean", default = true},
-    shape = {"string", default = "log", test = function(v)
-      if v ~= "log" and v ~= "linear" then return "must be 'log' or 'linear'" end end},
+    shape = {"string", default = "log", one_of = {"log", "linear"}},
   })
   local w = setmetatable({from = o.from, to = o.to, steps = o.steps,
                           keep_effective_lr = o.keep_effective_lr, shape = o.shape}, Warmup)
@@ -414,22 +369,14 @@ end
 
 function Warmup:lr(base)
   if type(base) ~= "number" and not is_callable(base) then
-    error("bad argument #1 to 'lr' (number or schedule expected, got " .. type(base) .. ")", 2)
+    args.error("lr", 1, "number or schedule expected, got " .. type(base), 2)
   end
   return function(t) return value_at(base, t) * self:lr_scale(t) end
 end
 
 function Warmup:attach(opt, o)
-  o = o or {}
-  if type(o) ~= "table" then
-    error("bad argument #2 to 'attach' (options table expected, got " .. type(o) .. ")", 2)
-  end
-  for k in pairs(o) do
-    if k ~= "field" and k ~= "lr" then
-      error("bad argument #2 to 'attach' (unknown option '" .. tostring(k) .. "')", 2)
-    end
-  end
-  local field = o.field or "momentum"
+  o = args.options("attach", 2, o, {field = {"string", default = "momentum"}, lr = {"number|function"}})
+  local field = o.field
   local beta = self.beta
   -- "betas[1]": the optimizer's option is the pair; schedule the pair, the
   -- other half kept at its value at attach time.
@@ -469,16 +416,15 @@ Reduce.__call = function(r, t) return r:value(t) end
 
 function M.reduce_on_plateau(opts)
   local o = check("reduce_on_plateau", opts, {
-    base = {"value", required = true},
-    factor = {"number", default = 0.1, test = function(v)
-      if v <= 0 or v >= 1 then return "must be in (0, 1)" end end},
-    patience = {"integer", default = 10, test = nonneg},
-    min = {"number", default = 0, test = nonneg},
-    mode = {"string", default = "min"},
-    threshold = {"number", default = 1e-4},
-    threshold_mode = {"string", default = "rel"},
-    cooldown = {"integer", default = 0, test = nonneg},
-    eps = {"number", default = 1e-8, test = nonneg},
+    base = {"number|function", required = true},
+    factor = {"number", default = 0.1, gt = 0, lt = 1},
+    patience = {"integer", default = 10, min = 0},
+    min = {"number", default = 0, min = 0},
+    mode = {"string", default = "min", one_of = {"min", "max"}},
+    threshold = {"number", default = 1e-4, min = 0},
+    threshold_mode = {"string", default = "rel", one_of = {"rel", "abs"}},
+    cooldown = {"integer", default = 0, min = 0},
+    eps = {"number", default = 1e-8, min = 0},
   })
   local plateau = require("optlua.plateau")
   local ok, p = pcall(plateau, {mode = o.mode, patience = o.patience, threshold = o.threshold,

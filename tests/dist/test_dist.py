@@ -1,4 +1,4 @@
-"""Data-parallel training against one process (issue 11).
+"""Data-parallel training against one process.
 
     python3 test_dist.py OPTLUA MPIEXEC [MPIEXEC_FLAGS...]
 
@@ -28,6 +28,7 @@ import tempfile
 OPTLUA, MPIEXEC, FLAGS = sys.argv[1], sys.argv[2], sys.argv[3:]
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_equiv.lua")
 TOL = 1e-12
+passed = 0
 failures = []
 params_figures = {}
 
@@ -63,10 +64,13 @@ def worst(a, b):
 
 
 def check(name, a, b, ok):
+    global passed
     err = worst(a, b)
     good = ok(err)
     print("%-46s worst relative difference %.3g  %s" % (name, err, "ok" if good else "FAIL"))
-    if not good:
+    if good:
+        passed += 1
+    else:
         failures.append(name)
 
 
@@ -80,7 +84,9 @@ for opt in ("sgd", "adam", "rprop"):
     fa, fb = params_figures["single_%s.txt" % opt], params_figures["dist2_%s.txt" % opt]
     same = all(abs(fa[k] - fb[k]) <= TOL * max(1.0, abs(fa[k])) for k in fa) and fa.keys() == fb.keys()
     print("%-46s %s  %s" % ("%s: global steps, samples, loss, val_loss" % opt, fb, "ok" if same else "FAIL"))
-    if not same:
+    if same:
+        passed += 1
+    else:
         failures.append("%s metrics %s != %s" % (opt, fa, fb))
     if opt == "sgd":
         ref3 = train(0, opt, 48, 3, "single48_%s.txt" % opt)
@@ -101,5 +107,6 @@ check("adam: 2 epochs in one + 1 resumed in 2 ranks", ref, b, lambda e: e <= TOL
 os.chdir("/")
 tmp.cleanup()
 if failures:
-    sys.exit("FAILED: " + ", ".join(failures))
-print("all data-parallel checks passed")
+    print("FAILED: " + ", ".join(failures), file=sys.stderr)
+print("%d passed, %d failed, 0 skipped" % (passed, len(failures)))  # no check here skips
+sys.exit(1 if failures else 0)

@@ -1,8 +1,10 @@
 /* Safetensors files (engine/checkpoint.c): the bytes on disk checked by
  * hand against the format specification, round trips, every validation
- * rule on hand-made bad files, every truncation of a good file, and a
- * simulated crash during save. */
+ * rule on hand-made bad files, every truncation of a good file, a
+ * simulated crash during save; structured metadata (JSON text written out
+ * by hand), the RNG state's form, and how messages name a checkpoint. */
 #include <dirent.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -285,6 +287,115 @@ static void test_crash_during_save(void **state) {
     assert_non_null(strstr(err.msg, "cannot open"));
 }
 
+/* Structured metadata: the JSON text written out by hand, then read back. */
+static void test_meta_json(void **state) {
+    (void)state;
+    ol_checkpoint ck;
+    ol_error err;
+    ol_ck_init(&ck);
+    json_t *j = json_object();
+    json_object_set_new(j, "b", json_real(0.05));     /* shortest form, not ...0003 */
+    json_object_set_new(j, "a", json_real(1.0));      /* stays a real */
+    json_object_set_new(j, "third", json_real(1.0 / 3));
+    json_object_set_new(j, "tiny", json_real(1e-8));
+    json_object_set_new(j, "big", ol_ck_json_double(INFINITY));
+    json_object_set_new(j, "nan", ol_ck_json_double(NAN));
+    json_object_set_new(j, "neg", ol_ck_json_double(-INFINITY));
+    json_object_set_new(j, "n", json_integer(-3));
+    json_t *a = json_array();
+    json_array_append_new(a, json_true());
+    json_array_append_new(a, json_string("q\"uote"));
+    json_array_append_new(a, json_real(-0.0));
+    json_object_set_new(j, "list", a);
+    assert_int_equal(ol_ck_set_meta_json(&ck, "k", j, &err), 0);
+    assert_string_equal(ol_ck_get_meta(&ck, "k"),
+                        "{\"b\":0.05,\"a\":1.0,\"third\":0.3333333333333333,\"tiny\":1e-08,"
+                        "\"big\":\"inf\",\"nan\":\"nan\",\"neg\":\"-inf\",\"n\":-3,"
+                        "\"list\":[true,\"q\\\"uote\",-0.0]}");
+    json_t *back;
+    assert_int_equal(ol_ck_get_meta_json(&ck, "k", &back, &err), 0);
+    double v;
+    assert_int_equal(ol_ck_json_to_double(json_object_get(back, "b"), &v), 0);
+    assert_true(v == 0.05);
+    assert_int_equal(ol_ck_json_to_double(json_object_get(back, "third"), &v), 0);
+    assert_true(v == 1.0 / 3);
+    assert_int_equal(ol_ck_json_to_double(json_object_get(back, "big"), &v), 0);
+    assert_true(isinf(v) && v > 0);
+    assert_int_equal(ol_ck_json_to_double(json_object_get(back, "neg"), &v), 0);
+    assert_true(isinf(v) && v < 0);
+    assert_int_equal(ol_ck_json_to_double(json_object_get(back, "nan"), &v), 0);
+    assert_true(isnan(v));
+    assert_int_equal(ol_ck_json_to_double(json_object_get(back, "n"), &v), 0);
+    assert_true(v == -3);
+    assert_int_equal(ol_ck_json_to_double(json_array_get(json_object_get(back, "list"), 0), &v), -1);
+    assert_int_equal(ol_ck_json_to_double(json_array_get(json_object_get(back, "list"), 1), &v), -1);
+    json_decref(back);
+    /* Absent: no value, no error. Malformed: the key and the checkpoint named. */
+    assert_int_equal(ol_ck_get_meta_json(&ck, "absent", &back, &err), 0);
+    assert_null(back);
+    assert_int_equal(ol_ck_set_meta(&ck, "bad", "{\"x\":", &err), 0);
+    assert_int_equal(ol_ck_get_meta_json(&ck, "bad", &back, &err), -1);
+    assert_null(back);
+    assert_non_null(strstr(err.msg, "checkpoint '(in memory)': metadata 'bad' is not valid JSON"));
+    /* NULL (a failed json_* constructor) is an error, not a crash. */
+    assert_int_equal(ol_ck_set_meta_json(&ck, "none", NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "'none'"));
+    ol_ck_free(&ck);
+}
+
+/* The RNG state: four hex words, written and read back; bad forms refused. */
+static void test_rng(void **state) {
+    (void)state;
+    ol_checkpoint ck;
+    ol_error err;
+    ol_ck_init(&ck);
+    ol_rng_state s = {{0x0123456789abcdefULL, 0, 0xffffffffffffffffULL, 42}}, back;
+    assert_int_equal(ol_ck_get_rng(&ck, &back, &err), 1);
+    assert_int_equal(ol_ck_put_rng(&ck, &s, &err), 0);
+    assert_string_equal(ol_ck_get_meta(&ck, "rng.state"),
+                        "[\"0123456789abcdef\",\"0000000000000000\",\"ffffffffffffffff\","
+                        "\"000000000000002a\"]");
+    assert_int_equal(ol_ck_get_rng(&ck, &back, &err), 0);
+    assert_memory_equal(back.s, s.s, sizeof s.s);
+    static const char *const bad[] = {
+        "[\"0123456789abcdef\",\"0\",\"0\"]",
+        "[\"0123456789ABCDEF\",\"0000000000000000\",\"0000000000000000\",\"0000000000000000\"]",
+        "[\"0123456789abcde\",\"0000000000000000\",\"0000000000000000\",\"0000000000000000\"]",
+        "[1,2,3,4]",
+        "{}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(ol_ck_set_meta(&ck, "rng.state", bad[i], &err), 0);
+        assert_int_equal(ol_ck_get_rng(&ck, &back, &err), -1);
+        assert_non_null(strstr(err.msg, "metadata 'rng.state' is not four 64-bit hex words"));
+    }
+    ol_ck_free(&ck);
+}
+
+/* Messages name a checkpoint by the path it was read from. */
+static void test_names(void **state) {
+    (void)state;
+    ol_checkpoint ck, back;
+    ol_error err;
+    char p[128];
+    path_in(p, sizeof p, "named.safetensors");
+    ol_ck_init(&ck);
+    assert_string_equal(ol_ck_name(&ck), "(in memory)");
+    assert_int_equal(ol_ck_set_meta(&ck, "k", "v", &err), 0);
+    assert_int_equal(ol_ck_save(&ck, p, &err), 0);
+    assert_int_equal(ol_ck_load(p, &back, &err), 0);
+    assert_string_equal(ol_ck_name(&back), p);
+    ol_ck_free(&back);
+    assert_null(back.source);
+    size_t n;
+    unsigned char *bytes = slurp(p, &n);
+    assert_int_equal(ol_ck_parse(bytes, n, "buffer", &back, &err), 0);
+    assert_string_equal(ol_ck_name(&back), "buffer");
+    ol_ck_free(&back);
+    free(bytes);
+    ol_ck_free(&ck);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bytes_on_disk),
@@ -292,6 +403,9 @@ int main(void) {
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_crash_during_save),
+        cmocka_unit_test(test_meta_json),
+        cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -69,15 +69,16 @@ static void check_small(ol_dataset *ds) {
     assert_int_equal(ol_dataset_label(ds, 1), 3);
     assert_int_equal(ol_dataset_label(ds, 2), 2);
     int64_t idx[2] = {2, 0};
-    double x[8], y[2];
-    ol_dataset_gather(ds, idx, 2, OL_F64, x, y);
+    double x[8];
+    int32_t ids[2] = {-9, -9}, idf[2] = {-9, -9};
+    ol_dataset_gather(ds, idx, 2, OL_F64, x, ids);
     const double want[8] = {200 / 255.0, 100 / 255.0, 50 / 255.0, 25 / 255.0, 0, 1, 0.2, 0.4};
     for (int k = 0; k < 8; k++) assert_true(fabs(x[k] - want[k]) < 1e-15);
-    assert_true(y[0] == 2 && y[1] == 1);
-    float xf[8], yf[2];
-    ol_dataset_gather(ds, idx, 2, OL_F32, xf, yf);
+    assert_true(ids[0] == 1 && ids[1] == 0); /* labels 2 and 1, as 0-based class ids */
+    float xf[8];
+    ol_dataset_gather(ds, idx, 2, OL_F32, xf, idf);
     for (int k = 0; k < 8; k++) assert_true(fabsf(xf[k] - (float)want[k]) < 1e-7f);
-    assert_true(yf[0] == 2.0f && yf[1] == 1.0f);
+    assert_true(idf[0] == 1 && idf[1] == 0);
     ol_dataset_free(ds);
 }
 

@@ -33,24 +33,31 @@ static ol_dataset *make(int64_t n, const int32_t *lab, int32_t classes) {
 }
 
 /* Runs one epoch; returns the samples in order (out, n entries) and checks
- * each batch's size and that x and y agree with the sample. */
+ * each batch's size and that its features and class id agree with the
+ * sample. */
 static int64_t epoch(ol_loader *l, int64_t *out, int64_t *sizes) {
-    int64_t B = l->opts.batch_size, total = 0, nb = 0, n;
-    double *x = malloc((size_t)B * 2 * sizeof *x), *y = malloc((size_t)B * sizeof *y);
-    while (ol_loader_next(l, OL_F64, x, y, &n) > 0) {
+    int64_t B = l->opts.batch_size, total = 0, nb = 0;
+    ol_batch b;
+    ol_error err = {{0}};
+    assert_int_equal(ol_loader_batch_init(l, &b, OL_F64, &err), 0);
+    while (ol_loader_next_batch(l, &b) > 0) {
+        const int64_t n = b.n;
+        const double *x = b.x;
         assert_true(n >= 1 && n <= B);
+        assert_int_equal(b.global, n);
         for (int64_t k = 0; k < n; k++) {
             int64_t i = (int64_t)x[2 * k];
             assert_true(x[2 * k + 1] == -(double)i);
-            assert_true(y[k] == (double)ol_dataset_label(l->ds, i));
+            assert_int_equal(b.ids[k], ol_dataset_label(l->ds, i) - 1); /* -1: unlabelled */
             out[total++] = i;
         }
         if (sizes) sizes[nb] = n;
         nb++;
     }
+    assert_int_equal(b.n, 0);
+    assert_int_equal(b.global, 0);
     assert_int_equal(nb, ol_loader_num_batches(l));
-    free(x);
-    free(y);
+    ol_batch_free(&b);
     return total;
 }
 
@@ -234,13 +241,14 @@ static void test_split_subset(void **state) {
     assert_int_equal(b->n, 3);
     assert_int_equal(a->classes, 2);
     int64_t all[10];
-    double x[2], y;
+    double x[2];
     for (int64_t i = 0; i < 10; i++) {
         ol_dataset *p = i < 7 ? a : b;
         int64_t k = i < 7 ? i : i - 7;
-        ol_dataset_gather(p, &k, 1, OL_F64, x, &y);
+        int32_t id = -9;
+        ol_dataset_gather(p, &k, 1, OL_F64, x, &id);
         all[i] = (int64_t)x[0];
-        assert_true(y == lab[all[i]]);
+        assert_int_equal(id, lab[all[i]] - 1);
     }
     check_permutation(all, 10);
     ol_rng_seed(7);
@@ -303,52 +311,6 @@ static void test_standardize(void **state) {
     ol_dataset_free(te);
 }
 
-/* ol_loader_peek_shard names the slice the next call takes, takes
- * nothing, and names none at the end of an epoch (the next epoch's order is
- * not drawn yet), over two epochs; with shards too. The prefetch of the next slice that
- * ol_dataset_gather_ahead makes is a hint: the values gathered are the same. */
-static void test_peek(void **state) {
-    (void)state;
-    ol_dataset *ds = make(10, NULL, 0);
-    ol_loader l;
-    ol_error err = {{0}};
-    const int64_t *peek, *idx;
-    for (int shards = 1; shards <= 3; shards++) {
-        for (int r = 0; r < shards; r++) {
-            ol_rng_seed(4);
-            assert_int_equal(ol_loader_init(&l, ds, &(ol_loader_opts){.batch_size = 3, .shuffle = 1}, &err), 0);
-            assert_int_equal(ol_loader_set_shard(&l, r, shards, &err), 0);
-            for (int epoch = 0; epoch < 2; epoch++) {
-                int64_t global, n, m;
-                ol_loader_start_epoch(&l); /* as the training loop does */
-                for (;;) {
-                    m = ol_loader_peek_shard(&l, &peek);
-                    int64_t again = ol_loader_peek_shard(&l, &idx);
-                    assert_int_equal(again, m);
-                    n = ol_loader_next_shard(&l, &idx, &global);
-                    if (global == 0) break;
-                    assert_int_equal(n, m);
-                    if (n > 0) assert_memory_equal(peek, idx, (size_t)n * sizeof *idx);
-                    double x[2 * 3], xp[2 * 3];
-                    const int64_t *after; /* the next slice, as the training loop does */
-                    const int64_t n_after = ol_loader_peek_shard(&l, &after);
-                    ol_dataset_gather_ahead(ds, idx, n, OL_F64, x, NULL, after, n_after);
-                    for (int64_t k = 0; k < n; k++) {
-                        xp[2 * k] = (double)idx[k];
-                        xp[2 * k + 1] = -(double)idx[k];
-                    }
-                    if (n > 0) assert_memory_equal(x, xp, (size_t)(2 * n) * sizeof *x);
-                }
-                assert_int_equal(ol_loader_peek_shard(&l, &peek), 0); /* end of epoch */
-                assert_null(peek);
-            }
-            ol_loader_free(&l);
-        }
-    }
-    ol_dataset_gather_ahead(ds, NULL, 0, OL_F64, NULL, NULL, NULL, 0); /* nothing to do */
-    ol_dataset_free(ds);
-}
-
 /* A batch gathered on 2 threads (cut into blocks of rows, dataset.c): byte
  * images scaled into f32 (gathered with the next batch's prefetch) and f64,
  * with and without standardisation, in a shuffled order with a short last
@@ -366,7 +328,8 @@ static void test_gather_threads(void **state) {
     assert_non_null(ds);
     int64_t idx[131];
     for (int64_t k = 0; k < rows; k++) idx[k] = (k * 97 + 11) % n;
-    double *out = malloc(sizeof(double) * rows * d), lab[131];
+    double *out = malloc(sizeof(double) * rows * d);
+    int32_t ids[131];
     for (int standardized = 0; standardized < 2; standardized++) {
         double mean[37], sd[37];
         if (standardized) {
@@ -375,23 +338,24 @@ static void test_gather_threads(void **state) {
             assert_int_equal(ol_dataset_standardize(ds, &st, &err), 0);
         }
         for (int dt = 0; dt < 2; dt++) {
+            for (int64_t k = 0; k < rows; k++) ids[k] = -9; /* each gather writes them anew */
             ol_set_threads(2);
             if (dt) {
-                ol_dataset_gather(ds, idx, rows, OL_F64, out, lab);
+                ol_dataset_gather(ds, idx, rows, OL_F64, out, ids);
             } else {
                 /* with the next batch's prefetch (a hint) in the parts: its
                  * own array, so that ASan sees a read past its end */
                 const int64_t n_next = 57;
                 int64_t *next = malloc(sizeof *next * (size_t)n_next);
                 for (int64_t k = 0; k < n_next; k++) next[k] = (k * 31 + 5) % n;
-                ol_dataset_gather_ahead(ds, idx, rows, OL_F32, out, lab, next, n_next);
+                ol_dataset_gather_ahead(ds, idx, rows, OL_F32, out, ids, next, n_next);
                 free(next);
             }
             ol_set_threads(1);
             for (int64_t k = 0; k < rows; k++) {
-                double want_y = (double)(idx[k] % 4 + 1);
-                double got_y = dt ? lab[k] : (double)((float *)lab)[k];
-                if (got_y != want_y) fail_msg("label of row %lld: %g, want %g", (long long)k, got_y, want_y);
+                const int32_t want_id = (int32_t)(idx[k] % 4); /* label - 1 */
+                if (ids[k] != want_id)
+                    fail_msg("class id of row %lld: %d, want %d", (long long)k, (int)ids[k], (int)want_id);
                 for (int64_t j = 0; j < d; j++) {
                     double v = (double)x[idx[k] * d + j] / 255;
                     if (standardized) v = (v - mean[j]) / sd[j];
@@ -417,7 +381,6 @@ int main(void) {
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_split_subset),
         cmocka_unit_test(test_standardize),
-        cmocka_unit_test(test_peek),
         cmocka_unit_test(test_gather_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

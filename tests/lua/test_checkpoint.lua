@@ -183,14 +183,19 @@ end)
 
 T.test("save checks its arguments", function()
   local net = ol.nn.mlp{sizes = {2, 3}}
-  T.raises("bad argument #2 to 'save' (table expected", function() ol.save(path("e"), net) end)
-  T.raises("unknown field 'modle'", function() ol.save(path("e"), {modle = net}) end)
+  T.raises("bad argument #2 to 'save' (options table expected, got optlua.model)",
+           function() ol.save(path("e"), net) end)
+  T.raises("bad argument #2 to 'save' (unknown option 'modle'; did you mean 'model'?)",
+           function() ol.save(path("e"), {modle = net}) end)
+  T.raises("bad argument #2 to 'save' (option 'model' must be a model, got table)",
+           function() ol.save(path("e"), {model = {}}) end)
   T.raises("meta key 'optim.t' is reserved", function() ol.save(path("e"), {meta = {["optim.t"] = 1}}) end)
   T.raises("meta.f: cannot store a function", function() ol.save(path("e"), {meta = {f = print}}) end)
   local cyc = {}
   cyc.self = cyc
   T.raises("nested too deep", function() ol.save(path("e"), {meta = {c = cyc}}) end)
-  T.raises("optimizer: optimizer expected", function() ol.save(path("e"), {optimizer = net}) end)
+  T.raises("bad argument #2 to 'save' (option 'optimizer' must be an optimizer, got optlua.model)",
+           function() ol.save(path("e"), {optimizer = net}) end)
   T.raises("tensors.x: tensor expected", function() ol.save(path("e"), {tensors = {x = 1}}) end)
   T.raises("save: cannot write checkpoint '/nonexistent-dir/x'",
            function() ol.save("/nonexistent-dir/x", {model = net}) end)

@@ -44,9 +44,9 @@ T.test("checkpoint = path saves every k epochs and at the end", function()
   local net2 = ol.nn.mlp{sizes = {2, 4, 3}, dtype = "f64"}
   ck:restore(net2)
   T.ok(same(net2:params(), net:params()), "the last file holds the final parameters")
-  T.raises("bad option 'every_epochs' to 'train'", ol.train,
+  T.raises("bad argument #1 to 'train' (option 'every_epochs' must be >= 1, got 0)", ol.train,
            {model = net, optimizer = opt, data = loader, checkpoint = p, every_epochs = 0})
-  T.raises("bad option 'checkpoint' to 'train' (file name expected, got table)", ol.train,
+  T.raises("bad argument #1 to 'train' (option 'checkpoint' must be a file name, got table)", ol.train,
            {model = net, optimizer = opt, data = loader, checkpoint = {}})
 end)
 

@@ -59,7 +59,6 @@ T.test("bad arguments", function()
 end)
 
 T.test("a model's gradients", function()
-  if not (ol.nn and ol.nn.mlp) then return end -- ol.nn not built in yet
   ol.seed(1)
   local net = ol.nn.mlp{sizes = {3, 4, 2}, activation = "tanh", dtype = "f64"}
   local x = ol.randn(5, 3, "f64")

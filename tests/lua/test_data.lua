@@ -66,7 +66,8 @@ T.test("synthetic sets: sizes, classes, seeded", function()
   T.near_all(b, a, 0)
   local c = ol.data.synthetic{kind = "spirals", n = 30, dtype = "f64"}
   T.eq(c.dtype, "f64")
-  T.raises("unknown kind 'moons'", ol.data.synthetic, {kind = "moons"})
+  T.raises("bad argument #1 to 'synthetic' (option 'kind' must be 'spirals', 'xor' or 'blobs', got 'moons')",
+           ol.data.synthetic, {kind = "moons"})
   T.raises("xor has 2 classes", ol.data.synthetic, {kind = "xor", classes = 3})
   T.raises("unknown option 'size'", ol.data.synthetic, {kind = "xor", size = 3})
 end)
@@ -146,7 +147,8 @@ T.test("loader: balanced batches", function()
     T.eq(first[1], 12); T.eq(first[2], 12); T.eq(first[3], 12)
   end
   T.raises("labelled", ol.data.loader, numbered(5), {balanced = true})
-  T.raises("batch_size must be >= 1", ol.data.loader, ds, {batch_size = 0})
+  T.raises("bad argument #2 to 'loader' (option 'batch_size' must be >= 1, got 0)", ol.data.loader, ds,
+           {batch_size = 0})
   T.raises("unknown option 'batchsize'", ol.data.loader, ds, {batchsize = 3})
 end)
 
@@ -259,18 +261,23 @@ T.test("csv: errors", function()
   T.raises("line 3, column 2: label 7 is out of range 0..2", ol.data.csv, p,
            {label_base = 0, classes = 3})
   T.raises("no column named 'c'", ol.data.csv, p, {label = "c"})
-  T.raises("delimiter must be one character", ol.data.csv, p, {delimiter = ";;"})
+  T.raises("bad argument #2 to 'csv' (option 'delimiter' must be one character, got ';;')", ol.data.csv, p,
+           {delimiter = ";;"})
   local d = ol.data.csv(p, {label = false})
   T.eq(d.classes, 0); T.eq(d.y, nil); T.eq(d.features, 2)
   os.remove(p)
 end)
 
 local FM = "/usr/share/datasets/fashion-mnist"
-T.test("fashion_mnist: missing and installed", function()
+T.test("fashion_mnist: a missing directory, a bad split", function()
   T.raises("apt-get install dataset-fashion-mnist", ol.data.fashion_mnist, {dir = tmp .. ".none"})
-  T.raises("split must be", ol.data.fashion_mnist, {split = "val"})
+  T.raises("bad argument #1 to 'fashion_mnist' (option 'split' must be 'train' or 'test', got 'val')",
+           ol.data.fashion_mnist, {split = "val"})
+end)
+
+T.test("fashion_mnist: the installed files", function()
   local f = io.open(FM .. "/train-labels-idx1-ubyte.gz", "rb")
-  if not f then print("skipped: Fashion-MNIST not installed"); return end
+  if not f then T.skip("dataset-fashion-mnist not installed (" .. FM .. ")") end
   f:close()
   local ds = ol.data.fashion_mnist{split = "train"}
   T.eq(#ds, 60000); T.eq(ds.features, 784); T.eq(ds.classes, 10)

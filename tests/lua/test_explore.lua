@@ -137,10 +137,15 @@ T.test("explore: bad arguments", function()
   T.raises("unknown optimizer 'nope'", ol.explore, f, "nope", {}, {})
   T.raises("bad argument #1 to 'explore'", ol.explore, 42, "sgd", {}, {})
   T.raises("x0 (the starting point) expected", ol.explore, function(x) return 0, x end, "sgd", {}, {})
-  T.raises("steps must be an integer", ol.explore, f, "sgd", {}, {steps = 1.5})
-  T.raises("unknown option 'lrr'", ol.explore, f, "sgd", {lrr = 1}, {})
-  T.raises("unknown run option 'step'", ol.explore, f, "sgd", {}, {step = 10})
-  T.raises("unknown run option 'step'", ol.compare, f, {sgd = {}}, {step = 10})
+  T.raises("bad argument #4 to 'explore' (option 'steps' must be an integer >= 0, got 1.5)",
+           ol.explore, f, "sgd", {}, {steps = 1.5})
+  T.raises("bad argument #2 to 'sgd' (unknown option 'lrr'; did you mean 'lr'?)", ol.explore, f, "sgd", {lrr = 1}, {})
+  T.raises("bad argument #4 to 'explore' (unknown option 'step'; did you mean 'steps'?)",
+           ol.explore, f, "sgd", {}, {step = 10})
+  T.raises("bad argument #3 to 'compare' (unknown option 'step'; did you mean 'steps'?)",
+           ol.compare, f, {sgd = {}}, {step = 10})
+  T.raises("bad argument #2 to 'compare' (unknown option 'lable'; did you mean 'label'?)",
+           ol.compare, f, {{"sgd", {}, lable = "x"}}, {print = false})
 end)
 
 T.test("compare: two settings of one optimizer, paths by formula", function()

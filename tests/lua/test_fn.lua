@@ -152,9 +152,13 @@ T.test("bad arguments", function()
   T.raises("bad argument #1 to 'rosenbrock' (expected a point of 2 numbers, got 3)",
            function() return ol.fn.rosenbrock()({1, 2, 3}) end)
   T.raises("tensor or table expected", function() return ol.fn.booth()("x") end)
-  T.raises("cond must be a number >= 1", function() return ol.fn.quadratic{cond = 0.5} end)
+  T.raises("bad argument #1 to 'quadratic' (option 'cond' must be >= 1, got 0.5)",
+           function() return ol.fn.quadratic{cond = 0.5} end)
   T.raises("A must be symmetric", function() return ol.fn.quadratic{A = {{1, 2}, {0, 1}}} end)
-  T.raises("dim must be an integer", function() return ol.fn.rastrigin{dim = 0} end)
+  T.raises("bad argument #1 to 'rastrigin' (option 'dim' must be >= 1, got 0)",
+           function() return ol.fn.rastrigin{dim = 0} end)
+  T.raises("bad argument #1 to 'rastrigin' (option 'dim' must be an integer >= 1, got 1.5)",
+           function() return ol.fn.rastrigin{dim = 1.5} end)
 end)
 
 T.test("fields: name, bounds, start, list", function()

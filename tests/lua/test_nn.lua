@@ -185,9 +185,11 @@ T.test("bad input", function()
            function() ol.nn.sequential{ol.nn.linear(3, 4), ol.nn.relu(), ol.nn.linear(5, 2)} end)
   T.raises("bad argument #1 to 'sequential' (entry 2 is not a layer",
            function() ol.nn.sequential{ol.nn.linear(3, 4), "relu"} end)
-  T.raises("bad argument #1 to 'mlp' (unknown activation 'swish'",
+  T.raises("bad argument #1 to 'mlp' (option 'activation' must be 'identity', 'relu', 'leaky_relu', 'tanh', "
+           .. "'sigmoid' or 'gelu', got 'swish')",
            function() ol.nn.mlp{sizes = {2, 2}, activation = "swish"} end)
-  T.raises("bad argument #1 to 'mlp' (unknown init 'magic'",
+  T.raises("bad argument #1 to 'mlp' (option 'init' must be xavier_uniform, xavier_normal, fan_in_uniform, "
+           .. "kaiming_uniform, kaiming_normal, orthogonal or a function, got 'magic')",
            function() ol.nn.mlp{sizes = {2, 2}, init = "magic"} end)
   T.raises("bad argument #2 to 'linear' (out_features must be positive (got 0))",
            function() ol.nn.linear(3, 0) end)

@@ -136,9 +136,10 @@ T.test("betas is a live pair; bad values name the option", function()
            function() ol.optim.adamw(w, {eps = 0}) end)
   T.raises("bad argument #2 to 'lion' (option 'lr' must be >= 0, got -1)",
            function() ol.optim.lion(w, {lr = -1}) end)
-  T.raises("unknown option 'momentum' for nadam", function() ol.optim.nadam(w, {momentum = 0.9}) end)
+  T.raises("bad argument #2 to 'nadam' (unknown option 'momentum'; did you mean 'momentum_decay'?)",
+           function() ol.optim.nadam(w, {momentum = 0.9}) end)
   T.raises("option 'ns_steps' must be an integer", function() ol.optim.muon(w, {ns_steps = 1.5}) end)
-  T.raises("unknown option 'fallback_lrr' for muon",
+  T.raises("bad argument #2 to 'muon' (unknown option 'fallback_lrr'; did you mean 'fallback_lr'?)",
            function() ol.optim.muon(w, {fallback = {lrr = 1}}) end)
 end)
 

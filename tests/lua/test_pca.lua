@@ -108,9 +108,12 @@ end)
 
 T.test("bad options and inputs", function()
   local X = data()
-  T.raises("unknown option 'whitening'", ol.pca.fit, X, {whitening = true})
-  T.raises("option 'components' must be an integer >= 1", ol.pca.fit, X, {components = 0})
-  T.raises("option 'eps' must be a number >= 0", ol.pca.fit, X, {eps = -1})
+  T.raises("bad argument #2 to 'fit' (unknown option 'whitening'; did you mean 'whiten'?)",
+           ol.pca.fit, X, {whitening = true})
+  T.raises("bad argument #2 to 'fit' (option 'components' must be >= 1, got 0)", ol.pca.fit, X, {components = 0})
+  T.raises("bad argument #2 to 'fit' (option 'components' must be an integer >= 1, got 1.5)",
+           ol.pca.fit, X, {components = 1.5})
+  T.raises("bad argument #2 to 'fit' (option 'eps' must be >= 0, got -1)", ol.pca.fit, X, {eps = -1})
   T.raises("components must be in 1..2", ol.pca.fit, X, {components = 3})
   T.raises("at least 2 rows", ol.pca.fit, ol.zeros(1, 2))
   T.raises("tensor expected", ol.pca.fit, {{1, 2}})

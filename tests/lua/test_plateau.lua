@@ -74,10 +74,12 @@ end)
 T.test("bad options", function()
   T.raises("option 'mode' must be 'min' or 'max'", ol.plateau, {mode = "lowest"})
   T.raises("option 'threshold_mode' must be 'rel' or 'abs'", ol.plateau, {threshold_mode = "x"})
-  T.raises("option 'patience' must be an integer >= 0", ol.plateau, {patience = -1})
-  T.raises("option 'cooldown' must be an integer >= 0", ol.plateau, {cooldown = 1.5})
-  T.raises("option 'factor' must be in (0, 1)", ol.plateau, {factor = 1})
-  T.raises("unknown option 'patient'", ol.plateau, {patient = 3})
+  T.raises("bad argument #1 to 'plateau' (option 'patience' must be >= 0, got -1)", ol.plateau, {patience = -1})
+  T.raises("bad argument #1 to 'plateau' (option 'cooldown' must be an integer >= 0, got 1.5)",
+           ol.plateau, {cooldown = 1.5})
+  T.raises("bad argument #1 to 'plateau' (option 'factor' must be in (0, 1), got 1)", ol.plateau, {factor = 1})
+  T.raises("bad argument #1 to 'plateau' (unknown option 'patient'; did you mean 'patience'?)",
+           ol.plateau, {patient = 3})
   T.raises("number expected", function() ol.plateau{}:update("x") end)
   local line = debug.getinfo(1, "l").currentline + 1
   local ok, err = pcall(function() local p = ol.plateau{mode = 1}; return p end)

@@ -194,7 +194,7 @@ end)
 
 T.test("errors: unknown extension, gnuplot missing, bad specs", function()
   T.raises("unknown picture type '.jpg'", ol.plot.lines, {series = {{y = {1, 2}}}, file = tmp("x.jpg")})
-  T.raises("file = 'name.png'", ol.plot.lines, {series = {{y = {1, 2}}}})
+  T.raises("bad argument #1 to 'lines' (option 'file' is required)", ol.plot.lines, {series = {{y = {1, 2}}}})
   T.raises("series must be a non-empty list", ol.plot.lines, {series = {}, file = tmp("x.png")})
   T.raises("contour needs a 2-D function", ol.plot.contour, {f = ol.fn.rastrigin{dim = 3}, file = tmp("x.png")})
   T.raises("bounds must be", ol.plot.contour, {f = function(p) return p[1] end, file = tmp("x.png")})

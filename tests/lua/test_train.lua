@@ -197,13 +197,19 @@ T.test("bad options are errors naming the option", function()
   local net = ol.nn.mlp{sizes = {2, 3}}
   local opt = ol.optim.sgd(net, {lr = 0.1})
   local loader = ol.data.loader(tiny(), {batch_size = 3})
-  T.raises("'model'", ol.train, {optimizer = opt, data = loader})
-  T.raises("'optimizer'", ol.train, {model = net, data = loader})
-  T.raises("'data'", ol.train, {model = net, optimizer = opt})
-  T.raises("'epochs'", ol.train, {model = net, optimizer = opt, data = loader, epochs = 0})
-  T.raises("'every'", ol.train, {model = net, optimizer = opt, data = loader, every = 1.5})
-  T.raises("invalid option 'hinge'", ol.train, {model = net, optimizer = opt, data = loader, loss = "hinge"})
-  T.raises("'on_step'", ol.train, {model = net, optimizer = opt, data = loader, on_step = 3})
+  T.raises("bad argument #1 to 'train' (option 'model' is required)", ol.train, {optimizer = opt, data = loader})
+  T.raises("bad argument #1 to 'train' (option 'model' must be a model, got table)", ol.train,
+           {model = {}, optimizer = opt, data = loader})
+  T.raises("bad argument #1 to 'train' (option 'optimizer' is required)", ol.train, {model = net, data = loader})
+  T.raises("bad argument #1 to 'train' (option 'data' is required)", ol.train, {model = net, optimizer = opt})
+  T.raises("bad argument #1 to 'train' (option 'epochs' must be >= 1, got 0)", ol.train,
+           {model = net, optimizer = opt, data = loader, epochs = 0})
+  T.raises("bad argument #1 to 'train' (option 'every' must be an integer >= 1, got 1.5)", ol.train,
+           {model = net, optimizer = opt, data = loader, every = 1.5})
+  T.raises("bad argument #1 to 'train' (option 'loss' must be 'cross_entropy', 'mse' or 'bce', got 'hinge')",
+           ol.train, {model = net, optimizer = opt, data = loader, loss = "hinge"})
+  T.raises("bad argument #1 to 'train' (option 'on_step' must be a function, got 3)", ol.train,
+           {model = net, optimizer = opt, data = loader, on_step = 3})
   local wide = ol.nn.mlp{sizes = {5, 3}}
   T.raises("features", ol.train, {model = wide, optimizer = ol.optim.sgd(wide), data = loader})
   local net64 = ol.nn.mlp{sizes = {2, 3}, dtype = "f64"}

@@ -1,13 +1,27 @@
 -- A small test harness for the Lua API tests.
 --   local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
 --   T.test("name", function() T.eq(1 + 1, 2) end)
---   T.run()   -- prints each failure, then "N passed, N failed"; exits non-zero on failure
+--   T.test("needs data", function()
+--     if not have_it then T.skip("what is missing (where it was looked for)") end
+--     ...
+--   end)
+--   T.run()
+-- T.run prints "FAIL <name>: <error>" for each failure (stderr) and
+-- "SKIP <name>: <reason>" for each test that called T.skip, then the summary
+-- "N passed, N failed, N skipped"; it exits non-zero when a test failed.
+-- T.skip ends the test at once; a skipped test counts as skipped, never as
+-- passed, so a missing resource shows in the summary instead of passing.
 local T = {}
 local tests = {}
+local SKIP = {} -- the metatable of the error value T.skip raises
 
 function T.test(name, fn) tests[#tests + 1] = {name = name, fn = fn} end
 
 local function fail(msg, level) error(msg, (level or 1) + 2) end
+
+function T.skip(reason)
+  error(setmetatable({reason = tostring(reason)}, SKIP), 0)
+end
 
 function T.ok(v, msg) if not v then fail(msg or "expected a true value", 1) end end
 
@@ -70,20 +84,28 @@ function T.run_example(name)
   return res
 end
 
+local function traceback(err)
+  if getmetatable(err) == SKIP then return err end
+  return debug.traceback(err, 2)
+end
+
 function T.run()
-  local passed, failed = 0, 0
+  local passed, failed, skipped = 0, 0, 0
   local only = os.getenv("OL_TEST")
   for _, t in ipairs(tests) do
     if not only or t.name:find(only, 1, true) then
-      local ok, err = xpcall(t.fn, debug.traceback)
+      local ok, err = xpcall(t.fn, traceback)
       if ok then passed = passed + 1
+      elseif getmetatable(err) == SKIP then
+        skipped = skipped + 1
+        print("SKIP " .. t.name .. ": " .. err.reason)
       else
         failed = failed + 1
         io.stderr:write("FAIL ", t.name, ": ", tostring(err), "\n")
       end
     end
   end
-  print(string.format("%d passed, %d failed", passed, failed))
+  print(string.format("%d passed, %d failed, %d skipped", passed, failed, skipped))
   os.exit(failed == 0 and 0 or 1)
 end
 

@@ -60,8 +60,9 @@ def test(*modes):
                 s.prompt_text = PROMPT  # help texts contain "> ", as in "-> tensor"
                 fn(s)
                 results.append(True)
-            except Skip:
+            except Skip as e:
                 skipped.append(fn.__name__)
+                print(f"SKIP {fn.__name__} [{mode}]: {e}")
             except Exception as e:  # noqa: BLE001 -- report every failure, go on
                 results.append(False)
                 print(f"FAIL {fn.__name__} [{mode}]: {type(e).__name__}: {e}", file=sys.stderr)

@@ -15,11 +15,12 @@ FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
 text = open(README, encoding="utf-8").read()
 blocks = re.findall(r"```lua\n(.*?)```", text, re.S)
-passed = failed = 0
+passed = failed = skipped = 0
 with tempfile.TemporaryDirectory() as d:
     for i, code in enumerate(blocks, 1):
         if "fashion_mnist" in code and not os.path.exists(FASHION):
-            print(f"skip example {i}: dataset-fashion-mnist not installed")
+            skipped += 1
+            print(f"SKIP README example {i}: dataset-fashion-mnist not installed ({FASHION})")
             continue
         path = os.path.join(d, f"example{i}.lua")
         with open(path, "w", encoding="utf-8") as f:
@@ -34,5 +35,5 @@ with tempfile.TemporaryDirectory() as d:
 if not blocks:
     failed += 1
     print("FAIL: no ```lua examples found in README.md", file=sys.stderr)
-print(f"{passed} passed, {failed} failed")
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)

@@ -14,12 +14,13 @@ import sys
 import tempfile
 import time
 
-from replsession import HAVE_PTY
+from replsession import NO_PTY, Skip
 
 OPTLUA = os.path.abspath(sys.argv[1])
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TRAIN = os.path.join(ROOT, "scripts", "train.lua")
 TIMEOUT = 120
+FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 results = []
 skipped = []
 
@@ -37,10 +38,11 @@ ol.train{model = net, optimizer = opt, epochs = 3, every = 50, validate = ds,
 
 def test(fn):
     try:
-        if fn() == "skip":
-            skipped.append(fn.__name__)
-            return fn
+        fn()
         results.append(True)
+    except Skip as e:
+        skipped.append(fn.__name__)
+        print(f"SKIP {fn.__name__}: {e}")
     except Exception as e:  # noqa: BLE001 -- report every failure, go on
         results.append(False)
         print(f"FAIL {fn.__name__}: {type(e).__name__}: {e}", file=sys.stderr)
@@ -96,8 +98,8 @@ def plain_lines_through_a_pipe():
 
 @test
 def progress_bar_on_a_terminal():
-    if not HAVE_PTY:
-        return "skip"
+    if NO_PTY:
+        raise Skip(NO_PTY)
     path = script_file(None)
     rc, out = run_pty([path])
     check(rc == 0, out)
@@ -151,9 +153,8 @@ def main_job_help_and_bad_options():
 
 @test
 def main_job_quick_run():
-    if not os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
-        print("skip main_job_quick_run: dataset-fashion-mnist not installed")
-        return "skip"
+    if not os.path.exists(FASHION):
+        raise Skip(f"dataset-fashion-mnist not installed ({FASHION})")
     with tempfile.TemporaryDirectory() as d:
         log = os.path.join(d, "run.jsonl")
         p = subprocess.run([OPTLUA, TRAIN, "--quick", "--log", log, "--hidden", "64"],

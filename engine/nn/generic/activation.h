@@ -7,6 +7,11 @@
  *   tanh' = 1 - y^2; sigmoid' = y (1 - y);
  *   gelu (exact) y = u Phi(u), gelu' = Phi(u) + u phi(u),
  *   Phi(u) = (1 + erf(u / sqrt 2)) / 2, phi(u) = exp(-u^2 / 2) / sqrt(2 pi).
+ * Second derivatives (the curvature products' R-backward, rop.c):
+ *   identity'' = relu'' = leaky_relu'' = 0 (piecewise linear; at the kink
+ *   the one-sided value, as f' takes);
+ *   tanh'' = -2 y (1 - y^2); sigmoid'' = y (1 - y) (1 - 2 y);
+ *   gelu'' = phi(u) (2 - u^2) (phi' = -u phi).
  * The sigmoid is evaluated on the side where exp cannot overflow. */
 
 static inline T S(sigmoid)(T u) {
@@ -97,8 +102,40 @@ void S(ol_act_backward_ld)(ol_act a, double slope, int64_t n, int64_t w, int64_t
             }
             break;
         }
-#undef U
         if (db)
             for (int64_t j = 0; j < w; j++) db[j] += d[j];
     }
 }
+
+void S(ol_act_backward2)(ol_act a, double slope, int64_t n, int64_t w,
+                         const T *restrict pre, const T *restrict bias, const T *restrict y,
+                         const T *restrict dy, const T *restrict ru, T *restrict dx) {
+    (void)slope; /* leaky_relu'' = 0 whatever the slope */
+    const T rs2pi = (T)0.39894228040143267794; /* 1 / sqrt(2 pi) */
+    for (int64_t r = 0; r < n; r++) {
+        const T *restrict p = pre + r * w, *restrict yo = y + r * w, *restrict g = dy + r * w;
+        const T *restrict q = ru + r * w;
+        T *restrict d = dx + r * w;
+        switch (a) {
+        case OL_ACT_IDENTITY:
+        case OL_ACT_RELU:
+        case OL_ACT_LEAKY_RELU:
+            break;
+        case OL_ACT_TANH:
+            for (int64_t j = 0; j < w; j++)
+                d[j] += g[j] * ((T)-2 * yo[j] * ((T)1 - yo[j] * yo[j])) * q[j];
+            break;
+        case OL_ACT_SIGMOID:
+            for (int64_t j = 0; j < w; j++)
+                d[j] += g[j] * (yo[j] * ((T)1 - yo[j]) * ((T)1 - 2 * yo[j])) * q[j];
+            break;
+        case OL_ACT_GELU:
+            for (int64_t j = 0; j < w; j++) {
+                T u = U(j);
+                d[j] += g[j] * (rs2pi * exp((T)-0.5 * u * u) * ((T)2 - u * u)) * q[j];
+            }
+            break;
+        }
+    }
+}
+#undef U

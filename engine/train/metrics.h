@@ -1,0 +1,47 @@
+/* What a model scores on data: the correct predictions of a batch, and the
+ * mean loss and accuracy over a dataset, read in chunks through a batch
+ * (data/batch.h) as training reads its batches.
+ *
+ * A prediction is the class of the largest output (the first of equal
+ * ones; NaN never wins), or, for a model of one output trained on two
+ * classes (bce), the second class when the output (a logit) is above 0. */
+#ifndef OL_TRAIN_METRICS_H
+#define OL_TRAIN_METRICS_H
+
+#include <stdint.h>
+
+#include "../data/batch.h"
+#include "../nn/nn.h"
+
+/* The rows of b whose prediction by the model's last forward (of b) is
+ * their class id: the accuracy's numerator. Cut over the worker pool for a
+ * large batch; an integer count, so the same at every thread count. */
+int64_t ol_count_correct(const ol_model *m, const ol_batch *b);
+
+/* The target form loss takes from data of d features and labels
+ * 1..classes on m: the target rule of nn.h, once the features match. */
+int ol_train_target(const ol_model *m, ol_loss_kind loss, int64_t d, int32_t classes,
+                    ol_target_form *form, ol_error *err);
+
+/* An evaluation's batch and its row indices, made at its first use and
+ * kept while the chunks, dataset and loss stay alike (so repeated
+ * validation allocates nothing). Zero-initialise; free with
+ * ol_evaluator_free. */
+typedef struct ol_evaluator {
+    ol_batch batch;
+    int64_t *idx;
+} ol_evaluator;
+void ol_evaluator_free(ol_evaluator *ev);
+
+/* Sums of the loss (times rows) and of the correct predictions over rows
+ * [begin, end) of ds, chunk rows at a time through ev. */
+int ol_evaluate_rows(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, int64_t chunk,
+                     int64_t begin, int64_t end, ol_evaluator *ev, double *loss_sum,
+                     int64_t *correct, ol_error *err);
+
+/* Mean loss and accuracy of the model over ds, in chunks of `chunk` rows
+ * (the model's workspaces grow to that size once). */
+int ol_train_evaluate(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, int64_t chunk,
+                      double *mean_loss, double *accuracy, ol_error *err);
+
+#endif

@@ -1,0 +1,77 @@
+/* Run-level rules beside the epoch loop: progress output, the JSONL log,
+ * the checkpoint cadence and Ctrl-C. The loop (train.h) knows none of
+ * them; a caller calls these from its own callbacks, so that any C
+ * program driving ol_train_run gets the same behaviour as ol.train.
+ *
+ *   progress   1: a plain line on `out` every few seconds; 2: a bar on
+ *              `bar` (a terminal) redrawn at most ten times a second. Both
+ *              print one line per epoch on `out`. The streams are the
+ *              caller's (the engine never picks stdout or stderr itself).
+ *   log        a stream (opened and closed by the caller) that gets one
+ *              JSON object per line: every `every` steps ("step") and after
+ *              each epoch ("epoch").
+ *   checkpoint with ck_path set, the model, the optimizer and the RNG are
+ *              saved every `every_epochs` epochs and when the run ends
+ *              (unless that very step was just saved), in the format that
+ *              ol.save writes (engine/checkpoint.h, ol_optim_export):
+ *              the model's tensors under "LAYER.weight" / "LAYER.bias",
+ *              and meta {epoch, batch, step[, interrupted]}.
+ *   Ctrl-C     ol_run_catch_sigint installs a SIGINT handler that only
+ *              sets a flag, which ol_run_before_step reads before each
+ *              step: it saves (when a checkpoint path is set) and stops
+ *              the run cleanly; a second Ctrl-C takes the default action
+ *              (ends the program) at once. ol_run_release_sigint puts the
+ *              caller's action back. */
+#ifndef OL_TRAIN_RUN_H
+#define OL_TRAIN_RUN_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "train.h"
+
+typedef struct ol_run {
+    /* set by the caller (ol_run_init clears everything first) */
+    const ol_model *model;
+    const ol_optim *opt;
+    int progress;         /* 0 off, 1 plain lines, 2 terminal bar */
+    FILE *out, *bar;      /* progress streams (stdout, stderr) */
+    FILE *log;            /* JSONL stream or NULL */
+    const char *ck_path;  /* checkpoint file or NULL */
+    int64_t every_epochs; /* >= 1 */
+    /* kept by the rules */
+    double last_draw;     /* elapsed at the last progress output */
+    int64_t saved_step;   /* opt->t at the last save, -1 before any */
+    int64_t epoch, batch; /* the last step's place, for the checkpoint's meta */
+    int interrupted;      /* stopped by Ctrl-C */
+    int save_failed;      /* a save failed: save_err says why */
+    ol_error save_err;
+} ol_run;
+
+void ol_run_init(ol_run *r);
+
+/* The live lr and momentum (betas[1] for the Adam family) of opt, NAN when
+ * it has no such option: what the log and the hooks' state show. */
+void ol_run_optimizer_figures(const ol_optim *opt, double *lr, double *momentum);
+
+/* For the loop's callbacks; each returns as a train.h callback does
+ * (0 go on, 1 stop, -1 abort: a failed save, with save_failed set). */
+int ol_run_before_step(ol_run *r);                        /* Ctrl-C */
+int ol_run_on_batch(ol_run *r, const ol_train_state *s);  /* progress */
+void ol_run_on_step(ol_run *r, const ol_train_state *s);  /* log */
+void ol_run_epoch_report(ol_run *r, const ol_train_state *s); /* epoch line, log */
+/* After the caller's own epoch hook, so that what it changed is saved. */
+int ol_run_epoch_end(ol_run *r, const ol_train_state *s);
+/* When the run ended without error: the last checkpoint. */
+int ol_run_finish(ol_run *r);
+/* Called on an aborted run: ends a bar's line. */
+void ol_run_abort(ol_run *r);
+
+/* Saves now (model, optimizer, RNG, meta); 0 or -1 with save_failed. */
+int ol_run_save(ol_run *r, int interrupted);
+
+void ol_run_catch_sigint(struct sigaction *old);
+void ol_run_release_sigint(const struct sigaction *old);
+
+#endif

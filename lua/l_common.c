@@ -1,0 +1,284 @@
+/* The kit's implementation beside the argument readers (l_args.c): the
+ * tensor userdata and its argument helpers, and the converter between an
+ * optimizer option's values and its Lua value (l_common.h).
+ *
+ * Memory visible to the collector: tensor storage is malloc'd by the engine,
+ * outside Lua's heap, so a loop that makes temporaries would look tiny to
+ * the collector and never trigger a cycle (the Torch7 problem, torch7 issue
+ * 229). Every fresh storage is therefore reported with
+ * lua_gc(L, LUA_GCSTEP, kbytes), which adds its size to the collector's
+ * debt and runs the steps that debt calls for; storage under 1 KB is left
+ * to the userdata header's own accounting. */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "l_common.h"
+#include "optim/optim.h"
+
+/* ---- the userdata ---- */
+
+ol_tensor *ol_l_newtensor(lua_State *L) {
+    ol_l_tensor *u = (ol_l_tensor *)lua_newuserdatauv(L, sizeof(ol_l_tensor), 0);
+    memset(u, 0, sizeof *u);
+    luaL_setmetatable(L, OL_TENSOR_MT);
+    return &u->t;
+}
+
+void ol_l_account(lua_State *L, const ol_tensor *t) {
+    if (!t->st || t->st->nbytes < 1024) return;
+    /* A step runs even when the script stopped the collector; respect that. */
+    if (!lua_gc(L, LUA_GCISRUNNING)) return;
+    size_t kb = t->st->nbytes / 1024;
+    lua_gc(L, LUA_GCSTEP, kb > INT_MAX ? INT_MAX : (int)kb);
+}
+
+void ol_l_done(lua_State *L, int status, const ol_tensor *t, int arg, const ol_error *e) {
+    if (status != 0) ol_l_error(L, arg, e);
+    ol_l_account(L, t);
+}
+
+ol_tensor *ol_l_pushtensor(lua_State *L, ol_tensor *t, int fresh) {
+    ol_tensor *h = ol_l_newtensor(L);
+    *h = *t;
+    memset(t, 0, sizeof *t);
+    if (fresh) ol_l_account(L, h);
+    return h;
+}
+
+ol_tensor *ol_l_totensor(lua_State *L, int idx) {
+    ol_l_tensor *u = (ol_l_tensor *)luaL_testudata(L, idx, OL_TENSOR_MT);
+    return (u && !u->closed) ? &u->t : NULL;
+}
+
+ol_tensor *ol_l_checktensor(lua_State *L, int idx) {
+    ol_l_tensor *u = (ol_l_tensor *)luaL_testudata(L, idx, OL_TENSOR_MT);
+    if (!u) {
+        luaL_typeerror(L, idx, "tensor");
+        return NULL;
+    }
+    if (u->closed) luaL_argerror(L, idx, "tensor is closed");
+    return &u->t;
+}
+
+/* ---- errors ---- */
+
+/* Both through the argument kit (l_args.h): tensor functions and methods
+ * are named by Lua's call information, metamethods by their own name. */
+int ol_l_argerrorf(lua_State *L, int arg, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    ol_arg_verror(L, arg, NULL, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+int ol_l_metaerrorf(lua_State *L, int arg, const char *name, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    ol_arg_verror(L, arg, name, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+int ol_l_error(lua_State *L, int arg, const ol_error *e) {
+    return ol_arg_error(L, arg, NULL, "%s", e->msg);
+}
+
+ol_dtype ol_l_optdtype(lua_State *L, int idx, ol_dtype def) {
+    if (lua_isnoneornil(L, idx)) return def;
+    if (lua_type(L, idx) != LUA_TSTRING) luaL_typeerror(L, idx, "dtype string (\"f32\" or \"f64\")");
+    ol_dtype dt;
+    const char *name = lua_tostring(L, idx);
+    if (ol_dtype_parse(name, &dt) != 0)
+        ol_l_argerrorf(L, idx, "unknown dtype '%s' (expected \"f32\" or \"f64\")", name);
+    return dt;
+}
+
+void ol_l_checksamedtype(lua_State *L, const ol_tensor *a, const ol_tensor *b, int arg_b) {
+    if (a->dtype != b->dtype)
+        ol_l_argerrorf(L, arg_b, "dtype mismatch: %s and %s (convert one with :to())",
+                       ol_dtype_name(a->dtype), ol_dtype_name(b->dtype));
+}
+
+/* ---- argument helpers ---- */
+
+int ol_l_checkdim(lua_State *L, int arg, const ol_tensor *t) {
+    lua_Integer d = luaL_checkinteger(L, arg);
+    if (d < 1 || d > t->ndim) {
+        if (t->ndim == 0) ol_l_argerrorf(L, arg, "dimension %lld out of range (tensor is a scalar)", (long long)d);
+        ol_l_argerrorf(L, arg, "dimension %lld out of range (expected 1..%d)", (long long)d, t->ndim);
+    }
+    return (int)d - 1;
+}
+
+/* One shape entry: an integer >= 0, or -1 when inference is allowed. */
+static int64_t shape_entry(lua_State *L, int arg, int isint, lua_Integer v, int allow_infer,
+                           const char *where) {
+    if (!isint) ol_l_argerrorf(L, arg, "size%s must be an integer", where);
+    if (v < 0 && !(allow_infer && v == -1))
+        ol_l_argerrorf(L, arg, "size%s must be >= 0%s, got %lld", where,
+                       allow_infer ? " (or -1 to infer)" : "", (long long)v);
+    return (int64_t)v;
+}
+
+int ol_l_checkshape(lua_State *L, int arg, int last, int64_t *shape, int allow_infer) {
+    int ndim = 0, infer = 0;
+    if (lua_istable(L, arg)) {
+        lua_Unsigned n = lua_rawlen(L, arg);
+        if (n > OL_MAXDIM) ol_l_argerrorf(L, arg, "too many dimensions (%llu, at most %d)", (unsigned long long)n, OL_MAXDIM);
+        for (int i = 0; i < (int)n; i++) {
+            int isint = 0;
+            lua_rawgeti(L, arg, i + 1);
+            lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+            lua_pop(L, 1);
+            char where[32];
+            snprintf(where, sizeof where, " [%d]", i + 1);
+            shape[ndim++] = shape_entry(L, arg, isint, v, allow_infer, where);
+        }
+    } else {
+        if (arg > last) luaL_typeerror(L, arg, "size or shape table");
+        if (last - arg + 1 > OL_MAXDIM) ol_l_argerrorf(L, arg, "too many dimensions (%d, at most %d)", last - arg + 1, OL_MAXDIM);
+        for (int a = arg; a <= last; a++) {
+            if (lua_type(L, a) != LUA_TNUMBER) luaL_typeerror(L, a, "integer size");
+            int isint = 0;
+            lua_Integer v = lua_tointegerx(L, a, &isint);
+            shape[ndim++] = shape_entry(L, a, isint, v, allow_infer, "");
+        }
+    }
+    /* At most one -1, and no element count that overflows. */
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] == -1) {
+            if (infer++) ol_l_argerrorf(L, arg, "only one size may be -1");
+            continue;
+        }
+        if (shape[i] != 0 && numel > ((int64_t)1 << 40) / shape[i])
+            ol_l_argerrorf(L, arg, "shape too large");
+        numel *= shape[i];
+    }
+    return ndim;
+}
+
+int ol_l_shape_dtype(lua_State *L, int arg, int64_t *shape, ol_dtype *dt) {
+    if (lua_istable(L, arg)) {
+        *dt = ol_l_optdtype(L, arg + 1, OL_F32);
+        return ol_l_checkshape(L, arg, arg, shape, 0);
+    }
+    int last = lua_gettop(L);
+    *dt = OL_F32;
+    if (last >= arg && lua_type(L, last) == LUA_TSTRING) {
+        *dt = ol_l_optdtype(L, last, OL_F32);
+        last--;
+    }
+    return ol_l_checkshape(L, arg, last, shape, 0);
+}
+
+static const char *shape_str(const ol_tensor *t, char *buf) { return ol_shape_str(t, buf, 96); }
+
+void ol_l_checkbroadcast_to(lua_State *L, const ol_tensor *src, const ol_tensor *dst, int arg,
+                            const char *meta) {
+    int ok = src->ndim <= dst->ndim;
+    for (int i = 1; ok && i <= src->ndim; i++) {
+        int64_t s = src->shape[src->ndim - i], d = dst->shape[dst->ndim - i];
+        ok = s == d || s == 1;
+    }
+    if (ok) return;
+    char a[96], b[96];
+    if (meta)
+        ol_l_metaerrorf(L, arg, meta, "size %s cannot be broadcast to %s", shape_str(src, a), shape_str(dst, b));
+    ol_l_argerrorf(L, arg, "size %s cannot be broadcast to %s", shape_str(src, a), shape_str(dst, b));
+}
+
+void ol_l_checkbroadcast(lua_State *L, const ol_tensor *a, const ol_tensor *b, int arg,
+                         const char *meta) {
+    int n = a->ndim < b->ndim ? a->ndim : b->ndim, ok = 1;
+    for (int i = 1; ok && i <= n; i++) {
+        int64_t x = a->shape[a->ndim - i], y = b->shape[b->ndim - i];
+        ok = x == y || x == 1 || y == 1;
+    }
+    if (ok) return;
+    char sa[96], sb[96];
+    if (meta) ol_l_metaerrorf(L, arg, meta, "sizes %s and %s do not broadcast", shape_str(a, sa), shape_str(b, sb));
+    ol_l_argerrorf(L, arg, "sizes %s and %s do not broadcast", shape_str(a, sa), shape_str(b, sb));
+}
+
+
+/* ---- the option converter ----
+ * An option's Lua form: a number, a boolean, an enum choice by name (nil
+ * for a "none" choice), a pair as {a, b}; one element of a pair is a
+ * number. */
+
+int ol_l_optim_check_option(lua_State *L, int idx, const ol_optim_option *op, int elem, double *v,
+                            ol_error *err) {
+    idx = lua_absindex(L, idx);
+    if (elem) { /* one element of a pair */
+        if (lua_type(L, idx) != LUA_TNUMBER)
+            return ol_fail(err, "option '%s' element %d must be a number, got %s", op->name, elem,
+                           luaL_typename(L, idx));
+        v[0] = lua_tonumber(L, idx);
+        return 0;
+    }
+    switch (op->type) {
+    case OL_OPT_NUMBER:
+        if (lua_type(L, idx) != LUA_TNUMBER)
+            return ol_fail(err, "option '%s' must be a number, got %s", op->name, luaL_typename(L, idx));
+        v[0] = lua_tonumber(L, idx);
+        return 0;
+    case OL_OPT_BOOL:
+        if (lua_type(L, idx) != LUA_TBOOLEAN)
+            return ol_fail(err, "option '%s' must be a boolean, got %s", op->name, luaL_typename(L, idx));
+        v[0] = lua_toboolean(L, idx);
+        return 0;
+    case OL_OPT_ENUM: {
+        /* nil selects a "none" choice where there is one (lbfgs's line_search = nil). */
+        if (lua_isnil(L, idx) && ol_optim_enum_index(op, "none") >= 0) {
+            v[0] = ol_optim_enum_index(op, "none");
+            return 0;
+        }
+        if (lua_type(L, idx) != LUA_TSTRING)
+            return ol_fail(err, "option '%s' must be a string, got %s", op->name, luaL_typename(L, idx));
+        int k = ol_optim_enum_index(op, lua_tostring(L, idx));
+        if (k < 0) {
+            char list[160] = "";
+            for (int i = 0; op->choices[i]; i++) {
+                if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+                strncat(list, op->choices[i], sizeof list - strlen(list) - 1);
+            }
+            return ol_fail(err, "option '%s' must be one of %s, got '%s'", op->name, list,
+                           lua_tostring(L, idx));
+        }
+        v[0] = k;
+        return 0;
+    }
+    case OL_OPT_PAIR:
+        if (lua_type(L, idx) != LUA_TTABLE || lua_rawlen(L, idx) != 2)
+            return ol_fail(err, "option '%s' must be a pair {a, b}, got %s", op->name,
+                           luaL_typename(L, idx));
+        for (int k = 0; k < 2; k++) {
+            int t = lua_rawgeti(L, idx, k + 1);
+            v[k] = lua_tonumber(L, -1);
+            lua_pop(L, 1);
+            if (t != LUA_TNUMBER) return ol_fail(err, "option '%s' must be a pair of numbers", op->name);
+        }
+        return 0;
+    }
+    return ol_fail(err, "option '%s' has an unknown type", op->name);
+}
+
+void ol_l_optim_push_option(lua_State *L, const ol_optim_option *op, const double *v) {
+    switch (op->type) {
+    case OL_OPT_NUMBER: lua_pushnumber(L, v[0]); break;
+    case OL_OPT_BOOL: lua_pushboolean(L, v[0] != 0); break;
+    case OL_OPT_ENUM: lua_pushstring(L, op->choices[(int)v[0]]); break;
+    case OL_OPT_PAIR:
+        lua_createtable(L, 2, 0);
+        lua_pushnumber(L, v[0]);
+        lua_rawseti(L, -2, 1);
+        lua_pushnumber(L, v[1]);
+        lua_rawseti(L, -2, 2);
+        break;
+    }
+}
+

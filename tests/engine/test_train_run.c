@@ -1,0 +1,140 @@
+/* The run-level rules (train/run.h) without Lua: the checkpoint they write
+ * holds the model's tensors by name, the optimizer (read back by
+ * ol_optim_import with its step count) and the RNG, with meta epoch, batch,
+ * step and interrupted; the cadence saves every `every_epochs` epochs, and
+ * the end of the run only when that step was not just saved. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "checkpoint.h"
+#include "train/run.h"
+
+typedef struct fixture {
+    ol_model *m;
+    ol_optim opt;
+    ol_tensor w, g;
+    char path[64];
+} fixture;
+
+static void setup(fixture *f) {
+    ol_error err;
+    const ol_layer_spec specs[] = {{.kind = OL_LAYER_LINEAR, .in = 3, .out = 2},
+                                   {.kind = OL_LAYER_ACT, .act = OL_ACT_TANH},
+                                   {.kind = OL_LAYER_LINEAR, .in = 2, .out = 1}};
+    f->m = ol_model_new(specs, 3, OL_F64, &err);
+    assert_non_null(f->m);
+    ol_model_params(f->m, &f->w);
+    ol_model_grads(f->m, &f->g);
+    for (int64_t i = 0; i < ol_model_nparams(f->m); i++) {
+        ol_tensor_set(&f->w, &i, 0.1 * (double)(i + 1));
+        ol_tensor_set(&f->g, &i, 0.01 * (double)(i % 3) - 0.005);
+    }
+    assert_int_equal(ol_optim_init(&f->opt, ol_optim_find("adam"), OL_F64, ol_model_nparams(f->m), &err), 0);
+    for (int k = 0; k < 3; k++) assert_int_equal(ol_optim_step(&f->opt, &f->w, &f->g, 1.0, 0, &err), 0);
+    snprintf(f->path, sizeof f->path, "/tmp/ol_run_ck_XXXXXX");
+    int fd = mkstemp(f->path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+static void teardown(fixture *f) {
+    unlink(f->path);
+    ol_optim_free(&f->opt);
+    ol_tensor_release(&f->w);
+    ol_tensor_release(&f->g);
+    ol_model_free(f->m);
+}
+
+static void rules_for(ol_run *r, fixture *f, int64_t every_epochs) {
+    ol_run_init(r);
+    r->model = f->m;
+    r->opt = &f->opt;
+    r->ck_path = f->path;
+    r->every_epochs = every_epochs;
+}
+
+static void test_save_contents(void **state) {
+    (void)state;
+    fixture f;
+    setup(&f);
+    ol_run r;
+    rules_for(&r, &f, 1);
+    r.epoch = 2;
+    r.batch = 5;
+    ol_rng_state rs;
+    ol_rng_get_state(&rs);
+    assert_int_equal(ol_run_save(&r, 1), 0);
+    assert_int_equal(r.saved_step, 3);
+
+    ol_checkpoint ck;
+    ol_error err;
+    assert_int_equal(ol_ck_load(f.path, &ck, &err), 0);
+    const char *names[] = {"1.weight", "1.bias", "3.weight", "3.bias"};
+    for (int k = 0; k < 4; k++) {
+        const ol_tensor *t = ol_ck_find(&ck, names[k]);
+        assert_non_null(t);
+        ol_tensor v;
+        ol_model_param_view(f.m, k, 0, &v);
+        assert_int_equal(ol_tensor_numel(t), ol_tensor_numel(&v));
+        assert_memory_equal(ol_tensor_data(t), ol_tensor_data(&v), (size_t)ol_tensor_numel(&v) * sizeof(double));
+        ol_tensor_release(&v);
+    }
+    const struct { const char *k, *v; } meta[] = {
+        {"epoch", "2"}, {"batch", "5"}, {"step", "3"}, {"interrupted", "true"}, {"optlua.format", "1"}};
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++) {
+        const char *v = ol_ck_get_meta(&ck, meta[i].k);
+        assert_non_null(v);
+        assert_string_equal(v, meta[i].v);
+    }
+    ol_rng_state back;
+    assert_int_equal(ol_ck_get_rng(&ck, &back, &err), 0);
+    assert_memory_equal(&back, &rs, sizeof rs);
+    ol_optim o2;
+    assert_int_equal(ol_optim_init(&o2, ol_optim_find("adam"), OL_F64, ol_model_nparams(f.m), &err), 0);
+    assert_int_equal(ol_optim_import(&o2, &ck, &err), 0);
+    assert_int_equal(o2.t, 3);
+    ol_optim_free(&o2);
+    ol_ck_free(&ck);
+    teardown(&f);
+}
+
+static void test_cadence(void **state) {
+    (void)state;
+    fixture f;
+    setup(&f);
+    ol_run r;
+    rules_for(&r, &f, 2);
+    ol_train_state s = {.epoch = 1, .batch = 4, .batches = 4};
+    assert_int_equal(ol_run_epoch_end(&r, &s), 0);
+    assert_int_equal(r.saved_step, -1); /* epoch 1 of every 2: not saved */
+    s.epoch = 2;
+    assert_int_equal(ol_run_epoch_end(&r, &s), 0);
+    assert_int_equal(r.saved_step, 3);
+    unlink(f.path);
+    assert_int_equal(ol_run_finish(&r), 0); /* that step was just saved */
+    assert_int_equal(access(f.path, F_OK), -1);
+    ol_error err;
+    assert_int_equal(ol_optim_step(&f.opt, &f.w, &f.g, 1.0, 0, &err), 0);
+    assert_int_equal(ol_run_finish(&r), 0); /* a step since: saved */
+    assert_int_equal(r.saved_step, 4);
+    assert_int_equal(access(f.path, F_OK), 0);
+    /* A failed save is reported, not hidden. */
+    r.ck_path = "/nonexistent-dir/x.safetensors";
+    assert_int_equal(ol_run_save(&r, 0), -1);
+    assert_true(r.save_failed);
+    assert_true(strlen(r.save_err.msg) > 0);
+    teardown(&f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_save_contents), cmocka_unit_test(test_cadence)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
