@@ -93,51 +93,24 @@ double *ol_l_new_doubles(lua_State *L, int64_t n) {
 
 /* ---- batches for models ---- */
 
-/* Raises net:loss's "bad argument #k to '?' (...)" (on top of the stack)
- * again as the caller's own argument error, through the argument kit (which
- * counts after self when the caller is a method, opt:step); returns when
- * the message is another one. */
-static void rename_error(lua_State *L, const char *fname) {
-    const char *msg = lua_tostring(L, -1), *p = strstr(msg, "bad argument #");
-    char *end;
-    long k = p ? strtol(p + 14, &end, 10) : 0;
-    if (!p || strncmp(end, " to '?' (", 9) != 0) return;
-    ol_arg_error(L, (int)k, fname, "%.*s", (int)strlen(end + 9) - 1, end + 9);
-}
-
-/* Calls net:loss(x, target, kind) (the model's own argument checks and
- * errors), then reads x and the target into doubles left on the stack. */
 ol_l_batch ol_l_get_batch(lua_State *L, int net, int xi, int ti, int ki, const char *fname) {
     ol_model *m = ol_l_tomodel(L, net);
     ol_l_batch b = {0};
-    lua_getfield(L, net, "loss");
-    lua_pushvalue(L, net);
-    lua_pushvalue(L, xi);
-    lua_pushvalue(L, ti);
-    lua_pushvalue(L, ki);
-    if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
-        /* The checks are net:loss's, and its argument numbers are ours
-         * (x #2, target #3, kind #4); only the function name differs. */
-        if (lua_type(L, -1) == LUA_TSTRING) rename_error(L, fname);
-        lua_error(L);
-    }
-    lua_pop(L, 1);
-    const char *kname = luaL_optstring(L, ki, "cross_entropy");
-    ol_loss_parse(kname, &b.kind);
+    b.kind = ol_l_check_loss(L, ki, fname);
+    ol_error err;
     const ol_tensor *x = ol_l_checktensor(L, xi);
+    if (ol_model_input_rows(m, x, &b.n, &err) != 0) ol_arg_error(L, xi, fname, "%s", err.msg);
     const int64_t in = ol_model_in_features(m), c = ol_model_out_features(m);
-    b.n = ol_tensor_numel(x) / in;
     double *xd = ol_l_new_doubles(L, b.n * in);
     ol_l_read_vec(x, xd);
     b.x = xd;
-    /* The target as net:loss read it, by the target rule (nn.h): class ids
-     * (1-based in Lua) or values shaped like the output. */
-    ol_error err;
+    /* The target by the target rule (nn.h): class ids (1-based in Lua) or
+     * values shaped like the output. */
     ol_target_form form;
     const int list = lua_istable(L, ti);
     const ol_tensor *y = list ? NULL : ol_l_checktensor(L, ti);
     if (ol_target_of_given(b.kind, b.n, c, y, list ? (int64_t)luaL_len(L, ti) : 0, &form, &err))
-        ol_l_error(L, ti, &err);
+        ol_arg_error(L, ti, fname, "%s", err.msg);
     double *yd = list ? NULL : ol_l_new_doubles(L, ol_tensor_numel(y));
     if (yd) ol_l_read_vec(y, yd);
     if (form == OL_TARGET_DENSE) {
@@ -152,7 +125,7 @@ ol_l_batch ol_l_get_batch(lua_State *L, int net, int xi, int ti, int ki, const c
             v = lua_tonumber(L, -1);
             lua_pop(L, 1);
         }
-        if (ol_target_class_id(v, r, c, &ids[r], &err)) ol_l_error(L, ti, &err);
+        if (ol_target_class_id(v, r, c, &ids[r], &err)) ol_arg_error(L, ti, fname, "%s", err.msg);
     }
     b.ids = ids;
     return b;

@@ -282,3 +282,18 @@ void ol_l_optim_push_option(lua_State *L, const ol_optim_option *op, const doubl
     }
 }
 
+
+ol_loss_kind ol_l_check_loss(lua_State *L, int arg, const char *fname) {
+    const char *name = luaL_optstring(L, arg, "cross_entropy");
+    ol_loss_kind k;
+    if (ol_loss_parse(name, &k) == 0) return k;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 0; i < OL_LOSS_COUNT; i++) {
+        if (i) luaL_addstring(&b, i + 1 < OL_LOSS_COUNT ? ", " : " or ");
+        luaL_addstring(&b, ol_loss_name((ol_loss_kind)i));
+    }
+    luaL_pushresult(&b);
+    ol_arg_error(L, arg, fname, "unknown loss '%s' (expected %s)", name, lua_tostring(L, -1));
+    return k;
+}

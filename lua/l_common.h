@@ -162,9 +162,13 @@ int ol_l_cb_bv(void *ud, const double *w, const double *v, double *out, int gn, 
 int ol_l_cb_raise(lua_State *L, const ol_l_cb *c, int arg, const ol_error *err);
 /* n doubles in a new userdata pushed on the stack. */
 double *ol_l_new_doubles(lua_State *L, int64_t n);
-/* Calls net:loss(x, target, kind) (the model's own argument checks, their
- * errors naming fname), then reads x and the target into doubles left on
- * the stack. */
+/* The loss named at arg ("cross_entropy" when absent), or `bad argument
+ * #arg to 'fname' (unknown loss 'x' (expected cross_entropy, mse or bce))`
+ * with the engine's names (fname NULL: named as luaL_argerror does). */
+ol_loss_kind ol_l_check_loss(lua_State *L, int arg, const char *fname);
+/* Checks x (#xi), the target (#ti) and the loss (#ki) for the model at net
+ * by the engine's input and target rules (nn.h), errors naming fname, then
+ * reads x and the target into doubles left on the stack. */
 ol_l_batch ol_l_get_batch(lua_State *L, int net, int xi, int ti, int ki, const char *fname);
 
 /* Models (l_nn.c): the engine model of the model userdata at idx, or NULL

@@ -291,45 +291,17 @@ static int l_mlp(lua_State *L) {
  * forward. Returns its data. */
 static const void *check_input(lua_State *L, ol_model *m, int arg, int64_t *n) {
     ol_tensor *x = ol_l_checktensor(L, arg);
-    const int64_t in = ol_model_in_features(m);
-    char buf[96];
-    if (x->dtype != ol_model_dtype(m))
-        argerrorf(L, arg, "input is %s but the model is %s (convert with x:to(\"%s\") or net:to(\"%s\"))",
-                  ol_dtype_name(x->dtype), ol_dtype_name(ol_model_dtype(m)),
-                  ol_dtype_name(ol_model_dtype(m)), ol_dtype_name(x->dtype));
-    *n = 0;
-    if (x->ndim == 2 && x->shape[1] == in) *n = x->shape[0];
-    else if (x->ndim == 1 && x->shape[0] == in) *n = 1;
-    else argerrorf(L, arg, "input width differs from in_features: input is %s, model takes N x %lld",
-                   ol_shape_str(x, buf, sizeof buf), (long long)in);
-    if (*n < 1) argerrorf(L, arg, "input has no rows");
+    ol_error err;
+    if (ol_model_input_rows(m, x, n, &err) != 0) argerrorf(L, arg, "%s", err.msg);
     lua_pushvalue(L, arg);
     if (!ol_tensor_is_contiguous(x)) {
         ol_tensor c;
-        ol_error err;
         if (ol_tensor_contiguous(x, &c, &err) != 0) ol_l_error(L, arg, &err);
         lua_pop(L, 1);
         x = ol_l_pushtensor(L, &c, 1);
     }
     lua_setiuservalue(L, 1, UV_INPUT);
     return ol_tensor_data(x);
-}
-
-static ol_loss_kind check_kind(lua_State *L, int arg) {
-    const char *name = luaL_optstring(L, arg, "cross_entropy");
-    ol_loss_kind k;
-    if (ol_loss_parse(name, &k) != 0)
-    {
-        luaL_Buffer b;
-        luaL_buffinit(L, &b);
-        for (int i = 0; i < OL_LOSS_COUNT; i++) {
-            if (i) luaL_addstring(&b, i + 1 < OL_LOSS_COUNT ? ", " : " or ");
-            luaL_addstring(&b, ol_loss_name((ol_loss_kind)i));
-        }
-        luaL_pushresult(&b);
-        argerrorf(L, arg, "unknown loss '%s' (expected %s)", name, lua_tostring(L, -1));
-    }
-    return k;
 }
 
 /* A buffer for n class ids, kept in the model's user value UV_IDS and
@@ -412,7 +384,7 @@ static int m_forward(lua_State *L) {
 
 static double loss(lua_State *L, ol_model *m) {
     ol_error err;
-    ol_loss_kind k = check_kind(L, 4);
+    ol_loss_kind k = ol_l_check_loss(L, 4, NULL);
     forward(L, m, 2);
     int64_t n;
     ol_model_output(m, &n);

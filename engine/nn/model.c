@@ -277,6 +277,24 @@ const void *ol_model_output(const ol_model *m, int64_t *n) {
     return m->state ? m->out[m->nl - 1] : NULL;
 }
 
+int ol_model_input_rows(const ol_model *m, const ol_tensor *x, int64_t *n, ol_error *err) {
+    const int64_t in = m->in_features;
+    if (x->dtype != m->dt)
+        return ol_fail(err, "input is %s but the model is %s (convert with x:to(\"%s\") or net:to(\"%s\"))",
+                       ol_dtype_name(x->dtype), ol_dtype_name(m->dt), ol_dtype_name(m->dt),
+                       ol_dtype_name(x->dtype));
+    *n = 0;
+    if (x->ndim == 2 && x->shape[1] == in) *n = x->shape[0];
+    else if (x->ndim == 1 && x->shape[0] == in) *n = 1;
+    else {
+        char buf[96];
+        return ol_fail(err, "input width differs from in_features: input is %s, model takes N x %lld",
+                       ol_shape_str(x, buf, sizeof buf), (long long)in);
+    }
+    if (*n < 1) return ol_fail(err, "input has no rows");
+    return 0;
+}
+
 int ol_target_check(const ol_model *m, ol_loss_kind kind, const ol_target *t, int64_t n,
                     ol_error *err) {
     const int64_t c = m->out_features;

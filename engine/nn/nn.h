@@ -144,6 +144,11 @@ void ol_model_param_name(const ol_model *m, int k, char *buf, size_t size);
 /* View of parameter tensor k into the params (grad = 0) or grads buffer. */
 void ol_model_param_view(const ol_model *m, int k, int grad, ol_tensor *out);
 
+/* The rows of an input x for m: x is n x in_features, or one row of
+ * in_features, in the model's dtype, with at least one row. -1 with the
+ * message otherwise. */
+int ol_model_input_rows(const ol_model *m, const ol_tensor *x, int64_t *n, ol_error *err);
+
 /* Grows the workspaces to hold n rows (no-op when they already do). */
 int ol_model_reserve(ol_model *m, int64_t n, ol_error *err);
 
