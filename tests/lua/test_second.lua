@@ -519,4 +519,29 @@ T.test("newton on a model uses the exact Hessian", function()
   T.ok(g:norm() < 1e-10, "gradient after one step: " .. g:norm())
 end)
 
+T.test("a model's batch for curvature is checked by the input and target rules, naming the caller", function()
+  local net = ol.nn.mlp{sizes = {3, 4, 2}, dtype = "f64"}
+  local v = ol.zeros(net:params():numel(), "f64")
+  local x = ol.zeros(5, 3, "f64")
+  local function err(...) local ok, e = pcall(ol.hvp, ...) T.ok(not ok) return e end
+  T.eq(err(net, ol.zeros(5, 4, "f64"), {1, 1, 1, 1, 1}, "cross_entropy", v),
+       "bad argument #2 to 'hvp' (input width differs from in_features: input is 5x4, model takes N x 3)")
+  T.eq(err(net, ol.zeros(5, 3, "f32"), {1, 1, 1, 1, 1}, "mse", v),
+       "bad argument #2 to 'hvp' (input is f32 but the model is f64 (convert with x:to(\"f64\") or net:to(\"f32\")))")
+  T.eq(err(net, x, {1, 1, 1, 1}, "cross_entropy", v),
+       "bad argument #3 to 'hvp' (wrong target shape: 4 class ids for a batch of 5)")
+  T.eq(err(net, x, {1, 1, 1, 1, 3}, "cross_entropy", v),
+       "bad argument #3 to 'hvp' (class id 3 out of range 1..2 (row 5))")
+  T.eq(err(net, x, {1, 1, 1, 1, 1}, "msee", v),
+       "bad argument #4 to 'hvp' (unknown loss 'msee' (expected cross_entropy, mse or bce))")
+  local opt = ol.optim.newton(net)
+  local ok, e = pcall(opt.step, opt, ol.zeros(5, 4, "f64"), {1, 1, 1, 1, 1}, "cross_entropy")
+  T.ok(not ok)
+  T.eq(e, "bad argument #2 to 'step' (input width differs from in_features: input is 5x4, model takes N x 3)")
+  -- a good batch: the product of v = 0 is 0, of the parameters' size
+  local hv = ol.hvp(net, x, {1, 2, 1, 2, 1}, "cross_entropy", v)
+  T.eq(hv:numel(), net:params():numel())
+  T.eq(hv:abs():max(), 0, "H 0 = 0")
+end)
+
 T.run()
