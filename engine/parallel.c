@@ -5,9 +5,9 @@
  * worker acknowledges every job, even one without a part for it, so that
  * no worker can still be reading one job's fields when the next is posted.
  *
- * Waiting, as measured on the 2-core machine of bench/RESULTS.md: a
- * training step posts a job every 50-120 us at batch 1, and waking a
- * sleeping thread there costs tens of microseconds, so an idle worker
+ * Waiting, as measured on the 2-core machine of bench/RESULTS.md: at
+ * batch 1 a training step posts jobs so often that waking a sleeping
+ * thread for each would take a large share of the step, so an idle worker
  * polls (a pause loop) for up to SPIN_NS, then sleeps on a condition
  * variable. It stops polling early in two cases:
  *  - a matrix product is about to run on OpenBLAS's threads (ol.mm calls
@@ -16,8 +16,8 @@
  *    a core from them and halve the product's speed;
  *  - it finds itself on the CPU the job was posted from: polling there
  *    takes the poster's time, and the scheduler may keep the two together
- *    for seconds (a whole batch-1 run at a fifth of its speed), while a
- *    thread woken from sleep is placed on an idle CPU.
+ *    for seconds (slowing a whole batch-1 run badly), while a thread
+ *    woken from sleep is placed on an idle CPU.
  * The poster waits for the workers by polling too, yielding now and then
  * in case a worker shares its CPU. */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
@@ -72,7 +72,8 @@ static double now_ns(void) {
  * its end (the last layers) back to its start, and a model's small last
  * layers are the ones the caller reads and writes in forward and backward
  * anyway, so the caller keeping them moves the fewest cache lines between
- * cores (adam at batch 1: 8.2k -> 8.8k samples/s against the first part). */
+ * cores (measured faster at batch 1 than the caller running the first
+ * part). */
 static void run_part(int k) {
     int part = pool.parts - 1 - k;
     if (part < 0) return;

@@ -1,5 +1,5 @@
 /* ol.nn: layer descriptors, sequential/mlp models and their methods
- * (API.md section 4). A model is a userdata holding an engine ol_model;
+ * (README, Models). A model is a userdata holding an engine ol_model;
  * its user values cache the flat params/grads tensors (so params() and
  * grads() return the same tensors every time, and evaluate allocates no
  * new header), keep the last input alive until backward, and hold the

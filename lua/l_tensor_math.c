@@ -3,7 +3,7 @@
  * max, min, argmax, norm, dot), BLAS products (mm, mv) and the arithmetic
  * metamethods (+ - * / and unary -).
  *
- * Rules (API.md section 3): a scalar may stand on either side of an
+ * Rules (README, Tensors): a scalar may stand on either side of an
  * operator; tensor operands broadcast as NumPy does (a row vector {n}
  * stretches over the rows of an {m,n} matrix); in-place ops broadcast the
  * argument onto self and never change self's shape; f32 and f64 never mix.

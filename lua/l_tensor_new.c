@@ -1,7 +1,7 @@
 /* Tensor constructors: ol.tensor, zeros, ones, empty, full, eye, arange,
  * rand, randn, and ol.seed.
  *
- * Conventions (API.md sections 2-3): the default dtype is "f32"; shapes are
+ * Conventions (README, Tensors): the default dtype is "f32"; shapes are
  * given as sizes d1, d2, ... or one table {d1, d2, ...}, with an optional
  * dtype string last; ol.arange counts like Lua's numeric for, inclusive of
  * both ends and 1-based: arange(n) is 1, 2, ..., n. The generator behind

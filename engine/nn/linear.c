@@ -6,17 +6,13 @@
  * product big enough to share is cut into contiguous blocks of rows or
  * columns of its result, one per thread of the engine's own pool
  * (parallel.h). OpenBLAS's threads stay asleep through a training step.
- * Measured on the 2-core machine of bench/RESULTS.md against OpenBLAS's
- * own 2-thread split of the same products:
- *  - the 784->256 forward at batch 128 took 280-312 us in two halves
- *    against 318-400 us: the halves need no synchronisation inside the
- *    product, and OpenBLAS's threads, which wait for work with
- *    sched_yield, no longer take turns on a core with the pool's worker
- *    during the optimizer step (the profile had 12% of a batch-128 adam
- *    run in the kernel's scheduler);
- *  - training: adam at batch 16 1.31x and at batch 128 1.03x faster.
- *  - with the training step cut the same way (engine/optim/optim.c):
- *    sgd at batch 1 1.34x, adam at batch 1 1.38x faster.
+ * Against OpenBLAS's own 2-thread split of the same products this measured
+ * faster on the 2-core machine of bench/RESULTS.md, both for single
+ * products and for whole training steps (with the optimizer's step cut
+ * the same way, engine/optim/optim.c): the parts need no synchronisation
+ * inside the product, and OpenBLAS's threads, which wait for work with
+ * sched_yield, do not take turns on a core with the pool's worker during
+ * the optimizer step.
  * A product of fewer than 2^19 multiply-adds, or with no side of 32, runs
  * on one thread: a part must outlast the pool's handoff (a few
  * microseconds). Cutting the rows or columns of the result leaves every
@@ -25,13 +21,12 @@
  * enough for OpenBLAS's small-matrix kernels (10^6 multiply-adds), which
  * sum in another order: there 1 and 2 threads differ in the last bits
  * (tests/engine/test_nn_linear_split.c). Waiting for 2^21 multiply-adds
- * would keep the bits but costs 9% at batch 16 and 4% at batch 1024.
+ * would keep the bits but measured slower at batch 16 and 1024.
  * A bias gradient summed over the rows of a product cut along its rows is
  * summed per group of OL_GROUP_ROWS rows, and the groups in order after
  * (kernels.h), so it too has the same bits on any number of threads; with
- * that, the input gradients at batch 1024 are cut along their rows, not
- * their columns: 1024x256 (k 128) 340 us against 463, 1024x128 (k 10)
- * 16 us against 65, two threads. */
+ * that, the input gradients at batch 1024 are cut along their rows, which
+ * measured faster than cutting their columns. */
 #include <string.h>
 
 #include <cblas.h>
@@ -60,10 +55,10 @@ static int split_stream(int64_t elements) { return elements >= SPLIT_STREAM; }
  * although every part then packs all of x: the part of dW a core makes is
  * then the part of the weights it reads in the forward product (cut along
  * the outputs too) and nearly the part the optimizer's step gives it, so
- * fewer cache lines move between the cores. A/B on the 2-core machine
- * (best of 5): batch 16 1.12-1.15x, batch 128 1.035x faster than cutting
- * the columns; at batch 1024, where x is 3.2 MB, it is 0-3% slower, so
- * there the columns are cut. */
+ * fewer cache lines move between the cores. On the 2-core machine this
+ * measured faster than cutting the columns at batch 16 and 128; at batch
+ * 1024, where x is 3.2 MB, it measured slower, so there the columns are
+ * cut. */
 #define DW_ROWS_MAX_X ((int64_t)1 << 18)
 
 /* Parts start on multiples of 16 rows or columns (a 64-byte line of
@@ -75,9 +70,8 @@ _Static_assert(SPLIT_GRAIN % OL_GROUP_ROWS == 0, "a part must start a group of r
  * last layer) runs in blocks of THIN_ROWS rows: OpenBLAS 0.3.21 sends
  * x W^T with 10 outputs to its small-matrix kernel only up to 120 rows and
  * packs bigger ones for a kernel that wastes most of its 16 x 4 tile on
- * them (measured on the 2-core machine, one thread, 128 inputs: 64 rows
- * 1.9 us, 120 rows 3.3 us, 128 rows 7.8 us, 1024 rows 53 us against
- * 16 x 1.9 us in blocks). */
+ * them (measured on the 2-core machine: blocks of 64 rows beat one
+ * packed product at 128 rows and more). */
 #define THIN_MAX_COLS 16
 #define THIN_ROWS 64
 

@@ -9,15 +9,15 @@
 #include "parallel.h"
 
 /* The loss is cut over the pool from 2 x LOSS_MIN_ROWS rows: a row of
- * cross-entropy over 10 classes is about 60 ns (10 scalar exp), so a part
- * of 64 rows outlasts the pool's handoff; serial, it was 61 us of a
- * 5.8 ms batch-1024 step with the other core idle. */
+ * cross-entropy over 10 classes costs 10 scalar exp, so a part of 64 rows
+ * outlasts the pool's handoff, and a big batch's loss does not leave the
+ * other core idle. */
 #define LOSS_MIN_ROWS 64
 
 /* The per-element loops must vectorise: -O2's "very cheap" cost model
  * (GCC 12) refuses every loop whose length is not a known multiple of the
- * vector width, which left these passes scalar and as slow as a third of
- * the GEMMs at batch 1024. */
+ * vector width, which would leave these passes scalar and a large part of
+ * a batch-1024 step. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif

@@ -22,8 +22,9 @@
  * 1e-7, transpose when rows > cols); momentum, nesterov, the decoupled
  * weight decay W·(1 − lr·wd) (unscaled lr) and the sqrt(max(1, rows/cols))
  * scale exactly as torch.optim.Muon's documented algorithm (PyTorch 2.9,
- * adjust_lr_fn=None), whose defaults differ: optlua follows API.md's
- * lr=0.02, weight_decay=0 where torch has lr=1e-3, weight_decay=0.1.
+ * adjust_lr_fn=None), whose defaults differ: optlua's are lr=0.02,
+ * weight_decay=0 (README, Optimizers) where torch has lr=1e-3,
+ * weight_decay=0.1.
  *
  * Options: lr=0.02, momentum=0.95, nesterov=true, ns_steps=5,
  * weight_decay=0, and for the adamw fallback fallback_lr=1e-3,

@@ -2,7 +2,7 @@
 -- function, method and module, keyed by its path under the optlua table
 -- ("optim.adam", "fn.rosenbrock"; methods as "tensor:add_"). The first
 -- line of an entry is its signature, the rest what it does; the wording
--- follows the public contract (API.md). Optimizer entries get their
+-- follows the README's Reference. Optimizer entries get their
 -- options and defaults appended by help, read live from the engine.
 local D = {}
 
