@@ -10,7 +10,6 @@
  * debt and runs the steps that debt calls for; storage under 1 KB is left
  * to the userdata header's own accounting. */
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,24 +63,8 @@ ol_tensor *ol_l_checktensor(lua_State *L, int idx) {
 
 /* ---- errors ---- */
 
-/* Both through the argument kit (l_args.h): tensor functions and methods
- * are named by Lua's call information, metamethods by their own name. */
-int ol_l_argerrorf(lua_State *L, int arg, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    ol_arg_verror(L, arg, NULL, fmt, ap);
-    va_end(ap);
-    return 0;
-}
-
-int ol_l_metaerrorf(lua_State *L, int arg, const char *name, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    ol_arg_verror(L, arg, name, fmt, ap);
-    va_end(ap);
-    return 0;
-}
-
+/* An engine error as an argument error (arg 0: a plain error naming the
+ * function), the function named as luaL_argerror names it. */
 int ol_l_error(lua_State *L, int arg, const ol_error *e) {
     return ol_arg_error(L, arg, NULL, "%s", e->msg);
 }
@@ -92,13 +75,13 @@ ol_dtype ol_l_optdtype(lua_State *L, int idx, ol_dtype def) {
     ol_dtype dt;
     const char *name = lua_tostring(L, idx);
     if (ol_dtype_parse(name, &dt) != 0)
-        ol_l_argerrorf(L, idx, "unknown dtype '%s' (expected \"f32\" or \"f64\")", name);
+        ol_arg_error(L, idx, NULL, "unknown dtype '%s' (expected \"f32\" or \"f64\")", name);
     return dt;
 }
 
 void ol_l_checksamedtype(lua_State *L, const ol_tensor *a, const ol_tensor *b, int arg_b) {
     if (a->dtype != b->dtype)
-        ol_l_argerrorf(L, arg_b, "dtype mismatch: %s and %s (convert one with :to())",
+        ol_arg_error(L, arg_b, NULL, "dtype mismatch: %s and %s (convert one with :to())",
                        ol_dtype_name(a->dtype), ol_dtype_name(b->dtype));
 }
 
@@ -107,8 +90,8 @@ void ol_l_checksamedtype(lua_State *L, const ol_tensor *a, const ol_tensor *b, i
 int ol_l_checkdim(lua_State *L, int arg, const ol_tensor *t) {
     lua_Integer d = luaL_checkinteger(L, arg);
     if (d < 1 || d > t->ndim) {
-        if (t->ndim == 0) ol_l_argerrorf(L, arg, "dimension %lld out of range (tensor is a scalar)", (long long)d);
-        ol_l_argerrorf(L, arg, "dimension %lld out of range (expected 1..%d)", (long long)d, t->ndim);
+        if (t->ndim == 0) ol_arg_error(L, arg, NULL, "dimension %lld out of range (tensor is a scalar)", (long long)d);
+        ol_arg_error(L, arg, NULL, "dimension %lld out of range (expected 1..%d)", (long long)d, t->ndim);
     }
     return (int)d - 1;
 }
@@ -116,9 +99,9 @@ int ol_l_checkdim(lua_State *L, int arg, const ol_tensor *t) {
 /* One shape entry: an integer >= 0, or -1 when inference is allowed. */
 static int64_t shape_entry(lua_State *L, int arg, int isint, lua_Integer v, int allow_infer,
                            const char *where) {
-    if (!isint) ol_l_argerrorf(L, arg, "size%s must be an integer", where);
+    if (!isint) ol_arg_error(L, arg, NULL, "size%s must be an integer", where);
     if (v < 0 && !(allow_infer && v == -1))
-        ol_l_argerrorf(L, arg, "size%s must be >= 0%s, got %lld", where,
+        ol_arg_error(L, arg, NULL, "size%s must be >= 0%s, got %lld", where,
                        allow_infer ? " (or -1 to infer)" : "", (long long)v);
     return (int64_t)v;
 }
@@ -127,7 +110,7 @@ int ol_l_checkshape(lua_State *L, int arg, int last, int64_t *shape, int allow_i
     int ndim = 0, infer = 0;
     if (lua_istable(L, arg)) {
         lua_Unsigned n = lua_rawlen(L, arg);
-        if (n > OL_MAXDIM) ol_l_argerrorf(L, arg, "too many dimensions (%llu, at most %d)", (unsigned long long)n, OL_MAXDIM);
+        if (n > OL_MAXDIM) ol_arg_error(L, arg, NULL, "too many dimensions (%llu, at most %d)", (unsigned long long)n, OL_MAXDIM);
         for (int i = 0; i < (int)n; i++) {
             int isint = 0;
             lua_rawgeti(L, arg, i + 1);
@@ -139,7 +122,7 @@ int ol_l_checkshape(lua_State *L, int arg, int last, int64_t *shape, int allow_i
         }
     } else {
         if (arg > last) luaL_typeerror(L, arg, "size or shape table");
-        if (last - arg + 1 > OL_MAXDIM) ol_l_argerrorf(L, arg, "too many dimensions (%d, at most %d)", last - arg + 1, OL_MAXDIM);
+        if (last - arg + 1 > OL_MAXDIM) ol_arg_error(L, arg, NULL, "too many dimensions (%d, at most %d)", last - arg + 1, OL_MAXDIM);
         for (int a = arg; a <= last; a++) {
             if (lua_type(L, a) != LUA_TNUMBER) luaL_typeerror(L, a, "integer size");
             int isint = 0;
@@ -151,11 +134,11 @@ int ol_l_checkshape(lua_State *L, int arg, int last, int64_t *shape, int allow_i
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] == -1) {
-            if (infer++) ol_l_argerrorf(L, arg, "only one size may be -1");
+            if (infer++) ol_arg_error(L, arg, NULL, "only one size may be -1");
             continue;
         }
         if (shape[i] != 0 && numel > ((int64_t)1 << 40) / shape[i])
-            ol_l_argerrorf(L, arg, "shape too large");
+            ol_arg_error(L, arg, NULL, "shape too large");
         numel *= shape[i];
     }
     return ndim;
@@ -187,8 +170,8 @@ void ol_l_checkbroadcast_to(lua_State *L, const ol_tensor *src, const ol_tensor 
     if (ok) return;
     char a[96], b[96];
     if (meta)
-        ol_l_metaerrorf(L, arg, meta, "size %s cannot be broadcast to %s", shape_str(src, a), shape_str(dst, b));
-    ol_l_argerrorf(L, arg, "size %s cannot be broadcast to %s", shape_str(src, a), shape_str(dst, b));
+        ol_arg_error(L, arg, meta, "size %s cannot be broadcast to %s", shape_str(src, a), shape_str(dst, b));
+    ol_arg_error(L, arg, NULL, "size %s cannot be broadcast to %s", shape_str(src, a), shape_str(dst, b));
 }
 
 void ol_l_checkbroadcast(lua_State *L, const ol_tensor *a, const ol_tensor *b, int arg,
@@ -200,8 +183,8 @@ void ol_l_checkbroadcast(lua_State *L, const ol_tensor *a, const ol_tensor *b, i
     }
     if (ok) return;
     char sa[96], sb[96];
-    if (meta) ol_l_metaerrorf(L, arg, meta, "sizes %s and %s do not broadcast", shape_str(a, sa), shape_str(b, sb));
-    ol_l_argerrorf(L, arg, "sizes %s and %s do not broadcast", shape_str(a, sa), shape_str(b, sb));
+    if (meta) ol_arg_error(L, arg, meta, "sizes %s and %s do not broadcast", shape_str(a, sa), shape_str(b, sb));
+    ol_arg_error(L, arg, NULL, "sizes %s and %s do not broadcast", shape_str(a, sa), shape_str(b, sb));
 }
 
 

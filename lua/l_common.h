@@ -64,12 +64,6 @@ void ol_l_account(lua_State *L, const ol_tensor *t);
  * accounts the fresh storage. */
 void ol_l_done(lua_State *L, int status, const ol_tensor *t, int arg, const ol_error *e);
 
-/* `bad argument #arg to 'fn' (fmt...)`, through the argument kit
- * (l_args.h), the function named as luaL_argerror names it. */
-int ol_l_argerrorf(lua_State *L, int arg, const char *fmt, ...);
-/* The same for metamethods, naming them explicitly (e.g. "__add"). */
-int ol_l_metaerrorf(lua_State *L, int arg, const char *name, const char *fmt, ...);
-
 /* A 1-based dimension argument in 1..ndim, returned 0-based. */
 int ol_l_checkdim(lua_State *L, int arg, const ol_tensor *t);
 /* Shape from a table at arg or from integers at arg..last (one -1 allowed

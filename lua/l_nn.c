@@ -9,7 +9,6 @@
  * {kind = "linear", in = 784, out = 256} or {kind = "relu"},
  * {kind = "leaky_relu", slope = 0.01}. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,16 +22,6 @@ enum { UV_PARAMS = 1, UV_GRADS, UV_INPUT, UV_IDS, UV_COUNT = UV_IDS };
 typedef struct l_model {
     ol_model *m;
 } l_model;
-
-/* Argument errors of the model methods, which Lua's call information
- * names (net:loss(...) -> 'loss'). */
-static int argerrorf(lua_State *L, int arg, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    ol_arg_verror(L, arg, NULL, fmt, ap);
-    va_end(ap);
-    return 0;
-}
 
 ol_model *ol_l_tomodel(lua_State *L, int idx) {
     l_model *u = luaL_testudata(L, idx, OL_MODEL_MT);
@@ -292,7 +281,7 @@ static int l_mlp(lua_State *L) {
 static const void *check_input(lua_State *L, ol_model *m, int arg, int64_t *n) {
     ol_tensor *x = ol_l_checktensor(L, arg);
     ol_error err;
-    if (ol_model_input_rows(m, x, n, &err) != 0) argerrorf(L, arg, "%s", err.msg);
+    if (ol_model_input_rows(m, x, n, &err) != 0) ol_arg_error(L, arg, NULL, "%s", err.msg);
     lua_pushvalue(L, arg);
     if (!ol_tensor_is_contiguous(x)) {
         ol_tensor c;
@@ -336,7 +325,7 @@ static ol_target check_target(lua_State *L, ol_model *m, int arg, int64_t n, ol_
             double v;
             if (list) {
                 lua_geti(L, arg, r + 1);
-                if (!lua_isnumber(L, -1)) argerrorf(L, arg, "class id at row %lld is not a number", (long long)r + 1);
+                if (!lua_isnumber(L, -1)) ol_arg_error(L, arg, NULL, "class id at row %lld is not a number", (long long)r + 1);
                 v = lua_tonumber(L, -1);
                 lua_pop(L, 1);
             } else {
@@ -348,7 +337,7 @@ static ol_target check_target(lua_State *L, ol_model *m, int arg, int64_t n, ol_
         return (ol_target){ids, NULL};
     }
     if (y->dtype != ol_model_dtype(m))
-        argerrorf(L, arg, "target is %s but the model is %s (convert with :to(\"%s\"))",
+        ol_arg_error(L, arg, NULL, "target is %s but the model is %s (convert with :to(\"%s\"))",
                   ol_dtype_name(y->dtype), ol_dtype_name(ol_model_dtype(m)), ol_dtype_name(ol_model_dtype(m)));
     if (!ol_tensor_is_contiguous(y)) {
         ol_tensor cy;

@@ -16,10 +16,10 @@
 static ol_tensor *meta_self(lua_State *L, const char *name) {
     ol_l_tensor *u = (ol_l_tensor *)luaL_testudata(L, 1, OL_TENSOR_MT);
     if (!u) {
-        ol_l_metaerrorf(L, 1, name, "tensor expected, got %s", luaL_typename(L, 1));
+        ol_arg_error(L, 1, name, "tensor expected, got %s", luaL_typename(L, 1));
         return NULL;
     }
-    if (u->closed) ol_l_metaerrorf(L, 1, name, "tensor is closed");
+    if (u->closed) ol_arg_error(L, 1, name, "tensor is closed");
     return &u->t;
 }
 
@@ -34,25 +34,25 @@ static int m_index(lua_State *L) {
     if (lua_type(L, 2) != LUA_TNUMBER) return 0;
     int isint = 0;
     lua_Integer i = lua_tointegerx(L, 2, &isint);
-    if (!isint) ol_l_metaerrorf(L, 2, "__index", "index must be an integer, got %s", lua_tostring(L, 2));
+    if (!isint) ol_arg_error(L, 2, "__index", "index must be an integer, got %s", lua_tostring(L, 2));
     return ol_l_index_int(L, t, i);
 }
 
 static int m_newindex(lua_State *L) {
     ol_tensor *t = meta_self(L, "__newindex");
     if (lua_type(L, 2) != LUA_TNUMBER)
-        ol_l_metaerrorf(L, 2, "__newindex", "tensors have no fields to assign, only integer indices (got %s)",
+        ol_arg_error(L, 2, "__newindex", "tensors have no fields to assign, only integer indices (got %s)",
                         luaL_typename(L, 2));
     int isint = 0;
     lua_Integer i = lua_tointegerx(L, 2, &isint);
-    if (!isint) ol_l_metaerrorf(L, 2, "__newindex", "index must be an integer, got %s", lua_tostring(L, 2));
+    if (!isint) ol_arg_error(L, 2, "__newindex", "index must be an integer, got %s", lua_tostring(L, 2));
     ol_l_newindex_int(L, t, i);
     return 0;
 }
 
 static int m_len(lua_State *L) {
     ol_tensor *t = meta_self(L, "__len");
-    if (t->ndim == 0) ol_l_metaerrorf(L, 1, "__len", "a scalar tensor has no length");
+    if (t->ndim == 0) ol_arg_error(L, 1, "__len", "a scalar tensor has no length");
     lua_pushinteger(L, (lua_Integer)t->shape[0]);
     return 1;
 }

@@ -73,7 +73,7 @@ int ol_l_clamp_(lua_State *L) {
     double hi = luaL_optnumber(L, 3, HUGE_VAL);
     if (isnan(lo)) return luaL_argerror(L, 2, "lower bound is NaN");
     if (isnan(hi)) return luaL_argerror(L, 3, "upper bound is NaN");
-    if (lo > hi) return ol_l_argerrorf(L, 3, "upper bound %g is below lower bound %g", hi, lo);
+    if (lo > hi) return ol_arg_error(L, 3, NULL, "upper bound %g is below lower bound %g", hi, lo);
     ol_clamp_(t, lo, hi);
     lua_settop(L, 1);
     return 1;
@@ -161,7 +161,7 @@ int ol_l_norm(lua_State *L) {
     ol_error e;
     ol_tensor *t = ol_l_checktensor(L, 1);
     double p = luaL_optnumber(L, 2, 2.0);
-    if (!(p >= 0)) return ol_l_argerrorf(L, 2, "norm order must be >= 0, got %g", p);
+    if (!(p >= 0)) return ol_arg_error(L, 2, NULL, "norm order must be >= 0, got %g", p);
     double r;
     if (ol_norm(t, p, &r, &e) != 0) ol_l_error(L, 1, &e);
     lua_pushnumber(L, r);
@@ -176,7 +176,7 @@ int ol_l_dot(lua_State *L) {
     ol_l_checksamedtype(L, t, u, 2);
     if (ol_tensor_numel(t) != ol_tensor_numel(u)) {
         char a[96], b[96];
-        ol_l_argerrorf(L, 2, "sizes differ: %s and %s", ol_shape_str(t, a, sizeof a), ol_shape_str(u, b, sizeof b));
+        ol_arg_error(L, 2, NULL, "sizes differ: %s and %s", ol_shape_str(t, a, sizeof a), ol_shape_str(u, b, sizeof b));
     }
     double r;
     if (ol_dot(t, u, &r, &e) != 0) ol_l_error(L, 2, &e);
@@ -189,7 +189,7 @@ int ol_l_dot(lua_State *L) {
 static void check_ndim(lua_State *L, int arg, const ol_tensor *t, int ndim) {
     if (t->ndim != ndim) {
         char buf[96];
-        ol_l_argerrorf(L, arg, "expected a %d-D tensor, got %d-D (size %s)", ndim, t->ndim,
+        ol_arg_error(L, arg, NULL, "expected a %d-D tensor, got %d-D (size %s)", ndim, t->ndim,
                        ol_shape_str(t, buf, sizeof buf));
     }
 }
@@ -206,7 +206,7 @@ static int product(lua_State *L, int b_ndim, product_fn op) {
     ol_l_checksamedtype(L, a, b, 2);
     if (a->shape[1] != b->shape[0]) {
         char sa[96], sb[96];
-        ol_l_argerrorf(L, 2, "inner sizes differ: %s and %s", ol_shape_str(a, sa, sizeof sa),
+        ol_arg_error(L, 2, NULL, "inner sizes differ: %s and %s", ol_shape_str(a, sa, sizeof sa),
                        ol_shape_str(b, sb, sizeof sb));
     }
     ol_tensor *out = ol_l_newtensor(L);
@@ -227,10 +227,10 @@ static ol_tensor *operand(lua_State *L, int idx, const char *name) {
     if (lua_type(L, idx) == LUA_TNUMBER) return NULL;
     ol_l_tensor *u = (ol_l_tensor *)luaL_testudata(L, idx, OL_TENSOR_MT);
     if (!u) {
-        ol_l_metaerrorf(L, idx, name, "tensor or number expected, got %s", luaL_typename(L, idx));
+        ol_arg_error(L, idx, name, "tensor or number expected, got %s", luaL_typename(L, idx));
         return NULL;
     }
-    if (u->closed) ol_l_metaerrorf(L, idx, name, "tensor is closed");
+    if (u->closed) ol_arg_error(L, idx, name, "tensor is closed");
     return &u->t;
 }
 
@@ -241,7 +241,7 @@ static int meta_binary(lua_State *L, ol_binop op, const char *name) {
     int rc;
     if (a && b) {
         if (a->dtype != b->dtype)
-            ol_l_metaerrorf(L, 2, name, "dtype mismatch: %s and %s (convert one with :to())",
+            ol_arg_error(L, 2, name, "dtype mismatch: %s and %s (convert one with :to())",
                             ol_dtype_name(a->dtype), ol_dtype_name(b->dtype));
         ol_l_checkbroadcast(L, a, b, 2, name);
         ol_tensor *out = ol_l_newtensor(L);
@@ -256,7 +256,7 @@ static int meta_binary(lua_State *L, ol_binop op, const char *name) {
         rc = ol_binary_scalar(op, b, lua_tonumber(L, 1), 1, out, &e);
         if (rc == 0) ol_l_account(L, out);
     }
-    if (rc != 0) ol_l_metaerrorf(L, 1, name, "%s", e.msg);
+    if (rc != 0) ol_arg_error(L, 1, name, "%s", e.msg);
     return 1;
 }
 
@@ -268,9 +268,9 @@ int ol_l_meta_div(lua_State *L) { return meta_binary(L, OL_DIV, "__div"); }
 int ol_l_meta_unm(lua_State *L) {
     ol_error e;
     ol_tensor *a = operand(L, 1, "__unm");
-    if (!a) return ol_l_metaerrorf(L, 1, "__unm", "tensor expected");
+    if (!a) return ol_arg_error(L, 1, "__unm", "tensor expected");
     ol_tensor *out = ol_l_newtensor(L);
-    if (ol_unary(OL_NEG, a, 0, out, &e) != 0) ol_l_metaerrorf(L, 1, "__unm", "%s", e.msg);
+    if (ol_unary(OL_NEG, a, 0, out, &e) != 0) ol_arg_error(L, 1, "__unm", "%s", e.msg);
     ol_l_account(L, out);
     return 1;
 }

@@ -34,7 +34,7 @@ static void path_push(char *path, size_t size, lua_Integer i) {
 static void fill_level(lua_State *L, fill_state *fs, int depth, char *path, size_t psize) {
     int64_t n = (int64_t)lua_rawlen(L, -1);
     if (n != fs->shape[depth])
-        ol_l_argerrorf(L, 1, "ragged nested table: %s has %lld element%s, expected %lld", path,
+        ol_arg_error(L, 1, NULL, "ragged nested table: %s has %lld element%s, expected %lld", path,
                        (long long)n, n == 1 ? "" : "s", (long long)fs->shape[depth]);
     size_t plen = strlen(path);
     for (int64_t i = 1; i <= n; i++) {
@@ -42,12 +42,12 @@ static void fill_level(lua_State *L, fill_state *fs, int depth, char *path, size
         path_push(path, psize, (lua_Integer)i);
         if (depth + 1 < fs->ndim) {
             if (!lua_istable(L, -1))
-                ol_l_argerrorf(L, 1, "ragged nested table: %s is a %s, expected a table", path,
+                ol_arg_error(L, 1, NULL, "ragged nested table: %s is a %s, expected a table", path,
                                luaL_typename(L, -1));
             fill_level(L, fs, depth + 1, path, psize);
         } else {
             if (lua_type(L, -1) != LUA_TNUMBER)
-                ol_l_argerrorf(L, 1, "%s%s is a %s, expected a number",
+                ol_arg_error(L, 1, NULL, "%s%s is a %s, expected a number",
                                lua_istable(L, -1) ? "ragged nested table: " : "", path,
                                luaL_typename(L, -1));
             double v = lua_tonumber(L, -1);
@@ -87,7 +87,7 @@ int ol_l_tensor_new(lua_State *L) {
     lua_pushvalue(L, 1);
     while (lua_istable(L, -1)) {
         if (ndim == OL_MAXDIM)
-            ol_l_argerrorf(L, 1, "nested more than %d levels deep", OL_MAXDIM);
+            ol_arg_error(L, 1, NULL, "nested more than %d levels deep", OL_MAXDIM);
         shape[ndim++] = (int64_t)lua_rawlen(L, -1);
         if (shape[ndim - 1] == 0) break;
         lua_rawgeti(L, -1, 1);

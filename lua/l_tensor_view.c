@@ -58,12 +58,12 @@ int ol_l_dtype(lua_State *L) {
 /* Reads the ndim 1-based indices at arg.. into idx (0-based). */
 static void check_indices(lua_State *L, const ol_tensor *t, int arg, int n, int64_t *idx) {
     if (n != t->ndim)
-        ol_l_argerrorf(L, n < t->ndim ? arg + n : arg + t->ndim, "expected %d ind%s (one per dimension), got %d",
+        ol_arg_error(L, n < t->ndim ? arg + n : arg + t->ndim, NULL, "expected %d ind%s (one per dimension), got %d",
                        t->ndim, t->ndim == 1 ? "ex" : "ices", n);
     for (int d = 0; d < n; d++) {
         lua_Integer i = luaL_checkinteger(L, arg + d);
         if (i < 1 || i > t->shape[d])
-            ol_l_argerrorf(L, arg + d, "index %lld out of range for dimension %d (size %lld)", (long long)i, d + 1,
+            ol_arg_error(L, arg + d, NULL, "index %lld out of range for dimension %d (size %lld)", (long long)i, d + 1,
                            (long long)t->shape[d]);
         idx[d] = (int64_t)i - 1;
     }
@@ -91,9 +91,9 @@ int ol_l_set(lua_State *L) {
 }
 
 static void check_slice(lua_State *L, const ol_tensor *t, lua_Integer i, const char *meta) {
-    if (t->ndim == 0) ol_l_metaerrorf(L, 2, meta, "cannot index a scalar tensor");
+    if (t->ndim == 0) ol_arg_error(L, 2, meta, "cannot index a scalar tensor");
     if (i < 1 || i > t->shape[0])
-        ol_l_metaerrorf(L, 2, meta, "index %lld out of range (size %lld)", (long long)i, (long long)t->shape[0]);
+        ol_arg_error(L, 2, meta, "index %lld out of range (size %lld)", (long long)i, (long long)t->shape[0]);
 }
 
 int ol_l_index_int(lua_State *L, ol_tensor *t, lua_Integer i) {
@@ -106,7 +106,7 @@ int ol_l_index_int(lua_State *L, ol_tensor *t, lua_Integer i) {
     }
     ol_tensor *out = ol_l_newtensor(L);
     if (ol_tensor_select(t, 0, (int64_t)i - 1, out, &e) != 0)
-        ol_l_metaerrorf(L, 2, "__index", "%s", e.msg);
+        ol_arg_error(L, 2, "__index", "%s", e.msg);
     return 1;
 }
 
@@ -115,7 +115,7 @@ void ol_l_newindex_int(lua_State *L, ol_tensor *t, lua_Integer i) {
     check_slice(L, t, i, "__newindex");
     ol_tensor *src = ol_l_totensor(L, 3);
     if (!src && lua_type(L, 3) != LUA_TNUMBER)
-        ol_l_metaerrorf(L, 3, "__newindex", "number or tensor expected, got %s", luaL_typename(L, 3));
+        ol_arg_error(L, 3, "__newindex", "number or tensor expected, got %s", luaL_typename(L, 3));
     if (t->ndim == 1 && !src) {
         int64_t idx = (int64_t)i - 1;
         ol_tensor_set(t, &idx, lua_tonumber(L, 3));
@@ -124,16 +124,16 @@ void ol_l_newindex_int(lua_State *L, ol_tensor *t, lua_Integer i) {
     /* The slice is held by a userdata so that an error cannot leak it. */
     ol_tensor *slice = ol_l_newtensor(L);
     if (ol_tensor_select(t, 0, (int64_t)i - 1, slice, &e) != 0)
-        ol_l_metaerrorf(L, 2, "__newindex", "%s", e.msg);
+        ol_arg_error(L, 2, "__newindex", "%s", e.msg);
     if (!src) {
         ol_fill_(slice, lua_tonumber(L, 3));
         return;
     }
     if (src->dtype != t->dtype)
-        ol_l_metaerrorf(L, 3, "__newindex", "dtype mismatch: %s and %s (convert one with :to())",
+        ol_arg_error(L, 3, "__newindex", "dtype mismatch: %s and %s (convert one with :to())",
                         ol_dtype_name(t->dtype), ol_dtype_name(src->dtype));
     ol_l_checkbroadcast_to(L, src, slice, 3, "__newindex");
-    if (ol_tensor_copy_(slice, src, &e) != 0) ol_l_metaerrorf(L, 3, "__newindex", "%s", e.msg);
+    if (ol_tensor_copy_(slice, src, &e) != 0) ol_arg_error(L, 3, "__newindex", "%s", e.msg);
 }
 
 /* ---- views ---- */
@@ -156,7 +156,7 @@ static int view_shape(lua_State *L, const ol_tensor *t, int64_t *shape) {
             snprintf(num, sizeof num, "%s%lld", i ? "x" : "", (long long)shape[i]);
             strncat(buf, num, sizeof buf - strlen(buf) - 1);
         }
-        ol_l_argerrorf(L, 2, "shape %s is invalid for a tensor of %lld elements", ndim ? buf : "scalar",
+        ol_arg_error(L, 2, NULL, "shape %s is invalid for a tensor of %lld elements", ndim ? buf : "scalar",
                        (long long)numel);
     }
     return ndim;
@@ -187,7 +187,7 @@ int ol_l_reshape(lua_State *L) {
 int ol_l_t(lua_State *L) {
     ol_error e;
     ol_tensor *t = ol_l_checktensor(L, 1);
-    if (t->ndim != 1 && t->ndim != 2) ol_l_argerrorf(L, 1, "expected a 1-D or 2-D tensor, got %d-D", t->ndim);
+    if (t->ndim != 1 && t->ndim != 2) ol_arg_error(L, 1, NULL, "expected a 1-D or 2-D tensor, got %d-D", t->ndim);
     ol_tensor *out = ol_l_newtensor(L);
     if (t->ndim == 1) ol_tensor_share(t, out);
     else if (ol_tensor_transpose(t, 0, 1, out, &e) != 0) ol_l_error(L, 1, &e);
@@ -220,10 +220,10 @@ int ol_l_narrow(lua_State *L) {
     lua_Integer len = luaL_checkinteger(L, 4);
     int64_t size = t->shape[d];
     if (start < 1 || start > size + 1)
-        ol_l_argerrorf(L, 3, "start %lld out of range for dimension %d (size %lld)", (long long)start, d + 1,
+        ol_arg_error(L, 3, NULL, "start %lld out of range for dimension %d (size %lld)", (long long)start, d + 1,
                        (long long)size);
     if (len < 0 || len > size - (start - 1)) /* written so that it cannot overflow */
-        ol_l_argerrorf(L, 4, "length %lld from start %lld exceeds size %lld", (long long)len, (long long)start,
+        ol_arg_error(L, 4, NULL, "length %lld from start %lld exceeds size %lld", (long long)len, (long long)start,
                        (long long)size);
     ol_tensor *out = ol_l_newtensor(L);
     if (ol_tensor_narrow(t, d, (int64_t)start - 1, (int64_t)len, out, &e) != 0) ol_l_error(L, 1, &e);
@@ -241,7 +241,7 @@ int ol_l_index(lua_State *L) {
     if (it) {
         if (it->ndim != 1) {
             char buf[96];
-            ol_l_argerrorf(L, 2, "index tensor must be 1-D, got %d-D (size %s)", it->ndim,
+            ol_arg_error(L, 2, NULL, "index tensor must be 1-D, got %d-D (size %s)", it->ndim,
                            ol_shape_str(it, buf, sizeof buf));
         }
         n = it->shape[0];
@@ -257,16 +257,16 @@ int ol_l_index(lua_State *L) {
         } else {
             lua_rawgeti(L, 2, (lua_Integer)k + 1);
             if (lua_type(L, -1) != LUA_TNUMBER)
-                ol_l_argerrorf(L, 2, "index [%lld] is a %s, expected an integer", (long long)k + 1,
+                ol_arg_error(L, 2, NULL, "index [%lld] is a %s, expected an integer", (long long)k + 1,
                                luaL_typename(L, -1));
             v = lua_tonumber(L, -1);
             lua_pop(L, 1);
         }
         /* range first (NaN fails it), so the cast below is defined */
         if (!(v >= 1 && v <= (double)t->shape[0]))
-            ol_l_argerrorf(L, 2, "index [%lld] = %g out of range (size %lld)", (long long)k + 1, v,
+            ol_arg_error(L, 2, NULL, "index [%lld] = %g out of range (size %lld)", (long long)k + 1, v,
                            (long long)t->shape[0]);
-        if (v != floor(v)) ol_l_argerrorf(L, 2, "index [%lld] = %g is not an integer", (long long)k + 1, v);
+        if (v != floor(v)) ol_arg_error(L, 2, NULL, "index [%lld] = %g is not an integer", (long long)k + 1, v);
         idx[k] = (int64_t)v - 1;
     }
     ol_tensor *out = ol_l_newtensor(L);

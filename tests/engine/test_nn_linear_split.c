@@ -67,6 +67,19 @@ static double gamma_f32(int64_t k) {
     return (double)k * u / (1 - (double)k * u);
 }
 
+/* sum_i a[i*sa] b[i*sb] over k terms in double, and sum |a b| in *mag:
+ * the formula and the size of its rounding bound. */
+static double ref_dot(const float *a, int64_t sa, const float *b, int64_t sb, int64_t k,
+                      double *mag) {
+    double acc = 0, m = 0;
+    for (int64_t i = 0; i < k; i++) {
+        const double p = (double)a[i * sa] * b[i * sb];
+        acc += p, m += fabs(p);
+    }
+    *mag = m;
+    return acc;
+}
+
 /* got must lie within tol of want (the formula in double). */
 static void check_bound(const char *what, const shape *s, int64_t i, double got, double want,
                         double tol) {
@@ -132,11 +145,7 @@ static void check_shape(const shape *s, int same_bits) {
     for (int t = 0; t < 2; t++) {
         for (int64_t r = 0; r < n; r++)
             for (int64_t o = 0; o < out; o++) {
-                double acc = 0, mag = 0;
-                for (int64_t i = 0; i < in; i++) {
-                    const double p = (double)x[r * in + i] * w[o * in + i];
-                    acc += p, mag += fabs(p);
-                }
+                double mag, acc = ref_dot(x + r * in, 1, w + o * in, 1, in, &mag);
                 check_bound(t ? "z, 2 threads" : "z, 1 thread", s, r * out + o,
                             z[t][r * out + o], acc, gamma_f32(in) * mag);
             }
@@ -144,22 +153,14 @@ static void check_shape(const shape *s, int same_bits) {
          * within gamma_{n+1} (|d1| + sum |dz x|) + gamma_n sum |dz x|. */
         for (int64_t o = 0; o < out; o++)
             for (int64_t i = 0; i < in; i++) {
-                double acc = 0, mag = 0;
-                for (int64_t r = 0; r < n; r++) {
-                    const double p = (double)dz[r * out + o] * x[r * in + i];
-                    acc += p, mag += fabs(p);
-                }
+                double mag, acc = ref_dot(dz + o, out, x + i, in, n, &mag);
                 check_bound(t ? "dW (twice), 2 threads" : "dW (twice), 1 thread", s,
                             o * in + i, dw[t][o * in + i], 2 * acc,
                             3 * gamma_f32(n + 1) * mag);
             }
         for (int64_t r = 0; r < n; r++)
             for (int64_t i = 0; i < in; i++) {
-                double acc = 0, mag = 0;
-                for (int64_t o = 0; o < out; o++) {
-                    const double p = (double)dz[r * out + o] * w[o * in + i];
-                    acc += p, mag += fabs(p);
-                }
+                double mag, acc = ref_dot(dz + r * out, 1, w + i, in, out, &mag);
                 check_bound(t ? "dx, 2 threads" : "dx, 1 thread", s, r * in + i,
                             dx[t][r * in + i], acc, gamma_f32(out) * mag);
             }
@@ -209,11 +210,7 @@ static void test_thin_forward(void **state) {
         check_bits("thin z", &s[k], z1, z2, n * out);
         for (int64_t r = 0; r < n; r++)
             for (int64_t o = 0; o < out; o++) {
-                double acc = 0, mag = 0;
-                for (int64_t i = 0; i < in; i++) {
-                    const double p = (double)x[r * in + i] * w[o * in + i];
-                    acc += p, mag += fabs(p);
-                }
+                double mag, acc = ref_dot(x + r * in, 1, w + o * in, 1, in, &mag);
                 check_bound("thin z", &s[k], r * out + o, z2[r * out + o], acc,
                             gamma_f32(in) * mag);
             }
@@ -281,11 +278,7 @@ static void check_fused(int64_t n, int64_t in, int64_t out, int accumulate, int 
     }
     for (int64_t r = 0; r < n; r++)
         for (int64_t o = 0; o < out; o++) {
-            double acc = 0, mag = 0;
-            for (int64_t i = 0; i < in; i++) {
-                const double p = (double)x[r * in + i] * w[o * in + i];
-                acc += p, mag += fabs(p);
-            }
+            double mag, acc = ref_dot(x + r * in, 1, w + o * in, 1, in, &mag);
             const double tz = gamma_f32(in) * mag, want = tanh(acc + b[o]);
             check_bound("z", &s, r * out + o, z[r * out + o], acc, tz);
             /* tanh is 1-Lipschitz: z's error, the rounding of z + b, and
@@ -296,11 +289,7 @@ static void check_fused(int64_t n, int64_t in, int64_t out, int accumulate, int 
     for (int64_t i = 0; i < in; i++) {
         double col = accumulate ? 0.5 : 0, col_mag = fabs(col), col_tol = 0;
         for (int64_t r = 0; r < n; r++) {
-            double acc = 0, mag = 0;
-            for (int64_t o = 0; o < out; o++) {
-                const double p = (double)dz[r * out + o] * w[o * in + i];
-                acc += p, mag += fabs(p);
-            }
+            double mag, acc = ref_dot(dz + r * out, 1, w + i, in, out, &mag);
             const double xv = x[r * in + i], f = 1 - xv * xv, want = acc * f;
             const double tdx = gamma_f32(out) * mag;
             check_bound("dx", &s, r * in + i, dx[r * in + i], acc, tdx);
