@@ -185,7 +185,6 @@ static void read_options(lua_State *L, ol_train_config *cfg, run *r, int *progre
     *log_path = lua_tostring(L, -1); /* anchored in the options table */
     lua_pop(L, 1);
     ol_opts_end(&o);
-
 }
 
 static int l_train(lua_State *L) {
