@@ -10,8 +10,8 @@
 #include <time.h>
 
 #include "nn/kernels.h"
-#include "rng.h"
-#include "threads.h"
+#include "core/rng.h"
+#include "core/threads.h"
 
 static double now(void) {
     struct timespec ts;

@@ -43,7 +43,7 @@
 #include <math.h>
 #include <stdarg.h>
 
-#include "tensor.h"
+#include "core/tensor.h"
 
 /* ---- the formatter ---- */
 

@@ -1,5 +1,5 @@
 /* ol.save, ol.load, ck:restore: training checkpoints as safetensors files
- * (engine/checkpoint.c does the format and the RNG's part of it,
+ * (engine/io/checkpoint.c does the format and the RNG's part of it,
  * engine/optim/io.c the optimizer's; this file decides what goes in and
  * shows what came out).
  *
@@ -16,7 +16,7 @@
  *      optim.name, optim.dtype, optim.t        the optimizer and its step count
  *      optim.options  JSON {name: value}       every live option
  *      optim.scalars  JSON [...]               scalar state
- *      rng.state      JSON ["hex64" x 4]       the global RNG (rng.h)
+ *      rng.state      JSON ["hex64" x 4]       the global RNG (core/rng.h)
  *      optlua.format  "1"
  *      optlua.meta_json  JSON [keys]           user keys stored as JSON
  *    and the user's meta: strings as they are, numbers, booleans and
@@ -41,10 +41,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "io/checkpoint.h"
 #include "l_common.h"
 #include "optim/optim.h"
-#include "rng.h"
+#include "core/rng.h"
 
 #define CKBOX_MT "optlua.ckbox"
 #define CK_MT "optlua.checkpoint"

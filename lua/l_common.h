@@ -19,7 +19,7 @@
 
 #include "l_args.h"
 #include "nn/nn.h"
-#include "tensor.h"
+#include "core/tensor.h"
 
 #define OL_TENSOR_MT "optlua.tensor"
 

@@ -1,4 +1,4 @@
-/* ol.dist: the process world of data-parallel training (engine/dist.h).
+/* ol.dist: the process world of data-parallel training (engine/dist/dist.h).
  * Under an MPI launcher (`mpirun -np N optlua train.lua`) the calls talk to
  * the other ranks; in a plain `optlua` they work as a world of one (rank
  * 0, size 1; allreduce and broadcast leave the tensor as it is), so the
@@ -17,7 +17,7 @@
  *   ol.dist.backend            "mpi" or "none" (built without MPI) */
 #include <string.h>
 
-#include "dist.h"
+#include "dist/dist.h"
 #include "l_common.h"
 
 static void check_world(lua_State *L) {

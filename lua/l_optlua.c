@@ -7,7 +7,7 @@
 #include "embedded.h"
 #include "l_common.h"
 #include "l_optlua.h"
-#include "threads.h"
+#include "core/threads.h"
 
 static const ol_embedded_module *find_embedded(const char *name) {
     for (const ol_embedded_module *m = ol_embedded_modules; m->name; m++)

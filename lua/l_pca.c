@@ -1,4 +1,4 @@
-/* The C side of ol.pca (engine/pca.c): ol._pca.fit and
+/* The C side of ol.pca (engine/linalg/pca.c): ol._pca.fit and
  * ol._pca.condition_number, and the fitted-PCA userdata with its methods
  * transform and inverse. lua/optlua/pca.lua checks the options and is what
  * users call (ol.pca.fit); the userdata is what ol.pca.fit returns, so its
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "l_common.h"
-#include "pca.h"
+#include "linalg/pca.h"
 
 #define OL_PCA_MT "optlua.pca"
 

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "l_common.h"
-#include "linalg.h"
+#include "linalg/linalg.h"
 #include "nn/nn.h"
 #include "optim/second.h"
 

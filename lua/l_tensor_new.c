@@ -5,13 +5,13 @@
  * given as sizes d1, d2, ... or one table {d1, d2, ...}, with an optional
  * dtype string last; ol.arange counts like Lua's numeric for, inclusive of
  * both ends and 1-based: arange(n) is 1, 2, ..., n. The generator behind
- * rand/randn/seed is documented in engine/rng.h (xoshiro256**, Box-Muller). */
+ * rand/randn/seed is documented in engine/core/rng.h (xoshiro256**, Box-Muller). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "l_tensor_priv.h"
-#include "rng.h"
+#include "core/rng.h"
 
 /* ---- ol.tensor(values [, dtype]) ---- */
 

@@ -29,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dist.h"
+#include "dist/dist.h"
 #include "l_common.h"
 #include "train/run.h"
 #include "train/train.h"

@@ -19,8 +19,8 @@
 
 #include "l_optlua.h"
 #include "repl.h"
-#include "rng.h"
-#include "threads.h"
+#include "core/rng.h"
+#include "core/threads.h"
 
 static const char *progname = "optlua";
 

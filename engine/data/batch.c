@@ -1,7 +1,7 @@
 /* Batches (see batch.h): buffers made once, filled by one gather of the
  * rows and their class ids, the target written from the ids by the forms
  * of nn.h's target rule. */
-#include "batch.h"
+#include "data/batch.h"
 
 #include <stdlib.h>
 #include <string.h>

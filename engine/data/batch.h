@@ -22,8 +22,8 @@
 
 #include <stdint.h>
 
-#include "../nn/nn.h" /* ol_target and the target rule: what a loss takes */
-#include "dataset.h"
+#include "nn/nn.h" /* ol_target and the target rule: what a loss takes */
+#include "data/dataset.h"
 
 typedef struct ol_batch {
     void *x;          /* n x d features, row-major, element type dtype */

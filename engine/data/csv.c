@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "readers.h"
+#include "data/internal.h"
+#include "data/readers.h"
 
 typedef struct csv_state {
     const char *path;

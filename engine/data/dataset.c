@@ -4,14 +4,14 @@
  * standard deviation fitted on one dataset (two passes: the mean first,
  * then the squared deviations, which avoids the cancellation of the
  * one-pass E[x^2] - E[x]^2 formula). See dataset.h. */
-#include "dataset.h"
+#include "data/dataset.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "parallel.h"
-#include "rng.h"
+#include "core/parallel.h"
+#include "core/rng.h"
 
 static void store_release(ol_ds_store *st) {
     if (!st || --st->refs > 0) return;
@@ -172,7 +172,7 @@ static void gather_part(void *ctx, int64_t lo, int64_t hi, int part) {
     for (int64_t k = a; k < b; k++) prefetch_row(ds, j->next, k, j->n_next);
 }
 
-/* A batch is cut into one block of rows per thread (parallel.h) from
+/* A batch is cut into one block of rows per thread (core/parallel.h) from
  * 2 x GATHER_MIN_ROWS rows: the copy is a serial stretch of the training
  * step otherwise. */
 #define GATHER_MIN_ROWS 32

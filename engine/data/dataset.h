@@ -23,8 +23,8 @@
 
 #include <stdint.h>
 
-#include "error.h"
-#include "tensor.h"
+#include "core/error.h"
+#include "core/tensor.h"
 
 typedef enum ol_ds_kind { OL_DS_U8 = 0, OL_DS_F32 = 1, OL_DS_F64 = 2 } ol_ds_kind;
 

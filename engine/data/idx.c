@@ -19,8 +19,8 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "internal.h"
-#include "readers.h"
+#include "data/internal.h"
+#include "data/readers.h"
 
 static int type_size(int type) {
     switch (type) {

@@ -2,13 +2,13 @@
  * class-balanced by round-robin interleaving of per-class queues), sliced
  * into batches and shards, each batch gathered into a batch made once
  * (batch.h). The rules and the balance guarantee are stated in loader.h. */
-#include "loader.h"
+#include "data/loader.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist.h"
-#include "rng.h"
+#include "dist/dist.h"
+#include "core/rng.h"
 
 int ol_loader_init(ol_loader *l, const ol_dataset *ds, const ol_loader_opts *opts, ol_error *err) {
     memset(l, 0, sizeof *l);

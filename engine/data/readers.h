@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "dataset.h"
+#include "data/dataset.h"
 
 /* ---- IDX (LeCun's MNIST format) ----
  * A big-endian header: two zero bytes, an element type code (0x08 ubyte,
@@ -50,7 +50,7 @@ typedef struct ol_csv_opts {
 
 ol_dataset *ol_read_csv(const char *path, const ol_csv_opts *opts, ol_error *err);
 
-/* ---- synthetic sets, drawn from the global RNG (rng.h) ---- */
+/* ---- synthetic sets, drawn from the global RNG (core/rng.h) ---- */
 typedef enum ol_synth_kind { OL_SYNTH_SPIRALS, OL_SYNTH_XOR, OL_SYNTH_BLOBS } ol_synth_kind;
 
 typedef struct ol_synth_opts {

@@ -1,4 +1,4 @@
-/* Synthetic classification sets, drawn from the global RNG (rng.h) so a
+/* Synthetic classification sets, drawn from the global RNG (core/rng.h) so a
  * seed fixes them. Samples come class by class; class k (1-based) holds
  * n / C samples, the first n mod C classes one more.
  *
@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "readers.h"
-#include "rng.h"
+#include "data/readers.h"
+#include "core/rng.h"
 
 int ol_synth_kind_parse(const char *name, ol_synth_kind *kind) {
     if (strcmp(name, "spirals") == 0) *kind = OL_SYNTH_SPIRALS;

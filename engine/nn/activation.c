@@ -6,7 +6,7 @@
 #include <string.h>
 #include <tgmath.h>
 
-#include "kernels.h"
+#include "nn/kernels.h"
 
 /* The per-element loops must vectorise: -O2's "very cheap" cost model
  * (GCC 12) refuses every loop whose length is not a known multiple of the
@@ -35,10 +35,10 @@ int ol_act_parse(const char *name, ol_act *a) {
 
 #define T float
 #define S(name) name##_f32
-#include "generic/activation.h"
+#include "nn/generic/activation.h"
 #undef T
 #undef S
 
 #define T double
 #define S(name) name##_f64
-#include "generic/activation.h"
+#include "nn/generic/activation.h"

@@ -15,15 +15,15 @@
  *     (transposed when rows < cols), columns times sign(diag R) so that the
  *     result is uniform over orthogonal matrices (Saxe et al. 2014;
  *     Mezzadri 2007), times gain.
- * Every draw comes from the global RNG (rng.h), in row-major order. */
+ * Every draw comes from the global RNG (core/rng.h), in row-major order. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <lapacke.h>
 
-#include "nn.h"
-#include "rng.h"
+#include "nn/nn.h"
+#include "core/rng.h"
 
 static const char *const scheme_names[] = {"xavier_uniform", "xavier_normal", "fan_in_uniform",
                                            "kaiming_uniform", "kaiming_normal", "orthogonal"};

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "nn.h"
+#include "nn/nn.h"
 
 /* Rows per partial sum where a sum over a batch's rows is cut over threads
  * (a bias gradient: ol_act_grad's db_groups; the loss: ol_loss_cut): the

@@ -5,7 +5,7 @@
  * Threads: each product runs on OpenBLAS's single-threaded path, and a
  * product big enough to share is cut into contiguous blocks of rows or
  * columns of its result, one per thread of the engine's own pool
- * (parallel.h). OpenBLAS's threads stay asleep through a training step.
+ * (core/parallel.h). OpenBLAS's threads stay asleep through a training step.
  * Against OpenBLAS's own 2-thread split of the same products this measured
  * faster on the 2-core machine of bench/RESULTS.md, both for single
  * products and for whole training steps (with the optimizer's step cut
@@ -31,9 +31,9 @@
 
 #include <cblas.h>
 
-#include "kernels.h"
-#include "parallel.h"
-#include "threads.h"
+#include "nn/kernels.h"
+#include "core/parallel.h"
+#include "core/threads.h"
 
 #define SPLIT_MIN_MACS ((int64_t)1 << 19)
 #define SPLIT_MIN_SIDE 32
@@ -89,7 +89,7 @@ _Static_assert(SPLIT_GRAIN % OL_GROUP_ROWS == 0, "a part must start a group of r
 #define S(name) name##_f32
 #define GEMM cblas_sgemm
 #define GEMV cblas_sgemv
-#include "generic/linear.h"
+#include "nn/generic/linear.h"
 #undef T
 #undef S
 #undef GEMM
@@ -99,4 +99,4 @@ _Static_assert(SPLIT_GRAIN % OL_GROUP_ROWS == 0, "a part must start a group of r
 #define S(name) name##_f64
 #define GEMM cblas_dgemm
 #define GEMV cblas_dgemv
-#include "generic/linear.h"
+#include "nn/generic/linear.h"

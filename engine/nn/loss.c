@@ -5,8 +5,8 @@
 #include <string.h>
 #include <tgmath.h>
 
-#include "kernels.h"
-#include "parallel.h"
+#include "nn/kernels.h"
+#include "core/parallel.h"
 
 /* The loss is cut over the pool from 2 x LOSS_MIN_ROWS rows: a row of
  * cross-entropy over 10 classes costs 10 scalar exp, so a part of 64 rows
@@ -40,10 +40,10 @@ int ol_loss_parse(const char *name, ol_loss_kind *k) {
 
 #define T float
 #define S(name) name##_f32
-#include "generic/loss.h"
+#include "nn/generic/loss.h"
 #undef T
 #undef S
 
 #define T double
 #define S(name) name##_f64
-#include "generic/loss.h"
+#include "nn/generic/loss.h"

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "nn/kernels.h"
 
 typedef struct layer {
     ol_layer_spec spec;

@@ -8,7 +8,7 @@
  * run over workspaces sized for the largest batch seen so far: after the
  * first step at that size, forward + loss + backward allocate nothing.
  *
- * Conventions as in tensor.h: 0-based, 0 / -1 with an ol_error filled.
+ * Conventions as in core/tensor.h: 0-based, 0 / -1 with an ol_error filled.
  * Inputs and dense targets are contiguous row-major arrays in the model's
  * dtype (float for OL_F32, double for OL_F64). */
 #ifndef OL_NN_H
@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "tensor.h"
+#include "core/error.h"
+#include "core/tensor.h"
 
 /* ---- activations (engine/nn/activation.c) ---- */
 typedef enum ol_act {

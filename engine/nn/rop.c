@@ -31,7 +31,7 @@
  * allocates nothing. */
 #include <stdint.h>
 
-#include "kernels.h"
+#include "nn/kernels.h"
 
 /* A layer's output (n x width) and its three companions in the pass. */
 typedef struct rop_layer {

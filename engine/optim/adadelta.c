@@ -11,7 +11,7 @@
  * Source: torch/optim/adadelta.py (_single_tensor_adadelta).
  * Options: lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.
  * State: square_avg, acc_delta. */
-#include "optim.h"
+#include "optim/optim.h"
 
 enum { LR, RHO, EPS, WEIGHT_DECAY, NSLOTS };
 

@@ -10,7 +10,7 @@
  * Options: lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
  * eps=1e-10. State: sum. initial_accumulator_value is read at the first step
  * after a reset (torch reads it at construction). */
-#include "optim.h"
+#include "optim/optim.h"
 
 enum { LR, LR_DECAY, WEIGHT_DECAY, INIT_ACC, EPS, NSLOTS };
 

@@ -20,7 +20,7 @@
  *
  * One file serves both: they differ only in where weight_decay enters, and
  * the loop itself lives in adam_kernel.h because muon's fallback runs it too. */
-#include "adam_kernel.h"
+#include "optim/adam_kernel.h"
 
 enum { LR, BETAS, BETA2, EPS, WEIGHT_DECAY, AMSGRAD, MAXIMIZE, NSLOTS };
 

@@ -13,7 +13,7 @@
 #ifndef OL_OPTIM_ADAM_KERNEL_H
 #define OL_OPTIM_ADAM_KERNEL_H
 
-#include "optim.h"
+#include "optim/optim.h"
 
 typedef struct ol_adam_coef {
     double b1, b2, eps;

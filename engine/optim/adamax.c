@@ -12,7 +12,7 @@
  *
  * Options (torch's defaults): lr=2e-3, betas={0.9, 0.999}, eps=1e-8,
  * weight_decay=0, maximize=false. State: exp_avg, exp_inf. */
-#include "optim.h"
+#include "optim/optim.h"
 
 enum { LR, BETAS, BETA2, EPS, WEIGHT_DECAY, MAXIMIZE, NSLOTS };
 

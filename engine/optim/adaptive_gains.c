@@ -15,7 +15,7 @@
  * momentum = 0 this is w <- w − lr·gain·g.
  * Options: lr=1e-3, gain_up=0.05, gain_down=0.95, gain_min=0.1,
  * gain_max=10, momentum=0. State: gains (start at 1), prev_grad, velocity. */
-#include "optim.h"
+#include "optim/optim.h"
 
 enum { LR, GAIN_UP, GAIN_DOWN, GAIN_MIN, GAIN_MAX, MOMENTUM, NSLOTS };
 

@@ -3,7 +3,7 @@
  * as a whole); the flat-buffer interface alone cannot tell a 256x784 weight
  * from 200704 loose numbers. The scratch a step needs is allocated here,
  * once, so that a step allocates nothing. */
-#include "optim.h"
+#include "optim/optim.h"
 
 #include <stdlib.h>
 #include <string.h>

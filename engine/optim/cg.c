@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "second.h"
+#include "optim/second.h"
 
 enum { MAX_ITER, TOL, BETA, C1, C2, RESTART, NSLOTS };
 

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "second.h"
+#include "optim/second.h"
 
 enum { DAMPING, CG_ITERS, DECAY, GAUSS_NEWTON, NSLOTS };
 

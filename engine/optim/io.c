@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
-#include "optim.h"
+#include "io/checkpoint.h"
+#include "optim/optim.h"
 
 /* Steps a checkpoint may have taken: t + 1 stays exact in a double, which
  * the kernels' bias corrections compute with. */

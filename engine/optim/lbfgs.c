@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "second.h"
+#include "optim/second.h"
 
 enum { LR, MAX_ITER, MAX_EVAL, HISTORY, TOL_GRAD, TOL_CHANGE, LINE_SEARCH, NSLOTS };
 

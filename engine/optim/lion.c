@@ -11,7 +11,7 @@
  *
  * Options (the paper's): lr=1e-4, betas={0.9, 0.99}, weight_decay=0,
  * maximize=false. State: exp_avg. torch.optim has no Lion. */
-#include "optim.h"
+#include "optim/optim.h"
 
 enum { LR, BETAS, BETA2, WEIGHT_DECAY, MAXIMIZE, NSLOTS };
 

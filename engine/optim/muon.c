@@ -39,7 +39,7 @@
  * allocated there (2·m·k + 2·m·m elements for the largest matrix). */
 #include <cblas.h>
 
-#include "adam_kernel.h"
+#include "optim/adam_kernel.h"
 
 enum {
     LR, MOMENTUM, NESTEROV, NS_STEPS, WEIGHT_DECAY,

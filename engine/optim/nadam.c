@@ -22,7 +22,7 @@
  * maximize=false. State: exp_avg, exp_avg_sq; scalar mu_product (Π_t).
  * Difference from torch: Π_t is kept in double (torch keeps it in the
  * default float dtype, float32 unless changed). */
-#include "optim.h"
+#include "optim/optim.h"
 
 enum { LR, BETAS, BETA2, EPS, WEIGHT_DECAY, MOMENTUM_DECAY, DECOUPLED, MAXIMIZE, NSLOTS };
 enum { SC_MU_PRODUCT };

@@ -18,7 +18,7 @@
  * same lookahead sequence; do not mix the two forms in one run.
  *
  * Options: lr=1e-3, momentum=0.9. State: velocity p (starts at 0). */
-#include "optim.h"
+#include "optim/optim.h"
 
 enum { LR, MOMENTUM, NSLOTS };
 

@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "linalg.h"
-#include "second.h"
+#include "linalg/linalg.h"
+#include "optim/second.h"
 
 enum { DAMPING, LR, NSLOTS };
 #define NEWTON_MAX_PARAMS 5000

@@ -1,22 +1,12 @@
 /* The optimizer instance: live option values (validated on every
  * assignment), state buffers, step count, and the dispatch of a step to the
  * descriptor's kernel for the instance's element type. */
-#include "optim.h"
+#include "optim/optim.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "parallel.h"
-
-void ol_optim_fill(ol_dtype dt, void *buf, int64_t n, double v) {
-    if (dt == OL_F32) {
-        float *p = buf, x = (float)v;
-        for (int64_t i = 0; i < n; i++) p[i] = x;
-    } else {
-        double *p = buf;
-        for (int64_t i = 0; i < n; i++) p[i] = v;
-    }
-}
+#include "core/parallel.h"
 
 const ol_optim_desc *ol_optim_find(const char *name) {
     for (const ol_optim_desc *const *d = ol_optim_registry; *d; d++)

@@ -25,8 +25,8 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "tensor.h"
+#include "core/error.h"
+#include "core/tensor.h"
 
 #define OL_OPTIM_MAXSLOTS 16   /* option values per optimizer */
 #define OL_OPTIM_MAXSTATE 6    /* state buffers per optimizer */
@@ -137,8 +137,18 @@ typedef struct ol_optim_desc {
 /* -1, 0 or 1 in the type of x (0 for 0 and NaN). */
 #define OL_SIGN(x) (((x) > 0) - ((x) < 0))
 
-/* Fills n elements of a state buffer of type dt with v (for desc->init). */
-void ol_optim_fill(ol_dtype dt, void *buf, int64_t n, double v);
+/* Fills n elements of a state buffer of type dt with v (for desc->init).
+ * Inline, so that the optimizer files need nothing of optim.c, which finds
+ * them through the registry. */
+static inline void ol_optim_fill(ol_dtype dt, void *buf, int64_t n, double v) {
+    if (dt == OL_F32) {
+        float *p = buf, x = (float)v;
+        for (int64_t i = 0; i < n; i++) p[i] = x;
+    } else {
+        double *p = buf;
+        for (int64_t i = 0; i < n; i++) p[i] = v;
+    }
+}
 
 /* ---- the registry (engine/optim/registry.c) ---- */
 extern const ol_optim_desc *const ol_optim_registry[]; /* NULL-terminated */
@@ -221,7 +231,7 @@ int ol_optim_uses_blocks(const ol_optim *opt);
 int ol_optim_set_blocks(ol_optim *opt, const ol_optim_block *b, int nb, ol_error *err);
 
 /* ---- an optimizer in a checkpoint (engine/optim/io.c) ----
- * The optimizer's part of a checkpoint file (engine/checkpoint.h), which
+ * The optimizer's part of a checkpoint file (engine/io/checkpoint.h), which
  * is all a resumed run needs besides the model and the RNG:
  *   tensors   optim.state.NAME  every state buffer, {n}, in the optimizer's dtype
  *   metadata  optim.name        the descriptor's name

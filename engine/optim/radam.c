@@ -18,7 +18,7 @@
  * Options (torch's defaults): lr=1e-3, betas={0.9, 0.999}, eps=1e-8,
  * weight_decay=0, decoupled_weight_decay=false, maximize=false.
  * State: exp_avg, exp_avg_sq. */
-#include "optim.h"
+#include "optim/optim.h"
 
 enum { LR, BETAS, BETA2, EPS, WEIGHT_DECAY, DECOUPLED, MAXIMIZE, NSLOTS };
 

@@ -5,7 +5,7 @@
  * (copy sgd.c), then add ONE extern line in the block below and ONE row in
  * the table, each in its family's section. Nothing else: the Lua binding,
  * the benchmark and the generic tests walk this table. */
-#include "optim.h"
+#include "optim/optim.h"
 
 /* first-order optimizers without adaptive moments */
 extern const ol_optim_desc ol_optim_sgd;

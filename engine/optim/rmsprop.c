@@ -15,7 +15,7 @@
  * Options: lr=1e-2, alpha=0.99, eps=1e-8, momentum=0, centered=false,
  * nesterov=false, weight_decay=0. State: square_avg, grad_avg,
  * momentum_buffer (all start at 0, as in torch). */
-#include "optim.h"
+#include "optim/optim.h"
 
 enum { LR, ALPHA, EPS, MOMENTUM, CENTERED, NESTEROV, WEIGHT_DECAY, NSLOTS };
 

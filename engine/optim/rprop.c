@@ -28,7 +28,7 @@
  * takes effect at the next reset, as in torch), etas={0.5, 1.2} with
  * 0 < eta_minus < 1 < eta_plus, step_sizes={1e-6, 50}, variant="irprop-".
  * State: step_size, prev_grad, prev_update (dw, used by the + variants). */
-#include "optim.h"
+#include "optim/optim.h"
 
 enum { LR, ETA_MINUS, ETA_PLUS, STEP_MIN, STEP_MAX, VARIANT, NSLOTS };
 enum { IRPROP_MINUS, RPROP_MINUS, RPROP_PLUS, IRPROP_PLUS };

@@ -12,7 +12,7 @@
  * Finite-difference curvature: B v ~ (g(w + h v) - g(w - h v)) / 2h, exact
  * for quadratics, error O(h^2) otherwise; h = cbrt(eps) scaled to w and v
  * balances truncation against rounding (N&W sec. 8.1). */
-#include "second.h"
+#include "optim/second.h"
 
 #include <float.h>
 #include <math.h>

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#include "optim.h"
+#include "optim/optim.h"
 
 typedef struct ol_closure {
     int64_t n;

@@ -11,7 +11,7 @@
  * Options: lr=1e-3, momentum=0, dampening=0, nesterov=false,
  * weight_decay=0, maximize=false. State: momentum_buffer.
  * nesterov needs momentum > 0 and dampening = 0, as in torch. */
-#include "optim.h"
+#include "optim/optim.h"
 
 enum { LR, MOMENTUM, DAMPENING, NESTEROV, WEIGHT_DECAY, MAXIMIZE, NSLOTS };
 enum { SC_BUF_STARTED }; /* 1 once the momentum buffer holds a value */

@@ -1,20 +1,20 @@
 /* Correct counts and evaluation over a dataset (see metrics.h). */
-#include "metrics.h"
+#include "train/metrics.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-#include "parallel.h"
+#include "core/parallel.h"
 
 #define T float
 #define SFX f32
-#include "metrics_generic.h"
+#include "train/metrics_generic.h"
 #undef SFX
 #undef T
 
 #define T double
 #define SFX f64
-#include "metrics_generic.h"
+#include "train/metrics_generic.h"
 #undef SFX
 #undef T
 

@@ -10,8 +10,8 @@
 
 #include <stdint.h>
 
-#include "../data/batch.h"
-#include "../nn/nn.h"
+#include "data/batch.h"
+#include "nn/nn.h"
 
 /* The rows of b whose prediction by the model's last forward (of b) is
  * their class id: the accuracy's numerator. Cut over the worker pool for a

@@ -1,13 +1,13 @@
 /* Run-level rules beside the epoch loop (run.h): progress, the JSONL log,
  * the checkpoint cadence, Ctrl-C. */
-#include "run.h"
+#include "train/run.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
 
-#include "../checkpoint.h"
-#include "../rng.h"
+#include "io/checkpoint.h"
+#include "core/rng.h"
 
 void ol_run_init(ol_run *r) {
     memset(r, 0, sizeof *r);

@@ -13,7 +13,7 @@
  *   checkpoint with ck_path set, the model, the optimizer and the RNG are
  *              saved every `every_epochs` epochs and when the run ends
  *              (unless that very step was just saved), in the format that
- *              ol.save writes (engine/checkpoint.h, ol_optim_export):
+ *              ol.save writes (engine/io/checkpoint.h, ol_optim_export):
  *              the model's tensors under "LAYER.weight" / "LAYER.bias",
  *              and meta {epoch, batch, step[, interrupted]}.
  *   Ctrl-C     ol_run_catch_sigint installs a SIGINT handler that only
@@ -29,7 +29,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "train.h"
+#include "train/train.h"
 
 typedef struct ol_run {
     /* set by the caller (ol_run_init clears everything first) */

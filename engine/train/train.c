@@ -15,16 +15,16 @@
  * sum is the gradient of the mean over the whole global batch, as one
  * process with size * batch_size rows computes it (up to summation order),
  * also when the last global batch is split unevenly. */
-#include "train.h"
+#include "train/train.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "dist.h"
-#include "parallel.h"
-#include "reduce.h"
+#include "dist/dist.h"
+#include "core/parallel.h"
+#include "core/reduce.h"
 
 static double now(void) {
     struct timespec ts;

@@ -14,7 +14,7 @@
  * with an error (the callback keeps its own message; the loop returns -1
  * with err saying "stopped by a callback"). The engine never prints.
  *
- * Data-parallel (distributed = 1, over the world of engine/dist.h; a
+ * Data-parallel (distributed = 1, over the world of engine/dist/dist.h; a
  * world of one runs the same code with no communication): the parameters
  * are broadcast from rank 0 at the start and each epoch's order is copied
  * from rank 0 (ol_loader_sync_order: the ranks agree even if their RNGs
@@ -43,10 +43,10 @@
 
 #include <stdint.h>
 
-#include "../data/loader.h"
-#include "../nn/nn.h"
-#include "../optim/optim.h"
-#include "metrics.h"
+#include "data/loader.h"
+#include "nn/nn.h"
+#include "optim/optim.h"
+#include "train/metrics.h"
 
 typedef struct ol_train_state {
     int64_t epoch;        /* 1-based, the epoch in progress or just done */
@@ -90,7 +90,7 @@ typedef struct ol_train_config {
     int64_t every;            /* on_step period in steps (>= 1) */
     int grad_norm;            /* compute the gradient norm at every step */
     ol_nonfinite on_nonfinite;
-    int distributed;          /* data-parallel over engine/dist.h (see above) */
+    int distributed;          /* data-parallel over engine/dist/dist.h (see above) */
     void *ctx;
     ol_train_step_cb before_step;
     ol_train_state_cb on_batch, on_step, on_epoch;

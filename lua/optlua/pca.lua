@@ -1,5 +1,5 @@
 -- ol.pca: input decorrelation by PCA / whitening / ZCA (numerics in C:
--- engine/pca.c, covariance by GEMM, eigenvectors by LAPACK dsyevd).
+-- engine/linalg/pca.c, covariance by GEMM, eigenvectors by LAPACK dsyevd).
 --
 --   local pca = ol.pca.fit(X, {components = nil, whiten = true, zca = false, eps = 1e-5})
 --   local Xd = pca:transform(X)        -- (X - mean) V^T S^-1    (N x k)

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "data/loader.h"
-#include "rng.h"
+#include "core/rng.h"
 
 /* n samples of 3 features (i, 10 i, -i) with labels lab[i] (NULL: none). */
 static ol_dataset *make(int64_t n, const int32_t *lab, int32_t classes) {

@@ -12,9 +12,9 @@
 #include <cmocka.h>
 
 #include "data/loader.h"
-#include "parallel.h"
-#include "rng.h"
-#include "threads.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "core/threads.h"
 
 /* n samples, 2 features: (i, -i) so a batch row tells its sample; labels
  * from lab (or none). */

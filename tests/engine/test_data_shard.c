@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "data/loader.h"
-#include "rng.h"
+#include "core/rng.h"
 
 static ol_dataset *make(int64_t n) {
     double *x = malloc((size_t)n * sizeof *x);

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "data/readers.h"
-#include "rng.h"
+#include "core/rng.h"
 
 static ol_dataset *make(ol_synth_kind kind, int64_t n, int32_t C, int64_t dim, double noise) {
     ol_error err = {{0}};

@@ -15,9 +15,9 @@
 #include <cmocka.h>
 
 #include "nn/nn.h"
-#include "parallel.h"
-#include "rng.h"
-#include "threads.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "core/threads.h"
 
 #include "alloc_count.h"
 

@@ -24,7 +24,7 @@
 
 #include "nn/kernels.h"
 #include "nn/nn.h"
-#include "rng.h"
+#include "core/rng.h"
 
 #define NACT (OL_ACT_GELU + 1)
 

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "nn/nn.h"
-#include "rng.h"
+#include "core/rng.h"
 
 static void test_gain(void **state) {
     (void)state;

@@ -37,8 +37,8 @@
 #include <cmocka.h>
 
 #include "nn/kernels.h"
-#include "parallel.h"
-#include "threads.h"
+#include "core/parallel.h"
+#include "core/threads.h"
 
 typedef struct shape {
     int64_t n, in, out;

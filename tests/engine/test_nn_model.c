@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "nn/nn.h"
-#include "rng.h"
+#include "core/rng.h"
 
 static ol_layer_spec lin(int64_t in, int64_t out) {
     return (ol_layer_spec){.kind = OL_LAYER_LINEAR, .in = in, .out = out};

@@ -1,5 +1,5 @@
 /* An optimizer saved and restored by the engine alone (ol_optim_export,
- * ol_optim_import, ol_ck_put_rng/get_rng, engine/checkpoint.h's files), as
+ * ol_optim_import, ol_ck_put_rng/get_rng, engine/io/checkpoint.h's files), as
  * a C program that trains would do it.
  *
  * The model is a linear map y = W·x + b (W 3x5, b 3) fitted by mean squared
@@ -30,9 +30,9 @@
 
 #include <cmocka.h>
 
-#include "checkpoint.h"
+#include "io/checkpoint.h"
 #include "optim/optim.h"
-#include "rng.h"
+#include "core/rng.h"
 
 #define IN 5
 #define OUT 3

@@ -21,8 +21,8 @@
 
 #include "optim/optim.h"
 #include "optim_options.h"
-#include "parallel.h"
-#include "threads.h"
+#include "core/parallel.h"
+#include "core/threads.h"
 
 #define STEPS 4
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "linalg.h"
+#include "linalg/linalg.h"
 #include "optim/second.h"
 
 /* f(w) = 1/2 w'Aw - b'w, A = diag(d) + 0.1 * ones */

@@ -31,9 +31,9 @@
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "optim/second.h"
-#include "parallel.h"
-#include "rng.h"
-#include "threads.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "core/threads.h"
 #include "train/train.h"
 
 #include "alloc_count.h"

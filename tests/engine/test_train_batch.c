@@ -24,8 +24,8 @@
 #include "data/loader.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
-#include "rng.h"
-#include "threads.h"
+#include "core/rng.h"
+#include "core/threads.h"
 #include "train/train.h"
 
 /* ---- the target rule ---- */

@@ -12,8 +12,8 @@
 #include <cmocka.h>
 
 #include "optim/optim.h"
-#include "parallel.h"
-#include "threads.h"
+#include "core/parallel.h"
+#include "core/threads.h"
 #include "train/train.h"
 
 static void check_dtype(ol_dtype dt, const char *name, int64_t n, int threads, int want_parts) {
@@ -30,7 +30,7 @@ static void check_dtype(ol_dtype dt, const char *name, int64_t n, int threads, i
         ol_tensor_set(&g, &i, v);
     }
     assert_int_equal(ol_train_grads_finite(&opt, &g), 1);
-    /* the cut of a 2-part loop (parallel.h): ceil(n / 2) rounded up to 64 */
+    /* the cut of a 2-part loop (core/parallel.h): ceil(n / 2) rounded up to 64 */
     int64_t cut = ((n + 1) / 2 + OL_PARALLEL_ALIGN - 1) / OL_PARALLEL_ALIGN * OL_PARALLEL_ALIGN;
     const int64_t at[] = {0, 1, cut - 1, cut, cut + 1, n - 65, n - 64, n - 2, n - 1};
     const double bad[] = {NAN, INFINITY, -INFINITY};

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "checkpoint.h"
+#include "io/checkpoint.h"
 #include "train/run.h"
 
 typedef struct fixture {

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the safetensors loader (engine/checkpoint.c) on
+/* libFuzzer harness: the safetensors loader (engine/io/checkpoint.c) on
  * arbitrary bytes. It must refuse bad input with a message and never
  * crash, leak or read out of bounds; what it accepts must save again and
  * load to the same tensors. */
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
+#include "io/checkpoint.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

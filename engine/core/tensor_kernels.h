@@ -1,7 +1,7 @@
 /* Private to the tensor files (tensor.c, tensor_iter.c, tensor_ops.c,
  * tensor_blas.c): the strided n-dimensional iterator that every elementwise
- * op, copy and reduction runs on, and the broadcasting / dtype / overlap
- * checks they share. Not part of the engine's public interface.
+ * op, copy and reduction runs on (tensor_iter.c), and the shape, broadcasting,
+ * dtype and overlap rules they share (tensor.c). Not part of the engine's public interface.
  *
  * The iterator visits elements in row-major logical order. Before running
  * it drops size-1 dimensions and merges dimensions that are laid out
@@ -12,7 +12,7 @@
 #ifndef OL_TENSOR_KERNELS_H
 #define OL_TENSOR_KERNELS_H
 
-#include "tensor.h"
+#include "core/tensor.h"
 
 #define OL_ITER_MAXOPS 4
 
@@ -36,6 +36,12 @@ void ol_iter_init(ol_iter *it, int ndim, const int64_t *shape);
 void ol_iter_add(ol_iter *it, const ol_tensor *t);
 void ol_iter_run(ol_iter *it, ol_row_fn fn, void *ctx);
 
+/* The shape t would take as (ndim, shape), one size of which may be -1,
+ * into newshape: 0 when t can be viewed so (its strides into newstride),
+ * 1 when that needs a copy, -1 with err filled when the element counts
+ * disagree. */
+int ol_view_layout(const ol_tensor *t, int ndim, const int64_t *shape, int64_t *newshape,
+                   int64_t *newstride, ol_error *err);
 /* "3x4" from a bare shape (ndim 0: "scalar"). */
 const char *ol_dims_str(int ndim, const int64_t *shape, char *buf, size_t size);
 /* Broadcast shape of a and b, or "shapes 2x3 and 4 cannot broadcast". */

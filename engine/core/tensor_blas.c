@@ -6,15 +6,15 @@
  * contiguous (stride {1, ld}, ld >= rows: a transposed view) as Trans with
  * leading dimension ld. Only other layouts (stride-0 expansions, both
  * strides > 1) are first copied to a contiguous block. */
-#include "tensor.h"
+#include "core/tensor.h"
 
 #include <limits.h>
 #include <string.h>
 
 #include <cblas.h>
 
-#include "parallel.h"
-#include "tensor_kernels.h"
+#include "core/parallel.h"
+#include "core/tensor_kernels.h"
 
 /* How BLAS should read a rows x cols matrix view. */
 typedef struct blas_operand {

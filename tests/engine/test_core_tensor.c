@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "rng.h"
-#include "tensor.h"
+#include "core/rng.h"
+#include "core/tensor.h"
 
 /* A contiguous tensor holding vals (row-major). */
 static ol_tensor mk(ol_dtype dt, int nd, const int64_t *shape, const double *vals) {

@@ -1,4 +1,4 @@
-/* engine/pca.c against data built with a known rotation and known scales:
+/* engine/linalg/pca.c against data built with a known rotation and known scales:
  * X = Z diag(sigma) R^T + m, where the columns of Z are orthogonal, zero-mean
  * and of unit sample variance (columns of a Hadamard matrix). Its covariance
  * is then exactly R diag(sigma^2) R^T: the components are R's columns, the
@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "pca.h"
-#include "rng.h"
-#include "tensor.h"
+#include "linalg/pca.h"
+#include "core/rng.h"
+#include "core/tensor.h"
 
 #define N 8
 #define D 3

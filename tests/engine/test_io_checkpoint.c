@@ -1,4 +1,4 @@
-/* Safetensors files (engine/checkpoint.c): the bytes on disk checked by
+/* Safetensors files (engine/io/checkpoint.c): the bytes on disk checked by
  * hand against the format specification, round trips, every validation
  * rule on hand-made bad files, every truncation of a good file, a
  * simulated crash during save; structured metadata (JSON text written out
@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "checkpoint.h"
+#include "io/checkpoint.h"
 
 static char dir[64];
 

@@ -15,7 +15,7 @@
  * one matrix (fwd) with its inverse (bwd), so transform and inverse are one
  * GEMM each. The sign of each component is fixed (largest-|.| entry positive)
  * so that results do not depend on the LAPACK build. */
-#include "pca.h"
+#include "linalg/pca.h"
 
 #include <math.h>
 #include <stdlib.h>

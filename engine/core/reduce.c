@@ -1,6 +1,6 @@
 /* Reductions over contiguous arrays (see reduce.h); the kernels are in
  * reduce_generic.h, instantiated here for float and double. */
-#include "reduce.h"
+#include "core/reduce.h"
 
 #include <string.h>
 
@@ -10,13 +10,13 @@ typedef double sumsq_v8 __attribute__((vector_size(64)));
 
 #define T float
 #define SFX f32
-#include "reduce_generic.h"
+#include "core/reduce_generic.h"
 #undef SFX
 #undef T
 
 #define T double
 #define SFX f64
-#include "reduce_generic.h"
+#include "core/reduce_generic.h"
 #undef SFX
 #undef T
 

@@ -35,9 +35,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "rng.h"
-#include "tensor.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/tensor.h"
 
 /* The reference implementation's cap on the header (100 MB). */
 #define OL_CK_MAX_HEADER 100000000

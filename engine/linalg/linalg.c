@@ -5,7 +5,7 @@
  * each new vector re-orthogonalised twice against all earlier ones, which
  * keeps the Ritz values free of ghost copies) whose tridiagonal matrix is
  * solved by dstev. */
-#include "linalg.h"
+#include "linalg/linalg.h"
 
 #include <lapacke.h>
 #include <math.h>

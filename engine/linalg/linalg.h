@@ -7,8 +7,8 @@
 
 #include <stdint.h>
 
-#include "error.h"
-#include "tensor.h"
+#include "core/error.h"
+#include "core/tensor.h"
 
 /* Solves (H + lambda I) x = b for symmetric H (n x n, row-major, not
  * modified) by Cholesky (dpotrf/dpotrs). When H + lambda I is not positive

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "tensor.h"
+#include "core/tensor.h"
 
 /* The sum of p[i]^2 over the n values at p (float or double by dt),
  * accumulated in double. */

@@ -1,16 +1,22 @@
 /* Tensors: reference-counted 64-byte aligned storage, headers over it,
- * constructors, views (view/reshape/transpose/narrow/select/expand),
- * copies and element access. Views follow PyTorch's semantics (a view
- * shares storage; reshape copies only when the strides forbid a view).
- * The elementwise machinery lives in tensor_iter.c / tensor_ops.c. */
-#include "tensor.h"
+ * empty/zero/eye/range constructors, random fills, views
+ * (view/reshape/transpose/narrow/select/expand), the shape rules
+ * (broadcasting as NumPy's: trailing dimensions aligned, size-1 or missing
+ * leading dimensions stretch) and element access. Views follow PyTorch's
+ * semantics (a view shares storage; reshape copies only when the strides
+ * forbid a view). This file calls nothing of the other tensor files: the
+ * elementwise machinery (tensor_iter.c, tensor_ops.c) and the tensors made
+ * by filling or copying (full, clone, contiguous, index, in tensor_ops.c)
+ * build on it. */
+#include "core/tensor.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
-#include "tensor_kernels.h"
+#include "core/rng.h"
+#include "core/tensor_kernels.h"
 
 /* ---- dtype helpers ---- */
 
@@ -148,12 +154,6 @@ int ol_tensor_zeros(ol_tensor *out, ol_dtype dt, int ndim, const int64_t *shape,
     if (ol_tensor_empty(out, dt, ndim, shape, err)) return -1;
     /* all-zero bytes are +0.0 in IEEE 754 */
     memset(out->st->data, 0, out->st->nbytes);
-    return 0;
-}
-
-int ol_tensor_full(ol_tensor *out, ol_dtype dt, int ndim, const int64_t *shape, double v, ol_error *err) {
-    if (ol_tensor_empty(out, dt, ndim, shape, err)) return -1;
-    ol_fill_(out, v);
     return 0;
 }
 
@@ -325,6 +325,12 @@ static int view_strides(const ol_tensor *t, int ndim, const int64_t *newshape, i
     return view_d == -1 ? 0 : -1;
 }
 
+int ol_view_layout(const ol_tensor *t, int ndim, const int64_t *shape, int64_t *newshape,
+                   int64_t *newstride, ol_error *err) {
+    if (infer_shape(t, ndim, shape, newshape, err)) return -1;
+    return view_strides(t, ndim, newshape, newstride) ? 1 : 0;
+}
+
 int ol_tensor_view(const ol_tensor *t, int ndim, const int64_t *shape, ol_tensor *out, ol_error *err) {
     int64_t ns[OL_MAXDIM], nst[OL_MAXDIM];
     if (infer_shape(t, ndim, shape, ns, err)) {
@@ -347,24 +353,6 @@ int ol_tensor_view(const ol_tensor *t, int ndim, const int64_t *shape, ol_tensor
     if (out == t) ol_tensor_release(out);
     *out = r;
     return 0;
-}
-
-int ol_tensor_reshape(const ol_tensor *t, int ndim, const int64_t *shape, ol_tensor *out, ol_error *err) {
-    int64_t ns[OL_MAXDIM], nst[OL_MAXDIM];
-    if (infer_shape(t, ndim, shape, ns, err)) {
-        if (out != t) memset(out, 0, sizeof *out);
-        return -1;
-    }
-    if (view_strides(t, ndim, ns, nst) == 0) return ol_tensor_view(t, ndim, ns, out, err);
-    ol_tensor c;
-    if (ol_tensor_clone(t, &c, err)) {
-        if (out != t) memset(out, 0, sizeof *out);
-        return -1;
-    }
-    int rc = ol_tensor_view(&c, ndim, ns, &c, err); /* a contiguous tensor always views */
-    if (out == t) ol_tensor_release(out);
-    *out = c;
-    return rc;
 }
 
 int ol_tensor_transpose(const ol_tensor *t, int d0, int d1, ol_tensor *out, ol_error *err) {
@@ -462,71 +450,78 @@ int ol_tensor_expand(const ol_tensor *t, int ndim, const int64_t *shape, ol_tens
     return 0;
 }
 
-/* ---- copies ---- */
+/* ---- shape rules ---- */
 
-int ol_tensor_clone(const ol_tensor *t, ol_tensor *out, ol_error *err) {
-    ol_tensor r;
-    if (ol_tensor_empty(&r, t->dtype, t->ndim, t->shape, err)) {
-        if (out != t) memset(out, 0, sizeof *out);
-        return -1;
+const char *ol_dims_str(int ndim, const int64_t *shape, char *buf, size_t size) {
+    if (size == 0) return buf;
+    if (ndim == 0) {
+        snprintf(buf, size, "scalar");
+        return buf;
     }
-    if (ol_tensor_copy_(&r, t, err)) { /* cannot fail: same shape and dtype */
-        ol_tensor_release(&r);
-        if (out != t) memset(out, 0, sizeof *out);
-        return -1;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < ndim && used < size; d++) {
+        int w = snprintf(buf + used, size - used, d ? "x%lld" : "%lld", (long long)shape[d]);
+        if (w < 0) break;
+        used += (size_t)w;
     }
-    if (out == t) ol_tensor_release(out);
-    *out = r;
-    return 0;
+    return buf;
 }
 
-int ol_tensor_contiguous(const ol_tensor *t, ol_tensor *out, ol_error *err) {
-    if (ol_tensor_is_contiguous(t)) {
-        ol_tensor_share(t, out);
-        return 0;
-    }
-    return ol_tensor_clone(t, out, err);
-}
-
-int ol_tensor_index(const ol_tensor *t, const int64_t *idx, int64_t n, ol_tensor *out, ol_error *err) {
-    memset(out, 0, sizeof *out);
-    if (t->ndim < 1) return ol_fail(err, "cannot index a scalar tensor");
-    if (n < 0) return ol_fail(err, "negative index count %lld", (long long)n);
-    for (int64_t k = 0; k < n; k++)
-        if (idx[k] < 0 || idx[k] >= t->shape[0])
-            return ol_fail(err, "index %lld out of range for dimension 0 of size %lld", (long long)idx[k],
-                           (long long)t->shape[0]);
-    int64_t shape[OL_MAXDIM];
-    shape[0] = n;
-    for (int d = 1; d < t->ndim; d++) shape[d] = t->shape[d];
-    ol_tensor r;
-    if (ol_tensor_empty(&r, t->dtype, t->ndim, shape, err)) return -1;
-    size_t es = ol_dtype_size(t->dtype);
-    int64_t row = 1;
-    for (int d = 1; d < t->ndim; d++) row *= t->shape[d];
-    ol_tensor sub = {0};
-    sub.dtype = t->dtype;
-    sub.ndim = t->ndim - 1;
-    for (int d = 1; d < t->ndim; d++) {
-        sub.shape[d - 1] = t->shape[d];
-        sub.stride[d - 1] = t->stride[d];
-    }
-    int contiguous_rows = ol_tensor_is_contiguous(&sub);
-    for (int64_t k = 0; k < n; k++) {
-        char *dst = (char *)r.st->data + (size_t)(k * row) * es;
-        if (contiguous_rows) {
-            memcpy(dst, (char *)ol_tensor_data(t) + (size_t)(idx[k] * t->stride[0]) * es, (size_t)row * es);
-        } else {
-            ol_tensor src, d;
-            ol_tensor_select(t, 0, idx[k], &src, NULL);
-            ol_tensor_select(&r, 0, k, &d, NULL);
-            ol_tensor_copy_(&d, &src, NULL); /* fresh destination: no overlap */
-            ol_tensor_release(&src);
-            ol_tensor_release(&d);
+int ol_broadcast_shape(const ol_tensor *a, const ol_tensor *b, int *ndim, int64_t *shape, ol_error *err) {
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int d = 0; d < nd; d++) {
+        int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
+        int64_t sa = da < 0 ? 1 : a->shape[da], sb = db < 0 ? 1 : b->shape[db];
+        if (sa != sb && sa != 1 && sb != 1) {
+            char b1[96], b2[96];
+            return ol_fail(err, "shapes %s and %s cannot broadcast", ol_shape_str(a, b1, sizeof b1),
+                           ol_shape_str(b, b2, sizeof b2));
         }
+        shape[d] = sa == 1 ? sb : sa;
     }
-    *out = r;
+    *ndim = nd;
     return 0;
+}
+
+int ol_check_broadcast_to(const ol_tensor *src, int ndim, const int64_t *shape, ol_error *err) {
+    int ok = src->ndim <= ndim;
+    for (int d = 0; ok && d < src->ndim; d++) {
+        int64_t ss = src->shape[d], ts = shape[d + ndim - src->ndim];
+        if (ss != ts && ss != 1) ok = 0;
+    }
+    if (ok) return 0;
+    char b1[96], b2[96];
+    return ol_fail(err, "shape %s cannot broadcast to %s", ol_shape_str(src, b1, sizeof b1),
+                   ol_dims_str(ndim, shape, b2, sizeof b2));
+}
+
+int ol_check_dtype(const ol_tensor *a, const ol_tensor *b, ol_error *err) {
+    if (a->dtype == b->dtype) return 0;
+    return ol_fail(err, "%s and %s mixed", ol_dtype_name(a->dtype), ol_dtype_name(b->dtype));
+}
+
+/* Lowest and highest element offsets a tensor can touch. */
+static void span(const ol_tensor *t, int64_t *lo, int64_t *hi) {
+    int64_t l = t->offset, h = t->offset;
+    for (int d = 0; d < t->ndim; d++) {
+        int64_t ext = t->stride[d] * (t->shape[d] - 1);
+        if (ext < 0) l += ext; else h += ext;
+    }
+    *lo = l;
+    *hi = h;
+}
+
+int ol_tensors_overlap(const ol_tensor *a, const ol_tensor *b) {
+    if (!a->st || a->st != b->st) return 0;
+    if (ol_tensor_numel(a) == 0 || ol_tensor_numel(b) == 0) return 0;
+    int64_t al, ah, bl, bh;
+    span(a, &al, &ah);
+    span(b, &bl, &bh);
+    /* offsets are in elements of each tensor's dtype; a storage is used by
+     * one dtype at a time, so compare in bytes to be safe. */
+    int64_t ea = (int64_t)ol_dtype_size(a->dtype), eb = (int64_t)ol_dtype_size(b->dtype);
+    return al * ea < (bh + 1) * eb && bl * eb < (ah + 1) * ea;
 }
 
 /* ---- element access ---- */

@@ -1,4 +1,4 @@
-/* The worker pool (engine/parallel.c): every element of [0, n) is visited
+/* The worker pool (engine/core/parallel.c): every element of [0, n) is visited
  * exactly once, by the part the documented cut assigns it to (one part per
  * thread, parts on multiples of the grain, none below min_part), parts run
  * on more than one thread, and the pool survives what training throws at
@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "parallel.h"
-#include "threads.h"
+#include "core/parallel.h"
+#include "core/threads.h"
 
 typedef struct visit {
     int64_t n;

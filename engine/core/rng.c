@@ -1,6 +1,6 @@
 /* xoshiro256** 1.0 seeded by splitmix64; see rng.h for the streams.
  * Reference: https://prng.di.unimi.it/xoshiro256starstar.c (public domain). */
-#include "rng.h"
+#include "core/rng.h"
 
 #include <math.h>
 

@@ -2,7 +2,7 @@
  * lazy start only under an MPI launcher, finalise on a clean exit only).
  * MPI's counts are ints, so long buffers go in chunks of 2^30 elements. */
 #define _GNU_SOURCE /* on_exit, dladdr (glibc): see finalize_on_exit, pin_this_object */
-#include "dist.h"
+#include "dist/dist.h"
 
 #include <stdlib.h>
 #ifdef __GLIBC__

@@ -3,7 +3,7 @@
  * "Format", and its reference reader's checks: header size cap, no holes,
  * no overlap, byte size = numel * element size). The JSON header goes
  * through jansson, with duplicate keys rejected so that names are unique. */
-#include "checkpoint.h"
+#include "io/checkpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,6 @@
 /* Elementwise operations (broadcast NumPy-style), copies between layouts
- * and dtypes, reductions, norms and dot products.
+ * and dtypes, reductions, norms and dot products, and the tensors made by
+ * filling or copying (full, clone, contiguous, index).
  *
  * Every operation builds an ol_iter over its operands (tensor_iter.c) and
  * runs one of the type-generic row kernels of tensor_generic.h, instantiated
@@ -13,12 +14,12 @@
  *  - sums, means, norms and dots accumulate in double whatever the dtype;
  *  - NaN propagates: through sums naturally, and max/min/argmax treat the
  *    first NaN as the extreme (NumPy's rule); clamp keeps NaN. */
-#include "tensor.h"
+#include "core/tensor.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "tensor_kernels.h"
+#include "core/tensor_kernels.h"
 
 typedef struct op_ctx {
     int op;
@@ -38,7 +39,7 @@ typedef struct red_ctx {
 #define T float
 #define SFX f32
 #define M(fn) fn##f
-#include "tensor_generic.h"
+#include "core/tensor_generic.h"
 #undef M
 #undef SFX
 #undef T
@@ -46,7 +47,7 @@ typedef struct red_ctx {
 #define T double
 #define SFX f64
 #define M(fn) fn
-#include "tensor_generic.h"
+#include "core/tensor_generic.h"
 #undef M
 #undef SFX
 #undef T
@@ -406,4 +407,96 @@ int ol_dot(const ol_tensor *a, const ol_tensor *b, double *result, ol_error *err
     }
     *result = c.acc;
     return 0;
+}
+
+/* ---- tensors made by filling or copying ---- */
+
+int ol_tensor_full(ol_tensor *out, ol_dtype dt, int ndim, const int64_t *shape, double v, ol_error *err) {
+    if (ol_tensor_empty(out, dt, ndim, shape, err)) return -1;
+    ol_fill_(out, v);
+    return 0;
+}
+
+int ol_tensor_clone(const ol_tensor *t, ol_tensor *out, ol_error *err) {
+    ol_tensor r;
+    if (ol_tensor_empty(&r, t->dtype, t->ndim, t->shape, err)) {
+        if (out != t) memset(out, 0, sizeof *out);
+        return -1;
+    }
+    if (ol_tensor_copy_(&r, t, err)) { /* cannot fail: same shape and dtype */
+        ol_tensor_release(&r);
+        if (out != t) memset(out, 0, sizeof *out);
+        return -1;
+    }
+    if (out == t) ol_tensor_release(out);
+    *out = r;
+    return 0;
+}
+
+int ol_tensor_contiguous(const ol_tensor *t, ol_tensor *out, ol_error *err) {
+    if (ol_tensor_is_contiguous(t)) {
+        ol_tensor_share(t, out);
+        return 0;
+    }
+    return ol_tensor_clone(t, out, err);
+}
+
+int ol_tensor_index(const ol_tensor *t, const int64_t *idx, int64_t n, ol_tensor *out, ol_error *err) {
+    memset(out, 0, sizeof *out);
+    if (t->ndim < 1) return ol_fail(err, "cannot index a scalar tensor");
+    if (n < 0) return ol_fail(err, "negative index count %lld", (long long)n);
+    for (int64_t k = 0; k < n; k++)
+        if (idx[k] < 0 || idx[k] >= t->shape[0])
+            return ol_fail(err, "index %lld out of range for dimension 0 of size %lld", (long long)idx[k],
+                           (long long)t->shape[0]);
+    int64_t shape[OL_MAXDIM];
+    shape[0] = n;
+    for (int d = 1; d < t->ndim; d++) shape[d] = t->shape[d];
+    ol_tensor r;
+    if (ol_tensor_empty(&r, t->dtype, t->ndim, shape, err)) return -1;
+    size_t es = ol_dtype_size(t->dtype);
+    int64_t row = 1;
+    for (int d = 1; d < t->ndim; d++) row *= t->shape[d];
+    ol_tensor sub = {0};
+    sub.dtype = t->dtype;
+    sub.ndim = t->ndim - 1;
+    for (int d = 1; d < t->ndim; d++) {
+        sub.shape[d - 1] = t->shape[d];
+        sub.stride[d - 1] = t->stride[d];
+    }
+    int contiguous_rows = ol_tensor_is_contiguous(&sub);
+    for (int64_t k = 0; k < n; k++) {
+        char *dst = (char *)r.st->data + (size_t)(k * row) * es;
+        if (contiguous_rows) {
+            memcpy(dst, (char *)ol_tensor_data(t) + (size_t)(idx[k] * t->stride[0]) * es, (size_t)row * es);
+        } else {
+            ol_tensor src, d;
+            ol_tensor_select(t, 0, idx[k], &src, NULL);
+            ol_tensor_select(&r, 0, k, &d, NULL);
+            ol_tensor_copy_(&d, &src, NULL); /* fresh destination: no overlap */
+            ol_tensor_release(&src);
+            ol_tensor_release(&d);
+        }
+    }
+    *out = r;
+    return 0;
+}
+
+int ol_tensor_reshape(const ol_tensor *t, int ndim, const int64_t *shape, ol_tensor *out, ol_error *err) {
+    int64_t ns[OL_MAXDIM], nst[OL_MAXDIM];
+    int layout = ol_view_layout(t, ndim, shape, ns, nst, err);
+    if (layout < 0) {
+        if (out != t) memset(out, 0, sizeof *out);
+        return -1;
+    }
+    if (layout == 0) return ol_tensor_view(t, ndim, ns, out, err);
+    ol_tensor c;
+    if (ol_tensor_clone(t, &c, err)) {
+        if (out != t) memset(out, 0, sizeof *out);
+        return -1;
+    }
+    int rc = ol_tensor_view(&c, ndim, ns, &c, err); /* a contiguous tensor always views */
+    if (out == t) ol_tensor_release(out);
+    *out = c;
+    return rc;
 }

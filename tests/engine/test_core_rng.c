@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "rng.h"
+#include "core/rng.h"
 
 static uint64_t ref_sm_state;
 static uint64_t ref_splitmix(void) {

@@ -23,7 +23,7 @@
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* sched_getcpu */
 #endif
-#include "parallel.h"
+#include "core/parallel.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -31,7 +31,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "threads.h"
+#include "core/threads.h"
 
 #define MAX_WORKERS (OL_PARALLEL_MAXPARTS - 1)
 /* Polling time of an idle worker before it sleeps. */

@@ -3,7 +3,7 @@
  * layer runs OpenBLAS on one thread while it cuts the products over the
  * pool (engine/nn/linear.c); until the first setting, the count is
  * OpenBLAS's default (all cores, or OPENBLAS_NUM_THREADS). */
-#include "threads.h"
+#include "core/threads.h"
 
 #include <unistd.h>
 

@@ -9,8 +9,8 @@
 
 #include <stdint.h>
 
-#include "error.h"
-#include "tensor.h"
+#include "core/error.h"
+#include "core/tensor.h"
 
 typedef struct ol_pca {
     ol_dtype dtype;      /* of the data it was fitted on */
