@@ -106,7 +106,7 @@ int main(void) {
         const ol_optim_desc *d = ol_optim_find(s->name);
         if (d) run(s->label, d, s->opt1, s->v1, s->opt2, s->v2, s->streams, &w, &g, ref);
     }
-    /* the rest of the registry (part B's optimizers): 3 + 2·nstate streams */
+    /* the rest of the registry (the optimizers without a case above): 3 + 2·nstate streams */
     for (const ol_optim_desc *const *d = ol_optim_registry; *d; d++) {
         int listed = 0;
         for (size_t k = 0; k < sizeof settings / sizeof settings[0]; k++)

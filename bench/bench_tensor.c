@@ -1,5 +1,5 @@
 /* The physical limits that the tensor binding is measured against, printed
- * as `key value` lines for bench/foundation:
+ * as `key value` lines for bench/tensor.sh:
  *   sgemm_gflops   cblas_sgemm 1024x1024x1024 called from C
  *   memcpy_gbs     memcpy of 64 MB (bytes read + written per second)
  *   axpy_gbs       a plain C loop a[i] += b[i] over 16M floats (read 2, write 1)

@@ -1,6 +1,6 @@
--- Issue 11 figures, run by bench/dist.sh under mpiexec with 1 or 2 ranks:
--- one Fashion-MNIST epoch of the 784-256-128-10 f32 MLP (sgd + momentum)
--- through ol.train{distributed = true} at BATCH samples per rank, and the
+-- Data-parallel figures, run by bench/dist.sh under mpiexec with 1 or 2
+-- ranks: one Fashion-MNIST epoch of the 784-256-128-10 f32 MLP (sgd +
+-- momentum) through ol.train{distributed = true} at BATCH samples per rank, and the
 -- cost of the collectives alone: an allreduce of a buffer the size of the
 -- flat gradient (as every step does) and of the 2 numbers of the metrics.
 --   mpiexec -np N optlua --threads 1 bench/dist.lua [BATCH=128] [EPOCHS=1]

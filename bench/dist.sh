@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Data-parallel figures (issue 11): samples/s of one Fashion-MNIST epoch
+# Data-parallel figures: samples/s of one Fashion-MNIST epoch
 # (MLP 784-256-128-10, f32, sgd + momentum) with 1 and 2 ranks on this
 # machine, one BLAS thread per rank, and the share of the run spent in the
 # collectives (the per-step gradient allreduce and the metrics'), plus the
 # allreduce alone. Two batch settings: 128 per rank (the global batch
 # grows with the ranks) and 128 global (64 per rank: the same steps as
 # one process at 128). Then whether a non-blocking allreduce progresses
-# during computation (bench/dist_overlap.c, built here with mpicc): the
+# during computation (bench/allreduce_overlap.c, built here with mpicc): the
 # premise of overlapping it with the backward pass. Figures, not a test.
 #   bench/dist.sh [BUILD_DIR]      (default: build)
 set -eu
@@ -30,7 +30,7 @@ for batch in 128 64; do
   done
 done
 if command -v mpicc >/dev/null; then
-  mpicc -std=c11 -O2 -Wall -Wextra -o "$build/dist_overlap" "$here/bench/dist_overlap.c"
-  mpiexec -np 2 --bind-to core "$build/dist_overlap"
+  mpicc -std=c11 -O2 -Wall -Wextra -o "$build/allreduce_overlap" "$here/bench/allreduce_overlap.c"
+  mpiexec -np 2 --bind-to core "$build/allreduce_overlap"
 fi
 echo "load average after: $(cut -d" " -f1-3 /proc/loadavg)"

@@ -4,7 +4,8 @@ Each row: optlua's figure from its default, portable build (and the thread
 count it came from), PyTorch's best over its thread settings (and which),
 their ratio, the goal set for it, and optlua's share of the physical limit
 measured in the same run. Then optlua's OL_NATIVE=ON build beside the
-portable one. With --native, the machine line and that last table only."""
+portable one. With --native, the machine line and that last table only.
+bench/README.md explains every column."""
 import platform
 import re
 import sys
@@ -18,7 +19,7 @@ taken = {}
 for line in open(path):
     k, v = line.split(None, 1)
     v = v.strip()
-    # the unit ends the key or comes before a batch suffix (gemm_ceiling_sps_b128)
+    # the unit ends the key or comes before a batch suffix (gemm_limit_sps_b128)
     higher = re.search(r"_(sps|gbs)(_b\d+)?$", k) is not None
     lower = re.search(r"_(ms|us)(_b\d+)?$", k) is not None and not k.startswith("shape_")
     if (higher or lower) and k in r:
@@ -100,7 +101,7 @@ for o, b in TRAIN:
     k = f"train_{o}_b{b}_sps"
     ov, op = best(ol_p, k)
     pv, pp = best(pt_p, k)
-    lim = num(f"gemm_ceiling_sps_b{b}")
+    lim = num(f"gemm_limit_sps_b{b}")
     g2 = ">=85%" if b >= 128 else ""
     print(f"{'train ' + o + ' b' + str(b) + ' (samples/s)':<30} {ov:>11.0f} {tag(op):>4} {pv:>11.0f} {tag(pp):>5} "
           f"{ov / pv:>6.2f}x {'>=' + str(goal_train[b]) + 'x':>6} {lim:>11.0f} {100 * ov / lim:>7.0f}% {g2:>6}")

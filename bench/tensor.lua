@@ -1,4 +1,5 @@
--- The same figures as bench_tensor.c, measured through the Lua binding:
+-- The same figures as bench_tensor.c, measured through the Lua binding, for
+-- bench/tensor.sh:
 --   mm_gflops   ol.mm on 1024x1024 f32 (a new result tensor per call)
 --   add_gbs     x:add_(y) over 16M floats, bytes read + written per second
 local ol = require "optlua"

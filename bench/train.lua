@@ -1,6 +1,6 @@
--- Issue 6 figures: samples/s of one full Fashion-MNIST epoch through the C
--- loop at batch 128 (MLP 784-256-128-10, f32) with sgd+momentum and adam,
--- and the peak RSS of this process.
+-- Samples/s of one full Fashion-MNIST epoch through the C training loop
+-- (ol.train) at batch 128 (MLP 784-256-128-10, f32) with sgd+momentum and
+-- adam, and the peak RSS of this process.
 --   optlua bench/train.lua [epochs=1]
 local ol = require "optlua"
 local epochs = tonumber(arg and arg[1]) or 1

@@ -19,6 +19,8 @@
  *      rng.state      JSON ["hex64" x 4]       the global RNG (core/rng.h)
  *      optlua.format  "1"
  *      optlua.meta_json  JSON [keys]           user keys stored as JSON
+ *      optlua.crc32, optlua.crc32.header       checksums, which the engine
+ *                                              writes and checks (io/checkpoint.h)
  *    and the user's meta: strings as they are, numbers, booleans and
  *    tables as JSON text (listed in optlua.meta_json, decoded on load).
  *    Doubles are written in the shortest form that reads back as the same
@@ -180,16 +182,56 @@ static void add_tensor(lua_State *L, ol_checkpoint *ck, const char *name, const 
         ol_arg_error(L, 2, "save", "%s '%s': %s", what, name, err.msg);
 }
 
-static void save_model(lua_State *L, ol_checkpoint *ck, int idx) {
+/* Calls model:parameters() for the model at idx and checks what comes
+ * back, since a script may replace the method: a list whose entries are
+ * tables with a string `name` and a tensor `tensor`, read raw (no
+ * metamethod runs, so a second pass over the list sees the same).
+ * Leaves the list on the stack and returns its length. */
+static lua_Integer model_parameters(lua_State *L, int idx, int arg, const char *fname) {
     lua_getfield(L, idx, "parameters");
     lua_pushvalue(L, idx);
     lua_call(L, 1, 1);
-    int list = lua_gettop(L);
-    for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, list); i++) {
-        lua_rawgeti(L, list, i);
-        lua_getfield(L, -1, "name");
-        lua_getfield(L, -2, "tensor");
-        add_tensor(L, ck, lua_tostring(L, -2), ol_l_checktensor(L, -1), "model tensor");
+    if (!lua_istable(L, -1))
+        ol_arg_error(L, arg, fname, "model:parameters(): list expected, got %s", luaL_typename(L, -1));
+    const int list = lua_gettop(L);
+    const lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, list, i) != LUA_TTABLE)
+            ol_arg_error(L, arg, fname, "model:parameters()[%d]: table expected, got %s", (int)i,
+                         luaL_typename(L, -1));
+        lua_pushliteral(L, "name");
+        if (lua_rawget(L, -2) != LUA_TSTRING)
+            ol_arg_error(L, arg, fname, "model:parameters()[%d].name: string expected, got %s", (int)i,
+                         luaL_typename(L, -1));
+        lua_pushliteral(L, "tensor");
+        lua_rawget(L, -3);
+        if (!ol_l_totensor(L, -1))
+            ol_arg_error(L, arg, fname, "model:parameters()[%d].tensor: tensor expected, got %s", (int)i,
+                         luaL_typename(L, -1));
+        lua_pop(L, 3);
+    }
+    return n;
+}
+
+/* Entry i of a list model_parameters checked: its name and tensor, the
+ * entry's values left on the stack (3 slots: entry, name, tensor). */
+static const char *param_entry(lua_State *L, int list, lua_Integer i, ol_tensor **t) {
+    lua_rawgeti(L, list, i);
+    lua_pushliteral(L, "name");
+    lua_rawget(L, -2);
+    lua_pushliteral(L, "tensor");
+    lua_rawget(L, -3);
+    *t = ol_l_totensor(L, -1);
+    return lua_tostring(L, -2);
+}
+
+static void save_model(lua_State *L, ol_checkpoint *ck, int idx) {
+    const lua_Integer n = model_parameters(L, idx, 2, "save");
+    const int list = lua_gettop(L);
+    for (lua_Integer i = 1; i <= n; i++) {
+        ol_tensor *t;
+        const char *name = param_entry(L, list, i, &t);
+        add_tensor(L, ck, name, t, "model tensor");
         lua_pop(L, 3);
     }
     lua_pop(L, 1);
@@ -348,16 +390,25 @@ static void push_rng(lua_State *L, const ol_checkpoint *ck) {
 
 /* ck.meta: the user's keys, JSON-encoded ones decoded. */
 static void push_meta(lua_State *L, const ol_checkpoint *ck) {
+    /* The keys stored as JSON (optlua.meta_json), as a Lua set. */
     json_t *jk = meta_json(L, ck, "optlua.meta_json");
+    lua_newtable(L);
+    const int json_keys = lua_gettop(L);
+    size_t n;
+    json_t *v;
+    if (json_is_array(jk))
+        json_array_foreach(jk, n, v) if (json_is_string(v)) {
+            lua_pushboolean(L, 1);
+            lua_setfield(L, json_keys, json_string_value(v));
+        }
+    json_decref(jk);
     lua_newtable(L);
     for (int i = 0; i < ck->nmeta; i++) {
         const char *k = ck->meta[i].key;
         if (reserved(k)) continue;
-        int is_json = 0;
-        size_t n;
-        json_t *v;
-        if (json_is_array(jk))
-            json_array_foreach(jk, n, v) is_json |= json_is_string(v) && strcmp(json_string_value(v), k) == 0;
+        lua_getfield(L, json_keys, k);
+        const int is_json = lua_toboolean(L, -1);
+        lua_pop(L, 1);
         json_error_t je;
         json_t *j = is_json ? json_loads(ck->meta[i].value, JSON_DECODE_ANY, &je) : NULL;
         if (j) {
@@ -370,7 +421,7 @@ static void push_meta(lua_State *L, const ol_checkpoint *ck) {
         }
         lua_setfield(L, -2, k);
     }
-    json_decref(jk);
+    lua_remove(L, json_keys);
     lua_setfield(L, -2, "meta");
 }
 
@@ -403,11 +454,14 @@ static int l_load(lua_State *L) {
 
 /* ---- restoring ---- */
 
-/* The tensor ck.tensors[name], or NULL. Leaves nothing on the stack. */
+/* The tensor ck.tensors[name], or NULL, read raw (ck is a plain table a
+ * script may change; no metamethod runs). Leaves nothing on the stack. */
 static ol_tensor *ck_tensor(lua_State *L, const char *name) {
-    lua_getfield(L, 1, "tensors");
-    if (!lua_istable(L, -1)) ol_arg_error(L, 1, "restore", "not a checkpoint from ol.load");
-    lua_getfield(L, -1, name);
+    lua_pushliteral(L, "tensors");
+    if (lua_rawget(L, 1) != LUA_TTABLE)
+        ol_arg_error(L, 1, "restore", "ck.tensors: table expected, got %s", luaL_typename(L, -1));
+    lua_pushstring(L, name);
+    lua_rawget(L, -2);
     ol_tensor *t = ol_l_totensor(L, -1);
     lua_pop(L, 2); /* ck.tensors keeps it alive */
     return t;
@@ -453,17 +507,12 @@ static int l_restore(lua_State *L) {
     int list = 0;
     lua_Integer np = 0;
     if (m) {
-        lua_getfield(L, 2, "parameters");
-        lua_pushvalue(L, 2);
-        lua_call(L, 1, 1);
+        np = model_parameters(L, 2, 2, "restore");
         list = lua_gettop(L);
-        np = (lua_Integer)lua_rawlen(L, list);
         for (lua_Integer i = 1; i <= np; i++) {
-            lua_rawgeti(L, list, i);
-            lua_getfield(L, -1, "name");
-            lua_getfield(L, -2, "tensor");
-            const char *name = lua_tostring(L, -2);
-            check_like(L, 2, ck, ck_tensor(L, name), ol_l_checktensor(L, -1), name);
+            ol_tensor *dst;
+            const char *name = param_entry(L, list, i, &dst);
+            check_like(L, 2, ck, ck_tensor(L, name), dst, name);
             lua_pop(L, 3);
         }
     }
@@ -474,10 +523,9 @@ static int l_restore(lua_State *L) {
 
     /* Apply the rest. */
     for (lua_Integer i = 1; i <= np; i++) {
-        lua_rawgeti(L, list, i);
-        lua_getfield(L, -1, "name");
-        lua_getfield(L, -2, "tensor");
-        if (ol_tensor_copy_(ol_l_checktensor(L, -1), ck_tensor(L, lua_tostring(L, -2)), &err))
+        ol_tensor *dst;
+        const char *name = param_entry(L, list, i, &dst);
+        if (ol_tensor_copy_(dst, ck_tensor(L, name), &err))
             return ol_arg_error(L, 2, "restore", "%s", err.msg);
         lua_pop(L, 3);
     }
@@ -487,8 +535,10 @@ static int l_restore(lua_State *L) {
 }
 
 static int ck_tostring(lua_State *L) {
-    lua_getfield(L, 1, "path");
-    lua_pushfstring(L, "optlua.checkpoint (%s)", luaL_optstring(L, -1, "?"));
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushliteral(L, "path");
+    lua_rawget(L, 1);
+    lua_pushfstring(L, "optlua.checkpoint (%s)", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
     return 1;
 }
 
@@ -496,6 +546,7 @@ void ol_open_checkpoint(lua_State *L) {
     luaL_newmetatable(L, CKBOX_MT);
     lua_pushcfunction(L, box_gc);
     lua_setfield(L, -2, "__gc");
+    ol_l_protect(L, -1);
     lua_pop(L, 1);
     /* ck -> its checkpoint box, for as long as ck lives. */
     lua_newtable(L);
@@ -512,6 +563,7 @@ void ol_open_checkpoint(lua_State *L) {
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, ck_tostring);
     lua_setfield(L, -2, "__tostring");
+    ol_l_protect(L, -1);
     lua_pop(L, 1);
     lua_pushcfunction(L, l_save);
     lua_setfield(L, -3, "save");

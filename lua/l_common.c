@@ -25,12 +25,16 @@ ol_tensor *ol_l_newtensor(lua_State *L) {
     return &u->t;
 }
 
-void ol_l_account(lua_State *L, const ol_tensor *t) {
-    if (!t->st || t->st->nbytes < 1024) return;
+void ol_l_account_bytes(lua_State *L, size_t nbytes) {
+    if (nbytes < 1024) return;
     /* A step runs even when the script stopped the collector; respect that. */
     if (!lua_gc(L, LUA_GCISRUNNING)) return;
-    size_t kb = t->st->nbytes / 1024;
+    size_t kb = nbytes / 1024;
     lua_gc(L, LUA_GCSTEP, kb > INT_MAX ? INT_MAX : (int)kb);
+}
+
+void ol_l_account(lua_State *L, const ol_tensor *t) {
+    if (t->st) ol_l_account_bytes(L, t->st->nbytes);
 }
 
 void ol_l_done(lua_State *L, int status, const ol_tensor *t, int arg, const ol_error *e) {
@@ -46,6 +50,10 @@ ol_tensor *ol_l_pushtensor(lua_State *L, ol_tensor *t, int fresh) {
     return h;
 }
 
+const char *ol_l_tensor_gone(const ol_l_tensor *u) {
+    return u->closed == OL_L_FREED ? "tensor used after it was freed" : "tensor is closed";
+}
+
 ol_tensor *ol_l_totensor(lua_State *L, int idx) {
     ol_l_tensor *u = (ol_l_tensor *)luaL_testudata(L, idx, OL_TENSOR_MT);
     return (u && !u->closed) ? &u->t : NULL;
@@ -57,8 +65,116 @@ ol_tensor *ol_l_checktensor(lua_State *L, int idx) {
         luaL_typeerror(L, idx, "tensor");
         return NULL;
     }
-    if (u->closed) luaL_argerror(L, idx, "tensor is closed");
+    if (u->closed) luaL_argerror(L, idx, ol_l_tensor_gone(u));
     return &u->t;
+}
+
+/* ---- objects' lifetime (l_common.h) ----
+ * Busy objects are counted in a weak-keyed registry table, BUSY_KEY: object
+ * -> how many runs hold it (a hook may start another ol.train on the same
+ * model). The guard of ol_l_hold keeps, as its user value, the list of what
+ * it marked, and empties it when it unmarks, so closing twice is harmless. */
+
+#define BUSY_KEY "optlua.busy"
+#define GUARD_MT "optlua.busy_guard"
+
+void ol_l_protect(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        if (k && (strcmp(k, "__gc") == 0 || strcmp(k, "__close") == 0 || strcmp(k, "__metatable") == 0)) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+    lua_setfield(L, idx, "__metatable");
+}
+
+int ol_l_freed(lua_State *L, const char *what) {
+    return luaL_error(L, "%s used after it was freed", what);
+}
+
+/* Pushes the busy table. */
+static void push_busy(lua_State *L) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, BUSY_KEY) == LUA_TTABLE) return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, BUSY_KEY);
+}
+
+/* busy[v] += delta for the value v at idx, the busy table at busy. */
+static void add_busy(lua_State *L, int busy, int idx, lua_Integer delta) {
+    lua_pushvalue(L, idx);
+    lua_rawget(L, busy);
+    lua_Integer n = lua_tointeger(L, -1) + delta;
+    lua_pop(L, 1);
+    lua_pushvalue(L, idx);
+    if (n > 0) lua_pushinteger(L, n);
+    else lua_pushnil(L);
+    lua_rawset(L, busy);
+}
+
+static int guard_close(lua_State *L) {
+    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) return 0;
+    int list = lua_gettop(L);
+    push_busy(L);
+    for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, list); i <= n; i++) {
+        lua_rawgeti(L, list, i);
+        add_busy(L, list + 1, list + 2, -1);
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    lua_setiuservalue(L, 1, 1);
+    return 0;
+}
+
+void ol_l_hold(lua_State *L, const int *idx, int n) {
+    int top = lua_gettop(L);
+    lua_createtable(L, n, 0);
+    int list = lua_gettop(L);
+    push_busy(L);
+    for (int i = 0; i < n; i++) {
+        int k = idx[i] < 0 ? top + idx[i] + 1 : idx[i];
+        if (lua_type(L, k) != LUA_TUSERDATA) continue;
+        add_busy(L, list + 1, k, 1);
+        lua_pushvalue(L, k);
+        lua_rawseti(L, list, (lua_Integer)lua_rawlen(L, list) + 1);
+    }
+    lua_pop(L, 1);
+    lua_newuserdatauv(L, 1, 1);
+    if (luaL_newmetatable(L, GUARD_MT)) {
+        lua_pushcfunction(L, guard_close);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, guard_close);
+        lua_setfield(L, -2, "__gc");
+        ol_l_protect(L, -1);
+    }
+    lua_setmetatable(L, -2);
+    lua_insert(L, list); /* the guard below its list */
+    lua_setiuservalue(L, list, 1);
+    lua_toclose(L, list);
+}
+
+void ol_l_check_idle(lua_State *L, int idx, const char *what) {
+    idx = lua_absindex(L, idx);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, BUSY_KEY) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushvalue(L, idx);
+    int busy = lua_rawget(L, -2) != LUA_TNIL;
+    lua_pop(L, 2);
+    if (busy) luaL_error(L, "cannot free the %s while it is in use (by ol.train or a step)", what);
 }
 
 /* ---- errors ---- */
@@ -265,6 +381,30 @@ void ol_l_optim_push_option(lua_State *L, const ol_optim_option *op, const doubl
     }
 }
 
+/* ---- nag's two forms (l_common.h) ----
+ * The user value holds t * 4 + form, t the step count after the call that
+ * recorded it. */
+
+void ol_l_optim_check_form(lua_State *L, int idx, const ol_optim *opt, int form, const char *how) {
+    static const char *const forms[] = {[OL_FORM_CLOSURE] = "closure", [OL_FORM_GRADIENT] = "gradient"};
+    if (!ol_optim_has_prepare(opt) || opt->t == 0) return;
+    lua_getiuservalue(L, idx, OL_OPTIM_UV_FORM);
+    lua_Integer v = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    int had = (int)(v & 3);
+    if (v >> 2 != opt->t || had == 0 || had == form) return;
+    luaL_error(L, "%s: %s steps in the %s form, but this run took its %I step%s in the %s form (the closure "
+               "form, opt:step(closure) and ol.train, keeps w in the parameters; the gradient form, "
+               "opt:step(grad) and opt:step(), keeps the lookahead point w - momentum*p); keep to one form, "
+               "or call opt:reset() to start a new run",
+               opt->desc->name, how, forms[form], (lua_Integer)opt->t, opt->t == 1 ? "" : "s", forms[had]);
+}
+
+void ol_l_optim_record_form(lua_State *L, int idx, const ol_optim *opt, int form) {
+    if (!ol_optim_has_prepare(opt)) return;
+    lua_pushinteger(L, (lua_Integer)opt->t * 4 + form);
+    lua_setiuservalue(L, idx, OL_OPTIM_UV_FORM);
+}
 
 ol_loss_kind ol_l_check_loss(lua_State *L, int arg, const char *fname) {
     const char *name = luaL_optstring(L, arg, "cross_entropy");

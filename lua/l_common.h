@@ -51,8 +51,12 @@ void ol_l_checksamedtype(lua_State *L, const ol_tensor *a, const ol_tensor *b, i
 /* The userdata: the header first, so a pointer to it is an ol_tensor *. */
 typedef struct ol_l_tensor {
     ol_tensor t;
-    int closed; /* set by __close: later use is an error, not a crash */
+    int closed; /* OL_L_CLOSED or OL_L_FREED: later use is an error, not a crash */
 } ol_l_tensor;
+enum { OL_L_CLOSED = 1, OL_L_FREED = 2 };
+/* Why the tensor u cannot be used: "tensor is closed" (by __close) or
+ * "tensor used after it was freed" (by a __gc called by hand). */
+const char *ol_l_tensor_gone(const ol_l_tensor *u);
 
 /* Pushes a userdata holding an empty header and returns the header, so that
  * an engine call can fill it in place: nothing leaks if the call (or a Lua
@@ -60,6 +64,9 @@ typedef struct ol_l_tensor {
 ol_tensor *ol_l_newtensor(lua_State *L);
 /* Reports the storage of a tensor filled by ol_l_newtensor to the collector. */
 void ol_l_account(lua_State *L, const ol_tensor *t);
+/* Reports nbytes of fresh engine memory owned by a new userdata (an
+ * optimizer's state) to the collector, as ol_l_account does a tensor's. */
+void ol_l_account_bytes(lua_State *L, size_t nbytes);
 /* ol_l_newtensor + engine status in one: raises on -1 (blaming arg), else
  * accounts the fresh storage. */
 void ol_l_done(lua_State *L, int status, const ol_tensor *t, int arg, const ol_error *e);
@@ -89,9 +96,33 @@ void ol_l_optim_suboptions(lua_State *L, const struct ol_optim_desc *d, int idx)
 void ol_l_optim_blocks(lua_State *L, struct ol_optim *opt, int idx, const ol_tensor *w,
                        const char *fname);
 
+/* ---- objects' lifetime (l_common.c) ----
+ * Every metatable the bindings make is protected: getmetatable(x) returns
+ * a copy of its fields without __gc and __close (so __name, __index and
+ * __methods stay readable), and a script cannot free a live object by
+ * hand. debug.getmetatable bypasses that, so every __gc may also be called
+ * more than once: it leaves its object freed, and every method and
+ * metamethod checks that ("optimizer used after it was freed").
+ * ol.train, and a step that calls Lua from inside the engine, mark the
+ * objects they drive busy for as long as they run: their __gc then raises
+ * instead of freeing. */
+/* Protects the metatable at idx (call it once its fields are set). */
+void ol_l_protect(lua_State *L, int idx);
+/* Raises "<what> used after it was freed". Never returns. */
+int ol_l_freed(lua_State *L, const char *what);
+/* Marks the values at the stack indices idx[0..n-1] busy, and pushes a
+ * to-be-closed guard that unmarks them when the calling C function
+ * returns or raises. */
+void ol_l_hold(lua_State *L, const int *idx, int n);
+/* Raises "cannot free the <what> while it is in use (by ol.train or a
+ * step)" when the value at idx is busy: the first check of every __gc and
+ * __close. */
+void ol_l_check_idle(lua_State *L, int idx, const char *what);
+
 /* Area openers: each adds its functions to the table on top of the stack
  * and registers its metatables. */
 void ol_open_tensor(lua_State *L);
+void ol_open_tensor_print(lua_State *L); /* ol.print_options (l_tensor_print.c) */
 void ol_open_pca(lua_State *L); /* ol._pca: C side of ol.pca (l_pca.c) */
 void ol_open_optim(lua_State *L); /* ol.optim (l_optim.c) */
 /* For C code driving an optimizer made in Lua (the training loop): the
@@ -101,6 +132,20 @@ void ol_open_optim(lua_State *L); /* ol.optim (l_optim.c) */
 struct ol_optim;
 struct ol_optim *ol_l_tooptim(lua_State *L, int idx);
 void ol_l_optim_schedules(lua_State *L, int idx, int64_t t);
+/* An optimizer with a lookahead (nag: engine/optim/nag.c) steps in one of
+ * two forms, which keep different points in the parameters: the closure
+ * form (opt:step(closure), and ol.train) keeps w, the gradient form
+ * (opt:step(grad), opt:step()) the lookahead point. A run keeps to one
+ * form: its optimizer userdata (at idx) records the form and the step
+ * count after each stepping call in user value OL_OPTIM_UV_FORM. check
+ * raises, naming both forms, when the run so far was in the other form;
+ * how names the call ("ol.train", "opt:step(grad)"). A step count other
+ * than the recorded one (after opt:reset(), ck:restore) starts afresh.
+ * Both do nothing for optimizers without a lookahead. */
+#define OL_OPTIM_UV_FORM 4
+enum { OL_FORM_CLOSURE = 1, OL_FORM_GRADIENT = 2 };
+void ol_l_optim_check_form(lua_State *L, int idx, const struct ol_optim *opt, int form, const char *how);
+void ol_l_optim_record_form(lua_State *L, int idx, const struct ol_optim *opt, int form);
 /* The one converter between an optimizer option's values and its Lua value
  * (l_common.c): a number, a boolean, an enum choice's name, a pair {a, b}.
  * check reads the value at idx into v (elem 0: the whole option, v[0] and

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "data/loader.h"
@@ -34,8 +35,11 @@ typedef struct ol_l_loader {
     ol_dtype dtype;   /* of the batches */
 } ol_l_loader;
 
+/* ds->ds is NULL only once freed: a dataset is filled before it is returned. */
 static ol_l_dataset *check_dataset(lua_State *L, int idx) {
-    return (ol_l_dataset *)luaL_checkudata(L, idx, OL_DATASET_MT);
+    ol_l_dataset *u = (ol_l_dataset *)luaL_checkudata(L, idx, OL_DATASET_MT);
+    if (!u->ds) ol_l_freed(L, "dataset");
+    return u;
 }
 
 /* Pushes an empty dataset userdata; fill ->ds before anything can fail. */
@@ -58,7 +62,8 @@ static int push_dataset(lua_State *L, ol_dataset *ds, ol_dtype dt, int arg, cons
 }
 
 static int ds_gc(lua_State *L) {
-    ol_l_dataset *u = check_dataset(L, 1);
+    ol_l_dataset *u = (ol_l_dataset *)luaL_checkudata(L, 1, OL_DATASET_MT);
+    ol_l_check_idle(L, 1, "dataset");
     ol_dataset_free(u->ds);
     u->ds = NULL;
     return 0;
@@ -146,12 +151,15 @@ static int ds_split(lua_State *L) {
 
 /* ---- standardisers ---- */
 
+/* A fitted standardiser has its means; ol_standardizer_free clears them. */
 static ol_standardizer *check_std(lua_State *L, int idx) {
-    return (ol_standardizer *)luaL_checkudata(L, idx, OL_STANDARDIZER_MT);
+    ol_standardizer *s = (ol_standardizer *)luaL_checkudata(L, idx, OL_STANDARDIZER_MT);
+    if (!s->mean) ol_l_freed(L, "standardizer");
+    return s;
 }
 
 static int std_gc(lua_State *L) {
-    ol_standardizer_free(check_std(L, 1));
+    ol_standardizer_free((ol_standardizer *)luaL_checkudata(L, 1, OL_STANDARDIZER_MT));
     return 0;
 }
 
@@ -201,13 +209,35 @@ static int std_apply(lua_State *L) {
 
 /* ---- loaders ---- */
 
+/* The loader userdata at idx, NULL if it is none; *why says what is gone
+ * when it or its dataset (user value 1) was freed (l.ds is NULL only once
+ * the loader is freed). */
+static ol_l_loader *test_loader(lua_State *L, int idx, const char **why) {
+    ol_l_loader *u = luaL_testudata(L, idx, OL_LOADER_MT);
+    *why = NULL;
+    if (!u) return NULL;
+    if (!u->l.ds) *why = "loader";
+    else {
+        lua_getiuservalue(L, idx, 1);
+        const ol_l_dataset *d = luaL_testudata(L, -1, OL_DATASET_MT);
+        if (!d || d->ds != u->l.ds) *why = "loader's dataset";
+        lua_pop(L, 1);
+    }
+    return u;
+}
+
 static ol_l_loader *check_loader(lua_State *L, int idx) {
-    return (ol_l_loader *)luaL_checkudata(L, idx, OL_LOADER_MT);
+    const char *why;
+    ol_l_loader *u = test_loader(L, idx, &why);
+    if (!u) luaL_typeerror(L, idx, OL_LOADER_MT);
+    if (why) ol_l_freed(L, why);
+    return u;
 }
 
 ol_loader *ol_l_toloader(lua_State *L, int idx) {
-    ol_l_loader *u = luaL_testudata(L, idx, OL_LOADER_MT);
-    return u ? &u->l : NULL;
+    const char *why;
+    ol_l_loader *u = test_loader(L, idx, &why);
+    return u && !why ? &u->l : NULL;
 }
 
 const ol_dataset *ol_l_todataset(lua_State *L, int idx) {
@@ -216,7 +246,9 @@ const ol_dataset *ol_l_todataset(lua_State *L, int idx) {
 }
 
 static int ld_gc(lua_State *L) {
-    ol_loader_free(&check_loader(L, 1)->l);
+    ol_l_loader *u = luaL_checkudata(L, 1, OL_LOADER_MT);
+    ol_l_check_idle(L, 1, "loader");
+    ol_loader_free(&u->l);
     return 0;
 }
 
@@ -291,6 +323,7 @@ static int ld_batches(lua_State *L) {
 static ol_l_dataset *arg_dataset(lua_State *L, int arg, const char *fname) {
     ol_l_dataset *d = luaL_testudata(L, arg, OL_DATASET_MT);
     if (!d) ol_arg_expected(L, arg, fname, "dataset");
+    if (!d->ds) ol_l_freed(L, "dataset");
     return d;
 }
 
@@ -343,17 +376,27 @@ static int l_idx(lua_State *L) {
     return push_dataset(L, ds, dt, 1, "idx", &err);
 }
 
-/* ol.data.fashion_mnist{split = "train" | "test", dir = nil, dtype = "f32"} */
+/* ol.data.fashion_mnist{split = "train" | "test", dir = nil, dtype = "f32"}
+ * Without dir, Debian's dataset-fashion-mnist; a missing file there means
+ * the package is not installed. A dir given must hold the split's two IDX
+ * files, each gzipped (.gz) or not: the error names the ones it lacks. */
 static int l_fashion_mnist(lua_State *L) {
     static const char *const splits[] = {"train", "test", NULL};
     static const char *const stems[] = {"train", "t10k"};
     ol_opts opts;
     ol_opts_begin(L, &opts, 1, "fashion_mnist", 0);
-    const char *stem = stems[ol_opt_enum(&opts, "split", 0, splits)];
-    const char *dir = ol_opt_string(&opts, "dir", "/usr/share/datasets/fashion-mnist");
+    int split = ol_opt_enum(&opts, "split", 0, splits);
+    const char *stem = stems[split];
+    const char *dir = ol_opt_string(&opts, "dir", NULL);
+    int given = dir != NULL;
+    if (!given) dir = "/usr/share/datasets/fashion-mnist";
     ol_dtype dt = ol_opt_dtype(&opts, "dtype", OL_F32);
     ol_opts_end(&opts);
-    char path[2][1024];
+    struct stat st;
+    if (given && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return ol_arg_error(L, 1, "fashion_mnist", "option 'dir': no directory '%s'", dir);
+    char path[2][1024], missing[2][64];
+    int nmissing = 0;
     const char *what[2] = {"images-idx3-ubyte", "labels-idx1-ubyte"};
     for (int k = 0; k < 2; k++) {
         snprintf(path[k], sizeof path[k], "%s/%s-%s.gz", dir, stem, what[k]);
@@ -365,11 +408,21 @@ static int l_fashion_mnist(lua_State *L) {
                 memcpy(path[k], raw, sizeof raw);
                 continue;
             }
-            return luaL_error(L, "Fashion-MNIST is not installed: %s not found; "
-                                 "`apt-get install dataset-fashion-mnist` installs it "
-                                 "(or pass dir = the directory holding the IDX files)", path[k]);
+            if (!given)
+                return luaL_error(L, "Fashion-MNIST is not installed: %s not found; "
+                                     "`apt-get install dataset-fashion-mnist` installs it "
+                                     "(or pass dir = the directory holding the IDX files)", path[k]);
+            snprintf(missing[nmissing++], sizeof missing[0], "%s-%s", stem, what[k]);
         }
     }
+    if (nmissing == 2)
+        return ol_arg_error(L, 1, "fashion_mnist", "option 'dir': '%s' has no Fashion-MNIST IDX files of split "
+                            "'%s' (looked for %s and %s, each gzipped (.gz) or not)", dir, splits[split],
+                            missing[0], missing[1]);
+    if (nmissing == 1)
+        return ol_arg_error(L, 1, "fashion_mnist", "option 'dir': '%s' has no Fashion-MNIST IDX file %s of "
+                            "split '%s' (looked for %s.gz and %s)", dir, missing[0], splits[split], missing[0],
+                            missing[0]);
     ol_error err;
     ol_dataset *ds = ol_read_idx(path[0], path[1], 10, &err);
     return push_dataset(L, ds, dt, 1, "fashion_mnist", &err);
@@ -507,6 +560,7 @@ static void new_class(lua_State *L, const char *mt, const luaL_Reg *meta, const 
     lua_setfield(L, -3, "__methods");
     lua_pushcclosure(L, index, 1);
     lua_setfield(L, -2, "__index");
+    ol_l_protect(L, -1);
     lua_pop(L, 1);
 }
 

@@ -1,9 +1,15 @@
-/* ol.dist: the process world of data-parallel training (engine/dist/dist.h).
+/* ol.dist: the process world of data-parallel training (core/comm.h).
  * Under an MPI launcher (`mpirun -np N optlua train.lua`) the calls talk to
  * the other ranks; in a plain `optlua` they work as a world of one (rank
  * 0, size 1; allreduce and broadcast leave the tensor as it is), so the
  * same script runs either way. MPI starts on the first call, never in a
  * plain run.
+ *
+ * The world is engine/dist, built as a shared object of its own
+ * (OL_DIST_OBJECT, where ol_comm_load looks) and loaded at the first call
+ * that needs it, so that a script that never uses ol.dist never loads MPI.
+ * Without that file, such a call fails with "ol.dist: cannot load PATH:
+ * REASON".
  *
  * Ranks are MPI's ranks, 0 .. size-1, not 1-based: they are names of
  * processes (the ones mpirun prints and OMPI_COMM_WORLD_RANK holds), not
@@ -17,29 +23,39 @@
  *   ol.dist.backend            "mpi" or "none" (built without MPI) */
 #include <string.h>
 
-#include "dist/dist.h"
+#include "core/comm.h"
+#include "dist/dist.h" /* OL_DIST_ENTRY: the name of the object's entry point */
 #include "l_common.h"
 
-static void check_world(lua_State *L) {
+/* Upvalue 1 of every function of ol.dist: the object's entry point, once
+ * loaded. */
+typedef struct loaded {
+    ol_comm_entry entry;
+} loaded;
+
+/* The world, loaded and started on first use. */
+static const ol_comm *world(lua_State *L) {
+    loaded *u = lua_touserdata(L, lua_upvalueindex(1));
     ol_error err;
-    if (ol_dist_init(&err)) ol_l_error(L, 0, &err);
+    if (!u->entry && ol_comm_load(OL_DIST_OBJECT, OL_DIST_ENTRY, &u->entry, &err))
+        luaL_error(L, "ol.dist: %s", err.msg);
+    const ol_comm *w;
+    if (u->entry(&w, &err)) ol_l_error(L, 0, &err);
+    return w;
 }
 
 static int l_rank(lua_State *L) {
-    check_world(L);
-    lua_pushinteger(L, ol_dist_rank());
+    lua_pushinteger(L, ol_comm_rank(world(L)));
     return 1;
 }
 
 static int l_size(lua_State *L) {
-    check_world(L);
-    lua_pushinteger(L, ol_dist_size());
+    lua_pushinteger(L, ol_comm_size(world(L)));
     return 1;
 }
 
 static int l_is_initialized(lua_State *L) {
-    check_world(L);
-    lua_pushboolean(L, ol_dist_is_initialized());
+    lua_pushboolean(L, world(L)->started());
     return 1;
 }
 
@@ -58,7 +74,7 @@ static ol_tensor *check_contiguous(lua_State *L, int idx, const char *fname) {
 
 static int l_allreduce(lua_State *L) {
     static const char *const ops[] = {"sum", "mean", "max", NULL};
-    static const ol_dist_op codes[] = {OL_DIST_SUM, OL_DIST_MEAN, OL_DIST_MAX};
+    static const ol_comm_op codes[] = {OL_COMM_SUM, OL_COMM_MEAN, OL_COMM_MAX};
     ol_tensor *t = check_contiguous(L, 1, "allreduce");
     int op = 0; /* "sum" when absent */
     if (!lua_isnoneornil(L, 2)) {
@@ -70,7 +86,7 @@ static int l_allreduce(lua_State *L) {
     }
     lua_settop(L, 1);
     ol_error err;
-    if (ol_dist_allreduce_tensor(t, codes[op], &err)) return ol_l_error(L, 0, &err);
+    if (ol_comm_allreduce_tensor(world(L), t, codes[op], &err)) return ol_l_error(L, 0, &err);
     return 1;
 }
 
@@ -78,20 +94,28 @@ static int l_broadcast(lua_State *L) {
     ol_tensor *t = check_contiguous(L, 1, "broadcast");
     if (!lua_isnoneornil(L, 2) && !lua_isinteger(L, 2)) return ol_arg_expected(L, 2, "broadcast", "integer");
     lua_Integer root = luaL_optinteger(L, 2, 0);
-    check_world(L);
-    int size = ol_dist_size();
+    const ol_comm *w = world(L);
+    int size = ol_comm_size(w);
     if (root < 0 || root >= size)
         return ol_arg_error(L, 2, "broadcast", "root %lld is not a rank (0..%d)", (long long)root, size - 1);
     lua_settop(L, 1);
     ol_error err;
-    if (ol_dist_broadcast_tensor(t, (int)root, &err)) return ol_l_error(L, 0, &err);
+    if (ol_comm_broadcast_tensor(w, t, (int)root, &err)) return ol_l_error(L, 0, &err);
     return 1;
 }
 
 static int l_barrier(lua_State *L) {
     ol_error err;
-    if (ol_dist_barrier(&err)) return ol_l_error(L, 0, &err);
+    if (ol_comm_barrier(world(L), &err)) return ol_l_error(L, 0, &err);
     return 0;
+}
+
+/* ol.dist's __index: `backend` is the loaded world's. */
+static int l_index(lua_State *L) {
+    const char *key = lua_tostring(L, 2);
+    if (!key || strcmp(key, "backend") != 0) return 0;
+    lua_pushstring(L, world(L)->backend);
+    return 1;
 }
 
 static const luaL_Reg dist_funcs[] = {
@@ -100,8 +124,15 @@ static const luaL_Reg dist_funcs[] = {
     {NULL, NULL}};
 
 void ol_open_dist(lua_State *L) {
-    luaL_newlib(L, dist_funcs);
-    lua_pushstring(L, ol_dist_backend());
-    lua_setfield(L, -2, "backend");
+    luaL_newlibtable(L, dist_funcs);
+    loaded *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->entry = NULL;
+    lua_createtable(L, 0, 1); /* ol.dist's metatable */
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, l_index, 1);
+    lua_setfield(L, -2, "__index");
+    ol_l_protect(L, -1);
+    lua_setmetatable(L, -3);
+    luaL_setfuncs(L, dist_funcs, 1);
     lua_setfield(L, -2, "dist");
 }

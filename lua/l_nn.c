@@ -30,7 +30,7 @@ ol_model *ol_l_tomodel(lua_State *L, int idx) {
 
 static ol_model *checkmodel(lua_State *L) {
     l_model *u = luaL_checkudata(L, 1, OL_MODEL_MT);
-    if (!u->m) ol_arg_error(L, 1, NULL, "model is freed");
+    if (!u->m) ol_l_freed(L, "model");
     return u->m;
 }
 
@@ -569,6 +569,7 @@ static int m_tostring(lua_State *L) {
 
 static int m_gc(lua_State *L) {
     l_model *u = luaL_checkudata(L, 1, OL_MODEL_MT);
+    ol_l_check_idle(L, 1, "model");
     ol_model_free(u->m);
     u->m = NULL;
     return 0;
@@ -604,10 +605,12 @@ void ol_open_nn(lua_State *L) {
     luaL_setfuncs(L, model_meta, 0);
     luaL_newlib(L, model_methods);
     lua_setfield(L, -2, "__index");
+    ol_l_protect(L, -1);
     lua_pop(L, 1);
     luaL_newmetatable(L, LAYER_MT);
     lua_pushcfunction(L, layer_tostring);
     lua_setfield(L, -2, "__tostring");
+    ol_l_protect(L, -1);
     lua_pop(L, 1);
 
     luaL_newlib(L, nn_funcs);

@@ -8,10 +8,17 @@
  * params is a tensor updated in place, or a model: anything with
  * :params() and :grads() methods returning flat tensors (called through
  * Lua, so this file knows nothing of the model's internals). The userdata
- * keeps, as user values, the params tensor (1), the model or nil (2) and
- * the schedules' functions (3), an array in the order they were attached;
- * the option field each one sets is resolved when it is attached and kept
- * beside the engine's optimizer.
+ * keeps, as user values, the params tensor (1), the model or nil (2), the
+ * schedules' functions (3), an array in the order they were attached, and
+ * the form of a lookahead optimizer's run (OL_OPTIM_UV_FORM, the kit's:
+ * l_common.h); the option field each schedule sets is resolved when it is
+ * attached and kept beside the engine's optimizer.
+ *
+ * Besides the options, opt.t, opt.name, opt.dtype, opt.params (the tensor
+ * it updates) and, for the closure methods, opt.info are read-only fields;
+ * pairs(opt) walks the options, then these (the REPL completes from it).
+ * ol.optim.NAME of a name that is no optimizer is an error naming the
+ * known ones.
  *
  * Option values cross the boundary as Lua types: numbers, booleans, enum
  * names (strings), pairs as {a, b}; ol_l_optim_check_option and
@@ -30,7 +37,7 @@
 
 #define OL_OPTIM_MT "optlua.optim"
 
-enum { UV_PARAMS = 1, UV_MODEL = 2, UV_SCHED = 3 };
+enum { UV_PARAMS = 1, UV_MODEL = 2, UV_SCHED = 3, NUV = OL_OPTIM_UV_FORM };
 
 /* Distinct fields a schedule can set: every option whole, and each element
  * of a pair. */
@@ -44,7 +51,9 @@ typedef struct l_optim {
 } l_optim;
 
 static l_optim *check_optim(lua_State *L, int idx) {
-    return (l_optim *)luaL_checkudata(L, idx, OL_OPTIM_MT);
+    l_optim *u = (l_optim *)luaL_checkudata(L, idx, OL_OPTIM_MT);
+    if (!u->live) ol_l_freed(L, "optimizer");
+    return u;
 }
 
 /* ---- closure methods' step (newton, cg, lbfgs, hessian_free) ----
@@ -150,12 +159,18 @@ static int l_new(lua_State *L) {
         return ol_arg_error(L, 2, fname, "options table expected, got %s", luaL_typename(L, 2));
 
     if (lua_istable(L, 2)) ol_l_optim_suboptions(L, d, 2); /* {fallback = {...}} */
-    l_optim *u = lua_newuserdatauv(L, sizeof *u, 3); /* 4 */
+    l_optim *u = lua_newuserdatauv(L, sizeof *u, NUV); /* 4 */
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, OL_OPTIM_MT);
     if (ol_optim_init(&u->opt, d, w->dtype, ol_tensor_numel(w), &err))
         return ol_arg_error(L, 1, fname, "%s", err.msg);
     u->live = 1;
+    /* The state lives outside Lua's heap: tell the collector its size, as
+     * for a tensor's storage (l_common.c). */
+    size_t bytes = u->opt.work.st ? u->opt.work.st->nbytes : 0;
+    for (int i = 0; i < OL_OPTIM_MAXSTATE; i++)
+        if (u->opt.state[i].st) bytes += u->opt.state[i].st->nbytes;
+    ol_l_account_bytes(L, bytes);
 
     /* All options first, then the rules between them, so that the order of
      * the table's keys does not matter ({gain_min = 20, gain_max = 30}). */
@@ -178,7 +193,8 @@ static int l_new(lua_State *L) {
             lua_pop(L, 1);
         }
     }
-    if (ol_optim_check_values(d, o, &err)) return ol_arg_error(L, 2, fname, "%s", err.msg);
+    if (ol_optim_check_values(d, o, &err) || ol_optim_check_dtype(d, u->opt.dtype, o, &err))
+        return ol_arg_error(L, 2, fname, "%s", err.msg);
     memcpy(u->opt.o, o, sizeof o);
     if (ol_optim_uses_blocks(&u->opt)) ol_l_optim_blocks(L, &u->opt, 1, w, fname); /* muon */
 
@@ -226,21 +242,28 @@ void ol_l_optim_schedules(lua_State *L, int idx, int64_t t) {
 static int l_step(lua_State *L) {
     l_optim *u = check_optim(L, 1);
     ol_error err;
-    if (u->opt.desc->closure_step) { /* newton, cg, lbfgs, hessian_free: closure_step */
+    if (ol_optim_is_closure(&u->opt)) { /* newton, cg, lbfgs, hessian_free */
         lua_settop(L, 4);
         run_schedules(L, u, 1, u->opt.t + 1);
         lua_getiuservalue(L, 1, UV_PARAMS); /* 5 */
         if (!ol_l_totensor(L, 5)) return luaL_error(L, "optimizer's params tensor was closed");
         int model = lua_getiuservalue(L, 1, UV_MODEL) == LUA_TNIL ? 0 : 6;
+        /* The closure runs inside the engine's step: what the step reads
+         * cannot be freed meanwhile. */
+        static const int held[] = {1, 5, 6};
+        ol_l_hold(L, held, 3); /* 7 */
         return closure_step(L, &u->opt, 5, model);
     }
     lua_settop(L, 2);
+    int lookahead = 0, closure = lua_isfunction(L, 2);
+    int form = closure ? OL_FORM_CLOSURE : OL_FORM_GRADIENT;
+    ol_l_optim_check_form(L, 1, &u->opt, form,
+                          closure ? "opt:step(closure)" : lua_isnil(L, 2) ? "opt:step()" : "opt:step(grad)");
     run_schedules(L, u, 1, u->opt.t + 1);
     lua_getiuservalue(L, 1, UV_PARAMS); /* 3 */
     ol_tensor *w = ol_l_totensor(L, 3);
     if (!w) return luaL_error(L, "optimizer's params tensor was closed");
     double loss = NAN;
-    int lookahead = 0, closure = lua_isfunction(L, 2);
     ol_tensor *g;
     if (closure) {
         if (ol_optim_has_prepare(&u->opt)) {
@@ -263,7 +286,12 @@ static int l_step(lua_State *L) {
         g = ol_l_totensor(L, 2);
         if (!g) return ol_arg_expected(L, 2, NULL, "closure or gradient tensor");
     }
+    /* The closure (or the model's grads()) may have freed the optimizer or
+     * closed its params by hand. */
+    if (!u->live) return ol_l_freed(L, "optimizer");
+    if (!(w = ol_l_totensor(L, 3))) return luaL_error(L, "optimizer's params tensor was closed");
     if (ol_optim_step(&u->opt, w, g, loss, lookahead, &err)) return ol_l_error(L, 2, &err);
+    ol_l_optim_record_form(L, 1, &u->opt, form);
     if (!closure) return 0;
     lua_pushvalue(L, 4);
     return 1;
@@ -289,9 +317,37 @@ static int l_reset(lua_State *L) {
     return 1;
 }
 
+static int is_callable(lua_State *L, int idx) {
+    if (lua_isfunction(L, idx)) return 1;
+    if (luaL_getmetafield(L, idx, "__call") == LUA_TNIL) return 0;
+    lua_pop(L, 1);
+    return 1;
+}
+
+/* A schedule with a __bind metafield has no base value of its own (ol.schedule's
+ * step, exponential, ... without `from`): it scales the value the option has
+ * when attached. Replaces the schedule at 3 by __bind(schedule, value), the
+ * value being the option's, or the element's for "betas[2]". */
+static void bind_schedule(lua_State *L, l_optim *u, ol_optim_field f) {
+    if (luaL_getmetafield(L, 3, "__bind") == LUA_TNIL) return;
+    const ol_optim_option *op = f.option;
+    if (op->type == OL_OPT_PAIR && f.elem == 0)
+        ol_arg_error(L, 3, "schedule", "option '%s' is a pair: attach a schedule without a base value to one "
+                     "element, '%s[1]' or '%s[2]'", op->name, op->name, op->name);
+    if (op->type != OL_OPT_NUMBER && op->type != OL_OPT_PAIR)
+        ol_arg_error(L, 3, "schedule", "option '%s' has no number to scale", op->name);
+    lua_pushvalue(L, 3);
+    lua_pushnumber(L, u->opt.o[op->slot + (f.elem ? f.elem - 1 : 0)]);
+    lua_call(L, 2, 1);
+    if (!is_callable(L, -1))
+        ol_arg_error(L, 3, "schedule", "its __bind returned %s, not a function", luaL_typename(L, -1));
+    lua_replace(L, 3);
+}
+
 /* opt:schedule(field, f) -> opt; f = nil removes the schedule. The field
  * ("lr", "betas", "betas[2]") is resolved here, once; attaching to a field
- * again replaces its function in place. */
+ * again replaces its function in place. An option that only the first step
+ * after a reset reads (rprop's lr) takes no schedule: it would do nothing. */
 static int l_schedule(lua_State *L) {
     l_optim *u = check_optim(L, 1);
     const char *field = luaL_checkstring(L, 2);
@@ -299,10 +355,15 @@ static int l_schedule(lua_State *L) {
     ol_error err;
     if (ol_optim_find_field(u->opt.desc, field, &f, &err)) return ol_l_error(L, 2, &err);
     /* A function, or anything callable (a schedule object with __call). */
-    if (!lua_isnoneornil(L, 3) && !lua_isfunction(L, 3) &&
-        !(luaL_getmetafield(L, 3, "__call") != LUA_TNIL && (lua_pop(L, 1), 1)))
-        return ol_arg_expected(L, 3, NULL, "function or callable");
+    if (!lua_isnoneornil(L, 3) && !is_callable(L, 3)) return ol_arg_expected(L, 3, NULL, "function or callable");
     lua_settop(L, 3);
+    if (!lua_isnil(L, 3)) {
+        if (f.option->first_step_only)
+            return ol_arg_error(L, 2, "schedule", "%s's option '%s' is read only at the first step after a "
+                                "reset, so a schedule on it would have no effect (set it, then opt:reset())",
+                                u->opt.desc->name, f.option->name);
+        bind_schedule(L, u, f);
+    }
     lua_getiuservalue(L, 1, UV_SCHED); /* 4 */
     int i = 0;
     while (i < u->nsched && !(u->sched[i].option == f.option && u->sched[i].elem == f.elem)) i++;
@@ -340,36 +401,44 @@ static const luaL_Reg methods[] = {
     {"schedule", l_schedule}, {"options", l_options}, {NULL, NULL},
 };
 
-/* opt.KEY: methods, then t, name, dtype, then the options. */
+/* The read-only fields, in the order pairs(opt) gives them after the
+ * options; info is the closure methods' alone. */
+static const char *const fields[] = {"t", "name", "dtype", "params", "info", NULL};
+
+static int has_field(const l_optim *u, const char *k) {
+    for (int i = 0; fields[i]; i++)
+        if (strcmp(fields[i], k) == 0) return strcmp(k, "info") != 0 || ol_optim_is_closure(&u->opt);
+    return 0;
+}
+
+/* Pushes the value of option or field k of the optimizer at idx; 0 (nothing
+ * pushed) when it has none of that name. */
+static int push_value(lua_State *L, l_optim *u, int idx, const char *k) {
+    const ol_optim_option *op = ol_optim_find_option(u->opt.desc, k);
+    if (op) ol_l_optim_push_option(L, op, u->opt.o + op->slot);
+    else if (!has_field(u, k)) return 0;
+    else if (strcmp(k, "t") == 0) lua_pushinteger(L, (lua_Integer)u->opt.t);
+    else if (strcmp(k, "name") == 0) lua_pushstring(L, u->opt.desc->name);
+    else if (strcmp(k, "dtype") == 0) lua_pushstring(L, ol_dtype_name(u->opt.dtype));
+    else if (strcmp(k, "params") == 0) lua_getiuservalue(L, idx, UV_PARAMS);
+    else lua_pushstring(L, u->opt.info); /* what the last step did (l_second.c) */
+    return 1;
+}
+
+/* opt.KEY: methods, then the options and the fields. */
 static int l_index(lua_State *L) {
     l_optim *u = check_optim(L, 1);
     if (lua_type(L, 2) != LUA_TSTRING) return 0;
-    const char *k = lua_tostring(L, 2);
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
-    if (strcmp(k, "t") == 0) {
-        lua_pushinteger(L, (lua_Integer)u->opt.t);
-    } else if (strcmp(k, "name") == 0) {
-        lua_pushstring(L, u->opt.desc->name);
-    } else if (strcmp(k, "dtype") == 0) {
-        lua_pushstring(L, ol_dtype_name(u->opt.dtype));
-    } else if (strcmp(k, "info") == 0 && u->opt.desc->closure_step) {
-        lua_pushstring(L, u->opt.info); /* what the last step did (l_second.c) */
-    } else {
-        const ol_optim_option *op = ol_optim_find_option(u->opt.desc, k);
-        if (!op) return 0;
-        ol_l_optim_push_option(L, op, u->opt.o + op->slot);
-    }
-    return 1;
+    return push_value(L, u, 1, lua_tostring(L, 2));
 }
 
 /* opt.KEY = v: options only, checked as at construction. */
 static int l_newindex(lua_State *L) {
     l_optim *u = check_optim(L, 1);
     const char *k = luaL_checkstring(L, 2);
-    if (strcmp(k, "t") == 0 || strcmp(k, "name") == 0 || strcmp(k, "dtype") == 0 ||
-        (strcmp(k, "info") == 0 && u->opt.desc->closure_step))
-        return luaL_error(L, "%s: field '%s' is read-only", u->opt.desc->name, k);
+    if (has_field(u, k)) return luaL_error(L, "%s: field '%s' is read-only", u->opt.desc->name, k);
     const ol_optim_option *op = ol_optim_find_option(u->opt.desc, k);
     if (!op) {
         const char *names[64];
@@ -383,15 +452,42 @@ static int l_newindex(lua_State *L) {
     return 0;
 }
 
-static int l_tostring(lua_State *L) {
+/* The iterator of pairs(opt): the options in the descriptor's order, then
+ * the fields. */
+static int next_field(lua_State *L) {
     l_optim *u = check_optim(L, 1);
-    lua_pushfstring(L, "optlua.optim.%s (%s, %I parameters, t = %I)", u->opt.desc->name,
-                    ol_dtype_name(u->opt.dtype), (lua_Integer)u->opt.n, (lua_Integer)u->opt.t);
+    const ol_optim_desc *d = u->opt.desc;
+    int nfields = 0;
+    while (fields[nfields]) nfields++;
+    int i = 0; /* the position after key 2: options 0..noptions-1, then fields */
+    if (!lua_isnil(L, 2)) {
+        const char *k = luaL_checkstring(L, 2);
+        while (i < d->noptions + nfields &&
+               strcmp(k, i < d->noptions ? d->options[i].name : fields[i - d->noptions]) != 0)
+            i++;
+        i++;
+    }
+    for (; i < d->noptions + nfields; i++) {
+        const char *k = i < d->noptions ? d->options[i].name : fields[i - d->noptions];
+        lua_pushstring(L, k);
+        if (push_value(L, u, 1, k)) return 2;
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
     return 1;
 }
 
+static int l_pairs(lua_State *L) {
+    check_optim(L, 1);
+    lua_pushcfunction(L, next_field);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
 static int l_gc(lua_State *L) {
-    l_optim *u = check_optim(L, 1);
+    l_optim *u = luaL_checkudata(L, 1, OL_OPTIM_MT);
+    ol_l_check_idle(L, 1, "optimizer");
     if (u->live) ol_optim_free(&u->opt);
     u->live = 0;
     return 0;
@@ -421,6 +517,38 @@ static void value_text(lua_State *L, char *buf, size_t size) {
     lua_pop(L, 1);
 }
 
+/* Adds "lr=0.001, betas={0.9, 0.999}, ...", the values o of d's options,
+ * to b: the form of the listing and of tostring(opt). */
+static void add_options(lua_State *L, luaL_Buffer *b, const ol_optim_desc *d, const double *o) {
+    for (int i = 0; i < d->noptions; i++) {
+        const ol_optim_option *op = &d->options[i];
+        char text[96];
+        if (i) luaL_addstring(b, ", ");
+        luaL_addstring(b, op->name);
+        luaL_addchar(b, '=');
+        ol_l_optim_push_option(L, op, o + op->slot);
+        value_text(L, text, sizeof text);
+        luaL_addstring(b, text);
+    }
+}
+
+/* tostring(opt): "adam{lr=0.001, betas={0.9, 0.999}, ...} f32, 17
+ * parameters, t = 0": the name and the live options, as a model shows
+ * its layers, then dtype, size and steps taken. */
+static int l_tostring(lua_State *L) {
+    l_optim *u = check_optim(L, 1);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, u->opt.desc->name);
+    luaL_addchar(&b, '{');
+    add_options(L, &b, u->opt.desc, u->opt.o);
+    luaL_addchar(&b, '}');
+    lua_pushfstring(L, " %s, %I parameters, t = %I", ol_dtype_name(u->opt.dtype), (lua_Integer)u->opt.n,
+                    (lua_Integer)u->opt.t);
+    luaL_addvalue(&b);
+    luaL_pushresult(&b);
+    return 1;
+}
 
 /* tostring(ol.optim.list()): every optimizer with its options and defaults. */
 static int list_tostring(lua_State *L) {
@@ -432,19 +560,66 @@ static int list_tostring(lua_State *L) {
         luaL_addstring(&b, head);
         double o[OL_OPTIM_MAXSLOTS] = {0};
         ol_optim_defaults(*d, o);
-        for (int i = 0; i < (*d)->noptions; i++) {
-            const ol_optim_option *op = &(*d)->options[i];
-            if (i) luaL_addstring(&b, ", ");
-            luaL_addstring(&b, op->name);
-            luaL_addchar(&b, '=');
-            char text[96];
-            ol_l_optim_push_option(L, op, o + op->slot);
-            value_text(L, text, sizeof text);
-            luaL_addstring(&b, text);
-        }
+        add_options(L, &b, *d, o);
         luaL_addchar(&b, '\n');
     }
     luaL_pushresult(&b);
+    return 1;
+}
+
+/* Pushes "unknown optimizer 'adamm'; did you mean 'adam'? (known: sgd,
+ * nag, ...)", the did-you-mean only when a name is close. */
+static const char *push_unknown_optimizer(lua_State *L, const char *name) {
+    const char *names[64] = {0};
+    int n = 0;
+    for (const ol_optim_desc *const *d = ol_optim_registry; *d && n < 64; d++) names[n++] = (*d)->name;
+    const char *close = ol_arg_closest(name, names, n);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_pushfstring(L, "unknown optimizer '%s'; ", name);
+    luaL_addvalue(&b);
+    if (close) {
+        lua_pushfstring(L, "did you mean '%s'? (", close);
+        luaL_addvalue(&b);
+    }
+    luaL_addstring(&b, "known: ");
+    for (int i = 0; i < n; i++) {
+        if (i) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, names[i]);
+    }
+    if (close) luaL_addchar(&b, ')');
+    luaL_pushresult(&b);
+    return lua_tostring(L, -1);
+}
+
+/* ol.optim.NAME for a NAME that is none of ol.optim's functions (the
+ * __index of ol.optim): an error at the caller, instead of a nil that
+ * fails later as "attempt to call a nil value". */
+static int optim_index(lua_State *L) {
+    if (lua_type(L, 2) != LUA_TSTRING) return 0;
+    luaL_where(L, 1);
+    push_unknown_optimizer(L, lua_tostring(L, 2));
+    lua_pushfstring(L, "ol.optim: %s", lua_tostring(L, -1));
+    lua_remove(L, -2);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+/* ol.optim.kind(name) -> "fused" | "matrix" | "closure", or nil and why
+ * when name is no optimizer. The kind says how the optimizer steps
+ * (engine/optim/optim.h): "closure" ones need opt:step(closure), which
+ * they may call several times, so ol.train cannot drive them. */
+static int l_kind(lua_State *L) {
+    static const char *const kinds[] = {[OL_OPTIM_FUSED] = "fused", [OL_OPTIM_MATRIX] = "matrix",
+                                        [OL_OPTIM_CLOSURE] = "closure"};
+    if (lua_type(L, 1) != LUA_TSTRING) return ol_arg_expected(L, 1, "kind", "optimizer name");
+    const ol_optim_desc *d = ol_optim_find(lua_tostring(L, 1));
+    if (!d) {
+        lua_pushnil(L);
+        push_unknown_optimizer(L, lua_tostring(L, 1));
+        return 2;
+    }
+    lua_pushstring(L, kinds[d->kind]);
     return 1;
 }
 
@@ -460,6 +635,7 @@ static int l_list(lua_State *L) {
     if (luaL_newmetatable(L, "optlua.optim.list")) {
         lua_pushcfunction(L, list_tostring);
         lua_setfield(L, -2, "__tostring");
+        ol_l_protect(L, -1);
     }
     lua_setmetatable(L, -2);
     return 1;
@@ -470,7 +646,7 @@ static int l_defaults(lua_State *L) {
     if (lua_type(L, 1) != LUA_TSTRING) return ol_arg_expected(L, 1, "defaults", "optimizer name");
     const char *name = lua_tostring(L, 1);
     const ol_optim_desc *d = ol_optim_find(name);
-    if (!d) return ol_arg_error(L, 1, "defaults", "unknown optimizer '%s'", name);
+    if (!d) return ol_arg_error(L, 1, "defaults", "%s", push_unknown_optimizer(L, name));
     double o[OL_OPTIM_MAXSLOTS] = {0};
     ol_optim_defaults(d, o);
     lua_createtable(L, 0, d->noptions);
@@ -492,8 +668,11 @@ void ol_open_optim(lua_State *L) {
     lua_setfield(L, -2, "__newindex");
     lua_pushcfunction(L, l_tostring);
     lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, l_pairs);
+    lua_setfield(L, -2, "__pairs");
     lua_pushcfunction(L, l_gc);
     lua_setfield(L, -2, "__gc");
+    ol_l_protect(L, -1);
     lua_pop(L, 1);
 
     lua_newtable(L); /* ol.optim */
@@ -506,5 +685,12 @@ void ol_open_optim(lua_State *L) {
     lua_setfield(L, -2, "list");
     lua_pushcfunction(L, l_defaults);
     lua_setfield(L, -2, "defaults");
+    lua_pushcfunction(L, l_kind);
+    lua_setfield(L, -2, "kind");
+    lua_newtable(L); /* its metatable: unknown names are errors */
+    lua_pushcfunction(L, optim_index);
+    lua_setfield(L, -2, "__index");
+    ol_l_protect(L, -1);
+    lua_setmetatable(L, -2);
     lua_setfield(L, -2, "optim");
 }

@@ -122,6 +122,7 @@ int ol_luaopen(lua_State *L) {
     install_searcher(L);
     lua_newtable(L);
     ol_open_tensor(L);
+    ol_open_tensor_print(L);
     OL_AREA_OPENERS(L);
     lua_pushcfunction(L, l_threads);
     lua_setfield(L, -2, "threads");
@@ -137,6 +138,7 @@ int ol_luaopen(lua_State *L) {
     lua_newtable(L); /* metatable: lazy Lua-side modules */
     lua_pushcfunction(L, lazy_index);
     lua_setfield(L, -2, "__index");
+    ol_l_protect(L, -1);
     lua_setmetatable(L, -2);
 
     lua_pushvalue(L, -1);

@@ -16,7 +16,7 @@
 
 static ol_pca *check_pca(lua_State *L, int idx) {
     ol_pca *p = (ol_pca *)luaL_checkudata(L, idx, OL_PCA_MT);
-    if (!p->mean) ol_arg_error(L, idx, NULL, "PCA has been freed");
+    if (!p->mean) ol_l_freed(L, "PCA");
     return p;
 }
 
@@ -128,6 +128,7 @@ static int l_tostring(lua_State *L) {
 
 static int l_gc(lua_State *L) {
     ol_pca *p = (ol_pca *)luaL_checkudata(L, 1, OL_PCA_MT);
+    ol_l_check_idle(L, 1, "PCA");
     ol_pca_free(p);
     return 0;
 }
@@ -153,6 +154,7 @@ void ol_open_pca(lua_State *L) {
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, l_tostring);
         lua_setfield(L, -2, "__tostring");
+        ol_l_protect(L, -1);
     }
     lua_pop(L, 1);
     luaL_newlib(L, pca_funcs);

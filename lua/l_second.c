@@ -52,6 +52,8 @@ static void setup_fn(lua_State *L, ol_l_cb *c, int fn, int xi) {
     lua_pushnil(L);
     c->errslot = lua_gettop(L);
     c->w = work_copy(L, xi); /* at errslot + 1 */
+    const int held[] = {c->errslot + 1}; /* f(w) cannot free w (l_common.h) */
+    ol_l_hold(L, held, 1);
 }
 
 /* Sets up c for a model at 1 with x, target, kind at 2, 3, 4: parameters
@@ -66,6 +68,10 @@ static void setup_model(lua_State *L, ol_l_cb *c, const char *fname) {
     c->w = ol_l_totensor(L, -1);
     lua_pushnil(L);
     c->errslot = lua_gettop(L);
+    /* net:evaluate, which may be Lua, cannot free the model or its params
+     * (l_common.h). */
+    const int held[] = {1, c->errslot - 1};
+    ol_l_hold(L, held, 2);
 }
 
 static void push_matrix(lua_State *L, const double *a, int64_t r, int64_t cols, int ndim, ol_dtype dt) {

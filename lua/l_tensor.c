@@ -19,7 +19,7 @@ static ol_tensor *meta_self(lua_State *L, const char *name) {
         ol_arg_error(L, 1, name, "tensor expected, got %s", luaL_typename(L, 1));
         return NULL;
     }
-    if (u->closed) ol_arg_error(L, 1, name, "tensor is closed");
+    if (u->closed) ol_arg_error(L, 1, name, "%s", ol_l_tensor_gone(u));
     return &u->t;
 }
 
@@ -57,9 +57,15 @@ static int m_len(lua_State *L) {
     return 1;
 }
 
+/* Also when called by hand (debug.getmetatable): the header stays behind
+ * marked freed. */
 static int m_gc(lua_State *L) {
     ol_l_tensor *u = (ol_l_tensor *)luaL_testudata(L, 1, OL_TENSOR_MT);
-    if (u) ol_tensor_release(&u->t);
+    if (u) {
+        ol_l_check_idle(L, 1, "tensor");
+        ol_tensor_release(&u->t);
+        u->closed = OL_L_FREED;
+    }
     return 0;
 }
 
@@ -67,9 +73,10 @@ static int m_gc(lua_State *L) {
  * behind marked closed so later use raises "tensor is closed". */
 static int m_close(lua_State *L) {
     ol_l_tensor *u = (ol_l_tensor *)luaL_testudata(L, 1, OL_TENSOR_MT);
-    if (u) {
+    if (u && !u->closed) {
+        ol_l_check_idle(L, 1, "tensor");
         ol_tensor_release(&u->t);
-        u->closed = 1;
+        u->closed = OL_L_CLOSED;
     }
     return 0;
 }
@@ -122,6 +129,7 @@ void ol_open_tensor(lua_State *L) {
         lua_setfield(L, -3, "__methods");
         lua_pushcclosure(L, m_index, 1);
         lua_setfield(L, -2, "__index");
+        ol_l_protect(L, -1);
     }
     lua_pop(L, 1);
     luaL_setfuncs(L, tensor_functions, 0);

@@ -230,7 +230,7 @@ static ol_tensor *operand(lua_State *L, int idx, const char *name) {
         ol_arg_error(L, idx, name, "tensor or number expected, got %s", luaL_typename(L, idx));
         return NULL;
     }
-    if (u->closed) ol_arg_error(L, idx, name, "tensor is closed");
+    if (u->closed) ol_arg_error(L, idx, name, "%s", ol_l_tensor_gone(u));
     return &u->t;
 }
 

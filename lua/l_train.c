@@ -11,8 +11,9 @@
  *       checkpoint = "run.safetensors", every_epochs = 1,
  *       distributed = false}
  *
- * distributed = true (under mpiexec): data-parallel over ol.dist, as
- * engine/train/train.h describes; the loader's batch_size is per rank.
+ * distributed = true (under mpiexec): data-parallel over ol.dist's world
+ * (loaded then, as ol.dist loads it: l_dist.c), as engine/train/train.h
+ * describes; the loader's batch_size is per rank.
  * Hooks run on every rank and see the same global figures; progress, the
  * log and checkpoints are rank 0's alone.
  *
@@ -29,7 +30,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dist/dist.h"
+#include "core/comm.h"
+#include "dist/dist.h" /* OL_DIST_ENTRY: the name of the object's entry point */
 #include "l_common.h"
 #include "train/run.h"
 #include "train/train.h"
@@ -120,22 +122,33 @@ static int cb_batch(void *ctx, const ol_train_state *s) {
 
 static int cb_step(void *ctx, const ol_train_state *s) {
     run *r = ctx;
-    ol_run_on_step(&r->rules, s);
+    if (ol_run_on_step(&r->rules, s)) return -1;
     return r->on_step ? call_hook(r, r->on_step, s) : 0;
 }
 
 static int cb_epoch(void *ctx, const ol_train_state *s) {
     run *r = ctx;
-    ol_run_epoch_report(&r->rules, s);
+    if (ol_run_epoch_report(&r->rules, s)) return -1;
     int v = r->on_epoch ? call_hook(r, r->on_epoch, s) : 0;
     /* After the hook, so that what it changes (opt.lr = ...) is saved too. */
     if (v >= 0 && ol_run_epoch_end(&r->rules, s)) return -1;
     return v;
 }
 
+/* ol.dist's world (see l_dist.c), loaded and started. */
+static const ol_comm *dist_world(lua_State *L) {
+    ol_comm_entry entry;
+    const ol_comm *w;
+    ol_error err;
+    if (ol_comm_load(OL_DIST_OBJECT, OL_DIST_ENTRY, &entry, &err)) luaL_error(L, "train: ol.dist: %s", err.msg);
+    if (entry(&w, &err)) luaL_error(L, "train: %s", err.msg);
+    return w;
+}
+
 /* Reads ol.train's options table at 1 into cfg and r, leaving model,
  * optimizer, data, validate, on_step and on_epoch at 2..7. */
-static void read_options(lua_State *L, ol_train_config *cfg, run *r, int *progress, const char **log_path) {
+static void read_options(lua_State *L, ol_train_config *cfg, run *r, int *distributed, int *progress,
+                         const char **log_path) {
     static const char *const nonfinite_names[] = {"error", "stop", "skip", NULL};
     static const ol_nonfinite nonfinite[] = {OL_NONFINITE_ERROR, OL_NONFINITE_STOP, OL_NONFINITE_SKIP};
     const char *losses[OL_LOSS_COUNT + 1]; /* the engine's loss names, by kind */
@@ -169,9 +182,12 @@ static void read_options(lua_State *L, ol_train_config *cfg, run *r, int *progre
     cfg->every = ol_opt_integer(&o, "every", 100, 1, LUA_MAXINTEGER);
     cfg->max_steps = ol_opt_integer(&o, "max_steps", 0, 0, LUA_MAXINTEGER);
     cfg->grad_norm = ol_opt_bool(&o, "grad_norm", 0);
-    /* distributed = true: data-parallel over ol.dist (engine/train/train.h);
-     * only rank 0 prints, logs and writes checkpoints. */
-    cfg->distributed = ol_opt_bool(&o, "distributed", 0);
+    /* distributed = true: data-parallel over ol.dist's world
+     * (engine/train/train.h); only rank 0 prints, logs and writes
+     * checkpoints. */
+    *distributed = ol_opt_bool(&o, "distributed", 0);
+    /* Distributed: seconds to wait for every rank to reach ol.train. */
+    cfg->join_timeout = ol_opt_number(&o, "join_timeout", 60, OL_R_GT(0));
     r->on_step = lua_isnil(L, 6) ? 0 : 6;
     r->on_epoch = lua_isnil(L, 7) ? 0 : 7;
     r->rules.model = cfg->model;
@@ -187,18 +203,40 @@ static void read_options(lua_State *L, ol_train_config *cfg, run *r, int *progre
     ol_opts_end(&o);
 }
 
+/* The optimizer at 3 must update the model's own parameters: one built
+ * over another model of the same size would keep state for weights the
+ * loop does not train. Compared by address, opt.params against the
+ * model's flat buffer. */
+static void check_same_params(lua_State *L, const ol_model *m) {
+    ol_tensor mp;
+    ol_model_params(m, &mp);
+    const void *want = ol_tensor_data(&mp);
+    int64_t n = ol_tensor_numel(&mp);
+    ol_tensor_release(&mp);
+    lua_getfield(L, 3, "params");
+    const ol_tensor *p = ol_l_totensor(L, -1);
+    int same = p && ol_tensor_data(p) == want && ol_tensor_numel(p) == n;
+    lua_pop(L, 1);
+    if (!same)
+        ol_arg_error(L, 1, "train", "option 'optimizer' updates other parameters than the model's (it was "
+                     "built over another model or tensor): build it over the model, ol.optim.NAME(model, ...)");
+}
+
 static int l_train(lua_State *L) {
     ol_error err;
     ol_train_config cfg;
     memset(&cfg, 0, sizeof cfg);
     run r = {.L = L, .opt_idx = 3, .error_ref = LUA_NOREF};
     ol_run_init(&r.rules);
-    int progress;
+    int distributed, progress;
     const char *log_path;
-    read_options(L, &cfg, &r, &progress, &log_path);
+    read_options(L, &cfg, &r, &distributed, &progress, &log_path);
+    check_same_params(L, cfg.model);
+    /* The loop evaluates at nag's lookahead point: the closure form. */
+    ol_l_optim_check_form(L, 3, cfg.opt, OL_FORM_CLOSURE, "ol.train");
 
-    if (cfg.distributed && ol_dist_init(&err)) return luaL_error(L, "train: %s", err.msg);
-    int root = !cfg.distributed || ol_dist_rank() == 0;
+    if (distributed) cfg.world = dist_world(L);
+    int root = ol_comm_rank(cfg.world) == 0;
     r.rules.out = stdout;
     r.rules.bar = stderr;
     r.rules.progress = !progress || !root ? 0 : isatty(fileno(stderr)) && isatty(fileno(stdout)) ? 2 : 1;
@@ -206,10 +244,16 @@ static int l_train(lua_State *L) {
     if (log_path && root) {
         r.rules.log = fopen(log_path, "w");
         if (!r.rules.log) return ol_arg_error(L, 1, "train", "option 'log': cannot open '%s' for writing", log_path);
+        r.rules.log_path = log_path;
     }
     lua_settop(L, 7);
     lua_getfield(L, 1, "checkpoint"); /* 8: stays on the stack for the run */
     r.rules.ck_path = root ? lua_tostring(L, 8) : NULL;
+    /* The model, optimizer, loader, the loader's dataset and the validation
+     * set cannot be freed while the loop runs (l_common.h). */
+    lua_getfield(L, 4, "dataset"); /* 9 */
+    static const int held[] = {2, 3, 4, 5, 9};
+    ol_l_hold(L, held, 5); /* 10 */
 
     cfg.ctx = &r;
     cfg.before_step = cb_before_step;
@@ -217,15 +261,20 @@ static int l_train(lua_State *L) {
     cfg.on_step = cb_step;
     cfg.on_epoch = cb_epoch;
     ol_train_state s;
-    struct sigaction old;
-    ol_run_catch_sigint(&old);
+    struct sigaction old[OL_RUN_NSIGNALS];
+    ol_run_catch_sigint(old, distributed);
     int rc = ol_train_run(&cfg, &s, &err);
+    /* Distributed, a Ctrl-C on one rank stops every rank at the same step:
+     * each ends as the interrupted one does (rank 0 saves). */
+    if (s.stop_asked) r.rules.interrupted = 1;
+    ol_l_optim_record_form(L, 3, cfg.opt, OL_FORM_CLOSURE);
     if (rc == 0 && ol_run_finish(&r.rules)) rc = -1;
     /* Distributed: no rank returns before rank 0's last checkpoint is on
      * disk, so a script may ol.load it on every rank right away. */
-    if (rc == 0 && cfg.distributed && ol_dist_barrier(&err)) rc = -1;
-    ol_run_release_sigint(&old);
-    if (r.rules.log) fclose(r.rules.log);
+    if (rc == 0 && ol_comm_barrier(cfg.world, &err)) rc = -1;
+    ol_run_release_sigint(old);
+    /* The close is checked too: the last lines reach the disk there. */
+    if (ol_run_close_log(&r.rules)) rc = -1;
     if (rc) {
         ol_run_abort(&r.rules);
         if (r.error_ref != LUA_NOREF) {
@@ -234,6 +283,7 @@ static int l_train(lua_State *L) {
             return lua_error(L);
         }
         if (r.rules.save_failed) return luaL_error(L, "save: %s", r.rules.save_err.msg);
+        if (r.rules.log_failed) return luaL_error(L, "train: %s", r.rules.log_err.msg);
         return luaL_error(L, "train: %s", err.msg);
     }
     push_state(&r, &s);

@@ -239,13 +239,15 @@ static int handle_script(lua_State *L, char **argv) {
     return ol_report(L, status, progname);
 }
 
-/* The engine preloaded: global `optlua` and package.loaded.optlua are the
- * one library table. */
+/* The engine preloaded: the globals `optlua` and `ol` (the short name every
+ * help text uses) and package.loaded.optlua are the one library table. */
 static void open_optlua(lua_State *L) {
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     ol_luaopen(L);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "optlua");
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "ol");
     lua_setglobal(L, "optlua");
     lua_pop(L, 1);
 }

@@ -1,8 +1,12 @@
 /* The read-eval-print loop, after the stock Lua 5.4 interpreter (lua.c):
  *
  *  - a line is first compiled as `return <line>` so that bare expressions
- *    print their values (all of them, tab-separated, via luaL_tolstring, so
- *    tensors pretty-print); `=expr` is `return expr`;
+ *    print their values, tab-separated: tables without a __tostring by
+ *    ol.inspect (nested, limited in depth and length), anything else by
+ *    luaL_tolstring (tensors pretty-print); `=expr` is `return expr`. A
+ *    value the statement printed already (ol.compare prints its table and
+ *    returns it) is not printed again: such a function puts its result in
+ *    ol._printed, a set the REPL renews before each statement;
  *  - otherwise it is compiled as a statement; a syntax error ending in
  *    "<eof>" means the statement is incomplete, and the next line (read
  *    with the continuation prompt ">> ") is appended;
@@ -16,8 +20,14 @@
  * readline's own signal handling is off, SIGINT is blocked everywhere but
  * inside pselect, and the handler only sets a flag. History is kept in
  * $OPTLUA_HISTORY or ~/.optlua_history (last HISTORY_MAX entries, appended
- * after every statement so that os.exit() loses nothing); completion walks
- * the dotted path from _G. Without a terminal (a pipe with -i) lines are
+ * after every statement so that os.exit() loses nothing): one entry per
+ * statement as typed, a statement of several lines as one entry with its
+ * newlines. The file holds each entry after a `#<seconds>` timestamp line,
+ * which is how readline reads an entry of several lines back whole (a file
+ * without them, one entry per line, is rewritten so at the start).
+ * Completion walks the dotted path from _G, through the metatables'
+ * __index tables, the __methods of userdata and what __pairs gives
+ * (an optimizer's options). Without a terminal (a pipe with -i) lines are
  * read with getline, prompts are still printed, and no history is kept. */
 #include "repl.h"
 
@@ -231,26 +241,25 @@ static const char *get_prompt(lua_State *L, int firstline) {
     return p;
 }
 
-/* Pushes the next line (a leading '=' becomes "return "). */
+/* Pushes the next line as typed. */
 static int pushline(lua_State *L, repl *r, int firstline) {
     const char *prompt = get_prompt(L, firstline);
     char *line = NULL;
     int res = r->tty ? tty_readline(r, prompt, &line) : pipe_readline(prompt, &line);
     lua_pop(L, 1);
     if (res != LINE_OK) return res;
-    if (firstline && line[0] == '=')
-        lua_pushfstring(L, "return %s", line + 1);
-    else
-        lua_pushstring(L, line);
+    lua_pushstring(L, line);
     free(line);
     return LINE_OK;
 }
 
-static void saveline(repl *r, const char *line) {
-    if (!r->tty || line[0] == '\0') return;
+/* One history entry per statement, as typed (its lines joined by
+ * newlines), appended to the file at once. */
+static void saveline(repl *r, const char *typed) {
+    if (!r->tty || typed[0] == '\0') return;
     HIST_ENTRY *last = history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
-    if (last && strcmp(last->line, line) == 0) return;
-    add_history(line);
+    if (last && strcmp(last->line, typed) == 0) return;
+    add_history(typed);
     if (r->histfile) append_history(1, r->histfile); /* failure is not an error */
 }
 
@@ -268,80 +277,137 @@ static int incomplete(lua_State *L, int status) {
     return 0;
 }
 
-/* Line on the stack: try `return <line>`. Leaves the function (replacing
- * the line) and returns LUA_OK, or leaves the line alone. */
-static int addreturn(lua_State *L, repl *r) {
-    const char *line = lua_tostring(L, -1);
-    const char *retline = lua_pushfstring(L, "return %s;", line);
+/* The statement as typed at 1, its code at 2: try `return <code>;`.
+ * Leaves the function instead of the code and returns LUA_OK, or leaves
+ * the stack as it was. */
+static int addreturn(lua_State *L) {
+    const char *retline = lua_pushfstring(L, "return %s;", lua_tostring(L, 2));
     int status = luaL_loadbuffer(L, retline, strlen(retline), "=stdin");
     if (status == LUA_OK) {
-        lua_remove(L, -2); /* retline */
-        saveline(r, line);
-        lua_remove(L, -2); /* line */
+        lua_remove(L, 3); /* retline */
+        lua_remove(L, 2); /* code */
     } else {
         lua_pop(L, 2);
     }
     return status;
 }
 
-/* Line on the stack: compile it, reading more lines while incomplete.
- * Leaves the function or the error message instead of the line. Returns
- * the load status, or LINE_INTERRUPTED (nothing left) on Ctrl-C. */
+/* The statement as typed at 1, its code at 2: compile the code, reading
+ * more lines (added to both) while it is incomplete. Leaves the function
+ * or the error message instead of the code. Returns the load status, or
+ * LINE_INTERRUPTED on Ctrl-C. */
 static int multiline(lua_State *L, repl *r) {
     for (;;) {
         size_t len;
-        const char *line = lua_tolstring(L, -1, &len);
-        int status = luaL_loadbuffer(L, line, len, "=stdin");
+        const char *code = lua_tolstring(L, 2, &len);
+        int status = luaL_loadbuffer(L, code, len, "=stdin");
         if (!incomplete(L, status)) {
-            saveline(r, line);
-            lua_remove(L, -2);
+            lua_remove(L, 2);
             return status;
         }
-        int res = pushline(L, r, 0);
-        if (res == LINE_INTERRUPTED) {
-            lua_pop(L, 1);
-            return LINE_INTERRUPTED;
-        }
+        int res = pushline(L, r, 0); /* 3 */
+        if (res == LINE_INTERRUPTED) return LINE_INTERRUPTED;
         if (res == LINE_EOF) { /* report the incomplete statement as lua.c */
-            saveline(r, line);
-            status = luaL_loadbuffer(L, line, len, "=stdin");
-            lua_remove(L, -2);
+            status = luaL_loadbuffer(L, code, len, "=stdin");
+            lua_remove(L, 2);
             return status;
         }
+        lua_pushvalue(L, 1);
         lua_pushliteral(L, "\n");
-        lua_insert(L, -2);
+        lua_pushvalue(L, 3);
         lua_concat(L, 3);
+        lua_replace(L, 1); /* typed .. "\n" .. line */
+        lua_pushliteral(L, "\n");
+        lua_insert(L, 3);
+        lua_concat(L, 3); /* code .. "\n" .. line */
     }
 }
 
 enum { READ_EOF = -100, READ_NOTHING = -101 };
 
 /* Reads a whole statement and compiles it (function or message on the
- * stack). Returns the load status, READ_EOF or READ_NOTHING (Ctrl-C). */
+ * stack). Returns the load status, READ_EOF or READ_NOTHING (Ctrl-C). A
+ * leading '=' is `return` (as lua.c); the history keeps what was typed. */
 static int loadline(lua_State *L, repl *r) {
     lua_settop(L, 0);
-    int res = pushline(L, r, 1);
+    int res = pushline(L, r, 1); /* 1: as typed */
     if (res == LINE_EOF) return READ_EOF;
     if (res == LINE_INTERRUPTED) return READ_NOTHING;
-    int status = addreturn(L, r);
+    const char *typed = lua_tostring(L, 1);
+    if (typed[0] == '=') lua_pushfstring(L, "return %s", typed + 1); /* 2: the code */
+    else lua_pushvalue(L, 1);
+    int status = addreturn(L);
     if (status != LUA_OK) status = multiline(L, r);
     if (status == LINE_INTERRUPTED) return READ_NOTHING;
+    saveline(r, lua_tostring(L, 1));
+    lua_remove(L, 1);
     return status;
 }
 
-/* Prints every value on the stack, tab-separated, in protected mode
- * (__tostring may fail). */
+/* ol._printed: a fresh set before each statement (see the top). */
+static void renew_printed(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "optlua.lib");
+    if (lua_istable(L, -1)) {
+        lua_newtable(L);
+        lua_setfield(L, -2, "_printed");
+    }
+    lua_pop(L, 1);
+}
+
+/* Whether the statement printed the value at i already (ol._printed). */
+static int printed(lua_State *L, int i) {
+    int yes = 0;
+    lua_getfield(L, LUA_REGISTRYINDEX, "optlua.lib");
+    if (lua_istable(L, -1)) {
+        lua_pushliteral(L, "_printed");
+        if (lua_rawget(L, -2) == LUA_TTABLE && !lua_isnil(L, i)) {
+            lua_pushvalue(L, i);
+            yes = lua_rawget(L, -2) != LUA_TNIL;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return yes;
+}
+
+/* Pushes the text of the value at i: ol.inspect's for a table without a
+ * __tostring, luaL_tolstring's for anything else. */
+static const char *show(lua_State *L, int i, size_t *len) {
+    if (lua_type(L, i) == LUA_TTABLE) {
+        if (luaL_getmetafield(L, i, "__tostring") != LUA_TNIL) {
+            lua_pop(L, 1);
+        } else {
+            int top = lua_gettop(L);
+            lua_getfield(L, LUA_REGISTRYINDEX, "optlua.lib");
+            if (lua_istable(L, -1) && lua_getfield(L, -1, "inspect") == LUA_TFUNCTION) {
+                lua_pushvalue(L, i);
+                lua_call(L, 1, 1);
+                if (lua_type(L, -1) == LUA_TSTRING) {
+                    lua_remove(L, top + 1);
+                    return lua_tolstring(L, -1, len);
+                }
+            }
+            lua_settop(L, top);
+        }
+    }
+    return luaL_tolstring(L, i, len);
+}
+
+/* Prints the values on the stack that the statement did not print itself,
+ * tab-separated, in protected mode (__tostring and ol.inspect may fail). */
 static int print_values(lua_State *L) {
-    int n = lua_gettop(L);
+    int n = lua_gettop(L), shown = 0;
     luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
     for (int i = 1; i <= n; i++) {
+        if (printed(L, i)) continue;
         size_t len;
-        const char *s = luaL_tolstring(L, i, &len);
-        if (i > 1) fputc('\t', stdout);
+        const char *s = show(L, i, &len);
+        if (shown++) fputc('\t', stdout);
         fwrite(s, 1, len, stdout);
         lua_pop(L, 1);
     }
-    fputc('\n', stdout);
+    if (shown) fputc('\n', stdout);
     return 0;
 }
 
@@ -375,30 +441,58 @@ static int is_name(const char *s, size_t n) {
     return 1;
 }
 
+/* Adds the key below the value at the stack top to the set when it is a
+ * name starting with part (and the value a function when methods_only). */
+static void add_key(lua_State *L, int set, const char *part, int methods_only) {
+    size_t klen;
+    if (lua_type(L, -2) != LUA_TSTRING) return;
+    const char *k = lua_tolstring(L, -2, &klen);
+    if (is_name(k, klen) && strncmp(k, part, strlen(part)) == 0 &&
+        (!methods_only || lua_type(L, -1) == LUA_TFUNCTION)) {
+        lua_pushvalue(L, -2);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, set);
+    }
+}
+
+/* The keys pairs(x) gives for x at t through its __pairs metamethod (the
+ * live fields of a userdata, such as an optimizer's options). */
+static void add_pairs_keys(lua_State *L, int t, int set, const char *part, int methods_only) {
+    if (luaL_getmetafield(L, t, "__pairs") == LUA_TNIL) return;
+    lua_pushvalue(L, t);
+    lua_call(L, 1, 3); /* iterator, state, control */
+    for (int n = 0; n < 10000; n++) { /* a bound, should the iterator not end */
+        lua_pushvalue(L, -3);
+        lua_pushvalue(L, -3);
+        lua_pushvalue(L, -3);
+        lua_call(L, 2, 2); /* key, value */
+        if (lua_isnil(L, -2)) {
+            lua_pop(L, 2);
+            break;
+        }
+        add_key(L, set, part, methods_only);
+        lua_pop(L, 1);
+        lua_replace(L, -2); /* the key is the next control value */
+    }
+    lua_pop(L, 3);
+}
+
 /* Adds to the set at index `set` the string keys of the table at `t` that
- * start with `part` (only functions when methods_only), then follows the
- * metatable: __index as a table, or __methods when __index is a function
- * (the tensor binding keeps its method table there). */
+ * start with `part` (only functions when methods_only) and those its
+ * __pairs gives, then follows the metatable: __index as a table, or
+ * __methods when __index is a function (the tensor and optimizer bindings
+ * keep their method tables there). */
 static void add_keys(lua_State *L, int t, int set, const char *part, int methods_only, int depth) {
-    size_t plen = strlen(part);
     t = lua_absindex(L, t);
     if (depth > 8) return; /* __index chains may loop */
     if (lua_type(L, t) == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, t)) {
-            size_t klen;
-            if (lua_type(L, -2) == LUA_TSTRING) {
-                const char *k = lua_tolstring(L, -2, &klen);
-                if (is_name(k, klen) && strncmp(k, part, plen) == 0 &&
-                    (!methods_only || lua_type(L, -1) == LUA_TFUNCTION)) {
-                    lua_pushvalue(L, -2);
-                    lua_pushboolean(L, 1);
-                    lua_rawset(L, set);
-                }
-            }
+            add_key(L, set, part, methods_only);
             lua_pop(L, 1);
         }
     }
+    add_pairs_keys(L, t, set, part, methods_only);
     if (!lua_getmetatable(L, t)) return;
     int mt = lua_gettop(L);
     lua_getfield(L, mt, "__index");
@@ -559,6 +653,16 @@ static const char *history_path(lua_State *L) {
     return p;
 }
 
+/* Whether the history file begins with a timestamp line ("#" and a digit),
+ * as files this REPL writes do. */
+static int has_timestamps(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int a = getc(f), b = getc(f);
+    fclose(f);
+    return a == '#' && b >= '0' && b <= '9';
+}
+
 static void start_readline(lua_State *L, repl *r) {
     rl_readline_name = "optlua"; /* for $if optlua in ~/.inputrc */
     rl_catch_signals = 0;        /* SIGINT is ours (see tty_readline) */
@@ -567,19 +671,29 @@ static void start_readline(lua_State *L, repl *r) {
     rl_basic_word_break_characters = " \t\n\"\\'><=;+-*/%^~#&|{}()[],";
     rl_completer_word_break_characters = (char *)rl_basic_word_break_characters;
     completion_L = L;
+    /* Each entry after a timestamp line: readline then reads the lines up
+     * to the next timestamp back as one entry (history_multiline_entries). */
+    history_write_timestamps = 1;
+    history_comment_char = '#';
     using_history();
     stifle_history(HISTORY_MAX);
     r->histfile = history_path(L);
     if (r->histfile) {
-        read_history(r->histfile); /* missing or unreadable: start empty */
+        /* missing or unreadable: start empty */
+        if (read_history(r->histfile) == 0 && history_length > 0 && !has_timestamps(r->histfile))
+            write_history(r->histfile); /* one entry per line before: now with timestamps */
         /* append_history needs the file to exist. */
         int fd = open(r->histfile, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (fd >= 0) close(fd);
     }
 }
 
+/* The file keeps the last HISTORY_MAX entries: it is read again (entries
+ * other sessions appended meanwhile included) into the stifled list and
+ * written back whole (history_truncate_file counts lines, not entries). */
 static void stop_readline(repl *r) {
-    if (r->histfile) history_truncate_file(r->histfile, HISTORY_MAX);
+    clear_history();
+    if (r->histfile && read_history(r->histfile) == 0) write_history(r->histfile);
     clear_history();
     completion_L = NULL;
 }
@@ -588,15 +702,8 @@ void ol_repl(lua_State *L) {
     repl r;
     memset(&r, 0, sizeof r);
     r.tty = isatty(STDIN_FILENO);
-    /* `ol` as a short name for the library, in interactive sessions only
-     * (scripts use the documented global `optlua` or require). */
-    if (lua_getglobal(L, "ol") == LUA_TNIL) {
-        lua_getglobal(L, "optlua");
-        lua_setglobal(L, "ol");
-    }
-    lua_pop(L, 1);
-    /* help(x) likewise (ol.help); protected, so a broken help module
-     * leaves a working REPL without it. */
+    /* help(x), short for ol.help(x), in interactive sessions; protected, so
+     * a broken help module leaves a working REPL without it. */
     if (luaL_dostring(L, "if help == nil then help = optlua.help end") != LUA_OK) lua_pop(L, 1);
     printf("optlua %s  %s  (help: Tab completes, Ctrl-C interrupts, Ctrl-D exits; ol = optlua)\n", OL_VERSION,
            LUA_RELEASE);
@@ -605,7 +712,10 @@ void ol_repl(lua_State *L) {
     int status;
     while ((status = loadline(L, &r)) != READ_EOF) {
         if (status == READ_NOTHING) continue;
-        if (status == LUA_OK) status = ol_docall(L, 0, LUA_MULTRET);
+        if (status == LUA_OK) {
+            renew_printed(L);
+            status = ol_docall(L, 0, LUA_MULTRET);
+        }
         if (status == LUA_OK)
             l_print(L);
         else

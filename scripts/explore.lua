@@ -10,11 +10,29 @@
 -- quadratic.png, saddle.png and momentum_nesterov.png (heavy ball against
 -- Nesterov on the quadratic, the classic picture).
 --
---   optlua scripts/explore.lua [DIR]        (default: the current directory)
+--   optlua scripts/explore.lua [DIR]
+-- DIR is made if it does not exist; without it the pictures go into a new
+-- temporary directory (mktemp -d). Where they went is printed at the end,
+-- and returned ({dir =, files = {...}}) to a caller that runs this file.
 local ol = require "optlua"
 
-local dir = arg and arg[1] or "."
-local function out(name) return dir .. "/" .. name end
+local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local dir = arg and arg[1]
+if dir then
+  assert(os.execute("mkdir -p " .. sh_quote(dir) .. " </dev/null"), "explore.lua: cannot make directory " .. dir)
+else
+  local h = assert(io.popen("mktemp -d \"${TMPDIR:-/tmp}/optlua-explore.XXXXXX\" </dev/null", "r"))
+  dir = h:read("l")
+  h:close()
+  assert(dir and dir ~= "", "explore.lua: mktemp -d failed")
+end
+local files, names = {}, {}
+local function out(name)
+  names[#names + 1] = name
+  files[#files + 1] = dir .. "/" .. name
+  return files[#files]
+end
 
 -- Every optimizer with a step size that suits the landscape; the second-
 -- order ones (cg, lbfgs, newton, hessian_free) take several closure calls
@@ -71,4 +89,5 @@ ol.compare(q, {{"sgd", {lr = 0.012, momentum = 0.9}, label = "heavy ball (moment
            {x0 = {-1.5, 1.5}, steps = 120, print = false})
   :plot(out("momentum_nesterov.png"))
 
-print(string.format("pictures in %s (%.1f s)", dir, ol.clock() - t0))
+print(string.format("pictures in %s: %s (%.1f s)", dir, table.concat(names, ", "), ol.clock() - t0))
+return {dir = dir, files = files}

@@ -42,8 +42,8 @@ end
 print(string.format("%d plateaus in all; loss after %d epochs %.4f", p.reductions, epochs,
                     net:evaluate(x, y, "mse")))
 if first then
-  print(string.format("diagnosis: saturated %.0f%%, gradient norm %.3g, weight norm %.1f",
-                      100 * first.saturated, first.grad_norm, first.weight_norm))
+  print(string.format("diagnosis: %.0f%% of the tanh outputs saturated (gain %.2f), gradient norm %.3g, "
+                      .. "weight norm %.1f", 100 * first.saturated, first.gain, first.grad_norm, first.weight_norm))
   print("  " .. first.message)
 end
 

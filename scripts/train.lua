@@ -18,9 +18,12 @@ local defaults = {
   threads = nil, quick = false,
 }
 
+local DEFAULT_DATA = "/usr/share/datasets/fashion-mnist" -- ol.data.fashion_mnist's default dir
+
 local usage = [[
 usage: optlua scripts/train.lua [options]
-  --optimizer NAME   sgd (with momentum, default), nag, adam, adamw, ... (see ol.optim.list())
+  --optimizer NAME   sgd (with momentum, default), nag, adam, adamw, ... (any of ol.optim.list()
+                     that steps from gradients: not the closure-only newton, cg, lbfgs, ...)
   --lr X             peak learning rate (default: 0.1 for sgd/nag, 1e-3 for the Adam family)
   --epochs N         epochs (default 30)
   --batch-size N     mini-batch size (default 128)
@@ -28,7 +31,7 @@ usage: optlua scripts/train.lua [options]
   --pca N|off        whiten the inputs with PCA onto N components (default off)
   --seed N           seed of weights, shuffling and split (default 1)
   --log FILE         write a JSONL training log (plot it with ol.plot.log)
-  --data DIR         Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)
+  --data DIR         Fashion-MNIST directory (default ]] .. DEFAULT_DATA .. [[)
   --threads N        BLAS threads (default: all cores)
   --quick            a short run on 6000 training images (smoke test)
   --help             this text]]
@@ -83,9 +86,64 @@ local function parse(args)
   return o
 end
 
+-- The optimizers ol.train can drive: those that step from the model's
+-- gradients (opt:step()). The closure-only ones (kind "closure": the
+-- second-order methods, which evaluate the loss several times per step)
+-- need opt:step(closure).
+local function usable_optimizers()
+  local names = {}
+  for _, name in ipairs(ol.optim.list()) do
+    if ol.optim.kind(name) ~= "closure" then names[#names + 1] = name end
+  end
+  return names
+end
+
+-- The Fashion-MNIST files a directory lacks (each as .gz or decompressed,
+-- as ol.data.fashion_mnist reads them).
+local IDX_FILES = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                   "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
+local function missing_idx(dir)
+  local missing = {}
+  for _, name in ipairs(IDX_FILES) do
+    local found = false
+    for _, file in ipairs{name .. ".gz", name} do
+      local fh = io.open(dir .. "/" .. file, "rb")
+      if fh then fh:close() found = true end
+    end
+    if not found then missing[#missing + 1] = name end
+  end
+  return missing
+end
+
 local o = parse(arg or {})
 if o.threads then ol.threads(o.threads) end
 ol.seed(o.seed)
+
+local usable = usable_optimizers()
+local usable_set = {}
+for _, name in ipairs(usable) do usable_set[name] = true end
+if not usable_set[o.optimizer] then
+  local why = ol.optim.kind(o.optimizer)
+    and "needs a closure (it evaluates the loss several times per step), which the training loop does not give"
+    or "is not an optimizer"
+  io.stderr:write(string.format("train.lua: --optimizer %s: %s; usable here: %s\n", o.optimizer, why,
+                                table.concat(usable, ", ")))
+  os.exit(2)
+end
+
+if o.data then
+  local missing = missing_idx(o.data)
+  if #missing > 0 then
+    local d = io.open(o.data .. "/.", "r")
+    if d then d:close() end
+    local what = not d and "no such directory, so no Fashion-MNIST IDX files" or #missing == #IDX_FILES and "no Fashion-MNIST IDX files there"
+                 or "Fashion-MNIST IDX files missing there: " .. table.concat(missing, ", ")
+    io.stderr:write(string.format("train.lua: --data %s: %s (looked for %s, each gzipped (.gz) or not); "
+                                  .. "`apt-get install dataset-fashion-mnist` installs them in %s\n",
+                                  o.data, what, table.concat(IDX_FILES, ", "), DEFAULT_DATA))
+    os.exit(1)
+  end
+end
 
 -- Data: train/validation split of the 60k training images, test set apart.
 local ok, full = pcall(ol.data.fashion_mnist, {split = "train", dir = o.data})
@@ -125,12 +183,7 @@ local peak = o.lr or (adam_family[o.optimizer] and 1e-3 or 0.1)
 local opt_options = {lr = peak}
 if o.optimizer == "sgd" then opt_options.momentum = 0.9 opt_options.nesterov = true
   opt_options.weight_decay = 5e-4 end
-local optim = ol.optim[o.optimizer]
-if not optim then
-  io.stderr:write("train.lua: unknown optimizer '", o.optimizer, "'\n")
-  os.exit(2)
-end
-local opt = optim(net, opt_options)
+local opt = ol.optim[o.optimizer](net, opt_options)
 
 local loader = ol.data.loader(train, {batch_size = o["batch-size"], shuffle = true})
 local steps_per_epoch = (#train + o["batch-size"] - 1) // o["batch-size"]

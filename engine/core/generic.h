@@ -12,7 +12,8 @@
  * preprocessor's line markers point every error, warning and debugger line
  * into it. A file may also be its own generic part (an optimizer is one
  * file): its plain part is read when OL_GENERIC is undefined, and it names
- * itself as OL_GENERIC.
+ * itself as OL_GENERIC. A header declares generic functions the same way,
+ * from a generic file of declarations (nn/kernels.h).
  *
  *   T         the element type: float, then double
  *   ACC       the accumulator type of sums, norms and dots: double for both
@@ -30,10 +31,20 @@
  * Vectorisation: Release builds compile with GCC's dynamic vectoriser cost
  * model (CMakeLists.txt), so plain unit-stride loops over restrict pointers
  * vectorise with a scalar tail whatever their trip count; generic code
- * needs no other device for it.
+ * needs no other device for it (no optimize pragma, no loop split by hand
+ * at a multiple of the vector width). -O2 does not unswitch loops, so a
+ * test of something the loop does not change (is there a bias?) goes
+ * outside it: an OL_INLINE row loop called once for each outcome.
  *
- * Calling the right instance for a run-time dtype: OL_DT_CALL(dt, name,
- * args...) calls name_f32 or name_f64. */
+ * OL_INLINE marks a generic helper that is always inlined, such as a loop
+ * that takes its operator as an argument: called with a constant (an
+ * operator, a NULL bias), its tests of it fold away and the caller gets
+ * the loop of that one case, as if written out.
+ *
+ * The instance for a run-time dtype: OL_DT_CALL(dt, name, args...) calls
+ * name_f32 or name_f64; OL_DT_PICK(dt, name) is that function itself, for
+ * passing on (the two instances must then have one type, as the tensor
+ * row kernels do). */
 #ifndef OL_CORE_GENERIC_H
 #define OL_CORE_GENERIC_H
 
@@ -43,6 +54,13 @@
 #include "core/tensor.h"
 
 #define OL_DT_CALL(dt, name, ...) ((dt) == OL_F32 ? name##_f32(__VA_ARGS__) : name##_f64(__VA_ARGS__))
+#define OL_DT_PICK(dt, name) ((dt) == OL_F32 ? name##_f32 : name##_f64)
+
+#if defined(__GNUC__)
+#define OL_INLINE static inline __attribute__((always_inline))
+#else
+#define OL_INLINE static inline
+#endif
 
 #endif
 

@@ -1,6 +1,6 @@
 /* Tensors: reference-counted 64-byte aligned storage, headers over it,
- * empty/zero/eye/range constructors, random fills, views
- * (view/reshape/transpose/narrow/select/expand), the shape rules
+ * empty/zero/eye/range constructors, random fills (core/generic/random.h),
+ * views (view/reshape/transpose/narrow/select/expand), the shape rules
  * (broadcasting as NumPy's: trailing dimensions aligned, size-1 or missing
  * leading dimensions stretch) and element access. Views follow PyTorch's
  * semantics (a view shares storage; reshape copies only when the strides
@@ -200,47 +200,27 @@ int ol_tensor_range(ol_tensor *out, ol_dtype dt, double first, double last, doub
 
 /* ---- random numbers ---- */
 
-/* Visits every element in row-major logical order, whatever the strides,
- * so that a seed gives the same tensor for any layout. */
-#define FOR_EACH_ELEMENT(t, T, body)                                        \
-    do {                                                                    \
-        int64_t n_ = ol_tensor_numel(t), idx_[OL_MAXDIM] = {0}, off_ = 0;   \
-        T *base_ = (T *)ol_tensor_data(t);                                  \
-        for (int64_t e_ = 0; e_ < n_; e_++) {                               \
-            T *x = base_ + off_;                                            \
-            body;                                                           \
-            for (int d_ = (t)->ndim - 1; d_ >= 0; d_--) {                   \
-                off_ += (t)->stride[d_];                                    \
-                if (++idx_[d_] < (t)->shape[d_]) break;                     \
-                off_ -= (t)->stride[d_] * (t)->shape[d_];                   \
-                idx_[d_] = 0;                                               \
-            }                                                               \
-        }                                                                   \
-    } while (0)
+/* The offset of the element after the one at off, whose index idx is
+ * advanced with it, in row-major logical order. */
+static int64_t next_offset(const ol_tensor *t, int64_t *idx, int64_t off) {
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        off += t->stride[d];
+        if (++idx[d] < t->shape[d]) break;
+        off -= t->stride[d] * t->shape[d];
+        idx[d] = 0;
+    }
+    return off;
+}
+
+#define OL_GENERIC "core/generic/random.h"
+#include "core/generic.h"
 
 void ol_tensor_uniform_(ol_tensor *t, double lo, double hi) {
-    if (!t->st) return;
-    if (t->dtype == OL_F32) {
-        float flo = (float)lo, fhi = (float)hi;
-        FOR_EACH_ELEMENT(t, float, {
-            float v = (float)(lo + (hi - lo) * (double)ol_rng_uniform_f32());
-            /* rounding to float may reach hi; keep the interval half-open */
-            if (v >= fhi && fhi > flo) v = nextafterf(fhi, flo);
-            *x = v;
-        });
-    } else {
-        FOR_EACH_ELEMENT(t, double, {
-            double v = lo + (hi - lo) * ol_rng_uniform();
-            if (v >= hi && hi > lo) v = nextafter(hi, lo);
-            *x = v;
-        });
-    }
+    if (t->st) OL_DT_CALL(t->dtype, uniform_fill, t, lo, hi);
 }
 
 void ol_tensor_normal_(ol_tensor *t, double mean, double std) {
-    if (!t->st) return;
-    if (t->dtype == OL_F32) FOR_EACH_ELEMENT(t, float, *x = (float)(mean + std * ol_rng_normal()));
-    else FOR_EACH_ELEMENT(t, double, *x = mean + std * ol_rng_normal());
+    if (t->st) OL_DT_CALL(t->dtype, normal_fill, t, mean, std);
 }
 
 /* ---- views ---- */

@@ -54,6 +54,9 @@ static int prepare(const ol_tensor *t, blas_operand *op, ol_error *err) {
     return 0;
 }
 
+#define OL_GENERIC "core/generic/blas.h"
+#include "core/generic.h"
+
 static int check_matrix(const ol_tensor *t, const char *what, ol_error *err) {
     char b[96];
     if (t->ndim != 2)
@@ -86,12 +89,7 @@ int ol_mm(const ol_tensor *a, const ol_tensor *b, ol_tensor *out, ol_error *err)
         return -1;
     }
     ol_parallel_blas_threads(); /* OpenBLAS's threads need the cores */
-    if (a->dtype == OL_F32)
-        cblas_sgemm(CblasRowMajor, pa.trans, pb.trans, m, n, k, 1.0f, pa.data, pa.ld, pb.data, pb.ld, 0.0f,
-                    out->st->data, n);
-    else
-        cblas_dgemm(CblasRowMajor, pa.trans, pb.trans, m, n, k, 1.0, pa.data, pa.ld, pb.data, pb.ld, 0.0,
-                    out->st->data, n);
+    OL_DT_CALL(a->dtype, gemm, &pa, &pb, m, n, k, out->st->data);
     ol_tensor_release(&pa.tmp);
     ol_tensor_release(&pb.tmp);
     return 0;
@@ -132,12 +130,7 @@ int ol_mv(const ol_tensor *a, const ol_tensor *x, ol_tensor *out, ol_error *err)
     /* gemv's m, n are those of the matrix as stored: for a Trans operand the
      * stored matrix is n x m */
     int sm = pa.trans == CblasNoTrans ? m : n, sn = pa.trans == CblasNoTrans ? n : m;
-    if (a->dtype == OL_F32)
-        cblas_sgemv(CblasRowMajor, pa.trans, sm, sn, 1.0f, pa.data, pa.ld, ol_tensor_data(xv), (int)inc, 0.0f,
-                    out->st->data, 1);
-    else
-        cblas_dgemv(CblasRowMajor, pa.trans, sm, sn, 1.0, pa.data, pa.ld, ol_tensor_data(xv), (int)inc, 0.0,
-                    out->st->data, 1);
+    OL_DT_CALL(a->dtype, gemv, &pa, sm, sn, ol_tensor_data(xv), (int)inc, out->st->data);
     ol_tensor_release(&pa.tmp);
     ol_tensor_release(&xt);
     return 0;

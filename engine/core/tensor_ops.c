@@ -3,8 +3,8 @@
  * filling or copying (full, clone, contiguous, index).
  *
  * Every operation builds an ol_iter over its operands (tensor_iter.c) and
- * runs one of the type-generic row kernels of tensor_generic.h, instantiated
- * here for float and double.
+ * runs one of the row kernels of core/generic/tensor.h, instantiated here
+ * for float and double (core/generic.h).
  *
  * Rules:
  *  - in-place ops whose source shares storage with the destination and may
@@ -16,7 +16,6 @@
  *    first NaN as the extreme (NumPy's rule); clamp keeps NaN. */
 #include "core/tensor.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "core/tensor_kernels.h"
@@ -36,38 +35,12 @@ typedef struct red_ctx {
     int64_t len, step;     /* reduce_dim: length and stride of the reduced dim */
 } red_ctx;
 
-#define T float
-#define SFX f32
-#define M(fn) fn##f
-#include "core/tensor_generic.h"
-#undef M
-#undef SFX
-#undef T
+/* The unary kernel's code for OL_POW with exponent 2: x * x, a loop that
+ * vectorises where pow's does not. */
+enum { UNARY_SQUARE = -1 };
 
-#define T double
-#define SFX f64
-#define M(fn) fn
-#include "core/tensor_generic.h"
-#undef M
-#undef SFX
-#undef T
-
-#define PAIR(name) {name##_f32, name##_f64}
-static const ol_row_fn copy_rows[2] = PAIR(copy_row);
-static const ol_row_fn fill_rows[2] = PAIR(fill_row);
-static const ol_row_fn binary_rows[2] = PAIR(binary_row);
-static const ol_row_fn scalar_rows[2] = PAIR(scalar_row);
-static const ol_row_fn binary_inplace_rows[2] = PAIR(binary_inplace_row);
-static const ol_row_fn scalar_inplace_rows[2] = PAIR(scalar_inplace_row);
-static const ol_row_fn axpy_rows[2] = PAIR(axpy_row);
-static const ol_row_fn addc_rows[2] = PAIR(addc_row);
-static const ol_row_fn clamp_rows[2] = PAIR(clamp_row);
-static const ol_row_fn unary_rows[2] = PAIR(unary_row);
-static const ol_row_fn sum_rows[2] = PAIR(sum_row);
-static const ol_row_fn extreme_rows[2] = PAIR(extreme_row);
-static const ol_row_fn norm_rows[2] = PAIR(norm_row);
-static const ol_row_fn dot_rows[2] = PAIR(dot_row);
-static const ol_row_fn reduce_dim_rows[2] = PAIR(reduce_dim_row);
+#define OL_GENERIC "core/generic/tensor.h"
+#include "core/generic.h"
 
 /* Conversions between the two dtypes (ol_tensor_to). */
 static void f32_to_f64_row(void *ctx, int64_t n, char *const *p, const int64_t *s) {
@@ -107,7 +80,7 @@ int ol_tensor_copy_(ol_tensor *dst, const ol_tensor *src, ol_error *err) {
     ol_iter_init(&it, dst->ndim, dst->shape);
     ol_iter_add(&it, dst);
     ol_iter_add(&it, s);
-    ol_iter_run(&it, copy_rows[dst->dtype], NULL);
+    ol_iter_run(&it, OL_DT_PICK(dst->dtype, copy_row), NULL);
     ol_tensor_release(&tmp);
     return 0;
 }
@@ -147,7 +120,7 @@ int ol_binary(ol_binop op, const ol_tensor *a, const ol_tensor *b, ol_tensor *ou
     ol_iter_add(&it, &r);
     ol_iter_add(&it, a);
     ol_iter_add(&it, b);
-    ol_iter_run(&it, binary_rows[a->dtype], &c);
+    ol_iter_run(&it, OL_DT_PICK(a->dtype, binary_row), &c);
     if (out == a || out == b) ol_tensor_release(out);
     *out = r;
     return 0;
@@ -165,14 +138,14 @@ int ol_binary_scalar(ol_binop op, const ol_tensor *a, double s, int scalar_first
     ol_iter_init(&it, a->ndim, a->shape);
     ol_iter_add(&it, &r);
     ol_iter_add(&it, a);
-    ol_iter_run(&it, scalar_rows[a->dtype], &c);
+    ol_iter_run(&it, OL_DT_PICK(a->dtype, scalar_row), &c);
     if (out == a) ol_tensor_release(out);
     *out = r;
     return 0;
 }
 
 /* dst op= src through kernel fn, src broadcast to dst. */
-static int inplace2(const ol_row_fn *rows, op_ctx *c, ol_tensor *dst, const ol_tensor *src, ol_error *err) {
+static int inplace2(ol_row_fn fn, op_ctx *c, ol_tensor *dst, const ol_tensor *src, ol_error *err) {
     if (ol_check_dtype(dst, src, err) || ol_check_broadcast_to(src, dst->ndim, dst->shape, err)) return -1;
     ol_tensor tmp;
     const ol_tensor *s;
@@ -181,43 +154,43 @@ static int inplace2(const ol_row_fn *rows, op_ctx *c, ol_tensor *dst, const ol_t
     ol_iter_init(&it, dst->ndim, dst->shape);
     ol_iter_add(&it, dst);
     ol_iter_add(&it, s);
-    ol_iter_run(&it, rows[dst->dtype], c);
+    ol_iter_run(&it, fn, c);
     ol_tensor_release(&tmp);
     return 0;
 }
 
 int ol_binary_(ol_binop op, ol_tensor *dst, const ol_tensor *src, ol_error *err) {
     op_ctx c = {.op = (int)op};
-    return inplace2(binary_inplace_rows, &c, dst, src, err);
+    return inplace2(OL_DT_PICK(dst->dtype, binary_inplace_row), &c, dst, src, err);
 }
 
 int ol_axpy_(ol_tensor *dst, double alpha, const ol_tensor *src, ol_error *err) {
     op_ctx c = {.s = alpha};
-    return inplace2(axpy_rows, &c, dst, src, err);
+    return inplace2(OL_DT_PICK(dst->dtype, axpy_row), &c, dst, src, err);
 }
 
 /* In-place ops on dst alone. */
-static void inplace1(const ol_row_fn *rows, op_ctx *c, ol_tensor *dst) {
+static void inplace1(ol_row_fn fn, op_ctx *c, ol_tensor *dst) {
     if (!dst->st) return;
     ol_iter it;
     ol_iter_init(&it, dst->ndim, dst->shape);
     ol_iter_add(&it, dst);
-    ol_iter_run(&it, rows[dst->dtype], c);
+    ol_iter_run(&it, fn, c);
 }
 
 void ol_binary_scalar_(ol_binop op, ol_tensor *dst, double s) {
     op_ctx c = {.op = (int)op, .s = s};
-    inplace1(scalar_inplace_rows, &c, dst);
+    inplace1(OL_DT_PICK(dst->dtype, scalar_inplace_row), &c, dst);
 }
 
 void ol_fill_(ol_tensor *t, double v) {
     op_ctx c = {.s = v};
-    inplace1(fill_rows, &c, t);
+    inplace1(OL_DT_PICK(t->dtype, fill_row), &c, t);
 }
 
 void ol_clamp_(ol_tensor *t, double lo, double hi) {
     op_ctx c = {.s = lo, .p = hi};
-    inplace1(clamp_rows, &c, t);
+    inplace1(OL_DT_PICK(t->dtype, clamp_row), &c, t);
 }
 
 int ol_unary(ol_unop op, const ol_tensor *a, double p, ol_tensor *out, ol_error *err) {
@@ -231,7 +204,7 @@ int ol_unary(ol_unop op, const ol_tensor *a, double p, ol_tensor *out, ol_error 
     ol_iter_init(&it, a->ndim, a->shape);
     ol_iter_add(&it, &r);
     ol_iter_add(&it, a);
-    ol_iter_run(&it, unary_rows[a->dtype], &c);
+    ol_iter_run(&it, OL_DT_PICK(a->dtype, unary_row), &c);
     if (out == a) ol_tensor_release(out);
     *out = r;
     return 0;
@@ -244,7 +217,7 @@ void ol_unary_(ol_unop op, ol_tensor *t, double p) {
     ol_iter_init(&it, t->ndim, t->shape);
     ol_iter_add(&it, t);
     ol_iter_add(&it, t); /* same element read then written: no overlap issue */
-    ol_iter_run(&it, unary_rows[t->dtype], &c);
+    ol_iter_run(&it, OL_DT_PICK(t->dtype, unary_row), &c);
 }
 
 static int addc(int op, ol_tensor *dst, const ol_tensor *a, const ol_tensor *b, double value, ol_error *err) {
@@ -265,7 +238,7 @@ static int addc(int op, ol_tensor *dst, const ol_tensor *a, const ol_tensor *b, 
     ol_iter_add(&it, dst);
     ol_iter_add(&it, ua);
     ol_iter_add(&it, ub);
-    ol_iter_run(&it, addc_rows[dst->dtype], &c);
+    ol_iter_run(&it, OL_DT_PICK(dst->dtype, addc_row), &c);
     ol_tensor_release(&ta);
     ol_tensor_release(&tb);
     return 0;
@@ -310,11 +283,11 @@ int ol_reduce_all(ol_redop op, const ol_tensor *t, double *result, ol_error *err
     }
     red_ctx c = {.op = (int)op};
     if (op == OL_SUM || op == OL_MEAN) {
-        run1(t, sum_rows[t->dtype], &c);
+        run1(t, OL_DT_PICK(t->dtype, sum_row), &c);
         *result = op == OL_MEAN ? c.acc / (double)n : c.acc;
     } else {
         c.acc = first_element(t);
-        run1(t, extreme_rows[t->dtype], &c);
+        run1(t, OL_DT_PICK(t->dtype, extreme_row), &c);
         *result = c.acc;
     }
     return 0;
@@ -323,7 +296,7 @@ int ol_reduce_all(ol_redop op, const ol_tensor *t, double *result, ol_error *err
 int ol_argmax_all(const ol_tensor *t, int64_t *result, ol_error *err) {
     if (ol_tensor_numel(t) == 0) return ol_fail(err, "argmax of an empty tensor");
     red_ctx c = {.op = OL_MAX, .acc = first_element(t)};
-    run1(t, extreme_rows[t->dtype], &c);
+    run1(t, OL_DT_PICK(t->dtype, extreme_row), &c);
     *result = c.at;
     return 0;
 }
@@ -357,14 +330,14 @@ int ol_reduce_dim(ol_redop op, const ol_tensor *t, int dim, ol_tensor *values, o
     ol_iter_add(&it, values);
     ol_iter_add(&it, &in);
     if (with_ix) ol_iter_add(&it, indices);
-    ol_iter_run(&it, reduce_dim_rows[t->dtype], &c);
+    ol_iter_run(&it, OL_DT_PICK(t->dtype, reduce_dim_row), &c);
     return 0;
 }
 
 int ol_norm(const ol_tensor *t, double p, double *result, ol_error *err) {
     if (isnan(p) || p < 0) return ol_fail(err, "norm order %g is not >= 0", p);
     red_ctx c = {.p = p};
-    run1(t, norm_rows[t->dtype], &c);
+    run1(t, OL_DT_PICK(t->dtype, norm_row), &c);
     if (p == 2) *result = sqrt(c.acc);
     else if (p == 1 || p == 0 || isinf(p)) *result = c.acc;
     else *result = pow(c.acc, 1.0 / p);
@@ -387,7 +360,7 @@ int ol_dot(const ol_tensor *a, const ol_tensor *b, double *result, ol_error *err
         ol_iter_init(&it, a->ndim, a->shape);
         ol_iter_add(&it, a);
         ol_iter_add(&it, b);
-        ol_iter_run(&it, dot_rows[a->dtype], &c);
+        ol_iter_run(&it, OL_DT_PICK(a->dtype, dot_row), &c);
     } else {
         /* different shapes, same count: pair the elements in row-major
          * order through flat contiguous copies */
@@ -401,7 +374,7 @@ int ol_dot(const ol_tensor *a, const ol_tensor *b, double *result, ol_error *err
         ol_iter_init(&it, 1, &na);
         ol_iter_add(&it, &fa);
         ol_iter_add(&it, &fb);
-        ol_iter_run(&it, dot_rows[a->dtype], &c);
+        ol_iter_run(&it, OL_DT_PICK(a->dtype, dot_row), &c);
         ol_tensor_release(&fa);
         ol_tensor_release(&fb);
     }

@@ -50,25 +50,15 @@ void ol_batch_free(ol_batch *b) {
     memset(b, 0, sizeof *b);
 }
 
-/* The dense target from the ids (nn.h): one-hot rows, or the id itself as
- * the one value of a row. */
-static void write_dense(ol_batch *b) {
-    const int64_t w = b->width;
-    const int binary = b->form == OL_TARGET_BINARY, f32 = b->dtype == OL_F32;
-    for (int64_t i = 0; i < b->n; i++) {
-        const int32_t c = b->ids[i];
-        for (int64_t j = 0; j < w; j++) {
-            const double v = binary ? (double)c : (double)(j == c);
-            if (f32) ((float *)b->dense)[i * w + j] = (float)v;
-            else ((double *)b->dense)[i * w + j] = v;
-        }
-    }
-}
+#define OL_GENERIC "data/generic/batch.h"
+#include "core/generic.h"
 
 void ol_batch_gather(ol_batch *b, const ol_dataset *ds, const int64_t *idx, int64_t n,
                      const int64_t *next, int64_t n_next) {
     b->n = b->global = n;
     if (n == 0) return;
     ol_dataset_gather_ahead(ds, idx, n, b->dtype, b->x, b->ids, next, n_next);
-    if (b->dense) write_dense(b);
+    if (b->dense)
+        OL_DT_CALL(b->dtype, write_dense, b->ids, n, b->width, b->form == OL_TARGET_BINARY,
+                   b->dense);
 }

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "data/file.h"
 #include "data/internal.h"
 #include "data/readers.h"
 
@@ -67,23 +69,64 @@ static int grow(void **p, int64_t *cap, int64_t need, size_t es) {
     return 0;
 }
 
-/* The whole text must be one finite number, blanks around it allowed. */
-static int parse_number(const char *t, double *v) {
-    char *end;
-    errno = 0;
-    *v = strtod(t, &end);
-    if (end == t) return -1;
-    while (*end == ' ' || *end == '\t' || *end == '\r') end++;
-    return *end == '\0' && isfinite(*v) ? 0 : -1;
+static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* Where the number ends when the whole text (n bytes) is one decimal
+ * number, blanks around it allowed; 0 otherwise. A number: an optional
+ * sign, digits with at most one point (a digit on at least one side of
+ * it), an optional exponent (e or E, an optional sign, digits).
+ * Hexadecimal, inf, nan and infinity, which strtod also reads, are not
+ * numbers in a data file. */
+static size_t decimal_end(const char *t, size_t n) {
+    size_t i = 0, digits = 0;
+    while (i < n && is_blank(t[i])) i++;
+    if (i < n && (t[i] == '+' || t[i] == '-')) i++;
+    for (; i < n && is_digit(t[i]); i++) digits++;
+    if (i < n && t[i] == '.')
+        for (i++; i < n && is_digit(t[i]); i++) digits++;
+    if (digits == 0) return 0;
+    if (i < n && (t[i] == 'e' || t[i] == 'E')) {
+        size_t e = 0;
+        i++;
+        if (i < n && (t[i] == '+' || t[i] == '-')) i++;
+        for (; i < n && is_digit(t[i]); i++) e++;
+        if (e == 0) return 0;
+    }
+    const size_t end = i;
+    while (i < n && is_blank(t[i])) i++;
+    return i == n ? end : 0;
+}
+
+/* Field text t (n bytes, followed by a zero byte) as a number: 0; -1 when
+ * it is not a decimal number; -2 when it is one beyond the range of a
+ * double. Any length is read whole: strtod must end where the number
+ * does (it would not under a locale whose decimal point is not '.'). */
+static int parse_number(const char *t, size_t n, double *v) {
+    const size_t end = decimal_end(t, n);
+    char *stop;
+    if (end == 0) return -1;
+    *v = strtod(t, &stop);
+    if ((size_t)(stop - t) != end) return -1;
+    return isfinite(*v) ? 0 : -2;
+}
+
+/* "'TEXT' is not a number" (rc -1) or "... is beyond the range of a
+ * double" (rc -2), the text cut to 40 bytes. */
+static void number_error(char *buf, size_t size, const char *t, size_t n, int rc) {
+    snprintf(buf, size, "'%.*s'%s %s", (int)(n < 40 ? n : 40), t, n > 40 ? "..." : "",
+             rc == -2 ? "is beyond the range of a double" : "is not a number");
 }
 
 static void on_field(void *data, size_t len, void *ud) {
     csv_state *s = ud;
     if (s->failed) return;
-    char text[128];
-    size_t k = len < sizeof text - 1 ? len : sizeof text - 1;
-    memcpy(text, data, k);
-    text[k] = '\0';
+    const char *text = data; /* libcsv adds a zero byte (CSV_APPEND_NULL) */
+    if (memchr(text, '\0', len)) {
+        fail_at(s, s->field + 1, "a zero byte in the field (not a text file?)");
+        return;
+    }
     if (!s->first_done) {
         if (grow((void **)&s->first, &s->capfirst, s->nfirst + 1, sizeof(char *)) != 0 ||
             !(s->first[s->nfirst] = malloc(len + 1))) {
@@ -100,9 +143,10 @@ static void on_field(void *data, size_t len, void *ud) {
     int64_t col = s->field++;
     if (col >= s->ncols) return; /* a ragged row: reported at its end */
     double v;
-    if (parse_number(text, &v) != 0) {
-        char what[200];
-        snprintf(what, sizeof what, "'%s'%s is not a number", text, len > k ? "..." : "");
+    int rc = parse_number(text, len, &v);
+    if (rc != 0) {
+        char what[120];
+        number_error(what, sizeof what, text, len, rc);
         fail_at(s, col + 1, what);
         return;
     }
@@ -155,8 +199,9 @@ static int finish_first_row(csv_state *s) {
         return -1;
     }
     int64_t bad = -1; /* first non-numeric field */
+    int bad_rc = 0;
     for (int64_t c = 0; c < s->nfirst && bad < 0; c++)
-        if (parse_number(s->first[c], &s->cur[c]) != 0) bad = c;
+        if ((bad_rc = parse_number(s->first[c], strlen(s->first[c]), &s->cur[c])) != 0) bad = c;
     int header = op->header < 0 ? bad >= 0 : op->header;
     s->label_col = -1;
     if (op->label_name) {
@@ -182,8 +227,8 @@ static int finish_first_row(csv_state *s) {
     }
     if (header) return 0;
     if (bad >= 0) {
-        char what[200];
-        snprintf(what, sizeof what, "'%.100s' is not a number", s->first[bad]);
+        char what[120];
+        number_error(what, sizeof what, s->first[bad], strlen(s->first[bad]), bad_rc);
         return fail_at(s, bad + 1, what);
     }
     return store_row(s, s->cur);
@@ -219,9 +264,16 @@ static void free_state(csv_state *s) {
 }
 
 ol_dataset *ol_read_csv(const char *path, const ol_csv_opts *opts, ol_error *err) {
-    FILE *f = fopen(path, "rb");
+    if (opts->classes < 0) {
+        ol_fail(err, "classes must be >= 0 (0: from the labels), got %ld", (long)opts->classes);
+        return NULL;
+    }
+    int fd = ol_data_open(path, NULL, err);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "rb");
     if (!f) {
         ol_fail(err, OL_PATH_FMT ": cannot open (%s)", OL_PATH_ARG(path), strerror(errno));
+        close(fd);
         return NULL;
     }
     struct csv_parser p;
@@ -237,7 +289,10 @@ ol_dataset *ol_read_csv(const char *path, const ol_csv_opts *opts, ol_error *err
     ssize_t len;
     while (!s.failed && (len = getline(&line, &cap, f)) > 0) {
         s.line++;
-        if (csv_parse(&p, line, (size_t)len, on_field, on_row, &s) != (size_t)len && !s.failed) {
+        char *text = line;
+        /* A UTF-8 byte order mark is no part of the first field. */
+        if (s.line == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) text += 3, len -= 3;
+        if (csv_parse(&p, text, (size_t)len, on_field, on_row, &s) != (size_t)len && !s.failed) {
             char what[120];
             snprintf(what, sizeof what, "cannot parse (%s)", csv_strerror(csv_error(&p)));
             fail_at(&s, 0, what);

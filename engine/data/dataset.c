@@ -104,47 +104,8 @@ static void prefetch_row(const ol_dataset *ds, const int64_t *idx, int64_t k, in
 #endif
 }
 
-/* The batch copy is the hot path of an epoch, so the byte case without
- * standardisation (the common image case) is a single multiply per value
- * straight into the output type. */
-#define GATHER(T)                                                                  \
-    do {                                                                           \
-        T *xo = (T *)x;                                                            \
-        const ol_ds_store *st = ds->st;                                            \
-        for (int64_t k = 0; k < PREFETCH_AHEAD && k < n; k++) prefetch_row(ds, idx, k, n); \
-        for (int64_t k = 0; k < n; k++) {                                          \
-            int64_t r = ol_dataset_row(ds, idx[k]);                                \
-            prefetch_row(ds, idx, k + PREFETCH_AHEAD, n);                          \
-            T *o = xo + k * d;                                                     \
-            if (st->kind == OL_DS_U8) {                                            \
-                const uint8_t *p = (const uint8_t *)st->x + r * d;                 \
-                const T sc = (T)st->scale;                                         \
-                if (ds->mean) {                                                    \
-                    for (int64_t j = 0; j < d; j++)                                \
-                        o[j] = (T)((p[j] * st->scale - ds->mean[j]) / ds->std[j]); \
-                } else {                                                           \
-                    for (int64_t j = 0; j < d; j++) o[j] = (T)p[j] * sc;           \
-                }                                                                  \
-            } else if (st->kind == OL_DS_F32) {                                    \
-                const float *p = (const float *)st->x + r * d;                     \
-                if (ds->mean) {                                                    \
-                    for (int64_t j = 0; j < d; j++)                                \
-                        o[j] = (T)((p[j] - ds->mean[j]) / ds->std[j]);             \
-                } else {                                                           \
-                    for (int64_t j = 0; j < d; j++) o[j] = (T)p[j];                \
-                }                                                                  \
-            } else {                                                               \
-                const double *p = (const double *)st->x + r * d;                   \
-                if (ds->mean) {                                                    \
-                    for (int64_t j = 0; j < d; j++)                                \
-                        o[j] = (T)((p[j] - ds->mean[j]) / ds->std[j]);             \
-                } else {                                                           \
-                    for (int64_t j = 0; j < d; j++) o[j] = (T)p[j];                \
-                }                                                                  \
-            }                                                                      \
-            if (ids) ids[k] = st->y ? st->y[r] - 1 : -1;                           \
-        }                                                                          \
-    } while (0)
+#define OL_GENERIC "data/generic/dataset.h"
+#include "core/generic.h"
 
 typedef struct gather_job {
     const ol_dataset *ds;
@@ -161,12 +122,8 @@ static void gather_part(void *ctx, int64_t lo, int64_t hi, int part) {
     (void)part;
     const gather_job *j = ctx;
     const ol_dataset *ds = j->ds;
-    const int64_t *idx = j->idx + lo, n = hi - lo, d = ds->d;
-    const size_t es = j->dt == OL_F32 ? sizeof(float) : sizeof(double);
-    void *x = (char *)j->x + (size_t)(lo * d) * es;
-    int32_t *ids = j->ids ? j->ids + lo : NULL;
-    if (j->dt == OL_F32) GATHER(float);
-    else GATHER(double);
+    void *x = (char *)j->x + (size_t)(lo * ds->d) * ol_dtype_size(j->dt);
+    OL_DT_CALL(j->dt, gather_rows, ds, j->idx + lo, hi - lo, x, j->ids ? j->ids + lo : NULL);
     /* this part's share of the next batch, in proportion */
     const int64_t a = lo * j->n_next / j->n_all, b = hi * j->n_next / j->n_all;
     for (int64_t k = a; k < b; k++) prefetch_row(ds, j->next, k, j->n_next);

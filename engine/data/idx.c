@@ -16,9 +16,10 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include "data/file.h"
 #include "data/internal.h"
 #include "data/readers.h"
 
@@ -84,10 +85,14 @@ static int64_t read_bytes(gzFile f, const char *path, void *buf, int64_t len, ol
 
 int ol_idx_read(const char *path, ol_idx *out, ol_error *err) {
     memset(out, 0, sizeof *out);
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return ol_fail(err, OL_PATH_FMT ": cannot open (%s)", OL_PATH_ARG(path),
-                       errno ? strerror(errno) : "out of memory");
+    int64_t file_size;
+    int fd = ol_data_open(path, &file_size, err);
+    if (fd < 0) return -1;
+    gzFile f = gzdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return ol_fail(err, "out of memory");
+    }
     unsigned char head[4 + 4 * 255];
     unsigned char *buf = NULL;
     int64_t got = read_bytes(f, path, head, 4, err);
@@ -133,16 +138,15 @@ int ol_idx_read(const char *path, ol_idx *out, ol_error *err) {
     int64_t cap = nbytes;
     if (gzdirect(f)) {
         /* A raw file: its size must be exactly header + data. */
-        struct stat sb;
-        if (stat(path, &sb) == 0 && (int64_t)sb.st_size != end) {
-            if ((int64_t)sb.st_size < end)
+        if (file_size != end) {
+            if (file_size < end)
                 ol_fail(err, OL_PATH_FMT " at byte %lld: truncated (the header promises %lld "
                         "elements, ending at byte %lld)", OL_PATH_ARG(path),
-                        (long long)sb.st_size, (long long)count, (long long)end);
+                        (long long)file_size, (long long)count, (long long)end);
             else
                 ol_fail(err, OL_PATH_FMT " at byte %lld: %lld bytes after the data the header "
                         "promises", OL_PATH_ARG(path), (long long)end,
-                        (long long)(sb.st_size - end));
+                        (long long)(file_size - end));
             goto fail;
         }
     } else if (cap > (1 << 24)) {
@@ -219,6 +223,10 @@ static int64_t idx_header_size(const ol_idx *x) { return 4 + 4 * (int64_t)x->ndi
 ol_dataset *ol_read_idx(const char *images_path, const char *labels_path, int32_t classes,
                         ol_error *err) {
     ol_idx im, lb = {0};
+    if (classes < 0) {
+        ol_fail(err, "classes must be >= 0 (0: from the labels), got %ld", (long)classes);
+        return NULL;
+    }
     if (ol_idx_read(images_path, &im, err) != 0) return NULL;
     int32_t *y = NULL;
     int64_t n = im.dims[0], d = 1; /* one sample per index of dimension 1 */
@@ -255,16 +263,18 @@ ol_dataset *ol_read_idx(const char *images_path, const char *labels_path, int32_
         int es = type_size(lb.type);
         for (int64_t i = 0; i < n; i++) {
             double v = lb.type == 0x08 ? ((uint8_t *)lb.data)[i] : ((double *)lb.data)[i];
-            if (v < 0 || (classes > 0 && v >= classes) || v > INT32_MAX - 1) {
-                if (classes > 0)
-                    ol_fail(err, OL_PATH_FMT " at byte %lld: label %.0f of sample %lld is out of "
-                            "range 0..%ld", OL_PATH_ARG(labels_path),
-                            (long long)(idx_header_size(&lb) + i * es), v, (long long)i + 1,
-                            (long)classes - 1);
-                else
-                    ol_fail(err, OL_PATH_FMT " at byte %lld: label %.0f of sample %lld is "
-                            "negative", OL_PATH_ARG(labels_path),
-                            (long long)(idx_header_size(&lb) + i * es), v, (long long)i + 1);
+            /* Class ids are kept 1-based in 32 bits: a label must be in
+             * 0..classes-1 when classes is given, else in 0..INT32_MAX-1. */
+            const long long at = (long long)(idx_header_size(&lb) + i * es);
+            if (classes > 0 && (v < 0 || v >= classes)) {
+                ol_fail(err, OL_PATH_FMT " at byte %lld: label %.0f of sample %lld is out of range "
+                        "0..%ld", OL_PATH_ARG(labels_path), at, v, (long long)i + 1, (long)classes - 1);
+                goto fail;
+            }
+            if (v < 0 || v > INT32_MAX - 1) {
+                ol_fail(err, OL_PATH_FMT " at byte %lld: label %.0f of sample %lld is %s",
+                        OL_PATH_ARG(labels_path), at, v, (long long)i + 1,
+                        v < 0 ? "negative" : "too large (class ids go up to 2147483646)");
                 goto fail;
             }
             y[i] = (int32_t)v + 1;

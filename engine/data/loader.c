@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/dist.h"
+#include "core/comm.h"
 #include "core/rng.h"
 
 int ol_loader_init(ol_loader *l, const ol_dataset *ds, const ol_loader_opts *opts, ol_error *err) {
@@ -107,8 +107,8 @@ void ol_loader_start_epoch(ol_loader *l) {
     l->epoch++;
 }
 
-int ol_loader_sync_order(ol_loader *l, int root, ol_error *err) {
-    return ol_dist_broadcast_bytes(l->order, (size_t)l->ds->n * sizeof *l->order, root, err);
+int ol_loader_sync_order(ol_loader *l, const ol_comm *world, int root, ol_error *err) {
+    return ol_comm_broadcast(world, l->order, (size_t)l->ds->n * sizeof *l->order, root, err);
 }
 
 /* The global batch that starts at position pos of the epoch's order: its

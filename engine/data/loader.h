@@ -34,7 +34,7 @@
  *    batches hold the larger ones, since each sample is still used exactly
  *    once per epoch (no oversampling).
  *
- * Shards (data-parallel training, engine/dist/dist.h; set with
+ * Shards (data-parallel training over a world, core/comm.h; set with
  * ol_loader_set_shard, unsharded after init): with N > 1 shards
  * the epoch's order is read in global batches of N * batch_size
  * consecutive samples, and shard r (0-based) takes the r-th of N equal
@@ -52,6 +52,7 @@
 
 #include <stdint.h>
 
+#include "core/comm.h"
 #include "data/batch.h"
 #include "data/dataset.h"
 
@@ -87,10 +88,10 @@ int64_t ol_loader_num_batches(const ol_loader *l);
 
 /* Draws the order of a new epoch (shuffling if asked) and rewinds. */
 void ol_loader_start_epoch(ol_loader *l);
-/* Makes every shard's order of the epoch just started that of shard
- * `root` (data-parallel training over engine/dist/dist.h: one broadcast), so
- * that the shards agree whatever their RNGs did. */
-int ol_loader_sync_order(ol_loader *l, int root, ol_error *err);
+/* Makes every rank's order of the epoch just started that of rank `root`
+ * of world (core/comm.h: one broadcast; NULL, a world of one: nothing to
+ * do), so that the shards agree whatever their RNGs did. */
+int ol_loader_sync_order(ol_loader *l, const ol_comm *world, int root, ol_error *err);
 
 /* Buffers for l's batches (batch.h), features in dt: as many rows as its
  * largest batch (or shard slice). */

@@ -1,7 +1,8 @@
 /* Readers that make datasets: IDX files (raw or gzip), CSV files and
  * synthetic sets. Every failure message names the file and the position:
  * the byte offset in the (decompressed) IDX stream, the line and column
- * of a CSV file. */
+ * of a CSV file. Only regular files are read: a directory, FIFO or device
+ * is refused without blocking (core/file.h). */
 #ifndef OL_DATA_READERS_H
 #define OL_DATA_READERS_H
 
@@ -29,14 +30,19 @@ void ol_idx_free(ol_idx *idx);
 /* Images (first dimension N, the others flattened into D features) and
  * labels (N integers, 0-based class ids in the file, 1-based in the
  * dataset). classes > 0 bounds the labels (a label >= classes is an error
- * naming its offset); 0: classes = largest label + 1. Byte images read as
- * byte / 255. labels_path NULL: unlabelled. */
+ * naming its offset); 0: classes = largest label + 1; < 0 is an error.
+ * Labels are at most INT32_MAX - 1. Byte images read as byte / 255.
+ * labels_path NULL: unlabelled. */
 ol_dataset *ol_read_idx(const char *images_path, const char *labels_path, int32_t classes,
                         ol_error *err);
 
 /* ---- CSV, parsed by libcsv (RFC 4180 quoting) ----
- * Every field must be a number (strtod, surrounding blanks allowed); every
- * row must have as many fields as the first. Empty lines are skipped. */
+ * Every field must be a decimal number, read whole whatever its length:
+ * an optional sign, digits with an optional point, an optional exponent,
+ * surrounding blanks allowed; not hexadecimal, inf or nan, and within the
+ * range of a double. Every row must have as many fields as the first.
+ * Empty lines are skipped; a UTF-8 byte order mark at the start of the
+ * file is ignored. */
 typedef struct ol_csv_opts {
     int header;             /* 1: first row is names; 0: data; -1: auto (names
                                when any field of the first row is not a number) */
@@ -45,7 +51,8 @@ typedef struct ol_csv_opts {
     char delimiter;         /* ',' by default (0 means ',') */
     int label_base;         /* 0 or 1: the file's first class id; -1: auto
                                (0 when the smallest label in the file is 0) */
-    int32_t classes;        /* > 0: labels must be < label_base + classes */
+    int32_t classes;        /* > 0: labels must be < label_base + classes;
+                               0: from the labels; < 0 is an error */
 } ol_csv_opts;
 
 ol_dataset *ol_read_csv(const char *path, const ol_csv_opts *opts, ol_error *err);

@@ -1,10 +1,13 @@
 /* The process world over MPI, or a world of one (see dist.h for the rules:
  * lazy start only under an MPI launcher, finalise on a clean exit only).
- * MPI's counts are ints, so long buffers go in chunks of 2^30 elements. */
+ * The collectives are called through core/comm.h, which checks their
+ * arguments and calls them only with someone to talk to. MPI's counts are
+ * ints, so long buffers go in chunks of 2^30 elements. */
 #define _GNU_SOURCE /* on_exit, dladdr (glibc): see finalize_on_exit, pin_this_object */
 #include "dist/dist.h"
 
 #include <stdlib.h>
+#include <time.h>
 #ifdef __GLIBC__
 #include <dlfcn.h>
 #endif
@@ -23,14 +26,6 @@ static struct {
     ol_error failure;
 } world = {0, 0, 1, {{0}}};
 
-const char *ol_dist_backend(void) {
-#ifdef OL_HAVE_MPI
-    return "mpi";
-#else
-    return "none";
-#endif
-}
-
 static int launched_by_mpi(void) {
     static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
@@ -42,9 +37,9 @@ static int launched_by_mpi(void) {
 #define CHUNK ((int64_t)1 << 30)
 
 #ifdef __GLIBC__
-/* When this code lives in a Lua C module (optlua.so), lua_close unloads it
- * before the exit handlers run, and the handler registered below would
- * then point into unmapped memory: keep the object loaded for good. */
+/* When this code lives in a shared object that is unloaded before the
+ * exit handlers run, the handler registered below would point into
+ * unmapped memory: keep the object loaded for good. */
 static void pin_this_object(void) {
     Dl_info info;
     if (dladdr((void *)pin_this_object, &info) && info.dli_fname)
@@ -73,7 +68,7 @@ static int mpi_fail(ol_error *err, const char *what, int code) {
 static MPI_Datatype mpi_type(ol_dtype dt) { return dt == OL_F32 ? MPI_FLOAT : MPI_DOUBLE; }
 #endif
 
-int ol_dist_init(ol_error *err) {
+static int start(ol_error *err) {
     if (world.state == 4) return ol_fail(err, "%s", world.failure.msg);
     if (world.state != 0) return 0;
 #ifdef OL_HAVE_MPI
@@ -115,59 +110,29 @@ int ol_dist_init(ol_error *err) {
     return 0;
 }
 
-int ol_dist_is_initialized(void) { return world.state == 2; }
+static int rank(void) { return world.rank; }
 
-int ol_dist_rank(void) {
-    ol_dist_init(NULL);
-    return world.rank;
-}
+static int size(void) { return world.size; }
 
-int ol_dist_size(void) {
-    ol_dist_init(NULL);
-    return world.size;
-}
+static int started(void) { return world.state == 2; }
 
-/* 1 when there is someone to talk to; -1 on a failed start. */
-static int active(ol_error *err) {
-    if (ol_dist_init(err)) return -1;
-    return world.state == 2 && world.size > 1;
-}
-
-static void scale(void *buf, int64_t n, ol_dtype dt, double s) {
-    if (dt == OL_F32) {
-        float *p = buf, f = (float)s;
-        for (int64_t i = 0; i < n; i++) p[i] *= f;
-    } else {
-        double *p = buf;
-        for (int64_t i = 0; i < n; i++) p[i] *= s;
-    }
-}
-
-int ol_dist_allreduce(void *buf, int64_t n, ol_dtype dt, ol_dist_op op, ol_error *err) {
-    int a = active(err);
-    if (a <= 0) return a;
+static int allreduce(void *buf, int64_t n, ol_dtype dt, ol_comm_op op, ol_error *err) {
 #ifdef OL_HAVE_MPI
     size_t es = ol_dtype_size(dt);
-    MPI_Op mop = op == OL_DIST_MAX ? MPI_MAX : MPI_SUM;
+    MPI_Op mop = op == OL_COMM_MAX ? MPI_MAX : MPI_SUM;
     for (int64_t done = 0; done < n; done += CHUNK) {
         int count = (int)(n - done < CHUNK ? n - done : CHUNK);
         int rc = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)done * es, count, mpi_type(dt),
                                mop, MPI_COMM_WORLD);
         if (rc != MPI_SUCCESS) return mpi_fail(err, "MPI_Allreduce", rc);
     }
-    if (op == OL_DIST_MEAN) scale(buf, n, dt, 1.0 / world.size);
 #else
-    (void)buf, (void)n, (void)dt, (void)op, (void)scale;
+    (void)buf, (void)n, (void)dt, (void)op, (void)err;
 #endif
     return 0;
 }
 
-int ol_dist_broadcast_bytes(void *buf, size_t nbytes, int root, ol_error *err) {
-    int a = active(err);
-    if (a < 0) return -1;
-    if (root < 0 || root >= world.size)
-        return ol_fail(err, "root %d is not a rank (0..%d)", root, world.size - 1);
-    if (!a) return 0;
+static int broadcast(void *buf, size_t nbytes, int root, ol_error *err) {
 #ifdef OL_HAVE_MPI
     for (size_t done = 0; done < nbytes; done += (size_t)CHUNK) {
         int count = (int)(nbytes - done < (size_t)CHUNK ? nbytes - done : (size_t)CHUNK);
@@ -175,42 +140,83 @@ int ol_dist_broadcast_bytes(void *buf, size_t nbytes, int root, ol_error *err) {
         if (rc != MPI_SUCCESS) return mpi_fail(err, "MPI_Bcast", rc);
     }
 #else
-    (void)buf, (void)nbytes;
+    (void)buf, (void)nbytes, (void)root, (void)err;
 #endif
     return 0;
 }
 
-int ol_dist_broadcast(void *buf, int64_t n, ol_dtype dt, int root, ol_error *err) {
-    /* Bytes are bytes: both ends share the machine format, as MPI's
-     * homogeneous builds assume. */
-    return ol_dist_broadcast_bytes(buf, (size_t)n * ol_dtype_size(dt), root, err);
-}
-
-static int check_contiguous(const ol_tensor *t, ol_error *err) {
-    char shape[96];
-    if (!ol_tensor_is_contiguous(t))
-        return ol_fail(err, "contiguous tensor expected, got a strided %s view (use :contiguous())",
-                       ol_shape_str(t, shape, sizeof shape));
-    return 0;
-}
-
-int ol_dist_allreduce_tensor(ol_tensor *t, ol_dist_op op, ol_error *err) {
-    if (check_contiguous(t, err)) return -1;
-    return ol_dist_allreduce(ol_tensor_data(t), ol_tensor_numel(t), t->dtype, op, err);
-}
-
-int ol_dist_broadcast_tensor(ol_tensor *t, int root, ol_error *err) {
-    if (check_contiguous(t, err)) return -1;
-    return ol_dist_broadcast(ol_tensor_data(t), ol_tensor_numel(t), t->dtype, root, err);
-}
-
-int ol_dist_barrier(ol_error *err) {
-    int a = active(err);
-    if (a <= 0) return a;
+static int barrier(ol_error *err) {
 #ifdef OL_HAVE_MPI
     int rc = MPI_Barrier(MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) return mpi_fail(err, "MPI_Barrier", rc);
+#else
+    (void)err;
 #endif
+    return 0;
+}
+
+static int allgather(const void *send, void *recv, size_t nbytes, ol_error *err) {
+#ifdef OL_HAVE_MPI
+    if (nbytes > (size_t)CHUNK) return ol_fail(err, "MPI_Allgather: %zu bytes is too many", nbytes);
+    int rc = MPI_Allgather(send, (int)nbytes, MPI_BYTE, recv, (int)nbytes, MPI_BYTE, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) return mpi_fail(err, "MPI_Allgather", rc);
+#else
+    (void)send, (void)recv, (void)nbytes, (void)err;
+#endif
+    return 0;
+}
+
+#ifdef OL_HAVE_MPI
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+#endif
+
+/* A non-blocking barrier tested every millisecond until the deadline. On
+ * a timeout the request stays pending (a collective cannot be cancelled):
+ * the caller fails and the process ends. */
+static int barrier_within(double seconds, ol_error *err) {
+#ifdef OL_HAVE_MPI
+    MPI_Request req;
+    int rc = MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    if (rc != MPI_SUCCESS) return mpi_fail(err, "MPI_Ibarrier", rc);
+    const double deadline = now() + seconds;
+    const struct timespec ms = {0, 1000000};
+    for (;;) {
+        int done = 0;
+        rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) return mpi_fail(err, "MPI_Test", rc);
+        if (done) return 0;
+        if (now() >= deadline) return 1;
+        nanosleep(&ms, NULL);
+    }
+#else
+    (void)seconds, (void)err;
+    return 0;
+#endif
+}
+
+static const ol_comm this_world = {
+#ifdef OL_HAVE_MPI
+    .backend = "mpi",
+#else
+    .backend = "none",
+#endif
+    .rank = rank,
+    .size = size,
+    .started = started,
+    .allreduce = allreduce,
+    .broadcast = broadcast,
+    .barrier = barrier,
+    .allgather = allgather,
+    .barrier_within = barrier_within,
+};
+
+int ol_dist_world(const ol_comm **w, ol_error *err) {
+    if (start(err)) return -1;
+    *w = &this_world;
     return 0;
 }
 

@@ -3,8 +3,14 @@
  * "Format", and its reference reader's checks: header size cap, no holes,
  * no overlap, byte size = numel * element size). The JSON header goes
  * through jansson, with duplicate keys rejected so that names are unique. */
+
+/* O_TMPFILE is Linux's: <fcntl.h> declares it under _GNU_SOURCE. Everything
+ * else here is POSIX.1-2008, and the writer falls back to a named
+ * temporary file where O_TMPFILE is missing. */
+#define _GNU_SOURCE
 #include "io/checkpoint.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -13,7 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "core/file.h"
 
 /* Names in messages are cut so that the message itself fits. */
 #define NAMEFMT "'%.60s'"
@@ -94,7 +103,17 @@ int ol_ck_add(ol_checkpoint *ck, const char *name, const ol_tensor *t, ol_error 
     return add_owned(ck, name, &c, err);
 }
 
+/* The checksum keys (checkpoint.h): made by the writer, checked and
+ * dropped by the reader, never part of a checkpoint in memory. */
+#define CRC_KEY "optlua.crc32"
+#define CRC_HEADER_KEY "optlua.crc32.header"
+/* The format version optlua's writers (the bindings, train/run.c) put in
+ * every file; the reader takes it as the sign of a file optlua wrote. */
+#define FORMAT_KEY "optlua.format"
+
 int ol_ck_set_meta(ol_checkpoint *ck, const char *key, const char *value, ol_error *err) {
+    if (strcmp(key, CRC_KEY) == 0 || strcmp(key, CRC_HEADER_KEY) == 0)
+        return ol_fail(err, "metadata key '%s' is reserved for the file's checksums", key);
     char *v = dup_str(value);
     if (!v) return ol_fail(err, "out of memory");
     for (int i = 0; i < ck->nmeta; i++)
@@ -273,6 +292,9 @@ int ol_ck_get_rng(const ol_checkpoint *ck, ol_rng_state *s, ol_error *err) {
     if (!ok)
         return ol_fail(err, "checkpoint '%.80s': metadata 'rng.state' is not four 64-bit hex words",
                        ol_ck_name(ck));
+    if ((s->s[0] | s->s[1] | s->s[2] | s->s[3]) == 0)
+        return ol_fail(err, "checkpoint '%.80s': metadata 'rng.state' is all zero, a state the "
+                       "generator never reaches (it would draw only zeros)", ol_ck_name(ck));
     return 0;
 }
 
@@ -302,9 +324,112 @@ static uint64_t read_le64(const uint8_t *b) {
     return v;
 }
 
-/* ---- writing ---- */
+/* ---- CRC-32 (ISO-HDLC: reflected polynomial 0xEDB88320, initial and
+ * final value all ones; zlib's crc32), eight bytes at a time ("slicing by
+ * 8": t[k][b] is the CRC of byte b followed by k zero bytes). The tables
+ * are built for each save or load, so no state outlives a call. ---- */
+
+typedef struct crc_tables {
+    uint32_t t[8][256];
+} crc_tables;
+
+static void crc_init(crc_tables *c) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t r = i;
+        for (int k = 0; k < 8; k++) r = r & 1 ? (r >> 1) ^ 0xEDB88320u : r >> 1;
+        c->t[0][i] = r;
+    }
+    for (int i = 0; i < 256; i++)
+        for (int k = 1; k < 8; k++) c->t[k][i] = (c->t[k - 1][i] >> 8) ^ c->t[0][c->t[k - 1][i] & 0xff];
+}
+
+/* The CRC of the bytes before buf (crc; 0 for none) extended by n bytes. */
+static uint32_t crc_update(const crc_tables *c, uint32_t crc, const void *buf, size_t n) {
+    const uint8_t *p = buf;
+    crc = ~crc;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint32_t a = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                            (uint32_t)p[3] << 24);
+        uint32_t b = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        crc = c->t[7][a & 0xff] ^ c->t[6][(a >> 8) & 0xff] ^ c->t[5][(a >> 16) & 0xff] ^ c->t[4][a >> 24] ^
+              c->t[3][b & 0xff] ^ c->t[2][(b >> 8) & 0xff] ^ c->t[1][(b >> 16) & 0xff] ^ c->t[0][b >> 24];
+    }
+    for (; n > 0; n--, p++) crc = (crc >> 8) ^ c->t[0][(crc ^ *p) & 0xff];
+    return ~crc;
+}
+
+static uint32_t crc_str(const crc_tables *c, uint32_t crc, const char *s) {
+    return crc_update(c, crc, s, strlen(s) + 1); /* with its terminating zero */
+}
+
+/* "8 hex digits" (lower case) into *v; -1 for anything else. */
+static int parse_hex32(const char *s, uint32_t *v) {
+    if (strlen(s) != 8 || strspn(s, "0123456789abcdef") != 8) return -1;
+    *v = (uint32_t)strtoul(s, NULL, 16);
+    return 0;
+}
+
+/* ---- the header's entries, as the writer lays them out and the reader
+ * finds them ---- */
+
+typedef struct entry {
+    const char *name;
+    ol_dtype dtype;
+    int ndim;
+    int64_t shape[OL_MAXDIM];
+    uint64_t begin, end;
+} entry;
+
+/* A metadata key and value. */
+typedef struct kv {
+    const char *key, *value;
+} kv;
 
 static const char *st_dtype(ol_dtype dt) { return dt == OL_F64 ? "F64" : "F32"; }
+
+static int by_entry_name(const void *a, const void *b) {
+    return strcmp((*(const entry *const *)a)->name, (*(const entry *const *)b)->name);
+}
+
+static int by_key(const void *a, const void *b) {
+    return strcmp(((const kv *)a)->key, ((const kv *)b)->key);
+}
+
+/* The header checksum (checkpoint.h) of entries es and metadata m (every
+ * key but optlua.crc32.header; m is sorted here). -1 when out of memory. */
+static int header_crc(const crc_tables *c, const entry *es, size_t ne, kv *m, size_t nm, uint32_t *out) {
+    const entry **s = malloc((ne ? ne : 1) * sizeof *s);
+    if (!s) return -1;
+    for (size_t i = 0; i < ne; i++) s[i] = &es[i];
+    qsort(s, ne, sizeof *s, by_entry_name);
+    qsort(m, nm, sizeof *m, by_key);
+    uint32_t crc = 0;
+    char num[32];
+    for (size_t i = 0; i < ne; i++) {
+        crc = crc_update(c, crc, "T", 1);
+        crc = crc_str(c, crc, s[i]->name);
+        crc = crc_str(c, crc, st_dtype(s[i]->dtype));
+        for (int d = 0; d < s[i]->ndim; d++) {
+            snprintf(num, sizeof num, "%lld,", (long long)s[i]->shape[d]);
+            crc = crc_update(c, crc, num, strlen(num));
+        }
+        crc = crc_update(c, crc, "", 1);
+        snprintf(num, sizeof num, "%llu", (unsigned long long)s[i]->begin);
+        crc = crc_str(c, crc, num);
+        snprintf(num, sizeof num, "%llu", (unsigned long long)s[i]->end);
+        crc = crc_str(c, crc, num);
+    }
+    for (size_t i = 0; i < nm; i++) {
+        crc = crc_update(c, crc, "M", 1);
+        crc = crc_str(c, crc, m[i].key);
+        crc = crc_str(c, crc, m[i].value);
+    }
+    free(s);
+    *out = crc;
+    return 0;
+}
+
+/* ---- writing ---- */
 
 /* The write order: f64 tensors first, then f32, each in insertion order. */
 static int write_order(const ol_checkpoint *ck, int *order) {
@@ -315,44 +440,105 @@ static int write_order(const ol_checkpoint *ck, int *order) {
     return k;
 }
 
-/* The JSON header, padded with spaces to a multiple of 8 bytes after the
- * length word. Returns a malloc'd string (its length in *len) or NULL. */
+/* The CRC of t's bytes as the file holds them (little-endian). */
+static uint32_t tensor_crc(const crc_tables *c, const ol_tensor *t) {
+    size_t es = ol_dtype_size(t->dtype);
+    int64_t n = ol_tensor_numel(t);
+    const uint8_t *data = ol_tensor_data(t);
+    if (host_is_le()) return crc_update(c, 0, data, (size_t)n * es);
+    uint8_t chunk[4096];
+    int64_t per = (int64_t)(sizeof chunk / es);
+    uint32_t crc = 0;
+    for (int64_t i = 0; i < n; i += per) {
+        int64_t m = n - i < per ? n - i : per;
+        memcpy(chunk, data + (size_t)i * es, (size_t)m * es);
+        swap_elems(chunk, m, es);
+        crc = crc_update(c, crc, chunk, (size_t)m * es);
+    }
+    return crc;
+}
+
+/* The JSON header with the checksums, padded with spaces to a multiple of
+ * 8 bytes after the length word. Returns a malloc'd string (its length in
+ * *len) or NULL. */
 static char *make_header(const ol_checkpoint *ck, const int *order, size_t *len, ol_error *err) {
-    json_t *root = json_object();
-    json_t *meta = json_object();
-    int bad = !root || !meta;
+    const int n = ck->ntensors;
+    if ((int64_t)n + ck->nmeta + 2 > OL_CK_MAX_ENTRIES) {
+        ol_fail(err, "%d tensors and %d metadata keys exceed the limit of %d entries (with the 2 "
+                "checksum keys)", n, ck->nmeta, OL_CK_MAX_ENTRIES);
+        return NULL;
+    }
+    crc_tables *c = malloc(sizeof *c);
+    entry *es = malloc((size_t)(n ? n : 1) * sizeof *es);
+    kv *m = malloc((size_t)(ck->nmeta + 1) * sizeof *m);
+    json_t *root = json_object(), *meta = json_object(), *crcs = json_object();
+    char *crc_text = NULL, *s = NULL;
+    int bad = !c || !es || !m || !root || !meta || !crcs;
+    if (!bad) crc_init(c);
+    uint64_t off = 0;
+    char hex[16];
+    for (int k = 0; k < n && !bad; k++) {
+        const ol_ck_tensor *ct = &ck->tensors[order[k]];
+        uint64_t bytes = (uint64_t)ol_tensor_numel(&ct->t) * ol_dtype_size(ct->t.dtype);
+        es[k].name = ct->name;
+        es[k].dtype = ct->t.dtype;
+        es[k].ndim = ct->t.ndim;
+        memcpy(es[k].shape, ct->t.shape, sizeof es[k].shape);
+        es[k].begin = off;
+        es[k].end = off + bytes;
+        off += bytes;
+        snprintf(hex, sizeof hex, "%08lx", (unsigned long)tensor_crc(c, &ct->t));
+        bad = json_object_set_new(crcs, ct->name, json_string(hex)) != 0;
+    }
+    if (!bad) bad = !(crc_text = json_dumps(crcs, JSON_COMPACT));
+    uint32_t hcrc = 0;
+    if (!bad) {
+        for (int i = 0; i < ck->nmeta; i++) m[i] = (kv){ck->meta[i].key, ck->meta[i].value};
+        m[ck->nmeta] = (kv){CRC_KEY, crc_text};
+        bad = header_crc(c, es, (size_t)n, m, (size_t)ck->nmeta + 1, &hcrc) != 0;
+    }
+    snprintf(hex, sizeof hex, "%08lx", (unsigned long)hcrc);
     for (int i = 0; i < ck->nmeta && !bad; i++)
         bad = json_object_set_new(meta, ck->meta[i].key, json_string(ck->meta[i].value)) != 0;
-    if (!bad && ck->nmeta) bad = json_object_set(root, "__metadata__", meta) != 0;
-    uint64_t off = 0;
-    for (int k = 0; k < ck->ntensors && !bad; k++) {
-        const ol_tensor *t = &ck->tensors[order[k]].t;
-        uint64_t bytes = (uint64_t)ol_tensor_numel(t) * ol_dtype_size(t->dtype);
+    if (!bad) bad = json_object_set_new(meta, CRC_KEY, json_string(crc_text)) != 0 ||
+                    json_object_set_new(meta, CRC_HEADER_KEY, json_string(hex)) != 0 ||
+                    json_object_set(root, "__metadata__", meta) != 0;
+    for (int k = 0; k < n && !bad; k++) {
         json_t *e = json_object(), *shape = json_array(), *offs = json_array();
-        for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
-        json_array_append_new(offs, json_integer((json_int_t)off));
-        json_array_append_new(offs, json_integer((json_int_t)(off + bytes)));
-        json_object_set_new(e, "dtype", json_string(st_dtype(t->dtype)));
+        for (int d = 0; d < es[k].ndim; d++) json_array_append_new(shape, json_integer(es[k].shape[d]));
+        json_array_append_new(offs, json_integer((json_int_t)es[k].begin));
+        json_array_append_new(offs, json_integer((json_int_t)es[k].end));
+        json_object_set_new(e, "dtype", json_string(st_dtype(es[k].dtype)));
         json_object_set_new(e, "shape", shape);
         json_object_set_new(e, "data_offsets", offs);
-        bad = json_object_set_new(root, ck->tensors[order[k]].name, e) != 0;
-        off += bytes;
+        bad = json_object_set_new(root, es[k].name, e) != 0;
     }
-    json_decref(meta);
-    char *s = bad ? NULL : json_dumps(root, JSON_COMPACT);
+    if (!bad) s = json_dumps(root, JSON_COMPACT);
     json_decref(root);
+    json_decref(meta);
+    json_decref(crcs);
+    free(crc_text);
+    free(m);
+    free(es);
+    free(c);
     if (!s) {
         ol_fail(err, "cannot encode the header (names and metadata must be UTF-8)");
         return NULL;
     }
-    size_t n = strlen(s), padded = (n + 7) / 8 * 8;
+    size_t hn = strlen(s), padded = (hn + 7) / 8 * 8;
+    if (padded > OL_CK_MAX_HEADER) {
+        free(s);
+        ol_fail(err, "the header would take %zu bytes, over the limit of %d (less metadata?)", padded,
+                OL_CK_MAX_HEADER);
+        return NULL;
+    }
     char *p = realloc(s, padded + 1);
     if (!p) {
         free(s);
         ol_fail(err, "out of memory");
         return NULL;
     }
-    memset(p + n, ' ', padded - n);
+    memset(p + hn, ' ', padded - hn);
     p[padded] = 0;
     *len = padded;
     return p;
@@ -399,16 +585,148 @@ static int put_tensor(int fd, const ol_tensor *t, int64_t *budget) {
     return 0;
 }
 
-/* The directory part of path ("." when none), into buf. */
-static void dir_of(const char *path, char *buf, size_t size) {
+/* The whole file: length word, header, tensors in write order. */
+static int put_file(int fd, const ol_checkpoint *ck, const int *order, const char *header, size_t hlen,
+                    int64_t *budget) {
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+    int rc = put(fd, len8, 8, budget);
+    if (rc == 0) rc = put(fd, header, hlen, budget);
+    for (int k = 0; k < ck->ntensors && rc == 0; k++) rc = put_tensor(fd, &ck->tensors[order[k]].t, budget);
+    return rc;
+}
+
+/* The directory part of path ("." when none), malloc'd. */
+static char *dir_of(const char *path) {
     const char *slash = strrchr(path, '/');
-    if (!slash) {
-        snprintf(buf, size, ".");
-    } else if (slash == path) {
-        snprintf(buf, size, "/");
-    } else {
-        snprintf(buf, size, "%.*s", (int)(slash - path), path);
+    if (!slash) return dup_str(".");
+    if (slash == path) return dup_str("/");
+    size_t n = (size_t)(slash - path);
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, path, n);
+        d[n] = 0;
     }
+    return d;
+}
+
+/* The file a save to path writes: path itself, or where the chain of
+ * symbolic links it starts ends (which need not exist yet). Directories
+ * on the way are left to the system. NULL with err filled on failure. */
+static char *resolve_target(const char *path, ol_error *err) {
+    char *p = dup_str(path);
+    char link[4096];
+    for (int hops = 0; p; hops++) {
+        struct stat st;
+        if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode)) return p;
+        ssize_t n = hops < 40 ? readlink(p, link, sizeof link) : -1;
+        if (n <= 0 || (size_t)n >= sizeof link) {
+            int e = hops >= 40 ? ELOOP : n < 0 ? errno : n == 0 ? ENOENT : ENAMETOOLONG;
+            free(p);
+            ol_fail(err, "cannot write checkpoint '%.120s': following its symbolic link: %s", path,
+                    strerror(e));
+            return NULL;
+        }
+        link[n] = 0;
+        char *next;
+        if (link[0] == '/') {
+            next = dup_str(link);
+        } else { /* relative to the link's own directory */
+            char *d = dir_of(p);
+            size_t size = (d ? strlen(d) : 0) + (size_t)n + 2;
+            next = d ? malloc(size) : NULL;
+            if (next) snprintf(next, size, "%s/%s", d, link);
+            free(d);
+        }
+        free(p);
+        p = next;
+    }
+    ol_fail(err, "out of memory");
+    return NULL;
+}
+
+/* The letters of a temporary file's suffix, as mkstemp's. */
+static const char tmp_letters[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+#define TMP_SUFFIX ".tmp."
+
+/* Removes the temporary files an interrupted save to target may have left:
+ * regular files beside it named exactly TARGET.tmp.XXXXXX. */
+static void remove_stale(const char *target) {
+    char *dir = dir_of(target);
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    size_t nb = strlen(base), ns = strlen(TMP_SUFFIX);
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        const char *x = e->d_name + nb + ns;
+        if (strncmp(e->d_name, base, nb) != 0 || strncmp(e->d_name + nb, TMP_SUFFIX, ns) != 0 ||
+            strlen(x) != 6 || strspn(x, tmp_letters) != 6)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    if (d) closedir(d);
+    free(dir);
+}
+
+/* TARGET.tmp.XXXXXX into buf, the six letters mixed from the clock, the
+ * process and the attempt (no use of the engine's RNG, whose stream a
+ * save must not move); whoever creates the name checks that it is new. */
+static void temp_name(char *buf, size_t size, const char *target, unsigned attempt) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 40 ^
+                 (uint64_t)(attempt + 1) * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    char suffix[7];
+    for (int i = 0; i < 6; i++, x /= 62) suffix[i] = tmp_letters[x % 62];
+    suffix[6] = 0;
+    snprintf(buf, size, "%s" TMP_SUFFIX "%s", target, suffix);
+}
+
+/* Gives the unnamed temporary file fd the name tmp (a new name beside the
+ * target). 0, or -1 with errno set. */
+static int link_tmpfile(int fd, const char *target, char *tmp, size_t size) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    for (unsigned attempt = 0; attempt < 100; attempt++) {
+        temp_name(tmp, size, target, attempt);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) return 0;
+        if (errno != EEXIST) return -1;
+    }
+    return -1;
+}
+
+/* A new named temporary file beside the target, open for writing (mode
+ * 0666 less the umask), its name in tmp; -1 with errno set. */
+static int open_named(const char *target, char *tmp, size_t size) {
+    for (unsigned attempt = 0; attempt < 100; attempt++) {
+        temp_name(tmp, size, target, attempt);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
+/* Writes the file into fd and flushes it to disk: 0, -1 (errno in *e), or
+ * -2 when the test hook's budget ran out. */
+static int write_synced(int fd, const ol_checkpoint *ck, const int *order, const char *header, size_t hlen,
+                        int64_t *budget, int *e) {
+    int w = put_file(fd, ck, order, header, hlen, budget);
+    if (w == 0 && fsync(fd) != 0) w = -1;
+    if (w == -1) *e = errno;
+    return w;
+}
+
+static int64_t fail_after(void) {
+    const char *hook = getenv("OL_CHECKPOINT_FAIL_AFTER");
+    return hook && *hook ? strtoll(hook, NULL, 10) : -1;
 }
 
 int ol_ck_save(const ol_checkpoint *ck, const char *path, ol_error *err) {
@@ -417,69 +735,78 @@ int ol_ck_save(const ol_checkpoint *ck, const char *path, ol_error *err) {
     write_order(ck, order);
     size_t hlen;
     char *header = make_header(ck, order, &hlen, err);
-    if (!header) {
-        free(order);
-        return -1;
+    char *target = header ? resolve_target(path, err) : NULL;
+    char *dir = target ? dir_of(target) : NULL;
+    size_t tsize = target ? strlen(target) + 16 : 0;
+    char *tmp = target ? calloc(tsize, 1) : NULL;
+    int rc = -1;
+    if (!header || !target) goto done;
+    if (!dir || !tmp) {
+        ol_fail(err, "out of memory");
+        goto done;
     }
-    int64_t budget = -1;
-    const char *hook = getenv("OL_CHECKPOINT_FAIL_AFTER");
-    if (hook && *hook) budget = strtoll(hook, NULL, 10);
-
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) {
-        free(order);
-        free(header);
-        return ol_fail(err, "out of memory");
+    struct stat st;
+    const int exists = stat(target, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
+        ol_fail(err, "cannot write checkpoint '%.120s': it exists and is not a regular file", target);
+        goto done;
     }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(order);
-        free(header);
-        free(tmp);
-        return ol_fail(err, "cannot write checkpoint '%.120s': %s", path, strerror(e));
-    }
-    /* mkstemp makes the file 0600; a checkpoint reads like any file. */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-
-    uint8_t len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
-    int rc = put(fd, len8, 8, &budget);
-    if (rc == 0) rc = put(fd, header, hlen, &budget);
-    for (int k = 0; k < ck->ntensors && rc == 0; k++) rc = put_tensor(fd, &ck->tensors[order[k]].t, &budget);
-    free(order);
-    free(header);
-    if (rc == -2) {
-        /* Simulated crash: the temporary file stays, as after a real one. */
+    remove_stale(target);
+    int64_t budget = fail_after();
+    int w = 1, e = 0; /* w: 1 not written yet, else as write_synced */
+#ifdef O_TMPFILE
+    /* An unnamed temporary file: nothing is left if the process dies
+     * while writing it; it is named only once whole. */
+    const char *named = getenv("OL_CHECKPOINT_NAMED_TMP");
+    int fd = named && strcmp(named, "1") == 0 ? -1 : open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+        w = write_synced(fd, ck, order, header, hlen, &budget, &e);
+        if (w == 0 && exists) fchmod(fd, st.st_mode & 0777);
+        if (w == 0 && link_tmpfile(fd, target, tmp, tsize) != 0) {
+            w = 1; /* no /proc to name it through: written again, named */
+            tmp[0] = 0;
+            budget = fail_after();
+        }
         close(fd);
+    }
+#endif
+    if (w == 1) {
+        int nfd = open_named(target, tmp, tsize);
+        if (nfd < 0) {
+            e = errno;
+            w = -1;
+            tmp[0] = 0;
+        } else {
+            if (exists) fchmod(nfd, st.st_mode & 0777);
+            w = write_synced(nfd, ck, order, header, hlen, &budget, &e);
+            if (close(nfd) != 0 && w == 0) e = errno, w = -1;
+        }
+    }
+    if (w == -2) { /* as after a crash: an unnamed temporary is gone, a named one stays */
         ol_fail(err, "cannot write checkpoint '%.120s': simulated crash after %s bytes "
-                "(OL_CHECKPOINT_FAIL_AFTER)", path, hook);
-        free(tmp);
-        return -1;
+                "(OL_CHECKPOINT_FAIL_AFTER)", path, getenv("OL_CHECKPOINT_FAIL_AFTER"));
+        goto done;
     }
-    int e = rc ? errno : 0;
-    if (rc == 0 && fsync(fd) != 0) e = errno, rc = -1;
-    if (close(fd) != 0 && rc == 0) e = errno, rc = -1;
-    if (rc == 0 && rename(tmp, path) != 0) e = errno, rc = -1;
-    if (rc) {
-        unlink(tmp);
-        free(tmp);
-        return ol_fail(err, "cannot write checkpoint '%.120s': %s", path, strerror(e));
+    if (w == 0 && rename(tmp, target) != 0) e = errno, w = -1;
+    if (w != 0) {
+        if (tmp[0]) unlink(tmp);
+        ol_fail(err, "cannot write checkpoint '%.120s': %s", path, strerror(e));
+        goto done;
     }
-    free(tmp);
     /* The rename is durable only once the directory entry is on disk. */
-    char dir[4096];
-    dir_of(path, dir, sizeof dir);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd); /* some file systems refuse; the data are safe already */
         close(dfd);
     }
-    return 0;
+    rc = 0;
+done:
+    free(order);
+    free(header);
+    free(target);
+    free(dir);
+    free(tmp);
+    return rc;
 }
 
 /* ---- reading ---- */
@@ -501,14 +828,6 @@ static int src_read(const source *s, uint64_t off, void *buf, size_t n) {
     if (fseeko(s->f, (off_t)off, SEEK_SET) != 0) return -1;
     return fread(buf, 1, n, s->f) == n ? 0 : -1;
 }
-
-typedef struct entry {
-    const char *name;
-    ol_dtype dtype;
-    int ndim;
-    int64_t shape[OL_MAXDIM];
-    uint64_t begin, end;
-} entry;
 
 static const char *const other_dtypes[] = {"BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32",
                                            "I64", "U64", "F8_E4M3", "F8_E5M2", NULL};
@@ -595,8 +914,11 @@ static int by_offset(const void *a, const void *b) {
 }
 
 /* The tensors must tile [0, data_size): sorted by offset, each begins
- * where the previous ended. */
-static int check_layout(const char *file, entry *es, size_t n, uint64_t data_size, ol_error *err) {
+ * where the previous ended. In a file optlua wrote (ordered), they do so
+ * in the order the header lists them, as the writer lays them out; two
+ * tensors of one size whose offsets were exchanged are refused so. */
+static int check_layout(const char *file, entry *es, size_t n, uint64_t data_size, int ordered,
+                        ol_error *err) {
     entry *s = malloc((n ? n : 1) * sizeof *s);
     if (!s) return ol_fail(err, "out of memory");
     memcpy(s, es, n * sizeof *s);
@@ -616,19 +938,114 @@ static int check_layout(const char *file, entry *es, size_t n, uint64_t data_siz
         rc = ol_fail(err, "checkpoint '%.80s': %llu bytes after the last tensor belong to no tensor", file,
                      (unsigned long long)(data_size - at));
     free(s);
+    at = 0;
+    for (size_t i = 0; ordered && i < n && rc == 0; at = es[i].end, i++)
+        if (es[i].begin != at)
+            rc = ol_fail(err, "checkpoint '%.80s': tensor " NAMEFMT " begins at byte %llu of the data, "
+                         "not at %llu where the one before it in the header ends (optlua writes them "
+                         "in order: offsets exchanged?)", file, es[i].name,
+                         (unsigned long long)es[i].begin, (unsigned long long)at);
     return rc;
 }
 
-static int parse_meta(const char *file, json_t *m, ol_checkpoint *out, ol_error *err) {
+/* Before jansson builds the header: its size in entries, so that a hostile
+ * header costs little time and memory. Counts, outside strings, the
+ * characters that open an object, an array, a member or an element
+ * ('{', '[', ':', ','): a tensor entry takes at most 18 of them (with
+ * OL_MAXDIM sizes), a metadata key 2, so a header within
+ * OL_CK_MAX_ENTRIES entries never exceeds 20 per entry. Nesting is at
+ * most 3 deep (header, entry, shape). The exact entry count is checked
+ * after parsing. */
+static int prescan(const char *file, const char *h, size_t n, ol_error *err) {
+    const uint64_t limit = (uint64_t)OL_CK_MAX_ENTRIES * 20;
+    uint64_t count = 0;
+    int depth = 0, in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char c = h[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = 0;
+            continue;
+        }
+        if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > 3)
+                return ol_fail(err, "checkpoint '%.80s': header nests deeper than a safetensors header at "
+                               "byte %zu", file, i + 8);
+            count++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        } else if (c == ':' || c == ',') {
+            count++;
+        }
+        if (count > limit)
+            return ol_fail(err, "checkpoint '%.80s': header holds more than %d entries (tensors and "
+                           "metadata keys), the most optlua reads", file, OL_CK_MAX_ENTRIES);
+    }
+    return 0;
+}
+
+/* The file's checksums, kept aside while reading (pointers into the
+ * parsed header). */
+typedef struct checksums {
+    const char *tensors; /* optlua.crc32's text, or NULL */
+    const char *header;  /* optlua.crc32.header's, or NULL */
+} checksums;
+
+static int parse_meta(const char *file, json_t *m, ol_checkpoint *out, checksums *cs, ol_error *err) {
     if (!json_is_object(m)) return ol_fail(err, "checkpoint '%.80s': __metadata__ is not an object", file);
     const char *key;
     json_t *v;
     json_object_foreach(m, key, v) {
         if (!json_is_string(v))
             return ol_fail(err, "checkpoint '%.80s': __metadata__ value of " NAMEFMT " is not a string", file, key);
-        if (ol_ck_set_meta(out, key, json_string_value(v), err)) return -1;
+        if (strcmp(key, CRC_KEY) == 0) cs->tensors = json_string_value(v);
+        else if (strcmp(key, CRC_HEADER_KEY) == 0) cs->header = json_string_value(v);
+        else if (ol_ck_set_meta(out, key, json_string_value(v), err)) return -1;
     }
     return 0;
+}
+
+#define DAMAGED "(the file is damaged, or was changed after optlua wrote it)"
+
+/* The header's checksums against the header; fills want[i], the stored
+ * checksum of es[i]'s data. */
+static int check_header_crc(const char *file, const crc_tables *c, const checksums *cs, const entry *es,
+                            size_t ne, const ol_checkpoint *out, uint32_t *want, ol_error *err) {
+    if (!cs->tensors || !cs->header)
+        return ol_fail(err, "checkpoint '%.80s': metadata '%s' without '%s' " DAMAGED, file,
+                       cs->tensors ? CRC_KEY : CRC_HEADER_KEY, cs->tensors ? CRC_HEADER_KEY : CRC_KEY);
+    uint32_t stored;
+    if (parse_hex32(cs->header, &stored))
+        return ol_fail(err, "checkpoint '%.80s': metadata '%s' is not 8 hex digits " DAMAGED, file,
+                       CRC_HEADER_KEY);
+    json_error_t je;
+    json_t *j = json_loads(cs->tensors, 0, &je);
+    int rc = 0;
+    if (!json_is_object(j))
+        rc = ol_fail(err, "checkpoint '%.80s': metadata '%s' is not a JSON object " DAMAGED, file, CRC_KEY);
+    else if (json_object_size(j) != ne)
+        rc = ol_fail(err, "checkpoint '%.80s': metadata '%s' has %zu checksums for %zu tensors " DAMAGED,
+                     file, CRC_KEY, json_object_size(j), ne);
+    for (size_t i = 0; i < ne && rc == 0; i++) {
+        json_t *h = json_object_get(j, es[i].name);
+        if (!json_is_string(h) || parse_hex32(json_string_value(h), &want[i]))
+            rc = ol_fail(err, "checkpoint '%.80s': metadata '%s' has no checksum (8 hex digits) for tensor "
+                         NAMEFMT " " DAMAGED, file, CRC_KEY, es[i].name);
+    }
+    json_decref(j);
+    if (rc) return rc;
+    kv *m = malloc((size_t)(out->nmeta + 1) * sizeof *m);
+    if (!m) return ol_fail(err, "out of memory");
+    for (int i = 0; i < out->nmeta; i++) m[i] = (kv){out->meta[i].key, out->meta[i].value};
+    m[out->nmeta] = (kv){CRC_KEY, cs->tensors};
+    uint32_t got;
+    if (header_crc(c, es, ne, m, (size_t)out->nmeta + 1, &got)) rc = ol_fail(err, "out of memory");
+    else if (got != stored)
+        rc = ol_fail(err, "checkpoint '%.80s': the header does not match its checksum " DAMAGED, file);
+    free(m);
+    return rc;
 }
 
 static int read_checkpoint(const source *src, const char *file, ol_checkpoint *out, ol_error *err) {
@@ -654,6 +1071,10 @@ static int read_checkpoint(const source *src, const char *file, ol_checkpoint *o
         free(h);
         return ol_fail(err, "checkpoint '%.80s': header does not start with '{' (not a safetensors file?)", file);
     }
+    if (prescan(file, h, (size_t)hlen, err)) {
+        free(h);
+        return -1;
+    }
     json_error_t je;
     json_t *root = json_loadb(h, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
     free(h);
@@ -663,15 +1084,19 @@ static int read_checkpoint(const source *src, const char *file, ol_checkpoint *o
     uint64_t data_size = src->size - 8 - hlen;
     size_t n = json_object_size(root);
     entry *es = malloc((n ? n : 1) * sizeof *es);
-    int rc = es ? 0 : ol_fail(err, "out of memory");
-    size_t ne = 0;
+    uint32_t *want = malloc((n ? n : 1) * sizeof *want);
+    crc_tables *c = malloc(sizeof *c);
+    int rc = es && want && c ? 0 : ol_fail(err, "out of memory");
+    size_t ne = 0, nkeys = 0;
+    checksums cs = {NULL, NULL};
     const char *name;
     json_t *v;
     if (rc == 0 && !json_is_object(root)) rc = ol_fail(err, "checkpoint '%.80s': header is not a JSON object", file);
     else if (rc == 0) {
         json_object_foreach(root, name, v) {
             if (strcmp(name, "__metadata__") == 0) {
-                rc = parse_meta(file, v, out, err);
+                rc = parse_meta(file, v, out, &cs, err);
+                nkeys += json_object_size(v);
             } else if (!name[0]) {
                 rc = ol_fail(err, "checkpoint '%.80s': a tensor has an empty name", file);
             } else {
@@ -681,7 +1106,17 @@ static int read_checkpoint(const source *src, const char *file, ol_checkpoint *o
             if (rc) break;
         }
     }
-    if (rc == 0) rc = check_layout(file, es, ne, data_size, err);
+    if (rc == 0 && ne + nkeys > OL_CK_MAX_ENTRIES)
+        rc = ol_fail(err, "checkpoint '%.80s': %zu tensors and %zu metadata keys exceed the limit of %d "
+                     "entries", file, ne, nkeys, OL_CK_MAX_ENTRIES);
+    /* The checksums first: for a damaged file, they say what happened. */
+    const int verify = cs.tensors || cs.header;
+    if (rc == 0 && verify) {
+        crc_init(c);
+        rc = check_header_crc(file, c, &cs, es, ne, out, want, err);
+    }
+    if (rc == 0)
+        rc = check_layout(file, es, ne, data_size, verify || ol_ck_get_meta(out, FORMAT_KEY) != NULL, err);
     for (size_t i = 0; i < ne && rc == 0; i++) {
         ol_tensor t;
         if (ol_tensor_empty(&t, es[i].dtype, es[i].ndim, es[i].shape, err)) {
@@ -694,9 +1129,19 @@ static int read_checkpoint(const source *src, const char *file, ol_checkpoint *o
             rc = ol_fail(err, "checkpoint '%.80s': cannot read the data of " NAMEFMT, file, es[i].name);
             break;
         }
+        if (verify && crc_update(c, 0, ol_tensor_data(&t), (size_t)nb) != want[i]) {
+            ol_tensor_release(&t);
+            rc = ol_fail(err, "checkpoint '%.80s': the data of tensor " NAMEFMT " (bytes %llu..%llu) do not "
+                         "match its checksum " DAMAGED, file, es[i].name, (unsigned long long)es[i].begin,
+                         (unsigned long long)es[i].end);
+            break;
+        }
         if (!host_is_le()) swap_elems(ol_tensor_data(&t), ol_tensor_numel(&t), ol_dtype_size(t.dtype));
         rc = add_owned(out, es[i].name, &t, err);
     }
+    out->verified = rc == 0 && verify;
+    free(c);
+    free(want);
     free(es);
     json_decref(root);
     return rc;
@@ -715,14 +1160,17 @@ int ol_ck_parse(const void *buf, size_t size, const char *name, ol_checkpoint *o
 
 int ol_ck_load(const char *path, ol_checkpoint *out, ol_error *err) {
     ol_ck_init(out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ol_fail(err, "cannot open checkpoint '%.120s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return ol_fail(err, "checkpoint '%.120s' is not a regular file", path);
+    int64_t size = 0;
+    int fd = ol_open_regular(path, &size);
+    if (fd == -1) return ol_fail(err, "cannot open checkpoint '%.120s': %s", path, strerror(errno));
+    if (fd == -2) return ol_fail(err, "checkpoint '%.120s' is not a regular file", path);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return ol_fail(err, "cannot open checkpoint '%.120s': %s", path, strerror(e));
     }
-    source src = {.f = f, .size = (uint64_t)st.st_size};
+    source src = {.f = f, .size = (uint64_t)size};
     int rc = (out->source = dup_str(path)) ? read_checkpoint(&src, path, out, err)
                                            : ol_fail(err, "out of memory");
     fclose(f);

@@ -1,16 +1,17 @@
-/* Symmetric dense linear algebra over LAPACKE: Cholesky (dpotrf/dpotrs)
- * with Levenberg-Marquardt damping raised until the matrix factors,
- * eigendecomposition (ssyevd/dsyevd, divide and conquer), and Lanczos
- * with full reorthogonalisation (Golub & Van Loan, 4th ed., Alg. 10.1.1,
- * each new vector re-orthogonalised twice against all earlier ones, which
- * keeps the Ritz values free of ghost copies) whose tridiagonal matrix is
- * solved by dstev. */
+/* Symmetric dense linear algebra over LAPACK (lapack.h): Cholesky
+ * (dpotrf/dpotrs) with Levenberg-Marquardt damping raised until the matrix
+ * factors, eigendecomposition (ssyevd/dsyevd, divide and conquer), and
+ * Lanczos with full reorthogonalisation (Golub & Van Loan, 4th ed.,
+ * Alg. 10.1.1, each new vector re-orthogonalised twice against all earlier
+ * ones, which keeps the Ritz values free of ghost copies) whose
+ * tridiagonal matrix is solved by dstev. */
 #include "linalg/linalg.h"
 
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "linalg/lapack.h"
 
 int ol_chol_solve_damped(int64_t n, const double *H, const double *b, double *lambda,
                          double *x, int *raised, double *work, ol_error *err) {
@@ -23,13 +24,12 @@ int ol_chol_solve_damped(int64_t n, const double *H, const double *b, double *la
         memcpy(work, H, (size_t)(n * n) * sizeof *work);
         for (int64_t i = 0; i < n; i++) work[i * n + i] += lam;
         /* Column-major: a symmetric matrix reads the same either way, and
-         * LAPACKE's row-major path would allocate a transposed copy of the
-         * matrix (and of b) at every call. */
-        lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, work, (lapack_int)n);
+         * a row-major call would need a transposed copy of the matrix (and
+         * of b) at every call. */
+        int info = ol_lapack_potrf_lower((int)n, work);
         if (info == 0) {
             memcpy(x, b, (size_t)n * sizeof *x);
-            info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)n, 1, work, (lapack_int)n, x,
-                                  (lapack_int)n);
+            info = ol_lapack_potrs_lower((int)n, work, x);
             if (info != 0) return ol_fail(err, "dpotrs failed (info %d)", (int)info);
             *lambda = lam;
             return 0;
@@ -81,15 +81,8 @@ int ol_eigh(const ol_tensor *a, double tol, ol_tensor *vals, ol_tensor *vecs, ol
         ol_tensor_release(&A);
         return -1;
     }
-    /* Row-major 'V' returns eigenvectors as columns, as LAPACK documents. */
-    char jobz = vecs ? 'V' : 'N';
-    lapack_int info;
-    if (a->dtype == OL_F64)
-        info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, jobz, 'U', (lapack_int)n, ol_tensor_data(&A),
-                              (lapack_int)n, ol_tensor_data(vals));
-    else
-        info = LAPACKE_ssyevd(LAPACK_ROW_MAJOR, jobz, 'U', (lapack_int)n, ol_tensor_data(&A),
-                              (lapack_int)n, ol_tensor_data(vals));
+    /* Eigenvectors come back as the columns of A. */
+    int info = ol_lapack_syevd(a->dtype, vecs != NULL, (int)n, ol_tensor_data(&A), ol_tensor_data(vals));
     if (info != 0) {
         ol_tensor_release(&A);
         ol_tensor_release(vals);
@@ -173,7 +166,7 @@ int ol_lanczos(int64_t n, ol_matvec_fn av, void *ud, int k, int m, const double 
         goto done;
     }
     /* Eigen-pairs of the tridiagonal T = tridiag(beta, alpha, beta). */
-    lapack_int info = LAPACKE_dstev(LAPACK_ROW_MAJOR, 'V', steps, alpha, beta, Z, steps);
+    int info = ol_lapack_stev(steps, alpha, beta, Z);
     if (info != 0) {
         ol_fail(err, "tridiagonal eigensolver (dstev) failed (info %d)", (int)info);
         goto done;

@@ -1,4 +1,4 @@
-/* Dense symmetric linear algebra through LAPACK (LAPACKE): damped Cholesky
+/* Dense symmetric linear algebra through LAPACK (lapack.h): damped Cholesky
  * solves, symmetric eigendecomposition, condition numbers, and Lanczos for
  * the extreme eigenvalues of an operator known only by its products.
  * Conventions as in tensor.h: 0 / -1 with an ol_error filled. */

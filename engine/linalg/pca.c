@@ -22,7 +22,8 @@
 #include <string.h>
 
 #include <cblas.h>
-#include <lapacke.h>
+
+#include "linalg/lapack.h"
 
 /* A contiguous f64 copy of the N x D matrix X, centred; mean gets its column
  * means (D doubles, malloc'd). On failure nothing is left allocated. */
@@ -105,7 +106,7 @@ int ol_pca_fit(ol_pca *p, const ol_tensor *X, int64_t k, int whiten, int zca, do
     }
     for (int64_t i = 0; i < d; i++) p->total_variance += c[i * d + i];
     /* Eigenvectors overwrite c: column j holds the one for w[j] (ascending). */
-    lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)d, c, (lapack_int)d, w);
+    int info = ol_lapack_syevd(OL_F64, 1, (int)d, c, w);
     if (info != 0) {
         free(c);
         free(w);
@@ -238,7 +239,7 @@ int ol_pca_condition_number(const ol_tensor *X, double *cond, ol_error *err) {
         free(w);
         return ol_fail(err, "out of memory");
     }
-    lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)d, c, (lapack_int)d, w);
+    int info = ol_lapack_syevd(OL_F64, 0, (int)d, c, w);
     double lo = w[0], hi = w[d - 1];
     free(c);
     free(w);

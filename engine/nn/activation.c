@@ -4,17 +4,8 @@
  * forward takes an optional bias so that a linear layer's bias add and its
  * activation are one pass over memory after the GEMM. */
 #include <string.h>
-#include <tgmath.h>
 
 #include "nn/kernels.h"
-
-/* The per-element loops must vectorise: -O2's "very cheap" cost model
- * (GCC 12) refuses every loop whose length is not a known multiple of the
- * vector width, which left these passes scalar and as slow as a third of
- * the GEMMs at batch 1024. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")
-#endif
 
 static const char *const act_names[] = {"identity", "relu", "leaky_relu",
                                         "tanh", "sigmoid", "gelu"};
@@ -33,12 +24,5 @@ int ol_act_parse(const char *name, ol_act *a) {
     return -1;
 }
 
-#define T float
-#define S(name) name##_f32
-#include "nn/generic/activation.h"
-#undef T
-#undef S
-
-#define T double
-#define S(name) name##_f64
-#include "nn/generic/activation.h"
+#define OL_GENERIC "nn/generic/activation.h"
+#include "core/generic.h"

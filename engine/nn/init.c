@@ -20,10 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <lapacke.h>
-
 #include "nn/nn.h"
 #include "core/rng.h"
+#include "linalg/lapack.h"
 
 static const char *const scheme_names[] = {"xavier_uniform", "xavier_normal", "fan_in_uniform",
                                            "kaiming_uniform", "kaiming_normal", "orthogonal"};
@@ -127,10 +126,10 @@ int ol_init_orthogonal(ol_tensor *t, double gain, ol_error *err) {
     const int64_t cols = numel / rows;
     const int trans = rows < cols;
     const int64_t m = trans ? cols : rows, n = trans ? rows : cols; /* m >= n */
-    double *a = malloc((size_t)(m * n) * sizeof *a), *tau = malloc((size_t)n * sizeof *tau);
-    if (!a || !tau) {
+    double *a = malloc((size_t)(m * n) * sizeof *a), *sign = malloc((size_t)n * sizeof *sign);
+    if (!a || !sign) {
         free(a);
-        free(tau);
+        free(sign);
         return ol_fail(err, "out of memory");
     }
     /* Draw the rows x cols matrix in row-major order, stored as m x n. */
@@ -140,27 +139,22 @@ int ol_init_orthogonal(ol_tensor *t, double gain, ol_error *err) {
             if (trans) a[c * n + r] = z;
             else a[r * n + c] = z;
         }
-    int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)m, (lapack_int)n, a, (lapack_int)n, tau);
-    double *sign = malloc((size_t)n * sizeof *sign);
-    if (info == 0 && sign) {
+    /* a = Q R: a becomes Q, sign receives R's diagonal, then its signs. */
+    const int info = ol_lapack_qr((int)m, (int)n, a, sign);
+    if (info == 0) {
         for (int64_t j = 0; j < n; j++) {
-            double d = a[j * n + j];
+            double d = sign[j];
             sign[j] = (d > 0) - (d < 0);
         }
-        info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)m, (lapack_int)n, (lapack_int)n, a,
-                              (lapack_int)n, tau);
-    }
-    if (info == 0 && sign)
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) {
                 double q = a[i * n + j] * sign[j] * gain;
                 set_flat(t, trans ? j * cols + i : i * cols + j, q);
             }
-    int ok = info == 0 && sign;
+    }
     free(a);
-    free(tau);
     free(sign);
-    if (!ok) return ol_fail(err, "orthogonal: QR failed (LAPACK info %d)", info);
+    if (info != 0) return ol_fail(err, "orthogonal: QR failed (LAPACK info %d)", info);
     return 0;
 }
 

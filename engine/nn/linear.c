@@ -29,8 +29,6 @@
  * measured faster than cutting their columns. */
 #include <string.h>
 
-#include <cblas.h>
-
 #include "nn/kernels.h"
 #include "core/parallel.h"
 #include "core/threads.h"
@@ -76,27 +74,17 @@ _Static_assert(SPLIT_GRAIN % OL_GROUP_ROWS == 0, "a part must start a group of r
 #define THIN_ROWS 64
 
 /* OpenBLAS on one thread for the products the nn layer makes (cut or
- * not), back to the user's setting after. */
-#define ON_ONE_BLAS_THREAD(call)                 \
-    do {                                         \
-        const int all_ = ol_get_threads();       \
-        if (all_ > 1) ol_blas_set_threads(1);    \
-        call;                                    \
-        if (all_ > 1) ol_blas_set_threads(all_); \
-    } while (0)
+ * not): blas_one_thread before them returns the user's setting, and
+ * blas_restore after them puts it back. */
+static int blas_one_thread(void) {
+    const int all = ol_get_threads();
+    if (all > 1) ol_blas_set_threads(1);
+    return all;
+}
 
-#define T float
-#define S(name) name##_f32
-#define GEMM cblas_sgemm
-#define GEMV cblas_sgemv
-#include "nn/generic/linear.h"
-#undef T
-#undef S
-#undef GEMM
-#undef GEMV
+static void blas_restore(int all) {
+    if (all > 1) ol_blas_set_threads(all);
+}
 
-#define T double
-#define S(name) name##_f64
-#define GEMM cblas_dgemm
-#define GEMV cblas_dgemv
-#include "nn/generic/linear.h"
+#define OL_GENERIC "nn/generic/linear.h"
+#include "core/generic.h"

@@ -3,7 +3,6 @@
  * mse (torch.nn.MSELoss) and bce (torch.nn.BCEWithLogitsLoss), all with
  * reduction 'mean'; rules in generic/loss.h, instantiated for f32 and f64. */
 #include <string.h>
-#include <tgmath.h>
 
 #include "nn/kernels.h"
 #include "core/parallel.h"
@@ -13,14 +12,6 @@
  * outlasts the pool's handoff, and a big batch's loss does not leave the
  * other core idle. */
 #define LOSS_MIN_ROWS 64
-
-/* The per-element loops must vectorise: -O2's "very cheap" cost model
- * (GCC 12) refuses every loop whose length is not a known multiple of the
- * vector width, which would leave these passes scalar and a large part of
- * a batch-1024 step. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")
-#endif
 
 static const char *const loss_names[] = {"cross_entropy", "mse", "bce"};
 _Static_assert(sizeof loss_names / sizeof *loss_names == OL_LOSS_COUNT, "a name per loss");
@@ -38,12 +29,5 @@ int ol_loss_parse(const char *name, ol_loss_kind *k) {
     return -1;
 }
 
-#define T float
-#define S(name) name##_f32
-#include "nn/generic/loss.h"
-#undef T
-#undef S
-
-#define T double
-#define S(name) name##_f64
-#include "nn/generic/loss.h"
+#define OL_GENERIC "nn/generic/loss.h"
+#include "core/generic.h"

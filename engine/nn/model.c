@@ -47,15 +47,6 @@ struct ol_model {
     size_t curv_size;
 };
 
-/* Calls fn_f32 or fn_f64 by m's dtype; void pointers convert to T*. */
-#define CALL(m, fn, ...)                \
-    do {                                \
-        if ((m)->dt == OL_F32)          \
-            fn##_f32(__VA_ARGS__);      \
-        else                            \
-            fn##_f64(__VA_ARGS__);      \
-    } while (0)
-
 static void *P(const ol_model *m, int64_t off) { return (char *)m->params->data + off * (int64_t)m->es; }
 static void *G(const ol_model *m, int64_t off) { return (char *)m->grads->data + off * (int64_t)m->es; }
 
@@ -256,16 +247,18 @@ int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err) {
         if (l->spec.kind == OL_LAYER_LINEAR) {
             if (l->fused) { /* the activation runs on each part of the product */
                 const layer *a = &m->L[i + 1];
-                CALL(m, ol_linear_act_forward, n, l->spec.in, l->spec.out, in, P(m, l->w_off),
-                     P(m, l->b_off), a->spec.act, a->spec.slope, m->out[i], m->out[i + 1]);
+                OL_DT_CALL(m->dt, ol_linear_act_forward, n, l->spec.in, l->spec.out, in,
+                           P(m, l->w_off), P(m, l->b_off), a->spec.act, a->spec.slope, m->out[i],
+                           m->out[i + 1]);
                 i++;
             } else {
-                CALL(m, ol_linear_forward, n, l->spec.in, l->spec.out, in, P(m, l->w_off),
-                     m->out[i]);
-                CALL(m, ol_bias_forward, n, l->width, m->out[i], P(m, l->b_off));
+                OL_DT_CALL(m->dt, ol_linear_forward, n, l->spec.in, l->spec.out, in,
+                           P(m, l->w_off), m->out[i]);
+                OL_DT_CALL(m->dt, ol_bias_forward, n, l->width, m->out[i], P(m, l->b_off));
             }
         } else {
-            CALL(m, ol_act_forward, l->spec.act, l->spec.slope, n, l->width, in, NULL, m->out[i]);
+            OL_DT_CALL(m->dt, ol_act_forward, l->spec.act, l->spec.slope, n, l->width, in, NULL,
+                       m->out[i]);
         }
     }
     m->state = 1;
@@ -318,12 +311,8 @@ int ol_model_loss(ol_model *m, ol_loss_kind kind, const ol_target *t, double *lo
     const int64_t n = m->n, c = m->out_features;
     if (ol_target_check(m, kind, t, n, err) != 0) return -1;
     const int nl = m->nl;
-    if (m->dt == OL_F32)
-        *loss = ol_loss_cut_f32(kind, n, c, (const float *)m->out[nl - 1], t->ids, t->dense,
-                                (float *)m->gout[nl - 1], m->row_groups);
-    else
-        *loss = ol_loss_cut_f64(kind, n, c, (const double *)m->out[nl - 1], t->ids, t->dense,
-                                (double *)m->gout[nl - 1], m->row_groups);
+    *loss = OL_DT_CALL(m->dt, ol_loss_cut, kind, n, c, m->out[nl - 1], t->ids, t->dense,
+                       m->gout[nl - 1], m->row_groups);
     m->state = 2;
     return 0;
 }
@@ -390,17 +379,8 @@ int ol_target_class_id(double v, int64_t row, int64_t classes, int32_t *id, ol_e
     return 0;
 }
 
-/* Largest |v[i]| over n values, or INFINITY when one is not finite
- * (NaN compares false, so it is looked for on its own). */
-static double max_abs(const ol_model *m, const void *v, int64_t n) {
-    double mx = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double a = fabs(m->dt == OL_F32 ? (double)((const float *)v)[i] : ((const double *)v)[i]);
-        if (!(a <= DBL_MAX)) return INFINITY;
-        if (a > mx) mx = a;
-    }
-    return mx;
-}
+#define OL_GENERIC "nn/generic/model.h"
+#include "core/generic.h"
 
 /* At batch 1, dW = dz x^T and db = dz: every element is finite when x and
  * dz are and max|dz| * max|x| stays below the largest finite value. For
@@ -408,7 +388,7 @@ static double max_abs(const ol_model *m, const void *v, int64_t n) {
  * never exceeds an exact bound that is itself representable; for f64 half
  * of DBL_MAX leaves room for the rounding of the test's own product. */
 static int outer_finite(const ol_model *m, const void *x, int64_t in, const void *dz, int64_t out) {
-    double a = max_abs(m, x, in), b = max_abs(m, dz, out);
+    double a = OL_DT_CALL(m->dt, max_abs, x, in), b = OL_DT_CALL(m->dt, max_abs, dz, out);
     return m->dt == OL_F32 ? a * b <= FLT_MAX : a * b <= 0.5 * DBL_MAX;
 }
 
@@ -425,24 +405,11 @@ static int linear_back(ol_model *m, int li, int acc) {
     void *dx = li > m->first_linear ? m->gout[li - 1] : NULL;
     const layer *act = dx && li >= 2 ? &m->L[li - 1] : NULL;
     if (!act || act->spec.kind != OL_LAYER_ACT || !act->fused) {
-        CALL(m, ol_linear_backward, n, lin->spec.in, lin->spec.out, input_of(m, li),
-             P(m, lin->w_off), m->gout[li], dx, G(m, lin->w_off), acc);
+        OL_DT_CALL(m->dt, ol_linear_backward, n, lin->spec.in, lin->spec.out, input_of(m, li),
+                   P(m, lin->w_off), m->gout[li], dx, G(m, lin->w_off), acc);
         return 0;
     }
-    const layer *plin = &m->L[li - 2];
-    if (m->dt == OL_F32) {
-        ol_act_grad_f32 g = {act->spec.act, act->spec.slope, m->out[li - 2], P(m, plin->b_off),
-                             m->out[li - 1], m->gout[li - 2], G(m, plin->b_off), acc,
-                             m->row_groups};
-        ol_linear_backward_act_f32(n, lin->spec.in, lin->spec.out, input_of(m, li),
-                                   P(m, lin->w_off), m->gout[li], dx, G(m, lin->w_off), acc, &g);
-    } else {
-        ol_act_grad_f64 g = {act->spec.act, act->spec.slope, m->out[li - 2], P(m, plin->b_off),
-                             m->out[li - 1], m->gout[li - 2], G(m, plin->b_off), acc,
-                             m->row_groups};
-        ol_linear_backward_act_f64(n, lin->spec.in, lin->spec.out, input_of(m, li),
-                                   P(m, lin->w_off), m->gout[li], dx, G(m, lin->w_off), acc, &g);
-    }
+    OL_DT_CALL(m->dt, linear_back_act, m, li, acc, dx);
     return 1;
 }
 
@@ -456,20 +423,20 @@ int ol_model_backward(ol_model *m, int acc, ol_error *err) {
         if (l->spec.kind == OL_LAYER_ACT && l->fused) {
             const layer *lin = &m->L[i - 1];
             if (!act_done)
-                CALL(m, ol_act_backward, l->spec.act, l->spec.slope, n, l->width, m->out[i - 1],
-                     P(m, lin->b_off), m->out[i], m->gout[i], m->gout[i - 1], G(m, lin->b_off),
-                     acc);
+                OL_DT_CALL(m->dt, ol_act_backward, l->spec.act, l->spec.slope, n, l->width,
+                           m->out[i - 1], P(m, lin->b_off), m->out[i], m->gout[i], m->gout[i - 1],
+                           G(m, lin->b_off), acc);
             act_done = linear_back(m, i - 1, acc);
             finite = finite && outer_finite(m, input_of(m, i - 1), lin->spec.in, m->gout[i - 1],
                                             lin->spec.out);
             i -= 2;
         } else if (l->spec.kind == OL_LAYER_ACT) {
-            CALL(m, ol_act_backward, l->spec.act, l->spec.slope, n, l->width, input_of(m, i),
-                 NULL, m->out[i], m->gout[i], m->gout[i - 1], NULL, 0);
+            OL_DT_CALL(m->dt, ol_act_backward, l->spec.act, l->spec.slope, n, l->width,
+                       input_of(m, i), NULL, m->out[i], m->gout[i], m->gout[i - 1], NULL, 0);
             act_done = 0;
             i--;
         } else {
-            CALL(m, ol_bias_backward, n, l->width, m->gout[i], G(m, l->b_off), acc);
+            OL_DT_CALL(m->dt, ol_bias_backward, n, l->width, m->gout[i], G(m, l->b_off), acc);
             act_done = linear_back(m, i, acc);
             finite = finite && outer_finite(m, input_of(m, i), l->spec.in, m->gout[i], l->spec.out);
             i--;

@@ -11,6 +11,7 @@
  * Source: torch/optim/adadelta.py (_single_tensor_adadelta).
  * Options: lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.
  * State: square_avg, acc_delta. */
+#ifndef OL_GENERIC
 #include "optim/optim.h"
 
 enum { LR, RHO, EPS, WEIGHT_DECAY, NSLOTS };
@@ -23,25 +24,12 @@ static const ol_optim_option options[] = {
 };
 static const char *const state_names[] = {"square_avg", "acc_delta"};
 
-#define ADADELTA_KERNEL(T, NAME)                                                      \
-    static void NAME(const ol_optim_ctx *c, T *restrict w, const T *restrict g,      \
-                     T *const *s) {                                                   \
-        const T lr = (T)c->o[LR], rho = (T)c->o[RHO], eps = (T)c->o[EPS];             \
-        const T one_rho = (T)(1 - c->o[RHO]), wd = (T)c->o[WEIGHT_DECAY];             \
-        T *restrict sq = s[0], *restrict acc = s[1];                                  \
-        for (int64_t i = 0; i < c->n; i++) {                                          \
-            const T gi = g[i] + wd * w[i];                                            \
-            const T v = rho * sq[i] + one_rho * gi * gi;                              \
-            sq[i] = v;                                                                \
-            const T dx = OL_SQRT(acc[i] + eps) / OL_SQRT(v + eps) * gi;               \
-            acc[i] = rho * acc[i] + one_rho * dx * dx;                                \
-            w[i] -= lr * dx;                                                          \
-        }                                                                             \
-    }
-OL_OPTIM_INSTANTIATE(ADADELTA_KERNEL, adadelta_step)
+#define OL_GENERIC "optim/adadelta.c"
+#include "core/generic.h"
 
 const ol_optim_desc ol_optim_adadelta = {
     .name = "adadelta",
+    .kind = OL_OPTIM_FUSED,
     .options = options,
     .noptions = sizeof options / sizeof options[0],
     .nslots = NSLOTS,
@@ -51,3 +39,22 @@ const ol_optim_desc ol_optim_adadelta = {
     .step_f64 = adadelta_step_f64,
     .doc = "Adadelta with lr and weight decay (torch.optim.Adadelta)",
 };
+
+#else /* the step for one element type T */
+
+static void S(adadelta_step)(const ol_optim_ctx *c, T *restrict w, const T *restrict g,
+                             T *const *s) {
+    const T lr = (T)c->o[LR], rho = (T)c->o[RHO], eps = (T)c->o[EPS];
+    const T one_rho = (T)(1 - c->o[RHO]), wd = (T)c->o[WEIGHT_DECAY];
+    T *restrict sq = s[0], *restrict acc = s[1];
+    for (int64_t i = 0; i < c->n; i++) {
+        const T gi = g[i] + wd * w[i];
+        const T v = rho * sq[i] + one_rho * gi * gi;
+        sq[i] = v;
+        const T dx = sqrt(acc[i] + eps) / sqrt(v + eps) * gi;
+        acc[i] = rho * acc[i] + one_rho * dx * dx;
+        w[i] -= lr * dx;
+    }
+}
+
+#endif

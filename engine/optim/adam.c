@@ -19,23 +19,29 @@
  * State: exp_avg, exp_avg_sq, max_exp_avg_sq (zero and unused unless amsgrad).
  *
  * One file serves both: they differ only in where weight_decay enters, and
- * the loop itself lives in adam_kernel.h because muon's fallback runs it too. */
-#include "optim/adam_kernel.h"
+ * the loop itself lives in generic/adam.h because muon's fallback runs it too. */
+#ifndef OL_GENERIC
+#include "optim/generic/adam.h"
 
 enum { LR, BETAS, BETA2, EPS, WEIGHT_DECAY, AMSGRAD, MAXIMIZE, NSLOTS };
 
-#define ADAM_OPTIONS(WD_DEFAULT)                                                                \
-    {                                                                                           \
-        {.name = "lr", .type = OL_OPT_NUMBER, .slot = LR, .def = {1e-3}, OL_GE0},               \
-        {.name = "betas", .type = OL_OPT_PAIR, .slot = BETAS, .def = {0.9, 0.999}, OL_UNIT},   \
-        {.name = "eps", .type = OL_OPT_NUMBER, .slot = EPS, .def = {1e-8}, OL_GT0},             \
-        {.name = "weight_decay", .type = OL_OPT_NUMBER, .slot = WEIGHT_DECAY,                   \
-         .def = {WD_DEFAULT}, OL_GE0},                                                          \
-        {.name = "amsgrad", .type = OL_OPT_BOOL, .slot = AMSGRAD, .def = {0}},                  \
-        {.name = "maximize", .type = OL_OPT_BOOL, .slot = MAXIMIZE, .def = {0}},                \
-    }
-static const ol_optim_option adam_options[] = ADAM_OPTIONS(0);
-static const ol_optim_option adamw_options[] = ADAM_OPTIONS(1e-2);
+/* adamw's options are adam's but for weight_decay's default. */
+static const ol_optim_option adam_options[] = {
+    {.name = "lr", .type = OL_OPT_NUMBER, .slot = LR, .def = {1e-3}, OL_GE0},
+    {.name = "betas", .type = OL_OPT_PAIR, .slot = BETAS, .def = {0.9, 0.999}, OL_UNIT},
+    {.name = "eps", .type = OL_OPT_NUMBER, .slot = EPS, .def = {1e-8}, OL_GT0},
+    {.name = "weight_decay", .type = OL_OPT_NUMBER, .slot = WEIGHT_DECAY, .def = {0}, OL_GE0},
+    {.name = "amsgrad", .type = OL_OPT_BOOL, .slot = AMSGRAD, .def = {0}},
+    {.name = "maximize", .type = OL_OPT_BOOL, .slot = MAXIMIZE, .def = {0}},
+};
+static const ol_optim_option adamw_options[] = {
+    {.name = "lr", .type = OL_OPT_NUMBER, .slot = LR, .def = {1e-3}, OL_GE0},
+    {.name = "betas", .type = OL_OPT_PAIR, .slot = BETAS, .def = {0.9, 0.999}, OL_UNIT},
+    {.name = "eps", .type = OL_OPT_NUMBER, .slot = EPS, .def = {1e-8}, OL_GT0},
+    {.name = "weight_decay", .type = OL_OPT_NUMBER, .slot = WEIGHT_DECAY, .def = {1e-2}, OL_GE0},
+    {.name = "amsgrad", .type = OL_OPT_BOOL, .slot = AMSGRAD, .def = {0}},
+    {.name = "maximize", .type = OL_OPT_BOOL, .slot = MAXIMIZE, .def = {0}},
+};
 static const char *const state_names[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
 
 static ol_adam_coef coef(const ol_optim_ctx *c, int decoupled) {
@@ -44,20 +50,12 @@ static ol_adam_coef coef(const ol_optim_ctx *c, int decoupled) {
                              o[AMSGRAD] != 0, o[MAXIMIZE] != 0, c->t);
 }
 
-#define ADAM_STEP(T, NAME, DECOUPLED)                                                  \
-    static void NAME(const ol_optim_ctx *c, T *w, const T *g, T *const *s) {          \
-        const ol_adam_coef k = coef(c, DECOUPLED);                                     \
-        ol_adam_update_##T(&k, w, g, s[0], s[1], s[2], c->n);                          \
-    }
-#define ol_adam_update_float ol_adam_update_f32
-#define ol_adam_update_double ol_adam_update_f64
-ADAM_STEP(float, adam_step_f32, 0)
-ADAM_STEP(double, adam_step_f64, 0)
-ADAM_STEP(float, adamw_step_f32, 1)
-ADAM_STEP(double, adamw_step_f64, 1)
+#define OL_GENERIC "optim/adam.c"
+#include "core/generic.h"
 
 const ol_optim_desc ol_optim_adam = {
     .name = "adam",
+    .kind = OL_OPTIM_FUSED,
     .options = adam_options,
     .noptions = sizeof adam_options / sizeof adam_options[0],
     .nslots = NSLOTS,
@@ -70,6 +68,7 @@ const ol_optim_desc ol_optim_adam = {
 
 const ol_optim_desc ol_optim_adamw = {
     .name = "adamw",
+    .kind = OL_OPTIM_FUSED,
     .options = adamw_options,
     .noptions = sizeof adamw_options / sizeof adamw_options[0],
     .nslots = NSLOTS,
@@ -79,3 +78,19 @@ const ol_optim_desc ol_optim_adamw = {
     .step_f64 = adamw_step_f64,
     .doc = "AdamW, decoupled weight decay (Loshchilov & Hutter 2019; torch.optim.AdamW)",
 };
+
+#else /* the steps for one element type T */
+
+#include "optim/generic/adam.h"
+
+static void S(adam_step)(const ol_optim_ctx *c, T *w, const T *g, T *const *s) {
+    const ol_adam_coef k = coef(c, 0);
+    S(ol_adam_update)(&k, w, g, s[0], s[1], s[2], c->n);
+}
+
+static void S(adamw_step)(const ol_optim_ctx *c, T *w, const T *g, T *const *s) {
+    const ol_adam_coef k = coef(c, 1);
+    S(ol_adam_update)(&k, w, g, s[0], s[1], s[2], c->n);
+}
+
+#endif

@@ -12,6 +12,7 @@
  *
  * Options (torch's defaults): lr=2e-3, betas={0.9, 0.999}, eps=1e-8,
  * weight_decay=0, maximize=false. State: exp_avg, exp_inf. */
+#ifndef OL_GENERIC
 #include "optim/optim.h"
 
 enum { LR, BETAS, BETA2, EPS, WEIGHT_DECAY, MAXIMIZE, NSLOTS };
@@ -25,27 +26,12 @@ static const ol_optim_option options[] = {
 };
 static const char *const state_names[] = {"exp_avg", "exp_inf"};
 
-#define ADAMAX_KERNEL(T, NAME)                                                         \
-    static void NAME(const ol_optim_ctx *c, T *restrict w, const T *restrict g,       \
-                     T *const *s) {                                                    \
-        const double *o = c->o;                                                        \
-        const T a1 = (T)(1 - o[BETAS]), b2 = (T)o[BETA2], eps = (T)o[EPS];             \
-        const T wd = (T)o[WEIGHT_DECAY], sg = o[MAXIMIZE] != 0 ? (T)-1 : (T)1;         \
-        const T clr = (T)(o[LR] / (1 - pow(o[BETAS], (double)c->t)));                  \
-        T *restrict m = s[0], *restrict u = s[1];                                      \
-        for (int64_t i = 0; i < c->n; i++) {                                           \
-            const T gi = sg * g[i] + wd * w[i];                                        \
-            const T mi = m[i] + a1 * (gi - m[i]);                                      \
-            const T ui = OL_FMAX(b2 * u[i], OL_FABS(gi) + eps);                        \
-            m[i] = mi;                                                                 \
-            u[i] = ui;                                                                 \
-            w[i] -= clr * mi / ui;                                                     \
-        }                                                                              \
-    }
-OL_OPTIM_INSTANTIATE(ADAMAX_KERNEL, adamax_step)
+#define OL_GENERIC "optim/adamax.c"
+#include "core/generic.h"
 
 const ol_optim_desc ol_optim_adamax = {
     .name = "adamax",
+    .kind = OL_OPTIM_FUSED,
     .options = options,
     .noptions = sizeof options / sizeof options[0],
     .nslots = NSLOTS,
@@ -55,3 +41,24 @@ const ol_optim_desc ol_optim_adamax = {
     .step_f64 = adamax_step_f64,
     .doc = "Adamax, Adam with the infinity norm (Kingma & Ba 2015; torch.optim.Adamax)",
 };
+
+#else /* the step for one element type T */
+
+static void S(adamax_step)(const ol_optim_ctx *c, T *restrict w, const T *restrict g,
+                           T *const *s) {
+    const double *o = c->o;
+    const T a1 = (T)(1 - o[BETAS]), b2 = (T)o[BETA2], eps = (T)o[EPS];
+    const T wd = (T)o[WEIGHT_DECAY], sg = o[MAXIMIZE] != 0 ? (T)-1 : (T)1;
+    const T clr = (T)(o[LR] / (1 - pow(o[BETAS], (double)c->t)));
+    T *restrict m = s[0], *restrict u = s[1];
+    for (int64_t i = 0; i < c->n; i++) {
+        const T gi = sg * g[i] + wd * w[i];
+        const T mi = m[i] + a1 * (gi - m[i]);
+        const T ui = OL_FMAX(b2 * u[i], fabs(gi) + eps);
+        m[i] = mi;
+        u[i] = ui;
+        w[i] -= clr * mi / ui;
+    }
+}
+
+#endif

@@ -15,6 +15,7 @@
  * momentum = 0 this is w <- w − lr·gain·g.
  * Options: lr=1e-3, gain_up=0.05, gain_down=0.95, gain_min=0.1,
  * gain_max=10, momentum=0. State: gains (start at 1), prev_grad, velocity. */
+#ifndef OL_GENERIC
 #include "optim/optim.h"
 
 enum { LR, GAIN_UP, GAIN_DOWN, GAIN_MIN, GAIN_MAX, MOMENTUM, NSLOTS };
@@ -25,7 +26,8 @@ static const ol_optim_option options[] = {
     {.name = "gain_down", .type = OL_OPT_NUMBER, .slot = GAIN_DOWN, .def = {0.95},
      .lo = 0, .hi = 1, .lo_open = 1},
     {.name = "gain_min", .type = OL_OPT_NUMBER, .slot = GAIN_MIN, .def = {0.1}, OL_GT0},
-    {.name = "gain_max", .type = OL_OPT_NUMBER, .slot = GAIN_MAX, .def = {10}, OL_GT0},
+    {.name = "gain_max", .type = OL_OPT_NUMBER, .slot = GAIN_MAX, .def = {10}, OL_GT0,
+     .inf_is_none = 1},
     {.name = "momentum", .type = OL_OPT_NUMBER, .slot = MOMENTUM, .def = {0}, OL_GE0},
 };
 static const char *const state_names[] = {"gains", "prev_grad", "velocity"};
@@ -43,30 +45,12 @@ static void init(const double *o, ol_dtype dt, void *const *s, int64_t n) {
     ol_optim_fill(dt, s[S_GAIN], n, 1.0);
 }
 
-#define GAINS_KERNEL(T, NAME)                                                        \
-    static void NAME(const ol_optim_ctx *c, T *restrict w, const T *restrict g,     \
-                     T *const *s) {                                                  \
-        const T lr = (T)c->o[LR], up = (T)c->o[GAIN_UP], down = (T)c->o[GAIN_DOWN];  \
-        const T lo = (T)c->o[GAIN_MIN], hi = (T)c->o[GAIN_MAX];                      \
-        const T mu = (T)c->o[MOMENTUM];                                              \
-        T *restrict gain = s[S_GAIN], *restrict prev = s[S_PREV];                    \
-        T *restrict v = s[S_VEL];                                                    \
-        for (int64_t i = 0; i < c->n; i++) {                                         \
-            const T agree = g[i] * prev[i];                                          \
-            T k = gain[i];                                                           \
-            k = agree > 0 ? k + up : agree < 0 ? k * down : k;                       \
-            k = OL_FMIN(OL_FMAX(k, lo), hi);                                         \
-            gain[i] = k;                                                             \
-            prev[i] = g[i];                                                          \
-            const T vi = mu * v[i] - lr * k * g[i];                                  \
-            v[i] = vi;                                                               \
-            w[i] += vi;                                                              \
-        }                                                                            \
-    }
-OL_OPTIM_INSTANTIATE(GAINS_KERNEL, gains_step)
+#define OL_GENERIC "optim/adaptive_gains.c"
+#include "core/generic.h"
 
 const ol_optim_desc ol_optim_adaptive_gains = {
     .name = "adaptive_gains",
+    .kind = OL_OPTIM_FUSED,
     .options = options,
     .noptions = sizeof options / sizeof options[0],
     .nslots = NSLOTS,
@@ -78,3 +62,26 @@ const ol_optim_desc ol_optim_adaptive_gains = {
     .step_f64 = gains_step_f64,
     .doc = "per-weight adaptive gains, delta-bar-delta style (Jacobs 1988; Hinton lecture 6d)",
 };
+
+#else /* the step for one element type T */
+
+static void S(gains_step)(const ol_optim_ctx *c, T *restrict w, const T *restrict g, T *const *s) {
+    const T lr = (T)c->o[LR], up = (T)c->o[GAIN_UP], down = (T)c->o[GAIN_DOWN];
+    const T lo = (T)c->o[GAIN_MIN], hi = (T)c->o[GAIN_MAX];
+    const T mu = (T)c->o[MOMENTUM];
+    T *restrict gain = s[S_GAIN], *restrict prev = s[S_PREV];
+    T *restrict v = s[S_VEL];
+    for (int64_t i = 0; i < c->n; i++) {
+        const T agree = g[i] * prev[i];
+        T k = gain[i];
+        k = agree > 0 ? k + up : agree < 0 ? k * down : k;
+        k = OL_FMIN(OL_FMAX(k, lo), hi);
+        gain[i] = k;
+        prev[i] = g[i];
+        const T vi = mu * v[i] - lr * k * g[i];
+        v[i] = vi;
+        w[i] += vi;
+    }
+}
+
+#endif

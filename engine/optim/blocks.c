@@ -9,7 +9,7 @@
 #include <string.h>
 
 int ol_optim_uses_blocks(const ol_optim *opt) {
-    return opt->desc && opt->desc->workspace != NULL;
+    return opt->desc && opt->desc->kind == OL_OPTIM_MATRIX;
 }
 
 static int by_offset(const void *a, const void *b) {
@@ -40,7 +40,7 @@ int ol_optim_set_blocks(ol_optim *opt, const ol_optim_block *b, int nb, ol_error
                                (long long)prev.offset, (long long)k.offset);
             }
         }
-        const int64_t nw = opt->desc->workspace ? opt->desc->workspace(copy, nb) : 0;
+        const int64_t nw = ol_optim_uses_blocks(opt) ? opt->desc->workspace(copy, nb) : 0;
         if (nw > 0) {
             const int64_t shape[1] = {nw};
             if (ol_tensor_zeros(&work, opt->dtype, 1, shape, err)) {

@@ -145,6 +145,7 @@ static int cg_step(ol_optim *opt, double *w, const ol_closure *f, double *loss, 
 
 const ol_optim_desc ol_optim_cg = {
     .name = "cg",
+    .kind = OL_OPTIM_CLOSURE,
     .options = options,
     .noptions = sizeof options / sizeof *options,
     .nslots = NSLOTS,

@@ -187,6 +187,7 @@ static int hf_step(ol_optim *opt, double *w, const ol_closure *f, double *loss, 
 
 const ol_optim_desc ol_optim_hessian_free = {
     .name = "hessian_free",
+    .kind = OL_OPTIM_CLOSURE,
     .options = options,
     .noptions = sizeof options / sizeof *options,
     .nslots = NSLOTS,

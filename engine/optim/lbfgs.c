@@ -221,6 +221,7 @@ static int lbfgs_step(ol_optim *opt, double *w, const ol_closure *f, double *los
 
 const ol_optim_desc ol_optim_lbfgs = {
     .name = "lbfgs",
+    .kind = OL_OPTIM_CLOSURE,
     .options = options,
     .noptions = sizeof options / sizeof *options,
     .nslots = NSLOTS,

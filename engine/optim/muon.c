@@ -37,9 +37,8 @@
  * The matrices' places come from ol_optim_set_blocks; the Newton-Schulz
  * products are cblas GEMMs in the parameters' element type, on scratch
  * allocated there (2·m·k + 2·m·m elements for the largest matrix). */
-#include <cblas.h>
-
-#include "optim/adam_kernel.h"
+#ifndef OL_GENERIC
+#include "optim/generic/adam.h"
 
 enum {
     LR, MOMENTUM, NESTEROV, NS_STEPS, WEIGHT_DECAY,
@@ -86,79 +85,18 @@ static int64_t workspace(const ol_optim_block *b, int nb) {
 #define NS_B (-4.7750)
 #define NS_C 2.0315
 
-/* One matrix at w, g, buf (rows x cols, row-major). Element (i, j) of U
- * goes to X[i][j], or to X[j][i] when transposed (rows > cols). */
-#define MUON_MATRIX(T, NAME, GEMM)                                                        \
-    static void NAME(const double *o, const ol_optim_block *blk, T *w, const T *g,        \
-                     T *buf, T *work) {                                                   \
-        const int64_t r = blk->rows, cc = blk->cols;                                      \
-        const int tr = r > cc;                                                            \
-        const int m = (int)(tr ? cc : r), k = (int)(tr ? r : cc);                         \
-        T *x = work, *y = x + (int64_t)m * k, *a = y + (int64_t)m * k, *bm = a + (int64_t)m * m; \
-        const T mu = (T)o[MOMENTUM];                                                      \
-        const int nest = o[NESTEROV] != 0;                                                \
-        double ss = 0;                                                                    \
-        for (int64_t i = 0; i < r; i++)                                                   \
-            for (int64_t j = 0; j < cc; j++) {                                            \
-                const int64_t e = i * cc + j;                                             \
-                const T bi = mu * buf[e] + g[e];                                          \
-                const T ui = nest ? g[e] + mu * bi : bi;                                  \
-                buf[e] = bi;                                                              \
-                x[tr ? j * r + i : e] = ui;                                               \
-                ss += (double)ui * ui;                                                    \
-            }                                                                             \
-        const T scale = (T)(1 / (sqrt(ss) + 1e-7));                                       \
-        for (int64_t e = 0; e < (int64_t)m * k; e++) x[e] *= scale;                       \
-        const int steps = (int)o[NS_STEPS];                                               \
-        for (int s = 0; s < steps; s++) {                                                 \
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, k, 1, x, k, x, k, 0, a, m); \
-            for (int64_t e = 0; e < (int64_t)m * m; e++) bm[e] = a[e];                    \
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, m, m, (T)NS_C, a, m, a, m, \
-                 (T)NS_B, bm, m);                                                         \
-            for (int64_t e = 0; e < (int64_t)m * k; e++) y[e] = x[e];                     \
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, m, 1, bm, m, x, k,      \
-                 (T)NS_A, y, k);                                                          \
-            T *swap = x;                                                                  \
-            x = y;                                                                        \
-            y = swap;                                                                     \
-        }                                                                                 \
-        const T decay = (T)(1 - o[LR] * o[WEIGHT_DECAY]);                                 \
-        const T lr = (T)(o[LR] * sqrt(fmax(1.0, (double)r / (double)cc)));                \
-        for (int64_t i = 0; i < r; i++)                                                   \
-            for (int64_t j = 0; j < cc; j++) {                                            \
-                const int64_t e = i * cc + j;                                             \
-                w[e] = w[e] * decay - lr * x[tr ? j * r + i : e];                         \
-            }                                                                             \
-    }
-MUON_MATRIX(float, muon_matrix_f32, cblas_sgemm)
-MUON_MATRIX(double, muon_matrix_f64, cblas_dgemm)
-
 static ol_adam_coef fallback_coef(const ol_optim_ctx *c) {
     const double *o = c->o;
     return ol_adam_coef_make(o[FB_LR], o[FB_BETAS], o[FB_BETA2], o[FB_EPS], o[FB_WEIGHT_DECAY],
                              1, o[FB_AMSGRAD] != 0, 0, c->t);
 }
 
-/* Walks the sorted blocks: adamw on each gap between them, muon on each. */
-#define MUON_KERNEL(T, NAME, MATRIX, ADAM)                                               \
-    static void NAME(const ol_optim_ctx *c, T *w, const T *g, T *const *s) {            \
-        const ol_adam_coef k = fallback_coef(c);                                         \
-        int64_t pos = 0;                                                                 \
-        for (int i = 0; i <= c->nblocks; i++) {                                          \
-            const int64_t end = i < c->nblocks ? c->blocks[i].offset : c->n;             \
-            if (end > pos)                                                               \
-                ADAM(&k, w + pos, g + pos, s[1] + pos, s[2] + pos, s[3] + pos, end - pos); \
-            if (i == c->nblocks) break;                                                  \
-            const ol_optim_block *b = &c->blocks[i];                                     \
-            MATRIX(c->o, b, w + b->offset, g + b->offset, s[0] + b->offset, c->work);    \
-            pos = b->offset + b->rows * b->cols;                                         \
-        }                                                                                \
-    }
-MUON_KERNEL(float, muon_step_f32, muon_matrix_f32, ol_adam_update_f32)
-MUON_KERNEL(double, muon_step_f64, muon_matrix_f64, ol_adam_update_f64)
+#define OL_GENERIC "optim/muon.c"
+#include "core/generic.h"
 
 const ol_optim_desc ol_optim_muon = {
     .name = "muon",
+    .kind = OL_OPTIM_MATRIX,
     .options = options,
     .noptions = sizeof options / sizeof options[0],
     .nslots = NSLOTS,
@@ -171,3 +109,68 @@ const ol_optim_desc ol_optim_muon = {
            "(Jordan 2024)",
     .workspace = workspace,
 };
+
+#else /* the step for one element type T */
+
+#include "optim/generic/adam.h"
+
+/* One matrix at w, g, buf (rows x cols, row-major). Element (i, j) of U
+ * goes to X[i][j], or to X[j][i] when transposed (rows > cols). */
+static void S(muon_matrix)(const double *o, const ol_optim_block *blk, T *w, const T *g, T *buf,
+                           T *work) {
+    const int64_t r = blk->rows, cc = blk->cols;
+    const int tr = r > cc;
+    const int m = (int)(tr ? cc : r), k = (int)(tr ? r : cc);
+    T *x = work, *y = x + (int64_t)m * k, *a = y + (int64_t)m * k, *bm = a + (int64_t)m * m;
+    const T mu = (T)o[MOMENTUM];
+    const int nest = o[NESTEROV] != 0;
+    double ss = 0;
+    for (int64_t i = 0; i < r; i++)
+        for (int64_t j = 0; j < cc; j++) {
+            const int64_t e = i * cc + j;
+            const T bi = mu * buf[e] + g[e];
+            const T ui = nest ? g[e] + mu * bi : bi;
+            buf[e] = bi;
+            x[tr ? j * r + i : e] = ui;
+            ss += (double)ui * ui;
+        }
+    const T scale = (T)(1 / (sqrt(ss) + 1e-7));
+    for (int64_t e = 0; e < (int64_t)m * k; e++) x[e] *= scale;
+    const int steps = (int)o[NS_STEPS];
+    for (int s = 0; s < steps; s++) {
+        BLAS(gemm)(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, k, 1, x, k, x, k, 0, a, m);
+        for (int64_t e = 0; e < (int64_t)m * m; e++) bm[e] = a[e];
+        BLAS(gemm)(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, m, m, (T)NS_C, a, m, a, m,
+                   (T)NS_B, bm, m);
+        for (int64_t e = 0; e < (int64_t)m * k; e++) y[e] = x[e];
+        BLAS(gemm)(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, m, 1, bm, m, x, k, (T)NS_A,
+                   y, k);
+        T *swap = x;
+        x = y;
+        y = swap;
+    }
+    const T decay = (T)(1 - o[LR] * o[WEIGHT_DECAY]);
+    const T lr = (T)(o[LR] * sqrt(fmax(1.0, (double)r / (double)cc)));
+    for (int64_t i = 0; i < r; i++)
+        for (int64_t j = 0; j < cc; j++) {
+            const int64_t e = i * cc + j;
+            w[e] = w[e] * decay - lr * x[tr ? j * r + i : e];
+        }
+}
+
+/* Walks the sorted blocks: adamw on each gap between them, muon on each. */
+static void S(muon_step)(const ol_optim_ctx *c, T *w, const T *g, T *const *s) {
+    const ol_adam_coef k = fallback_coef(c);
+    int64_t pos = 0;
+    for (int i = 0; i <= c->nblocks; i++) {
+        const int64_t end = i < c->nblocks ? c->blocks[i].offset : c->n;
+        if (end > pos)
+            S(ol_adam_update)(&k, w + pos, g + pos, s[1] + pos, s[2] + pos, s[3] + pos, end - pos);
+        if (i == c->nblocks) break;
+        const ol_optim_block *b = &c->blocks[i];
+        S(muon_matrix)(c->o, b, w + b->offset, g + b->offset, s[0] + b->offset, c->work);
+        pos = b->offset + b->rows * b->cols;
+    }
+}
+
+#endif

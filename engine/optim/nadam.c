@@ -22,6 +22,7 @@
  * maximize=false. State: exp_avg, exp_avg_sq; scalar mu_product (Π_t).
  * Difference from torch: Π_t is kept in double (torch keeps it in the
  * default float dtype, float32 unless changed). */
+#ifndef OL_GENERIC
 #include "optim/optim.h"
 
 enum { LR, BETAS, BETA2, EPS, WEIGHT_DECAY, MOMENTUM_DECAY, DECOUPLED, MAXIMIZE, NSLOTS };
@@ -62,28 +63,12 @@ static nadam_coef coef(const ol_optim_ctx *c) {
     return k;
 }
 
-#define NADAM_KERNEL(T, NAME)                                                          \
-    static void NAME(const ol_optim_ctx *c, T *restrict w, const T *restrict g,       \
-                     T *const *s) {                                                    \
-        const nadam_coef k = coef(c);                                                  \
-        const T a1 = (T)(1 - c->o[BETAS]), b2 = (T)c->o[BETA2], a2 = (T)(1 - b2);     \
-        const T eps = (T)c->o[EPS], sg = c->o[MAXIMIZE] != 0 ? (T)-1 : (T)1;           \
-        const T cg = (T)k.cg, cm = (T)k.cm, ib = (T)k.inv_bc2;                         \
-        const T l2 = (T)k.l2, decay = (T)k.decay;                                      \
-        T *restrict m = s[0], *restrict v = s[1];                                      \
-        for (int64_t i = 0; i < c->n; i++) {                                           \
-            const T gi = sg * g[i] + l2 * w[i];                                        \
-            const T mi = m[i] + a1 * (gi - m[i]);                                      \
-            const T vi = b2 * v[i] + a2 * gi * gi;                                     \
-            m[i] = mi;                                                                 \
-            v[i] = vi;                                                                 \
-            w[i] = w[i] * decay - (cg * gi + cm * mi) / (OL_SQRT(vi * ib) + eps);      \
-        }                                                                              \
-    }
-OL_OPTIM_INSTANTIATE(NADAM_KERNEL, nadam_step)
+#define OL_GENERIC "optim/nadam.c"
+#include "core/generic.h"
 
 const ol_optim_desc ol_optim_nadam = {
     .name = "nadam",
+    .kind = OL_OPTIM_FUSED,
     .options = options,
     .noptions = sizeof options / sizeof options[0],
     .nslots = NSLOTS,
@@ -94,3 +79,25 @@ const ol_optim_desc ol_optim_nadam = {
     .step_f64 = nadam_step_f64,
     .doc = "NAdam, Nesterov-momentum Adam with mu_t schedule (Dozat 2016; torch.optim.NAdam)",
 };
+
+#else /* the step for one element type T */
+
+static void S(nadam_step)(const ol_optim_ctx *c, T *restrict w, const T *restrict g,
+                          T *const *s) {
+    const nadam_coef k = coef(c);
+    const T a1 = (T)(1 - c->o[BETAS]), b2 = (T)c->o[BETA2], a2 = (T)(1 - b2);
+    const T eps = (T)c->o[EPS], sg = c->o[MAXIMIZE] != 0 ? (T)-1 : (T)1;
+    const T cg = (T)k.cg, cm = (T)k.cm, ib = (T)k.inv_bc2;
+    const T l2 = (T)k.l2, decay = (T)k.decay;
+    T *restrict m = s[0], *restrict v = s[1];
+    for (int64_t i = 0; i < c->n; i++) {
+        const T gi = sg * g[i] + l2 * w[i];
+        const T mi = m[i] + a1 * (gi - m[i]);
+        const T vi = b2 * v[i] + a2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = w[i] * decay - (cg * gi + cm * mi) / (sqrt(vi * ib) + eps);
+    }
+}
+
+#endif

@@ -18,6 +18,7 @@
  * same lookahead sequence; do not mix the two forms in one run.
  *
  * Options: lr=1e-3, momentum=0.9. State: velocity p (starts at 0). */
+#ifndef OL_GENERIC
 #include "optim/optim.h"
 
 enum { LR, MOMENTUM, NSLOTS };
@@ -28,32 +29,12 @@ static const ol_optim_option options[] = {
 };
 static const char *const state_names[] = {"velocity"};
 
-#define NAG_PREPARE(T, NAME)                                                  \
-    static void NAME(const ol_optim_ctx *c, T *restrict w, T *const *s) {    \
-        const T mu = (T)c->o[MOMENTUM];                                       \
-        const T *restrict p = s[0];                                           \
-        for (int64_t i = 0; i < c->n; i++) w[i] -= mu * p[i];                 \
-    }
-OL_OPTIM_INSTANTIATE(NAG_PREPARE, nag_prepare)
-
-/* shift = 0 after a lookahead evaluation, momentum otherwise (see above). */
-#define NAG_KERNEL(T, NAME)                                                          \
-    static void NAME(const ol_optim_ctx *c, T *restrict w, const T *restrict g,     \
-                     T *const *s) {                                                  \
-        const T lr = (T)c->o[LR], mu = (T)c->o[MOMENTUM];                            \
-        const T shift = c->lookahead ? (T)0 : mu;                                    \
-        T *restrict p = s[0];                                                        \
-        for (int64_t i = 0; i < c->n; i++) {                                         \
-            const T step = lr * g[i];                                                \
-            const T pi = mu * p[i] + step;                                           \
-            p[i] = pi;                                                               \
-            w[i] -= step + shift * pi;                                               \
-        }                                                                            \
-    }
-OL_OPTIM_INSTANTIATE(NAG_KERNEL, nag_step)
+#define OL_GENERIC "optim/nag.c"
+#include "core/generic.h"
 
 const ol_optim_desc ol_optim_nag = {
     .name = "nag",
+    .kind = OL_OPTIM_FUSED,
     .options = options,
     .noptions = sizeof options / sizeof options[0],
     .nslots = NSLOTS,
@@ -65,3 +46,26 @@ const ol_optim_desc ol_optim_nag = {
     .prepare_f64 = nag_prepare_f64,
     .doc = "Nesterov accelerated gradient, lookahead form (Sutskever et al. 2013)",
 };
+
+#else /* the prepare and the step for one element type T */
+
+static void S(nag_prepare)(const ol_optim_ctx *c, T *restrict w, T *const *s) {
+    const T mu = (T)c->o[MOMENTUM];
+    const T *restrict p = s[0];
+    for (int64_t i = 0; i < c->n; i++) w[i] -= mu * p[i];
+}
+
+/* shift = 0 after a lookahead evaluation, momentum otherwise (see above). */
+static void S(nag_step)(const ol_optim_ctx *c, T *restrict w, const T *restrict g, T *const *s) {
+    const T lr = (T)c->o[LR], mu = (T)c->o[MOMENTUM];
+    const T shift = c->lookahead ? (T)0 : mu;
+    T *restrict p = s[0];
+    for (int64_t i = 0; i < c->n; i++) {
+        const T step = lr * g[i];
+        const T pi = mu * p[i] + step;
+        p[i] = pi;
+        w[i] -= step + shift * pi;
+    }
+}
+
+#endif

@@ -102,6 +102,7 @@ static int newton_step(ol_optim *opt, double *w, const ol_closure *f, double *lo
 
 const ol_optim_desc ol_optim_newton = {
     .name = "newton",
+    .kind = OL_OPTIM_CLOSURE,
     .options = options,
     .noptions = sizeof options / sizeof *options,
     .nslots = NSLOTS,

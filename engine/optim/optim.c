@@ -3,6 +3,8 @@
  * descriptor's kernel for the instance's element type. */
 #include "optim/optim.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,7 +56,10 @@ static int in_range(const ol_optim_option *op, double v) {
     return 1;
 }
 
-/* One option's own range (not the rules between options). */
+/* One option's own range (not the rules between options). A number in
+ * range must also be finite (but +Inf for an option flagged inf_is_none): an
+ * infinite lr or eps turns every parameter into Inf or NaN at the first
+ * step. */
 static int check_option(const ol_optim_option *op, const double *v, ol_error *err) {
     char r[64];
     switch (op->type) {
@@ -74,14 +79,20 @@ static int check_option(const ol_optim_option *op, const double *v, ol_error *er
             range_str(op, r, sizeof r);
             return ol_fail(err, "option '%s' must be %s, got %g", op->name, r, v[0]);
         }
+        if (isinf(v[0]) && !(op->inf_is_none && v[0] > 0))
+            return ol_fail(err, "option '%s' must be finite, got %g", op->name, v[0]);
         return 0;
     case OL_OPT_PAIR:
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 2; k++) {
             if (!in_range(op, v[k])) {
                 range_str(op, r, sizeof r);
                 return ol_fail(err, "option '%s' element %d must be %s, got %g", op->name, k + 1,
                                r, v[k]);
             }
+            if (isinf(v[k]))
+                return ol_fail(err, "option '%s' element %d must be finite, got %g", op->name, k + 1,
+                               v[k]);
+        }
         return 0;
     }
     return ol_fail(err, "option '%s' has an unknown type", op->name);
@@ -91,6 +102,19 @@ int ol_optim_check_values(const ol_optim_desc *d, const double *o, ol_error *err
     for (int i = 0; i < d->noptions; i++)
         if (check_option(&d->options[i], o + d->options[i].slot, err)) return -1;
     return d->check ? d->check(o, err) : 0;
+}
+
+int ol_optim_check_dtype(const ol_optim_desc *d, ol_dtype dt, const double *o, ol_error *err) {
+    if (dt != OL_F32) return 0;
+    for (int i = 0; i < d->noptions; i++) {
+        const ol_optim_option *op = &d->options[i];
+        if (op->type != OL_OPT_NUMBER && op->type != OL_OPT_PAIR) continue;
+        for (int k = 0; k < ol_optim_option_size(op); k++) /* +Inf: checked as inf_is_none */
+            if (isfinite(o[op->slot + k]) && fabs(o[op->slot + k]) > FLT_MAX)
+                return ol_fail(err, "option '%s' is %g, beyond the largest f32 (%g) the optimizer "
+                               "works in", op->name, o[op->slot + k], (double)FLT_MAX);
+    }
+    return 0;
 }
 
 static int state_alloc(ol_optim *opt, ol_error *err) {
@@ -163,6 +187,7 @@ int ol_optim_set_field(ol_optim *opt, ol_optim_field f, const double *v, ol_erro
      * range error can only name the element being set. */
     if (check_option(op, o + op->slot, err)) return -1;
     if (d->check && d->check(o, err)) return -1;
+    if (ol_optim_check_dtype(d, opt->dtype, o, err)) return -1;
     memcpy(opt->o, o, sizeof o);
     return 0;
 }
@@ -205,9 +230,9 @@ static ol_optim_ctx make_ctx(ol_optim *opt, int64_t t, double loss, int lookahea
 }
 
 /* The step (g != NULL) or the prepare (g == NULL) kernel on elements
- * [begin, end): every kernel of an optimizer without matrix blocks is one
- * loop in which element i reads and writes only element i of w, g and the
- * state, so a part of the range is the same loop over shifted pointers. */
+ * [begin, end): a fused optimizer's kernel is one loop in which element i
+ * reads and writes only element i of w, g and the state, so a part of the
+ * range is the same loop over shifted pointers. */
 static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, const void *g,
                         int64_t begin) {
     const ol_optim_desc *d = opt->desc;
@@ -231,15 +256,15 @@ static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, con
  * over than to run). The nn layer cuts its products over the same threads
  * (engine/nn/linear.c), so after a backward pass each core holds much of
  * the part of the gradient and weights it updates; a large step also
- * gains from the second core's memory bandwidth (bench/RESULTS.md has the
+ * gains from the second core's memory bandwidth (bench/HISTORY.md has the
  * figures). */
 static int split_parts(const ol_optim *opt, int64_t n) {
-    if (opt->desc->workspace) return 1; /* muon: matrices are not cut */
+    if (opt->desc->kind != OL_OPTIM_FUSED) return 1; /* only a flat pass is cut */
     return ol_parallel_parts(n, OL_OPTIM_MIN_PART);
 }
 
 int ol_optim_step_parts(const ol_optim *opt) {
-    return opt->desc->step_f32 ? split_parts(opt, opt->n) : 1;
+    return split_parts(opt, opt->n);
 }
 
 typedef struct step_job {
@@ -300,10 +325,13 @@ int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err) {
 int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, int lookahead,
                   ol_error *err) {
     if (check_buffer(opt, w, "params", err) || check_buffer(opt, g, "grad", err)) return -1;
-    if (!opt->desc->step_f32) /* closure methods: see second.h */
+    if (opt->desc->kind == OL_OPTIM_CLOSURE) /* see second.h */
         return ol_fail(err, "%s needs a closure: opt:step(closure)", opt->desc->name);
     if (ol_tensor_data(w) == ol_tensor_data(g) && opt->n > 0)
         return ol_fail(err, "grad and params share memory");
+    /* Values set without the element type in view (construction, a
+     * checkpoint's options) meet it here: a few comparisons per step. */
+    if (ol_optim_check_dtype(opt->desc, opt->dtype, opt->o, err)) return -1;
     maybe_init(opt);
     ol_optim_ctx c = make_ctx(opt, opt->t + 1, loss, lookahead);
     run_kernel(opt, &c, ol_tensor_data(w), ol_tensor_data(g));

@@ -1,16 +1,20 @@
 /* The one small interface every optimizer shares.
  *
- * An optimizer is a descriptor (ol_optim_desc): its name, its typed options
- * with defaults and valid ranges, the names of its state buffers (each as
- * long as the flat parameter vector), and a step kernel over flat buffers,
- * written once and instantiated for float and double. An instance
- * (ol_optim) holds the live option values, the state tensors and the step
- * count; the Lua binding is a thin layer over it.
+ * An optimizer is a descriptor (ol_optim_desc): its name, its kind, its
+ * typed options with defaults and valid ranges, the names of its state
+ * buffers (each as long as the flat parameter vector), and its step. An
+ * instance (ol_optim) holds the live option values, the state tensors and
+ * the step count; the Lua binding is a thin layer over it.
+ *
+ * The kind says which of the descriptor's functions exist and how a step
+ * runs (ol_optim_kind). A fused or matrix optimizer's step is written once
+ * as generic code (core/generic.h) and instantiated for float and double.
  *
  * Adding an optimizer = one file engine/optim/NAME.c defining
  * `const ol_optim_desc ol_optim_NAME = {...};` plus one line in
  * engine/optim/registry.c (see the comment there). sgd.c is the model to
- * copy.
+ * copy: its plain part holds the options and the descriptor, its generic
+ * part (after #else) the step.
  *
  * Option values live in one double array `o`, indexed by slot (each file
  * names its slots with an enum); a pair (betas) takes slot and slot+1, a
@@ -50,6 +54,13 @@ typedef struct ol_optim_option {
     double lo, hi;
     int lo_open, hi_open;
     const char *const *choices; /* enum: NULL-terminated names */
+    /* Read only by desc->init, at the first step after a reset (rprop's
+     * initial step size): a value set later waits for the next reset, so
+     * a schedule on it would do nothing and the binding refuses one. */
+    int first_step_only;
+    /* An upper limit the step only compares against, where +INFINITY means
+     * none (adaptive_gains' gain_max); every other number must be finite. */
+    int inf_is_none;
 } ol_optim_option;
 
 /* Ranges used by most options, for designated initializers:
@@ -91,6 +102,19 @@ typedef void (*ol_optim_prep_f64)(const ol_optim_ctx *c, double *w, double *cons
 struct ol_optim;
 struct ol_closure;
 
+/* What an optimizer is, and so which functions its descriptor has (the
+ * others NULL) and how ol_optim_step runs it:
+ *   OL_OPTIM_FUSED    step_f32, step_f64 (and optionally prepare_f32,
+ *                     prepare_f64): one pass over the flat buffers in which
+ *                     element i reads and writes only element i, cut among
+ *                     the threads
+ *   OL_OPTIM_MATRIX   step_f32, step_f64 and workspace: the pass walks the
+ *                     matrix blocks (ol_optim_set_blocks), not cut (muon)
+ *   OL_OPTIM_CLOSURE  closure_step (and priv_free for its memory), no
+ *                     step_f32/f64: stepped by ol_optim_closure_step with a
+ *                     loss-and-gradient callback (second.h) */
+typedef enum ol_optim_kind { OL_OPTIM_FUSED, OL_OPTIM_MATRIX, OL_OPTIM_CLOSURE } ol_optim_kind;
+
 typedef struct ol_optim_desc {
     const char *name;
     const ol_optim_option *options;
@@ -109,29 +133,21 @@ typedef struct ol_optim_desc {
     ol_optim_prep_f32 prepare_f32;    /* NULL: the closure is evaluated at w */
     ol_optim_prep_f64 prepare_f64;
     const char *doc;                  /* one line: rule and source */
-    /* Optional (muon): scratch elements a step needs for these matrices.
-     * Non-NULL means the optimizer uses matrix blocks. */
+    /* Matrix optimizers (muon): scratch elements a step needs for these
+     * matrices. */
     int64_t (*workspace)(const ol_optim_block *b, int nblocks);
     /* Closure methods (newton, cg, lbfgs, hessian_free; engine/optim/
-     * second.h): non-NULL means the optimizer is stepped by
-     * ol_optim_closure_step with a loss-and-gradient callback instead of
-     * step_f32/f64; it may evaluate the closure many times per step. Its
+     * second.h): one step, which may evaluate the closure many times. Its
      * private memory (history, previous direction) lives in opt->priv,
      * freed by priv_free on reset and free. */
     int (*closure_step)(struct ol_optim *opt, double *w, const struct ol_closure *f,
                         double *loss, ol_error *err);
     void (*priv_free)(void *priv);
+    ol_optim_kind kind;               /* which of the above exist, how a step runs */
 } ol_optim_desc;
 
-/* Writes a kernel once for both element types: KERNEL(T, NAME) is a macro
- * defining `static void NAME(...)` over element type T. */
-#define OL_OPTIM_INSTANTIATE(KERNEL, base) \
-    KERNEL(float, base##_f32)              \
-    KERNEL(double, base##_f64)
-
-/* Type-generic math for kernels written once (T is float or double). */
-#define OL_SQRT(x) _Generic((x), float: sqrtf, default: sqrt)(x)
-#define OL_FABS(x) _Generic((x), float: fabsf, default: fabs)(x)
+/* min and max for the steps, by a plain comparison: the second operand
+ * when either is NaN. */
 #define OL_FMIN(a, b) ((a) < (b) ? (a) : (b))
 #define OL_FMAX(a, b) ((a) > (b) ? (a) : (b))
 /* -1, 0 or 1 in the type of x (0 for 0 and NaN). */
@@ -188,6 +204,10 @@ void ol_optim_free(ol_optim *opt);
 int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err);
 /* Like ol_optim_set for a whole value array (construction): checks all, then copies. */
 int ol_optim_check_values(const ol_optim_desc *d, const double *o, ol_error *err);
+/* The values o (already checked) in element type dt: for f32, a number
+ * beyond FLT_MAX (lr = 1e39) would become Inf in the kernel and is an
+ * error naming the option. ol_optim_set and ol_optim_step check it. */
+int ol_optim_check_dtype(const ol_optim_desc *d, ol_dtype dt, const double *o, ol_error *err);
 
 /* A place among an optimizer's options: a whole option, or one element of
  * a pair. A caller that assigns the same place again and again (a schedule,
@@ -222,7 +242,7 @@ int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, 
 int ol_optim_step_parts(const ol_optim *opt);
 
 /* ---- matrix blocks (engine/optim/blocks.c) ---- */
-/* 1 if the optimizer works on matrices (desc->workspace set): the binding
+/* 1 if the optimizer works on matrices (kind OL_OPTIM_MATRIX): the binding
  * then passes the 2-D weights' places with ol_optim_set_blocks. */
 int ol_optim_uses_blocks(const ol_optim *opt);
 /* Copies and sorts nb blocks (each inside [0, n), rows, cols >= 1, none

@@ -18,6 +18,7 @@
  * Options (torch's defaults): lr=1e-3, betas={0.9, 0.999}, eps=1e-8,
  * weight_decay=0, decoupled_weight_decay=false, maximize=false.
  * State: exp_avg, exp_avg_sq. */
+#ifndef OL_GENERIC
 #include "optim/optim.h"
 
 enum { LR, BETAS, BETA2, EPS, WEIGHT_DECAY, DECOUPLED, MAXIMIZE, NSLOTS };
@@ -56,28 +57,12 @@ static radam_coef coef(const ol_optim_ctx *c) {
     return k;
 }
 
-#define RADAM_KERNEL(T, NAME)                                                          \
-    static void NAME(const ol_optim_ctx *c, T *restrict w, const T *restrict g,       \
-                     T *const *s) {                                                    \
-        const radam_coef k = coef(c);                                                  \
-        const T a1 = (T)(1 - c->o[BETAS]), b2 = (T)c->o[BETA2], a2 = (T)(1 - b2);     \
-        const T eps = (T)c->o[EPS], sg = c->o[MAXIMIZE] != 0 ? (T)-1 : (T)1;           \
-        const T step = (T)k.step, l2 = (T)k.l2, decay = (T)k.decay;                    \
-        T *restrict m = s[0], *restrict v = s[1];                                      \
-        for (int64_t i = 0; i < c->n; i++) {                                           \
-            const T gi = sg * g[i] + l2 * w[i];                                        \
-            const T mi = m[i] + a1 * (gi - m[i]);                                      \
-            const T vi = b2 * v[i] + a2 * gi * gi;                                     \
-            m[i] = mi;                                                                 \
-            v[i] = vi;                                                                 \
-            const T den = k.rect ? OL_SQRT(vi) + eps : (T)1;                           \
-            w[i] = w[i] * decay - step * mi / den;                                     \
-        }                                                                              \
-    }
-OL_OPTIM_INSTANTIATE(RADAM_KERNEL, radam_step)
+#define OL_GENERIC "optim/radam.c"
+#include "core/generic.h"
 
 const ol_optim_desc ol_optim_radam = {
     .name = "radam",
+    .kind = OL_OPTIM_FUSED,
     .options = options,
     .noptions = sizeof options / sizeof options[0],
     .nslots = NSLOTS,
@@ -87,3 +72,25 @@ const ol_optim_desc ol_optim_radam = {
     .step_f64 = radam_step_f64,
     .doc = "RAdam, variance-rectified Adam, rho_t > 5 (Liu et al. 2020; torch.optim.RAdam)",
 };
+
+#else /* the step for one element type T */
+
+static void S(radam_step)(const ol_optim_ctx *c, T *restrict w, const T *restrict g,
+                          T *const *s) {
+    const radam_coef k = coef(c);
+    const T a1 = (T)(1 - c->o[BETAS]), b2 = (T)c->o[BETA2], a2 = (T)(1 - b2);
+    const T eps = (T)c->o[EPS], sg = c->o[MAXIMIZE] != 0 ? (T)-1 : (T)1;
+    const T step = (T)k.step, l2 = (T)k.l2, decay = (T)k.decay;
+    T *restrict m = s[0], *restrict v = s[1];
+    for (int64_t i = 0; i < c->n; i++) {
+        const T gi = sg * g[i] + l2 * w[i];
+        const T mi = m[i] + a1 * (gi - m[i]);
+        const T vi = b2 * v[i] + a2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        const T den = k.rect ? sqrt(vi) + eps : (T)1;
+        w[i] = w[i] * decay - step * mi / den;
+    }
+}
+
+#endif

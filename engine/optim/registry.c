@@ -1,55 +1,52 @@
-/* Every optimizer the library knows, in the order `ol.optim` lists them.
+/* Every optimizer the library knows, one line each, grouped by kind (in
+ * the order of README's table); `ol.optim.list()` gives them in this order.
  *
  * To add one: write engine/optim/NAME.c defining
- *     const ol_optim_desc ol_optim_NAME = { .name = "NAME", ... };
- * (copy sgd.c), then add ONE extern line in the block below and ONE row in
- * the table, each in its family's section. Nothing else: the Lua binding,
- * the benchmark and the generic tests walk this table. */
+ *     const ol_optim_desc ol_optim_NAME = {.name = "NAME", .kind = ..., ...};
+ * (copy sgd.c), then add the line OL_OPTIM(NAME) to its kind's group below.
+ * Nothing else in the engine: the Lua binding and the benchmark walk this
+ * table; the registry test (tests/engine/test_optim_registry.c) then asks
+ * for NAME's published options and a reference of its rule.
+ *
+ * The list is read twice (the file includes itself): once declaring each
+ * descriptor, once taking its address into the table. */
+#ifdef OL_OPTIM
+
+/* fused: one pass over the flat buffers */
+OL_OPTIM(sgd)
+OL_OPTIM(nag)
+OL_OPTIM(adaptive_gains)
+OL_OPTIM(rprop)
+OL_OPTIM(rmsprop)
+OL_OPTIM(adagrad)
+OL_OPTIM(adadelta)
+OL_OPTIM(adam)
+OL_OPTIM(adamw)
+OL_OPTIM(nadam)
+OL_OPTIM(radam)
+OL_OPTIM(adamax)
+OL_OPTIM(lion)
+/* matrix: the 2-D weights as matrices */
+OL_OPTIM(muon)
+/* closure: stepped with a loss-and-gradient callback (second.h) */
+OL_OPTIM(newton)
+OL_OPTIM(cg)
+OL_OPTIM(lbfgs)
+OL_OPTIM(hessian_free)
+
+#else
+
 #include "optim/optim.h"
 
-/* first-order optimizers without adaptive moments */
-extern const ol_optim_desc ol_optim_sgd;
-extern const ol_optim_desc ol_optim_nag;
-extern const ol_optim_desc ol_optim_adaptive_gains;
-extern const ol_optim_desc ol_optim_rprop;
-extern const ol_optim_desc ol_optim_rmsprop;
-extern const ol_optim_desc ol_optim_adagrad;
-extern const ol_optim_desc ol_optim_adadelta;
-/* the adam family, lion, muon */
-extern const ol_optim_desc ol_optim_adam;
-extern const ol_optim_desc ol_optim_adamax;
-extern const ol_optim_desc ol_optim_adamw;
-extern const ol_optim_desc ol_optim_lion;
-extern const ol_optim_desc ol_optim_muon;
-extern const ol_optim_desc ol_optim_nadam;
-extern const ol_optim_desc ol_optim_radam;
-/* closure methods (engine/optim/second.h) */
-extern const ol_optim_desc ol_optim_newton;
-extern const ol_optim_desc ol_optim_cg;
-extern const ol_optim_desc ol_optim_lbfgs;
-extern const ol_optim_desc ol_optim_hessian_free;
+#define OL_OPTIM(name) extern const ol_optim_desc ol_optim_##name;
+#include "optim/registry.c"
+#undef OL_OPTIM
 
+#define OL_OPTIM(name) &ol_optim_##name,
 const ol_optim_desc *const ol_optim_registry[] = {
-    /* first-order, without adaptive moments */
-    &ol_optim_sgd,
-    &ol_optim_nag,
-    &ol_optim_adaptive_gains,
-    &ol_optim_rprop,
-    &ol_optim_rmsprop,
-    &ol_optim_adagrad,
-    &ol_optim_adadelta,
-    /* the adam family, lion, muon */
-    &ol_optim_adam,
-    &ol_optim_adamax,
-    &ol_optim_adamw,
-    &ol_optim_lion,
-    &ol_optim_muon,
-    &ol_optim_nadam,
-    &ol_optim_radam,
-    /* closure methods */
-    &ol_optim_newton,
-    &ol_optim_cg,
-    &ol_optim_lbfgs,
-    &ol_optim_hessian_free,
+#include "optim/registry.c"
     NULL,
 };
+#undef OL_OPTIM
+
+#endif

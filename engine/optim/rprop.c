@@ -28,6 +28,7 @@
  * takes effect at the next reset, as in torch), etas={0.5, 1.2} with
  * 0 < eta_minus < 1 < eta_plus, step_sizes={1e-6, 50}, variant="irprop-".
  * State: step_size, prev_grad, prev_update (dw, used by the + variants). */
+#ifndef OL_GENERIC
 #include "optim/optim.h"
 
 enum { LR, ETA_MINUS, ETA_PLUS, STEP_MIN, STEP_MAX, VARIANT, NSLOTS };
@@ -36,7 +37,7 @@ enum { SC_PREV_LOSS, SC_HAVE_LOSS };
 
 static const char *const variants[] = {"irprop-", "rprop-", "rprop+", "irprop+", NULL};
 static const ol_optim_option options[] = {
-    {.name = "lr", .type = OL_OPT_NUMBER, .slot = LR, .def = {1e-2}, OL_GE0},
+    {.name = "lr", .type = OL_OPT_NUMBER, .slot = LR, .def = {1e-2}, OL_GE0, .first_step_only = 1},
     {.name = "etas", .type = OL_OPT_PAIR, .slot = ETA_MINUS, .def = {0.5, 1.2}, OL_GT0},
     {.name = "step_sizes", .type = OL_OPT_PAIR, .slot = STEP_MIN, .def = {1e-6, 50}, OL_GE0},
     {.name = "variant", .type = OL_OPT_ENUM, .slot = VARIANT, .def = {IRPROP_MINUS},
@@ -59,46 +60,12 @@ static void init(const double *o, ol_dtype dt, void *const *s, int64_t n) {
     ol_optim_fill(dt, s[S_STEP], n, o[LR]);
 }
 
-/* The variant only decides what happens on a sign change (s < 0): whether
- * the weight moves (move), whether the last update is undone (undo) and
- * whether g_prev remembers g or 0 (forget). */
-#define RPROP_KERNEL(T, NAME)                                                         \
-    static void NAME(const ol_optim_ctx *c, T *restrict w, const T *restrict g,      \
-                     T *const *s) {                                                   \
-        const int v = (int)c->o[VARIANT];                                             \
-        const T em = (T)c->o[ETA_MINUS], ep = (T)c->o[ETA_PLUS];                      \
-        const T dmin = (T)c->o[STEP_MIN], dmax = (T)c->o[STEP_MAX];                   \
-        const int worse = v == IRPROP_PLUS && !isnan(c->loss) &&                      \
-                          c->scalars[SC_HAVE_LOSS] != 0 &&                            \
-                          c->loss > c->scalars[SC_PREV_LOSS];                         \
-        const int move = v == RPROP_MINUS;                                            \
-        const int undo = v == RPROP_PLUS || worse;                                    \
-        T *restrict d = s[S_STEP], *restrict prev = s[S_PREV], *restrict dw = s[S_DW]; \
-        for (int64_t i = 0; i < c->n; i++) {                                          \
-            const T agree = g[i] * prev[i];                                           \
-            const T mult = agree > 0 ? ep : agree < 0 ? em : (T)1;                    \
-            const T di = OL_FMIN(OL_FMAX(d[i] * mult, dmin), dmax);                   \
-            T gi = g[i], dwi;                                                         \
-            d[i] = di;                                                                \
-            if (agree < 0 && !move) {                                                 \
-                dwi = undo ? -dw[i] : (T)0;                                           \
-                gi = 0;                                                               \
-            } else {                                                                  \
-                dwi = -(T)OL_SIGN(gi) * di;                                           \
-            }                                                                         \
-            w[i] += dwi;                                                              \
-            dw[i] = dwi;                                                              \
-            prev[i] = gi;                                                             \
-        }                                                                             \
-        if (!isnan(c->loss)) {                                                        \
-            c->scalars[SC_PREV_LOSS] = c->loss;                                       \
-            c->scalars[SC_HAVE_LOSS] = 1;                                             \
-        }                                                                             \
-    }
-OL_OPTIM_INSTANTIATE(RPROP_KERNEL, rprop_step)
+#define OL_GENERIC "optim/rprop.c"
+#include "core/generic.h"
 
 const ol_optim_desc ol_optim_rprop = {
     .name = "rprop",
+    .kind = OL_OPTIM_FUSED,
     .options = options,
     .noptions = sizeof options / sizeof options[0],
     .nslots = NSLOTS,
@@ -111,3 +78,41 @@ const ol_optim_desc ol_optim_rprop = {
     .step_f64 = rprop_step_f64,
     .doc = "resilient backpropagation: irprop- (torch), rprop-, rprop+, irprop+",
 };
+
+#else /* the step for one element type T */
+
+/* The variant only decides what happens on a sign change (s < 0): whether
+ * the weight moves (move), whether the last update is undone (undo) and
+ * whether g_prev remembers g or 0 (forget). */
+static void S(rprop_step)(const ol_optim_ctx *c, T *restrict w, const T *restrict g, T *const *s) {
+    const int v = (int)c->o[VARIANT];
+    const T em = (T)c->o[ETA_MINUS], ep = (T)c->o[ETA_PLUS];
+    const T dmin = (T)c->o[STEP_MIN], dmax = (T)c->o[STEP_MAX];
+    const int worse = v == IRPROP_PLUS && !isnan(c->loss) && c->scalars[SC_HAVE_LOSS] != 0 &&
+                      c->loss > c->scalars[SC_PREV_LOSS];
+    const int move = v == RPROP_MINUS;
+    const int undo = v == RPROP_PLUS || worse;
+    T *restrict d = s[S_STEP], *restrict prev = s[S_PREV], *restrict dw = s[S_DW];
+    for (int64_t i = 0; i < c->n; i++) {
+        const T agree = g[i] * prev[i];
+        const T mult = agree > 0 ? ep : agree < 0 ? em : (T)1;
+        const T di = OL_FMIN(OL_FMAX(d[i] * mult, dmin), dmax);
+        T gi = g[i], dwi;
+        d[i] = di;
+        if (agree < 0 && !move) {
+            dwi = undo ? -dw[i] : (T)0;
+            gi = 0;
+        } else {
+            dwi = -(T)OL_SIGN(gi) * di;
+        }
+        w[i] += dwi;
+        dw[i] = dwi;
+        prev[i] = gi;
+    }
+    if (!isnan(c->loss)) {
+        c->scalars[SC_PREV_LOSS] = c->loss;
+        c->scalars[SC_HAVE_LOSS] = 1;
+    }
+}
+
+#endif

@@ -220,11 +220,11 @@ void ol_optim_export_state(ol_optim *opt, int i, const double *v) {
     }
 }
 
-int ol_optim_is_closure(const ol_optim *opt) { return opt->desc->closure_step != NULL; }
+int ol_optim_is_closure(const ol_optim *opt) { return opt->desc->kind == OL_OPTIM_CLOSURE; }
 
 int ol_optim_closure_step(ol_optim *opt, double *w, const ol_closure *f, double *loss,
                           ol_error *err) {
-    if (!opt->desc->closure_step)
+    if (!ol_optim_is_closure(opt))
         return ol_fail(err, "%s takes gradients, not a closure step", opt->desc->name);
     if (f->n != opt->n)
         return ol_fail(err, "closure has %lld parameters, the optimizer %lld", (long long)f->n,

@@ -4,8 +4,8 @@
  *
  * They share the descriptor of optim.h for everything the user sees (live
  * options with ranges, opt.t, opt:state(), opt:reset(), the registry), but
- * instead of a fused kernel they have desc->closure_step, which drives an
- * ol_closure. They compute in double on a double copy of the parameters
+ * are of kind OL_OPTIM_CLOSURE: instead of a fused kernel they have
+ * desc->closure_step, which drives an ol_closure. They compute in double on a double copy of the parameters
  * (the binding converts f32 parameters on the way in and out): the extra
  * memory is O(n) per history vector and these methods are for problems
  * where curvature pays, not for the largest models.

@@ -11,6 +11,7 @@
  * Options: lr=1e-3, momentum=0, dampening=0, nesterov=false,
  * weight_decay=0, maximize=false. State: momentum_buffer.
  * nesterov needs momentum > 0 and dampening = 0, as in torch. */
+#ifndef OL_GENERIC
 #include "optim/optim.h"
 
 enum { LR, MOMENTUM, DAMPENING, NESTEROV, WEIGHT_DECAY, MAXIMIZE, NSLOTS };
@@ -32,39 +33,14 @@ static int check(const double *o, ol_error *err) {
     return 0;
 }
 
-/* Without momentum the buffer is untouched, so that torch's "first step with
- * momentum copies d" holds even if momentum is switched on later. The first
- * step is the general one with the old buffer weighted 0 and d weighted 1;
- * nesterov selects d + momentum·b over b by the weights (nd, nb). */
-#define SGD_KERNEL(T, NAME)                                                          \
-    static void NAME(const ol_optim_ctx *c, T *restrict w, const T *restrict g,     \
-                     T *const *s) {                                                  \
-        const T lr = (T)c->o[LR], wd = (T)c->o[WEIGHT_DECAY];                        \
-        const T sg = c->o[MAXIMIZE] != 0 ? (T)-1 : (T)1;                              \
-        const double mu = c->o[MOMENTUM];                                            \
-        const int64_t n = c->n;                                                      \
-        if (mu == 0) {                                                               \
-            for (int64_t i = 0; i < n; i++) w[i] -= lr * (sg * g[i] + wd * w[i]);    \
-            return;                                                                  \
-        }                                                                            \
-        const int first = c->scalars[SC_BUF_STARTED] == 0;                           \
-        c->scalars[SC_BUF_STARTED] = 1;                                              \
-        const T keep = first ? (T)0 : (T)mu;                                         \
-        const T take = first ? (T)1 : (T)(1 - c->o[DAMPENING]);                      \
-        const int nest = c->o[NESTEROV] != 0;                                        \
-        const T nd = nest ? (T)1 : (T)0, nb = nest ? (T)mu : (T)1;                   \
-        T *restrict b = s[0];                                                        \
-        for (int64_t i = 0; i < n; i++) {                                            \
-            const T d = sg * g[i] + wd * w[i];                                       \
-            const T bi = keep * b[i] + take * d;                                     \
-            b[i] = bi;                                                               \
-            w[i] -= lr * (nd * d + nb * bi);                                         \
-        }                                                                            \
-    }
-OL_OPTIM_INSTANTIATE(SGD_KERNEL, sgd_step)
+/* The step below (#else), read once for float and once for double:
+ * sgd_step_f32, sgd_step_f64. */
+#define OL_GENERIC "optim/sgd.c"
+#include "core/generic.h"
 
 const ol_optim_desc ol_optim_sgd = {
     .name = "sgd",
+    .kind = OL_OPTIM_FUSED,
     .options = options,
     .noptions = sizeof options / sizeof options[0],
     .nslots = NSLOTS,
@@ -76,3 +52,35 @@ const ol_optim_desc ol_optim_sgd = {
     .step_f64 = sgd_step_f64,
     .doc = "SGD with momentum, dampening, nesterov, weight decay (torch.optim.SGD)",
 };
+
+#else /* the step for one element type T */
+
+/* Without momentum the buffer is untouched, so that torch's "first step with
+ * momentum copies d" holds even if momentum is switched on later. The first
+ * step is the general one with the old buffer weighted 0 and d weighted 1;
+ * nesterov selects d + momentum·b over b by the weights (nd, nb). */
+static void S(sgd_step)(const ol_optim_ctx *c, T *restrict w, const T *restrict g, T *const *s) {
+    const T lr = (T)c->o[LR], wd = (T)c->o[WEIGHT_DECAY];
+    const T sg = c->o[MAXIMIZE] != 0 ? (T)-1 : (T)1;
+    const double mu = c->o[MOMENTUM];
+    const int64_t n = c->n;
+    if (mu == 0) {
+        for (int64_t i = 0; i < n; i++) w[i] -= lr * (sg * g[i] + wd * w[i]);
+        return;
+    }
+    const int first = c->scalars[SC_BUF_STARTED] == 0;
+    c->scalars[SC_BUF_STARTED] = 1;
+    const T keep = first ? (T)0 : (T)mu;
+    const T take = first ? (T)1 : (T)(1 - c->o[DAMPENING]);
+    const int nest = c->o[NESTEROV] != 0;
+    const T nd = nest ? (T)1 : (T)0, nb = nest ? (T)mu : (T)1;
+    T *restrict b = s[0];
+    for (int64_t i = 0; i < n; i++) {
+        const T d = sg * g[i] + wd * w[i];
+        const T bi = keep * b[i] + take * d;
+        b[i] = bi;
+        w[i] -= lr * (nd * d + nb * bi);
+    }
+}
+
+#endif

@@ -1,22 +1,12 @@
 /* Correct counts and evaluation over a dataset (see metrics.h). */
 #include "train/metrics.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 #include "core/parallel.h"
 
-#define T float
-#define SFX f32
-#include "train/metrics_generic.h"
-#undef SFX
-#undef T
-
-#define T double
-#define SFX f64
-#include "train/metrics_generic.h"
-#undef SFX
-#undef T
+#define OL_GENERIC "train/generic/metrics.h"
+#include "core/generic.h"
 
 /* A batch is counted in parts over the pool from 2 x COUNT_MIN_ROWS rows,
  * each part its own rows into its own slot. */
@@ -26,20 +16,20 @@ typedef struct count_job {
     const void *y;
     int64_t out;
     const int32_t *ids;
-    int f32, binary;
+    ol_dtype dt;
+    int binary;
     int64_t counts[OL_PARALLEL_MAXPARTS];
 } count_job;
 
 static void count_part(void *ctx, int64_t lo, int64_t hi, int part) {
     count_job *j = ctx;
-    j->counts[part] = j->f32 ? count_rows_f32(j->y, j->out, j->ids, j->binary, lo, hi)
-                             : count_rows_f64(j->y, j->out, j->ids, j->binary, lo, hi);
+    j->counts[part] = OL_DT_CALL(j->dt, count_rows, j->y, j->out, j->ids, j->binary, lo, hi);
 }
 
 int64_t ol_count_correct(const ol_model *m, const ol_batch *b) {
     int64_t rows;
     count_job j = {ol_model_output(m, &rows), ol_model_out_features(m), b->ids,
-                   ol_model_dtype(m) == OL_F32, b->form == OL_TARGET_BINARY, {0}};
+                   ol_model_dtype(m), b->form == OL_TARGET_BINARY, {0}};
     ol_parallel_for(b->n, 1, COUNT_MIN_ROWS, count_part, &j);
     int64_t correct = 0;
     for (int k = 0; k < OL_PARALLEL_MAXPARTS; k++) correct += j.counts[k];

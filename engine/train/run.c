@@ -2,6 +2,7 @@
  * the checkpoint cadence, Ctrl-C. */
 #include "train/run.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
@@ -42,17 +43,23 @@ static void on_sigint(int sig) {
     sigint_seen = 1;
 }
 
-void ol_run_catch_sigint(struct sigaction *old) {
+static const int stop_signals[OL_RUN_NSIGNALS] = {SIGINT, SIGTERM, SIGUSR1};
+
+void ol_run_catch_sigint(struct sigaction old[OL_RUN_NSIGNALS], int distributed) {
     struct sigaction act;
     memset(&act, 0, sizeof act);
     act.sa_handler = on_sigint;
     sigemptyset(&act.sa_mask);
     sigint_seen = 0;
-    sigaction(SIGINT, &act, old);
+    for (int i = 0; i < OL_RUN_NSIGNALS; i++) {
+        /* A signal left alone keeps its action, recorded as it is. */
+        if (i == 0 || distributed) sigaction(stop_signals[i], &act, &old[i]);
+        else sigaction(stop_signals[i], NULL, &old[i]);
+    }
 }
 
-void ol_run_release_sigint(const struct sigaction *old) {
-    sigaction(SIGINT, old, NULL);
+void ol_run_release_sigint(const struct sigaction old[OL_RUN_NSIGNALS]) {
+    for (int i = 0; i < OL_RUN_NSIGNALS; i++) sigaction(stop_signals[i], &old[i], NULL);
     sigint_seen = 0;
 }
 
@@ -115,6 +122,8 @@ int ol_run_before_step(ol_run *r) {
 int ol_run_epoch_end(ol_run *r, const ol_train_state *s) {
     r->epoch = s->epoch;
     r->batch = s->batch;
+    /* A stop asked for on another rank of a world is this rank's interrupt too. */
+    if (s->stop_asked) r->interrupted = 1;
     if (!r->interrupted && s->epoch % r->every_epochs == 0) return ol_run_save(r, 0);
     return 0;
 }
@@ -131,8 +140,17 @@ void ol_run_abort(ol_run *r) {
 
 /* ---- progress and the log ---- */
 
-static void log_state(ol_run *r, const char *event, const ol_train_state *s) {
-    if (!r->log) return;
+/* A failed write (a full disk) ends the run: a log cut short would pass
+ * for a whole one. errno says why; the message names the file. */
+static int log_failed(ol_run *r, int e) {
+    r->log_failed = 1;
+    return ol_fail(&r->log_err, "log '%s': cannot write: %s", r->log_path ? r->log_path : "(stream)",
+                   strerror(e ? e : EIO));
+}
+
+static int log_state(ol_run *r, const char *event, const ol_train_state *s) {
+    if (!r->log) return 0;
+    if (r->log_failed) return -1;
     double lr, momentum;
     ol_run_optimizer_figures(r->opt, &lr, &momentum);
     json_t *o = json_object();
@@ -153,10 +171,26 @@ static void log_state(ol_run *r, const char *event, const ol_train_state *s) {
         if (is_step && strncmp(nums[i].k, "val_", 4) == 0) continue;
         if (isfinite(nums[i].v)) json_object_set_new(o, nums[i].k, json_real(nums[i].v));
     }
-    json_dumpf(o, r->log, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    fputc('\n', r->log);
-    fflush(r->log);
+    errno = 0;
+    int bad = json_dumpf(o, r->log, JSON_COMPACT | JSON_REAL_PRECISION(10)) != 0;
+    bad = fputc('\n', r->log) == EOF || bad;
+    bad = fflush(r->log) != 0 || bad;
     json_decref(o);
+    return bad || ferror(r->log) ? log_failed(r, errno) : 0;
+}
+
+int ol_run_close_log(ol_run *r) {
+    if (!r->log) return 0;
+    errno = 0;
+    int bad = ferror(r->log) || fflush(r->log) != 0;
+    int e = errno;
+    if (fclose(r->log) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    r->log = NULL;
+    if (bad && !r->log_failed) return log_failed(r, e);
+    return r->log_failed ? -1 : 0;
 }
 
 static void fmt_count(char *buf, size_t size, double v) {
@@ -199,11 +233,11 @@ int ol_run_on_batch(ol_run *r, const ol_train_state *s) {
     return 0;
 }
 
-void ol_run_on_step(ol_run *r, const ol_train_state *s) {
-    log_state(r, "step", s);
+int ol_run_on_step(ol_run *r, const ol_train_state *s) {
+    return log_state(r, "step", s);
 }
 
-void ol_run_epoch_report(ol_run *r, const ol_train_state *s) {
+int ol_run_epoch_report(ol_run *r, const ol_train_state *s) {
     if (r->progress) {
         FILE *out = r->out;
         char rate[32];
@@ -216,5 +250,5 @@ void ol_run_epoch_report(ol_run *r, const ol_train_state *s) {
         fprintf(out, "  %s samples/s  %.1fs\n", rate, s->elapsed);
         fflush(out);
     }
-    log_state(r, "epoch", s);
+    return log_state(r, "epoch", s);
 }

@@ -7,9 +7,12 @@
  *              `bar` (a terminal) redrawn at most ten times a second. Both
  *              print one line per epoch on `out`. The streams are the
  *              caller's (the engine never picks stdout or stderr itself).
- *   log        a stream (opened and closed by the caller) that gets one
- *              JSON object per line: every `every` steps ("step") and after
- *              each epoch ("epoch").
+ *   log        a stream (opened by the caller, closed by ol_run_close_log)
+ *              that gets one JSON object per line: every `every` steps
+ *              ("step") and after each epoch ("epoch"). Every line is
+ *              checked as it is flushed, and the close too: a failed
+ *              write (a full disk) stops the run with log_failed set and
+ *              log_err naming log_path and the system's reason.
  *   checkpoint with ck_path set, the model, the optimizer and the RNG are
  *              saved every `every_epochs` epochs and when the run ends
  *              (unless that very step was just saved), in the format that
@@ -20,8 +23,12 @@
  *              sets a flag, which ol_run_before_step reads before each
  *              step: it saves (when a checkpoint path is set) and stops
  *              the run cleanly; a second Ctrl-C takes the default action
- *              (ends the program) at once. ol_run_release_sigint puts the
- *              caller's action back. */
+ *              (ends the program) at once. In a distributed run SIGTERM
+ *              (what mpirun sends its ranks on its own Ctrl-C, killing
+ *              them soon after) and SIGUSR1 (which mpirun forwards to
+ *              every rank: `kill -USR1 MPIRUN_PID` stops a job cleanly)
+ *              are caught alike. ol_run_release_sigint puts the caller's
+ *              actions back. */
 #ifndef OL_TRAIN_RUN_H
 #define OL_TRAIN_RUN_H
 
@@ -38,6 +45,7 @@ typedef struct ol_run {
     int progress;         /* 0 off, 1 plain lines, 2 terminal bar */
     FILE *out, *bar;      /* progress streams (stdout, stderr) */
     FILE *log;            /* JSONL stream or NULL */
+    const char *log_path; /* its name, for errors */
     const char *ck_path;  /* checkpoint file or NULL */
     int64_t every_epochs; /* >= 1 */
     /* kept by the rules */
@@ -47,6 +55,8 @@ typedef struct ol_run {
     int interrupted;      /* stopped by Ctrl-C */
     int save_failed;      /* a save failed: save_err says why */
     ol_error save_err;
+    int log_failed;       /* a log write failed: log_err says why */
+    ol_error log_err;
 } ol_run;
 
 void ol_run_init(ol_run *r);
@@ -59,8 +69,9 @@ void ol_run_optimizer_figures(const ol_optim *opt, double *lr, double *momentum)
  * (0 go on, 1 stop, -1 abort: a failed save, with save_failed set). */
 int ol_run_before_step(ol_run *r);                        /* Ctrl-C */
 int ol_run_on_batch(ol_run *r, const ol_train_state *s);  /* progress */
-void ol_run_on_step(ol_run *r, const ol_train_state *s);  /* log */
-void ol_run_epoch_report(ol_run *r, const ol_train_state *s); /* epoch line, log */
+/* The log's lines: -1 (log_failed) when one cannot be written. */
+int ol_run_on_step(ol_run *r, const ol_train_state *s);
+int ol_run_epoch_report(ol_run *r, const ol_train_state *s); /* and the epoch line */
 /* After the caller's own epoch hook, so that what it changed is saved. */
 int ol_run_epoch_end(ol_run *r, const ol_train_state *s);
 /* When the run ended without error: the last checkpoint. */
@@ -68,10 +79,15 @@ int ol_run_finish(ol_run *r);
 /* Called on an aborted run: ends a bar's line. */
 void ol_run_abort(ol_run *r);
 
+/* Flushes and closes the log (log = NULL after); 0, or -1 with log_failed
+ * when that or an earlier write failed. */
+int ol_run_close_log(ol_run *r);
+
 /* Saves now (model, optimizer, RNG, meta); 0 or -1 with save_failed. */
 int ol_run_save(ol_run *r, int interrupted);
 
-void ol_run_catch_sigint(struct sigaction *old);
-void ol_run_release_sigint(const struct sigaction *old);
+#define OL_RUN_NSIGNALS 3 /* SIGINT, and distributed also SIGTERM, SIGUSR1 */
+void ol_run_catch_sigint(struct sigaction old[OL_RUN_NSIGNALS], int distributed);
+void ol_run_release_sigint(const struct sigaction old[OL_RUN_NSIGNALS]);
 
 #endif

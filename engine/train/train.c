@@ -3,12 +3,16 @@
  *   next batch  the loader gathers the batch's rows, turns their labels
  *               into the loss's target (data/batch.h), and has the memory
  *               system fetch the rows of the batch after;
- *   evaluate    the optimizer's lookahead move if it has one (nag), then
- *               forward + loss + backward into the model's flat gradient;
+ *   evaluate    (with on_nonfinite stop or skip, a copy of w and the
+ *               optimizer's state first) the optimizer's lookahead move
+ *               if it has one (nag), then forward + loss + backward into
+ *               the model's flat gradient;
  *   count       the correct predictions; a distributed run then sums the
- *               gradient, loss and count over the ranks (reduce);
+ *               gradient, loss, count and stop requests over the ranks
+ *               (reduce);
  *   step        the non-finite check, the gradient norm where it is
- *               reported, one optimizer step over the flat parameters;
+ *               reported, one optimizer step over the flat parameters,
+ *               the check that the new parameters are finite;
  *
  * then the run's figures and the callbacks. In reduce, each rank weights
  * its mean gradient by its share n_r / m of the global batch, so that the
@@ -18,11 +22,11 @@
 #include "train/train.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "dist/dist.h"
 #include "core/parallel.h"
 #include "core/reduce.h"
 
@@ -32,12 +36,12 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The check before every step, cut over the threads as the optimizer's
- * step will be (ol_optim_step_parts): each core then reads the part of the
- * gradient it is about to update, which stays in its cache for the
- * update, instead of the caller pulling every line in first. A step that
- * is not cut gets a check that is not cut. Each part reports in its own
- * slot. */
+/* The finiteness checks, the gradient's before a step and the
+ * parameters' after it, are cut over the threads as the optimizer's step
+ * is (ol_optim_step_parts): each core then reads the part of the buffer
+ * it is about to update or has just updated, which is in its cache,
+ * instead of the caller pulling every line in. A step that is not cut
+ * gets a check that is not cut. Each part reports in its own slot. */
 typedef struct finite_job {
     const ol_tensor *g;
     int ok[OL_PARALLEL_MAXPARTS];
@@ -60,6 +64,28 @@ int ol_train_grads_finite(const ol_optim *opt, const ol_tensor *g) {
     return 1;
 }
 
+/* Copies of equal flat buffers, cut over the threads as the step is (so
+ * that each core copies what it then updates): the snapshot before a step
+ * and its restore. */
+typedef struct copy_job {
+    char *dst[OL_OPTIM_MAXSTATE + 1];
+    const char *src[OL_OPTIM_MAXSTATE + 1];
+    int nbuf;
+    size_t esize;
+} copy_job;
+
+static void copy_part(void *p, int64_t begin, int64_t end, int part) {
+    (void)part;
+    const copy_job *j = p;
+    const size_t off = (size_t)begin * j->esize, len = (size_t)(end - begin) * j->esize;
+    for (int k = 0; k < j->nbuf; k++) memcpy(j->dst[k] + off, j->src[k] + off, len);
+}
+
+static void copy_buffers(const ol_optim *opt, copy_job *j, int64_t n) {
+    if (ol_optim_step_parts(opt) < 2) copy_part(j, 0, n, 0);
+    else ol_parallel_for(n, OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, copy_part, j);
+}
+
 /* ---- a run ---- */
 
 /* What the loop keeps from step to step. */
@@ -68,24 +94,30 @@ typedef struct run {
     ol_batch batch;       /* the training batches, made at the start */
     ol_evaluator val;     /* validation's batch, made at its first pass */
     ol_tensor w, g;       /* the model's flat parameters and gradient */
-    ol_tensor backup;     /* with a lookahead: w before the move */
+    ol_tensor backup;     /* keep or a lookahead: w before the step (and the move) */
+    ol_tensor saved[OL_OPTIM_MAXSTATE]; /* keep: the optimizer's state before the step */
+    double saved_scalars[OL_OPTIM_MAXSCALARS];
+    int64_t saved_t;
+    int keep;             /* on_nonfinite stop or skip: a bad step is undone */
     int lookahead;        /* the optimizer moves w before the gradient (nag) */
-    int sharded;          /* distributed: the loader reads this rank's shard */
+    int sharded;          /* with a world: the loader reads this rank's shard */
     int dist;             /* ... and there is more than one rank */
     int stop;             /* a callback, max_steps or a non-finite batch ends the run */
     double comm;          /* seconds in collectives */
     double t0;            /* when the steps began */
     int64_t steps;        /* steps taken in this run */
+    int64_t at_pos, at_epoch; /* the loader's place after the loop's last read */
     double loss_sum;      /* this epoch: loss x rows, rows and correct rows */
     int64_t seen, correct;
     ol_train_state s;
 } run;
 
 /* One batch's figures: mean loss, correct predictions, rows (the global
- * batch's, once reduced). */
+ * batch's, once reduced); stops: ranks that asked to stop before it. */
 typedef struct figures {
     double loss;
     int64_t correct, n;
+    int stops;
 } figures;
 
 static int check_config(const ol_train_config *c, ol_error *err) {
@@ -98,10 +130,143 @@ static int check_config(const ol_train_config *c, ol_error *err) {
     if (c->opt->n != ol_model_nparams(c->model))
         return ol_fail(err, "the optimizer holds %lld parameters but the model has %lld",
                        (long long)c->opt->n, (long long)ol_model_nparams(c->model));
+    if (ol_optim_check_dtype(c->opt->desc, c->opt->dtype, c->opt->o, err)) return -1;
     if (c->validate && c->validate->d != ol_model_in_features(c->model))
         return ol_fail(err, "the validation data have %lld features but the model takes %lld",
                        (long long)c->validate->d, (long long)ol_model_in_features(c->model));
     return 0;
+}
+
+/* ---- what the ranks must agree on ---- */
+
+/* The fields every rank sends, as doubles (counts are exact below 2^53),
+ * then the optimizer's option values by slot. */
+enum {
+    AG_DTYPE, AG_NPARAMS, AG_LAYERS, AG_ARCH, AG_OPTIM, AG_STEP, AG_LOSS, AG_NONFINITE,
+    AG_BATCH, AG_DROP_LAST, AG_EPOCHS, AG_MAX_STEPS, AG_SAMPLES, AG_FEATURES, AG_CLASSES,
+    AG_VALIDATE, AG_OPTIONS
+};
+#define AG_FIELDS (AG_OPTIONS + OL_OPTIM_MAXSLOTS)
+
+static const char *const ag_names[AG_OPTIONS] = {
+    "dtype", "parameter count", "layer count", "layers", "optimizer", "step (opt.t)", "loss",
+    "on_nonfinite", "batch_size", "drop_last", "epochs", "max_steps", "dataset size",
+    "feature count", "class count", "validation set size"};
+
+/* The layers' kinds, widths and activations, hashed (FNV-1a) to 52 bits,
+ * which a double holds exactly. */
+static double arch_digest(const ol_model *m) {
+    uint64_t h = 1469598103934665603u;
+    for (int i = 0; i < ol_model_nlayers(m); i++) {
+        const ol_layer_spec *l = ol_model_layer(m, i);
+        const int64_t v[4] = {(int64_t)l->kind, l->in, l->out, (int64_t)l->act};
+        const unsigned char *b = (const unsigned char *)v;
+        for (size_t k = 0; k < sizeof v; k++) h = (h ^ b[k]) * 1099511628211u;
+        if (l->kind == OL_LAYER_ACT && l->act == OL_ACT_LEAKY_RELU) {
+            b = (const unsigned char *)&l->slope;
+            for (size_t k = 0; k < sizeof l->slope; k++) h = (h ^ b[k]) * 1099511628211u;
+        }
+    }
+    return (double)(h >> 12);
+}
+
+static void agree_fields(const ol_train_config *c, double *v) {
+    const ol_optim *opt = c->opt;
+    int idx = -1;
+    for (int i = 0; ol_optim_registry[i]; i++)
+        if (ol_optim_registry[i] == opt->desc) idx = i;
+    for (int k = 0; k < AG_FIELDS; k++) v[k] = 0;
+    v[AG_DTYPE] = (double)ol_model_dtype(c->model);
+    v[AG_NPARAMS] = (double)ol_model_nparams(c->model);
+    v[AG_LAYERS] = (double)ol_model_nlayers(c->model);
+    v[AG_ARCH] = arch_digest(c->model);
+    v[AG_OPTIM] = (double)idx;
+    v[AG_STEP] = (double)opt->t;
+    v[AG_LOSS] = (double)c->loss;
+    v[AG_NONFINITE] = (double)c->on_nonfinite;
+    v[AG_BATCH] = (double)c->loader->opts.batch_size;
+    v[AG_DROP_LAST] = (double)c->loader->opts.drop_last;
+    v[AG_EPOCHS] = (double)c->epochs;
+    v[AG_MAX_STEPS] = (double)c->max_steps;
+    v[AG_SAMPLES] = (double)c->loader->ds->n;
+    v[AG_FEATURES] = (double)c->loader->ds->d;
+    v[AG_CLASSES] = (double)c->loader->ds->classes;
+    v[AG_VALIDATE] = c->validate ? (double)c->validate->n : -1;
+    for (int k = 0; k < opt->desc->nslots && k < OL_OPTIM_MAXSLOTS; k++) v[AG_OPTIONS + k] = opt->o[k];
+}
+
+/* Field k's value v as the message shows it (an option's with `digits`
+ * significant digits). */
+static void ag_value(const ol_optim_desc *d, int k, double v, char *buf, size_t size, int digits) {
+    static const char *const nonfinite[] = {"error", "stop", "skip"};
+    int i = (int)v;
+    if (k == AG_DTYPE) snprintf(buf, size, "%s", ol_dtype_name((ol_dtype)i));
+    else if (k == AG_OPTIM) snprintf(buf, size, "%s", i >= 0 ? ol_optim_registry[i]->name : "?");
+    else if (k == AG_LOSS) snprintf(buf, size, "%s", ol_loss_name((ol_loss_kind)i));
+    else if (k == AG_NONFINITE) snprintf(buf, size, "%s", i >= 0 && i < 3 ? nonfinite[i] : "?");
+    else if (k == AG_DROP_LAST) snprintf(buf, size, "%s", i ? "true" : "false");
+    else if (k == AG_VALIDATE && v < 0) snprintf(buf, size, "none");
+    else if (k >= AG_OPTIONS && d) snprintf(buf, size, "%.*g", digits, v);
+    else snprintf(buf, size, "%.0f", v);
+}
+
+/* The name of option slot `slot` of d: "lr", "betas[2]". */
+static void slot_name(const ol_optim_desc *d, int slot, char *buf, size_t size) {
+    snprintf(buf, size, "option slot %d", slot);
+    for (int i = 0; i < d->noptions; i++) {
+        const ol_optim_option *op = &d->options[i];
+        const int n = ol_optim_option_size(op);
+        if (slot >= op->slot && slot < op->slot + n) {
+            if (n == 2) snprintf(buf, size, "%s[%d]", op->name, slot - op->slot + 1);
+            else snprintf(buf, size, "%s", op->name);
+        }
+    }
+}
+
+/* Every rank gets to the barrier within join_timeout, then gathers every
+ * rank's fields and fails (all alike) at the first that differs from
+ * rank 0's. */
+static int agree(const ol_train_config *c, ol_error *err) {
+    const ol_comm *w = c->world;
+    const int size = ol_comm_size(w), rank = ol_comm_rank(w);
+    const double wait = c->join_timeout > 0 ? c->join_timeout : 60;
+    int rc = ol_comm_barrier_within(w, wait, err);
+    if (rc > 0)
+        return ol_fail(err, "rank %d: not every one of the %d ranks started the run within %g s "
+                       "(join_timeout): does every rank call ol.train with distributed = true?",
+                       rank, size, wait);
+    if (rc < 0) return -1;
+    double *v = malloc(sizeof(double) * AG_FIELDS * (size_t)(size + 1));
+    if (!v) return ol_fail(err, "out of memory");
+    double *all = v + AG_FIELDS;
+    agree_fields(c, v);
+    rc = ol_comm_allgather(w, v, all, sizeof(double) * AG_FIELDS, err);
+    for (int k = 0; rc == 0 && k < AG_FIELDS; k++)
+        for (int r = 1; r < size; r++) {
+            const double mine = all[(size_t)r * AG_FIELDS + k], root = all[k];
+            if (mine == root) continue;
+            /* Options are compared only between the same optimizers, which
+             * an earlier field has made sure of. */
+            const ol_optim_desc *d = c->opt->desc;
+            char name[64], a[64], b[64];
+            if (k >= AG_OPTIONS) slot_name(d, k - AG_OPTIONS, name, sizeof name);
+            else snprintf(name, sizeof name, "%s", ag_names[k]);
+            if (k == AG_ARCH) {
+                rc = ol_fail(err, "ranks disagree: rank %d's model has other layers (widths or "
+                             "activations) than rank 0's", r);
+                break;
+            }
+            ag_value(d, k, mine, a, sizeof a, 15);
+            ag_value(d, k, root, b, sizeof b, 15);
+            if (strcmp(a, b) == 0) { /* 15 digits hide the difference: all 17 */
+                ag_value(d, k, mine, a, sizeof a, 17);
+                ag_value(d, k, root, b, sizeof b, 17);
+            }
+            rc = ol_fail(err, "ranks disagree: rank %d has %s %s, rank 0 has %s", r, name, a, b);
+            break;
+        }
+    free(v);
+    return rc;
 }
 
 /* A callback's verdict v: 0 go on, 1 stop (sets *stop), -1 abort (fails). */
@@ -120,6 +285,7 @@ static int run_begin(run *r, const ol_train_config *c, ol_error *err) {
     r->s.epochs = c->epochs;
     r->s.val_loss = r->s.val_accuracy = r->s.grad_norm = r->s.comm_time = NAN;
     if (check_config(c, err)) return -1;
+    if (ol_comm_size(c->world) > 1 && agree(c, err)) return -1;
     ol_model *m = c->model;
     ol_target_form form;
     if (ol_loader_batch_init(c->loader, &r->batch, ol_model_dtype(m), err) ||
@@ -133,16 +299,22 @@ static int run_begin(run *r, const ol_train_config *c, ol_error *err) {
     ol_model_grads(m, &r->g);
     /* An optimizer with a lookahead (nag) moves w before the gradient is
      * computed; a copy of w from before the move lets a non-finite batch
-     * leave the parameters exactly as the last good step left them. */
+     * leave the parameters exactly as the last good step left them. With
+     * on_nonfinite stop or skip, a step whose result is not finite is
+     * undone too: w and the optimizer's state are copied before each step
+     * (memory for one more copy of each, a copy pass per step). */
     r->lookahead = ol_optim_has_prepare(c->opt);
-    if (r->lookahead && ol_tensor_clone(&r->w, &r->backup, err)) return -1;
-    if (c->distributed) {
+    r->keep = c->on_nonfinite != OL_NONFINITE_ERROR;
+    if ((r->lookahead || r->keep) && ol_tensor_clone(&r->w, &r->backup, err)) return -1;
+    for (int i = 0; r->keep && i < c->opt->desc->nstate; i++)
+        if (ol_tensor_clone(&c->opt->state[i], &r->saved[i], err)) return -1;
+    if (c->world) {
         const double t1 = now();
         r->sharded = 1;
-        if (ol_dist_init(err) || ol_dist_broadcast_tensor(&r->w, 0, err) ||
-            ol_loader_set_shard(c->loader, ol_dist_rank(), ol_dist_size(), err))
+        if (ol_comm_broadcast_tensor(c->world, &r->w, 0, err) ||
+            ol_loader_set_shard(c->loader, ol_comm_rank(c->world), ol_comm_size(c->world), err))
             return -1;
-        r->dist = ol_dist_size() > 1;
+        r->dist = ol_comm_size(c->world) > 1;
         r->comm += now() - t1;
         r->s.comm_time = r->comm;
     }
@@ -156,6 +328,7 @@ static void run_end(run *r, ol_train_state *final) {
     ol_tensor_release(&r->w);
     ol_tensor_release(&r->g);
     ol_tensor_release(&r->backup);
+    for (int i = 0; i < OL_OPTIM_MAXSTATE; i++) ol_tensor_release(&r->saved[i]);
     if (r->sharded) ol_loader_set_shard(r->c->loader, 0, 1, NULL); /* (0, 1) cannot fail */
     ol_batch_free(&r->batch);
     ol_evaluator_free(&r->val);
@@ -173,24 +346,64 @@ static int epoch_begin(run *r, int64_t epoch, ol_error *err) {
     ol_loader_start_epoch(r->c->loader);
     if (!r->dist) return 0;
     const double t1 = now();
-    if (ol_loader_sync_order(r->c->loader, 0, err)) return -1;
+    if (ol_loader_sync_order(r->c->loader, r->c->world, 0, err)) return -1;
     r->comm += now() - t1;
     return 0;
 }
 
+/* The loop alone reads the loader during an epoch. A schedule or step
+ * hook that iterates it too moves its place, and the loop would never
+ * reach the epoch's end: the place is noted after each read and compared
+ * after those callbacks. (on_epoch may read it: the next epoch starts
+ * afresh anyway.) */
+static void mark_place(run *r) {
+    r->at_pos = r->c->loader->pos;
+    r->at_epoch = r->c->loader->epoch;
+}
+
+static int same_place(const run *r, ol_error *err) {
+    const ol_loader *l = r->c->loader;
+    if (l->pos == r->at_pos && l->epoch == r->at_epoch) return 0;
+    return ol_fail(err, "the training data's loader was read by a schedule or hook during the run "
+                   "(epoch %lld, batch %lld): iterating it there would keep the loop from ending; "
+                   "use another loader over the same data", (long long)r->s.epoch,
+                   (long long)(r->s.batch + 1));
+}
+
 /* ---- a step ---- */
+
+/* keep: w and the optimizer's state (buffers, scalars, step count) into
+ * their copies (back = 0), or back from them (back = 1). */
+static void snapshot(run *r, int back) {
+    ol_optim *opt = r->c->opt;
+    copy_job j = {.nbuf = 1 + opt->desc->nstate, .esize = ol_dtype_size(r->w.dtype)};
+    for (int k = 0; k < j.nbuf; k++) {
+        char *live = ol_tensor_data(k ? &opt->state[k - 1] : &r->w);
+        char *copy = ol_tensor_data(k ? &r->saved[k - 1] : &r->backup);
+        j.dst[k] = back ? live : copy;
+        j.src[k] = back ? copy : live;
+    }
+    copy_buffers(opt, &j, opt->n);
+    if (back) {
+        memcpy(opt->scalars, r->saved_scalars, sizeof opt->scalars);
+        opt->t = r->saved_t;
+    } else {
+        memcpy(r->saved_scalars, opt->scalars, sizeof opt->scalars);
+        r->saved_t = opt->t;
+    }
+}
 
 /* Forward, loss and backward of the batch into the model's flat gradient,
  * at the optimizer's evaluation point: with a lookahead, w is kept in
  * backup and moved first. A shard's empty slice computes nothing. */
 static int evaluate(run *r, figures *f, ol_error *err) {
     const ol_batch *b = &r->batch;
-    *f = (figures){0, 0, b->n};
-    if (r->lookahead) {
+    *f = (figures){0, 0, b->n, 0};
+    if (r->keep) snapshot(r, 0);
+    else if (r->lookahead)
         memcpy(ol_tensor_data(&r->backup), ol_tensor_data(&r->w),
                (size_t)ol_tensor_numel(&r->w) * ol_dtype_size(r->w.dtype));
-        if (ol_optim_prepare(r->c->opt, &r->w, err)) return -1;
-    }
+    if (r->lookahead && ol_optim_prepare(r->c->opt, &r->w, err)) return -1;
     if (b->n == 0) return 0;
     return ol_model_evaluate(r->c->model, b->x, b->n, r->c->loss, &b->target, &f->loss, err);
 }
@@ -202,19 +415,22 @@ static void count(const run *r, figures *f) {
 /* Distributed: this rank's mean gradient g over its n of the global
  * batch's m rows becomes the gradient of the global mean, the sum over
  * ranks of (n_r / m) g_r, and the loss and correct count the global
- * batch's; f->n becomes m. An empty slice contributes zeros. */
+ * batch's; f->n becomes m; f->stops the number of ranks that asked to
+ * stop (one more element in the small allreduce the step makes anyway).
+ * An empty slice contributes zeros. */
 static int reduce(run *r, figures *f, ol_error *err) {
     const int64_t m = r->batch.global;
     const double t0 = now();
-    double sums[2] = {f->n > 0 ? f->loss * (double)f->n : 0, (double)f->correct};
+    double sums[3] = {f->n > 0 ? f->loss * (double)f->n : 0, (double)f->correct, (double)f->stops};
     if (f->n == 0) ol_fill_(&r->g, 0);
     else if (f->n != m) ol_binary_scalar_(OL_MUL, &r->g, (double)f->n / (double)m);
-    if (ol_dist_allreduce_tensor(&r->g, OL_DIST_SUM, err) ||
-        ol_dist_allreduce(sums, 2, OL_F64, OL_DIST_SUM, err))
+    if (ol_comm_allreduce_tensor(r->c->world, &r->g, OL_COMM_SUM, err) ||
+        ol_comm_allreduce(r->c->world, sums, 3, OL_F64, OL_COMM_SUM, err))
         return -1;
     r->comm += now() - t0;
     f->loss = sums[0] / (double)m;
     f->correct = (int64_t)sums[1];
+    f->stops = (int)sums[2];
     f->n = m;
     return 0;
 }
@@ -239,12 +455,17 @@ static int finite(const run *r, const figures *f) {
                                  ol_train_grads_finite(r->c->opt, &r->g));
 }
 
-/* A batch with a non-finite loss or gradient takes no step: the lookahead
- * move is undone, so that w and the optimizer's state are those of the
- * last good step; on_nonfinite then fails the run, stops it, or skips the
- * batch (which still counts as one of the epoch's). */
-static int nonfinite(run *r, const figures *f, int64_t t, ol_error *err) {
-    if (r->lookahead)
+/* A batch with a non-finite loss or gradient takes no step, and a step
+ * that made a parameter non-finite (an overflow: lr too large for the
+ * gradient) is undone: with keep, w and the optimizer's state go back to
+ * their copies from before the step; otherwise the lookahead move is
+ * undone (a step already taken cannot be: with "error" the parameters
+ * keep that step's values). on_nonfinite then fails the run, stops it
+ * with the last good step's parameters, or skips the batch (which still
+ * counts as one of the epoch's). */
+static int nonfinite(run *r, const figures *f, int64_t t, int stepped, ol_error *err) {
+    if (r->keep) snapshot(r, 1);
+    else if (r->lookahead && !stepped)
         memcpy(ol_tensor_data(&r->w), ol_tensor_data(&r->backup),
                (size_t)ol_tensor_numel(&r->w) * ol_dtype_size(r->w.dtype));
     switch (r->c->on_nonfinite) {
@@ -257,6 +478,10 @@ static int nonfinite(run *r, const figures *f, int64_t t, ol_error *err) {
         r->s.batch++;
         return 0;
     default:
+        if (stepped)
+            return ol_fail(err, "non-finite parameters after step %lld (epoch %lld, batch %lld): "
+                           "the step overflowed (are lr and the other options too large?)",
+                           (long long)t, (long long)r->s.epoch, (long long)(r->s.batch + 1));
         return ol_fail(err, "non-finite %s at step %lld (epoch %lld, batch %lld)",
                        isfinite(f->loss) ? "gradient" : "loss", (long long)t,
                        (long long)r->s.epoch, (long long)(r->s.batch + 1));
@@ -281,7 +506,7 @@ static int record(run *r, const figures *f, double gnorm, ol_error *err) {
     s->grad_norm = gnorm;
     s->elapsed = now() - r->t0;
     s->samples_per_s = s->elapsed > 0 ? (double)s->samples / s->elapsed : 0;
-    if (c->distributed) s->comm_time = r->comm;
+    if (c->world) s->comm_time = r->comm;
     if (c->on_batch && verdict(c->on_batch(c->ctx, s), &r->stop, err)) return -1;
     if (c->on_step && s->step % c->every == 0 && verdict(c->on_step(c->ctx, s), &r->stop, err))
         return -1;
@@ -301,7 +526,8 @@ static int validate(run *r, ol_error *err) {
     double sums[2];
     if (ds->n == 0) return ol_fail(err, "the data set is empty");
     if (r->dist) {
-        const int64_t size = ol_dist_size(), rank = ol_dist_rank(), q = (ds->n + size - 1) / size;
+        const int64_t size = ol_comm_size(r->c->world), rank = ol_comm_rank(r->c->world),
+                      q = (ds->n + size - 1) / size;
         begin = rank * q < ds->n ? rank * q : ds->n;
         end = begin + q < ds->n ? begin + q : ds->n;
     }
@@ -311,7 +537,7 @@ static int validate(run *r, ol_error *err) {
     sums[1] = (double)correct; /* exact up to 2^53 samples */
     if (r->dist) {
         const double t0 = now();
-        if (ol_dist_allreduce(sums, 2, OL_F64, OL_DIST_SUM, err)) return -1;
+        if (ol_comm_allreduce(r->c->world, sums, 2, OL_F64, OL_COMM_SUM, err)) return -1;
         r->comm += now() - t0;
     }
     r->s.val_loss = sums[0] / (double)ds->n;
@@ -325,7 +551,7 @@ static int epoch_end(run *r, ol_error *err) {
     const ol_train_config *c = r->c;
     if (c->validate && !(r->stop && r->s.batch == 0) && validate(r, err)) return -1;
     r->s.elapsed = now() - r->t0;
-    if (c->distributed) r->s.comm_time = r->comm;
+    if (c->world) r->s.comm_time = r->comm;
     return c->on_epoch ? verdict(c->on_epoch(c->ctx, &r->s), &r->stop, err) : 0;
 }
 
@@ -336,22 +562,48 @@ int ol_train_run(const ol_train_config *c, ol_train_state *final, ol_error *err)
         rc = epoch_begin(&r, epoch, err);
         while (rc == 0 && !r.stop && ol_loader_next_batch(c->loader, &r.batch) > 0) {
             const int64_t t = c->opt->t + 1;
-            if (c->before_step && (rc = verdict(c->before_step(c->ctx, t), &r.stop, err))) break;
-            if (r.stop) break;
+            mark_place(&r);
+            /* Distributed, a stop asked for here waits for the reduce, so
+             * that every rank stops before this same step. */
+            int asked = 0;
+            if (c->before_step && (rc = verdict(c->before_step(c->ctx, t), &asked, err))) break;
+            if ((rc = same_place(&r, err))) break;
+            if (asked && !r.dist) {
+                r.s.stop_asked = r.stop = 1;
+                break;
+            }
             figures f;
             if ((rc = evaluate(&r, &f, err))) break;
+            f.stops = asked;
             count(&r, &f);
             if (r.dist && (rc = reduce(&r, &f, err))) break;
+            if (f.stops > 0) {
+                if (r.lookahead) /* the move, undone: w as the last step left it */
+                    memcpy(ol_tensor_data(&r.w), ol_tensor_data(&r.backup),
+                           (size_t)ol_tensor_numel(&r.w) * ol_dtype_size(r.w.dtype));
+                r.s.stop_asked = r.stop = 1;
+                break;
+            }
             const double gnorm = grad_norm(&r, t);
             if (!finite(&r, &f)) {
-                rc = nonfinite(&r, &f, t, err);
+                rc = nonfinite(&r, &f, t, 0, err);
                 continue;
             }
             if ((rc = ol_optim_step(c->opt, &r.w, &r.g, f.loss, r.lookahead, err))) break;
-            rc = record(&r, &f, gnorm, err);
+            /* The step's own result: w, just written, read back part by
+             * part in the cache of the core that wrote it. */
+            if (!ol_train_grads_finite(c->opt, &r.w)) {
+                rc = nonfinite(&r, &f, t, 1, err);
+                continue;
+            }
+            if ((rc = record(&r, &f, gnorm, err)) == 0) rc = same_place(&r, err);
         }
         if (rc == 0) rc = epoch_end(&r, err);
     }
+    /* Skipping every batch trains nothing: that is a failure, not a result. */
+    if (rc == 0 && r.steps == 0 && r.s.skipped > 0)
+        rc = ol_fail(err, "every batch (%lld) was skipped for a non-finite loss, gradient or step: "
+                     "no step succeeded", (long long)r.s.skipped);
     run_end(&r, final);
     return rc;
 }

@@ -14,13 +14,23 @@
  * with an error (the callback keeps its own message; the loop returns -1
  * with err saying "stopped by a callback"). The engine never prints.
  *
- * Data-parallel (distributed = 1, over the world of engine/dist/dist.h; a
- * world of one runs the same code with no communication): the parameters
+ * Data-parallel (world set: over that world, core/comm.h; a world of one
+ * runs the same code with no communication): the parameters
  * are broadcast from rank 0 at the start and each epoch's order is copied
  * from rank 0 (ol_loader_sync_order: the ranks agree even if their RNGs
  * drifted); the loader is sharded for the run (loader.h: rank r takes the
  * r-th slice of each global batch of size * batch_size samples) and
  * unsharded afterwards.
+ * Before any of that, the ranks meet at a barrier that waits at most
+ * join_timeout seconds (a rank that never calls the loop is an error, not
+ * a hang), then compare what must agree, gathered from every rank: the
+ * model (dtype, parameter count, layers), the optimizer (name, options,
+ * step count), the loss, on_nonfinite, the loader (batch size, drop_last),
+ * epochs, max_steps and the data (samples, features, classes, validation
+ * rows). A difference fails the run on every rank with the same message,
+ * "ranks disagree: rank 1 has batch_size 64, rank 0 has 32".
+ * A stop that before_step asks for on one rank (Ctrl-C) rides on the
+ * step's small allreduce: every rank stops before the same step.
  * After backward, each rank scales its mean gradient by its share of the
  * global batch (n_r / m) and one in-place allreduce sums the flat gradient
  * buffer, giving the gradient of the global batch's mean loss, identical
@@ -43,6 +53,7 @@
 
 #include <stdint.h>
 
+#include "core/comm.h"
 #include "data/loader.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
@@ -64,19 +75,26 @@ typedef struct ol_train_state {
     double elapsed;       /* seconds since the run began */
     double val_loss;      /* after an epoch with validation data, else NAN */
     double val_accuracy;
-    double comm_time;     /* distributed: seconds in collectives this run, else NAN */
-    int64_t skipped;      /* batches skipped for a non-finite loss or gradient */
-    int nonfinite_stop;   /* 1: the run stopped at a non-finite loss or gradient */
+    double comm_time;     /* with a world: seconds in collectives this run, else NAN */
+    int64_t skipped;      /* batches skipped for a non-finite loss, gradient or step */
+    int nonfinite_stop;   /* 1: the run stopped at a non-finite loss, gradient or step */
+    int stop_asked;       /* 1: before_step asked to stop (with a world: on some rank) */
 } ol_train_state;
 
 typedef int (*ol_train_step_cb)(void *ctx, int64_t t);
 typedef int (*ol_train_state_cb)(void *ctx, const ol_train_state *s);
 
-/* What to do when a loss or gradient is not finite. */
+/* What to do when a loss or gradient is not finite, or a step makes a
+ * parameter non-finite (checked after every step). STOP and SKIP copy the
+ * parameters and the optimizer's state before each step (memory for one
+ * more copy of each and a copy pass per step) and put them back after a
+ * bad step; ERROR copies nothing, so a step that overflowed leaves its
+ * values in the parameters. */
 typedef enum ol_nonfinite {
     OL_NONFINITE_ERROR, /* fail naming the step (default) */
-    OL_NONFINITE_STOP,  /* stop, keeping the parameters of the last good step */
-    OL_NONFINITE_SKIP   /* skip the batch: no step taken */
+    OL_NONFINITE_STOP,  /* stop, keeping the parameters and state of the last good step */
+    OL_NONFINITE_SKIP   /* skip the batch: parameters and state as before it; a run
+                         * that skips every batch fails */
 } ol_nonfinite;
 
 typedef struct ol_train_config {
@@ -90,7 +108,8 @@ typedef struct ol_train_config {
     int64_t every;            /* on_step period in steps (>= 1) */
     int grad_norm;            /* compute the gradient norm at every step */
     ol_nonfinite on_nonfinite;
-    int distributed;          /* data-parallel over engine/dist/dist.h (see above) */
+    const ol_comm *world;     /* data-parallel over this world (see above); NULL: alone */
+    double join_timeout;      /* with a world: seconds to wait for every rank to start (0: 60) */
     void *ctx;
     ol_train_step_cb before_step;
     ol_train_state_cb on_batch, on_step, on_epoch;
@@ -100,9 +119,10 @@ typedef struct ol_train_config {
  * when all epochs ran or a callback stopped the run, -1 on error. */
 int ol_train_run(const ol_train_config *cfg, ol_train_state *final, ol_error *err);
 
-/* 1 when every element of the contiguous gradient g is finite, 0 when one
- * is ±Inf or NaN: the loop's check before every step, cut over the threads
- * as opt's step will be (ol_optim_step_parts). */
+/* 1 when every element of the contiguous buffer g of opt->n elements is
+ * finite, 0 when one is ±Inf or NaN: the loop's check of the gradient
+ * before every step and of the parameters after it, cut over the threads
+ * as opt's step is (ol_optim_step_parts). */
 int ol_train_grads_finite(const ol_optim *opt, const ol_tensor *g);
 
 #endif

@@ -12,9 +12,11 @@
 -- It prints a table (optimizer, final loss, distance to the nearest minimum,
 -- steps to tolerance, diverged?, closure evaluations: second-order methods
 -- take many per step) unless run_options.print == false, and
--- returns a comparison: cmp.runs (list), cmp.by_label, cmp:table() (the
--- text), cmp:plot(file [, {only = {labels}}]) (the paths on f's contour,
--- beside the loss curves).
+-- returns a comparison, which prints as that table: cmp.runs (list),
+-- cmp.by_label, cmp:table() (the text), cmp:plot(file [, {only =
+-- {labels}}]) (the paths on f's contour, beside the loss curves). At the
+-- REPL the comparison it printed is not printed again as the statement's
+-- value (ol._printed, lua/repl.c).
 local ol = require "optlua"
 
 local Comparison = {}
@@ -161,6 +163,10 @@ return function(f, specs, ro)
   end
   local first = cmp.runs[1]
   cmp.x0, cmp.tol, cmp.steps = first.x0, first.tol, ro.steps or 500
-  if ro.print ~= false then print(cmp:table()) end
+  if ro.print ~= false then
+    print(cmp:table())
+    local printed = rawget(ol, "_printed")
+    if printed then printed[cmp] = true end
+  end
   return cmp
 end

@@ -9,7 +9,7 @@ local D = {}
 -- ---- the library and the program ----------------------------------------
 D["optlua"] = [[
 optlua: a C training engine embedding Lua 5.4
-  The library is the global `optlua` (`ol` in the REPL; require "optlua" in scripts).
+  The library is the global `optlua`, also named `ol` (require "optlua" returns it too).
   Areas: tensors (ol.tensor, ol.zeros, ...), models (ol.nn, ol.init), optimizers (ol.optim),
   schedules (ol.schedule, ol.clip), plateaus (ol.plateau), PCA (ol.pca), data and training
   (ol.data, ol.train), exploring optimizers (ol.fn, ol.explore, ol.compare, ol.plot),
@@ -26,6 +26,13 @@ D["clock"] = "ol.clock() -> seconds\n  The monotonic wall clock (os.clock is CPU
 D["blas"] = "ol.blas() -> {config = ..., core = ...}\n  The OpenBLAS build and the core whose kernels it chose for this CPU: which\n  kernels run decides the order of the sums in a product, so its last bits."
 D["modules"] = "ol.modules() -> {names}\n  The Lua-side modules embedded in the program (loaded lazily as ol.NAME)."
 D["seed"] = "ol.seed(n)\n  Seeds the global RNG: the same seed gives the same numbers on every machine."
+D["inspect"] = [[
+ol.inspect(v [, {depth = 4, items = 20, width = 80}]) -> string
+  v as readable text; the REPL shows a table (one without __tostring) by it. A table prints as a
+  Lua constructor, its array part first, then its other keys sorted (numbers, then names); on one
+  line when it fits in width, else one entry per line. Below depth levels a table is {...} with
+  its size, after items entries "... (n more)"; inside a table a tensor prints as its footer
+  ([f32 tensor of size 3x2]), an object by its one-line tostring (optimizers, models).]]
 
 -- ---- tensors --------------------------------------------------------------
 D["tensor"] = [[
@@ -46,6 +53,14 @@ D["arange"] = "ol.arange(n [, dtype]) -> tensor\n  The 1-D tensor 1, 2, ..., n."
 D["rand"] = "ol.rand(d1, ... [, dtype]) -> tensor\n  Uniform random numbers in [0, 1) from the global RNG (ol.seed)."
 D["randn"] = "ol.randn(d1, ... [, dtype]) -> tensor\n  Standard normal random numbers from the global RNG (ol.seed)."
 D["mm"] = "ol.mm(a, b) -> tensor\n  Matrix product (BLAS gemm); inner sizes must agree."
+D["print_options"] = [[
+ol.print_options([{edge = 3, threshold = 1000, precision = "auto", linewidth = 80}]) -> options
+  How tostring(t) prints tensors, as torch.set_printoptions: a tensor of more than threshold
+  elements is summarised, each dimension longer than 2 * edge showing its first and last edge
+  entries around "..." (math.huge: never). precision: decimals of non-integers, "auto" = 4 for f32
+  and 8 for f64. A row longer than linewidth characters goes on over several lines (a vector) or
+  in blocks of columns (a matrix). Sets the options given (the others stay) and returns all of
+  them; ol.print_options() only returns them, ol.print_options("default") restores the defaults.]]
 D["istensor"] = "ol.istensor(v) -> boolean\n  Whether v is a tensor."
 D["evaluate"] = "ol.evaluate(...)\n  Forward, loss and backward in one call (see help(\"model:evaluate\"))."
 
@@ -158,23 +173,37 @@ ol.optim: optimizers, all built and stepped the same way
   opt:step(grad)      opt:step()  (a model: its current gradients)
   opt.lr = 0.01       -- every option is a live field (schedules, warm-ups)
   opt.t  opt:state()  opt:reset()  opt:options()  opt:schedule(field, f)
-  ol.optim.list() -> the names (printed: with options and defaults); ol.optim.defaults(name).  help("adam") etc. give each one's rule and defaults.]]
+  opt.name  opt.dtype  opt.params (the tensor it updates)  pairs(opt): options, then these fields
+  ol.optim.list() -> the names (printed: with options and defaults); ol.optim.defaults(name);
+  ol.optim.kind(name). An unknown ol.optim.NAME is an error naming the known ones.
+  help("adam") etc. give each one's rule and defaults.]]
 D["optim.list"] = "ol.optim.list() -> {names}\n  Every optimizer's name, in registry order; printed (print(ol.optim.list()) or at the REPL)\n  it lists every optimizer with its options and defaults."
 D["optim.defaults"] = "ol.optim.defaults(name) -> {option = default, ...}\n  The default options of one optimizer (pairs as {a, b}, enums as names)."
+D["optim.kind"] = [[
+ol.optim.kind(name) -> "fused" | "matrix" | "closure"  (nil and why, for a name that is no optimizer)
+  How the optimizer steps: "fused", one pass over the flat parameters; "matrix", on each 2-D weight
+  (muon); "closure", only with opt:step(closure), which it calls several times per step (newton, cg,
+  lbfgs, hessian_free): ol.train does not drive these.]]
 D["optimizer:step"] = "opt:step(closure | grad | nil) -> loss\n  One step; a closure() -> loss, grad may be called several times."
 D["optimizer:state"] = "opt:state() -> {name = tensor view}\n  The optimizer's state (moments, gains, step sizes)."
 D["optimizer:reset"] = "opt:reset() -> opt\n  Clears the state."
 D["optimizer:options"] = "opt:options() -> {name = value}\n  A copy of every option."
-D["optimizer:schedule"] = "opt:schedule(field, f) -> opt\n  Sets field <- f(t) before every step (t from 1); f = nil removes it."
+D["optimizer:schedule"] = [[
+opt:schedule(field, f) -> opt
+  Sets field <- f(t) before every step (t from 1); f = nil removes it. An option read only at the
+  first step after a reset (rprop's lr, adagrad's initial_accumulator_value) takes no schedule.]]
 local optim = {
   sgd = "Stochastic gradient descent with momentum (torch.optim.SGD): b <- mu b + (1 - dampening) g; "
         .. "w <- w - lr (g + mu b if nesterov else b).",
   nag = "Nesterov's accelerated gradient, true lookahead form (Sutskever et al. 2013): "
-        .. "p <- mu p + lr grad f(w - mu p), w <- w - p; the closure is evaluated at the lookahead point.",
+        .. "p <- mu p + lr grad f(w - mu p), w <- w - p; the closure is evaluated at the lookahead point.\n"
+        .. "  opt:step(grad) uses the equivalent form whose parameters hold the lookahead point; a run keeps\n"
+        .. "  to one form (mixing them is an error; opt:reset() starts a new run).",
   adaptive_gains = "Per-weight gains (Jacobs 1988, delta-bar-delta style): g += gain_up when successive "
         .. "gradients share a sign, g *= gain_down when they differ; clipped to [gain_min, gain_max]; w <- w - lr g grad.",
   rprop = "Resilient propagation (Riedmiller & Braun 1993; Igel & Huesken 2000 variants): sign-based steps "
-          .. "grown by etas[2], shrunk by etas[1], within step_sizes.",
+          .. "grown by etas[2], shrunk by etas[1], within step_sizes.\n"
+          .. "  lr is the initial step size, read at the first step after a reset (so it takes no schedule).",
   rmsprop = "RMSprop (Tieleman & Hinton 2012; torch.optim.RMSprop): v <- alpha v + (1 - alpha) g^2, w <- w - lr g / (sqrt(v) + eps).",
   adagrad = "Adagrad (Duchi et al. 2011): s <- s + g^2, w <- w - lr g / (sqrt(s) + eps).",
   adadelta = "Adadelta (Zeiler 2012): step = sqrt(u + eps) / sqrt(v + eps) g with running averages of g^2 and step^2.",
@@ -199,13 +228,15 @@ end
 D["schedule"] = [[
 ol.schedule: schedules are functions f(t) -> value (t = optimizer step from 1)
   opt:schedule("lr", ol.schedule.cosine{from = 0.1, to = 0, steps = 10000})
+  opt:schedule("lr", ol.schedule.step{every = 10, gamma = 0.5})   -- without from: the lr when attached
   Built-ins: constant step multistep exponential linear cosine cosine_restarts warmup one_cycle
   cyclic poly sequence momentum_warmup reduce_on_plateau.]]
 local sched = {
   constant = "constant(v): v at every step.",
-  step = "step{from, every, gamma}: from * gamma^floor((t - 1) / every).",
-  multistep = "multistep{from, milestones, gamma}: from * gamma^(milestones passed).",
-  exponential = "exponential{from, gamma}: from * gamma^(t - 1).",
+  step = "step{from, every, gamma = 0.1}: from * gamma^floor((t - 1) / every); without from, from is the\n"
+         .. "  option's value when attached with opt:schedule (as torch's StepLR scales the initial lr).",
+  multistep = "multistep{from, milestones, gamma = 0.1}: from * gamma^(milestones passed); from as in step.",
+  exponential = "exponential{from, gamma}: from * gamma^(t - 1); from as in step.",
   linear = "linear{from, to, steps}: from + (to - from) * min(t - 1, steps) / steps.",
   cosine = "cosine{from, to, steps}: to + (from - to) (1 + cos(pi min(t - 1, steps) / steps)) / 2.",
   cosine_restarts = "cosine_restarts{from, to, period, mult}: cosine, restarting after period, period*mult, ...",
@@ -214,9 +245,12 @@ local sched = {
   cyclic = "cyclic{low, high, period, mode}: as torch's CyclicLR.",
   poly = "poly{from, to, steps, power}: to + (from - to)(1 - min(t - 1, steps) / steps)^power.",
   sequence = "sequence{{f1, steps1}, {f2, steps2}, ...}: each segment counted from 1.",
-  momentum_warmup = "momentum_warmup{from, to, steps, keep_effective_lr = true}: beta rises; the lr is "
-                    .. "scaled by (1 - beta) / (1 - beta0) to keep lr / (1 - beta).",
-  reduce_on_plateau = "reduce_on_plateau{factor = 0.1, patience = 10, min = 0, ...}: cuts the value when a metric stalls.",
+  momentum_warmup = "momentum_warmup{from, to, steps, keep_effective_lr = true}: beta rises; w:attach(opt\n"
+                    .. "  [, {field = \"momentum\", lr = base}]) schedules it and scales the lr by (1 - beta) / (1 - beta0)\n"
+                    .. "  to keep lr / (1 - beta), which holds for heavy-ball momentum only (sgd with dampening 0,\n"
+                    .. "  nag, adaptive_gains, rmsprop): elsewhere (Adam's betas[1], lion, muon) attach raises.",
+  reduce_on_plateau = "reduce_on_plateau{base, factor = 0.1, patience = 10, min = 0, ...}: base(t) times a factor\n"
+                      .. "  cut when r:update(metric) finds a plateau; without base, the option's value when attached.",
 }
 for k, v in pairs(sched) do D["schedule." .. k] = "ol.schedule." .. v end
 D["schedule.value_at"] = "ol.schedule.value_at(v, t) -> number\n  v(t) when v is a schedule (callable), else v itself."
@@ -226,13 +260,16 @@ D["clip.grad_norm"] = "ol.clip.grad_norm(grads, max_norm [, p]) -> total_norm\n 
 D["clip.grad_value"] = "ol.clip.grad_value(grads, v)\n  Clamps every gradient element into [-v, v]."
 D["plateau"] = [[
 ol.plateau{mode = "min", patience = 10, threshold = 1e-4, threshold_mode = "rel", cooldown = 0}
-  p:update(val_loss [, net]) -> true when a plateau is reached; p.best, p.bad_epochs,
-  p.diagnosis (why it looks flat: saturated units, gradient norm).]]
+  p:update(val_loss [, net, x]) -> true when a plateau is reached; p.best, p.bad_epochs,
+  p.diagnosis (why it looks flat: saturated outputs, dead units, gradient norm; see diagnose).]]
 D["plateau.new"] = "ol.plateau.new{...} -> plateau\n  As ol.plateau{...}: see help(ol.plateau)."
 D["plateau.diagnose"] = [[
 ol.plateau.diagnose(net [, x]) -> table
-  Why a model's loss may look flat: shares of saturated tanh/sigmoid units and dead ReLUs on the
-  batch x, gradient and weight norms, and a sentence (message).]]
+  Why a model's loss may look flat, from the batch x: saturated (share of tanh/sigmoid outputs within
+  0.01 of an asymptote), gain (mean f'(u)/f'(0): the share of gradient the units pass back), dead
+  (share of ReLUs zero on every sample), saturated_units, dead_units; grad_norm, weight_norm,
+  weight_scale; and a sentence (message): saturation, dead units, a tiny gradient (a minimum or a
+  flat region) or, with healthy units and a real gradient, an lr too large.]]
 D["pca"] = "ol.pca: input decorrelation\n  ol.pca.fit(X, opts), ol.pca.condition_number(X)."
 D["pca.fit"] = [[
 ol.pca.fit(X, {components = nil, whiten = true, zca = false, eps = 1e-5}) -> pca
@@ -246,7 +283,10 @@ ol.data: data sets and loaders
   ol.data.synthetic{kind = "spirals" | "xor" | "blobs", n = 1000, classes = 3}  ol.data.dataset(x, y)
   ds.x, ds.y, #ds, ds:split(0.9), ds:standardize()
   ol.data.loader(ds, {batch_size = 128, shuffle = true, balanced = false, drop_last = false}):batches()]]
-D["data.fashion_mnist"] = "ol.data.fashion_mnist{split = \"train\" | \"test\", dir = nil} -> dataset\n  Fashion-MNIST from its gzip IDX files."
+D["data.fashion_mnist"] = [[
+ol.data.fashion_mnist{split = "train" | "test", dir = nil} -> dataset
+  Fashion-MNIST from its IDX files (gzipped or not): by default Debian's dataset-fashion-mnist;
+  a dir given must hold the split's images and labels files (the error names those it lacks).]]
 D["data.idx"] = "ol.data.idx(images_path, labels_path) -> dataset\n  A data set from IDX files (gzip or not)."
 D["data.csv"] = "ol.data.csv(path, {header, label, delimiter, label_base, classes, ...}) -> dataset\n  A data set from a CSV file."
 D["data.synthetic"] = "ol.data.synthetic{kind = \"spirals\" | \"xor\" | \"blobs\", n = 1000, classes = 3, noise, dim} -> dataset"
@@ -257,7 +297,8 @@ ol.data.loader(ds, {batch_size = 128, shuffle = true, balanced = false, drop_las
 D["train"] = [[
 ol.train{model, optimizer, data, loss = "cross_entropy", epochs = 10, validate, every = 100,
          on_step = function(s) end, on_epoch = function(s) end, progress = true, log = "run.jsonl"}
-  The epoch loop runs in C; Lua is called only at the hooks. The log has one JSON object per line
+  The epoch loop runs in C; Lua is called only at the hooks. The optimizer must be built over the
+  model (the same parameters); closure-only optimizers (ol.optim.kind) cannot be driven. The log has one JSON object per line
   (event "step" or "epoch", step, loss, lr, momentum, ...): draw it with ol.plot.log.]]
 
 -- ---- exploring optimizers -------------------------------------------------
@@ -295,25 +336,42 @@ ol.compare(f, {name = options, ...} | {{name, options, label = }, ...}, run_opti
   Runs each optimizer (ol.explore) from the same start and prints a table: optimizer, final loss,
   distance to the nearest minimum, steps to tolerance, diverged?. A map runs in sorted order (a key
   that is a label names its optimizer with `optimizer =`); a list keeps its order, for two settings
-  of one optimizer. run_options.print = false keeps quiet.
+  of one optimizer. run_options.print = false keeps quiet. The comparison returned prints as the
+  table (at the REPL, the table compare printed is not printed again).
   cmp.runs, cmp.by_label, cmp:table(), cmp:plot(file): all paths on f's contour beside the loss curves.]]
-D["comparison:plot"] = "cmp:plot(file [, opts]) -> file\n  All paths on f's contour (2-D f), beside the loss curves."
+D["comparison:plot"] = [[
+cmp:plot(file [, {only = {labels}, loss = true, contour = true, levels, bounds, grid, title}]) -> file
+  All paths on f's contour (2-D f), beside the loss curves: f - f_min on a log axis when f's minimum
+  value is known, else f. The axis spans the runs that did not diverge, down to a floor set by the
+  others: a run landing on the minimum runs off the bottom ("down to ..." or "f_min reached" in the
+  key), one that diverged off the picture ("diverged at step k").]]
 D["comparison:table"] = "cmp:table() -> string\n  The comparison table as text."
 D["plot"] = [[
 ol.plot: pictures through gnuplot (Debian gnuplot-nox); PNG, SVG or PDF by the file's extension
-  ol.plot.lines{series = {{name, x, y}, ...}, logy, logx, title, xlabel, ylabel, size = {w, h}, file}
-  ol.plot.contour{f, bounds, paths = {{name, points}, ...}, levels = 20 | {values}, scale, file}
-  ol.plot.log("run.jsonl", "run.png")   ol.plot.available()   ol.plot.program = "gnuplot"]]
+  ol.plot.lines{series = {{name = "loss", y = {3, 2, 1.5, 1.2}}}, logy = true, file = "loss.png"}
+  ol.plot.contour{f = ol.fn.booth(), paths = {{name = "path", points = {{-4, -4}, {0, 2}, {1, 3}}}}, file = "booth.svg"}
+  ol.plot.log("run.jsonl", "run.png")
+  ol.plot.available()
+  help(ol.plot.lines), help(ol.plot.contour), help(ol.plot.log): every option.
+  The program run: ol.plot.program, "gnuplot" unless $OPTLUA_GNUPLOT names another.]]
 D["plot.lines"] = [[
-ol.plot.lines{series = {{name =, x =, y =}, ...}, logy = false, logx = false, title =, xlabel =, ylabel =,
-              size = {800, 500}, file = "loss.png"} -> file
-  Line plot; x defaults to 0, 1, 2, ...; non-positive values are left out on a log scale.]]
+ol.plot.lines{series = {{name =, x =, y =}, ...}, logy = false, logx = false, xrange = {lo, hi},
+              yrange = {lo, hi}, title =, xlabel =, ylabel =, size = {800, 500}, file =} -> file
+  Line plot, one line per series (a table with the list y; x defaults to 0, 1, 2, ...; name
+  for the key). Non-positive values are left out on a log scale. The axes span the data (whole
+  decades on a log axis) unless xrange/yrange are given; the key sits in a corner no line crosses.
+  ol.plot.lines{series = {{name = "a", x = {1, 2, 3}, y = {1, 4, 9}}, {name = "b", y = {2, 3, 4}}}, title = "two", file = "lines.png"}]]
 D["plot.contour"] = [[
 ol.plot.contour{f =, bounds = f.bounds, paths = {{name =, points = {{x, y}, ...}}, ...}, levels = 20,
-                scale = "log" | "linear", grid = 120, heatmap = true, minima = f.minimum, file =} -> file
+                scale = "log" | "linear", grid = 120, heatmap = true, minima = f.minimum, size = {800, 650},
+                title =, file =} -> file
   The landscape of a 2-D f with trajectories over it. levels: a count (log-spaced in f - f_min when
-  f.min_value is known, else linear) or a list of values.]]
-D["plot.log"] = "ol.plot.log(\"run.jsonl\", \"run.png\") -> file\n  A training log (ol.train's log =): loss (log scale), lr and momentum against the step, one panel each."
+  f.min_value is known, else linear) or a list of values. f: an ol.fn function or any f({x, y}).
+  ol.plot.contour{f = function(p) return p[1] ^ 2 + 3 * p[2] ^ 2 end, bounds = {{-2, 2}, {-1, 1}}, levels = {0.5, 1, 2}, file = "bowl.png"}]]
+D["plot.log"] = [[
+ol.plot.log(log_path, file [, {title =}]) -> file
+  A training log (ol.train's log =): loss (log scale), lr and momentum against the step, one panel each.
+  ol.plot.log("run.jsonl", "run.png", {title = "my run"})]]
 D["plot.available"] = "ol.plot.available() -> boolean\n  Whether gnuplot (ol.plot.program) can be run."
 
 D["save"] = "ol.save(path, {model = net, optimizer = opt, meta = {...}})\n  A safetensors checkpoint, written atomically."

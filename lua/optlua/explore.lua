@@ -79,11 +79,9 @@ local function explore(f, name, options, ro, fname)
   fname = fname or "explore"
   if not is_callable(f) then argerr(fname, 1, "function expected (e.g. ol.fn.rosenbrock()), got " .. type(f)) end
   if type(name) ~= "string" then argerr(fname, 2, "optimizer name expected, got " .. type(name)) end
+  local kind, why = ol.optim.kind(name)
+  if not kind then argerr(fname, 2, why) end
   local ctor = ol.optim[name]
-  if type(ctor) ~= "function" or name == "list" then
-    argerr(fname, 2, string.format("unknown optimizer '%s' (one of: %s)", name,
-                                   table.concat(ol.optim.list(), ", ")))
-  end
   if options ~= nil and type(options) ~= "table" then argerr(fname, 3, "options table expected, got " .. type(options)) end
   ro = run_options(fname, ro)
   local ro_arg = fname == "compare" and 3 or 4
@@ -142,13 +140,83 @@ function Run:path_tensor()
   return ol.tensor(self.path, "f64")
 end
 
--- Loss series for a plot: f - f_min on a log scale when the minimum value
--- is known, else f itself.
-local function loss_series(run)
-  local fmin = type(run.f) == "table" and run.f.min_value or nil
-  local x, y = {}, {}
-  for i, v in ipairs(run.losses) do x[i], y[i] = i - 1, fmin and v - fmin or v end
-  return {name = run.label, x = x, y = y}, fmin ~= nil
+-- The loss panel's series and axis. With f's minimum value known the
+-- curves are f - f_min on a log axis, else f on a linear one. The axis
+-- spans what the curves have to say:
+--   * the range (linear) or the top (log) comes from the runs that did not
+--     diverge (from all of them when every one did): a run that diverged
+--     leaves the picture and its key entry says when;
+--   * the log axis' floor: the lowest of the counted runs' lowest values
+--     that is within SPAN of the top. A run that drops further (landing on
+--     the minimum exactly, or passing through it: f - f_min of 1e-30 or 0)
+--     would squash every other curve into the top of the picture; it runs
+--     off the bottom instead, and its key entry says how low it went (0:
+--     "f_min reached"). SPAN is 20 decades, more than double precision
+--     resolves below the top (about 16): a fast method's descent to 1e-12
+--     stays in view beside a slow one still near 1.
+local SPAN = 1e20
+local function loss_panel(fname, runs)
+  local f = runs[1].f
+  local fmin = type(f) == "table" and f.min_value or nil
+  local logy = fmin ~= nil
+  local some_finish = false
+  for _, r in ipairs(runs) do some_finish = some_finish or not r.diverged_at end
+  local values, counted, hi, lows = {}, {}, -math.huge, {}
+  for i, r in ipairs(runs) do
+    local y, low = {}, math.huge
+    for k, v in ipairs(r.losses) do
+      y[k] = logy and v - fmin or v
+      if finite(y[k]) and (not logy or y[k] > 0) then low = math.min(low, y[k]) end
+    end
+    values[i] = y
+    if not (some_finish and r.diverged_at) then
+      for _, v in ipairs(y) do
+        if finite(v) and (not logy or v > 0) then counted[#counted + 1], hi = v, math.max(hi, v) end
+      end
+      if low < math.huge then lows[#lows + 1] = low end
+    end
+  end
+  local yrange
+  if logy and #counted > 0 then
+    local floor = hi
+    for _, low in ipairs(lows) do
+      if low >= hi / SPAN then floor = math.min(floor, low) end
+    end
+    yrange = ol.plot._log_range(floor, hi)
+  elseif not logy then
+    yrange = ol.plot._axis_range(counted, false)
+  end
+  local series = {}
+  for i, r in ipairs(runs) do
+    local y, notes = values[i], {}
+    if yrange then
+      local low, low_at, zero_at = math.huge, nil, nil
+      for k, v in ipairs(y) do
+        if logy and finite(v) and v <= 0 then
+          zero_at = zero_at or k - 1
+          y[k] = yrange[1] / 10 -- off the bottom, so the line drops out of the picture
+        elseif finite(v) and v < low then
+          low, low_at = v, k - 1
+        elseif v == math.huge or v == -math.huge then -- off the axis on its side
+          y[k] = logy and yrange[2] * 10
+                 or (v > 0 and yrange[2] + (yrange[2] - yrange[1]) or yrange[1] - (yrange[2] - yrange[1]))
+        end
+      end
+      if zero_at then
+        notes[#notes + 1] = string.format("f_min reached at step %d", zero_at)
+      elseif logy and low < yrange[1] then
+        notes[#notes + 1] = string.format("down to %.2g at step %d", low, low_at)
+      end
+    end
+    if r.diverged_at then notes[#notes + 1] = string.format("diverged at step %d", r.diverged_at) end
+    local x = {}
+    for k = 1, #y do x[k] = k - 1 end
+    series[i] = {name = #notes > 0 and (r.label .. " (" .. table.concat(notes, ", ") .. ")") or r.label,
+                 x = x, y = y, color = ol.plot.colors[(i - 1) % #ol.plot.colors + 1]}
+  end
+  return ol.plot._lines_panel(fname, {
+    series = series, logy = logy, yrange = yrange, key_room = true, xlabel = "step", ylabel = logy and "f - f_min" or "f",
+    title = (type(f) == "table" and f.name or "f") .. ": loss"}, "b")
 end
 
 -- f's bounds widened to show the paths, unless a path ran far away
@@ -200,18 +268,7 @@ local function plot_runs(fname, runs, file, opts)
       f = f, bounds = opts.bounds or plot_bounds(f, runs), paths = paths, levels = opts.levels,
       title = opts.title or (f.name .. ": trajectories"), grid = opts.grid}, "a")
   end
-  if opts.loss ~= false or #panels == 0 then
-    local series, logy = {}, true
-    for i, r in ipairs(runs) do
-      local s, known = loss_series(r)
-      series[i] = s
-      logy = logy and known
-      s.color = P.colors[(i - 1) % #P.colors + 1]
-    end
-    panels[#panels + 1] = P._lines_panel(fname, {
-      series = series, logy = logy, xlabel = "step", ylabel = logy and "f - f_min" or "f",
-      title = (type(f) == "table" and f.name or "f") .. ": loss"}, "b")
-  end
+  if opts.loss ~= false or #panels == 0 then panels[#panels + 1] = loss_panel(fname, runs) end
   local w = #panels == 2 and 1400 or 800
   return P._render_panels(fname, file, panels, {1, #panels}, w, 600)
 end

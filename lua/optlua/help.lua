@@ -110,6 +110,7 @@ local function overview()
     D["optlua"], "",
     "Areas (help(ol.NAME) or help(\"NAME\")):",
     "  tensor zeros ones full eye arange rand randn mm    tensors (help(\"tensor:add_\") for methods)",
+    "  print_options inspect                              how tensors and tables print",
     "  nn init gradcheck                                  models, initialisation, gradient checks",
     "  hessian hvp eig cond hessian_eigs                  curvature",
     "  optim schedule clip plateau pca                    optimizers and what steers them",

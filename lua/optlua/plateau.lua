@@ -19,8 +19,8 @@
 --
 -- When a reduction is due and a model is given (p:update(v, net [, x])),
 -- p.diagnosis explains the plateau (see "diagnosis" below): share of
--- saturated tanh / sigmoid units and of dead ReLUs on the batch x, gradient
--- and weight norms, and a sentence. The module is callable (ol.plateau{...}); ol.plateau.Plateau is
+-- saturated tanh / sigmoid outputs and of dead ReLUs on the batch x,
+-- gradient and weight norms, and a sentence. The module is callable (ol.plateau{...}); ol.plateau.Plateau is
 -- the class and ol.plateau.diagnose(net [, x]) the diagnosis alone.
 local M = {}
 
@@ -128,20 +128,32 @@ function M.new(opts) return (new(opts)) end
 --
 -- With a batch x (N x in), x is run through the layers again from the
 -- model's own parameters (net:parameters(), the layer list from
--- net:layers()), and for every
--- activation layer the pre-activations u are examined:
---   saturated: a tanh/sigmoid unit whose output lies within 0.01 of an
---     asymptote (|u| > atanh(0.99) = 2.647 for tanh, |u| > logit(0.99) =
---     4.595 for sigmoid: its derivative is then below 2% / 4% of its peak)
---     on at least 90% of the batch's samples;
+-- net:layers()), and for every activation layer the pre-activations u are
+-- examined, one (unit, sample) pair at a time:
+--   saturated: a tanh/sigmoid output within 0.01 of an asymptote (|u| >
+--     atanh(0.99) = 2.647 for tanh, |u| > logit(0.99) = 4.595 for sigmoid:
+--     its derivative is then below 2% / 4% of its peak). A unit saturated
+--     on half the samples passes back half the gradient it would: the share
+--     of saturated pairs is what slows learning, and what is reported;
+--     a unit saturated on at least 90% of the samples also counts as a
+--     saturated unit;
+--   gain: the derivative f'(u) / f'(0), averaged over the pairs: the factor
+--     by which the units scale the gradient that passes through them
+--     (1: linear, 0: fully saturated);
 --   dead: a ReLU unit with u <= 0 on every sample (zero output, zero gradient).
 -- Without x only the norms are reported. Fields:
---   saturated, dead        shares in [0, 1] (nil when unknown / no such units)
+--   saturated, dead        shares in [0, 1] (nil when unknown / no such units):
+--                          saturated of the (unit, sample) pairs, dead of the units
+--   gain                   as above (nil without tanh/sigmoid units or x)
 --   saturated_units, tanh_sigmoid_units, dead_units, relu_units
 --   grad_norm, weight_norm (all weights, biases excluded), weight_scale (the
 --   largest per-layer RMS row norm of W: the std of a pre-activation for
 --   unit-variance inputs), layers (per activation layer), message (a sentence).
 local TANH_SAT, SIGM_SAT, SAT_SHARE = 2.6467, 4.5951, 0.9
+-- The diagnosis' thresholds: a share of saturated pairs or dead units that
+-- explains a plateau; a weight scale past tanh's linear range; a gradient
+-- norm that is tiny beside the weights'.
+local SATURATED, DEAD, BIG_WEIGHTS, TINY_GRAD = 0.2, 0.2, 2.5, 1e-6
 
 local function model_layers(net)
   local ok, layers = pcall(function() return net:layers() end)
@@ -151,23 +163,29 @@ end
 local function pct(v) return string.format("%.0f%%", 100 * v) end
 
 local function sentence(d)
-  local big = d.weight_scale and d.weight_scale > 2.5
-  if d.saturated and d.saturated >= 0.2 then
-    local s = string.format("%s of tanh/sigmoid units are saturated", pct(d.saturated))
+  local big = d.weight_scale and d.weight_scale > BIG_WEIGHTS
+  if d.saturated and d.saturated >= SATURATED then
+    local s = string.format("%s of the tanh/sigmoid outputs are saturated (the units pass back %s of the "
+      .. "gradient on average)", pct(d.saturated), pct(d.gain))
     if big then
-      return s .. string.format(" and the weights are large (norm %.1f): the plateau may be "
-        .. "saturation rather than a minimum; try smaller initial weights or a lower lr", d.weight_norm)
+      return s .. string.format(" and the weights are large (scale %.1f, norm %.1f): the plateau is likely "
+        .. "saturation rather than a minimum; try smaller initial weights or a lower lr", d.weight_scale, d.weight_norm)
     end
-    return s .. string.format(" (weight norm %.1f): their gradients vanish, so the plateau may be "
-      .. "saturation rather than a minimum; try normalised inputs, smaller initial weights or a lower lr",
-      d.weight_norm)
+    return s .. string.format(" (weight norm %.1f): the plateau is likely saturation rather than a minimum; "
+      .. "try normalised inputs, smaller initial weights or a lower lr", d.weight_norm)
   end
-  if d.dead and d.dead >= 0.2 then
+  if d.dead and d.dead >= DEAD then
     return string.format("%s of ReLU units are dead (zero on every sample): they no longer learn; "
       .. "try a lower lr, leaky_relu or a different initialisation", pct(d.dead))
   end
   local units = d.saturated or d.dead
-  if d.grad_norm < 1e-6 * math.max(1, d.weight_norm) then
+  if not units and big and d.squashing then
+    return string.format("the weights are large (scale %.1f: pre-activations of unit-variance inputs have "
+      .. "that std, beyond tanh's linear range), so saturated units are likely (no batch given, so units "
+      .. "were not examined: p:update(loss, net, x) looks at them); gradient norm %.3g",
+      d.weight_scale, d.grad_norm)
+  end
+  if d.grad_norm < TINY_GRAD * math.max(1, d.weight_norm) then
     return string.format("the gradient is tiny (norm %.2g)%s: this looks like a genuine minimum "
       .. "or a flat region; a lower lr will only refine it", d.grad_norm,
       units and " and the units are healthy" or " (no batch given, so units were not examined)")
@@ -177,13 +195,12 @@ local function sentence(d)
       .. "examined): the loss has stopped improving at this lr; reducing it is the usual step",
       d.grad_norm, d.weight_norm)
   end
-  return string.format("units are healthy (%s saturated, %s dead) and the gradient is not small "
-    .. "(norm %.3g): the lr is probably too large to descend further; reducing it is the usual step",
+  return string.format("units are healthy (%s of outputs saturated, %s of units dead) and the gradient is "
+    .. "not small (norm %.3g): the lr is probably too large to descend further; reducing it is the usual step",
     pct(d.saturated or 0), pct(d.dead or 0), d.grad_norm)
 end
 
 M.diagnose = function(net, x)
-  local ol = package.loaded.optlua or optlua or require("optlua")
   local d = {layers = {}}
   local params = {}
   local wsq, scale = 0, 0
@@ -198,10 +215,13 @@ M.diagnose = function(net, x)
   d.weight_norm = math.sqrt(wsq)
   d.weight_scale = scale
   d.grad_norm = net:grads():norm()
-  local layers = x and model_layers(net)
-  if layers then
+  local layers = model_layers(net)
+  for _, l in ipairs(layers or {}) do
+    if l.kind == "tanh" or l.kind == "sigmoid" then d.squashing = true end
+  end
+  if x and layers then
     local h = x
-    local sat, ts, dead, rs = 0, 0, 0, 0
+    local sat, sat_pairs, gain, pairs, ts, dead, rs = 0, 0, 0, 0, 0, 0, 0
     for i, l in ipairs(layers) do
       if l.kind == "linear" then
         h = h:mm(params[i .. ".weight"]:t()) + params[i .. ".bias"]
@@ -216,7 +236,15 @@ M.diagnose = function(net, x)
             if not alive then info.dead = info.dead + 1 end
           else
             local lim, c = l.kind == "tanh" and TANH_SAT or SIGM_SAT, 0
-            for r = 1, n do if math.abs(u[r][j]) > lim then c = c + 1 end end
+            for r = 1, n do
+              local v = u[r][j]
+              if math.abs(v) > lim then c = c + 1 end
+              -- f'(u) / f'(0): tanh 1 - tanh(u)^2 = 4 e^-2|u| / (1 + e^-2|u|)^2,
+              -- sigmoid s (1 - s) / (1/4) = 4 e^-|u| / (1 + e^-|u|)^2
+              local e = math.exp(-(l.kind == "tanh" and 2 or 1) * math.abs(v))
+              gain = gain + 4 * e / (1 + e) ^ 2
+            end
+            sat_pairs = sat_pairs + c
             if c >= SAT_SHARE * n then info.saturated = info.saturated + 1 end
           end
         end
@@ -224,7 +252,7 @@ M.diagnose = function(net, x)
           dead, rs = dead + info.dead, rs + m
           h = h:clamp_(0, math.huge)
         else
-          sat, ts = sat + info.saturated, ts + m
+          sat, ts, pairs = sat + info.saturated, ts + m, pairs + n * m
           h = l.kind == "tanh" and h:tanh() or h:sigmoid()
         end
         d.layers[#d.layers + 1] = info
@@ -237,7 +265,10 @@ M.diagnose = function(net, x)
         h = h * (((h + h:pow(3) * 0.044715) * c):tanh() + 1) * 0.5
       end
     end
-    if ts > 0 then d.saturated, d.saturated_units, d.tanh_sigmoid_units = sat / ts, sat, ts end
+    if ts > 0 then
+      d.saturated, d.gain = sat_pairs / pairs, gain / pairs
+      d.saturated_units, d.tanh_sigmoid_units = sat, ts
+    end
     if rs > 0 then d.dead, d.dead_units, d.relu_units = dead / rs, dead, rs end
   end
   d.message = sentence(d)

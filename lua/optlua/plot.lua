@@ -2,18 +2,27 @@
 -- (the data inline as datablocks, "$name << EOD") to a temporary file, runs
 -- gnuplot on it and checks that the picture was written. The terminal
 -- follows the file's extension: .png -> pngcairo (png when gnuplot has no
--- cairo), .svg -> svg, .pdf -> pdfcairo.
+-- cairo), .svg -> svg (on white), .pdf -> pdfcairo.
 --
---   ol.plot.lines{series = {{name =, x =, y =}, ...}, logy =, title =,
---                 xlabel =, ylabel =, file = "loss.png"}
+--   ol.plot.lines{series = {{name =, x =, y =}, ...}, logy =, yrange =,
+--                 title =, xlabel =, ylabel =, file = "loss.png"}
 --   ol.plot.contour{f =, bounds =, paths = {{name =, points =}, ...},
 --                   levels = 20 or {v1, ...}, scale = "log"|"linear", file =}
 --   ol.plot.log("run.jsonl", "run.png")   -- loss, lr, momentum per step
 --   ol.plot.program = "gnuplot"          -- or $OPTLUA_GNUPLOT
 --
+-- gnuplot always runs with stdin from /dev/null: with a terminal on stdin
+-- it pages long output ("Press return for more:") and waits for a key the
+-- user never knows to press, and it would read the user's next typed line.
+--
 -- Contour levels: log-spaced in f - f_min when the minimum value is known
 -- (the interesting structure of Rosenbrock or an ill-conditioned quadratic
 -- sits near the bottom, where linear levels show nothing), else linear.
+--
+-- Axis ranges are set explicitly (the data's extent, whole decades on a
+-- log axis) so that the key can be put in a corner of the plot that no
+-- curve crosses (the y axis grows to make room when none is free); it is
+-- drawn on an opaque background.
 local P = {}
 P.program = os.getenv("OPTLUA_GNUPLOT") or "gnuplot"
 
@@ -22,10 +31,31 @@ local COLORS = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"
 P.colors = COLORS
 
 local args = (package.loaded.optlua or optlua or require("optlua"))._args
+local getinfo = debug.getinfo
 
--- Raised at the caller of the function that called argerr.
+-- The level, as error() counts it from the function that calls user_level
+-- (1 = that function), of the first caller outside optlua's own Lua modules
+-- (chunks "@optlua/..."): errors point at the user's line, however many
+-- library functions (ol.compare -> run:plot -> here, tail calls included)
+-- lie between. A C caller (pcall) gives no position, as Lua's own errors.
+local function user_level()
+  local level = 1
+  while true do
+    local info = getinfo(level + 1, "S")
+    if not info or info.source:sub(1, 8) ~= "@optlua/" then return level end
+    level = level + 1
+  end
+end
+P._user_level = user_level
+
+-- An argument error of fname, at the user's call.
 local function argerr(fname, i, msg)
-  args.error(fname, i, msg, 3)
+  args.error(fname, i, msg, user_level())
+end
+
+-- Any other error of fname ("lines: ..."), at the user's call.
+local function fail(fname, msg)
+  error(fname .. ": " .. msg, user_level())
 end
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -43,10 +73,9 @@ local function terminals(fname)
   if terminal_cache[prog] then return terminal_cache[prog] end
   local found = os.execute("command -v " .. shell_quote(prog) .. " >/dev/null 2>&1")
   if not found then
-    error(string.format("%s: gnuplot not found: apt-get install gnuplot-nox (looked for '%s')",
-                        fname, prog), 3)
+    fail(fname, string.format("gnuplot not found: apt-get install gnuplot-nox (looked for '%s')", prog))
   end
-  local h = io.popen(shell_quote(prog) .. " -e 'set terminal' 2>&1", "r")
+  local h = io.popen(shell_quote(prog) .. " -e 'set terminal' </dev/null 2>&1", "r")
   local text = h and h:read("a") or ""
   if h then h:close() end
   local set = {}
@@ -69,10 +98,10 @@ local function terminal_for(fname, file, w, h)
       return string.format("set terminal pngcairo size %d,%d noenhanced font 'sans,10'", w, h)
     end
     return string.format("set terminal png size %d,%d noenhanced", w, h)
-  elseif ext == "svg" then
-    return string.format("set terminal svg size %d,%d noenhanced", w, h)
+  elseif ext == "svg" then -- svg's default background is none: transparent
+    return string.format("set terminal svg size %d,%d noenhanced background rgb 'white'", w, h)
   end
-  if not terms.pdfcairo then error(fname .. ": this gnuplot has no pdfcairo terminal", 3) end
+  if not terms.pdfcairo then fail(fname, "this gnuplot has no pdfcairo terminal") end
   return string.format("set terminal pdfcairo size %.2fin,%.2fin noenhanced", w / 96, h / 96)
 end
 
@@ -84,23 +113,43 @@ local function read_file(path)
   return s
 end
 
+-- That file can be written: its directory exists and the file can be
+-- created. Removes what is there, so that a stale picture is never taken
+-- for a new one.
+local function check_output(fname, file)
+  local dir = file:match("^(.*)/[^/]*$")
+  if dir then
+    local d, err = io.open((dir == "" and "/" or dir) .. "/.", "r")
+    if not d then
+      fail(fname, string.format("cannot write '%s': %s", file, tostring(err):find("Not a directory", 1, true)
+                                and ("'" .. dir .. "' is not a directory")
+                                or ("the directory '" .. dir .. "' does not exist")))
+    end
+    d:close()
+  end
+  local fh, err = io.open(file, "wb")
+  if not fh then fail(fname, string.format("cannot write '%s': %s", file, tostring(err))) end
+  fh:close()
+  os.remove(file)
+end
+
 -- Runs a script body with the terminal and output set for file.
 local function render(fname, file, body, w, h)
   local term = terminal_for(fname, file, w, h)
+  check_output(fname, file)
   local script = os.tmpname()
   local errf = script .. ".err"
   local fh = assert(io.open(script, "w"))
   fh:write(term, "\nset output ", gp_quote(file), "\n", body, "\nunset output\n")
   fh:close()
-  os.remove(file) -- so a stale picture is never taken for a new one
-  local ok = os.execute(shell_quote(P.program) .. " " .. shell_quote(script) .. " 2>" .. shell_quote(errf))
+  local ok = os.execute(shell_quote(P.program) .. " " .. shell_quote(script) .. " </dev/null >"
+                        .. shell_quote(errf) .. " 2>&1")
   local err = read_file(errf) or ""
   os.remove(script)
   os.remove(errf)
   local pic = read_file(file)
   if not ok or not pic or #pic == 0 then
-    error(string.format("%s: gnuplot failed to write '%s': %s", fname, file,
-                        err:gsub("%s+$", ""):sub(-600)), 3)
+    fail(fname, string.format("gnuplot failed to write '%s': %s", file, err:gsub("%s+$", ""):sub(-600)))
   end
   return file
 end
@@ -120,17 +169,132 @@ end
 
 local function finite(v) return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
 
--- ---- panels: (data, setup, plot command) that render() can combine ----
+-- ---- the key: in a corner of the plot that no curve crosses ----
 
--- A line-plot panel. spec: series, logy, logx, title, xlabel, ylabel, tag.
+local CORNERS = {{"top right", 1, 1}, {"top left", 0, 1}, {"bottom right", 1, 0}, {"bottom left", 0, 0}}
+
+-- The key's box as fractions {kw, kh} of a plot area of pw x ph pixels:
+-- nkeys entries, the longest maxlen characters (10 pt labels, the line
+-- sample, the box's padding).
+local function key_size(nkeys, maxlen, pw, ph)
+  return math.min(1, (maxlen * 7 + 80) / math.max(pw, 50)), math.min(1, (nkeys * 16 + 14) / math.max(ph, 50))
+end
+
+-- For each corner of CORNERS, how many curves enter a key-sized box
+-- (kw x kh) there. curves: lists of {u, v}, points as fractions of the
+-- plot area (0..1 across and up; nil for a gap, pts.n the length then).
+local function crossings(curves, kw, kh)
+  local counts = {0, 0, 0, 0}
+  local function inside(i, u, v)
+    local c = CORNERS[i]
+    return u >= 0 and u <= 1 and v >= 0 and v <= 1
+       and (c[2] == 1 and u >= 1 - kw or c[2] == 0 and u <= kw)
+       and (c[3] == 1 and v >= 1 - kh or c[3] == 0 and v <= kh)
+  end
+  -- far-off points are pulled in to just outside the area: the direction
+  -- of a segment leaving it changes a little, its part inside hardly
+  local function clamp(x) return math.max(-0.5, math.min(1.5, x)) end
+  for _, pts in ipairs(curves) do
+    local hit = {false, false, false, false}
+    local pu, pv
+    for i = 1, pts.n or #pts do
+      local p = pts[i]
+      if p and finite(p[1]) and finite(p[2]) then
+        local u, v = clamp(p[1]), clamp(p[2])
+        -- samples 1/200 of the area apart along the segment from the last point
+        local du, dv = pu and u - pu or 0, pv and v - pv or 0
+        local n = pu and math.max(1, math.ceil(math.sqrt(du * du + dv * dv) / 0.005)) or 1
+        for k = 1, n do
+          local su, sv = u - du * (n - k) / n, v - dv * (n - k) / n
+          for c = 1, 4 do hit[c] = hit[c] or inside(c, su, sv) end
+        end
+        pu, pv = u, v
+      else
+        pu, pv = nil, nil
+      end
+    end
+    for c = 1, 4 do if hit[c] then counts[c] = counts[c] + 1 end end
+  end
+  return counts
+end
+
+-- The corner no curve crosses (the first, in the order of CORNERS), or
+-- nil, and the least crossed corner.
+local function clear_corner(curves, kw, kh)
+  local counts = crossings(curves, kw, kh)
+  local best = 1
+  for i = 1, 4 do
+    if counts[i] == 0 then return CORNERS[i][1], CORNERS[i][1] end
+    if counts[i] < counts[best] then best = i end
+  end
+  return nil, CORNERS[best][1]
+end
+P._clear_corner = clear_corner
+
+local function key_command(corner)
+  return "set key " .. corner .. " opaque box lc rgb '#b0b0b0' width 2"
+end
+
+-- A log axis from lo to hi > 0: whole decades, with at least half a
+-- decade below lo (so that a curve ending at lo is not drawn on the axis).
+local function log_range(lo, hi)
+  local a, b = math.floor(math.log(lo, 10) - 0.5), math.ceil(math.log(hi, 10))
+  return {10.0 ^ a, 10.0 ^ b}
+end
+P._log_range = log_range
+
+-- The axis range {lo, hi} of values: `given`, else the data's extent,
+-- widened to whole decades on a log axis (where only v > 0 count) and, on
+-- a linear one, by 3% each side unless tight; nil without data.
+local function axis_range(values, log, given, tight)
+  if given then return {given[1], given[2]} end
+  local lo, hi = math.huge, -math.huge
+  for _, v in ipairs(values) do
+    if finite(v) and (not log or v > 0) then lo, hi = math.min(lo, v), math.max(hi, v) end
+  end
+  if lo > hi then return nil end
+  if log then return log_range(lo, hi) end
+  if lo == hi then
+    local d = lo == 0 and 1 or math.abs(lo) * 0.1
+    return {lo - d, hi + d}
+  end
+  local m = tight and 0 or 0.03 * (hi - lo)
+  return {lo - m, hi + m}
+end
+P._axis_range = axis_range
+
+-- v's position in range r as a fraction (log axes by log10).
+local function fraction(v, r, log)
+  if log then
+    if not (v > 0) then return v == v and -math.huge or nil end
+    return (math.log(v, 10) - math.log(r[1], 10)) / (math.log(r[2], 10) - math.log(r[1], 10))
+  end
+  return (v - r[1]) / (r[2] - r[1])
+end
+
+-- Tick labels as %g prints numbers: 100, 0.5, 1e-05.
+local FORMATS = "set format x '%g'\nset format y '%g'"
+
+-- ---- panels: data, setup, plot command and layout(w, h) (the y range and
+-- the key for a panel of w x h pixels), which render_panels combines ----
+
+-- A line-plot panel. spec: series, logy, logx, xrange, yrange, title,
+-- xlabel, ylabel, lmargin; key_room = true lets the y range grow beyond a
+-- given yrange to make room for the key.
 local function lines_panel(fname, spec, tag)
   if type(spec.series) ~= "table" or #spec.series == 0 then
     argerr(fname, 1, "series must be a non-empty list of {name =, y = [, x =]}")
   end
-  local data, plots = {}, {}
+  for _, r in ipairs{{"xrange", spec.xrange}, {"yrange", spec.yrange}} do
+    local v = r[2]
+    if v ~= nil and not (type(v) == "table" and finite(v[1]) and finite(v[2]) and v[1] < v[2]) then
+      argerr(fname, 1, r[1] .. " must be {lo, hi} with lo < hi")
+    end
+  end
+  local data, plots, xs, ys, kept = {}, {}, {}, {}, {}
   for i, s in ipairs(spec.series) do
     if type(s) ~= "table" or type(s.y) ~= "table" then
-      argerr(fname, 1, "series[" .. i .. "] must be a table with a list y")
+      argerr(fname, 1, "series[" .. i .. "] must be a table {name =, y = {...} [, x = {...}]}")
     end
     if s.x ~= nil and (type(s.x) ~= "table" or #s.x ~= #s.y) then
       argerr(fname, 1, "series[" .. i .. "]: x and y differ in length")
@@ -139,7 +303,10 @@ local function lines_panel(fname, spec, tag)
     for k = 1, #s.y do
       local x, y = s.x and s.x[k] or k - 1, s.y[k]
       if spec.logy and finite(y) and y <= 0 then y = 0 / 0 end
-      if finite(x) and finite(y) then valid = valid + 1 end
+      if finite(x) and finite(y) then
+        valid = valid + 1
+        xs[#xs + 1], ys[#ys + 1] = x, y
+      end
       rows[k] = {x, y}
     end
     if valid > 0 then
@@ -147,20 +314,68 @@ local function lines_panel(fname, spec, tag)
       data[#data + 1] = datablock(dname, rows)
       plots[#plots + 1] = string.format("$%s using 1:2 with lines lw 2 lc rgb '%s' title %s", dname,
                                         s.color or COLORS[(i - 1) % #COLORS + 1], gp_quote(s.name or ("series " .. i)))
+      kept[#kept + 1] = {rows = rows, name = s.name or ("series " .. i)}
     end
   end
   if #plots == 0 then argerr(fname, 1, "no finite points to plot") end
-  local setup = {"set grid", "set key top right"}
+  local xr = axis_range(xs, spec.logx, spec.xrange, true)
+  local yr = axis_range(ys, spec.logy, spec.yrange)
+  if not xr or not yr then argerr(fname, 1, "no points on the axes (a log axis needs values > 0)") end
+  local maxlen = 0
+  for _, k in ipairs(kept) do maxlen = math.max(maxlen, utf8.len(k.name) or #k.name) end
+  -- the curves as fractions of the plot area for a y range
+  local function curves(r)
+    local out = {}
+    for i, k in ipairs(kept) do
+      local pts = {n = #k.rows}
+      for j, row in ipairs(k.rows) do
+        local u, v = fraction(row[1], xr, spec.logx), fraction(row[2], r, spec.logy)
+        if u and v then pts[j] = {u, v} end
+      end
+      out[i] = pts
+    end
+    return out
+  end
+  -- The y range and the key, for a plot area of pw x ph pixels: the key
+  -- goes in a corner that no curve crosses; without one, the y range
+  -- grows (unless the caller fixed it) to leave a band free for the key,
+  -- above the curves or else below them; failing that, the key goes in
+  -- the least crossed corner.
+  local function layout(pw, ph)
+    local kw, kh = key_size(#kept, maxlen, pw, ph)
+    local r = yr
+    local corner, least = clear_corner(curves(r), kw, kh)
+    if not corner and (spec.yrange == nil or spec.key_room) then
+      local q = math.min(0.6, kh + 0.03) -- the band, as a fraction of the new range
+      for _, side in ipairs{"top", "bottom"} do
+        local wider
+        if spec.logy then
+          local extra = math.ceil(math.log(r[2] / r[1], 10) * q / (1 - q))
+          wider = side == "top" and {r[1], r[2] * 10.0 ^ extra} or {r[1] / 10.0 ^ extra, r[2]}
+        else
+          local extra = (r[2] - r[1]) * q / (1 - q)
+          wider = side == "top" and {r[1], r[2] + extra} or {r[1] - extra, r[2]}
+        end
+        corner = clear_corner(curves(wider), kw, kh)
+        if corner then r = wider break end
+      end
+    end
+    return table.concat({string.format("set yrange [%s:%s]", num(r[1]), num(r[2])),
+                         key_command(corner or least)}, "\n")
+  end
+  local setup = {"set grid", FORMATS, string.format("set xrange [%s:%s]", num(xr[1]), num(xr[2]))}
   if spec.title then setup[#setup + 1] = "set title " .. gp_quote(spec.title) end
   if spec.xlabel then setup[#setup + 1] = "set xlabel " .. gp_quote(spec.xlabel) end
   if spec.ylabel then setup[#setup + 1] = "set ylabel " .. gp_quote(spec.ylabel) end
   if spec.logy then setup[#setup + 1] = "set logscale y" end
   if spec.logx then setup[#setup + 1] = "set logscale x" end
-  if spec.xrange then setup[#setup + 1] = string.format("set xrange [%s:%s]", num(spec.xrange[1]), num(spec.xrange[2])) end
   -- fixed margins line up the x axes of stacked panels
   if spec.lmargin then setup[#setup + 1] = string.format("set lmargin %d\nset rmargin %d", spec.lmargin, 4) end
   return {data = table.concat(data, "\n"), pre = "",
-          setup = table.concat(setup, "\n"), plot = "plot " .. table.concat(plots, ", \\\n  ")}
+          setup = table.concat(setup, "\n"), plot = "plot " .. table.concat(plots, ", \\\n  "),
+          -- the plot area: the panel less about 130 px across (tick labels,
+          -- y label, right margin) and 90 down (title, x tick labels and label)
+          layout = function(w, h) return layout(w - 130, h - 90) end}
 end
 
 -- f's value at a point {x, y}: f.eval for ol.fn functions, else f(point).
@@ -254,17 +469,27 @@ local function contour_panel(fname, spec, tag)
   if #lv > 0 then
     plots[#plots + 1] = "$" .. tag .. "cont using 1:2 with lines lc rgb '#606060' lw 0.7 notitle"
   end
+  -- the key's curves: paths and minima as fractions of the bounds
+  local curves, nkeys, maxlen = {}, 0, 0
+  local function frac(pt) return {(pt[1] - b[1][1]) / (b[1][2] - b[1][1]), (pt[2] - b[2][1]) / (b[2][2] - b[2][1])} end
   for i, p in ipairs(spec.paths or {}) do
     if type(p) ~= "table" or type(p.points) ~= "table" then
-      argerr(fname, 1, "paths[" .. i .. "] must be {name =, points = {{x, y}, ...}}")
+      argerr(fname, 1, "paths[" .. i .. "] must be a table {name =, points = {{x, y}, ...}}")
     end
-    local prow = {}
-    for k, pt in ipairs(p.points) do prow[k] = {pt[1], pt[2]} end
+    local prow, pts = {}, {}
+    for k, pt in ipairs(p.points) do
+      if type(pt) ~= "table" or type(pt[1]) ~= "number" or type(pt[2]) ~= "number" then
+        argerr(fname, 1, string.format("paths[%d].points[%d] must be {x, y}", i, k))
+      end
+      prow[k], pts[k] = {pt[1], pt[2]}, frac(pt)
+    end
+    local name = p.name or ("path " .. i)
+    curves[#curves + 1], nkeys, maxlen = pts, nkeys + 1, math.max(maxlen, utf8.len(name) or #name)
     local dname = tag .. "p" .. i
     data[#data + 1] = datablock(dname, prow)
     local color = p.color or COLORS[(i - 1) % #COLORS + 1]
     plots[#plots + 1] = string.format("$%s using 1:2 with lines lw 2 lc rgb '%s' title %s", dname, color,
-                                      gp_quote(p.name or ("path " .. i)))
+                                      gp_quote(name))
     if #prow > 0 then -- the start, marked once
       data[#data + 1] = datablock(dname .. "s", {prow[1]})
       plots[#plots + 1] = string.format("$%ss using 1:2 with points pt 7 ps 1.2 lc rgb '%s' notitle", dname, color)
@@ -273,7 +498,14 @@ local function contour_panel(fname, spec, tag)
   local minima = spec.minima or (type(f) == "table" and f.minimum) or {}
   if #minima > 0 then
     local mrow = {}
-    for k, m in ipairs(minima) do mrow[k] = {m[1], m[2]} end
+    for k, m in ipairs(minima) do
+      if type(m) ~= "table" or type(m[1]) ~= "number" or type(m[2]) ~= "number" then
+        argerr(fname, 1, string.format("minima[%d] must be {x, y}", k))
+      end
+      mrow[k] = {m[1], m[2]}
+      curves[#curves + 1] = {frac(m)}
+    end
+    nkeys, maxlen = nkeys + 1, math.max(maxlen, #"minimum")
     data[#data + 1] = datablock(tag .. "min", mrow)
     plots[#plots + 1] = "$" .. tag .. "min using 1:2 with points pt 3 ps 2 lw 2 lc rgb 'black' title 'minimum'"
   end
@@ -281,12 +513,17 @@ local function contour_panel(fname, spec, tag)
     string.format("set xrange [%s:%s]", num(b[1][1]), num(b[1][2])),
     string.format("set yrange [%s:%s]", num(b[2][1]), num(b[2][2])),
     "set palette defined (0 '#ffffff', 1 '#e3eef8', 2 '#b7d4ea', 3 '#7fb2d9')",
-    "set key top right opaque", "set xlabel 'x'", "set ylabel 'y'",
+    FORMATS, "set format cb '%g'", "set xlabel 'x'", "set ylabel 'y'",
     "set cblabel " .. gp_quote(scale == "log" and "log10(f - f_min)" or "f") .. " offset 1,0",
   }
   if spec.title then setup[#setup + 1] = "set title " .. gp_quote(spec.title) end
   return {data = table.concat(data, "\n"), pre = table.concat(pre, "\n"),
-          setup = table.concat(setup, "\n"), plot = "plot " .. table.concat(plots, ", \\\n  ")}
+          setup = table.concat(setup, "\n"), plot = "plot " .. table.concat(plots, ", \\\n  "),
+          layout = function(w, h) -- the plot area: as a line plot's, less the colour box
+            if nkeys == 0 then return "unset key" end
+            local corner, least = clear_corner(curves, key_size(nkeys, maxlen, w - 220, h - 90))
+            return key_command(corner or least)
+          end}
 end
 
 -- Renders panels side by side (layout = {rows, cols}) into file.
@@ -300,6 +537,7 @@ local function render_panels(fname, file, panels, layout, w, h)
   for _, p in ipairs(panels) do
     parts[#parts + 1] = "reset"
     parts[#parts + 1] = p.setup
+    parts[#parts + 1] = p.layout(w / layout[2], h / layout[1])
     parts[#parts + 1] = p.plot
   end
   if #panels > 1 then parts[#parts + 1] = "unset multiplot" end
@@ -311,7 +549,8 @@ P._lines_panel, P._contour_panel, P._render_panels = lines_panel, contour_panel,
 local COMMON = {file = {"string", required = true}, size = {"table"}, title = {"string"}}
 local SPECS = {
   lines = {series = {"table", required = true}, logy = {"boolean"}, logx = {"boolean"},
-           xlabel = {"string"}, ylabel = {"string"}, xrange = {"table"}, lmargin = {"integer"}},
+           xlabel = {"string"}, ylabel = {"string"}, xrange = {"table"}, yrange = {"table"},
+           lmargin = {"integer"}},
   contour = {f = {"function", required = true}, bounds = {"table"}, paths = {"table"},
              levels = {"number|table"}, scale = {"string", one_of = {"log", "linear"}},
              grid = {"integer", min = 2}, minima = {"table"}, heatmap = {"boolean"}},
@@ -321,28 +560,33 @@ for _, spec in pairs(SPECS) do
 end
 
 -- Checks the argument of ol.plot.lines / contour (keys and types; the
--- panels check the contents), at the caller: ol._args <- spec_table <- fname <- caller.
+-- panels check the contents).
 local function spec_table(fname, spec)
-  args.options(fname, 1, spec, SPECS[fname], 3)
+  args.options(fname, 1, spec, SPECS[fname], user_level())
   return spec
 end
 
-local function size_of(spec, w, h)
-  local s = spec.size or {}
-  return s[1] or w, s[2] or h
+-- The picture's size in pixels: spec.size = {w, h}, else the default.
+local function size_of(fname, spec, w, h)
+  local s = spec.size
+  if s == nil then return w, h end
+  if math.type(s[1]) ~= "integer" or math.type(s[2]) ~= "integer" or s[1] < 100 or s[2] < 100 then
+    argerr(fname, 1, "size must be {width, height} in pixels, integers >= 100")
+  end
+  return s[1], s[2]
 end
 
 -- ol.plot.lines{...} -> file
 function P.lines(spec)
   spec_table("lines", spec)
-  local w, h = size_of(spec, 800, 500)
+  local w, h = size_of("lines", spec, 800, 500)
   return render_panels("lines", spec.file, {lines_panel("lines", spec, "a")}, {1, 1}, w, h)
 end
 
 -- ol.plot.contour{...} -> file
 function P.contour(spec)
   spec_table("contour", spec)
-  local w, h = size_of(spec, 800, 650)
+  local w, h = size_of("contour", spec, 800, 650)
   return render_panels("contour", spec.file, {contour_panel("contour", spec, "a")}, {1, 1}, w, h)
 end
 
@@ -389,7 +633,7 @@ P._parse_flat_json = parse_flat_json
 function P.log(path, file, opts)
   if type(path) ~= "string" then argerr("log", 1, "path of a JSONL training log expected") end
   if type(file) ~= "string" then argerr("log", 2, "picture file name expected") end
-  opts = args.options("log", 3, opts, {title = {"string"}})
+  opts = args.options("log", 3, opts, {title = {"string"}}, user_level())
   local fh, err = io.open(path, "r")
   if not fh then argerr("log", 1, "cannot open " .. tostring(err)) end
   local s = {loss = {x = {}, y = {}}, epoch = {x = {}, y = {}}, val = {x = {}, y = {}},

@@ -9,6 +9,9 @@
 --     f(t) = torch value at last_epoch = t - 1.
 -- Where torch takes the base value from the optimizer's initial lr, these
 -- take it as the option `from` (one_cycle: `max`; cyclic: `low`/`high`).
+-- step, multistep and exponential without `from` (and reduce_on_plateau
+-- without `base`) scale the option's value at the time they are attached,
+-- as torch's schedulers do (see "relative schedules" below).
 --
 -- Formulas, with e = t - 1 (see README, "Schedules"):
 --   constant(v)            v
@@ -58,6 +61,40 @@ local function value_at(v, t)
 end
 M.value_at = value_at
 
+-- ---- relative schedules ----------------------------------------------------
+-- A built-in given no base value (step, multistep, exponential without
+-- `from`; reduce_on_plateau without `base`; a sequence holding one of
+-- these) is relative: it scales the value the option has when the
+-- schedule is attached. It is a callable object whose metatable has
+-- __bind(schedule, base) -> the schedule on that base: opt:schedule(field,
+-- f) calls it with the option's current value (lua/l_optim.c) and stores
+-- what it returns, and the attach methods here do the same through bind.
+-- Called unbound, it raises.
+local Relative = {}
+Relative.__name = "optlua.schedule.relative"
+Relative.__call = function(r)
+  error(string.format("%s has no base value: it scales the option's value when attached with "
+                      .. "opt:schedule(field, f); give from = ... to call it on its own", r.what), 2)
+end
+Relative.__bind = function(r, base) return r.on(base) end
+
+local function relative(what, on)
+  return setmetatable({what = what, on = on}, Relative)
+end
+
+-- The __bind of f, when f is relative.
+local function binder(f)
+  local mt = getmetatable(f)
+  return type(mt) == "table" and rawget(mt, "__bind") or nil
+end
+
+-- f bound to base when f is relative, else f itself.
+local function bind(f, base)
+  local b = binder(f)
+  if b then return b(f, base) end
+  return f
+end
+
 -- ---- the built-ins --------------------------------------------------------
 
 -- constant(v) or constant{value = v}
@@ -73,19 +110,20 @@ end
 -- StepLR: lr = base * gamma^floor(epoch / step_size)
 function M.step(opts)
   local o = check("step", opts, {
-    from = {"number", required = true},
+    from = {"number"},
     every = {"integer", required = true, gt = 0},
     gamma = {"number", default = 0.1, gt = 0},
   })
-  return function(t)
-    return o.from * o.gamma ^ floor(max(t - 1, 0) / o.every)
+  local function on(from)
+    return function(t) return from * o.gamma ^ floor(max(t - 1, 0) / o.every) end
   end
+  return o.from and on(o.from) or relative("ol.schedule.step without from", on)
 end
 
 -- MultiStepLR: lr = base * gamma^bisect_right(milestones, epoch)
 function M.multistep(opts)
   local o = check("multistep", opts, {
-    from = {"number", required = true},
+    from = {"number"},
     milestones = {"table", required = true},
     gamma = {"number", default = 0.1, gt = 0},
   })
@@ -98,22 +136,28 @@ function M.multistep(opts)
     ms[i] = m
   end
   table.sort(ms)
-  return function(t)
-    local e, n = max(t - 1, 0), 0
-    for _, m in ipairs(ms) do
-      if m <= e then n = n + 1 else break end
+  local function on(from)
+    return function(t)
+      local e, n = max(t - 1, 0), 0
+      for _, m in ipairs(ms) do
+        if m <= e then n = n + 1 else break end
+      end
+      return from * o.gamma ^ n
     end
-    return o.from * o.gamma ^ n
   end
+  return o.from and on(o.from) or relative("ol.schedule.multistep without from", on)
 end
 
 -- ExponentialLR: lr = base * gamma^epoch
 function M.exponential(opts)
   local o = check("exponential", opts, {
-    from = {"number", required = true},
+    from = {"number"},
     gamma = {"number", required = true, gt = 0},
   })
-  return function(t) return o.from * o.gamma ^ max(t - 1, 0) end
+  local function on(from)
+    return function(t) return from * o.gamma ^ max(t - 1, 0) end
+  end
+  return o.from and on(o.from) or relative("ol.schedule.exponential without from", on)
 end
 
 -- PolynomialLR (to = 0): lr = base * (1 - min(total_iters, epoch) / total_iters)^power;
@@ -286,7 +330,7 @@ function M.sequence(segs)
       bad("sequence", "unknown option '" .. tostring(k) .. "' (a list of {schedule, steps} expected)")
     end
   end
-  local fs, ends, acc = {}, {}, 0
+  local fs, ends, acc, rel = {}, {}, 0, false
   for i, s in ipairs(segs) do
     if type(s) ~= "table" or (type(s[1]) ~= "number" and not is_callable(s[1])) then
       bad("sequence", string.format("segment %d must be {schedule, steps}", i))
@@ -299,17 +343,27 @@ function M.sequence(segs)
       bad("sequence", string.format("segment %d: steps must be an integer > 0, got %s", i, tostring(n)))
     end
     fs[i] = s[1]
+    rel = rel or binder(s[1]) ~= nil
     acc = acc + (n or 0)
     ends[i] = acc
   end
-  return function(t)
-    local start = 0
-    for i = 1, #fs - 1 do
-      if t <= ends[i] then return value_at(fs[i], t - start) end
-      start = ends[i]
+  local function on(segments)
+    return function(t)
+      local start = 0
+      for i = 1, #segments - 1 do
+        if t <= ends[i] then return value_at(segments[i], t - start) end
+        start = ends[i]
+      end
+      return value_at(segments[#segments], t - start)
     end
-    return value_at(fs[#fs], t - start)
   end
+  if not rel then return on(fs) end
+  -- relative segments scale the same attach-time value
+  return relative("ol.schedule.sequence with a segment without from", function(base)
+    local bound = {}
+    for i, f in ipairs(fs) do bound[i] = bind(f, base) end
+    return on(bound)
+  end)
 end
 
 -- ---- β warm-up --------------------------------------------------------------
@@ -322,7 +376,10 @@ end
 -- shape "linear" is linear in β.
 -- With keep_effective_lr, the lr is multiplied by (1 - β(t)) / (1 - from):
 -- the effective step lr / (1 - β) of heavy-ball momentum stays put, and
--- β 0.9 -> 0.99 divides the lr by ten.
+-- β 0.9 -> 0.99 divides the lr by ten. That holds where the step grows as
+-- 1/(1 - β): a buffer b <- β·b + g (or + lr·g) under a steady gradient g
+-- settles at g/(1 - β). attach checks the optimizer and field against
+-- HEAVY_BALL and raises, saying why, where the step does not grow so.
 --
 --   local w = ol.schedule.momentum_warmup{from = 0.5, to = 0.99, steps = 1000}
 --   w(t) or w.beta(t) -> β (w.beta is the plain function opt:schedule takes)
@@ -374,9 +431,57 @@ function Warmup:lr(base)
   return function(t) return value_at(base, t) * self:lr_scale(t) end
 end
 
+-- The fields whose step grows as 1/(1 - β), by optimizer (rules as in
+-- API.md): sgd (b <- β·b + (1 - dampening)·g with dampening 0, nesterov or
+-- not), nag (p <- β·p + lr·g), adaptive_gains (v <- β·v − lr·gain·g),
+-- rmsprop (b <- β·b + g/r), lars (b <- β·b + lr·r·d), shampoo (b <- β·b + P).
+local HEAVY_BALL = {sgd = "momentum", nag = "momentum", adaptive_gains = "momentum",
+                    rmsprop = "momentum", lars = "momentum", shampoo = "momentum"}
+
+-- Why (1 - β)/(1 - β0) does not keep the step of these: the first moment
+-- of the Adam family is an average, m <- β·m + (1 - β)·g, so a steady g gives
+-- m = g whatever β; lion steps by a sign; muon orthogonalises the update,
+-- which fixes its scale; schedule-free sgd interpolates with β.
+local AVERAGED = "its first moment is an average, m <- β·m + (1 − β)·g, so the step does not grow "
+                 .. "as 1/(1 − β)"
+local NOT_HEAVY_BALL = {
+  adam = AVERAGED, adamw = AVERAGED, nadam = AVERAGED, radam = AVERAGED, adamax = AVERAGED,
+  adabelief = AVERAGED, lamb = AVERAGED, yogi = AVERAGED, soap = AVERAGED, sf_adamw = AVERAGED,
+  lion = "its step is lr·sign(...), of the same size whatever β",
+  muon = "its update is orthogonalised (Newton–Schulz), which fixes its scale whatever β",
+  sf_sgd = "β interpolates between iterates (schedule-free), the step itself is lr·g",
+}
+
+-- Raises unless keep_effective_lr's correction holds for opt's field.
+local function check_effective_lr(opt, field)
+  local name = opt.name
+  local function refuse(why)
+    args.error("attach", 1, string.format("keep_effective_lr = true scales the lr by (1 − β)/(1 − β0), which "
+      .. "keeps the step only where it grows as 1/(1 − β) (heavy-ball momentum); %s: use "
+      .. "keep_effective_lr = false", why), 4) -- ol._args <- refuse <- check <- attach <- caller
+  end
+  if HEAVY_BALL[name] == field then
+    if name == "sgd" and opt.dampening ~= 0 then
+      refuse(string.format("sgd with dampening = %g has b <- β·b + (1 − dampening)·g (an average of the "
+                           .. "gradients when dampening = β), not the heavy-ball buffer of dampening = 0",
+                           opt.dampening))
+    end
+    return
+  end
+  if NOT_HEAVY_BALL[name] then refuse(string.format("%s's '%s': %s", name, field, NOT_HEAVY_BALL[name])) end
+  refuse(string.format("%s's '%s' is not known to be a heavy-ball momentum (known: %s)", tostring(name), field,
+    (function()
+      local k = {}
+      for n, f in pairs(HEAVY_BALL) do k[#k + 1] = n .. "'s " .. f end
+      table.sort(k)
+      return table.concat(k, ", ")
+    end)()))
+end
+
 function Warmup:attach(opt, o)
   o = args.options("attach", 2, o, {field = {"string", default = "momentum"}, lr = {"number|function"}})
   local field = o.field
+  if self.keep_effective_lr then check_effective_lr(opt, field) end
   local beta = self.beta
   -- "betas[1]": the optimizer's option is the pair; schedule the pair, the
   -- other half kept at its value at attach time.
@@ -394,7 +499,7 @@ function Warmup:attach(opt, o)
     opt:schedule(field, function(t) return beta(t) end)
   end
   if self.keep_effective_lr then
-    opt:schedule("lr", self:lr(o.lr or opt.lr))
+    opt:schedule("lr", self:lr(bind(o.lr or opt.lr, opt.lr)))
   end
   return opt
 end
@@ -405,18 +510,29 @@ end
 -- A schedule r(t) = base(t) * r.scale, floored at `min` (but never raised
 -- above base(t), so a warm-up still starts low): the plateau factor
 -- multiplies whatever curve base is (a number, a warm-up, a cosine, a
--- sequence). Feed it the validation metric with r:update(metric [, net]);
--- each time ol.plateau says a reduction is due, scale *= factor (unless the
--- floor was already reached). r.plateau is the underlying ol.plateau, and
--- r.diagnosis its diagnosis. Attach with r:attach(opt [, field = "lr"]) or
--- opt:schedule("lr", r.fn) (optimizers take plain functions, r is a table).
+-- sequence). Without base (or with a relative one) it is relative: the
+-- option's value when attached is the base (ReduceLROnPlateau starts from
+-- the optimizer's lr), set on r itself, since r keeps one run's state:
+-- until then r's metatable is Unbound, whose __bind sets it. Feed it the
+-- validation metric with r:update(metric [, net]); each time ol.plateau
+-- says a reduction is due, scale *= factor (unless the floor was already
+-- reached). r.plateau is the underlying ol.plateau, and r.diagnosis its
+-- diagnosis. Attach with r:attach(opt [, field = "lr"]) or
+-- opt:schedule("lr", r); r.fn is r as a plain function.
 local Reduce = {}
 Reduce.__index = Reduce
 Reduce.__call = function(r, t) return r:value(t) end
 
+local Unbound = {__index = Reduce, __call = Reduce.__call}
+Unbound.__bind = function(r, value)
+  r.base = r.base == nil and value or bind(r.base, value)
+  setmetatable(r, Reduce)
+  return r.fn
+end
+
 function M.reduce_on_plateau(opts)
   local o = check("reduce_on_plateau", opts, {
-    base = {"number|function", required = true},
+    base = {"number|function"},
     factor = {"number", default = 0.1, gt = 0, lt = 1},
     patience = {"integer", default = 10, min = 0},
     min = {"number", default = 0, min = 0},
@@ -435,18 +551,23 @@ function M.reduce_on_plateau(opts)
     error(msg, 2)
   end
   local r = setmetatable({base = o.base, factor = o.factor, min = o.min, eps = o.eps,
-                          scale = 1, plateau = p, reductions = 0, t = 0}, Reduce)
+                          scale = 1, plateau = p, reductions = 0, t = 0},
+                         (o.base == nil or binder(o.base)) and Unbound or Reduce)
   r.fn = function(t) return r:value(t) end  -- a plain function, for APIs that want one
   return r
 end
 
--- opt:schedule(field, r.fn): optimizers take plain functions.
+-- opt:schedule binds an unbound r and stores r.fn.
 function Reduce:attach(opt, field)
-  opt:schedule(field or "lr", self.fn)
+  opt:schedule(field or "lr", getmetatable(self) == Unbound and self or self.fn)
   return opt
 end
 
 function Reduce:value(t)
+  if getmetatable(self) == Unbound then
+    error("ol.schedule.reduce_on_plateau without base has no base value: it scales the option's value when "
+          .. "attached with r:attach(opt) or opt:schedule(field, r); give base = ... to call it on its own", 2)
+  end
   self.t = t
   local b = value_at(self.base, t)
   local v = b * self.scale
@@ -462,6 +583,11 @@ function Reduce:update(metric, net)
     return false
   end
   self.diagnosis = self.plateau.diagnosis
+  if getmetatable(self) == Unbound then -- not attached yet: no base to floor against
+    self.scale = self.scale * self.factor
+    self.reductions = self.reductions + 1
+    return true
+  end
   local b = value_at(self.base, math.max(self.t, 1))
   local old = b * self.scale
   local new = math.max(old * self.factor, self.min)

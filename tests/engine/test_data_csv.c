@@ -1,5 +1,7 @@
 /* CSV reader: small files written here, values checked by hand, and each
- * kind of bad input reported with its line and column. */
+ * kind of bad input reported with its line and column; fields of any
+ * length, spellings strtod takes that are not decimal numbers, a byte
+ * order mark, files that are not regular. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -149,12 +152,155 @@ static void test_errors(void **state) {
     assert_non_null(strstr(err.msg, "cannot open"));
 }
 
+/* A field is read whole, whatever its length: a long number is the number
+ * it spells, and junk after a long prefix is refused. */
+static void test_long_fields(void **state) {
+    (void)state;
+    char text[1024], digits[400];
+    /* 5 followed by 149 zeros, with 0.5 in the next column: 5e149, in
+     * the first row (kept as text until the header is decided) and in
+     * the second */
+    memset(digits, '0', 149);
+    digits[149] = 0;
+    snprintf(text, sizeof text, "5%s,0.5\n1,5%s\n", digits, digits);
+    put(text);
+    ol_csv_opts o = defaults();
+    o.label_index = 0;
+    ol_error err = {{0}};
+    ol_dataset *ds = ol_read_csv(file, &o, &err);
+    if (!ds) fail_msg("%s", err.msg);
+    expect_row(ds, 0, (double[]){5e149, 0.5}, 0);
+    expect_row(ds, 1, (double[]){1, 5e149}, 0);
+    ol_dataset_free(ds);
+    /* 1e200 written out in full */
+    snprintf(text, sizeof text, "1,2\n1%s%s,2\n", digits,
+             "000000000000000000000000000000000000000000000000000"); /* 149 + 51 zeros */
+    put(text);
+    ds = ol_read_csv(file, &o, &err);
+    if (!ds) fail_msg("%s", err.msg);
+    expect_row(ds, 1, (double[]){1e200, 2}, 0);
+    ol_dataset_free(ds);
+    /* a long label: 3 after 140 zeros and a point */
+    memset(digits, '0', 140);
+    digits[140] = 0;
+    snprintf(text, sizeof text, "x,y\n1,1\n1,%s3.0\n", digits);
+    put(text);
+    o = defaults();
+    ds = ol_read_csv(file, &o, &err);
+    if (!ds) fail_msg("%s", err.msg);
+    assert_int_equal(ds->classes, 3);
+    ol_dataset_free(ds);
+    /* junk after 150 characters */
+    snprintf(text, sizeof text, "1,2\n1,5%sabc\n", digits);
+    ol_csv_opts oh = defaults();
+    oh.header = 0;
+    expect_error(text, oh, "line 2, column 2", "is not a number");
+    char spaces[200];
+    memset(spaces, ' ', 130);
+    spaces[130] = 0;
+    snprintf(text, sizeof text, "1,2\n1,7%sjunk\n", spaces);
+    expect_error(text, oh, "line 2, column 2", "'7        ");
+    expect_error(text, oh, "line 2, column 2", "'... is not a number");
+    /* blanks alone around a number are fine */
+    snprintf(text, sizeof text, "1,%s7%s\n", spaces, spaces);
+    put(text);
+    ds = ol_read_csv(file, &oh, &err);
+    if (!ds) fail_msg("%s", err.msg);
+    assert_int_equal(ol_dataset_label(ds, 0), 7);
+    ol_dataset_free(ds);
+}
+
+/* Only decimal numbers: strtod's hexadecimal, inf, nan and infinity, and
+ * numbers beyond a double, are refused with their position. */
+static void test_not_decimal(void **state) {
+    (void)state;
+    ol_csv_opts o = defaults();
+    o.header = 0;
+    static const char *const bad[] = {"0x10", "0X1p3", "inf", "-INF", "nan", "NaN(1)", "infinity",
+                                      "1e", "1e+", ".", "-", "+.e1", "1.2.3", "1,5e1x", "1 2"};
+    char text[64];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "1,\"%s\"\n", bad[i]);
+        expect_error(text, o, "line 1, column 2", "is not a number");
+    }
+    expect_error("1,1e400\n", o, "line 1, column 2", "'1e400' is beyond the range of a double");
+    expect_error("1,-1e999\n", o, "line 1, column 2", "beyond the range of a double");
+    expect_error("1e400,1\n", o, "line 1, column 1", "beyond the range of a double");
+    /* what is a number: signs, points on either side, exponents */
+    put("+1.5,-.25,3.,1E2,-0e-0,2\n");
+    o.label_index = 0;
+    ol_error err = {{0}};
+    ol_dataset *ds = ol_read_csv(file, &o, &err);
+    if (!ds) fail_msg("%s", err.msg);
+    expect_row(ds, 0, (double[]){1.5, -0.25, 3, 100, 0, 2}, 0);
+    ol_dataset_free(ds);
+    /* a zero byte inside a field */
+    FILE *f = fopen(file, "wb");
+    fwrite("1,2\n3,4\0x\n", 1, 10, f);
+    fclose(f);
+    o = defaults();
+    err.msg[0] = 0;
+    assert_null(ol_read_csv(file, &o, &err));
+    assert_non_null(strstr(err.msg, "line 2, column 2: a zero byte"));
+}
+
+/* A UTF-8 byte order mark before the first field is skipped: a file
+ * without a header keeps its first row, a header its first name. */
+static void test_byte_order_mark(void **state) {
+    (void)state;
+    put("\xEF\xBB\xBF" "1,2,0\n3,4,1\n");
+    ol_csv_opts o = defaults();
+    ol_error err = {{0}};
+    ol_dataset *ds = ol_read_csv(file, &o, &err);
+    if (!ds) fail_msg("%s", err.msg);
+    assert_int_equal(ds->n, 2);
+    expect_row(ds, 0, (double[]){1, 2}, 1);
+    ol_dataset_free(ds);
+    put("\xEF\xBB\xBF" "label,b\n0,2\n1,4\n");
+    o.label_name = "label";
+    ds = ol_read_csv(file, &o, &err);
+    if (!ds) fail_msg("%s", err.msg);
+    assert_int_equal(ds->n, 2);
+    expect_row(ds, 1, (double[]){4}, 2);
+    ol_dataset_free(ds);
+    /* only at the start of the file */
+    o = defaults();
+    o.header = 0;
+    expect_error("1,2\n\xEF\xBB\xBF" "3,4\n", o, "line 2, column 1", "is not a number");
+}
+
+/* A FIFO or a directory is refused at once (the alarm ends a reader that
+ * would wait for a writer); a negative class count is an error. */
+static void test_not_regular(void **state) {
+    (void)state;
+    char fifo[160];
+    snprintf(fifo, sizeof fifo, "%s/fifo.csv", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    ol_csv_opts o = defaults();
+    ol_error err = {{0}};
+    alarm(20);
+    assert_null(ol_read_csv(fifo, &o, &err));
+    assert_non_null(strstr(err.msg, "fifo.csv: not a regular file"));
+    assert_null(ol_read_csv(dir, &o, &err));
+    assert_non_null(strstr(err.msg, "not a regular file"));
+    alarm(0);
+    unlink(fifo);
+    put("1,0\n");
+    o.classes = -5;
+    assert_null(ol_read_csv(file, &o, &err));
+    assert_non_null(strstr(err.msg, "classes must be >= 0"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_and_label_name),
         cmocka_unit_test(test_no_header_label_index),
         cmocka_unit_test(test_delimiter_and_unlabelled),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_long_fields),
+        cmocka_unit_test(test_not_decimal),
+        cmocka_unit_test(test_byte_order_mark),
+        cmocka_unit_test(test_not_regular),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,5 +1,6 @@
 /* IDX reader: fixture files written here (raw and gzip) with hand-chosen
- * bytes, corrupt variants, and the real Fashion-MNIST files when the
+ * bytes, corrupt variants, labels at the edges of their range, files that
+ * are not regular, and the real Fashion-MNIST files when the
  * dataset-fashion-mnist package is installed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <math.h>
 #include <zlib.h>
@@ -54,7 +56,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    const char *names[] = {"im", "lb", "im.gz", "lb.gz", "bad", "f32", "lb9"};
+    const char *names[] = {"im", "lb", "im.gz", "lb.gz", "bad", "f32", "lb9", "fifo", "im1", "lbmax"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(path_of(names[i]));
     rmdir(dir);
     return 0;
@@ -179,6 +181,53 @@ static void test_corrupt(void **state) {
     expect_bad(z, zn - 12, 0, "", "at byte");
 }
 
+/* Labels as the file holds them: the largest class id (INT32_MAX - 1)
+ * is read, INT32_MAX is too large and said so, a negative one too; a
+ * negative class count is an error. */
+static void test_label_range(void **state) {
+    (void)state;
+    const unsigned char im1[] = {0, 0, 0x08, 2, 0, 0, 0, 1, 0, 0, 0, 1, 7};
+    write_file("im1", im1, sizeof im1, 0);
+    unsigned char lb[12] = {0, 0, 0x0C, 1, 0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xfe}; /* int32 2147483646 */
+    write_file("lbmax", lb, sizeof lb, 0);
+    ol_error err = {{0}};
+    ol_dataset *ds = ol_read_idx(path_of("im1"), path_of("lbmax"), 0, &err);
+    if (!ds) fail_msg("%s", err.msg);
+    assert_int_equal(ds->classes, 2147483647);
+    assert_int_equal(ol_dataset_label(ds, 0), 2147483647);
+    ol_dataset_free(ds);
+    lb[11] = 0xff; /* 2147483647 */
+    write_file("lbmax", lb, sizeof lb, 0);
+    assert_null(ol_read_idx(path_of("im1"), path_of("lbmax"), 0, &err));
+    assert_non_null(strstr(err.msg, "at byte 8: label 2147483647 of sample 1 is too large"));
+    memset(lb + 8, 0xff, 4); /* -1 */
+    write_file("lbmax", lb, sizeof lb, 0);
+    assert_null(ol_read_idx(path_of("im1"), path_of("lbmax"), 0, &err));
+    assert_non_null(strstr(err.msg, "label -1 of sample 1 is negative"));
+    assert_null(ol_read_idx(path_of("im1"), path_of("lbmax"), 3, &err));
+    assert_non_null(strstr(err.msg, "label -1 of sample 1 is out of range 0..2"));
+    assert_null(ol_read_idx(path_of("im1"), NULL, -5, &err));
+    assert_non_null(strstr(err.msg, "classes must be >= 0 (0: from the labels), got -5"));
+}
+
+/* A FIFO or a directory is refused at once (the alarm ends a reader that
+ * would wait for a writer), as images and as labels. */
+static void test_not_regular(void **state) {
+    (void)state;
+    write_file("im", images, sizeof images, 0);
+    assert_int_equal(mkfifo(path_of("fifo"), 0600), 0);
+    ol_error err = {{0}};
+    ol_idx idx;
+    alarm(20);
+    assert_int_equal(ol_idx_read(path_of("fifo"), &idx, &err), -1);
+    assert_non_null(strstr(err.msg, "fifo: not a regular file"));
+    assert_null(ol_read_idx(path_of("im"), path_of("fifo"), 0, &err));
+    assert_non_null(strstr(err.msg, "fifo: not a regular file"));
+    assert_null(ol_read_idx(dir, NULL, 0, &err));
+    assert_non_null(strstr(err.msg, "not a regular file"));
+    alarm(0);
+}
+
 /* The real training set: 60000 images of 28x28 bytes, labels 1..10, the
  * first label equal to byte 8 of the decompressed labels file. */
 static void test_fashion_mnist(void **state) {
@@ -218,6 +267,8 @@ int main(void) {
         cmocka_unit_test(test_raw_and_gzip),
         cmocka_unit_test(test_float_elements),
         cmocka_unit_test(test_corrupt),
+        cmocka_unit_test(test_label_range),
+        cmocka_unit_test(test_not_regular),
         cmocka_unit_test(test_fashion_mnist),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

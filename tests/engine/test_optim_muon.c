@@ -1,19 +1,17 @@
 /* Muon against its rule, and the Newton-Schulz quintic's known behaviour.
  *
- * The trajectory tests lay two matrices (3x5 and 5x3, so both orientations
- * of the transpose rule run) and three loose vectors in one flat buffer, as
- * a model's parameters are laid out, and compare every step with a
- * reference written here in plain double loops: momentum, nesterov, the
- * Frobenius normalisation with 1e-7, the quintic iteration with
- * a, b, c = 3.4445, −4.7750, 2.0315 on the wide orientation, the
- * sqrt(max(1, rows/cols)) scale, decoupled weight decay, and AdamW (torch's
- * documented rule) on everything outside the matrices.
+ * The trajectory tests compare every step of the engine with the reference
+ * of optim_muon.h (two matrices and three loose vectors in one flat buffer)
+ * over option schedules that switch on each option and change options
+ * mid-run, with both, one or no matrices known.
  *
  * The quintic is then checked against what it is known to do (Jordan 2024):
  * it maps every singular value of a normalised matrix into about
  * [0.7, 1.2] (the band p(x) = 3.4445x − 4.775x³ + 2.0315x⁵ settles in; its
  * maximum on [0, 1] is p(0.5545) = 1.2025), and so leaves a well-conditioned
- * matrix nearly orthogonal. Singular values come from LAPACK's dgesvd. */
+ * matrix nearly orthogonal. Singular values come from LAPACK's dgesvd.
+ * Muon's defaults, its options' ranges and a step at the defaults are the
+ * registry test's (test_optim_registry.c). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,146 +26,7 @@
 
 #include "optim/optim.h"
 #include "optim_options.h"
-
-/* ---- layout: bias(3) W1 3x5 bias(2) W2 5x3 bias(1) ---- */
-#define NP 36
-#define STEPS 4
-static const ol_optim_block BLOCKS[2] = {{20, 5, 3}, {3, 3, 5}}; /* unsorted on purpose */
-
-static double w0_at(int e) { return 0.8 * sin(0.9 * e + 0.3); }
-static double a_at(int e) { return 0.5 + (e % 4); }
-static double c_at(int e) { return 0.4 * cos(1.3 * e); }
-static void grad_at(const double *w, int t, double *g) {
-    for (int e = 0; e < NP; e++) g[e] = a_at(e) * (w[e] - c_at(e)) + 0.3 * sin(1.7 * t + e);
-}
-
-
-/* ---- reference ---- */
-
-/* C = A·B for row-major A (n x k), B (k x m). */
-static void matmul(const double *a, const double *b, double *c, int n, int k, int m) {
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < m; j++) {
-            double s = 0;
-            for (int l = 0; l < k; l++) s += a[i * k + l] * b[l * m + j];
-            c[i * m + j] = s;
-        }
-}
-
-/* Newton-Schulz quintic on an r x c matrix u, result in o (r x c). */
-static void ref_ns(const double *u, double *o, int r, int c, int steps) {
-    const int tr = r > c, m = tr ? c : r, k = tr ? r : c;
-    double x[64], xt[64], a[64], aa[64], b[64], bx[64];
-    double nrm = 0;
-    for (int i = 0; i < r * c; i++) nrm += u[i] * u[i];
-    nrm = sqrt(nrm);
-    for (int i = 0; i < r; i++)
-        for (int j = 0; j < c; j++) {
-            double v = u[i * c + j] / (nrm + 1e-7);
-            if (tr) x[j * r + i] = v;
-            else x[i * c + j] = v;
-        }
-    for (int s = 0; s < steps; s++) {
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < k; j++) xt[j * m + i] = x[i * k + j];
-        matmul(x, xt, a, m, k, m);
-        matmul(a, a, aa, m, m, m);
-        for (int i = 0; i < m * m; i++) b[i] = -4.7750 * a[i] + 2.0315 * aa[i];
-        matmul(b, x, bx, m, m, k);
-        for (int i = 0; i < m * k; i++) x[i] = 3.4445 * x[i] + bx[i];
-    }
-    for (int i = 0; i < r; i++)
-        for (int j = 0; j < c; j++) o[i * c + j] = tr ? x[j * r + i] : x[i * c + j];
-}
-
-static int in_block(int e, const ol_optim_block *blk, int nb) {
-    for (int i = 0; i < nb; i++)
-        if (e >= blk[i].offset && e < blk[i].offset + blk[i].rows * blk[i].cols) return 1;
-    return 0;
-}
-
-static void ref_muon(const kv *o, const ol_optim_block *blk, int nb, double traj[STEPS][NP]) {
-    double w[NP], g[NP], buf[NP] = {0}, m[NP] = {0}, v[NP] = {0}, vmax[NP] = {0};
-    for (int e = 0; e < NP; e++) w[e] = w0_at(e);
-    for (int t = 1; t <= STEPS; t++) {
-        const double lr = get(o, "lr", 0.02, t), mu = get(o, "momentum", 0.95, t);
-        const int nest = get(o, "nesterov", 1, t) != 0, steps = (int)get(o, "ns_steps", 5, t);
-        const double wd = get(o, "weight_decay", 0, t);
-        const double flr = get(o, "fallback_lr", 1e-3, t);
-        const double b1 = get2(o, "fallback_betas", 0.9, t, 0);
-        const double b2 = get2(o, "fallback_betas", 0.999, t, 1);
-        const double eps = get(o, "fallback_eps", 1e-8, t);
-        const double fwd = get(o, "fallback_weight_decay", 1e-2, t);
-        const int ams = get(o, "fallback_amsgrad", 0, t) != 0;
-        grad_at(w, t, g);
-        for (int i = 0; i < nb; i++) {
-            const int off = (int)blk[i].offset, r = (int)blk[i].rows, c = (int)blk[i].cols;
-            double u[64], out[64];
-            for (int e = 0; e < r * c; e++) {
-                buf[off + e] = mu * buf[off + e] + g[off + e];
-                u[e] = nest ? g[off + e] + mu * buf[off + e] : buf[off + e];
-            }
-            ref_ns(u, out, r, c, steps);
-            const double scale = sqrt(fmax(1, (double)r / c));
-            for (int e = 0; e < r * c; e++)
-                w[off + e] = w[off + e] * (1 - lr * wd) - lr * scale * out[e];
-        }
-        for (int e = 0; e < NP; e++) {
-            if (in_block(e, blk, nb)) continue;
-            w[e] = w[e] - flr * fwd * w[e];
-            m[e] = b1 * m[e] + (1 - b1) * g[e];
-            v[e] = b2 * v[e] + (1 - b2) * g[e] * g[e];
-            vmax[e] = fmax(vmax[e], v[e]);
-            double vhat = (ams ? vmax[e] : v[e]) / (1 - pow(b2, t));
-            w[e] = w[e] - flr * (m[e] / (1 - pow(b1, t))) / (sqrt(vhat) + eps);
-        }
-        memcpy(traj[t - 1], w, sizeof w);
-    }
-}
-
-/* ---- engine ---- */
-
-static void run_engine(ol_dtype dt, const kv *o, const ol_optim_block *blk, int nb,
-                       double traj[STEPS][NP]) {
-    ol_error err;
-    ol_optim opt;
-    assert_int_equal(ol_optim_init(&opt, ol_optim_find("muon"), dt, NP, &err), 0);
-    assert_true(ol_optim_uses_blocks(&opt));
-    if (ol_optim_set_blocks(&opt, blk, nb, &err)) fail_msg("%s", err.msg);
-    const int64_t shape[1] = {NP};
-    ol_tensor w, g;
-    assert_int_equal(ol_tensor_zeros(&w, dt, 1, shape, &err), 0);
-    assert_int_equal(ol_tensor_zeros(&g, dt, 1, shape, &err), 0);
-    for (int64_t e = 0; e < NP; e++) ol_tensor_set(&w, &e, w0_at((int)e));
-    set_options(&opt, o, 0);
-    for (int t = 1; t <= STEPS; t++) {
-        if (t > 1) set_options(&opt, o, t);
-        double wv[NP], gv[NP];
-        for (int64_t e = 0; e < NP; e++) wv[e] = ol_tensor_get(&w, &e);
-        grad_at(wv, t, gv);
-        for (int64_t e = 0; e < NP; e++) ol_tensor_set(&g, &e, gv[e]);
-        if (ol_optim_step(&opt, &w, &g, NAN, 0, &err)) fail_msg("%s", err.msg);
-        for (int64_t e = 0; e < NP; e++) traj[t - 1][e] = ol_tensor_get(&w, &e);
-    }
-    ol_tensor_release(&w);
-    ol_tensor_release(&g);
-    ol_optim_free(&opt);
-}
-
-static void compare(const kv *o, const ol_optim_block *blk, int nb) {
-    double want[STEPS][NP], got[STEPS][NP];
-    ref_muon(o, blk, nb, want);
-    for (int dt = 0; dt < 2; dt++) {
-        run_engine(dt == 0 ? OL_F64 : OL_F32, o, blk, nb, got);
-        const double tol = dt == 0 ? 1e-11 : 2e-5;
-        for (int t = 0; t < STEPS; t++)
-            for (int e = 0; e < NP; e++)
-                if (!(fabs(got[t][e] - want[t][e]) <= tol * (1 + fabs(want[t][e]))))
-                    fail_msg("muon %s (first option %s): step %d w[%d] = %.17g, want %.17g",
-                             dt == 0 ? "f64" : "f32", o && o->k ? o->k : "none", t + 1, e,
-                             got[t][e], want[t][e]);
-    }
-}
+#include "optim_muon.h"
 
 static void test_trajectories(void **st) {
     (void)st;
@@ -179,24 +38,24 @@ static void test_trajectories(void **st) {
                      {"fallback_amsgrad", {1}, 0}, {NULL}};
     const kv live[] = {{"lr", {0.1}, 2}, {"momentum", {0.3}, 3}, {"ns_steps", {1}, 4},
                        {"fallback_lr", {0.1}, 3}, {NULL}};
-    compare(NULL, BLOCKS, 2);
-    compare(plain, BLOCKS, 2);
-    compare(wd, BLOCKS, 2);
-    compare(ns, BLOCKS, 2);
-    compare(fb, BLOCKS, 2);
-    compare(live, BLOCKS, 2);
-    compare(fb, BLOCKS + 1, 1); /* one matrix: the rest is fallback */
-    compare(fb, NULL, 0);       /* no matrices known: all adamw */
+    muon_compare(NULL, MUON_BLOCKS, 2);
+    muon_compare(plain, MUON_BLOCKS, 2);
+    muon_compare(wd, MUON_BLOCKS, 2);
+    muon_compare(ns, MUON_BLOCKS, 2);
+    muon_compare(fb, MUON_BLOCKS, 2);
+    muon_compare(live, MUON_BLOCKS, 2);
+    muon_compare(fb, MUON_BLOCKS + 1, 1); /* one matrix: the rest is fallback */
+    muon_compare(fb, NULL, 0);            /* no matrices known: all adamw */
 }
 
 /* The matrices move by lr·scale per step in spectral norm (about), far more
  * than the tolerances; and the fallback part moves too. */
 static void test_moves(void **st) {
     (void)st;
-    double traj[STEPS][NP];
-    ref_muon(NULL, BLOCKS, 2, traj);
-    assert_true(fabs(traj[STEPS - 1][4] - w0_at(4)) > 1e-3);  /* in W1 */
-    assert_true(fabs(traj[STEPS - 1][0] - w0_at(0)) > 1e-4);  /* fallback */
+    double traj[MUON_STEPS][MUON_NP];
+    ref_muon(NULL, MUON_BLOCKS, 2, traj);
+    assert_true(fabs(traj[MUON_STEPS - 1][4] - muon_w0_at(4)) > 1e-3); /* in W1 */
+    assert_true(fabs(traj[MUON_STEPS - 1][0] - muon_w0_at(0)) > 1e-4); /* fallback */
 }
 
 /* ---- Newton-Schulz's output through the engine: lr = 1, momentum 0, w = 0
@@ -341,7 +200,7 @@ static void test_converges(void **st) {
     }
 }
 
-/* ---- blocks and options rejected with their reasons ---- */
+/* ---- blocks rejected with their reasons ---- */
 static void test_bad_blocks(void **st) {
     (void)st;
     ol_error err;
@@ -359,42 +218,6 @@ static void test_bad_blocks(void **st) {
     assert_int_equal(ol_optim_set_blocks(&opt, ok, 2, &err), 0);
     assert_int_equal(opt.nblocks, 2);
     assert_int_equal(opt.blocks[0].offset, 0); /* sorted */
-    const double bad[2] = {2.5, 0};
-    assert_int_equal(ol_optim_set(&opt, "ns_steps", bad, &err), -1);
-    assert_non_null(strstr(err.msg, "option 'ns_steps' must be an integer"));
-    const double neg[2] = {-1, 0};
-    assert_int_equal(ol_optim_set(&opt, "ns_steps", neg, &err), -1);
-    const double one[2] = {1, 0};
-    assert_int_equal(ol_optim_set(&opt, "momentum", one, &err), -1);
-    assert_non_null(strstr(err.msg, "option 'momentum' must be in [0, 1)"));
-    const double b[2] = {0.9, 1};
-    assert_int_equal(ol_optim_set(&opt, "fallback_betas", b, &err), -1);
-    assert_non_null(strstr(err.msg, "option 'fallback_betas' element 2"));
-    const double z[2] = {0, 0};
-    assert_int_equal(ol_optim_set(&opt, "fallback_eps", z, &err), -1);
-    ol_optim_free(&opt);
-    /* optimizers without matrices say so */
-    assert_int_equal(ol_optim_init(&opt, ol_optim_find("adam"), OL_F32, 20, &err), 0);
-    assert_false(ol_optim_uses_blocks(&opt));
-    ol_optim_free(&opt);
-}
-
-static void test_defaults(void **st) {
-    (void)st;
-    ol_error err;
-    ol_optim opt;
-    assert_int_equal(ol_optim_init(&opt, ol_optim_find("muon"), OL_F64, 1, &err), 0);
-    struct {
-        const char *k;
-        double v;
-    } want[] = {{"lr", 0.02}, {"momentum", 0.95}, {"nesterov", 1}, {"ns_steps", 5},
-                {"weight_decay", 0}, {"fallback_lr", 1e-3}, {"fallback_eps", 1e-8},
-                {"fallback_weight_decay", 1e-2}, {"fallback_amsgrad", 0}};
-    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-        const ol_optim_option *op = ol_optim_find_option(opt.desc, want[i].k);
-        assert_non_null(op);
-        assert_true(opt.o[op->slot] == want[i].v);
-    }
     ol_optim_free(&opt);
 }
 
@@ -403,7 +226,6 @@ int main(void) {
         cmocka_unit_test(test_trajectories), cmocka_unit_test(test_moves),
         cmocka_unit_test(test_ns_band),      cmocka_unit_test(test_ns_orthogonal),
         cmocka_unit_test(test_converges),    cmocka_unit_test(test_bad_blocks),
-        cmocka_unit_test(test_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * first-order optimizer and its scalar state (sgd's first momentum step,
  * nadam's momentum product, irprop+'s last loss), and nag's lookahead
  * move too. The one-thread kernels are checked against the published
- * rules in test_optim_rules.c and test_optim_adam.c; here sgd with
+ * rules in test_optim_sgd_family.c, test_optim_adaptive.c and
+ * test_optim_registry.c; here sgd with
  * momentum and adam are also checked directly against their rules, written
  * out below, at elements of every part, so that a part that skipped its
  * elements or applied another's offset cannot pass by matching itself.

@@ -7,7 +7,7 @@
  * The test is linked with -Wl,--wrap=malloc,... (tests/CMakeLists.txt, as
  * every engine test named *_alloc), so every call to the C allocator from
  * the engine's code lands in the counter below. Calls made inside shared
- * libraries (OpenBLAS, LAPACKE, libc) are not seen.
+ * libraries (OpenBLAS with its LAPACK, libc) are not seen.
  *
  * Everything runs at one thread and at two. At two, the model and data are
  * large enough for the worker pool to cut the products, the batch gather,
@@ -524,7 +524,7 @@ static long optim_run(const ol_optim_desc *d, const variant *v, ol_dtype dt, int
     ol_error err;
     net t;
     ol_optim o;
-    const int closure = d->closure_step != NULL;
+    const int closure = d->kind == OL_OPTIM_CLOSURE;
     /* Closure methods work on small problems (newton forms the Hessian). */
     net_make(&t, dt, closure || threads == 1 ? SMALL : LARGE, closure ? 8 : 32);
     const int64_t np = ol_model_nparams(t.m);
@@ -560,7 +560,7 @@ static long optim_run(const ol_optim_desc *d, const variant *v, ol_dtype dt, int
 static void check_optimizer(const ol_optim_desc *d, int threads) {
     variant v[MAX_VARIANTS];
     const int nv = variants_of(d, v);
-    const int closure = d->closure_step != NULL;
+    const int closure = d->kind == OL_OPTIM_CLOSURE;
     int runs = 0;
     for (int i = 0; i < nv; i++)
         for (int k = 0; k < 2; k++) {
@@ -569,7 +569,7 @@ static void check_optimizer(const ol_optim_desc *d, int threads) {
              * defaults, without (everything on the fallback); closure
              * methods over a model and over a quadratic with exact
              * curvature products. */
-            const int uses_blocks = d->workspace != NULL;
+            const int uses_blocks = d->kind == OL_OPTIM_MATRIX;
             for (int alt = 0; alt < 3; alt++) {
                 if (alt && !closure && !(uses_blocks && v[i].ns == 0 && alt == 1)) continue;
                 const int blocks = uses_blocks && !alt, exact = closure && alt == 1;

@@ -1,6 +1,8 @@
 /* Runs a libFuzzer harness over files, without libFuzzer: the regression
  * test of the normal (and sanitizer) build replays the seed corpus and
- * every input the fuzzers once crashed on (tests/fuzz/regressions/).
+ * the inputs kept in tests/fuzz/regressions/. An input whose file name
+ * starts with "refused_" must be refused by the reader (each harness
+ * sets ol_fuzz_refused).
  *   driver FILE_OR_DIR...   exit 0 when every input went through */
 #include <dirent.h>
 #include <stdint.h>
@@ -10,6 +12,7 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+extern int ol_fuzz_refused;
 
 static int run_file(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -29,8 +32,14 @@ static int run_file(const char *path) {
     uint8_t *exact = malloc(n ? n : 1);
     if (n) memcpy(exact, buf, n);
     free(buf);
+    ol_fuzz_refused = 0;
     LLVMFuzzerTestOneInput(exact, n);
     free(exact);
+    const char *slash = strrchr(path, '/');
+    if (strncmp(slash ? slash + 1 : path, "refused_", 8) == 0 && !ol_fuzz_refused) {
+        fprintf(stderr, "driver: %s was accepted, it must be refused\n", path);
+        return 1;
+    }
     return 0;
 }
 

@@ -11,6 +11,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* 1 when the last input was refused (read by the replay driver). */
+int ol_fuzz_refused;
+
 static char path[64];
 
 static void cleanup(void) { unlink(path); }
@@ -41,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ol_error err;
     err.msg[0] = 0;
     ol_dataset *ds = ol_read_csv(path, &opts, &err);
+    ol_fuzz_refused = !ds;
     if (ds) ol_dataset_free(ds);
     else if (!err.msg[0]) abort();
     return 0;

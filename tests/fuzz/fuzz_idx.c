@@ -13,6 +13,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* 1 when the last input was refused (read by the replay driver). */
+int ol_fuzz_refused;
+
 static char paths[2][64];
 
 static void cleanup(void) {
@@ -42,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!(mode & 1)) {
         ol_idx idx;
         put(paths[0], data, size);
-        if (ol_idx_read(paths[0], &idx, &err) == 0) ol_idx_free(&idx);
+        ol_fuzz_refused = ol_idx_read(paths[0], &idx, &err) != 0;
+        if (!ol_fuzz_refused) ol_idx_free(&idx);
         else if (!err.msg[0]) abort();
         return 0;
     }
@@ -55,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     put(paths[0], data, first);
     ol_dataset *ds = ol_read_idx(paths[0], labels, (mode >> 2) & 15, &err);
+    ol_fuzz_refused = !ds;
     if (ds) ol_dataset_free(ds);
     else if (!err.msg[0]) abort();
     return 0;

@@ -254,7 +254,8 @@ T.test("a save that dies midway leaves the previous file intact", function()
   ol.save(p, {model = net, meta = {gen = 1}})
   local before = read_all(p)
   -- A child process saves with the test hook that stops the writer after
-  -- 200 bytes, as a crash would.
+  -- 200 bytes, as a crash would, through a named temporary file (the
+  -- writer's way where the file system lacks unnamed ones).
   local child = path("child.lua")
   write_all(child, string.format([[
     local ol = require "optlua"
@@ -262,17 +263,22 @@ T.test("a save that dies midway leaves the previous file intact", function()
     local ok, err = pcall(ol.save, %q, {model = net, meta = {gen = 2}})
     io.write(ok and "saved" or err)
   ]], p))
-  local h = io.popen("OL_CHECKPOINT_FAIL_AFTER=200 '" .. arg[-1] .. "' " .. child)
+  local h = io.popen("OL_CHECKPOINT_NAMED_TMP=1 OL_CHECKPOINT_FAIL_AFTER=200 '" .. arg[-1] .. "' " .. child)
   local out = h:read("a")
   h:close()
   T.ok(out:find("simulated crash after 200 bytes", 1, true), out)
   T.eq(read_all(p), before, "the target file changed")
   T.eq(ol.load(p).meta.gen, 1)
-  -- The half-written temporary file is beside it, at 200 bytes.
+  -- The half-written temporary file is beside it, at 200 bytes...
   local ls = io.popen("ls " .. dir):read("a")
   local tmp = ls:match("(atomic%.safetensors%.tmp%.%w+)")
   T.ok(tmp, "no temporary file in: " .. ls)
   T.eq(#read_all(path(tmp)), 200)
+  -- ...until the next save to that file removes it.
+  ol.save(p, {model = net, meta = {gen = 3}})
+  T.eq(ol.load(p).meta.gen, 3)
+  ls = io.popen("ls " .. dir):read("a")
+  T.ok(not ls:find("atomic.safetensors.tmp.", 1, true), ls)
 end)
 
 -- What the fuzzers found (tests/fuzz/regressions), checked in every build,

@@ -1,9 +1,12 @@
--- Checkpoint files kept here byte for byte, as optlua writes them (format
--- "1": tensors optim.state.NAME, metadata optim.name, optim.dtype, optim.t,
--- optim.options, optim.scalars, rng.state): ol.load reads them and shows
--- the optimizer as it was saved, ck:restore puts them into fresh objects,
--- and saving those again gives the same bytes, so neither the reader nor
--- the writer of the optimizer's part can drift from the files users have.
+-- Checkpoint files kept here byte for byte, as optlua wrote them before it
+-- stored checksums (format "1": tensors optim.state.NAME, metadata
+-- optim.name, optim.dtype, optim.t, optim.options, optim.scalars,
+-- rng.state): ol.load reads them (unverified) and shows the optimizer as it
+-- was saved, ck:restore puts them into fresh objects, and saving those
+-- again gives the same bytes but for the checksum keys a save now adds
+-- (each tensor's checked here against a CRC-32 computed bit by bit), so
+-- neither the reader nor the writer of the optimizer's part can drift from
+-- the files users have.
 -- No BLAS and no libm go into them (hand-written gradients, optimizers on
 -- plain tensors), so the bytes are the same on every machine.
 --
@@ -81,6 +84,38 @@ local function write(p, s) local f = assert(io.open(p, "wb")) f:write(s) f:close
 local function read(p) local f = assert(io.open(p, "rb")) local s = f:read("a") f:close() return s end
 local function file(name) local p = dir .. "/" .. name .. ".safetensors" write(p, bytes(name)) return p end
 
+-- CRC-32 (ISO-HDLC) bit by bit, from its definition: reflected polynomial
+-- 0xEDB88320, initial value and final xor all ones.
+local function crc32(s)
+  local c = 0xffffffff
+  for i = 1, #s do
+    c = c ~ s:byte(i)
+    for _ = 1, 8 do c = (c >> 1) ~ (0xEDB88320 & -(c & 1)) end
+  end
+  return c ~ 0xffffffff
+end
+
+-- A file as a save writes it now, with the checksum keys at the end of
+-- __metadata__: each tensor's checksum checked against its bytes, then
+-- the file without the two keys (the header padded again to 8 bytes).
+local function without_checksums(s)
+  local hlen = string.unpack("<I8", s)
+  local header, data = s:sub(9, 8 + hlen), s:sub(9 + hlen)
+  local a, b, crcs = header:find(',"optlua%.crc32":"(.-)","optlua%.crc32%.header":"%x+"')
+  T.ok(a, "no checksum keys in " .. header)
+  local n = 0
+  for name, hex in crcs:gmatch('\\"([^\\]+)\\":\\"(%x+)\\"') do
+    local first, last = header:match('"' .. name:gsub("%p", "%%%0") .. '":{[^}]-"data_offsets":%[(%d+),(%d+)%]')
+    T.ok(first, "no tensor " .. name)
+    T.eq(tonumber(hex, 16), crc32(data:sub(first + 1, last)), name .. "'s checksum")
+    n = n + 1
+  end
+  T.ok(n >= 2, "checksums of " .. n .. " tensors")
+  header = (header:sub(1, a - 1) .. header:sub(b + 1)):gsub(" +$", "")
+  header = header .. string.rep(" ", (8 - #header % 8) % 8)
+  return string.pack("<I8", #header) .. header .. data
+end
+
 -- What each file holds, and how to make the objects it restores into.
 local CASES = {
   adam = {dtype = "f32", n = 5, t = 3, meta = {epoch = 3},
@@ -126,7 +161,7 @@ for name, c in pairs(CASES) do
     T.eq(ck.tensors.w[1], c.w1)
   end)
 
-  T.test(fname .. ": restored into fresh objects and saved again, the same bytes", function()
+  T.test(fname .. ": restored into fresh objects and saved again, the same bytes and checksums", function()
     local p = file(fname)
     local w = ol.zeros(c.n, c.dtype)
     local opt = ol.optim[name](w) -- default options: the file sets them
@@ -137,7 +172,7 @@ for name, c in pairs(CASES) do
     w:copy_(ol.load(p).tensors.w)
     local again = dir .. "/again.safetensors"
     ol.save(again, {optimizer = opt, tensors = {w = w}, meta = c.meta})
-    T.ok(read(again) == bytes(fname), "the bytes differ")
+    T.ok(without_checksums(read(again)) == bytes(fname), "the bytes differ")
     -- and the restored optimizer steps on
     opt:step(ol.ones(c.n, c.dtype))
     T.eq(opt.t, c.t + 1)

@@ -1,6 +1,7 @@
 -- Interop: a file written by ol.save, read back by an independent reader
 -- written from the safetensors specification in Python
--- (tests/interop/read_safetensors.py), gives exactly the same numbers.
+-- (tests/interop/read_safetensors.py), gives exactly the same numbers, and
+-- the checksums optlua adds match those the reader computes with zlib.
 local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
 local ol = require "optlua"
 
@@ -83,7 +84,25 @@ T.test("the Python reader finds the same numbers, names, shapes and metadata", f
     T.eq(meta.note, '"interop"')
     T.eq(meta.epoch, '"1"')
     T.eq(meta["optim.name"], '"adam"')
+    T.ok(out:find("\nchecksums verified\n", 1, true), out)
   end
+end)
+
+T.test("the Python reader refuses a file whose data changed (its checksum)", function()
+  local f = assert(io.open(file, "rb"))
+  local s = f:read("a")
+  f:close()
+  local b = #s - 5
+  f = assert(io.open(file, "wb"))
+  f:write(s:sub(1, b - 1), string.char(s:byte(b) ~ 1), s:sub(b + 1))
+  f:close()
+  local ok, out = python_read(file)
+  T.ok(not ok, "accepted a changed file")
+  T.ok(out:find("do not match the checksum", 1, true), out)
+  T.raises("do not match its checksum", ol.load, file)
+  f = assert(io.open(file, "wb"))
+  f:write(s)
+  f:close()
 end)
 
 T.test("the Python reader refuses a truncated file (it can fail)", function()

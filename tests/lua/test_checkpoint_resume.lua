@@ -24,7 +24,8 @@ local function setup(name, dtype)
   local net = ol.nn.mlp{sizes = {2, 6, 3}, activation = "tanh", dtype = dtype}
   local opt = ol.optim[name](net)
   local lr0 = opt.lr
-  if lr0 then opt:schedule("lr", function(t) return lr0 * (1 + 3 / t) end) end
+  -- (rprop's lr is its initial step size, read at the first step only: it takes no schedule)
+  if lr0 and name ~= "rprop" then opt:schedule("lr", function(t) return lr0 * (1 + 3 / t) end) end
   return net, opt, ol.data.loader(ds, {batch_size = 16, shuffle = true, dtype = dtype})
 end
 local function train(net, opt, loader, epochs)

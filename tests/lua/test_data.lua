@@ -270,9 +270,27 @@ end)
 
 local FM = "/usr/share/datasets/fashion-mnist"
 T.test("fashion_mnist: a missing directory, a bad split", function()
-  T.raises("apt-get install dataset-fashion-mnist", ol.data.fashion_mnist, {dir = tmp .. ".none"})
+  T.raises("bad argument #1 to 'fashion_mnist' (option 'dir': no directory '" .. tmp .. ".none')",
+           ol.data.fashion_mnist, {dir = tmp .. ".none"})
   T.raises("bad argument #1 to 'fashion_mnist' (option 'split' must be 'train' or 'test', got 'val')",
            ol.data.fashion_mnist, {split = "val"})
+end)
+
+T.test("fashion_mnist: a directory given without the IDX files says which it lacks", function()
+  local d = tmp .. ".fm"
+  assert(os.execute("mkdir -p " .. d))
+  local err = T.raises("bad argument #1 to 'fashion_mnist' (option 'dir': '" .. d .. "' has no Fashion-MNIST IDX "
+                       .. "files of split 'train' (looked for train-images-idx3-ubyte and train-labels-idx1-ubyte, "
+                       .. "each gzipped (.gz) or not))", ol.data.fashion_mnist, {dir = d})
+  T.ok(not err:find("not installed", 1, true), err)
+  -- the test split's images there (decompressed), its labels not
+  local f = assert(io.open(d .. "/t10k-images-idx3-ubyte", "wb"))
+  f:close()
+  T.raises("option 'dir': '" .. d .. "' has no Fashion-MNIST IDX file t10k-labels-idx1-ubyte of split 'test' "
+           .. "(looked for t10k-labels-idx1-ubyte.gz and t10k-labels-idx1-ubyte)",
+           ol.data.fashion_mnist, {dir = d, split = "test"})
+  os.remove(d .. "/t10k-images-idx3-ubyte")
+  os.remove(d)
 end)
 
 T.test("fashion_mnist: the installed files", function()

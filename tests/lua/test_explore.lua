@@ -221,4 +221,36 @@ T.test("compare: a tolerance reached and left is marked", function()
   T.ok(cmp:table():find("\nlion%s+%S+%s+%S+%s+2 %(left%)"), cmp:table())
 end)
 
+T.test("scripts/explore.lua without a directory: a new one, said and returned", function()
+  local path = (arg[0]:match("^(.*/)") or "./") .. "../../scripts/explore.lua"
+  local names = {"rosenbrock.png", "quadratic.png", "saddle.png", "momentum_nesterov.png"}
+  local here = {} -- pictures already in the current directory
+  for _, n in ipairs(names) do
+    local fh = io.open(n, "rb")
+    if fh then fh:close() here[n] = true end
+  end
+  local saved_arg, saved_print, printed = arg, print, {}
+  arg = {[0] = path}
+  print = function(...) -- luacheck: ignore
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    printed[#printed + 1] = table.concat(parts, "\t")
+  end
+  local ok, res = pcall(dofile, path)
+  arg, print = saved_arg, saved_print -- luacheck: ignore
+  T.ok(ok, tostring(res))
+  T.ok(type(res) == "table" and type(res.dir) == "string", "the script returns where the pictures went")
+  T.ok(res.dir ~= "." and res.dir ~= "" and res.dir:sub(1, 1) == "/", "a directory of its own: " .. res.dir)
+  T.eq(#res.files, #names)
+  for i, n in ipairs(names) do
+    T.eq(res.files[i], res.dir .. "/" .. n)
+    local fh = assert(io.open(res.files[i], "rb"), res.files[i])
+    T.eq(fh:read(4), "\137PNG", n .. " is a PNG")
+    fh:close()
+    if not here[n] then T.eq(io.open(n, "rb"), nil, n .. " not written into the current directory") end
+  end
+  T.ok(printed[#printed]:find("pictures in " .. res.dir .. ": rosenbrock.png", 1, true), printed[#printed])
+  os.execute("rm -rf '" .. res.dir:gsub("'", "'\\''") .. "'")
+end)
+
 T.run()

@@ -134,6 +134,8 @@ local TAKES_OPTIONS = {
   ["ol.fn.saddle"] = {1, "saddle", "a", nil, ol.fn.saddle},
   ["ol.fn.rastrigin"] = {1, "rastrigin", "dims", "dim", ol.fn.rastrigin},
   ["ol.fn.quadratic"] = {1, "quadratic", "conds", "cond", ol.fn.quadratic},
+  ["ol.print_options"] = {1, "print_options", "edg", "edge", ol.print_options},
+  ["ol.inspect"] = {2, "inspect", "dpeth", "depth", function(o) return ol.inspect({}, o) end},
 }
 
 -- Every optimizer constructor, from the registry (a new optimizer is
@@ -164,7 +166,7 @@ for path in ([[
   ol.init.constant ol.init.fan_in_uniform ol.init.gain ol.init.kaiming_normal ol.init.kaiming_uniform
   ol.init.normal ol.init.orthogonal ol.init.uniform ol.init.xavier_normal ol.init.xavier_uniform ol.init.zeros
   ol.nn.linear
-  ol.optim.defaults ol.optim.list
+  ol.optim.defaults ol.optim.kind ol.optim.list
   ol.pca.condition_number
   ol.plateau.diagnose ol.plateau.Plateau.in_cooldown ol.plateau.Plateau.is_better ol.plateau.Plateau.load_state
   ol.plateau.Plateau.reduce ol.plateau.Plateau.reset ol.plateau.Plateau.state ol.plateau.Plateau.step

@@ -114,7 +114,8 @@ T.test("diagnosis: deliberately saturated tanh net", function()
   T.near(d.grad_norm, net:grads():norm(), 1e-12)
   local w1, w2 = net:parameters()[1].tensor:norm(), net:parameters()[3].tensor:norm()
   T.near(d.weight_norm, math.sqrt(w1 ^ 2 + w2 ^ 2), 1e-9, "weights only")
-  T.ok(d.message:find("of tanh/sigmoid units are saturated and the weights are large", 1, true), d.message)
+  T.ok(d.message:find("of the tanh/sigmoid outputs are saturated (the units pass back", 1, true)
+       and d.message:find("and the weights are large", 1, true), d.message)
 end)
 
 T.test("diagnosis: healthy and dead-ReLU nets", function()
@@ -137,6 +138,68 @@ T.test("diagnosis: healthy and dead-ReLU nets", function()
   -- without a batch: norms only
   d = ol.plateau.diagnose(net)
   T.eq(d.saturated, nil); T.ok(d.message:find("no batch given", 1, true), d.message)
+end)
+
+-- A 1-4-1 net on four one-feature samples, every hidden unit the same:
+-- weight w, bias b, so each unit's pre-activations are w * x + b.
+local X4 = {0.01, 0.02, 1, 2}
+local function net4(act, w, b)
+  local net = ol.nn.mlp{sizes = {1, 4, 1}, activation = act, dtype = "f64"}
+  local ps = net:parameters()
+  ps[1].tensor:fill_(w)
+  ps[2].tensor:fill_(b)
+  ps[3].tensor:fill_(0.5)
+  ps[4].tensor:fill_(0)
+  local x = ol.tensor({{X4[1]}, {X4[2]}, {X4[3]}, {X4[4]}}, "f64")
+  net:evaluate(x, ol.tensor({{3}, {-3}, {3}, {-3}}, "f64"), "mse")
+  return net, x
+end
+
+-- tanh'(u) = 1 - tanh(u)^2, tanh from exp (Lua 5.4 has no math.tanh)
+local function dtanh(u)
+  local t = (math.exp(2 * u) - 1) / (math.exp(2 * u) + 1)
+  if u > 20 then t = 1 end
+  return 1 - t * t
+end
+
+T.test("diagnosis on constructed nets: each told for what it is", function()
+  -- Saturated tanh: weight 30, so u = 0.3, 0.6, 30, 60: every unit sits on
+  -- its asymptote (|u| > 2.647) for half the samples; no unit does for 90%
+  -- of them, yet half the gradient paths are cut. The units pass back
+  -- mean(tanh'(u)) of the gradient.
+  local net, x = net4("tanh", 30, 0)
+  local d = ol.plateau.diagnose(net, x)
+  T.eq(d.saturated, 0.5, "saturated share of (unit, sample) pairs")
+  T.eq(d.saturated_units, 0, "no unit saturated on 90% of the samples")
+  T.near(d.gain, (dtanh(0.3) + dtanh(0.6) + dtanh(30) + dtanh(60)) / 4, 1e-12)
+  T.near(d.weight_scale, 30, 1e-12, "RMS row norm of the first layer: sqrt(4 * 30^2 / 4)")
+  T.ok(d.message:find("^50%% of the tanh/sigmoid outputs are saturated") and d.message:find("weights are large", 1, true)
+       and not d.message:find("healthy", 1, true), d.message)
+  -- the same net without a batch: the large weights alone point at saturation
+  d = ol.plateau.diagnose(net)
+  T.ok(d.message:find("the weights are large (scale 30.0", 1, true)
+       and d.message:find("saturated units are likely", 1, true), d.message)
+
+  -- Dead ReLUs: bias -100, so u = x - 100 < 0 on every sample.
+  net, x = net4("relu", 1, -100)
+  d = ol.plateau.diagnose(net, x)
+  T.eq(d.dead, 1); T.eq(d.dead_units, 4)
+  T.ok(d.message:find("^100%% of ReLU units are dead"), d.message)
+
+  -- Healthy tanh (weight 0.5: |u| <= 1, well inside the linear range) with
+  -- a gradient that is not small: the lr is what is left to blame.
+  net, x = net4("tanh", 0.5, 0)
+  d = ol.plateau.diagnose(net, x)
+  T.eq(d.saturated, 0); T.eq(d.saturated_units, 0)
+  T.ok(d.grad_norm > 0.1, "the targets are far: a real gradient " .. d.grad_norm)
+  T.ok(d.message:find("^units are healthy") and d.message:find("lr is probably too large", 1, true), d.message)
+
+  -- The same healthy net at a point where the gradient vanishes.
+  net:zero_grad()
+  d = ol.plateau.diagnose(net, x)
+  T.eq(d.grad_norm, 0)
+  T.ok(d.message:find("^the gradient is tiny") and d.message:find("units are healthy", 1, true)
+       and d.message:find("genuine minimum", 1, true), d.message)
 end)
 
 T.test("example: plateau.lua diagnoses its saturated start", function()

@@ -211,6 +211,174 @@ T.test("errors: unknown extension, gnuplot missing, bad specs", function()
   T.ok(not ok and e2:find("gnuplot not found", 1, true), tostring(e2))
 end)
 
+-- Tick labels of an SVG: y axis (right-aligned, left of the plot) and x
+-- axis (centred under it), as strings.
+local function svg_ticks(text)
+  local ys, xs = {}, {}
+  for anchor, label in text:gmatch('text%-anchor="(%a+)">%s*<text>%s*([^<]-)</text>') do
+    if tonumber(label) then
+      if anchor == "end" then ys[#ys + 1] = label elseif anchor == "middle" then xs[#xs + 1] = label end
+    end
+  end
+  return ys, xs
+end
+
+-- Every text element of an SVG.
+local function svg_texts(text)
+  local out = {}
+  for t in text:gmatch("<text>([^<]*)</text>") do out[#out + 1] = t end
+  return table.concat(out, "\n")
+end
+
+T.test("SVG: white background, tick labels as %g prints them", function()
+  local text = read(ol.plot.lines{series = {{name = "s", x = {0, 50, 100}, y = {100, 250, 400}}}, file = tmp("w.svg")})
+  T.ok(text:find('<rect x="0" y="0" width="800" height="500" fill="#ffffff"/>', 1, true),
+       "the canvas is painted white (svg's default is no fill: transparent)")
+  local ys, xs = svg_ticks(text)
+  T.ok(#ys >= 3 and #xs >= 3, "ticks found")
+  for _, l in ipairs(ys) do T.eq(l, string.format("%g", tonumber(l)), "y tick label") end
+  for _, l in ipairs(xs) do T.eq(l, string.format("%g", tonumber(l)), "x tick label") end
+end)
+
+T.test("compare's log loss axis: an exact landing and a divergence do not stretch it", function()
+  -- f = |x|^2 / 2 from (1, 0): sgd multiplies x by (1 - lr) each step, so
+  -- f_k = (1 - lr)^(2k) / 2:
+  --   fast  lr = 0.999999: f_25 = 1e-300 / 2  (it lands on the minimum)
+  --   slow  lr = 0.5:      f_25 = 4^-25 / 2 = 4.44e-16
+  --   wild  lr = 2.5:      f_k = 2.25^k / 2 passes 1e6 first at k = 18
+  --                        (2.25^17 / 2 = 485370, 2.25^18 / 2 = 1092082)
+  -- The top is the highest value of the runs that did not diverge, 0.5,
+  -- so the axis' top is 1; the floor is the lowest value within 20 decades
+  -- of 0.5, slow's (fast's is 300 decades down), and the axis' bottom the
+  -- decade half a decade below it: log10(4.44e-16) - 0.5 = -15.85 -> 1e-16.
+  local f = ol.fn.quadratic{A = {{1, 0}, {0, 1}}}
+  local cmp = ol.compare(f, {{"sgd", {lr = 0.999999}, label = "fast"}, {"sgd", {lr = 0.5}, label = "slow"},
+                             {"sgd", {lr = 2.5}, label = "wild"}}, {x0 = {1, 0}, steps = 25, print = false})
+  T.eq(cmp.runs[3].diverged_at, 18)
+  local text = read(cmp:plot(tmp("exact.svg"), {contour = false}))
+  local ys = svg_ticks(text)
+  local lo, hi = math.huge, -math.huge
+  for _, l in ipairs(ys) do lo, hi = math.min(lo, tonumber(l)), math.max(hi, tonumber(l)) end
+  T.eq(lo, 1e-16, "lowest y tick")
+  T.eq(hi, 1, "highest y tick")
+  local texts = svg_texts(text)
+  T.ok(texts:find("fast (down to 5e-301 at step 25)", 1, true), texts)
+  T.ok(texts:find("wild (diverged at step 18)", 1, true), texts)
+  T.ok(texts:find("\nslow\n", 1, true), "slow stays on the axis: no note")
+end)
+
+T.test("compare's linear loss axis: runs that shoot off at step 1 leave it", function()
+  -- saddle x^2 - y^2 from (1, 0.001), sgd lr = 0.1: x_k = 0.8^k,
+  -- y_k = 0.001 * 1.2^k, f_k = 0.64^k - 1e-6 * 1.44^k: from 0.999999 down to
+  -- f_10 = 0.0114909; the axis spans that, 3% wider each side:
+  -- [-0.0182, 1.0297]. lr = 1e9 jumps to x = 1 - 2e9 at step 1 (f ~ 4e18).
+  local cmp = ol.compare(ol.fn.saddle(), {{"sgd", {lr = 0.1}, label = "calm"}, {"sgd", {lr = 1e9}, label = "far"}},
+                         {x0 = {1, 0.001}, steps = 10, print = false})
+  T.eq(cmp.runs[2].diverged_at, 1)
+  local text = read(cmp:plot(tmp("saddle.svg"), {contour = false}))
+  local ys = svg_ticks(text)
+  T.ok(#ys >= 3, "y ticks: " .. table.concat(ys, " "))
+  for _, l in ipairs(ys) do
+    local v = tonumber(l)
+    T.ok(v >= -0.0182 and v <= 1.0297, "y tick " .. l .. " inside [-0.0182, 1.0297]")
+  end
+  T.ok(svg_texts(text):find("far (diverged at step 1)", 1, true))
+end)
+
+T.test("the key goes in a corner no curve crosses, else the axis makes room", function()
+  -- a curve along the top (v = 0.95): both top corners are crossed
+  local corner = ol.plot._clear_corner({{{0, 0.95}, {1, 0.95}}}, 0.3, 0.2)
+  T.eq(corner, "bottom right")
+  -- and both diagonals as well: every corner is crossed, the top ones twice
+  local none, least = ol.plot._clear_corner({{{0, 0.95}, {1, 0.95}}, {{0, 0}, {1, 1}}, {{0, 1}, {1, 0}}}, 0.3, 0.2)
+  T.eq(none, nil)
+  T.eq(least, "bottom right", "crossed by one curve, the first such in the order tried")
+  -- A log panel whose two lines cross from corner to corner (1 -> 10^-8.4
+  -- and back). The axis is the data's range in whole decades, half a
+  -- decade or more below the lowest value: [1e-9, 1]. For a 700 x 460 pixel
+  -- plot area the key (2 entries, 80 + 7 px wide, 2 * 16 + 14 = 46 px
+  -- high) is 0.124 x 0.1 of it, and both lines enter all four corners
+  -- (their ends sit at 0 or 1 across, 0.6 / 9 = 0.067 or 1 up). With a
+  -- margin the band is 0.13 of the axis, so the axis grows by
+  -- ceil(9 * 0.13 / 0.87) = 2 decades at the top, to 100, which clears the
+  -- top corners (the band then starts at 10^(-9 + 0.9 * 11) = 7.9).
+  local down, up, x = {}, {}, {}
+  for k = 0, 100 do x[k + 1], down[k + 1], up[k + 1] = k, 10 ^ (-8.4 * k / 100), 10 ^ (-8.4 + 8.4 * k / 100) end
+  local series = {{name = "a", x = x, y = down}, {name = "b", x = x, y = up}}
+  local panel = ol.plot._lines_panel("lines", {series = series, logy = true}, "a")
+  local setup = panel.layout(830, 550)
+  T.ok(setup:find("set yrange [1e-09:100]", 1, true), setup)
+  T.ok(setup:find("set key top right opaque", 1, true), setup)
+  -- a y range given by the caller is kept: the key goes in the least
+  -- crossed corner (each is crossed once: the first in the order tried)
+  setup = ol.plot._lines_panel("lines", {series = series, logy = true, yrange = {1e-9, 1}}, "a").layout(830, 550)
+  T.ok(setup:find("set yrange [1e-09:1]", 1, true), setup)
+  T.ok(setup:find("set key top right opaque", 1, true), setup)
+end)
+
+T.test("every call form in the plot help runs", function()
+  local D = require("optlua.docs")
+  local fh = assert(io.open(tmp("run.jsonl"), "w"))
+  for s = 1, 20 do
+    fh:write(string.format('{"event":"step","step":%d,"loss":%g,"lr":0.1,"momentum":0.9}\n', s, 1 / s))
+  end
+  fh:close()
+  local env = setmetatable({ol = ol}, {__index = _G})
+  local n = 0
+  for _, key in ipairs{"plot", "plot.lines", "plot.contour", "plot.log", "plot.available"} do
+    local first = true
+    for line in D[key]:gmatch("[^\n]+") do
+      local code = line:match("^%s*(ol%.plot%..*)$")
+      -- the first line of an entry is its signature (placeholders such as `name =`)
+      if code and not first then
+        code = code:gsub('"([%w_%-]+%.(%a+))"', function(name, ext)
+          if ext == "png" or ext == "svg" or ext == "pdf" or ext == "jsonl" then return '"' .. tmp(name) .. '"' end
+        end)
+        local chunk, err = load("return " .. code, "=help", "t", env)
+        T.ok(chunk, "help example compiles: " .. line .. " (" .. tostring(err) .. ")")
+        local ok, res = pcall(chunk)
+        T.ok(ok, "help example runs: " .. line .. " (" .. tostring(res) .. ")")
+        if type(res) == "string" then T.ok(#read(res) > 0, res) end
+        n = n + 1
+      end
+      first = false
+    end
+  end
+  T.ok(n >= 6, "examples found: " .. n)
+end)
+
+T.test("errors point at the user's line; a missing directory says so", function()
+  local function where(fn)
+    local ok, err = pcall(fn)
+    T.ok(not ok, "an error")
+    return tostring(err)
+  end
+  local line = debug.getinfo(1, "l").currentline + 1
+  local err = where(function() ol.plot.lines{series = {}, file = tmp("x.png")} end)
+  T.ok(err:find("^test_plot.lua:" .. line .. ":") or err:find("/test_plot.lua:" .. line .. ":"), err)
+  line = debug.getinfo(1, "l").currentline + 1
+  err = where(function() ol.plot.lines{series = {{y = {1, 2}}}, file = "/nonexistent-optlua-dir/x.png"} end)
+  T.ok(err:find("/test_plot.lua:" .. line .. ": lines: cannot write '/nonexistent-optlua-dir/x.png': "
+                .. "the directory '/nonexistent-optlua-dir' does not exist", 1, true), err)
+  local run = ol.explore(ol.fn.booth(), "sgd", {lr = 0.01}, {steps = 3})
+  line = debug.getinfo(1, "l").currentline + 1
+  err = where(function() run:plot(tmp("no/such/dir/r.png")) end)
+  T.ok(err:find("/test_plot.lua:" .. line .. ": plot: cannot write", 1, true), err)
+  local cmp = ol.compare(ol.fn.booth(), {sgd = {lr = 0.01}}, {steps = 3, print = false})
+  line = debug.getinfo(1, "l").currentline + 1
+  err = where(function() cmp:plot(tmp("r.png"), {levels = "many"}) end)
+  T.ok(err:find("/test_plot.lua:" .. line .. ":", 1, true), err)
+  line = debug.getinfo(1, "l").currentline + 1
+  err = where(function() ol.plot.contour{f = ol.fn.booth(), paths = {{name = "p"}}, file = tmp("c.png")} end)
+  T.ok(err:find("/test_plot.lua:" .. line .. ":", 1, true) and err:find("paths[1] must be", 1, true), err)
+  local saved = ol.plot.program
+  ol.plot.program = dir .. "/no-such-gnuplot"
+  line = debug.getinfo(1, "l").currentline + 1
+  local ok, e2 = pcall(function() cmp:plot(tmp("r.png")) end)
+  ol.plot.program = saved
+  T.ok(not ok and e2:find("/test_plot.lua:" .. line .. ": plot: gnuplot not found", 1, true), tostring(e2))
+end)
+
 local status = T.run
 T.run = function()
   -- remove the pictures even when a test failed (T.run exits)

@@ -186,17 +186,151 @@ T.test("momentum_warmup: log shape, lr keeps the effective step", function()
 end)
 
 T.test("momentum_warmup:attach schedules both fields", function()
-  local set = {}
-  local opt = {lr = 0.2, schedule = function(self, field, f) set[field] = f end}
+  local w = ol.zeros(2, "f64")
+  local opt = ol.optim.sgd(w, {lr = 0.2, momentum = 0.9})
   S.momentum_warmup{from = 0.9, to = 0.99, steps = 10}:attach(opt)
-  T.near(set.momentum(11), 0.99, 1e-15)
-  T.near(set.lr(1), 0.2, 1e-15); T.near(set.lr(11), 0.02, 1e-15)
-  set = {}
-  opt.betas = {0.8, 0.999}
-  S.momentum_warmup{from = 0.9, to = 0.99, steps = 10}:attach(opt,
-    {field = "betas[1]", lr = S.linear{from = 1, to = 0, steps = 10}})
-  T.near(set.betas(1)[1], 0.9, 1e-15); T.eq(set.betas(1)[2], 0.999, "other half kept")
-  T.near(set.lr(6), 0.5 * (1 - set.betas(6)[1]) / 0.1, 1e-15, "multiplies the base schedule")
+  for _ = 1, 11 do opt:step(ol.zeros(2, "f64")) end
+  T.near(opt.momentum, 0.99, 1e-15, "step 11: beta at `to`")
+  T.near(opt.lr, 0.02, 1e-15, "0.2 * (1 - 0.99) / (1 - 0.9)")
+  -- nag's velocity p <- beta p + lr g: the lr follows a given base schedule
+  local nag = ol.optim.nag(ol.zeros(2, "f64"), {lr = 1, momentum = 0.9})
+  S.momentum_warmup{from = 0.9, to = 0.99, steps = 10}:attach(nag, {lr = S.linear{from = 1, to = 0, steps = 10}})
+  for _ = 1, 6 do nag:step(ol.zeros(2, "f64")) end
+  local beta6 = 1 - 0.1 * 10 ^ (-5 / 10) -- 1 - beta shrinks geometrically from 0.1 to 0.01
+  T.near(nag.momentum, beta6, 1e-15)
+  T.near(nag.lr, 0.5 * (1 - beta6) / 0.1, 1e-15, "the base schedule (0.5 at t = 6) times the correction")
+  -- keep_effective_lr = false: any beta, the lr untouched
+  local adam = ol.optim.adam(ol.zeros(2, "f64"), {lr = 0.01, betas = {0.8, 0.999}})
+  S.momentum_warmup{from = 0.8, to = 0.95, steps = 4, keep_effective_lr = false}:attach(adam, {field = "betas[1]"})
+  for _ = 1, 5 do adam:step(ol.zeros(2, "f64")) end
+  T.near(adam.betas[1], 0.95, 1e-15); T.eq(adam.betas[2], 0.999, "other half kept"); T.eq(adam.lr, 0.01)
+end)
+
+T.test("momentum_warmup: keep_effective_lr only where the step grows as 1/(1 - beta)", function()
+  local function warm() return S.momentum_warmup{from = 0.9, to = 0.99, steps = 10} end
+  local w = ol.zeros(2, "f64")
+  -- Adam's m <- beta m + (1 - beta) g: a steady g gives m = g, the step does
+  -- not depend on beta, so dividing the lr by ten would divide the step by ten
+  local adam = ol.optim.adam(w, {lr = 1e-3})
+  local err = T.raises("bad argument #1 to 'attach' (keep_effective_lr", function()
+    warm():attach(adam, {field = "betas[1]"}) end)
+  T.ok(err:find("adam's 'betas[1]': its first moment is an average", 1, true), err)
+  T.ok(err:find("keep_effective_lr = false", 1, true), err)
+  T.eq(adam.lr, 1e-3, "nothing attached"); adam:step(ol.zeros(2, "f64")); T.eq(adam.lr, 1e-3)
+  -- sgd with dampening = beta: b <- beta b + (1 - beta) g is an average too
+  local sgd = ol.optim.sgd(w, {lr = 0.1, momentum = 0.9, dampening = 0.9})
+  err = T.raises("sgd with dampening = 0.9", function() warm():attach(sgd) end)
+  T.ok(err:find("not the heavy-ball buffer of dampening = 0", 1, true), err)
+  -- Muon orthogonalises its update: its scale does not follow 1/(1 - beta)
+  local muon = ol.optim.muon(ol.zeros(4, 4, "f64"))
+  T.raises("muon's 'momentum': its update is orthogonalised", function() warm():attach(muon) end)
+  T.raises("lion's 'betas[1]': its step is lr·sign(...)", function()
+    warm():attach(ol.optim.lion(w), {field = "betas[1]"}) end)
+  -- the position is the caller's line
+  local line = debug.getinfo(1, "l").currentline + 1
+  local ok, e = pcall(function() warm():attach(adam, {field = "betas[1]"}) end)
+  T.ok(not ok and e:find("test_schedule.lua:" .. line .. ":", 1, true), e)
+  -- where it holds it is applied: rmsprop's b <- beta b + g / r
+  local rms = ol.optim.rmsprop(w, {lr = 0.01, momentum = 0.9})
+  warm():attach(rms)
+  for _ = 1, 11 do rms:step(ol.zeros(2, "f64")) end
+  T.near(rms.lr, 0.001, 1e-15, "0.01 * (1 - 0.99) / (1 - 0.9)")
+end)
+
+T.test("step, exponential, multistep without from scale the option's value when attached", function()
+  -- API.md's forms; torch's schedulers scale the optimizer's initial lr
+  local function lrs(opt, n)
+    local out = {}
+    for t = 1, n do opt:step(ol.zeros(2, "f64")); out[t] = opt.lr end
+    return out
+  end
+  local opt = ol.optim.sgd(ol.zeros(2, "f64"), {lr = 0.4})
+  opt:schedule("lr", S.step{every = 10, gamma = 0.5})
+  local v = lrs(opt, 21)
+  T.eq(v[10], 0.4); T.eq(v[11], 0.2); T.eq(v[21], 0.1) -- 0.4 * 0.5^floor((t - 1) / 10)
+  opt = ol.optim.sgd(ol.zeros(2, "f64"), {lr = 2})
+  opt:schedule("lr", S.exponential{gamma = 0.9})
+  v = lrs(opt, 3)
+  T.eq(v[1], 2); T.near(v[2], 1.8, 1e-15); T.near(v[3], 1.62, 1e-15)
+  opt = ol.optim.sgd(ol.zeros(2, "f64"), {lr = 0.3})
+  opt:schedule("lr", S.multistep{milestones = {10}, gamma = 0.1})
+  v = lrs(opt, 11)
+  T.eq(v[10], 0.3); T.near(v[11], 0.03, 1e-16)
+  -- the value at attach time, not at construction or at the first step
+  opt = ol.optim.sgd(ol.zeros(2, "f64"), {lr = 1})
+  local f = S.exponential{gamma = 0.5}
+  opt.lr = 0.8
+  opt:schedule("lr", f)
+  opt.lr = 5
+  T.eq(lrs(opt, 2)[2], 0.4, "0.8 * 0.5")
+  -- one element of a pair
+  local adam = ol.optim.adam(ol.zeros(2, "f64"), {betas = {0.9, 0.99}})
+  adam:schedule("betas[2]", S.step{every = 1, gamma = 0.5})
+  adam:step(ol.zeros(2, "f64")); adam:step(ol.zeros(2, "f64"))
+  T.eq(adam.betas[1], 0.9); T.near(adam.betas[2], 0.495, 1e-15)
+  -- in a sequence: both segments scale the same value
+  opt = ol.optim.sgd(ol.zeros(2, "f64"), {lr = 0.6})
+  opt:schedule("lr", S.sequence{{S.warmup{steps = 2, to = 0.6}, 2}, {S.exponential{gamma = 0.5}}})
+  v = lrs(opt, 4)
+  T.near(v[1], 0.3, 1e-15); T.near(v[2], 0.6, 1e-15); T.near(v[3], 0.6, 1e-15); T.near(v[4], 0.3, 1e-15)
+  -- as momentum_warmup's lr base
+  opt = ol.optim.sgd(ol.zeros(2, "f64"), {lr = 0.2, momentum = 0.9})
+  S.momentum_warmup{from = 0.9, to = 0.99, steps = 10}:attach(opt, {lr = S.step{every = 100, gamma = 0.1}})
+  T.near(lrs(opt, 11)[11], 0.02, 1e-15)
+  -- unattached, or on a pair, it says why
+  T.raises("ol.schedule.step without from has no base value", S.step{every = 3}, 1)
+  T.raises("bad argument #2 to 'schedule' (option 'betas' is a pair", function()
+    adam:schedule("betas", S.exponential{gamma = 0.9}) end)
+  -- the optimizer's own argument errors keep their words and position
+  local line = debug.getinfo(1, "l").currentline + 1
+  local ok, err = pcall(function() opt:schedule("lrr", S.step{every = 2}) end)
+  T.ok(not ok and err:find("test_schedule.lua:" .. line .. ": bad argument #1 to 'schedule' (unknown option 'lrr'", 1, true), err)
+end)
+
+T.test("opt:schedule itself binds a schedule with __bind to the option's value", function()
+  -- the optimizer's own method, not a Lua wrapper around it
+  local methods = getmetatable(ol.optim.sgd(ol.zeros(1))).__methods
+  T.eq(debug.getinfo(methods.schedule, "S").what, "C")
+  local seen = {}
+  local Scale = {__call = function() error("unbound") end,
+                 __bind = function(self, base)
+                   seen[#seen + 1] = base
+                   return function(t) return base * self.k ^ t end
+                 end}
+  local opt = ol.optim.adam(ol.zeros(2, "f64"), {lr = 0.2, betas = {0.8, 0.99}})
+  opt:schedule("lr", setmetatable({k = 0.5}, Scale))
+  opt:schedule("betas[1]", setmetatable({k = 1}, Scale))
+  T.eq(seen[1], 0.2, "the option's value"); T.eq(seen[2], 0.8, "the element's value")
+  opt:step(ol.zeros(2, "f64"))
+  T.eq(opt.lr, 0.1, "0.2 * 0.5^1"); T.eq(opt.betas[1], 0.8)
+  T.raises("bad argument #2 to 'schedule' (option 'betas' is a pair: attach a schedule without a base value to "
+           .. "one element, 'betas[1]' or 'betas[2]')", function() opt:schedule("betas", setmetatable({k = 1}, Scale)) end)
+  T.raises("bad argument #2 to 'schedule' (option 'amsgrad' has no number to scale)",
+           function() opt:schedule("amsgrad", setmetatable({k = 1}, Scale)) end)
+  T.eq(#seen, 2, "no __bind call where the field refuses one")
+  T.raises("bad argument #2 to 'schedule' (its __bind returned number, not a function)",
+           function() opt:schedule("eps", setmetatable({}, {__call = print, __bind = function() return 3 end})) end)
+  -- the built-in relative schedules are such objects
+  T.eq(type(getmetatable(S.step{every = 2}).__bind), "function")
+end)
+
+T.test("reduce_on_plateau without base scales the option's value when attached", function()
+  -- ReduceLROnPlateau{factor = 0.5, patience = 0, min = 0.05} on an lr of 0.4
+  local opt = ol.optim.sgd(ol.zeros(2, "f64"), {lr = 0.4})
+  local r = S.reduce_on_plateau{factor = 0.5, patience = 0, min = 0.05}
+  r:attach(opt)
+  opt:step(ol.zeros(2, "f64")); T.eq(opt.lr, 0.4)
+  r:update(1); r:update(1) -- not better: reduce
+  opt:step(ol.zeros(2, "f64")); T.eq(opt.lr, 0.2)
+  for _ = 1, 4 do r:update(1) end -- 0.1, 0.05, then floored
+  opt:step(ol.zeros(2, "f64")); T.eq(opt.lr, 0.05)
+  -- through opt:schedule as well
+  local opt2 = ol.optim.sgd(ol.zeros(2, "f64"), {lr = 3})
+  local r2 = S.reduce_on_plateau{factor = 0.1, patience = 0}
+  opt2:schedule("lr", r2)
+  r2:update(2); r2:update(2)
+  opt2:step(ol.zeros(2, "f64")); T.near(opt2.lr, 0.3, 1e-15)
+  T.raises("reduce_on_plateau without base has no base value", function() return S.reduce_on_plateau{}(1) end)
 end)
 
 T.test("reduce_on_plateau composes with a warm-up", function()

@@ -193,6 +193,30 @@ T.test("non-finite loss: error names the step, stop keeps the last good step, sk
   T.ok(net:params():sum() == net:params():sum(), "parameters stay finite")
 end)
 
+T.test("the optimizer must update the model's own parameters", function()
+  local ds = tiny("f32")
+  local loader = ol.data.loader(ds, {batch_size = 3})
+  local net = ol.nn.mlp{sizes = {2, 4, 3}}
+  local twin = ol.nn.mlp{sizes = {2, 4, 3}} -- the same size, other storage
+  local before = twin:params():clone()
+  local err = T.raises("bad argument #1 to 'train' (option 'optimizer' updates other parameters than the "
+                       .. "model's (it was built over another model or tensor)", ol.train,
+                       {model = net, optimizer = ol.optim.sgd(twin, {lr = 0.1}), data = loader, progress = false})
+  T.ok(err:find("ol.optim.NAME(model, ...)", 1, true), err)
+  T.eq(max_abs_diff(twin:params(), before), 0, "the other model is untouched")
+  -- a tensor of the same size, and a part of the model's buffer, are other parameters too
+  T.raises("updates other parameters", ol.train, {model = net, optimizer = ol.optim.sgd(ol.zeros(net:num_params())),
+                                                  data = loader, progress = false})
+  T.raises("updates other parameters", ol.train, {model = net, optimizer = ol.optim.sgd(net:params():narrow(1, 1, 4)),
+                                                  data = loader, progress = false})
+  -- over the model, or over its flat parameter tensor: trained
+  local p0 = net:params():clone()
+  local s = ol.train{model = net, optimizer = ol.optim.sgd(net:params(), {lr = 0.1}), data = loader,
+                     progress = false}
+  T.eq(s.step, 2)
+  T.ok(max_abs_diff(net:params(), p0) > 0, "the model was trained")
+end)
+
 T.test("bad options are errors naming the option", function()
   local net = ol.nn.mlp{sizes = {2, 3}}
   local opt = ol.optim.sgd(net, {lr = 0.1})
@@ -212,8 +236,10 @@ T.test("bad options are errors naming the option", function()
            {model = net, optimizer = opt, data = loader, on_step = 3})
   local wide = ol.nn.mlp{sizes = {5, 3}}
   T.raises("features", ol.train, {model = wide, optimizer = ol.optim.sgd(wide), data = loader})
+  -- an optimizer over another model (here of another dtype too) is refused
   local net64 = ol.nn.mlp{sizes = {2, 3}, dtype = "f64"}
-  T.raises("f32", ol.train, {model = net64, optimizer = opt, data = loader})
+  T.raises("bad argument #1 to 'train' (option 'optimizer' updates other parameters than the model's",
+           ol.train, {model = net64, optimizer = opt, data = loader})
 end)
 
 T.run()

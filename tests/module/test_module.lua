@@ -2,10 +2,14 @@
 -- build's module directory), the way any rock is used:
 --   LUA_CPATH='build/module/?.so' lua5.4 tests/module/test_module.lua
 -- Self-contained (no testlib: this runs outside the program).
-local passed, failed = 0, 0
+local passed, failed, skipped = 0, 0, 0
+local SKIP = {}
 local function test(name, fn)
   local ok, err = xpcall(fn, debug.traceback)
   if ok then passed = passed + 1
+  elseif type(err) == "table" and err[1] == SKIP then
+    skipped = skipped + 1
+    print("SKIP " .. name .. ": " .. err[2])
   else
     failed = failed + 1
     io.stderr:write("FAIL ", name, ": ", tostring(err), "\n")
@@ -63,5 +67,42 @@ test("tensors work from the module", function()
   assert(not ok and tostring(err):find("mm", 1, true), "mixing dtypes is an error")
 end)
 
-print(string.format("%d passed, %d failed, 0 skipped", passed, failed)) -- no test here skips
+-- The print options and ol.inspect are the module's too, and state-wide:
+-- expected texts written out from the formats (l_tensor_print.c, inspect.lua).
+test("print options and inspect", function()
+  local o = ol.print_options()
+  assert(o.edge == 3 and o.threshold == 1000 and o.precision == "auto", "the defaults")
+  assert(tostring(ol.arange(7)) == " 1 2 3 4 5 6 7\n[f32 tensor of size 7]", tostring(ol.arange(7)))
+  ol.print_options{threshold = 5, edge = 1}
+  assert(tostring(ol.arange(7)) == " 1 ... 7\n[f32 tensor of size 7]", tostring(ol.arange(7)))
+  ol.print_options("default")
+  assert(ol.inspect({2, a = {1}}) == "{2, a = {1}}", ol.inspect({2, a = {1}}))
+  assert(ol.optim.kind("lbfgs") == "closure", "ol.optim.kind")
+end)
+
+-- ol.dist's world is a shared object of its own, loaded beside optlua.so
+-- at the first use of ol.dist (a world of one here: no MPI launcher).
+test("ol.dist loads its world on first use, from beside optlua.so", function()
+  local maps = io.open("/proc/self/maps")
+  if not maps then error({SKIP, "no /proc/self/maps here"}, 0) end
+  maps:close()
+  local function mapped(name) -- the full path of a mapped file named name, or nil
+    for line in io.lines("/proc/self/maps") do
+      local path = line:match("%s(/%S+)$")
+      if path and path:sub(-#name - 1) == "/" .. name then return path end
+    end
+  end
+  local so = assert(mapped("optlua.so"), "optlua.so is mapped")
+  assert(mapped("optlua-dist.so") == nil, "optlua-dist.so is not loaded before ol.dist is used")
+  assert(ol.dist.rank() == 0 and ol.dist.size() == 1, "a world of one")
+  assert(ol.dist.is_initialized() == false, "MPI not started without a launcher")
+  assert(ol.dist.backend == "mpi" or ol.dist.backend == "none", tostring(ol.dist.backend))
+  assert(mapped("optlua-dist.so") == so:sub(1, -#"optlua.so" - 1) .. "optlua-dist.so",
+         "optlua-dist.so loaded from beside optlua.so")
+  local t = ol.tensor({1.5, -2}, "f64")
+  assert(rawequal(ol.dist.allreduce(t, "mean"), t), "allreduce returns its argument")
+  assert(t[1] == 1.5 and t[2] == -2, "a world of one leaves the values")
+end)
+
+print(string.format("%d passed, %d failed, %d skipped", passed, failed, skipped))
 os.exit(failed == 0 and 0 or 1)

@@ -1,6 +1,5 @@
-/* Activations for one element type: included by activation.c with
- * T (element type) and S(name) (name##_f32 / name##_f64) defined, and
- * <tgmath.h> so that exp/tanh/erf take T's precision.
+/* The activations' forward and backward passes, written once for T
+ * (core/generic.h; exp, tanh and erf take T's precision from <tgmath.h>).
  *
  * Derivatives (u: pre-activation, y = f(u)):
  *   relu' = [u > 0]; leaky_relu' = 1 if u > 0 else slope;
@@ -20,96 +19,115 @@ static inline T S(sigmoid)(T u) {
     return e / ((T)1 + e);
 }
 
-void S(ol_act_forward)(ol_act a, double slope, int64_t n, int64_t w,
-                       const T *restrict pre, const T *restrict bias, T *restrict y) {
-    S(ol_act_forward_ld)(a, slope, n, w, w, pre, bias, y);
+/* u = pre + bias at column j, or pre alone when bias is NULL. The row
+ * loops below are inlined twice, with bias NULL and not, so that no loop
+ * tests bias per element and each vectorises. */
+OL_INLINE T S(pre_bias)(const T *p, const T *bias, int64_t j) {
+    return bias ? p[j] + bias[j] : p[j];
 }
 
-void S(ol_act_forward_ld)(ol_act a, double slope, int64_t n, int64_t w, int64_t ld,
-                          const T *restrict pre, const T *restrict bias, T *restrict y) {
-    const T sl = (T)slope;
+/* o = f(p + bias) over one row of w. */
+OL_INLINE void S(act_row)(ol_act a, T sl, int64_t w, const T *restrict p, const T *restrict bias,
+                          T *restrict o) {
     const T rs2 = (T)0.70710678118654752440;
-    for (int64_t r = 0; r < n; r++) {
-        const T *restrict p = pre + r * ld;
-        T *restrict o = y + r * ld;
-        /* Each case is its own loop so the compiler vectorises it. */
-#define U(j) (bias ? p[j] + bias[j] : p[j])
-        switch (a) {
-        case OL_ACT_IDENTITY:
-            for (int64_t j = 0; j < w; j++) o[j] = U(j);
-            break;
-        case OL_ACT_RELU:
-            for (int64_t j = 0; j < w; j++) { T u = U(j); o[j] = u > 0 ? u : 0; }
-            break;
-        case OL_ACT_LEAKY_RELU:
-            for (int64_t j = 0; j < w; j++) { T u = U(j); o[j] = u > 0 ? u : sl * u; }
-            break;
-        case OL_ACT_TANH:
-            for (int64_t j = 0; j < w; j++) o[j] = tanh(U(j));
-            break;
-        case OL_ACT_SIGMOID:
-            for (int64_t j = 0; j < w; j++) o[j] = S(sigmoid)(U(j));
-            break;
-        case OL_ACT_GELU:
-            for (int64_t j = 0; j < w; j++) {
-                T u = U(j);
-                o[j] = (T)0.5 * u * ((T)1 + erf(u * rs2));
-            }
-            break;
+    switch (a) {
+    case OL_ACT_IDENTITY:
+        for (int64_t j = 0; j < w; j++) o[j] = S(pre_bias)(p, bias, j);
+        break;
+    case OL_ACT_RELU:
+        for (int64_t j = 0; j < w; j++) { T u = S(pre_bias)(p, bias, j); o[j] = u > 0 ? u : 0; }
+        break;
+    case OL_ACT_LEAKY_RELU:
+        for (int64_t j = 0; j < w; j++) {
+            T u = S(pre_bias)(p, bias, j);
+            o[j] = u > 0 ? u : sl * u;
         }
+        break;
+    case OL_ACT_TANH:
+        for (int64_t j = 0; j < w; j++) o[j] = tanh(S(pre_bias)(p, bias, j));
+        break;
+    case OL_ACT_SIGMOID:
+        for (int64_t j = 0; j < w; j++) o[j] = S(sigmoid)(S(pre_bias)(p, bias, j));
+        break;
+    case OL_ACT_GELU:
+        for (int64_t j = 0; j < w; j++) {
+            T u = S(pre_bias)(p, bias, j);
+            o[j] = (T)0.5 * u * ((T)1 + erf(u * rs2));
+        }
+        break;
     }
 }
 
-void S(ol_act_backward)(ol_act a, double slope, int64_t n, int64_t w,
-                        const T *restrict pre, const T *restrict bias, const T *restrict y,
-                        const T *restrict dy, T *restrict dx, T *restrict db, int accumulate) {
+void S(ol_act_forward)(ol_act a, double slope, int64_t n, int64_t w, const T *pre, const T *bias,
+                       T *y) {
+    S(ol_act_forward_ld)(a, slope, n, w, w, pre, bias, y);
+}
+
+void S(ol_act_forward_ld)(ol_act a, double slope, int64_t n, int64_t w, int64_t ld, const T *pre,
+                          const T *bias, T *y) {
+    const T sl = (T)slope;
+    for (int64_t r = 0; r < n; r++) {
+        if (bias) S(act_row)(a, sl, w, pre + r * ld, bias, y + r * ld);
+        else S(act_row)(a, sl, w, pre + r * ld, NULL, y + r * ld);
+    }
+}
+
+/* d = g * f'(u) over one row of w, u = p + bias, yo = f(u). */
+OL_INLINE void S(act_grad_row)(ol_act a, T sl, int64_t w, const T *restrict p,
+                               const T *restrict bias, const T *restrict yo, const T *restrict g,
+                               T *restrict d) {
+    const T rs2 = (T)0.70710678118654752440;
+    const T rs2pi = (T)0.39894228040143267794; /* 1 / sqrt(2 pi) */
+    switch (a) {
+    case OL_ACT_IDENTITY:
+        for (int64_t j = 0; j < w; j++) d[j] = g[j];
+        break;
+    case OL_ACT_RELU:
+        /* y > 0 exactly when u > 0: reading y saves the bias add. */
+        for (int64_t j = 0; j < w; j++) d[j] = yo[j] > 0 ? g[j] : 0;
+        break;
+    case OL_ACT_LEAKY_RELU:
+        for (int64_t j = 0; j < w; j++) d[j] = S(pre_bias)(p, bias, j) > 0 ? g[j] : sl * g[j];
+        break;
+    case OL_ACT_TANH:
+        for (int64_t j = 0; j < w; j++) d[j] = g[j] * ((T)1 - yo[j] * yo[j]);
+        break;
+    case OL_ACT_SIGMOID:
+        for (int64_t j = 0; j < w; j++) d[j] = g[j] * yo[j] * ((T)1 - yo[j]);
+        break;
+    case OL_ACT_GELU:
+        for (int64_t j = 0; j < w; j++) {
+            T u = S(pre_bias)(p, bias, j);
+            T cdf = (T)0.5 * ((T)1 + erf(u * rs2));
+            d[j] = g[j] * (cdf + u * rs2pi * exp((T)-0.5 * u * u));
+        }
+        break;
+    }
+}
+
+void S(ol_act_backward)(ol_act a, double slope, int64_t n, int64_t w, const T *pre, const T *bias,
+                        const T *y, const T *dy, T *dx, T *db, int accumulate) {
     S(ol_act_backward_ld)(a, slope, n, w, w, pre, bias, y, dy, dx, db, accumulate);
 }
 
 void S(ol_act_backward_ld)(ol_act a, double slope, int64_t n, int64_t w, int64_t ld,
-                           const T *restrict pre, const T *restrict bias, const T *restrict y,
-                           const T *restrict dy, T *restrict dx, T *restrict db, int accumulate) {
+                           const T *pre, const T *bias, const T *y, const T *dy, T *dx,
+                           T *restrict db, int accumulate) {
     const T sl = (T)slope;
-    const T rs2 = (T)0.70710678118654752440;
-    const T rs2pi = (T)0.39894228040143267794; /* 1 / sqrt(2 pi) */
     if (db && !accumulate)
         for (int64_t j = 0; j < w; j++) db[j] = 0;
     for (int64_t r = 0; r < n; r++) {
-        const T *restrict p = pre + r * ld, *restrict yo = y + r * ld, *restrict g = dy + r * ld;
-        T *restrict d = dx + r * ld;
-        switch (a) {
-        case OL_ACT_IDENTITY:
-            for (int64_t j = 0; j < w; j++) d[j] = g[j];
-            break;
-        case OL_ACT_RELU:
-            /* y > 0 exactly when u > 0: reading y saves the bias add. */
-            for (int64_t j = 0; j < w; j++) d[j] = yo[j] > 0 ? g[j] : 0;
-            break;
-        case OL_ACT_LEAKY_RELU:
-            for (int64_t j = 0; j < w; j++) d[j] = U(j) > 0 ? g[j] : sl * g[j];
-            break;
-        case OL_ACT_TANH:
-            for (int64_t j = 0; j < w; j++) d[j] = g[j] * ((T)1 - yo[j] * yo[j]);
-            break;
-        case OL_ACT_SIGMOID:
-            for (int64_t j = 0; j < w; j++) d[j] = g[j] * yo[j] * ((T)1 - yo[j]);
-            break;
-        case OL_ACT_GELU:
-            for (int64_t j = 0; j < w; j++) {
-                T u = U(j);
-                T cdf = (T)0.5 * ((T)1 + erf(u * rs2));
-                d[j] = g[j] * (cdf + u * rs2pi * exp((T)-0.5 * u * u));
-            }
-            break;
-        }
+        const int64_t o = r * ld;
+        const T *restrict d = dx + o;
+        if (bias) S(act_grad_row)(a, sl, w, pre + o, bias, y + o, dy + o, dx + o);
+        else S(act_grad_row)(a, sl, w, pre + o, NULL, y + o, dy + o, dx + o);
         if (db)
             for (int64_t j = 0; j < w; j++) db[j] += d[j];
     }
 }
 
-void S(ol_act_backward2)(ol_act a, double slope, int64_t n, int64_t w,
-                         const T *restrict pre, const T *restrict bias, const T *restrict y,
-                         const T *restrict dy, const T *restrict ru, T *restrict dx) {
+void S(ol_act_backward2)(ol_act a, double slope, int64_t n, int64_t w, const T *pre,
+                         const T *bias, const T *y, const T *dy, const T *ru, T *dx) {
     (void)slope; /* leaky_relu'' = 0 whatever the slope */
     const T rs2pi = (T)0.39894228040143267794; /* 1 / sqrt(2 pi) */
     for (int64_t r = 0; r < n; r++) {
@@ -131,11 +149,10 @@ void S(ol_act_backward2)(ol_act a, double slope, int64_t n, int64_t w,
             break;
         case OL_ACT_GELU:
             for (int64_t j = 0; j < w; j++) {
-                T u = U(j);
+                T u = S(pre_bias)(p, bias, j);
                 d[j] += g[j] * (rs2pi * exp((T)-0.5 * u * u) * ((T)2 - u * u)) * q[j];
             }
             break;
         }
     }
 }
-#undef U

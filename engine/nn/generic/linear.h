@@ -1,5 +1,5 @@
-/* Linear layer for one element type: included by linear.c with T, S(name)
- * and the BLAS routines GEMM and GEMV defined.
+/* The linear layer, written once for T (core/generic.h), over OpenBLAS's
+ * BLAS(gemm) and BLAS(gemv).
  *
  * y = x W^T + b, W: out x in (torch.nn.Linear), x: n x in.
  * Backward (dz = dL/dy): dW = dz^T x, db = sum over rows of dz,
@@ -92,11 +92,11 @@ static void S(product_part)(void *ctx, int64_t lo, int64_t hi, int part) {
         /* c = op(A) b with A stored m x n (lda); NoTrans cuts rows of A,
          * Trans (run whole, see run_product) its columns. */
         if (!p->ta)
-            GEMV(CblasRowMajor, CblasNoTrans, (int)len, (int)p->n, 1, p->a + lo * p->lda,
-                 (int)p->lda, p->b, 1, 0, p->c + lo, 1);
+            BLAS(gemv)(CblasRowMajor, CblasNoTrans, (int)len, (int)p->n, 1, p->a + lo * p->lda,
+                       (int)p->lda, p->b, 1, 0, p->c + lo, 1);
         else
-            GEMV(CblasRowMajor, CblasTrans, (int)p->m, (int)len, 1, p->a + lo, (int)p->lda, p->b,
-                 1, 0, p->c + lo, 1);
+            BLAS(gemv)(CblasRowMajor, CblasTrans, (int)p->m, (int)len, 1, p->a + lo, (int)p->lda,
+                       p->b, 1, 0, p->c + lo, 1);
         S(after_block)(p, 0, 1, lo, hi); /* c is one row */
         return;
     }
@@ -118,8 +118,9 @@ static void S(product_part)(void *ctx, int64_t lo, int64_t hi, int part) {
         c = p->c + lo * p->ldc;
         m = len;
     }
-    GEMM(CblasRowMajor, p->ta ? CblasTrans : CblasNoTrans, p->tb ? CblasTrans : CblasNoTrans,
-         (int)m, (int)n, (int)p->k, 1, a, (int)p->lda, b, (int)p->ldb, p->beta, c, (int)p->ldc);
+    BLAS(gemm)(CblasRowMajor, p->ta ? CblasTrans : CblasNoTrans, p->tb ? CblasTrans : CblasNoTrans,
+               (int)m, (int)n, (int)p->k, 1, a, (int)p->lda, b, (int)p->ldb, p->beta, c,
+               (int)p->ldc);
     if (p->cut_cols) S(after_block)(p, 0, p->m, lo, hi);
     else S(after_block)(p, lo, hi, 0, p->n);
 }
@@ -156,9 +157,10 @@ static void S(run_product)(S(product) *p) {
     /* a thin product's parts start on its blocks, so that the blocks are
      * the same on any number of threads */
     const int64_t grain = S(thin)(p) && !p->cut_cols ? THIN_ROWS : SPLIT_GRAIN;
-    ON_ONE_BLAS_THREAD(
-        if (cut) ol_parallel_for(side, grain, grain, S(product_part), p);
-        else S(product_part)(p, 0, side, 0));
+    const int threads = blas_one_thread();
+    if (cut) ol_parallel_for(side, grain, grain, S(product_part), p);
+    else S(product_part)(p, 0, side, 0);
+    blas_restore(threads);
     if (p->back && p->back->db) S(sum_db_groups)(p);
 }
 

@@ -1,6 +1,6 @@
-/* Losses for one element type: included by loss.c with T, S(name) and
- * <tgmath.h>. Each computes the loss and its gradient with respect to the
- * output y (n x c) in the same pass; sums are accumulated in double.
+/* The losses, written once for T (core/generic.h). Each computes the loss
+ * and its gradient with respect to the output y (n x c) in the same pass;
+ * sums are accumulated in double.
  *
  * cross_entropy, row r, logits y, lse = m + log sum_j exp(y_j - m) with
  *   m = max_j y_j (so no exp overflows):

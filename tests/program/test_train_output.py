@@ -1,0 +1,115 @@
+"""ol.train's output: the progress bar on a terminal, plain lines through a
+pipe, the JSONL log (parsed with Python's json module), and the main job
+scripts/train.lua (its options, its errors, a --quick run when the
+Fashion-MNIST package is installed).
+
+Usage: python3 test_train_output.py path/to/optlua
+"""
+import json
+import os
+import tempfile
+
+import driver
+from driver import ROOT, check, lua_file, run, run_pty, test
+
+TRAIN = os.path.join(ROOT, "scripts", "train.lua")
+TIMEOUT = 120
+
+# Enough epochs that the run is not over before the first redraw (0.1 s).
+SCRIPT = r"""
+local ol = require "optlua"
+ol.seed(1)
+local ds = ol.data.synthetic{kind = "spirals", n = 20000, classes = 3}
+local net = ol.nn.mlp{sizes = {2, 256, 256, 3}, activation = "tanh"}
+local opt = ol.optim.sgd(net, {lr = 0.05, momentum = 0.9})
+ol.train{model = net, optimizer = opt, epochs = 3, every = 50, validate = ds,
+         data = ol.data.loader(ds, {batch_size = 16}), log = LOG}
+"""
+
+
+def script(log):
+    """The training script above as a temporary file, logging to log."""
+    return lua_file("LOG = %s\n" % ("nil" if log is None else json.dumps(log)) + SCRIPT)
+
+
+@test
+def plain_lines_through_a_pipe():
+    with script(None) as path:
+        p = run(path, timeout=TIMEOUT)
+    check(p.rc == 0, p.err)
+    lines = [l for l in p.out.splitlines() if l.startswith("epoch ")]
+    epoch_lines = [l for l in lines if "val_acc" in l]
+    check(len(epoch_lines) == 3, p.out)
+    check(epoch_lines[0].startswith("epoch 1/3  loss "), epoch_lines[0])
+    check("samples/s" in epoch_lines[0], epoch_lines[0])
+    check("\r" not in p.out and "\033[" not in p.out, "no terminal control codes")
+    check("\033[" not in p.err, "no bar on stderr either")
+
+
+@test
+def progress_bar_on_a_terminal():
+    with script(None) as path:
+        rc, out, _ = run_pty(path, timeout=TIMEOUT)
+    check(rc == 0, out)
+    check("\r\033[K" in out, "the bar is redrawn in place")
+    bars = [s for s in out.split("\r\033[K") if s.startswith("epoch ") and "[" in s]
+    check(bars, out[-500:])
+    bar = bars[0]
+    check("ETA" in bar and "samples/s" in bar and "loss" in bar, bar)
+    check("#" in bar or "." in bar, bar)
+    check(out.count("val_acc") == 3, "one summary line per epoch")
+
+
+@test
+def jsonl_log_parses():
+    with tempfile.TemporaryDirectory() as d:
+        log = os.path.join(d, "run.jsonl")
+        with script(log) as path:
+            p = run(path, timeout=TIMEOUT)
+        check(p.rc == 0, p.err)
+        with open(log) as f:
+            rows = [json.loads(line) for line in f]
+    steps = [r for r in rows if r["event"] == "step"]
+    epochs = [r for r in rows if r["event"] == "epoch"]
+    # 20000 samples / 16 = 1250 steps per epoch, 3 epochs, a step line every 50
+    check(len(steps) == 3 * 1250 // 50, len(steps))
+    check(len(epochs) == 3, len(epochs))
+    check([r["step"] for r in steps[:3]] == [50, 100, 150], steps[:3])
+    for r in steps:
+        for k in ("loss", "lr", "momentum", "grad_norm", "samples_per_s", "elapsed", "epoch"):
+            check(k in r, (k, r))
+        check(r["lr"] == 0.05 and r["momentum"] == 0.9, r)
+        check("val_loss" not in r, r)
+    check(all("val_loss" in r and "val_accuracy" in r for r in epochs), epochs)
+    check(epochs[-1]["step"] == 3750, epochs[-1])
+
+
+@test
+def main_job_help_and_bad_options():
+    p = run(TRAIN, "--help", timeout=TIMEOUT)
+    check(p.rc == 0 and "--optimizer" in p.out and "--pca" in p.out, p.out)
+    p = run(TRAIN, "--epochs", "zero", timeout=TIMEOUT)
+    check(p.rc == 2 and "--epochs" in p.err, p.err)
+    p = run(TRAIN, "--bogus", timeout=TIMEOUT)
+    check(p.rc == 2 and "unknown option '--bogus'" in p.err, p.err)
+    with tempfile.TemporaryDirectory() as d:
+        p = run(TRAIN, "--data", d, timeout=TIMEOUT)
+        check(p.rc == 1 and "apt-get install dataset-fashion-mnist" in p.err, p.err)
+
+
+@test
+def main_job_quick_run():
+    driver.need_fashion_mnist()
+    with tempfile.TemporaryDirectory() as d:
+        log = os.path.join(d, "run.jsonl")
+        p = run(TRAIN, "--quick", "--log", log, "--hidden", "64", timeout=TIMEOUT)
+        check(p.rc == 0, p.err)
+        last = p.out.strip().splitlines()[-1]
+        check(last.startswith("done in") and "test accuracy" in last, last)
+        acc = float(last.rsplit(" ", 1)[1].rstrip("%"))
+        check(acc > 75, f"quick run reached only {acc}%")
+        with open(log) as f:
+            check(sum(1 for _ in f) >= 3, "log has the epochs")
+
+
+driver.main()
