@@ -6,23 +6,8 @@
 local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
 local ol = require "optlua"
 
-local dir = os.tmpname()
-os.remove(dir)
-os.execute("mkdir -p " .. dir)
-local function path(name) return dir .. "/" .. name end
-
-local function read_all(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write_all(p, s)
-  local f = assert(io.open(p, "wb"))
-  f:write(s)
-  f:close()
-end
+local path, dir = T.scratch()
+local read_all, write_all = T.read_file, T.write_file
 
 -- The names in the directory, as a set.
 local function ls()

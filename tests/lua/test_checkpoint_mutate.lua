@@ -15,17 +15,10 @@ local file = os.tmpname()
 -- on close (auto_da_alloc), which would make this test wait on the disk.
 local function write_all(p, s)
   os.remove(p)
-  local f = assert(io.open(p, "wb"))
-  f:write(s)
-  f:close()
+  T.write_file(p, s)
 end
 
-local function read_all(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_all = T.read_file
 
 local function flat(t)
   local out = {}

@@ -5,16 +5,8 @@
 local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
 local ol = require "optlua"
 
-local dir = os.tmpname()
-os.remove(dir)
-os.execute("mkdir -p " .. dir)
-local function path(name) return dir .. "/" .. name end
-
-local function write_all(p, s)
-  local f = assert(io.open(p, "wb"))
-  f:write(s)
-  f:close()
-end
+local path, dir = T.scratch()
+local write_all = T.write_file
 
 T.test("CSV fields are read whole, whatever their length", function()
   local p = path("long.csv")

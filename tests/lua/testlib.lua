@@ -72,6 +72,30 @@ function T.raises(pattern, fn, ...)
   return err
 end
 
+-- A new, empty scratch directory: returns path(name), the path of name in
+-- it, and the directory.
+function T.scratch()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p '" .. dir .. "'"))
+  return function(name) return dir .. "/" .. name end, dir
+end
+
+-- The bytes of file p.
+function T.read_file(p)
+  local f = assert(io.open(p, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Writes the bytes s as file p (through a symbolic link, as io.open does).
+function T.write_file(p, s)
+  local f = assert(io.open(p, "wb"))
+  f:write(s)
+  f:close()
+end
+
 -- Runs scripts/NAME (from a test in tests/lua) with the argument "small"
 -- in this Lua state and returns what the script returns.
 function T.run_example(name)
