@@ -10,29 +10,9 @@
 local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
 local ol = require "optlua"
 
-local function under_asan()
-  for line in io.lines("/proc/self/maps") do
-    if line:find("libasan", 1, true) then return true end
-  end
-  return false
-end
+T.without_asan_quarantine()
 
-local asan_opts = os.getenv("ASAN_OPTIONS") or ""
-if under_asan() and not asan_opts:find("quarantine_size_mb", 1, true) and arg[-1] then
-  local q = function(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-  local cmd = string.format("ASAN_OPTIONS=%s %s %s", q("quarantine_size_mb=0:" .. asan_opts), q(arg[-1]),
-                            q(arg[0]))
-  local ok = os.execute(cmd)
-  os.exit(ok and 0 or 1)
-end
-
-local function status_mb(field)
-  for line in io.lines("/proc/self/status") do
-    local kb = line:match("^" .. field .. ":%s*(%d+)")
-    if kb then return tonumber(kb) / 1024 end
-  end
-  error("no " .. field .. " in /proc/self/status")
-end
+local status_mb = T.status_mb
 
 T.test("temporary optimizers' state is collected without collectgarbage", function()
   local w = ol.zeros(262144)
