@@ -61,6 +61,10 @@ typedef struct ol_optim_option {
     /* An upper limit the step only compares against, where +INFINITY means
      * none (adaptive_gains' gain_max); every other number must be finite. */
     int inf_is_none;
+    /* Sizes the state or the scratch (shampoo's max_precond_dim): read when
+     * the parameters are set, so it is given at construction, per group,
+     * and refused afterwards. */
+    int sizes_state;
 } ol_optim_option;
 
 /* Ranges used by most options, for designated initializers:
@@ -71,12 +75,28 @@ typedef struct ol_optim_option {
 #define OL_UNIT .lo = 0, .hi = 1, .hi_open = 1      /* in [0, 1) */
 #define OL_UNIT_CLOSED .lo = 0, .hi = 1             /* in [0, 1] */
 
-/* A matrix inside the flat parameter vector: rows x cols elements, row-major,
- * from `offset` (muon orthogonalises each; other optimizers ignore them; see
- * ol_optim_set_blocks). */
-typedef struct ol_optim_block {
+/* One parameter tensor inside the flat parameter vector: a matrix (a 2-D
+ * weight, rows x cols, row-major) or a vector of rows·cols elements (rows =
+ * 1, matrix = 0; a bias, or a tensor of any other rank). Per-tensor rules
+ * (a norm, a matrix's row and column statistics) read it; elementwise rules
+ * only need the ranges the parameters cover. Set by ol_optim_set_params;
+ * by default one vector over the whole buffer. */
+typedef struct ol_optim_param {
     int64_t offset, rows, cols;
-} ol_optim_block;
+    int matrix;
+    int group;                         /* index into the instance's groups */
+    /* Filled by ol_optim_set_params: where the tensor's part of each state
+     * buffer starts (its offset for a full-length buffer, see
+     * desc->state_len). */
+    int64_t soff[OL_OPTIM_MAXSTATE];
+} ol_optim_param;
+
+/* A run of consecutive parameters of one group: the unit a fused step is
+ * cut into (filled by ol_optim_set_params). */
+typedef struct ol_optim_range {
+    int64_t offset, n;
+    int group;
+} ol_optim_range;
 
 /* What a kernel sees besides the buffers. */
 typedef struct ol_optim_ctx {
@@ -85,11 +105,16 @@ typedef struct ol_optim_ctx {
     int64_t t;         /* the step being taken, from 1 */
     double loss;       /* loss at the current w when known (closure), else NAN */
     int lookahead;     /* 1: g was evaluated where desc->prepare moved w to */
-    double *scalars;   /* desc->nscalars values, all 0 after reset; the
-                          kernel may update them */
-    const ol_optim_block *blocks; /* sorted by offset; NULL when none given */
-    int nblocks;
-    void *work;        /* desc->workspace(...) elements of scratch, or NULL */
+    double *scalars;   /* desc->nscalars values of this group, all 0 after
+                          reset; the kernel may update them, but only to
+                          values that follow from the options, t and the
+                          loss (a step calls the kernel once per part of a
+                          range, or once per tensor, and keeps one copy) */
+    void *work;        /* desc->workspace(opt) elements of scratch, or NULL */
+    /* A per-tensor step (OL_OPTIM_TENSOR): the tensor being stepped; n is
+     * then its element count. NULL for a fused step. */
+    const ol_optim_param *param;
+    int group;         /* the group whose options o are */
 } ol_optim_ctx;
 
 /* One fused pass: reads g, updates w and the state buffers s[0..nstate-1]. */
@@ -108,12 +133,18 @@ struct ol_closure;
  *                     prepare_f64): one pass over the flat buffers in which
  *                     element i reads and writes only element i, cut among
  *                     the threads
- *   OL_OPTIM_MATRIX   step_f32, step_f64 and workspace: the pass walks the
- *                     matrix blocks (ol_optim_set_blocks), not cut (muon)
+ *   OL_OPTIM_TENSOR   step_f32, step_f64 (and optionally workspace and
+ *                     state_len): called once per parameter tensor, in
+ *                     offset order, with c->param set and w, g and each
+ *                     state buffer at that tensor's part; not cut by the
+ *                     engine (the kernel may cut its own elementwise
+ *                     passes, see OL_OPTIM_CHUNK). For rules that read
+ *                     a whole tensor: a norm (lamb, lars), a matrix's sides
+ *                     (muon, adafactor, shampoo, soap).
  *   OL_OPTIM_CLOSURE  closure_step (and priv_free for its memory), no
  *                     step_f32/f64: stepped by ol_optim_closure_step with a
  *                     loss-and-gradient callback (second.h) */
-typedef enum ol_optim_kind { OL_OPTIM_FUSED, OL_OPTIM_MATRIX, OL_OPTIM_CLOSURE } ol_optim_kind;
+typedef enum ol_optim_kind { OL_OPTIM_FUSED, OL_OPTIM_TENSOR, OL_OPTIM_CLOSURE } ol_optim_kind;
 
 typedef struct ol_optim_desc {
     const char *name;
@@ -133,9 +164,9 @@ typedef struct ol_optim_desc {
     ol_optim_prep_f32 prepare_f32;    /* NULL: the closure is evaluated at w */
     ol_optim_prep_f64 prepare_f64;
     const char *doc;                  /* one line: rule and source */
-    /* Matrix optimizers (muon): scratch elements a step needs for these
-     * matrices. */
-    int64_t (*workspace)(const ol_optim_block *b, int nblocks);
+    /* Per-tensor optimizers: scratch elements (of the dtype) a step needs
+     * for opt's parameters and their groups' options; NULL for none. */
+    int64_t (*workspace)(const struct ol_optim *opt);
     /* Closure methods (newton, cg, lbfgs, hessian_free; engine/optim/
      * second.h): one step, which may evaluate the closure many times. Its
      * private memory (history, previous direction) lives in opt->priv,
@@ -144,6 +175,13 @@ typedef struct ol_optim_desc {
                         double *loss, ol_error *err);
     void (*priv_free)(void *priv);
     ol_optim_kind kind;               /* which of the above exist, how a step runs */
+    /* Per-tensor optimizers whose state is not one value per parameter
+     * element (adafactor's row and column statistics, shampoo's factors):
+     * the elements state buffer k needs for tensor p under its group's
+     * options o. The buffer then holds the tensors' parts one after the
+     * other, in offset order, and is as long as their sum. NULL: every
+     * buffer is full-length, indexed as the parameters are. */
+    int64_t (*state_len)(int k, const ol_optim_param *p, const double *o);
 } ol_optim_desc;
 
 /* min and max for the steps, by a plain comparison: the second operand
@@ -180,16 +218,24 @@ static inline int ol_optim_option_size(const ol_optim_option *op) {
 void ol_optim_defaults(const ol_optim_desc *d, double *o);
 
 /* ---- an instance (engine/optim/optim.c) ---- */
+/* A parameter group: its live option values and its scalar state. */
+typedef struct ol_optim_group {
+    double o[OL_OPTIM_MAXSLOTS];
+    double scalars[OL_OPTIM_MAXSCALARS];
+} ol_optim_group;
+
 typedef struct ol_optim {
     const ol_optim_desc *desc;
     ol_dtype dtype;
     int64_t n;
     int64_t t;                          /* steps taken */
-    double o[OL_OPTIM_MAXSLOTS];        /* live option values */
-    ol_tensor state[OL_OPTIM_MAXSTATE]; /* each {n}, contiguous */
-    double scalars[OL_OPTIM_MAXSCALARS];
-    ol_optim_block *blocks;             /* owned copy, sorted; see set_blocks */
-    int nblocks;
+    ol_optim_group *groups;             /* ngroups >= 1; see ol_optim_set_params */
+    int ngroups;
+    ol_optim_param *params;             /* sorted by offset */
+    int nparams;
+    ol_optim_range *ranges;             /* the params' runs, for fused steps */
+    int nranges;
+    ol_tensor state[OL_OPTIM_MAXSTATE]; /* contiguous; {n} or desc->state_len's sum */
     ol_tensor work;                     /* desc->workspace elements */
     void *priv;                         /* closure methods: their memory */
     char info[160];                     /* closure methods: what the last step did */
@@ -241,14 +287,39 @@ int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, 
 #define OL_OPTIM_MIN_PART 16384
 int ol_optim_step_parts(const ol_optim *opt);
 
-/* ---- matrix blocks (engine/optim/blocks.c) ---- */
-/* 1 if the optimizer works on matrices (kind OL_OPTIM_MATRIX): the binding
- * then passes the 2-D weights' places with ol_optim_set_blocks. */
-int ol_optim_uses_blocks(const ol_optim *opt);
-/* Copies and sorts nb blocks (each inside [0, n), rows, cols >= 1, none
- * overlapping) and allocates the scratch the descriptor asks for. On
- * failure nothing changes. nb = 0 clears them. */
-int ol_optim_set_blocks(ol_optim *opt, const ol_optim_block *b, int nb, ol_error *err);
+/* ---- parameters and groups (engine/optim/params.c) ---- */
+/* Sets the parameter tensors and their groups: np tensors (copied, sorted
+ * by offset), each inside [0, n), none overlapping, each with a group in
+ * [0, ngroups). Elements in no tensor are not updated. Groups beyond the
+ * current ones start with group 0's options; their scalars are 0. Sizes
+ * and zeroes the state (desc->state_len) and the scratch
+ * (desc->workspace), so it is called before the first step (t = 0) or it
+ * fails. On failure nothing changes. */
+int ol_optim_set_params(ol_optim *opt, const ol_optim_param *p, int np, int ngroups,
+                        ol_error *err);
+/* Options of group g (-1: every group) through a resolved field, checked
+ * as ol_optim_set_field checks. An option flagged sizes_state is refused
+ * once the parameters are set, unless unchanged. */
+int ol_optim_group_set_field(ol_optim *opt, int g, ol_optim_field f, const double *v,
+                             ol_error *err);
+/* The option values of group g. */
+static inline const double *ol_optim_group_o(const ol_optim *opt, int g) {
+    return opt->groups[g].o;
+}
+/* 1 if every group holds the same value(s) for option op. */
+int ol_optim_groups_agree(const ol_optim *opt, const ol_optim_option *op);
+/* Elements of state buffer k. */
+static inline int64_t ol_optim_state_numel(const ol_optim *opt, int k) {
+    return ol_tensor_numel(&opt->state[k]);
+}
+
+/* A per-tensor kernel that cuts an elementwise pass among the threads
+ * (ol_parallel_for with grain OL_OPTIM_CHUNK, so that every part is whole
+ * chunks) and needs a sum over the tensor (a norm) sums each chunk on its
+ * own, into scratch indexed by chunk, and then adds the chunks' sums in
+ * chunk order: the result is then the same whatever the number of
+ * threads, as every step's must be. */
+#define OL_OPTIM_CHUNK 16384
 
 /* ---- an optimizer in a checkpoint (engine/optim/io.c) ----
  * The optimizer's part of a checkpoint file (engine/io/checkpoint.h), which
