@@ -157,7 +157,9 @@ typedef struct ol_optim_desc {
     /* Rules between options; NULL if none. Returns 0 or fails naming the option. */
     int (*check)(const double *o, ol_error *err);
     /* Optional: fills the state before the first step after a reset (all
-     * buffers are zero before it), e.g. adagrad's initial accumulator. */
+     * buffers are zero before it), e.g. adagrad's initial accumulator.
+     * Called once per range with that range's group's options and the
+     * buffers at its offset, so only for full-length state (no state_len). */
     void (*init)(const double *o, ol_dtype dt, void *const *s, int64_t n);
     ol_optim_step_f32 step_f32;
     ol_optim_step_f64 step_f64;
@@ -182,6 +184,10 @@ typedef struct ol_optim_desc {
      * other, in offset order, and is as long as their sum. NULL: every
      * buffer is full-length, indexed as the parameters are. */
     int64_t (*state_len)(int k, const ol_optim_param *p, const double *o);
+    /* Optional: whether tensor p can be stepped under options o (muon's
+     * rule needs a matrix); 0, or -1 with err saying why. Checked when the
+     * parameters are set and when a group's options change. */
+    int (*check_param)(const ol_optim_param *p, const double *o, ol_error *err);
 } ol_optim_desc;
 
 /* min and max for the steps, by a plain comparison: the second operand
@@ -222,6 +228,11 @@ void ol_optim_defaults(const ol_optim_desc *d, double *o);
 typedef struct ol_optim_group {
     double o[OL_OPTIM_MAXSLOTS];
     double scalars[OL_OPTIM_MAXSCALARS];
+    /* During a step: the scalars as the step found them. Every range or
+     * tensor of the group starts from these, as every part of a range
+     * does, and the first one's result is kept. */
+    double before[OL_OPTIM_MAXSCALARS];
+    int kept;
 } ol_optim_group;
 
 typedef struct ol_optim {
@@ -239,6 +250,15 @@ typedef struct ol_optim {
     ol_tensor work;                     /* desc->workspace elements */
     void *priv;                         /* closure methods: their memory */
     char info[160];                     /* closure methods: what the last step did */
+    /* 1: the tensors are ol_optim_init's one whole-buffer vector, which a
+     * change of options is not checked against (desc->check_param; muon's
+     * rule needs matrices); ol_optim_step checks in any case. Cleared by
+     * ol_optim_set_params. */
+    int provisional;
+    /* 1: the next ol_optim_set_params does not check the tensors against
+     * their groups' options, because the caller sets each group's options
+     * next (ol_optim_set_group_values checks them). Cleared by it. */
+    int defer_check;
 } ol_optim;
 
 /* Defaults, zeroed state of n elements. */
@@ -302,12 +322,23 @@ int ol_optim_set_params(ol_optim *opt, const ol_optim_param *p, int np, int ngro
  * once the parameters are set, unless unchanged. */
 int ol_optim_group_set_field(ol_optim *opt, int g, ol_optim_field f, const double *v,
                              ol_error *err);
+/* Every option of group g at once (construction: o holds nslots values,
+ * checked here as a whole, with the group's tensors). Before the first
+ * step a change of a sizes_state option sizes the state again; after it,
+ * such a change is refused. On failure nothing changes. */
+int ol_optim_set_group_values(ol_optim *opt, int g, const double *o, ol_error *err);
 /* The option values of group g. */
 static inline const double *ol_optim_group_o(const ol_optim *opt, int g) {
     return opt->groups[g].o;
 }
-/* 1 if every group holds the same value(s) for option op. */
-int ol_optim_groups_agree(const ol_optim *opt, const ol_optim_option *op);
+/* 1 if every group holds the same value(s) for option op. Inline, so that
+ * the closure methods (second.c) need nothing of optim.c. */
+static inline int ol_optim_groups_agree(const ol_optim *opt, const ol_optim_option *op) {
+    for (int i = 1; i < opt->ngroups; i++)
+        for (int k = 0; k < ol_optim_option_size(op); k++)
+            if (opt->groups[i].o[op->slot + k] != opt->groups[0].o[op->slot + k]) return 0;
+    return 1;
+}
 /* Elements of state buffer k. */
 static inline int64_t ol_optim_state_numel(const ol_optim *opt, int k) {
     return ol_tensor_numel(&opt->state[k]);
@@ -324,7 +355,7 @@ static inline int64_t ol_optim_state_numel(const ol_optim *opt, int k) {
 /* ---- an optimizer in a checkpoint (engine/optim/io.c) ----
  * The optimizer's part of a checkpoint file (engine/io/checkpoint.h), which
  * is all a resumed run needs besides the model and the RNG:
- *   tensors   optim.state.NAME  every state buffer, {n}, in the optimizer's dtype
+ *   tensors   optim.state.NAME  every state buffer, 1-D, in the optimizer's dtype
  *   metadata  optim.name        the descriptor's name
  *             optim.dtype       "f32" or "f64"
  *             optim.t           steps taken, in decimal
@@ -332,10 +363,16 @@ static inline int64_t ol_optim_state_numel(const ol_optim *opt, int k) {
  *                               "amsgrad": false, "variant": "irprop-", ...}:
  *                               every option, enums by choice name
  *             optim.scalars     JSON [...]: the scalar state
+ *                               (optim.options and optim.scalars: group 1's)
+ *             optim.groups      JSON [{"options": {...}, "scalars": [...]}, ...]:
+ *                               groups 2.. (absent with one group)
+ *             optim.params      JSON [[offset, rows, cols, matrix, group], ...]:
+ *                               the parameter tensors (group from 0)
  * Numbers in the JSON follow ol_ck_set_meta_json (shortest exact form;
- * inf and nan as strings). Matrix blocks are not stored (they describe the
- * model, which the caller builds again), nor is a closure method's private
- * memory (lbfgs's history: import clears it, as a reset does). */
+ * inf and nan as strings). An import needs the same parameter tensors and
+ * groups (the caller builds them again, as it builds the model). A closure
+ * method's private memory is not stored (lbfgs's history: import clears
+ * it, as a reset does). */
 struct ol_checkpoint;
 
 /* Adds opt's state tensors (shared, not copied) and metadata to ck. On
@@ -357,16 +394,25 @@ typedef struct ol_optim_saved {
     unsigned char stored[OL_OPTIM_MAXSLOTS]; /* by option index: in the file */
     double scalars[OL_OPTIM_MAXSCALARS];
     const ol_tensor *state[OL_OPTIM_MAXSTATE];
+    /* Every group (groups[0]: o and scalars above), and the parameter
+     * tensors (nparams = -1: the file predates their storing). Owned:
+     * ol_optim_saved_free. */
+    ol_optim_group *groups;
+    int ngroups;
+    ol_optim_param *params;
+    int nparams;
 } ol_optim_saved;
-/* 0: *s filled; 1: ck holds no optimizer; -1: err says what is wrong,
- * naming the checkpoint. */
+void ol_optim_saved_free(ol_optim_saved *s);
+/* 0: *s filled (free it with ol_optim_saved_free); 1: ck holds no
+ * optimizer; -1: err says what is wrong, naming the checkpoint. */
 int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err);
 
-/* Puts the optimizer stored in ck into opt: state, options (those the file
- * holds; the others keep their values), scalars and step count. Refuses,
- * changing nothing, a checkpoint without an optimizer, with another
- * optimizer or dtype, with state of another length than opt's, or anything
- * ol_optim_read refuses. The matrix blocks stay as they are. */
+/* Puts the optimizer stored in ck into opt: state, every group's options
+ * (for group 1 those the file holds; the others keep their values) and
+ * scalars, and the step count. Refuses, changing nothing, a checkpoint
+ * without an optimizer, with another optimizer or dtype, other parameter
+ * tensors or groups, state of another length than opt's, or anything
+ * ol_optim_read refuses. */
 int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err);
 
 #endif

@@ -180,9 +180,9 @@ ol.optim: optimizers, all built and stepped the same way
 D["optim.list"] = "ol.optim.list() -> {names}\n  Every optimizer's name, in registry order; printed (print(ol.optim.list()) or at the REPL)\n  it lists every optimizer with its options and defaults."
 D["optim.defaults"] = "ol.optim.defaults(name) -> {option = default, ...}\n  The default options of one optimizer (pairs as {a, b}, enums as names)."
 D["optim.kind"] = [[
-ol.optim.kind(name) -> "fused" | "matrix" | "closure"  (nil and why, for a name that is no optimizer)
-  How the optimizer steps: "fused", one pass over the flat parameters; "matrix", on each 2-D weight
-  (muon); "closure", only with opt:step(closure), which it calls several times per step (newton, cg,
+ol.optim.kind(name) -> "fused" | "tensor" | "closure"  (nil and why, for a name that is no optimizer)
+  How the optimizer steps: "fused", one pass over the flat parameters; "tensor", on each parameter
+  tensor as a whole (muon, lamb, adafactor, ...); "closure", only with opt:step(closure), which it calls several times per step (newton, cg,
   lbfgs, hessian_free): ol.train does not drive these.]]
 D["optimizer:step"] = "opt:step(closure | grad | nil) -> loss\n  One step; a closure() -> loss, grad may be called several times."
 D["optimizer:state"] = "opt:state() -> {name = tensor view}\n  The optimizer's state (moments, gains, step sizes)."

@@ -100,13 +100,14 @@ static const pub_optim PUBLISHED[] = {
     {"lion", OL_OPTIM_FUSED, "exp_avg",
      {PUB_NUM("lr", 1e-4, ">= 0"), PUB_PAIR("betas", 0.9, 0.99, "in [0, 1)"),
       PUB_NUM("weight_decay", 0, ">= 0"), PUB_BOOL("maximize", 0)}},
-    /* Jordan 2024 with README's lr and weight_decay; the fallback is adamw's */
-    {"muon", OL_OPTIM_MATRIX, "momentum_buffer,exp_avg,exp_avg_sq,max_exp_avg_sq",
+    /* Jordan 2024 with README's lr and weight_decay; use = "adamw" steps a
+     * group by torch's AdamW with the group's lr, betas, eps, weight_decay
+     * and amsgrad (MuonWithAuxAdam's use_muon flag) */
+    {"muon", OL_OPTIM_TENSOR, "momentum_buffer,exp_avg,exp_avg_sq,max_exp_avg_sq",
      {PUB_NUM("lr", 0.02, ">= 0"), PUB_NUM("momentum", 0.95, "in [0, 1)"), PUB_BOOL("nesterov", 1),
       PUB_NUM("ns_steps", 5, "in [0, 100]"), PUB_NUM("weight_decay", 0, ">= 0"),
-      PUB_NUM("fallback_lr", 1e-3, ">= 0"), PUB_PAIR("fallback_betas", 0.9, 0.999, "in [0, 1)"),
-      PUB_NUM("fallback_eps", 1e-8, "> 0"), PUB_NUM("fallback_weight_decay", 1e-2, ">= 0"),
-      PUB_BOOL("fallback_amsgrad", 0)}},
+      PUB_ENUM("use", 0, "muon|adamw"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-8, "> 0"),
+      PUB_BOOL("amsgrad", 0)}},
     /* README: the second-order methods */
     {"newton", OL_OPTIM_CLOSURE, "direction",
      {PUB_NUM("damping", 1e-4, ">= 0"), PUB_NUM("lr", 1, "> 0")}},

@@ -124,7 +124,7 @@ static void check_variant(const variant *v, ol_dtype dt, int64_t n) {
     for (int s = 0; s < d->nstate; s++)
         assert_same_bytes(&one.opt.state[s], &two.opt.state[s], n, d->state_names[s], v->name);
     for (int s = 0; s < d->nscalars; s++)
-        if (one.opt.scalars[s] != two.opt.scalars[s]) fail_msg("%s: scalar %d differs", v->name, s);
+        if (one.opt.groups[0].scalars[s] != two.opt.groups[0].scalars[s]) fail_msg("%s: scalar %d differs", v->name, s);
     assert_int_equal(one.opt.t, STEPS);
     assert_int_equal(two.opt.t, STEPS);
     run_free(&one);

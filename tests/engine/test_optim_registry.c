@@ -284,7 +284,7 @@ static void hessian_free_by_hand(void) {
     assert_near2("hessian_free", w, want, 1e-12);
     const ol_optim_option *damping = ol_optim_find_option(opt.desc, "damping");
     assert_non_null(damping);
-    assert_float_equal(opt.o[damping->slot], 2.0 / 3.0, 1e-15);
+    assert_float_equal(opt.groups[0].o[damping->slot], 2.0 / 3.0, 1e-15);
     ol_optim_free(&opt);
 }
 
@@ -368,14 +368,14 @@ static int count_options(const pub_optim *p) {
 static void expect_refused(ol_optim *opt, const char *name, const double *v, const char *want) {
     ol_error err = {{0}};
     double before[OL_OPTIM_MAXSLOTS];
-    memcpy(before, opt->o, sizeof before);
+    memcpy(before, opt->groups[0].o, sizeof before);
     if (ol_optim_set(opt, name, v, &err) != -1)
         fail_msg("%s.%s = {%g, %g} was accepted, want \"%s\"", opt->desc->name, name, v[0], v[1],
                  want);
     if (strcmp(err.msg, want) != 0)
         fail_msg("%s.%s = {%g, %g}: got \"%s\", want \"%s\"", opt->desc->name, name, v[0], v[1],
                  err.msg, want);
-    assert_memory_equal(before, opt->o, sizeof before);
+    assert_memory_equal(before, opt->groups[0].o, sizeof before);
 }
 
 /* A published range: bounds and which are excluded. */
@@ -494,23 +494,25 @@ static void test_kind(void **st) {
         const int prep_pair = !d->prepare_f32 == !d->prepare_f64;
         switch (d->kind) {
         case OL_OPTIM_FUSED:
-            if (!steps || !prep_pair || d->workspace || d->closure_step || d->priv_free)
+            if (!steps || !prep_pair || d->workspace || d->state_len || d->closure_step ||
+                d->priv_free)
                 fail_msg("%s: a fused optimizer has step_f32/f64 (and maybe prepare_f32/f64), "
-                         "no workspace, closure_step or priv_free",
+                         "no workspace, state_len, closure_step or priv_free",
                          d->name);
             break;
-        case OL_OPTIM_MATRIX:
-            if (!steps || !d->workspace || d->prepare_f32 || d->prepare_f64 || d->closure_step ||
-                d->priv_free)
-                fail_msg("%s: a matrix optimizer has step_f32/f64 and workspace, no prepare, "
-                         "closure_step or priv_free",
+        case OL_OPTIM_TENSOR:
+            if (!steps || d->prepare_f32 || d->prepare_f64 || d->closure_step || d->priv_free ||
+                (d->init && d->state_len))
+                fail_msg("%s: a per-tensor optimizer has step_f32/f64 (and maybe workspace and "
+                         "state_len), no prepare, closure_step or priv_free, and init only "
+                         "with full-length state",
                          d->name);
             break;
         case OL_OPTIM_CLOSURE:
             if (!no_steps || !d->closure_step || d->prepare_f32 || d->prepare_f64 || d->workspace ||
-                d->init)
+                d->init || d->state_len)
                 fail_msg("%s: a closure method has closure_step, no step_f32/f64, prepare, "
-                         "workspace or init",
+                         "workspace, state_len or init",
                          d->name);
             break;
         default:
@@ -520,7 +522,14 @@ static void test_kind(void **st) {
         ol_error err;
         ol_optim opt;
         assert_int_equal(ol_optim_init(&opt, d, OL_F32, 1 << 16, &err), 0);
-        assert_int_equal(ol_optim_uses_blocks(&opt), p->kind == OL_OPTIM_MATRIX);
+        /* one group, one vector over the whole buffer; full-length state
+         * unless the optimizer sizes it per tensor */
+        assert_int_equal(opt.ngroups, 1);
+        assert_int_equal(opt.nparams, 1);
+        assert_true(opt.params[0].offset == 0 && opt.params[0].rows == 1 &&
+                    opt.params[0].cols == 1 << 16 && !opt.params[0].matrix);
+        for (int k = 0; k < d->nstate && !d->state_len; k++)
+            assert_int_equal(ol_optim_state_numel(&opt, k), 1 << 16);
         assert_int_equal(ol_optim_is_closure(&opt), p->kind == OL_OPTIM_CLOSURE);
         if (p->kind != OL_OPTIM_FUSED) assert_int_equal(ol_optim_step_parts(&opt), 1);
         ol_optim_free(&opt);
@@ -549,9 +558,9 @@ static void test_defaults(void **st) {
                          (int)po->type);
             const int size = po->type == OL_OPT_PAIR ? 2 : 1;
             for (int k = 0; k < size; k++)
-                if (opt.o[op->slot + k] != po->def[k])
+                if (opt.groups[0].o[op->slot + k] != po->def[k])
                     fail_msg("%s.%s defaults to %g (element %d), published %g", d->name, po->name,
-                             opt.o[op->slot + k], k + 1, po->def[k]);
+                             opt.groups[0].o[op->slot + k], k + 1, po->def[k]);
             if (po->type == OL_OPT_ENUM) {
                 char names[8][32];
                 const int nc = split_choices(po->range, names, 8);
@@ -564,7 +573,7 @@ static void test_defaults(void **st) {
                 assert_int_equal(ol_optim_enum_index(op, "nope"), -1);
             }
         }
-        assert_int_equal(ol_optim_check_values(d, opt.o, &err), 0);
+        assert_int_equal(ol_optim_check_values(d, opt.groups[0].o, &err), 0);
         char names[160] = "";
         for (int i = 0; i < d->nstate; i++) {
             assert_non_null(d->state_names[i]);
@@ -630,7 +639,7 @@ static void test_bad_options(void **st) {
                 const ol_optim_option *op = ol_optim_find_option(d, po->name);
                 for (int c = nc - 1; c >= 0; c--) {
                     assert_int_equal(ol_optim_set(&opt, po->name, (double[]){c, 0}, &err), 0);
-                    assert_true(opt.o[op->slot] == c);
+                    assert_true(opt.groups[0].o[op->slot] == c);
                 }
                 break;
             }

@@ -32,7 +32,7 @@ T.test("ol.optim.kind: closure for the methods that need opt:step(closure)", fun
   -- they call many times; muon works on the 2-D weights; the rest are one
   -- pass over the flat parameters.
   local want = {newton = "closure", cg = "closure", lbfgs = "closure", hessian_free = "closure",
-                muon = "matrix"}
+                muon = "tensor"}
   for _, name in ipairs(ol.optim.list()) do
     T.eq(ol.optim.kind(name), want[name] or "fused", name)
   end
