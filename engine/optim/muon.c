@@ -88,7 +88,7 @@ static int64_t workspace(const ol_optim_block *b, int nb) {
 static ol_adam_coef fallback_coef(const ol_optim_ctx *c) {
     const double *o = c->o;
     return ol_adam_coef_make(o[FB_LR], o[FB_BETAS], o[FB_BETA2], o[FB_EPS], o[FB_WEIGHT_DECAY],
-                             1, o[FB_AMSGRAD] != 0, 0, c->t);
+                             1, o[FB_AMSGRAD] != 0, 0, 1, c->t);
 }
 
 #define OL_GENERIC "optim/muon.c"

@@ -8,9 +8,10 @@
  * weights and the optimizer. A run takes K steps, saves to a file, goes on
  * for N steps (the reference); fresh objects then load the file and take
  * the same N steps: the weights, state, step count and options must come
- * out the same bit for bit, for adam, sgd with nesterov momentum, rprop
- * and muon (its matrix W by Newton-Schulz, b by its adamw fallback), in
- * f32 and f64. Controls show the comparison can fail: a resume that skips
+ * out the same bit for bit, for adam, sgd with nesterov momentum, rprop,
+ * muon (its matrix W by Newton-Schulz, b by its adamw fallback), adamw
+ * without bias correction, rmsprop with gains and momentum, adabelief and
+ * yogi, in f32 and f64. Controls show the comparison can fail: a resume that skips
  * the optimizer, or the RNG, ends elsewhere.
  *
  * Then what a file may get wrong: another optimizer, another dtype, state
@@ -110,6 +111,10 @@ static const opt_case CASES[] = {
     {"sgd", {"lr", "momentum", "nesterov", "weight_decay"}, {{0.03}, {0.9}, {1}, {1e-3}}},
     {"rprop", {"lr", "etas", "variant"}, {{0.02}, {0.4, 1.3}, {2}}}, /* variant 2: rprop+ */
     {"muon", {"lr", "momentum", "fallback_lr"}, {{0.04}, {0.9}, {0.02}}},
+    {"adamw", {"lr", "bias_correction", "amsgrad"}, {{0.02}, {0}, {1}}},
+    {"rmsprop", {"lr", "gains", "momentum", "gain_up"}, {{0.01}, {1}, {0.9}, {0.2}}},
+    {"adabelief", {"lr", "betas", "weight_decay", "eps"}, {{0.02}, {0.8, 0.99}, {0.1}, {1e-8}}},
+    {"yogi", {"lr", "initial_accumulator_value"}, {{0.05}, {0.5}}},
 };
 
 static const ol_optim_block W_BLOCK = {0, OUT, IN};
