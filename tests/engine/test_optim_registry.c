@@ -154,7 +154,8 @@ static void adamax_by_hand(void) {
  *          w = w − 0.1·(0.08/0.19)/(sqrt(0.02439316/0.001999) + 0.01)
  *            = 0.8384074179259499
  * At the defaults (lr 1e-3, eps 1e-16) the first step is lr/β1 against g's
- * sign: m̂ = g, ŝ = (g − 0.1g)²/... = (0.9g)², so w = 1 − 1e-3/0.9. */
+ * sign: m = 0.1g, s = 0.001·(0.9g)² (+1e-16), so m̂ = g, sqrt(ŝ) = 0.9|g|
+ * and w = 1 − 1e-3/0.9. */
 static void adabelief_by_hand(void) {
     one u;
     one_init(&u, "adabelief", 1);
