@@ -100,7 +100,7 @@ static int64_t workspace(const ol_optim *opt) {
 static ol_adam_coef adamw_coef(const ol_optim_ctx *c) {
     const double *o = c->o;
     return ol_adam_coef_make(o[LR], o[BETAS], o[BETA2], o[EPS], o[WEIGHT_DECAY], 1,
-                             o[AMSGRAD] != 0, 0, c->t);
+                             o[AMSGRAD] != 0, 0, 1, c->t);
 }
 
 #define OL_GENERIC "optim/muon.c"

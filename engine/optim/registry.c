@@ -25,6 +25,8 @@ OL_OPTIM(adamw)
 OL_OPTIM(nadam)
 OL_OPTIM(radam)
 OL_OPTIM(adamax)
+OL_OPTIM(adabelief)
+OL_OPTIM(yogi)
 OL_OPTIM(lion)
 /* matrix: the 2-D weights as matrices */
 OL_OPTIM(muon)

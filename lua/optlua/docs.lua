@@ -191,7 +191,7 @@ D["optimizer:options"] = "opt:options() -> {name = value}\n  A copy of every opt
 D["optimizer:schedule"] = [[
 opt:schedule(field, f) -> opt
   Sets field <- f(t) before every step (t from 1); f = nil removes it. An option read only at the
-  first step after a reset (rprop's lr, adagrad's initial_accumulator_value) takes no schedule.]]
+  first step after a reset (rprop's lr, adagrad's and yogi's initial_accumulator_value) takes no schedule.]]
 local optim = {
   sgd = "Stochastic gradient descent with momentum (torch.optim.SGD): b <- mu b + (1 - dampening) g; "
         .. "w <- w - lr (g + mu b if nesterov else b).",
@@ -204,14 +204,23 @@ local optim = {
   rprop = "Resilient propagation (Riedmiller & Braun 1993; Igel & Huesken 2000 variants): sign-based steps "
           .. "grown by etas[2], shrunk by etas[1], within step_sizes.\n"
           .. "  lr is the initial step size, read at the first step after a reset (so it takes no schedule).",
-  rmsprop = "RMSprop (Tieleman & Hinton 2012; torch.optim.RMSprop): v <- alpha v + (1 - alpha) g^2, w <- w - lr g / (sqrt(v) + eps).",
+  rmsprop = "RMSprop (Tieleman & Hinton 2012; torch.optim.RMSprop): v <- alpha v + (1 - alpha) g^2, w <- w - lr g / (sqrt(v) + eps).\n"
+            .. "  gains = true adds adaptive_gains' per-weight gains (gain_up, gain_down, gain_min, gain_max), updated\n"
+            .. "  first: the step is lr gain g / (sqrt(v) + eps); with momentum b <- mu b + gain g / (sqrt(v) + eps), w <- w - lr b.",
   adagrad = "Adagrad (Duchi et al. 2011): s <- s + g^2, w <- w - lr g / (sqrt(s) + eps).",
   adadelta = "Adadelta (Zeiler 2012): step = sqrt(u + eps) / sqrt(v + eps) g with running averages of g^2 and step^2.",
-  adam = "Adam (Kingma & Ba 2015): bias-corrected first and second moments; weight_decay is coupled L2.",
-  adamw = "AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay w <- w - lr wd w.",
+  adam = "Adam (Kingma & Ba 2015): bias-corrected first and second moments; weight_decay is coupled L2.\n"
+         .. "  bias_correction = false uses m and v as they are: w <- w - lr m / (sqrt(v) + eps).",
+  adamw = "AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay w <- w - lr wd w.\n"
+          .. "  bias_correction = false uses m and v as they are, as for adam.",
   nadam = "NAdam (Dozat 2016): Adam with a Nesterov-style first moment, as torch.optim.NAdam.",
   radam = "RAdam (Liu et al. 2020): Adam with the variance of the adaptive lr rectified, as torch.optim.RAdam.",
   adamax = "Adamax (Kingma & Ba 2015): Adam with the infinity norm for the second moment.",
+  adabelief = "AdaBelief (Zhuang et al. 2020), without rectification: w <- w (1 - lr wd); m <- b1 m + (1 - b1) g;\n"
+              .. "  s <- b2 s + (1 - b2) (g - m)^2 + eps; w <- w - lr (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps).",
+  yogi = "Yogi (Zaheer et al. 2018, Algorithm 2, no bias correction): m <- b1 m + (1 - b1) g;\n"
+         .. "  v <- v - (1 - b2) sign(v - g^2) g^2; w <- w - lr m / (sqrt(v) + eps). m starts at 0, v at\n"
+         .. "  initial_accumulator_value, read at the first step after a reset (so it takes no schedule).",
   lion = "Lion (Chen et al. 2023): w <- w - lr sign(beta1 m + (1 - beta1) g); m <- beta2 m + (1 - beta2) g.",
   muon = "Muon (Jordan et al. 2024): momentum, then the update orthogonalised by a quintic Newton-Schulz "
          .. "iteration on 2-D weights; other parameters go to adamw (options under `fallback`).",

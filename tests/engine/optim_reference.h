@@ -156,16 +156,26 @@ static inline void ref_rprop(const kv *o, double traj[STEPS][N]) {
     }
 }
 
-/* torch.optim.RMSprop, plus nesterov on the buffer as README documents. */
+/* torch.optim.RMSprop, plus nesterov on the buffer as README documents and
+ * the gains of API.md §13: adaptive_gains' rule on the decayed gradient,
+ * the step lr·gain·g/r (with momentum b <- μb + gain·g/r). ref_gain_moves
+ * counts the gains that rose, fell and were clipped, so tests can insist
+ * each happened. */
+static int ref_gain_moves[3]; /* up, down, clipped */
 static inline void ref_rmsprop(const kv *o, double traj[STEPS][N]) {
     double w[N], sq[N] = {0}, ga[N] = {0}, buf[N] = {0}, g[N];
+    double gain[N] = {1, 1, 1}, prev[N] = {0};
+    const char *nm = "rmsprop";
     memcpy(w, W0, sizeof w);
     for (int t = 1; t <= STEPS; t++) {
-        double lr = pget(o, "rmsprop", "lr", t), alpha = pget(o, "rmsprop", "alpha", t);
-        double eps = pget(o, "rmsprop", "eps", t), mom = pget(o, "rmsprop", "momentum", t);
-        double wd = pget(o, "rmsprop", "weight_decay", t);
-        int centered = pget(o, "rmsprop", "centered", t) != 0;
-        int nest = pget(o, "rmsprop", "nesterov", t) != 0;
+        double lr = pget(o, nm, "lr", t), alpha = pget(o, nm, "alpha", t);
+        double eps = pget(o, nm, "eps", t), mom = pget(o, nm, "momentum", t);
+        double wd = pget(o, nm, "weight_decay", t);
+        int centered = pget(o, nm, "centered", t) != 0;
+        int nest = pget(o, nm, "nesterov", t) != 0;
+        int gains = pget(o, nm, "gains", t) != 0;
+        double up = pget(o, nm, "gain_up", t), down = pget(o, nm, "gain_down", t);
+        double lo = pget(o, nm, "gain_min", t), hi = pget(o, nm, "gain_max", t);
         grad_at(w, t, g);
         for (int i = 0; i < N; i++) {
             double gi = g[i] + wd * w[i];
@@ -177,11 +187,25 @@ static inline void ref_rmsprop(const kv *o, double traj[STEPS][N]) {
             } else {
                 avg = sqrt(sq[i]) + eps;
             }
+            double k = 1;
+            if (gains) {
+                if (ref_sign(gi) * ref_sign(prev[i]) > 0) {
+                    gain[i] += up;
+                    ref_gain_moves[0]++;
+                } else if (ref_sign(gi) * ref_sign(prev[i]) < 0) {
+                    gain[i] *= down;
+                    ref_gain_moves[1]++;
+                }
+                if (gain[i] < lo || gain[i] > hi) ref_gain_moves[2]++;
+                gain[i] = fmin(fmax(gain[i], lo), hi);
+                prev[i] = gi;
+                k = gain[i];
+            }
             if (mom > 0) {
-                buf[i] = mom * buf[i] + gi / avg;
-                w[i] -= lr * (nest ? gi / avg + mom * buf[i] : buf[i]);
+                buf[i] = mom * buf[i] + k * gi / avg;
+                w[i] -= lr * (nest ? k * gi / avg + mom * buf[i] : buf[i]);
             } else {
-                w[i] -= lr * gi / avg;
+                w[i] -= lr * k * gi / avg;
             }
         }
         memcpy(traj[t - 1], w, sizeof w);
@@ -251,13 +275,16 @@ static inline hp hp_at(const kv *o, const char *optim, int t) {
     return h;
 }
 
-/* torch.optim.Adam / AdamW documentation (decoupled = AdamW). */
+/* torch.optim.Adam / AdamW documentation (decoupled = AdamW); without
+ * bias_correction (API.md §13) m̂ = m and v̂ = v. */
 static inline void ref_adam_gen(const kv *o, const char *optim, int decoupled,
                                 double traj[STEPS][N]) {
     double w[N], m[N] = {0}, v[N] = {0}, vmax[N] = {0}, g[N];
     memcpy(w, W0, sizeof w);
     for (int t = 1; t <= STEPS; t++) {
         hp h = hp_at(o, optim, t);
+        const int bc = pget(o, optim, "bias_correction", t) != 0;
+        const double bc1 = bc ? 1 - pow(h.b1, t) : 1, bc2 = bc ? 1 - pow(h.b2, t) : 1;
         grad_at(w, t, g);
         for (int i = 0; i < N; i++) {
             double gi = h.maximize ? -g[i] : g[i];
@@ -265,12 +292,12 @@ static inline void ref_adam_gen(const kv *o, const char *optim, int decoupled,
             else gi = gi + h.wd * w[i];
             m[i] = h.b1 * m[i] + (1 - h.b1) * gi;
             v[i] = h.b2 * v[i] + (1 - h.b2) * gi * gi;
-            double mhat = m[i] / (1 - pow(h.b1, t)), vhat;
+            double mhat = m[i] / bc1, vhat;
             if (h.amsgrad) {
                 vmax[i] = fmax(vmax[i], v[i]);
-                vhat = vmax[i] / (1 - pow(h.b2, t));
+                vhat = vmax[i] / bc2;
             } else {
-                vhat = v[i] / (1 - pow(h.b2, t));
+                vhat = v[i] / bc2;
             }
             w[i] = w[i] - h.lr * mhat / (sqrt(vhat) + h.eps);
         }
@@ -361,6 +388,48 @@ static inline void ref_adamax(const kv *o, double traj[STEPS][N]) {
             m[i] = h.b1 * m[i] + (1 - h.b1) * gi;
             u[i] = fmax(h.b2 * u[i], fabs(gi) + h.eps);
             w[i] = w[i] - h.lr * m[i] / ((1 - pow(h.b1, t)) * u[i]);
+        }
+        memcpy(traj[t - 1], w, sizeof w);
+    }
+}
+
+/* AdaBelief as API.md §13 states it (Zhuang et al. 2020, Algorithm 2,
+ * without rectification, decoupled weight decay). */
+static inline void ref_adabelief(const kv *o, double traj[STEPS][N]) {
+    double w[N], m[N] = {0}, s[N] = {0}, g[N];
+    memcpy(w, W0, sizeof w);
+    for (int t = 1; t <= STEPS; t++) {
+        hp h = hp_at(o, "adabelief", t);
+        grad_at(w, t, g);
+        for (int i = 0; i < N; i++) {
+            w[i] = w[i] * (1 - h.lr * h.wd);
+            m[i] = h.b1 * m[i] + (1 - h.b1) * g[i];
+            s[i] = h.b2 * s[i] + (1 - h.b2) * (g[i] - m[i]) * (g[i] - m[i]) + h.eps;
+            double mhat = m[i] / (1 - pow(h.b1, t)), shat = s[i] / (1 - pow(h.b2, t));
+            w[i] = w[i] - h.lr * mhat / (sqrt(shat) + h.eps);
+        }
+        memcpy(traj[t - 1], w, sizeof w);
+    }
+}
+
+/* Yogi as API.md §13 states it (Zaheer et al. 2018, Algorithm 2, no bias
+ * correction; m from 0, v from initial_accumulator_value, read at step 1).
+ * ref_yogi_moves counts the second moments that grew and shrank. */
+static int ref_yogi_moves[2]; /* grew, shrank */
+static inline void ref_yogi(const kv *o, double traj[STEPS][N]) {
+    double w[N], m[N] = {0}, v[N], g[N];
+    memcpy(w, W0, sizeof w);
+    for (int i = 0; i < N; i++) v[i] = pget(o, "yogi", "initial_accumulator_value", 1);
+    for (int t = 1; t <= STEPS; t++) {
+        hp h = hp_at(o, "yogi", t);
+        grad_at(w, t, g);
+        for (int i = 0; i < N; i++) {
+            double g2 = g[i] * g[i];
+            m[i] = h.b1 * m[i] + (1 - h.b1) * g[i];
+            if (v[i] > g2) ref_yogi_moves[1]++;
+            else if (v[i] < g2) ref_yogi_moves[0]++;
+            v[i] = v[i] - (1 - h.b2) * ref_sign(v[i] - g2) * g2;
+            w[i] = w[i] - h.lr * m[i] / (sqrt(v[i]) + h.eps);
         }
         memcpy(traj[t - 1], w, sizeof w);
     }

@@ -9,9 +9,10 @@
  * for N steps (the reference); fresh objects then load the file and take
  * the same N steps: the weights, state, step count and options must come
  * out the same bit for bit, for adam, sgd with nesterov momentum (W and
- * b in two groups of different lr), rprop and muon (its matrix W by
- * Newton-Schulz in a muon group, b by AdamW in an adamw group), in f32 and
- * f64. Controls show the comparison can fail: a resume that skips
+ * b in two groups of different lr), rprop, muon (its matrix W by
+ * Newton-Schulz in a muon group, b by AdamW in an adamw group), adamw
+ * without bias correction, rmsprop with gains and momentum, adabelief and
+ * yogi, in f32 and f64. Controls show the comparison can fail: a resume that skips
  * the optimizer, or the RNG, ends elsewhere.
  *
  * Then what a file may get wrong: another optimizer, another dtype, state
@@ -119,6 +120,12 @@ static const opt_case CASES[] = {
      {"lr"}, {{0.01}}},
     {"rprop", {"lr", "etas", "variant"}, {{0.02}, {0.4, 1.3}, {2}}, 0, {NULL}, {{0}}}, /* rprop+ */
     {"muon", {"lr", "momentum"}, {{0.04}, {0.9}}, 1, {"lr"}, {{0.02}}},
+    {"adamw", {"lr", "bias_correction", "amsgrad"}, {{0.02}, {0}, {1}}, 0, {NULL}, {{0}}},
+    {"rmsprop", {"lr", "gains", "momentum", "gain_up"}, {{0.01}, {1}, {0.9}, {0.2}}, 0, {NULL},
+     {{0}}},
+    {"adabelief", {"lr", "betas", "weight_decay", "eps"}, {{0.02}, {0.8, 0.99}, {0.1}, {1e-8}}, 0,
+     {NULL}, {{0}}},
+    {"yogi", {"lr", "initial_accumulator_value"}, {{0.05}, {0.5}}, 0, {NULL}, {{0}}},
 };
 
 static void group_set(ol_optim *opt, int g, const char *name, const double *v) {

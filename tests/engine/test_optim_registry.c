@@ -144,6 +144,71 @@ static void adamax_by_hand(void) {
     one_free(&u);
 }
 
+/* adabelief, lr 0.1, eps 0.01, weight_decay 0.5, w = 1, g = 2 then −1
+ * (β1 = 0.9, β2 = 0.999), by the rule with eps inside s and outside:
+ *   t = 1: w = 0.95; m = 0.2; s = 0.001·1.8² + 0.01 = 0.01324;
+ *          w = 0.95 − 0.1·(0.2/0.1)/(sqrt(0.01324/0.001) + 0.01)
+ *            = 0.8951856724033859
+ *   t = 2: w = 0.95·w; m = 0.18 − 0.1 = 0.08;
+ *          s = 0.999·0.01324 + 0.001·1.08² + 0.01 = 0.02439316;
+ *          w = w − 0.1·(0.08/0.19)/(sqrt(0.02439316/0.001999) + 0.01)
+ *            = 0.8384074179259499
+ * At the defaults (lr 1e-3, eps 1e-16) the first step is lr/β1 against g's
+ * sign: m = 0.1g, s = 0.001·(0.9g)² (+1e-16), so m̂ = g, sqrt(ŝ) = 0.9|g|
+ * and w = 1 − 1e-3/0.9. */
+static void adabelief_by_hand(void) {
+    one u;
+    one_init(&u, "adabelief", 1);
+    one_set(&u, "lr", 0.1);
+    one_set(&u, "eps", 0.01);
+    one_set(&u, "weight_decay", 0.5);
+    u.wd[0] = 1;
+    u.gd[0] = 2;
+    one_step(&u);
+    const double *m = ol_tensor_data(&u.opt.state[0]), *s = ol_tensor_data(&u.opt.state[1]);
+    assert_float_equal(m[0], 0.2, 1e-15);
+    assert_float_equal(s[0], 0.01324, 1e-15);
+    assert_float_equal(u.wd[0], 0.8951856724033859, 1e-14);
+    u.gd[0] = -1;
+    one_step(&u);
+    assert_float_equal(m[0], 0.08, 1e-15);
+    assert_float_equal(s[0], 0.02439316, 1e-15);
+    assert_float_equal(u.wd[0], 0.8384074179259499, 1e-14);
+    one_free(&u);
+
+    one_init(&u, "adabelief", 1);
+    u.wd[0] = 1;
+    u.gd[0] = 2;
+    one_step(&u);
+    assert_float_equal(u.wd[0], 1 - 1e-3 / 0.9, 1e-15);
+    one_free(&u);
+}
+
+/* yogi at its defaults (lr 0.01, β1 = 0.9, β2 = 0.999, eps 1e-3, v from
+ * 1e-6, m from 0), w = 1, g = 2 then 0.01:
+ *   t = 1: m = 0.2; v < g², so v = 1e-6 + 0.001·4 = 0.004001;
+ *          w = 1 − 0.01·0.2/(sqrt(0.004001) + 1e-3) = 0.9688732707982631
+ *   t = 2: m = 0.18 + 0.001 = 0.181; v > g² = 1e-4, so
+ *          v = 0.004001 − 0.001·1e-4 = 0.0040009;
+ *          w = w − 0.01·0.181/(sqrt(0.0040009) + 1e-3) = 0.9407032343099662 */
+static void yogi_by_hand(void) {
+    one u;
+    one_init(&u, "yogi", 1);
+    u.wd[0] = 1;
+    u.gd[0] = 2;
+    one_step(&u);
+    const double *m = ol_tensor_data(&u.opt.state[0]), *v = ol_tensor_data(&u.opt.state[1]);
+    assert_float_equal(m[0], 0.2, 1e-15);
+    assert_float_equal(v[0], 0.004001, 1e-15);
+    assert_float_equal(u.wd[0], 0.9688732707982631, 1e-14);
+    u.gd[0] = 0.01;
+    one_step(&u);
+    assert_float_equal(m[0], 0.181, 1e-15);
+    assert_float_equal(v[0], 0.0040009, 1e-15);
+    assert_float_equal(u.wd[0], 0.9407032343099662, 1e-14);
+    one_free(&u);
+}
+
 static void muon_at_defaults(void) { muon_compare(NULL, MUON_BLOCKS, 2); }
 
 /* The closure methods on f(w) = ½ wᵀQw − bᵀw with exact products Qv, from
@@ -310,6 +375,8 @@ static const step_check CHECKS[] = {
     {"nadam", ref_nadam, 0, NULL},
     {"radam", ref_radam, 0, NULL},
     {"adamax", ref_adamax, 0, adamax_by_hand},
+    {"adabelief", ref_adabelief, 0, adabelief_by_hand},
+    {"yogi", ref_yogi, 0, yogi_by_hand},
     {"lion", ref_lion, 0, NULL},
     {"muon", NULL, 0, muon_at_defaults},
     {"newton", NULL, 0, newton_by_hand},
@@ -336,6 +403,8 @@ static const rule RULES[] = {
     {"sgd", "nesterov", {1}, "option 'nesterov' needs momentum > 0 and dampening = 0"},
     {"adaptive_gains", "gain_min", {20}, "option 'gain_min' must be <= gain_max, got 20 > 10"},
     {"adaptive_gains", "gain_max", {0.05}, "option 'gain_min' must be <= gain_max, got 0.1 > 0.05"},
+    {"rmsprop", "gain_min", {20}, "option 'gain_min' must be <= gain_max, got 20 > 10"},
+    {"rmsprop", "gain_max", {0.05}, "option 'gain_min' must be <= gain_max, got 0.1 > 0.05"},
     {"rprop", "etas", {1.5, 2},
      "option 'etas' must satisfy 0 < eta_minus < 1 < eta_plus, got {1.5, 2}"},
     {"rprop", "etas", {0.5, 0.9},
