@@ -16,6 +16,7 @@
  *      optim.name, optim.dtype, optim.t        the optimizer and its step count
  *      optim.options  JSON {name: value}       every live option
  *      optim.scalars  JSON [...]               scalar state
+ *      optim.mode     "train" | "eval"         schedule-free optimizers only
  *      rng.state      JSON ["hex64" x 4]       the global RNG (core/rng.h)
  *      optlua.format  "1"
  *      optlua.meta_json  JSON [keys]           user keys stored as JSON
@@ -338,9 +339,9 @@ static json_t *meta_json(lua_State *L, const ol_checkpoint *ck, const char *k) {
     return j;
 }
 
-/* ck.optimizer = {name, dtype, t, options, scalars} when the file has one:
- * what ol_optim_read found, the options the file holds (in their Lua
- * form), scalars as numbers. */
+/* ck.optimizer = {name, dtype, t, options, scalars, mode} when the file
+ * has one: what ol_optim_read found, the options the file holds (in their
+ * Lua form), scalars as numbers, mode "train" or "eval". */
 static void push_optimizer(lua_State *L, const ol_checkpoint *ck) {
     ol_optim_saved s;
     ol_error err;
@@ -348,7 +349,7 @@ static void push_optimizer(lua_State *L, const ol_checkpoint *ck) {
     if (rc < 0) luaL_error(L, "load: %s", err.msg);
     if (rc > 0) return;
     const ol_optim_desc *d = s.desc;
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     lua_pushstring(L, d->name);
     lua_setfield(L, -2, "name");
     lua_pushstring(L, ol_dtype_name(s.dtype));
@@ -368,6 +369,8 @@ static void push_optimizer(lua_State *L, const ol_checkpoint *ck) {
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "scalars");
+    lua_pushstring(L, s.eval_mode ? "eval" : "train");
+    lua_setfield(L, -2, "mode");
     lua_setfield(L, -2, "optimizer");
 }
 

@@ -68,6 +68,8 @@ int ol_optim_export(const ol_optim *opt, struct ol_checkpoint *ck, ol_error *err
         }
     }
     if (ol_ck_set_meta_json(ck, "optim.options", opts, err)) return -1;
+    if (ol_optim_has_modes(opt) && ol_ck_set_meta(ck, "optim.mode", ol_optim_mode_name(opt), err))
+        return -1;
     json_t *sc = json_array();
     for (int i = 0; i < d->nscalars && sc; i++)
         if (json_array_append_new(sc, ol_ck_json_double(opt->scalars[i]))) {
@@ -206,6 +208,19 @@ static int read_state(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_erro
     return 0;
 }
 
+/* optim.mode: absent (train), "train", or "eval" for an optimizer with modes. */
+static int read_mode(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+    const char *m = ol_ck_get_meta(ck, "optim.mode");
+    if (!m || strcmp(m, "train") == 0) return 0;
+    if (strcmp(m, "eval") != 0)
+        return ol_fail(err, CK ": metadata 'optim.mode' is not \"train\" or \"eval\"", ol_ck_name(ck));
+    if (!s->desc->to_eval_f32)
+        return ol_fail(err, CK ": metadata 'optim.mode' is \"eval\", but %s has no modes",
+                       ol_ck_name(ck), s->desc->name);
+    s->eval_mode = 1;
+    return 0;
+}
+
 int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
     memset(s, 0, sizeof *s);
     const char *name = ol_ck_get_meta(ck, "optim.name");
@@ -220,7 +235,9 @@ int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *e
     if (read_steps(ck, &s->t, err)) return -1;
     if (!dt || ol_dtype_parse(dt, &s->dtype))
         return ol_fail(err, CK ": metadata 'optim.dtype' is not f32 or f64", ol_ck_name(ck));
-    if (read_options(ck, s, err) || read_scalars(ck, s, err) || read_state(ck, s, err)) return -1;
+    if (read_options(ck, s, err) || read_scalars(ck, s, err) || read_state(ck, s, err) ||
+        read_mode(ck, s, err))
+        return -1;
     return 0;
 }
 
@@ -256,5 +273,6 @@ int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err
     memcpy(opt->o, o, sizeof o);
     memcpy(opt->scalars, s.scalars, sizeof opt->scalars);
     opt->t = s.t;
+    opt->eval_mode = s.eval_mode;
     return 0;
 }

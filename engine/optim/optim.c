@@ -201,6 +201,7 @@ int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err
 void ol_optim_reset(ol_optim *opt) {
     priv_drop(opt);
     opt->t = 0;
+    opt->eval_mode = 0;
     memset(opt->scalars, 0, sizeof opt->scalars);
     for (int i = 0; i < opt->desc->nstate; i++) ol_fill_(&opt->state[i], 0);
 }
@@ -229,13 +230,20 @@ static ol_optim_ctx make_ctx(ol_optim *opt, int64_t t, double loss, int lookahea
     return c;
 }
 
-/* The step (g != NULL) or the prepare (g == NULL) kernel on elements
+/* The kernels that take no gradient: the prepare and the mode switches. */
+typedef enum move_kernel { MOVE_PREPARE, MOVE_TO_EVAL, MOVE_TO_TRAIN } move_kernel;
+
+/* The step (g != NULL; move is then not read) or the kernel `move` (g == NULL) on elements
  * [begin, end): a fused optimizer's kernel is one loop in which element i
  * reads and writes only element i of w, g and the state, so a part of the
  * range is the same loop over shifted pointers. */
 static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, const void *g,
-                        int64_t begin) {
+                        move_kernel move, int64_t begin) {
     const ol_optim_desc *d = opt->desc;
+    const ol_optim_prep_f32 m32 = move == MOVE_PREPARE ? d->prepare_f32
+                                  : move == MOVE_TO_EVAL ? d->to_eval_f32 : d->to_train_f32;
+    const ol_optim_prep_f64 m64 = move == MOVE_PREPARE ? d->prepare_f64
+                                  : move == MOVE_TO_EVAL ? d->to_eval_f64 : d->to_train_f64;
     const size_t off = (size_t)begin * ol_dtype_size(opt->dtype);
     void *s[OL_OPTIM_MAXSTATE];
     state_ptrs(opt, s);
@@ -244,10 +252,10 @@ static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, con
     if (g) g = (const char *)g + off;
     if (opt->dtype == OL_F32) {
         if (g) d->step_f32(c, w, g, (float *const *)s);
-        else d->prepare_f32(c, w, (float *const *)s);
+        else m32(c, w, (float *const *)s);
     } else {
         if (g) d->step_f64(c, w, g, (double *const *)s);
-        else d->prepare_f64(c, w, (double *const *)s);
+        else m64(c, w, (double *const *)s);
     }
 }
 
@@ -272,6 +280,7 @@ typedef struct step_job {
     const ol_optim_ctx *c;
     void *w;
     const void *g;
+    move_kernel move;
     /* Each part updates its own copy of the scalar state. The kernels set
      * scalars from the options, the step count and the loss alone (sgd's
      * "buffer started", nadam's momentum product, rprop's last loss), so
@@ -285,17 +294,17 @@ static void step_part(void *p, int64_t begin, int64_t end, int part) {
     c.n = end - begin;
     c.scalars = j->scalars[part];
     memcpy(c.scalars, j->c->scalars, sizeof j->scalars[part]);
-    call_kernel(j->opt, &c, j->w, j->g, begin);
+    call_kernel(j->opt, &c, j->w, j->g, j->move, begin);
 }
 
 /* Runs the kernel over all n elements, on every thread where that pays
  * (split_parts); the result is the same whatever the number of parts. */
-static void run_kernel(ol_optim *opt, ol_optim_ctx *c, void *w, const void *g) {
+static void run_kernel(ol_optim *opt, ol_optim_ctx *c, void *w, const void *g, move_kernel move) {
     if (split_parts(opt, c->n) < 2) {
-        call_kernel(opt, c, w, g, 0);
+        call_kernel(opt, c, w, g, move, 0);
         return;
     }
-    step_job j = {.opt = opt, .c = c, .w = w, .g = g};
+    step_job j = {.opt = opt, .c = c, .w = w, .g = g, .move = move};
     ol_parallel_for(c->n, OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, step_part, &j);
     memcpy(opt->scalars, j.scalars[0], sizeof opt->scalars);
 }
@@ -318,8 +327,34 @@ int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err) {
     if (!ol_optim_has_prepare(opt)) return 0;
     maybe_init(opt);
     ol_optim_ctx c = make_ctx(opt, opt->t + 1, NAN, 1);
-    run_kernel(opt, &c, ol_tensor_data(w), NULL);
+    run_kernel(opt, &c, ol_tensor_data(w), NULL, MOVE_PREPARE);
     return 0;
+}
+
+int ol_optim_has_modes(const ol_optim *opt) {
+    return opt->desc->to_eval_f32 != NULL;
+}
+
+const char *ol_optim_mode_name(const ol_optim *opt) {
+    return opt->eval_mode ? "eval" : "train";
+}
+
+/* Into mode `eval` (0: train), moving w there unless it is there already. */
+static int switch_mode(ol_optim *opt, ol_tensor *w, int eval, ol_error *err) {
+    if (check_buffer(opt, w, "params", err)) return -1;
+    if (!ol_optim_has_modes(opt) || opt->eval_mode == eval) return 0;
+    ol_optim_ctx c = make_ctx(opt, opt->t, NAN, 0);
+    run_kernel(opt, &c, ol_tensor_data(w), NULL, eval ? MOVE_TO_EVAL : MOVE_TO_TRAIN);
+    opt->eval_mode = eval;
+    return 0;
+}
+
+int ol_optim_eval(ol_optim *opt, ol_tensor *w, ol_error *err) {
+    return switch_mode(opt, w, 1, err);
+}
+
+int ol_optim_train(ol_optim *opt, ol_tensor *w, ol_error *err) {
+    return switch_mode(opt, w, 0, err);
 }
 
 int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, int lookahead,
@@ -329,12 +364,15 @@ int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, 
         return ol_fail(err, "%s needs a closure: opt:step(closure)", opt->desc->name);
     if (ol_tensor_data(w) == ol_tensor_data(g) && opt->n > 0)
         return ol_fail(err, "grad and params share memory");
+    if (opt->eval_mode)
+        return ol_fail(err, "%s is in eval mode (the parameters hold the point to evaluate): call "
+                       "opt:train() before the next step", opt->desc->name);
     /* Values set without the element type in view (construction, a
      * checkpoint's options) meet it here: a few comparisons per step. */
     if (ol_optim_check_dtype(opt->desc, opt->dtype, opt->o, err)) return -1;
     maybe_init(opt);
     ol_optim_ctx c = make_ctx(opt, opt->t + 1, loss, lookahead);
-    run_kernel(opt, &c, ol_tensor_data(w), ol_tensor_data(g));
+    run_kernel(opt, &c, ol_tensor_data(w), ol_tensor_data(g), MOVE_PREPARE);
     opt->t++;
     return 0;
 }

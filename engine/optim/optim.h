@@ -144,6 +144,15 @@ typedef struct ol_optim_desc {
                         double *loss, ol_error *err);
     void (*priv_free)(void *priv);
     ol_optim_kind kind;               /* which of the above exist, how a step runs */
+    /* Optimizers with two modes (schedule-free): during training the
+     * parameters hold another point than the one to evaluate. to_eval
+     * moves w to the point to evaluate, to_train back; each is one pass in
+     * which element i reads and writes only element i (cut among the
+     * threads as a fused step), and sees c->t = the steps taken (0: the
+     * state is not made yet). All four NULL for the other optimizers,
+     * whose parameters are always the point to evaluate. */
+    ol_optim_prep_f32 to_eval_f32, to_train_f32;
+    ol_optim_prep_f64 to_eval_f64, to_train_f64;
 } ol_optim_desc;
 
 /* min and max for the steps, by a plain comparison: the second operand
@@ -193,6 +202,7 @@ typedef struct ol_optim {
     ol_tensor work;                     /* desc->workspace elements */
     void *priv;                         /* closure methods: their memory */
     char info[160];                     /* closure methods: what the last step did */
+    int eval_mode;                      /* 1: w holds the point to evaluate (ol_optim_eval) */
 } ol_optim;
 
 /* Defaults, zeroed state of n elements. */
@@ -224,7 +234,8 @@ int ol_optim_find_field(const ol_optim_desc *d, const char *name, ol_optim_field
  * keeping its value. Checked as ol_optim_set checks; on failure nothing
  * changes and err names the option (and the element). */
 int ol_optim_set_field(ol_optim *opt, ol_optim_field f, const double *v, ol_error *err);
-/* t = 0, state zeroed (init runs again before the next step). */
+/* t = 0, state zeroed (init runs again before the next step), train
+ * mode; the parameters are not touched, and become the next start. */
 void ol_optim_reset(ol_optim *opt);
 int ol_optim_has_prepare(const ol_optim *opt);
 /* Before a closure evaluation: moves w to the point the closure must see. */
@@ -232,6 +243,20 @@ int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err);
 /* One step: w and g contiguous, n elements, opt's dtype. loss: NAN if
  * unknown. lookahead: 1 if ol_optim_prepare ran before g was computed. */
 int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, int lookahead, ol_error *err);
+/* ---- modes (optimizers with desc->to_eval_*: schedule-free) ----
+ * Such an optimizer is in train mode after init and reset: w holds the
+ * point where gradients are taken. ol_optim_eval moves w to the point to
+ * evaluate (schedule-free's average x) and puts the optimizer in eval
+ * mode, in which ol_optim_step is refused; ol_optim_train moves it back.
+ * Each does nothing when the optimizer is in that mode already, and both
+ * do nothing for an optimizer without modes (it is always in train mode).
+ * w: the parameters, as for ol_optim_step. */
+int ol_optim_has_modes(const ol_optim *opt);
+int ol_optim_eval(ol_optim *opt, ol_tensor *w, ol_error *err);
+int ol_optim_train(ol_optim *opt, ol_tensor *w, ol_error *err);
+/* "train" or "eval". */
+const char *ol_optim_mode_name(const ol_optim *opt);
+
 /* How ol_optim_step cuts its pass over the n elements among the threads:
  * into ol_optim_step_parts(opt) parts as ol_parallel_for(n,
  * OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, ...) cuts them (1: not cut). A
@@ -261,6 +286,9 @@ int ol_optim_set_blocks(ol_optim *opt, const ol_optim_block *b, int nb, ol_error
  *                               "amsgrad": false, "variant": "irprop-", ...}:
  *                               every option, enums by choice name
  *             optim.scalars     JSON [...]: the scalar state
+ *             optim.mode        "train" or "eval", for an optimizer with
+ *                               modes only (absent: train, as in files
+ *                               written before modes existed)
  * Numbers in the JSON follow ol_ck_set_meta_json (shortest exact form;
  * inf and nan as strings). Matrix blocks are not stored (they describe the
  * model, which the caller builds again), nor is a closure method's private
@@ -276,7 +304,8 @@ int ol_optim_export(const ol_optim *opt, struct ol_checkpoint *ck, ol_error *err
  * of its type and in its range, and the rules between options holding
  * (stored options over the defaults); as many scalars as the optimizer
  * keeps; every state tensor present, 1-D, of the stored dtype, all of one
- * length, and finite. The tensors are borrowed from ck. */
+ * length, and finite; a mode, if stored, "train" or "eval", and "eval"
+ * only for an optimizer with modes. The tensors are borrowed from ck. */
 typedef struct ol_optim_saved {
     const ol_optim_desc *desc;
     ol_dtype dtype;
@@ -286,13 +315,15 @@ typedef struct ol_optim_saved {
     unsigned char stored[OL_OPTIM_MAXSLOTS]; /* by option index: in the file */
     double scalars[OL_OPTIM_MAXSCALARS];
     const ol_tensor *state[OL_OPTIM_MAXSTATE];
+    int eval_mode;                           /* optim.mode is "eval" */
 } ol_optim_saved;
 /* 0: *s filled; 1: ck holds no optimizer; -1: err says what is wrong,
  * naming the checkpoint. */
 int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err);
 
 /* Puts the optimizer stored in ck into opt: state, options (those the file
- * holds; the others keep their values), scalars and step count. Refuses,
+ * holds; the others keep their values), scalars, step count and mode
+ * (the parameters, restored beside it, hold that mode's point). Refuses,
  * changing nothing, a checkpoint without an optimizer, with another
  * optimizer or dtype, with state of another length than opt's, or anything
  * ol_optim_read refuses. The matrix blocks stay as they are. */
