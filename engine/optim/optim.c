@@ -233,8 +233,8 @@ static ol_optim_ctx make_ctx(ol_optim *opt, int64_t t, double loss, int lookahea
 /* The kernels that take no gradient: the prepare and the mode switches. */
 typedef enum move_kernel { MOVE_PREPARE, MOVE_TO_EVAL, MOVE_TO_TRAIN } move_kernel;
 
-/* The step (g != NULL; move is then not read) or the kernel `move` (g == NULL) on elements
- * [begin, end): a fused optimizer's kernel is one loop in which element i
+/* The step (g != NULL; move is then not read) or the kernel `move`
+ * (g == NULL) on elements [begin, end): a fused optimizer's kernel is one loop in which element i
  * reads and writes only element i of w, g and the state, so a part of the
  * range is the same loop over shifted pointers. */
 static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, const void *g,

@@ -82,7 +82,8 @@ typedef struct ol_optim_block {
 typedef struct ol_optim_ctx {
     const double *o;   /* option values by slot */
     int64_t n;         /* elements in w, g and each state buffer */
-    int64_t t;         /* the step being taken, from 1 */
+    int64_t t;         /* the step being taken, from 1 (a mode switch: the
+                          steps taken) */
     double loss;       /* loss at the current w when known (closure), else NAN */
     int lookahead;     /* 1: g was evaluated where desc->prepare moved w to */
     double *scalars;   /* desc->nscalars values, all 0 after reset; the
@@ -105,7 +106,8 @@ struct ol_closure;
 /* What an optimizer is, and so which functions its descriptor has (the
  * others NULL) and how ol_optim_step runs it:
  *   OL_OPTIM_FUSED    step_f32, step_f64 (and optionally prepare_f32,
- *                     prepare_f64): one pass over the flat buffers in which
+ *                     prepare_f64, and the four to_eval/to_train kernels
+ *                     of the modes): one pass over the flat buffers in which
  *                     element i reads and writes only element i, cut among
  *                     the threads
  *   OL_OPTIM_MATRIX   step_f32, step_f64 and workspace: the pass walks the
