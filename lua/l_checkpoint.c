@@ -16,6 +16,7 @@
  *      optim.name, optim.dtype, optim.t        the optimizer and its step count
  *      optim.options  JSON {name: value}       every live option
  *      optim.scalars  JSON [...]               scalar state
+ *      optim.mode     "train" | "eval"         schedule-free optimizers only
  *      rng.state      JSON ["hex64" x 4]       the global RNG (core/rng.h)
  *      optlua.format  "1"
  *      optlua.meta_json  JSON [keys]           user keys stored as JSON
@@ -338,10 +339,10 @@ static json_t *meta_json(lua_State *L, const ol_checkpoint *ck, const char *k) {
     return j;
 }
 
-/* ck.optimizer = {name, dtype, t, options, scalars[, groups]} when the
- * file has one: what ol_optim_read found, the options the file holds (in
- * their Lua form), scalars as numbers (group 1's), and with several groups
- * each group's {options, scalars}. */
+/* ck.optimizer = {name, dtype, t, options, scalars, mode[, groups]} when
+ * the file has one: what ol_optim_read found, the options the file holds
+ * (in their Lua form), scalars as numbers (group 1's), mode "train" or
+ * "eval", and with several groups each group's {options, scalars}. */
 static void push_optimizer(lua_State *L, const ol_checkpoint *ck) {
     ol_optim_saved s;
     ol_error err;
@@ -349,7 +350,7 @@ static void push_optimizer(lua_State *L, const ol_checkpoint *ck) {
     if (rc < 0) luaL_error(L, "load: %s", err.msg);
     if (rc > 0) return;
     /* The groups into Lua's memory before anything can raise. */
-    const int ng = s.ngroups;
+    const int ng = s.ngroups, eval_mode = s.eval_mode;
     ol_optim_group *groups = lua_newuserdatauv(L, sizeof *groups * (size_t)ng, 0);
     memcpy(groups, s.groups, sizeof *groups * (size_t)ng);
     ol_optim_saved_free(&s);
@@ -375,6 +376,8 @@ static void push_optimizer(lua_State *L, const ol_checkpoint *ck) {
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "scalars");
+    lua_pushstring(L, eval_mode ? "eval" : "train");
+    lua_setfield(L, -2, "mode");
     if (ng > 1) { /* every group's options and scalars */
         lua_createtable(L, ng, 0);
         for (int g = 0; g < ng; g++) {

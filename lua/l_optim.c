@@ -4,6 +4,7 @@
  *   local opt = ol.optim.NAME(params, {option = value, ...})
  *   opt:step(closure) / opt:step(grad) / opt:step()   opt.lr = 0.01
  *   opt.t   opt:state()   opt:reset()   opt:schedule(field, f)
+ *   opt:eval()   opt:train()   opt.mode
  *
  * params is a tensor updated in place, or a model: anything with
  * :params() and :grads() methods returning flat tensors (called through
@@ -15,7 +16,8 @@
  * attached and kept beside the engine's optimizer.
  *
  * Besides the options, opt.t, opt.name, opt.dtype, opt.params (the tensor
- * it updates) and, for the closure methods, opt.info are read-only fields;
+ * it updates), opt.mode ("train" or "eval") and, for the closure methods,
+ * opt.info are read-only fields;
  * pairs(opt) walks the options, then these (the REPL completes from it).
  * ol.optim.NAME of a name that is no optimizer is an error naming the
  * known ones.
@@ -266,6 +268,26 @@ static int l_reset(lua_State *L) {
     return 1;
 }
 
+/* opt:eval() -> opt and opt:train() -> opt: the engine's mode switch
+ * (ol_optim_eval, ol_optim_train) on the params tensor; for an optimizer
+ * without modes both do nothing, so that a script written for
+ * schedule-free runs with any optimizer. */
+static int switch_mode(lua_State *L, int eval) {
+    l_optim *u = check_optim(L, 1);
+    lua_settop(L, 1);
+    lua_getiuservalue(L, 1, UV_PARAMS);
+    ol_tensor *w = ol_l_totensor(L, 2);
+    if (!w) return luaL_error(L, "optimizer's params tensor was closed");
+    ol_error err;
+    if ((eval ? ol_optim_eval : ol_optim_train)(&u->opt, w, &err))
+        return luaL_error(L, "%s: %s", eval ? "eval" : "train", err.msg);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int l_eval(lua_State *L) { return switch_mode(L, 1); }
+static int l_train(lua_State *L) { return switch_mode(L, 0); }
+
 static int is_callable(lua_State *L, int idx) {
     if (lua_isfunction(L, idx)) return 1;
     if (luaL_getmetafield(L, idx, "__call") == LUA_TNIL) return 0;
@@ -405,12 +427,13 @@ static int l_options(lua_State *L) {
 
 static const luaL_Reg methods[] = {
     {"step", l_step},   {"state", l_state},     {"reset", l_reset},
-    {"schedule", l_schedule}, {"options", l_options}, {NULL, NULL},
+    {"schedule", l_schedule}, {"options", l_options}, {"eval", l_eval},
+    {"train", l_train},       {NULL, NULL},
 };
 
 /* The read-only fields, in the order pairs(opt) gives them after the
  * options; info is the closure methods' alone. */
-static const char *const fields[] = {"t", "name", "dtype", "params", "groups", "info", NULL};
+static const char *const fields[] = {"t", "name", "dtype", "params", "groups", "mode", "info", NULL};
 
 static int has_field(const l_optim *u, const char *k) {
     for (int i = 0; fields[i]; i++)
@@ -547,6 +570,7 @@ static int push_value(lua_State *L, l_optim *u, int idx, const char *k) {
     else if (strcmp(k, "name") == 0) lua_pushstring(L, u->opt.desc->name);
     else if (strcmp(k, "dtype") == 0) lua_pushstring(L, ol_dtype_name(u->opt.dtype));
     else if (strcmp(k, "params") == 0) lua_getiuservalue(L, idx, UV_PARAMS);
+    else if (strcmp(k, "mode") == 0) lua_pushstring(L, ol_optim_mode_name(&u->opt));
     else lua_pushstring(L, u->opt.info); /* what the last step did (l_second.c) */
     return 1;
 }

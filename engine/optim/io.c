@@ -96,6 +96,8 @@ int ol_optim_export(const ol_optim *opt, struct ol_checkpoint *ck, ol_error *err
         }
     }
     if (ol_ck_set_meta_json(ck, "optim.params", pa, err)) return -1;
+    if (ol_optim_has_modes(opt) && ol_ck_set_meta(ck, "optim.mode", ol_optim_mode_name(opt), err))
+        return -1;
     if (opt->ngroups == 1) return 0;
     json_t *gs = json_array();
     for (int i = 1; i < opt->ngroups && gs; i++)
@@ -316,6 +318,19 @@ static int read_state(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_erro
     return 0;
 }
 
+/* optim.mode: absent (train), "train", or "eval" for an optimizer with modes. */
+static int read_mode(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+    const char *m = ol_ck_get_meta(ck, "optim.mode");
+    if (!m || strcmp(m, "train") == 0) return 0;
+    if (strcmp(m, "eval") != 0)
+        return ol_fail(err, CK ": metadata 'optim.mode' is not \"train\" or \"eval\"", ol_ck_name(ck));
+    if (!s->desc->to_eval_f32)
+        return ol_fail(err, CK ": metadata 'optim.mode' is \"eval\", but %s has no modes",
+                       ol_ck_name(ck), s->desc->name);
+    s->eval_mode = 1;
+    return 0;
+}
+
 int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
     memset(s, 0, sizeof *s);
     const char *name = ol_ck_get_meta(ck, "optim.name");
@@ -331,7 +346,7 @@ int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *e
     if (!dt || ol_dtype_parse(dt, &s->dtype))
         return ol_fail(err, CK ": metadata 'optim.dtype' is not f32 or f64", ol_ck_name(ck));
     if (read_options(ck, s, err) || read_scalars(ck, s, err) || read_state(ck, s, err) ||
-        read_groups(ck, s, err) || read_params(ck, s, err)) {
+        read_groups(ck, s, err) || read_params(ck, s, err) || read_mode(ck, s, err)) {
         ol_optim_saved_free(s);
         return -1;
     }
@@ -397,6 +412,12 @@ int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err
         ol_error e;
         if (ol_optim_check_values(d, g[k].o, &e)) rc = ol_fail(err, CK ": %s", ol_ck_name(ck), e.msg);
     }
+    /* Each group's options must suit its tensors (muon's rule needs matrices). */
+    for (int i = 0; rc == 0 && d->check_param && i < opt->nparams; i++) {
+        ol_error e;
+        if (d->check_param(&opt->params[i], g[opt->params[i].group].o, &e))
+            rc = ol_fail(err, CK ": group %d: %s", ol_ck_name(ck), opt->params[i].group + 1, e.msg);
+    }
     for (int k = 0; rc == 0 && k < opt->ngroups; k++)
         for (int i = 0; rc == 0 && i < d->noptions; i++) {
             const ol_optim_option *op = &d->options[i];
@@ -415,7 +436,10 @@ int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err
             memcpy(opt->groups[k].o, g[k].o, sizeof g[k].o);
             memcpy(opt->groups[k].scalars, g[k].scalars, sizeof g[k].scalars);
         }
-        if (rc == 0) opt->t = s.t;
+        if (rc == 0) {
+            opt->t = s.t;
+            opt->eval_mode = s.eval_mode;
+        }
     }
     free(g);
     ol_optim_saved_free(&s);

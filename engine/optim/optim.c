@@ -242,6 +242,7 @@ int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err
 void ol_optim_reset(ol_optim *opt) {
     priv_drop(opt);
     opt->t = 0;
+    opt->eval_mode = 0;
     for (int i = 0; i < opt->ngroups; i++) memset(opt->groups[i].scalars, 0, sizeof opt->groups[i].scalars);
     for (int i = 0; i < opt->desc->nstate; i++) ol_fill_(&opt->state[i], 0);
 }
@@ -270,13 +271,20 @@ static ol_optim_ctx make_ctx(ol_optim *opt, int group, int64_t t, double loss, i
     return c;
 }
 
-/* The step (g != NULL) or the prepare (g == NULL) kernel with the buffers
- * at element `begin` of w and g and at soff[k] of state buffer k: a part
- * of a fused range (soff = begin, element i reads and writes only element
- * i), or one tensor. */
+/* The kernels that take no gradient: the prepare and the mode switches. */
+typedef enum move_kernel { MOVE_PREPARE, MOVE_TO_EVAL, MOVE_TO_TRAIN } move_kernel;
+
+/* The step (g != NULL; move is then not read) or the kernel `move` (g ==
+ * NULL) with the buffers at element `begin` of w and g and at soff[k] of
+ * state buffer k: a part of a fused range (soff = begin, element i reads
+ * and writes only element i), or one tensor. */
 static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, const void *g,
-                        int64_t begin, const int64_t *soff) {
+                        move_kernel move, int64_t begin, const int64_t *soff) {
     const ol_optim_desc *d = opt->desc;
+    const ol_optim_prep_f32 m32 = move == MOVE_PREPARE ? d->prepare_f32
+                                  : move == MOVE_TO_EVAL ? d->to_eval_f32 : d->to_train_f32;
+    const ol_optim_prep_f64 m64 = move == MOVE_PREPARE ? d->prepare_f64
+                                  : move == MOVE_TO_EVAL ? d->to_eval_f64 : d->to_train_f64;
     const size_t es = ol_dtype_size(opt->dtype);
     void *s[OL_OPTIM_MAXSTATE];
     state_ptrs(opt, s);
@@ -286,10 +294,10 @@ static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, con
     if (g) g = (const char *)g + (size_t)begin * es;
     if (opt->dtype == OL_F32) {
         if (g) d->step_f32(c, w, g, (float *const *)s);
-        else d->prepare_f32(c, w, (float *const *)s);
+        else m32(c, w, (float *const *)s);
     } else {
         if (g) d->step_f64(c, w, g, (double *const *)s);
-        else d->prepare_f64(c, w, (double *const *)s);
+        else m64(c, w, (double *const *)s);
     }
 }
 
@@ -314,6 +322,7 @@ typedef struct step_job {
     const ol_optim_ctx *c;
     void *w;
     const void *g;
+    move_kernel move;
     int64_t begin; /* the range's first element */
     /* Each part updates its own copy of the group's scalar state. The
      * kernels set scalars from the options, the step count and the loss
@@ -328,19 +337,19 @@ static void step_part(void *p, int64_t begin, int64_t end, int part) {
     c.n = end - begin;
     c.scalars = j->scalars[part];
     memcpy(c.scalars, j->c->scalars, sizeof j->scalars[part]);
-    call_kernel(j->opt, &c, j->w, j->g, j->begin + begin, NULL);
+    call_kernel(j->opt, &c, j->w, j->g, j->move, j->begin + begin, NULL);
 }
 
 /* One fused range, on every thread where that pays (split_parts); the
  * result is the same whatever the number of parts. */
 static void run_range(ol_optim *opt, ol_optim_ctx *c, const ol_optim_range *r, void *w,
-                      const void *g) {
+                      const void *g, move_kernel move) {
     c->n = r->n;
     if (split_parts(opt, r->n) < 2) {
-        call_kernel(opt, c, w, g, r->offset, NULL);
+        call_kernel(opt, c, w, g, move, r->offset, NULL);
         return;
     }
-    step_job j = {.opt = opt, .c = c, .w = w, .g = g, .begin = r->offset};
+    step_job j = {.opt = opt, .c = c, .w = w, .g = g, .begin = r->offset, .move = move};
     ol_parallel_for(r->n, OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, step_part, &j);
     memcpy(c->scalars, j.scalars[0], sizeof j.scalars[0]);
 }
@@ -348,17 +357,17 @@ static void run_range(ol_optim *opt, ol_optim_ctx *c, const ol_optim_range *r, v
 /* Runs one range or tensor of group gi with a copy of the group's scalars
  * as the step found them; the first run of the group keeps its copy. */
 static void run_one(ol_optim *opt, ol_optim_ctx *c, const ol_optim_range *r,
-                    const ol_optim_param *p, void *w, const void *g) {
+                    const ol_optim_param *p, void *w, const void *g, move_kernel move) {
     ol_optim_group *grp = &opt->groups[c->group];
     double sc[OL_OPTIM_MAXSCALARS];
     memcpy(sc, grp->before, sizeof sc);
     c->scalars = sc;
     if (r) {
-        run_range(opt, c, r, w, g);
+        run_range(opt, c, r, w, g, move);
     } else {
         c->n = p->rows * p->cols;
         c->param = p;
-        call_kernel(opt, c, w, g, p->offset, p->soff);
+        call_kernel(opt, c, w, g, move, p->offset, p->soff);
     }
     if (!grp->kept) memcpy(grp->scalars, sc, sizeof sc);
     grp->kept = 1;
@@ -366,9 +375,9 @@ static void run_one(ol_optim *opt, ol_optim_ctx *c, const ol_optim_range *r,
 
 /* The kernel over every parameter: a fused optimizer's over each range
  * with its group's options, a per-tensor one's over each tensor. Elements
- * in no tensor are not touched. */
+ * in no tensor are not touched. g == NULL: the kernel `move`. */
 static void run_kernel(ol_optim *opt, int64_t t, double loss, int lookahead, void *w,
-                       const void *g) {
+                       const void *g, move_kernel move) {
     for (int i = 0; i < opt->ngroups; i++) {
         memcpy(opt->groups[i].before, opt->groups[i].scalars, sizeof opt->groups[i].before);
         opt->groups[i].kept = 0;
@@ -379,7 +388,7 @@ static void run_kernel(ol_optim *opt, int64_t t, double loss, int lookahead, voi
         const ol_optim_range *r = fused ? &opt->ranges[i] : NULL;
         const ol_optim_param *p = fused ? NULL : &opt->params[i];
         ol_optim_ctx c = make_ctx(opt, fused ? r->group : p->group, t, loss, lookahead);
-        run_one(opt, &c, r, p, w, g);
+        run_one(opt, &c, r, p, w, g, move);
     }
 }
 
@@ -404,8 +413,33 @@ int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err) {
     if (check_buffer(opt, w, "params", err)) return -1;
     if (!ol_optim_has_prepare(opt)) return 0;
     maybe_init(opt);
-    run_kernel(opt, opt->t + 1, NAN, 1, ol_tensor_data(w), NULL);
+    run_kernel(opt, opt->t + 1, NAN, 1, ol_tensor_data(w), NULL, MOVE_PREPARE);
     return 0;
+}
+
+int ol_optim_has_modes(const ol_optim *opt) {
+    return opt->desc->to_eval_f32 != NULL;
+}
+
+const char *ol_optim_mode_name(const ol_optim *opt) {
+    return opt->eval_mode ? "eval" : "train";
+}
+
+/* Into mode `eval` (0: train), moving w there unless it is there already. */
+static int switch_mode(ol_optim *opt, ol_tensor *w, int eval, ol_error *err) {
+    if (check_buffer(opt, w, "params", err)) return -1;
+    if (!ol_optim_has_modes(opt) || opt->eval_mode == eval) return 0;
+    run_kernel(opt, opt->t, NAN, 0, ol_tensor_data(w), NULL, eval ? MOVE_TO_EVAL : MOVE_TO_TRAIN);
+    opt->eval_mode = eval;
+    return 0;
+}
+
+int ol_optim_eval(ol_optim *opt, ol_tensor *w, ol_error *err) {
+    return switch_mode(opt, w, 1, err);
+}
+
+int ol_optim_train(ol_optim *opt, ol_tensor *w, ol_error *err) {
+    return switch_mode(opt, w, 0, err);
 }
 
 int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, int lookahead,
@@ -415,6 +449,9 @@ int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, 
         return ol_fail(err, "%s needs a closure: opt:step(closure)", opt->desc->name);
     if (ol_tensor_data(w) == ol_tensor_data(g) && opt->n > 0)
         return ol_fail(err, "grad and params share memory");
+    if (opt->eval_mode)
+        return ol_fail(err, "%s is in eval mode (the parameters hold the point to evaluate): call "
+                       "opt:train() before the next step", opt->desc->name);
     /* Values set without the element type in view (construction, a
      * checkpoint's options) meet it here: a few comparisons per step. */
     for (int i = 0; i < opt->ngroups; i++)
@@ -424,7 +461,7 @@ int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, 
             if (opt->desc->check_param(&opt->params[i], opt->groups[opt->params[i].group].o, err))
                 return -1;
     maybe_init(opt);
-    run_kernel(opt, opt->t + 1, loss, lookahead, ol_tensor_data(w), ol_tensor_data(g));
+    run_kernel(opt, opt->t + 1, loss, lookahead, ol_tensor_data(w), ol_tensor_data(g), MOVE_PREPARE);
     opt->t++;
     return 0;
 }

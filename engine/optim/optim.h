@@ -102,7 +102,8 @@ typedef struct ol_optim_range {
 typedef struct ol_optim_ctx {
     const double *o;   /* option values by slot */
     int64_t n;         /* elements in w, g and each state buffer */
-    int64_t t;         /* the step being taken, from 1 */
+    int64_t t;         /* the step being taken, from 1 (a mode switch: the
+                          steps taken) */
     double loss;       /* loss at the current w when known (closure), else NAN */
     int lookahead;     /* 1: g was evaluated where desc->prepare moved w to */
     double *scalars;   /* desc->nscalars values of this group, all 0 after
@@ -130,7 +131,8 @@ struct ol_closure;
 /* What an optimizer is, and so which functions its descriptor has (the
  * others NULL) and how ol_optim_step runs it:
  *   OL_OPTIM_FUSED    step_f32, step_f64 (and optionally prepare_f32,
- *                     prepare_f64): one pass over the flat buffers in which
+ *                     prepare_f64, and the four to_eval/to_train kernels
+ *                     of the modes): one pass over the flat buffers in which
  *                     element i reads and writes only element i, cut among
  *                     the threads
  *   OL_OPTIM_TENSOR   step_f32, step_f64 (and optionally workspace and
@@ -188,6 +190,15 @@ typedef struct ol_optim_desc {
      * rule needs a matrix); 0, or -1 with err saying why. Checked when the
      * parameters are set and when a group's options change. */
     int (*check_param)(const ol_optim_param *p, const double *o, ol_error *err);
+    /* Optimizers with two modes (schedule-free): during training the
+     * parameters hold another point than the one to evaluate. to_eval
+     * moves w to the point to evaluate, to_train back; each is one pass in
+     * which element i reads and writes only element i (cut among the
+     * threads as a fused step), and sees c->t = the steps taken (0: the
+     * state is not made yet). All four NULL for the other optimizers,
+     * whose parameters are always the point to evaluate. */
+    ol_optim_prep_f32 to_eval_f32, to_train_f32;
+    ol_optim_prep_f64 to_eval_f64, to_train_f64;
 } ol_optim_desc;
 
 /* min and max for the steps, by a plain comparison: the second operand
@@ -259,6 +270,7 @@ typedef struct ol_optim {
      * their groups' options, because the caller sets each group's options
      * next (ol_optim_set_group_values checks them). Cleared by it. */
     int defer_check;
+    int eval_mode;                      /* 1: w holds the point to evaluate (ol_optim_eval) */
 } ol_optim;
 
 /* Defaults, zeroed state of n elements. */
@@ -290,7 +302,8 @@ int ol_optim_find_field(const ol_optim_desc *d, const char *name, ol_optim_field
  * keeping its value. Checked as ol_optim_set checks; on failure nothing
  * changes and err names the option (and the element). */
 int ol_optim_set_field(ol_optim *opt, ol_optim_field f, const double *v, ol_error *err);
-/* t = 0, state zeroed (init runs again before the next step). */
+/* t = 0, state zeroed (init runs again before the next step), train
+ * mode; the parameters are not touched, and become the next start. */
 void ol_optim_reset(ol_optim *opt);
 int ol_optim_has_prepare(const ol_optim *opt);
 /* Before a closure evaluation: moves w to the point the closure must see. */
@@ -298,6 +311,20 @@ int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err);
 /* One step: w and g contiguous, n elements, opt's dtype. loss: NAN if
  * unknown. lookahead: 1 if ol_optim_prepare ran before g was computed. */
 int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, int lookahead, ol_error *err);
+/* ---- modes (optimizers with desc->to_eval_*: schedule-free) ----
+ * Such an optimizer is in train mode after init and reset: w holds the
+ * point where gradients are taken. ol_optim_eval moves w to the point to
+ * evaluate (schedule-free's average x) and puts the optimizer in eval
+ * mode, in which ol_optim_step is refused; ol_optim_train moves it back.
+ * Each does nothing when the optimizer is in that mode already, and both
+ * do nothing for an optimizer without modes (it is always in train mode).
+ * w: the parameters, as for ol_optim_step. */
+int ol_optim_has_modes(const ol_optim *opt);
+int ol_optim_eval(ol_optim *opt, ol_tensor *w, ol_error *err);
+int ol_optim_train(ol_optim *opt, ol_tensor *w, ol_error *err);
+/* "train" or "eval". */
+const char *ol_optim_mode_name(const ol_optim *opt);
+
 /* How ol_optim_step cuts its pass over the n elements among the threads:
  * into ol_optim_step_parts(opt) parts as ol_parallel_for(n,
  * OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, ...) cuts them (1: not cut). A
@@ -368,6 +395,9 @@ static inline int64_t ol_optim_state_numel(const ol_optim *opt, int k) {
  *                               groups 2.. (absent with one group)
  *             optim.params      JSON [[offset, rows, cols, matrix, group], ...]:
  *                               the parameter tensors (group from 0)
+ *             optim.mode        "train" or "eval", for an optimizer with
+ *                               modes only (absent: train, as in files
+ *                               written before modes existed)
  * Numbers in the JSON follow ol_ck_set_meta_json (shortest exact form;
  * inf and nan as strings). An import needs the same parameter tensors and
  * groups (the caller builds them again, as it builds the model). A closure
@@ -383,13 +413,15 @@ int ol_optim_export(const ol_optim *opt, struct ol_checkpoint *ck, ol_error *err
  * known optimizer; a step count in [0, 2^53]; every option stored known,
  * of its type and in its range, and the rules between options holding
  * (stored options over the defaults); as many scalars as the optimizer
- * keeps; every state tensor present, 1-D, of the stored dtype, all of one
- * length, and finite. The tensors are borrowed from ck. */
+ * keeps (per group); every state tensor present, 1-D, of the stored
+ * dtype, and finite; the groups' options and the parameter tensors well
+ * formed; a mode, if stored, "train" or "eval", and "eval"
+ * only for an optimizer with modes. The tensors are borrowed from ck. */
 typedef struct ol_optim_saved {
     const ol_optim_desc *desc;
     ol_dtype dtype;
     int64_t t;
-    int64_t n;                               /* length of the state tensors */
+    int64_t n;                               /* length of the first state tensor */
     double o[OL_OPTIM_MAXSLOTS];             /* stored options over the defaults */
     unsigned char stored[OL_OPTIM_MAXSLOTS]; /* by option index: in the file */
     double scalars[OL_OPTIM_MAXSCALARS];
@@ -401,6 +433,7 @@ typedef struct ol_optim_saved {
     int ngroups;
     ol_optim_param *params;
     int nparams;
+    int eval_mode;                           /* optim.mode is "eval" */
 } ol_optim_saved;
 void ol_optim_saved_free(ol_optim_saved *s);
 /* 0: *s filled (free it with ol_optim_saved_free); 1: ck holds no
@@ -411,8 +444,9 @@ int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *e
  * (for group 1 those the file holds; the others keep their values) and
  * scalars, and the step count. Refuses, changing nothing, a checkpoint
  * without an optimizer, with another optimizer or dtype, other parameter
- * tensors or groups, state of another length than opt's, or anything
- * ol_optim_read refuses. */
+ * tensors or groups, state of another length than opt's, options a group's
+ * tensors cannot take (desc->check_param), or anything ol_optim_read
+ * refuses. The mode is the file's. */
 int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err);
 
 #endif

@@ -131,6 +131,9 @@ static int check_config(const ol_train_config *c, ol_error *err) {
                        (long long)c->opt->n, (long long)ol_model_nparams(c->model));
     for (int i = 0; i < c->opt->ngroups; i++)
         if (ol_optim_check_dtype(c->opt->desc, c->opt->dtype, c->opt->groups[i].o, err)) return -1;
+    if (c->opt->eval_mode)
+        return ol_fail(err, "the optimizer (%s) is in eval mode: call opt:train() before training",
+                       c->opt->desc->name);
     if (c->validate && c->validate->d != ol_model_in_features(c->model))
         return ol_fail(err, "the validation data have %lld features but the model takes %lld",
                        (long long)c->validate->d, (long long)ol_model_in_features(c->model));
@@ -552,7 +555,7 @@ static int record(run *r, const figures *f, double gnorm, ol_error *err) {
 /* Validation figures over c->validate; distributed, rank r evaluates the
  * r-th of `size` contiguous slices of the rows and one allreduce adds the
  * sums up. */
-static int validate(run *r, ol_error *err) {
+static int validate_rows(run *r, ol_error *err) {
     const ol_dataset *ds = r->c->validate;
     const int64_t chunk = r->batch.rows < 1024 ? 1024 : r->batch.rows;
     int64_t begin = 0, end = ds->n, correct;
@@ -576,6 +579,18 @@ static int validate(run *r, ol_error *err) {
     r->s.val_loss = sums[0] / (double)ds->n;
     r->s.val_accuracy = sums[1] / (double)ds->n;
     return 0;
+}
+
+/* The validation figures of the point to evaluate: an optimizer with
+ * modes (schedule-free) is put in eval mode for them (its average), then
+ * back in train mode, also after a failure, so that the hooks, the
+ * checkpoints and the next step see the training point. */
+static int validate(run *r, ol_error *err) {
+    if (ol_optim_eval(r->c->opt, &r->w, err)) return -1;
+    int rc = validate_rows(r, err);
+    ol_error e;
+    if (ol_optim_train(r->c->opt, &r->w, rc ? &e : err)) rc = -1;
+    return rc;
 }
 
 /* Validation (unless the run stopped before this epoch's first step), then

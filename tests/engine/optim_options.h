@@ -112,6 +112,17 @@ static const pub_optim PUBLISHED[] = {
     {"lion", OL_OPTIM_FUSED, "exp_avg",
      {PUB_NUM("lr", 1e-4, ">= 0"), PUB_PAIR("betas", 0.9, 0.99, "in [0, 1)"),
       PUB_NUM("weight_decay", 0, ">= 0"), PUB_BOOL("maximize", 0)}},
+    /* README's table (API §13): the authors' AdamWScheduleFree and
+     * SGDScheduleFree v1.2 (github.com/facebookresearch/schedule_free);
+     * momentum in (0, 1) as SGDScheduleFree checks it */
+    {"sf_adamw", OL_OPTIM_FUSED, "z,exp_avg_sq",
+     {PUB_NUM("lr", 0.0025, ">= 0"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-8, "> 0"),
+      PUB_NUM("weight_decay", 0, ">= 0"), PUB_NUM("warmup_steps", 0, ">= 0"),
+      PUB_NUM("r", 0, ">= 0"), PUB_NUM("weight_lr_power", 2, ">= 0")}},
+    {"sf_sgd", OL_OPTIM_FUSED, "z",
+     {PUB_NUM("lr", 1, ">= 0"), PUB_NUM("momentum", 0.9, "in (0, 1)"),
+      PUB_NUM("weight_decay", 0, ">= 0"), PUB_NUM("warmup_steps", 0, ">= 0"),
+      PUB_NUM("r", 0, ">= 0"), PUB_NUM("weight_lr_power", 2, ">= 0")}},
     /* Jordan 2024 with README's lr and weight_decay; use = "adamw" steps a
      * group by torch's AdamW with the group's lr, betas, eps, weight_decay
      * and amsgrad (MuonWithAuxAdam's use_muon flag) */

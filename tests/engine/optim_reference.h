@@ -452,4 +452,54 @@ static inline void ref_lion(const kv *o, double traj[STEPS][N]) {
     }
 }
 
+/* Schedule-free AdamW and SGD as README's table (API §13) states the
+ * authors' v1.2 rule, the parameters holding y: s = min(1, t/warmup_steps);
+ * lrₜ = lr·s·√(1 − β2ᵗ) (adam) or lr·s; lr_max = max(lr_max, lrₜ);
+ * weight = tʳ·lr_max^weight_lr_power; c = weight/Σweight (0 while the sum
+ * is 0); z = w before step 1; u = g/(√v + eps) + wd·y (adam, v ← β2v +
+ * (1−β2)g²) or g + wd·y; y ← (1 − c)·y + c·z; y ← y + lrₜ(β(1 − c) − 1)·u;
+ * z ← z − lrₜ·u, with β = betas[1] or momentum. zt (may be NULL) receives
+ * z after each step, for the average x = y + (1 − 1/β)(z − y). */
+static inline void ref_sf_run(const kv *o, const char *optim, double traj[STEPS][N],
+                              double zt[STEPS][N]) {
+    const int adam = strcmp(optim, "sf_adamw") == 0;
+    double y[N], z[N], v[N] = {0}, g[N], lr_max = 0, weight_sum = 0;
+    memcpy(y, W0, sizeof y);
+    for (int t = 1; t <= STEPS; t++) {
+        const double lr = pget(o, optim, "lr", t), wd = pget(o, optim, "weight_decay", t);
+        const double ws = pget(o, optim, "warmup_steps", t), r = pget(o, optim, "r", t);
+        const double p = pget(o, optim, "weight_lr_power", t);
+        const double beta = adam ? pget2(o, optim, "betas", t, 0) : pget(o, optim, "momentum", t);
+        const double b2 = adam ? pget2(o, optim, "betas", t, 1) : 0;
+        const double eps = adam ? pget(o, optim, "eps", t) : 0;
+        const double s = ws == 0 ? 1 : fmin(1, t / ws);
+        const double lrt = lr * s * (adam ? sqrt(1 - pow(b2, t)) : 1);
+        lr_max = fmax(lr_max, lrt);
+        const double weight = pow(t, r) * pow(lr_max, p);
+        weight_sum += weight;
+        const double c = weight_sum == 0 ? 0 : weight / weight_sum;
+        if (t == 1) memcpy(z, y, sizeof z);
+        grad_at(y, t, g);
+        for (int i = 0; i < N; i++) {
+            double u = g[i];
+            if (adam) {
+                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+                u = g[i] / (sqrt(v[i]) + eps);
+            }
+            u += wd * y[i];
+            y[i] = (1 - c) * y[i] + c * z[i];
+            y[i] = y[i] + lrt * (beta * (1 - c) - 1) * u;
+            z[i] = z[i] - lrt * u;
+        }
+        memcpy(traj[t - 1], y, sizeof y);
+        if (zt) memcpy(zt[t - 1], z, sizeof z);
+    }
+}
+static inline void ref_sf_adamw(const kv *o, double traj[STEPS][N]) {
+    ref_sf_run(o, "sf_adamw", traj, NULL);
+}
+static inline void ref_sf_sgd(const kv *o, double traj[STEPS][N]) {
+    ref_sf_run(o, "sf_sgd", traj, NULL);
+}
+
 #endif

@@ -378,6 +378,8 @@ static const step_check CHECKS[] = {
     {"adabelief", ref_adabelief, 0, adabelief_by_hand},
     {"yogi", ref_yogi, 0, yogi_by_hand},
     {"lion", ref_lion, 0, NULL},
+    {"sf_adamw", ref_sf_adamw, 0, NULL},
+    {"sf_sgd", ref_sf_sgd, 0, NULL},
     {"muon", NULL, 0, muon_at_defaults},
     {"newton", NULL, 0, newton_by_hand},
     {"cg", NULL, 0, cg_by_hand},
@@ -421,6 +423,10 @@ static const rule RULES[] = {
     {"lbfgs", "history_size", {1.5},
      "options 'max_iter', 'max_eval' and 'history_size' must be integers"},
     {"hessian_free", "cg_iters", {2.5}, "option 'cg_iters' must be an integer"},
+    {"sf_adamw", "warmup_steps", {2.5}, "option 'warmup_steps' must be an integer, got 2.5"},
+    {"sf_adamw", "betas", {0, 0.999},
+     "option 'betas' element 1 must be > 0: the average x = y + (1 - 1/beta1)(z - y) divides by it"},
+    {"sf_sgd", "warmup_steps", {0.5}, "option 'warmup_steps' must be an integer, got 0.5"},
 };
 #define NRULES ((int)(sizeof RULES / sizeof RULES[0]))
 
@@ -587,6 +593,10 @@ static void test_kind(void **st) {
         default:
             fail_msg("%s: no kind", d->name);
         }
+        /* the mode switch: all four kernels or none, fused optimizers only */
+        const int modes = !!d->to_eval_f32 + !!d->to_eval_f64 + !!d->to_train_f32 + !!d->to_train_f64;
+        if (modes != 0 && (modes != 4 || d->kind != OL_OPTIM_FUSED))
+            fail_msg("%s: a fused optimizer with modes has to_eval_f32/f64 and to_train_f32/f64", d->name);
         /* what the engine decides from the kind */
         ol_error err;
         ol_optim opt;

@@ -117,7 +117,7 @@ T.test("bad options are errors naming the option, at construction and assignment
   T.raises("bad argument #2 to 'adam' (option 'bias_correction' must be a boolean, got number)",
            ol.optim.adam, w, {bias_correction = 0})
   T.raises("field 't' is read-only", function() ol.optim.nag(w).t = 3 end)
-  T.raises("bad argument #1 to 'sgd' (tensor or model expected, got number)", ol.optim.sgd, 3)
+  T.raises("bad argument #1 to 'sgd' (tensor, model or list of groups expected, got number)", ol.optim.sgd, 3)
   T.raises("bad argument #2 to 'sgd' (options table expected, got string)", ol.optim.sgd, w, "x")
 end)
 
