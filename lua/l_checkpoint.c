@@ -581,6 +581,9 @@ static int l_restore(lua_State *L) {
     }
     ol_error err;
     ol_average_saved as;
+    /* model:parameters() above ran Lua, which may have freed the average
+     * by hand: fetched again (raising if so). */
+    if (a) a = ol_l_toaverage(L, ai);
     if (a) {
         const int rc = ol_average_read(ck, &as, &err); /* ol.load checked it */
         if (rc > 0) return ol_arg_error(L, 4, "restore", "checkpoint '%s' holds no average", ol_ck_name(ck));

@@ -438,6 +438,15 @@ T.test("a file whose average does not fit, or is damaged: a clear error, nothing
   T.raises("metadata 'average.kind' is not 'ema' or 'swa'", ol.load, path)
   T.raises("meta key 'average.t' is reserved", ol.save, path, {meta = {["average.t"] = 1}})
   T.raises("option 'average' must be an average", ol.save, path, {average = net})
+  -- a model:parameters() that frees the average while restore runs
+  local victim = ol.average.ema(small)
+  ol.save(path, {model = small, average = victim})
+  local methods = debug.getmetatable(small).__index
+  local parameters = methods.parameters
+  methods.parameters = function(m) debug.getmetatable(victim).__gc(victim) return parameters(m) end
+  local ok, err = pcall(ck.restore, ol.load(path), small, nil, victim)
+  methods.parameters = parameters
+  T.ok(not ok and tostring(err):find("average used after it was freed", 1, true), tostring(err))
 end)
 
 T.run()
