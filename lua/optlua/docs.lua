@@ -332,7 +332,45 @@ ol.train{model, optimizer, data, loss = "cross_entropy", epochs = 10, validate, 
   model (the same parameters); closure-only optimizers (ol.optim.kind) cannot be driven. The log has one JSON object per line
   (event "step" or "epoch", step, loss, lr, momentum, ...): draw it with ol.plot.log.
   A schedule-free optimizer must be in train mode; validation runs at its average (opt:eval() and back),
-  and ol.train returns with it in train mode: call opt:eval() before evaluating or saving the final model.]]
+  and ol.train returns with it in train mode: call opt:eval() before evaluating or saving the final model.
+  average = ol.average.ema(net) (or .swa): updated in C after every step; validation runs on the
+  average (swapped in and back), which the epoch line ("val_loss 0.1234 (ema)") and the log
+  ("val_average") say. The model ends with its trained weights: avg:swap() or avg:copy_to(net)
+  puts the average in. A checkpoint = path holds the average too. With both, validation uses the
+  weight average (a schedule-free optimizer then stays in train mode).]]
+
+-- ---- weight averaging ------------------------------------------------------
+D["average"] = [[
+ol.average: weight averages kept beside a model, updated after each optimizer step
+  local ema = ol.average.ema(net, {decay = 0.999, warmup = false})
+  local swa = ol.average.swa(net, {start = 1, every = 1})
+  avg:update()  avg:swap()  avg:copy_to(other)   avg.weights avg.t avg.n avg.kind avg.dtype
+  ol.train{..., average = ema}: updated after every step, validation uses the average.
+  The average starts as a copy of the weights (a model's flat parameters, or a tensor). Fields are
+  read-only (the options are fixed at construction). ol.save{..., average = avg} and
+  ck:restore(net, opt, avg) keep it across runs, bit for bit.]]
+D["average.ema"] = [[
+ol.average.ema(net_or_tensor [, {decay = 0.999, warmup = false}]) -> average
+  Exponential moving average: after each update e = d*e + (1 - d)*w, with d = decay in [0, 1), or
+  with warmup d = min(decay, (1 + t)/(10 + t)), t the updates before this one (the first uses 0.1;
+  TensorFlow's ExponentialMovingAverage num_updates form). Computed as e + (1 - d)*(w - e), so
+  weights that do not move keep their average exactly. avg.decay, avg.warmup, avg.t.]]
+D["average.swa"] = [[
+ol.average.swa(net_or_tensor [, {start = 1, every = 1}]) -> average
+  Stochastic weight averaging: the equal average of the weights at steps start, start + every, ...
+  where step t is the t-th update (step 0: the weights at construction, counted when start = 0).
+  Updates before start change nothing; the first counted one replaces the copy made at construction,
+  the next average e + (w - e)/(n + 1), as torch.optim.swa_utils.AveragedModel. avg.n counts the
+  weight vectors in the average, avg.t the updates; avg.start, avg.every.]]
+D["average:update"] = "avg:update() -> avg\n  One update from the weights as they are now (ol.train calls it after every step)."
+D["average:swap"] = [[
+avg:swap() -> avg
+  Exchanges the model's (or tensor's) weights and the average in place: afterwards the model holds
+  the average; a second swap puts everything back, bit for bit. For evaluating the average.]]
+D["average:copy_to"] = [[
+avg:copy_to(other) -> avg
+  Writes the average into another model of the same layers (or the averaged model itself), or a
+  contiguous tensor of as many elements and the same dtype; anything else is an error.]]
 
 -- ---- exploring optimizers -------------------------------------------------
 D["fn"] = [[
@@ -407,7 +445,7 @@ ol.plot.log(log_path, file [, {title =}]) -> file
   ol.plot.log("run.jsonl", "run.png", {title = "my run"})]]
 D["plot.available"] = "ol.plot.available() -> boolean\n  Whether gnuplot (ol.plot.program) can be run."
 
-D["save"] = "ol.save(path, {model = net, optimizer = opt, meta = {...}})\n  A safetensors checkpoint, written atomically."
-D["load"] = "ol.load(path) -> checkpoint\n  ck:restore(net, opt) resumes training bit-for-bit."
+D["save"] = "ol.save(path, {model = net, optimizer = opt, average = avg, meta = {...}})\n  A safetensors checkpoint, written atomically."
+D["load"] = "ol.load(path) -> checkpoint\n  ck:restore(net, opt [, avg] [, {rng = true}]) resumes training bit-for-bit; ck.average shows a stored average."
 
 return D
