@@ -2,6 +2,7 @@
  * live option fields.
  *
  *   local opt = ol.optim.NAME(params, {option = value, ...})
+ *   local la = ol.optim.lookahead(opt, {k = 5, alpha = 0.5})   a wrapper
  *   opt:step(closure) / opt:step(grad) / opt:step()   opt.lr = 0.01
  *   opt.t   opt:state()   opt:reset()   opt:schedule(field, f)
  *   opt:eval()   opt:train()   opt.mode
@@ -22,6 +23,14 @@
  * ol.optim.NAME of a name that is no optimizer is an error naming the
  * known ones.
  *
+ * A wrapper (lookahead) has its own options (k, alpha), fields and state
+ * (slow_weights), and opt.inner, the optimizer it steps. A name that is
+ * none of its own options or fields is its inner's: la.lr reads and sets
+ * the inner's lr, la:schedule("lr", f) schedules it (the inner's
+ * schedules run before each step of the wrapper, at the inner's step
+ * number), so that code written for one optimizer drives the pair.
+ * opt:reset() resets both; opt:eval()/opt:train() switch the inner.
+ *
  * Option values cross the boundary as Lua types: numbers, booleans, enum
  * names (strings), pairs as {a, b}; ol_l_optim_check_option and
  * ol_l_optim_push_option (the kit, l_common.c) are the one converter, used by the
@@ -40,7 +49,8 @@
 
 #define OL_OPTIM_MT "optlua.optim"
 
-enum { UV_PARAMS = 1, UV_MODEL = 2, UV_SCHED = 3, UV_NAMES = OL_OPTIM_UV_FORM + 1, NUV = UV_NAMES };
+/* UV_INNER: a wrapper's (lookahead's) inner optimizer userdata, nil for the others. */
+enum { UV_PARAMS = 1, UV_MODEL = 2, UV_SCHED = 3, UV_NAMES = OL_OPTIM_UV_FORM + 1, UV_INNER, NUV = UV_INNER };
 #define OL_GROUP_MT "optlua.optim.group"
 
 /* A schedule: the field it sets, in one group or in all (-1). */
@@ -52,6 +62,7 @@ typedef struct l_sched {
 typedef struct l_optim {
     ol_optim opt;
     int live; /* ol_optim_init succeeded: __gc must free */
+    int wrapped; /* wrappers built over this optimizer and not freed: it cannot be freed */
     int nsched, capsched;
     l_sched *sched; /* set by the functions at UV_SCHED[1..nsched] */
 } l_optim;
@@ -157,9 +168,76 @@ static int l_new(lua_State *L) {
     return 1;
 }
 
+/* ol.optim.WRAPPER(inner [, options]) (lookahead); upvalue 1: the
+ * descriptor. The wrapper steps the optimizer inner (kept alive as user
+ * value UV_INNER, and kept from being freed while the wrapper lives) and
+ * updates the same parameters: its params, model and tensor names are
+ * inner's. Its options apply to every group (opt.groups[i] sets one). */
+static int l_new_wrapper(lua_State *L) {
+    const ol_optim_desc *d = lua_touserdata(L, lua_upvalueindex(1));
+    lua_settop(L, 2);
+    l_optim *in = luaL_testudata(L, 1, OL_OPTIM_MT);
+    if (!in) return ol_arg_expected(L, 1, d->name, "optimizer");
+    if (!in->live) return ol_arg_error(L, 1, d->name, "the inner optimizer was freed");
+    if (!lua_isnil(L, 2) && !lua_istable(L, 2))
+        return ol_arg_error(L, 2, d->name, "options table expected, got %s", luaL_typename(L, 2));
+    ol_error err;
+    double o[OL_OPTIM_MAXSLOTS] = {0};
+    ol_optim_defaults(d, o);
+    if (lua_istable(L, 2)) for (lua_pushnil(L); lua_next(L, 2); lua_pop(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            return ol_arg_error(L, 2, d->name, "option names must be strings, got %s",
+                                luaL_typename(L, -2));
+        const char *k = lua_tostring(L, -2);
+        const ol_optim_option *op = ol_optim_find_option(d, k);
+        if (!op && ol_optim_find_option(in->opt.desc, k))
+            return ol_arg_error(L, 2, d->name, "unknown option '%s': it is an option of the inner "
+                                "optimizer (%s), given when that is built", k, in->opt.desc->name);
+        if (!op) {
+            const char *names[64];
+            const char *close = ol_arg_closest(k, names, option_names(d, names, 64));
+            return ol_arg_error(L, 2, d->name, "unknown option '%s'%s%s%s", k,
+                                close ? "; did you mean '" : "", close ? close : "", close ? "'?" : "");
+        }
+        double v[2] = {0, 0};
+        if (ol_l_optim_check_option(L, -1, op, 0, v, &err)) return ol_arg_error(L, 2, d->name, "%s", err.msg);
+        memcpy(o + op->slot, v, sizeof(double) * (size_t)ol_optim_option_size(op));
+    }
+    lua_getiuservalue(L, 1, UV_PARAMS); /* 3 */
+    ol_tensor *w = ol_l_totensor(L, 3);
+    if (!w) return ol_arg_error(L, 1, d->name, "the inner optimizer's params tensor was closed");
+    l_optim *u = lua_newuserdatauv(L, sizeof *u, NUV); /* 4 */
+    memset(u, 0, sizeof *u);
+    luaL_setmetatable(L, OL_OPTIM_MT);
+    if (ol_optim_init(&u->opt, d, in->opt.dtype, in->opt.n, &err)) return ol_arg_error(L, 1, d->name, "%s", err.msg);
+    u->live = 1;
+    if (ol_optim_set_group_values(&u->opt, 0, o, &err)) return ol_arg_error(L, 2, d->name, "%s", err.msg);
+    if (ol_optim_wrap(&u->opt, &in->opt, w, &err)) return ol_arg_error(L, 1, d->name, "%s", err.msg);
+    in->wrapped++;
+    ol_l_account_bytes(L, u->opt.state[0].st ? u->opt.state[0].st->nbytes : 0);
+    lua_pushvalue(L, 3);
+    lua_setiuservalue(L, 4, UV_PARAMS);
+    lua_getiuservalue(L, 1, UV_MODEL);
+    lua_setiuservalue(L, 4, UV_MODEL);
+    lua_getiuservalue(L, 1, UV_NAMES);
+    lua_setiuservalue(L, 4, UV_NAMES);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, 4, UV_INNER);
+    lua_newtable(L);
+    lua_setiuservalue(L, 4, UV_SCHED);
+    lua_settop(L, 4);
+    return 1;
+}
+
 /* Before step t: every schedule's field <- f(t), in the order attached,
  * through the same checks as an assignment. */
 static void run_schedules(lua_State *L, l_optim *u, int idx, int64_t t) {
+    if (u->opt.inner) { /* a wrapper: its inner's schedules too, at the inner's next step */
+        lua_getiuservalue(L, idx, UV_INNER);
+        l_optim *in = check_optim(L, -1);
+        run_schedules(L, in, lua_gettop(L), in->opt.t + 1);
+        lua_pop(L, 1);
+    }
     if (u->nsched == 0) return;
     lua_getiuservalue(L, idx, UV_SCHED);
     for (int i = 0; i < u->nsched; i++) {
@@ -200,6 +278,21 @@ static int l_step(lua_State *L) {
         static const int held[] = {1, 5, 6};
         ol_l_hold(L, held, 3); /* 7 */
         return closure_step(L, &u->opt, 5, model);
+    }
+    if (u->opt.inner && ol_optim_is_closure(u->opt.inner)) { /* lookahead over lbfgs, ... */
+        lua_settop(L, 4);
+        run_schedules(L, u, 1, u->opt.t + 1);
+        lua_getiuservalue(L, 1, UV_PARAMS); /* 5 */
+        ol_tensor *w = ol_l_totensor(L, 5);
+        if (!w) return luaL_error(L, "optimizer's params tensor was closed");
+        int model = lua_getiuservalue(L, 1, UV_MODEL) == LUA_TNIL ? 0 : 6;
+        lua_getiuservalue(L, 1, UV_INNER); /* 7 */
+        static const int held[] = {1, 5, 6, 7};
+        ol_l_hold(L, held, 4); /* 8 */
+        if (ol_optim_wrapper_begin(&u->opt, w, &err)) return ol_l_error(L, 0, &err);
+        const int nres = closure_step(L, u->opt.inner, 5, model);
+        if (ol_optim_wrapper_end(&u->opt, ol_l_totensor(L, 5), &err)) return ol_l_error(L, 0, &err);
+        return nres;
     }
     lua_settop(L, 2);
     int lookahead = 0, closure = lua_isfunction(L, 2);
@@ -357,6 +450,14 @@ static int schedule_at(lua_State *L, l_optim *u, int optidx, int g) {
     const char *field = luaL_checkstring(L, 2);
     ol_optim_field f;
     ol_error err;
+    if (u->opt.inner && g < 0 && ol_optim_find_field(u->opt.desc, field, &f, &err)) {
+        /* a wrapper: a field that is not its own is its inner's */
+        lua_getiuservalue(L, optidx, UV_INNER);
+        const int in = lua_gettop(L);
+        const int rc = schedule_at(L, check_optim(L, in), in, g);
+        lua_settop(L, in - 1);
+        return rc;
+    }
     if (ol_optim_find_field(u->opt.desc, field, &f, &err)) return ol_l_error(L, 2, &err);
     /* A function, or anything callable (a schedule object with __call). */
     if (!lua_isnoneornil(L, 3) && !is_callable(L, 3)) return ol_arg_expected(L, 3, NULL, "function or callable");
@@ -433,11 +534,15 @@ static const luaL_Reg methods[] = {
 
 /* The read-only fields, in the order pairs(opt) gives them after the
  * options; info is the closure methods' alone. */
-static const char *const fields[] = {"t", "name", "dtype", "params", "groups", "mode", "info", NULL};
+static const char *const fields[] = {"t", "name", "dtype", "params", "groups", "mode", "info", "inner", NULL};
 
 static int has_field(const l_optim *u, const char *k) {
     for (int i = 0; fields[i]; i++)
-        if (strcmp(fields[i], k) == 0) return strcmp(k, "info") != 0 || ol_optim_is_closure(&u->opt);
+        if (strcmp(fields[i], k) == 0) {
+            if (strcmp(k, "info") == 0) return ol_optim_is_closure(&u->opt);
+            if (strcmp(k, "inner") == 0) return u->opt.inner != NULL;
+            return 1;
+        }
     return 0;
 }
 
@@ -564,7 +669,16 @@ static int push_value(lua_State *L, l_optim *u, int idx, const char *k) {
         return luaL_error(L, "%s: option '%s' differs between the groups: read "
                           "opt.groups[i].%s (or opt:options())", u->opt.desc->name, k, k);
     if (op) ol_l_optim_push_option(L, op, u->opt.groups[0].o + op->slot);
+    else if (!has_field(u, k) && u->opt.inner) { /* a wrapper: the inner's options */
+        lua_getiuservalue(L, idx, UV_INNER);
+        const int in = lua_gettop(L);
+        const int found = push_value(L, check_optim(L, in), in, k);
+        if (found) lua_remove(L, in);
+        else lua_pop(L, 1);
+        return found;
+    }
     else if (!has_field(u, k)) return 0;
+    else if (strcmp(k, "inner") == 0) lua_getiuservalue(L, idx, UV_INNER);
     else if (strcmp(k, "groups") == 0) push_groups(L, u, idx);
     else if (strcmp(k, "t") == 0) lua_pushinteger(L, (lua_Integer)u->opt.t);
     else if (strcmp(k, "name") == 0) lua_pushstring(L, u->opt.desc->name);
@@ -584,12 +698,19 @@ static int l_index(lua_State *L) {
     return push_value(L, u, 1, lua_tostring(L, 2));
 }
 
-/* opt.KEY = v: options only, checked as at construction. */
+/* opt.KEY = v: options only, checked as at construction; on a wrapper,
+ * a name that is none of its options nor fields is its inner's. */
 static int l_newindex(lua_State *L) {
     l_optim *u = check_optim(L, 1);
     const char *k = luaL_checkstring(L, 2);
     if (has_field(u, k)) return luaL_error(L, "%s: field '%s' is read-only", u->opt.desc->name, k);
     const ol_optim_option *op = ol_optim_find_option(u->opt.desc, k);
+    if (!op && u->opt.inner) {
+        lua_settop(L, 3);
+        lua_getiuservalue(L, 1, UV_INNER);
+        lua_replace(L, 1);
+        return l_newindex(L);
+    }
     if (!op) {
         const char *names[64];
         const char *close = ol_arg_closest(k, names, option_names(u->opt.desc, names, 64));
@@ -638,6 +759,16 @@ static int l_pairs(lua_State *L) {
 static int l_gc(lua_State *L) {
     l_optim *u = luaL_checkudata(L, 1, OL_OPTIM_MT);
     ol_l_check_idle(L, 1, "optimizer");
+    if (u->live && u->wrapped > 0)
+        return luaL_error(L, "cannot free the optimizer while a %s wraps it (its inner optimizer)",
+                          "lookahead");
+    if (u->live && u->opt.inner) { /* the inner may be freed once no wrapper uses it */
+        lua_getiuservalue(L, 1, UV_INNER);
+        l_optim *in = luaL_testudata(L, -1, OL_OPTIM_MT);
+        if (in && in->wrapped > 0) in->wrapped--;
+        lua_pop(L, 1);
+        u->opt.inner = NULL;
+    }
     if (u->live) ol_optim_free(&u->opt);
     u->live = 0;
     free(u->sched);
@@ -700,6 +831,10 @@ static int l_tostring(lua_State *L) {
     lua_pushfstring(L, " %s, %I parameters, t = %I", ol_dtype_name(u->opt.dtype), (lua_Integer)u->opt.n,
                     (lua_Integer)u->opt.t);
     luaL_addvalue(&b);
+    if (u->opt.inner) {
+        lua_pushfstring(L, ", over %s", u->opt.inner->desc->name);
+        luaL_addvalue(&b);
+    }
     if (u->opt.ngroups > 1) {
         /* the options above are group 1's: name those the groups differ in */
         lua_pushfstring(L, ", %d groups", u->opt.ngroups);
@@ -718,16 +853,26 @@ static int l_tostring(lua_State *L) {
 }
 
 /* tostring(ol.optim.list()): every optimizer with its options and defaults. */
+/* Every optimizer's descriptor, the registry's then the wrappers', or NULL
+ * past the last: ol.optim.list()'s order. */
+static const ol_optim_desc *nth_optim(int i) {
+    int n = 0;
+    while (ol_optim_registry[n]) n++;
+    if (i < n) return ol_optim_registry[i];
+    return ol_optim_wrappers[i - n];
+}
+
 static int list_tostring(lua_State *L) {
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    for (const ol_optim_desc *const *d = ol_optim_registry; *d; d++) {
+    for (int i = 0; nth_optim(i); i++) {
+        const ol_optim_desc *d = nth_optim(i);
         char head[32];
-        snprintf(head, sizeof head, "%-15s", (*d)->name);
+        snprintf(head, sizeof head, "%-15s", d->name);
         luaL_addstring(&b, head);
         double o[OL_OPTIM_MAXSLOTS] = {0};
-        ol_optim_defaults(*d, o);
-        add_options(L, &b, *d, o);
+        ol_optim_defaults(d, o);
+        add_options(L, &b, d, o);
         luaL_addchar(&b, '\n');
     }
     luaL_pushresult(&b);
@@ -739,7 +884,7 @@ static int list_tostring(lua_State *L) {
 static const char *push_unknown_optimizer(lua_State *L, const char *name) {
     const char *names[64] = {0};
     int n = 0;
-    for (const ol_optim_desc *const *d = ol_optim_registry; *d && n < 64; d++) names[n++] = (*d)->name;
+    for (int i = 0; nth_optim(i) && n < 64; i++) names[n++] = nth_optim(i)->name;
     const char *close = ol_arg_closest(name, names, n);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -772,13 +917,15 @@ static int optim_index(lua_State *L) {
     return lua_error(L);
 }
 
-/* ol.optim.kind(name) -> "fused" | "tensor" | "closure", or nil and why
- * when name is no optimizer. The kind says how the optimizer steps
- * (engine/optim/optim.h): "closure" ones need opt:step(closure), which
- * they may call several times, so ol.train cannot drive them. */
+/* ol.optim.kind(name) -> "fused" | "tensor" | "closure" | "wrapper", or
+ * nil and why when name is no optimizer. The kind says how the optimizer
+ * steps (engine/optim/optim.h): "closure" ones need opt:step(closure),
+ * which they may call several times, so ol.train cannot drive them;
+ * a "wrapper" (lookahead) is built over another optimizer and steps it. */
 static int l_kind(lua_State *L) {
     static const char *const kinds[] = {[OL_OPTIM_FUSED] = "fused", [OL_OPTIM_TENSOR] = "tensor",
-                                        [OL_OPTIM_CLOSURE] = "closure"};
+                                        [OL_OPTIM_CLOSURE] = "closure",
+                                        [OL_OPTIM_WRAPPER] = "wrapper"};
     if (lua_type(L, 1) != LUA_TSTRING) return ol_arg_expected(L, 1, "kind", "optimizer name");
     const ol_optim_desc *d = ol_optim_find(lua_tostring(L, 1));
     if (!d) {
@@ -794,10 +941,9 @@ static int l_kind(lua_State *L) {
  * it lists every optimizer with its options and defaults. */
 static int l_list(lua_State *L) {
     lua_newtable(L);
-    int i = 0;
-    for (const ol_optim_desc *const *d = ol_optim_registry; *d; d++) {
-        lua_pushstring(L, (*d)->name);
-        lua_rawseti(L, -2, ++i);
+    for (int i = 0; nth_optim(i); i++) {
+        lua_pushstring(L, nth_optim(i)->name);
+        lua_rawseti(L, -2, i + 1);
     }
     if (luaL_newmetatable(L, "optlua.optim.list")) {
         lua_pushcfunction(L, list_tostring);
@@ -856,6 +1002,11 @@ void ol_open_optim(lua_State *L) {
     for (const ol_optim_desc *const *d = ol_optim_registry; *d; d++) {
         lua_pushlightuserdata(L, (void *)*d);
         lua_pushcclosure(L, l_new, 1);
+        lua_setfield(L, -2, (*d)->name);
+    }
+    for (const ol_optim_desc *const *d = ol_optim_wrappers; *d; d++) {
+        lua_pushlightuserdata(L, (void *)*d);
+        lua_pushcclosure(L, l_new_wrapper, 1);
         lua_setfield(L, -2, (*d)->name);
     }
     lua_pushcfunction(L, l_list);

@@ -18,9 +18,16 @@
 
 #define CK "checkpoint '%.80s'"
 
+/* The keys of an optimizer stored under prefix pre ("optim", or
+ * "optim.inner" for a wrapper's inner): "optim.t", "optim.inner.t". */
+static const char *key_of(const char *pre, const char *what, char *buf, size_t size) {
+    snprintf(buf, size, "%s.%s", pre, what);
+    return buf;
+}
+
 /* "optim.state.exp_avg" */
-static void state_key(const ol_optim_desc *d, int i, char *buf, size_t size) {
-    snprintf(buf, size, "optim.state.%s", d->state_names[i]);
+static void state_key(const char *pre, const ol_optim_desc *d, int i, char *buf, size_t size) {
+    snprintf(buf, size, "%s.state.%s", pre, d->state_names[i]);
 }
 
 /* ---- writing ---- */
@@ -68,22 +75,24 @@ static json_t *scalars_json(const ol_optim_desc *d, const double *v) {
     return sc;
 }
 
-int ol_optim_export(const ol_optim *opt, struct ol_checkpoint *ck, ol_error *err) {
+static int export_at(const ol_optim *opt, struct ol_checkpoint *ck, const char *pre, ol_error *err) {
     const ol_optim_desc *d = opt->desc;
-    char key[128];
+    char key[128], k2[64];
     for (int i = 0; i < d->nstate; i++) {
-        state_key(d, i, key, sizeof key);
+        state_key(pre, d, i, key, sizeof key);
         ol_error e;
         if (ol_ck_add(ck, key, &opt->state[i], &e))
             return ol_fail(err, "optimizer state '%s': %s", key, e.msg);
     }
-    if (ol_ck_set_meta(ck, "optim.name", d->name, err) ||
-        ol_ck_set_meta(ck, "optim.dtype", ol_dtype_name(opt->dtype), err))
+    if (ol_ck_set_meta(ck, key_of(pre, "name", k2, sizeof k2), d->name, err) ||
+        ol_ck_set_meta(ck, key_of(pre, "dtype", k2, sizeof k2), ol_dtype_name(opt->dtype), err))
         return -1;
     snprintf(key, sizeof key, "%lld", (long long)opt->t);
-    if (ol_ck_set_meta(ck, "optim.t", key, err)) return -1;
-    if (ol_ck_set_meta_json(ck, "optim.options", options_json(d, opt->groups[0].o), err) ||
-        ol_ck_set_meta_json(ck, "optim.scalars", scalars_json(d, opt->groups[0].scalars), err))
+    if (ol_ck_set_meta(ck, key_of(pre, "t", k2, sizeof k2), key, err)) return -1;
+    if (ol_ck_set_meta_json(ck, key_of(pre, "options", k2, sizeof k2),
+                            options_json(d, opt->groups[0].o), err) ||
+        ol_ck_set_meta_json(ck, key_of(pre, "scalars", k2, sizeof k2),
+                            scalars_json(d, opt->groups[0].scalars), err))
         return -1;
     json_t *pa = json_array();
     for (int i = 0; i < opt->nparams && pa; i++) {
@@ -95,8 +104,10 @@ int ol_optim_export(const ol_optim *opt, struct ol_checkpoint *ck, ol_error *err
             pa = NULL;
         }
     }
-    if (ol_ck_set_meta_json(ck, "optim.params", pa, err)) return -1;
-    if (ol_optim_has_modes(opt) && ol_ck_set_meta(ck, "optim.mode", ol_optim_mode_name(opt), err))
+    if (ol_ck_set_meta_json(ck, key_of(pre, "params", k2, sizeof k2), pa, err)) return -1;
+    /* A wrapper's mode is its inner's, stored with the inner. */
+    if (d->to_eval_f32 &&
+        ol_ck_set_meta(ck, key_of(pre, "mode", k2, sizeof k2), ol_optim_mode_name(opt), err))
         return -1;
     if (opt->ngroups == 1) return 0;
     json_t *gs = json_array();
@@ -107,19 +118,25 @@ int ol_optim_export(const ol_optim *opt, struct ol_checkpoint *ck, ol_error *err
             json_decref(gs);
             gs = NULL;
         }
-    return ol_ck_set_meta_json(ck, "optim.groups", gs, err);
+    return ol_ck_set_meta_json(ck, key_of(pre, "groups", k2, sizeof k2), gs, err);
+}
+
+int ol_optim_export(const ol_optim *opt, struct ol_checkpoint *ck, ol_error *err) {
+    if (export_at(opt, ck, "optim", err)) return -1;
+    return opt->inner ? export_at(opt->inner, ck, OL_OPTIM_INNER_PREFIX, err) : 0;
 }
 
 /* ---- reading ---- */
 
 /* optim.t: decimal digits only, at most MAX_STEPS. */
-static int read_steps(const struct ol_checkpoint *ck, int64_t *t, ol_error *err) {
-    const char *s = ol_ck_get_meta(ck, "optim.t");
+static int read_steps(const struct ol_checkpoint *ck, const char *pre, int64_t *t, ol_error *err) {
+    char k[64];
+    const char *s = ol_ck_get_meta(ck, key_of(pre, "t", k, sizeof k));
     char *end = NULL;
     errno = 0;
     long long v = s && s[0] >= '0' && s[0] <= '9' ? strtoll(s, &end, 10) : -1;
     if (!s || v < 0 || *end || errno)
-        return ol_fail(err, CK ": metadata 'optim.t' is not a step count", ol_ck_name(ck));
+        return ol_fail(err, CK ": metadata '%s' is not a step count", ol_ck_name(ck), k);
     if (v > MAX_STEPS)
         return ol_fail(err, CK ": step count %lld is beyond 2^53", ol_ck_name(ck), v);
     *t = (int64_t)v;
@@ -185,18 +202,22 @@ static int scalars_from(const struct ol_checkpoint *ck, const ol_optim_desc *d, 
     return 0;
 }
 
-static int read_options(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+static int read_options(const struct ol_checkpoint *ck, const char *pre, ol_optim_saved *s,
+                        ol_error *err) {
     json_t *j;
-    if (ol_ck_get_meta_json(ck, "optim.options", &j, err)) return -1;
-    int rc = options_from(ck, s->desc, j, "optim.options", s->o, s->stored, err);
+    char k[64];
+    if (ol_ck_get_meta_json(ck, key_of(pre, "options", k, sizeof k), &j, err)) return -1;
+    int rc = options_from(ck, s->desc, j, k, s->o, s->stored, err);
     json_decref(j);
     return rc;
 }
 
-static int read_scalars(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+static int read_scalars(const struct ol_checkpoint *ck, const char *pre, ol_optim_saved *s,
+                        ol_error *err) {
     json_t *j;
-    if (ol_ck_get_meta_json(ck, "optim.scalars", &j, err)) return -1;
-    int rc = scalars_from(ck, s->desc, j, "optim.scalars", s->scalars, err);
+    char k[64];
+    if (ol_ck_get_meta_json(ck, key_of(pre, "scalars", k, sizeof k), &j, err)) return -1;
+    int rc = scalars_from(ck, s->desc, j, k, s->scalars, err);
     json_decref(j);
     return rc;
 }
@@ -207,13 +228,15 @@ static int read_scalars(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_er
 
 /* optim.groups (groups 2..G), absent for one group: s->groups[0] is group
  * 1 (optim.options, optim.scalars). */
-static int read_groups(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+static int read_groups(const struct ol_checkpoint *ck, const char *pre, ol_optim_saved *s,
+                       ol_error *err) {
     json_t *j;
-    if (ol_ck_get_meta_json(ck, "optim.groups", &j, err)) return -1;
+    char k[64];
+    if (ol_ck_get_meta_json(ck, key_of(pre, "groups", k, sizeof k), &j, err)) return -1;
     const size_t extra = j ? json_array_size(j) : 0;
     int rc = 0;
     if (j && (!json_is_array(j) || extra < 1 || extra >= MAX_ENTRIES))
-        rc = ol_fail(err, CK ": metadata 'optim.groups' is malformed", ol_ck_name(ck));
+        rc = ol_fail(err, CK ": metadata '%s' is malformed", ol_ck_name(ck), k);
     else if (!(s->groups = calloc(extra + 1, sizeof *s->groups)))
         rc = ol_fail(err, "out of memory for %zu optimizer groups", extra + 1);
     if (rc == 0) {
@@ -223,11 +246,11 @@ static int read_groups(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_err
     }
     for (size_t i = 0; rc == 0 && i < extra; i++) {
         const json_t *g = json_array_get(j, i);
-        char what[64];
-        snprintf(what, sizeof what, "optim.groups[%zu].options", i + 1);
+        char what[112];
+        snprintf(what, sizeof what, "%s[%zu].options", k, i + 1);
         rc = options_from(ck, s->desc, json_object_get(g, "options"), what, s->groups[i + 1].o,
                           NULL, err);
-        snprintf(what, sizeof what, "optim.groups[%zu].scalars", i + 1);
+        snprintf(what, sizeof what, "%s[%zu].scalars", k, i + 1);
         if (rc == 0)
             rc = scalars_from(ck, s->desc, json_object_get(g, "scalars"), what,
                               s->groups[i + 1].scalars, err);
@@ -238,15 +261,17 @@ static int read_groups(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_err
 
 /* optim.params: [[offset, rows, cols, matrix, group], ...], absent in files
  * written before parameter tensors were stored (nparams = -1). */
-static int read_params(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+static int read_params(const struct ol_checkpoint *ck, const char *pre, ol_optim_saved *s,
+                       ol_error *err) {
     json_t *j;
+    char k[64];
     s->nparams = -1;
-    if (ol_ck_get_meta_json(ck, "optim.params", &j, err)) return -1;
+    if (ol_ck_get_meta_json(ck, key_of(pre, "params", k, sizeof k), &j, err)) return -1;
     if (!j) return 0;
     const size_t n = json_array_size(j);
     int rc = 0;
     if (!json_is_array(j) || n >= MAX_ENTRIES)
-        rc = ol_fail(err, CK ": metadata 'optim.params' is malformed", ol_ck_name(ck));
+        rc = ol_fail(err, CK ": metadata '%s' is malformed", ol_ck_name(ck), k);
     else if (!(s->params = calloc(n + 1, sizeof *s->params)))
         rc = ol_fail(err, "out of memory for %zu parameter tensors", n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -259,8 +284,8 @@ static int read_params(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_err
         }
         if (!ok || v[0] < 0 || v[1] < 1 || v[2] < 1 || (v[3] != 0 && v[3] != 1) || v[4] < 0 ||
             v[4] >= s->ngroups)
-            rc = ol_fail(err, CK ": optim.params[%zu] is not a parameter tensor of the stored "
-                         "groups", ol_ck_name(ck), i + 1);
+            rc = ol_fail(err, CK ": %s[%zu] is not a parameter tensor of the stored "
+                         "groups", ol_ck_name(ck), k, i + 1);
         else
             s->params[i] = (ol_optim_param){.offset = v[0], .rows = v[1], .cols = v[2],
                                             .matrix = (int)v[3], .group = (int)v[4]};
@@ -292,12 +317,13 @@ static int64_t first_nonfinite(const ol_tensor *t) {
     return -1;
 }
 
-static int read_state(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+static int read_state(const struct ol_checkpoint *ck, const char *pre, ol_optim_saved *s,
+                      ol_error *err) {
     const ol_optim_desc *d = s->desc;
     char key[128];
     s->n = -1;
     for (int i = 0; i < d->nstate; i++) {
-        state_key(d, i, key, sizeof key);
+        state_key(pre, d, i, key, sizeof key);
         const ol_tensor *t = ol_ck_find(ck, key);
         if (!t) return ol_fail(err, CK " has no tensor '%s'", ol_ck_name(ck), key);
         if (t->dtype != s->dtype)
@@ -319,21 +345,25 @@ static int read_state(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_erro
 }
 
 /* optim.mode: absent (train), "train", or "eval" for an optimizer with modes. */
-static int read_mode(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
-    const char *m = ol_ck_get_meta(ck, "optim.mode");
+static int read_mode(const struct ol_checkpoint *ck, const char *pre, ol_optim_saved *s,
+                     ol_error *err) {
+    char k[64];
+    const char *m = ol_ck_get_meta(ck, key_of(pre, "mode", k, sizeof k));
     if (!m || strcmp(m, "train") == 0) return 0;
     if (strcmp(m, "eval") != 0)
-        return ol_fail(err, CK ": metadata 'optim.mode' is not \"train\" or \"eval\"", ol_ck_name(ck));
+        return ol_fail(err, CK ": metadata '%s' is not \"train\" or \"eval\"", ol_ck_name(ck), k);
     if (!s->desc->to_eval_f32)
-        return ol_fail(err, CK ": metadata 'optim.mode' is \"eval\", but %s has no modes",
-                       ol_ck_name(ck), s->desc->name);
+        return ol_fail(err, CK ": metadata '%s' is \"eval\", but %s has no modes",
+                       ol_ck_name(ck), k, s->desc->name);
     s->eval_mode = 1;
     return 0;
 }
 
-int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+int ol_optim_read_at(const struct ol_checkpoint *ck, const char *pre, ol_optim_saved *s,
+                     ol_error *err) {
     memset(s, 0, sizeof *s);
-    const char *name = ol_ck_get_meta(ck, "optim.name");
+    char k[64];
+    const char *name = ol_ck_get_meta(ck, key_of(pre, "name", k, sizeof k));
     if (!name) return 1;
     s->desc = ol_optim_find(name);
     if (!s->desc)
@@ -341,16 +371,29 @@ int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *e
                        ol_ck_name(ck), name);
     if (s->desc->noptions > OL_OPTIM_MAXSLOTS)
         return ol_fail(err, "optimizer '%s' exceeds the interface limits", name);
-    const char *dt = ol_ck_get_meta(ck, "optim.dtype");
-    if (read_steps(ck, &s->t, err)) return -1;
+    /* A wrapper stores its inner beside it; an inner is no wrapper. */
+    const int inner = strcmp(pre, OL_OPTIM_INNER_PREFIX) == 0;
+    if (inner && s->desc->kind == OL_OPTIM_WRAPPER)
+        return ol_fail(err, CK ": the inner optimizer '%s' is a wrapper itself", ol_ck_name(ck), name);
+    if (!inner && s->desc->kind == OL_OPTIM_WRAPPER &&
+        !ol_ck_get_meta(ck, OL_OPTIM_INNER_PREFIX ".name"))
+        return ol_fail(err, CK " holds a %s optimizer without its inner optimizer (metadata '"
+                       OL_OPTIM_INNER_PREFIX ".name')", ol_ck_name(ck), s->desc->name);
+    const char *dt = ol_ck_get_meta(ck, key_of(pre, "dtype", k, sizeof k));
+    if (read_steps(ck, pre, &s->t, err)) return -1;
     if (!dt || ol_dtype_parse(dt, &s->dtype))
-        return ol_fail(err, CK ": metadata 'optim.dtype' is not f32 or f64", ol_ck_name(ck));
-    if (read_options(ck, s, err) || read_scalars(ck, s, err) || read_state(ck, s, err) ||
-        read_groups(ck, s, err) || read_params(ck, s, err) || read_mode(ck, s, err)) {
+        return ol_fail(err, CK ": metadata '%s' is not f32 or f64", ol_ck_name(ck), k);
+    if (read_options(ck, pre, s, err) || read_scalars(ck, pre, s, err) ||
+        read_state(ck, pre, s, err) || read_groups(ck, pre, s, err) ||
+        read_params(ck, pre, s, err) || read_mode(ck, pre, s, err)) {
         ol_optim_saved_free(s);
         return -1;
     }
     return 0;
+}
+
+int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+    return ol_optim_read_at(ck, "optim", s, err);
 }
 
 /* Whether the stored layout is opt's: the same tensors in the same groups
@@ -377,14 +420,26 @@ static int same_layout(const ol_optim *opt, const ol_optim_saved *s, const char 
     return 0;
 }
 
-int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err) {
+/* The optimizer stored under pre into opt, or with apply = 0 only the
+ * checks (which an apply repeats). */
+static int import_at(ol_optim *opt, const struct ol_checkpoint *ck, const char *pre, int apply,
+                     ol_error *err) {
     const ol_optim_desc *d = opt->desc;
-    const char *name = ol_ck_get_meta(ck, "optim.name");
+    char k[64];
+    const char *name = ol_ck_get_meta(ck, key_of(pre, "name", k, sizeof k));
+    const int inner = strcmp(pre, "optim") != 0;
     if (!name) return ol_fail(err, CK " holds no optimizer", ol_ck_name(ck));
-    if (strcmp(name, d->name) != 0)
-        return ol_fail(err, CK " holds a %.40s optimizer, not %s", ol_ck_name(ck), name, d->name);
+    if (inner && strcmp(name, d->name) != 0)
+        return ol_fail(err, CK " holds a %s over %.40s, not over %s", ol_ck_name(ck),
+                       ol_ck_get_meta(ck, "optim.name"), name, d->name);
+    if (strcmp(name, d->name) != 0) {
+        const char *in = ol_ck_get_meta(ck, OL_OPTIM_INNER_PREFIX ".name");
+        return ol_fail(err, CK " holds a %.40s%s%.40s optimizer, not %s%s%s", ol_ck_name(ck),
+                       name, in ? " over " : "", in ? in : "", d->name,
+                       opt->inner ? " over " : "", opt->inner ? opt->inner->desc->name : "");
+    }
     ol_optim_saved s;
-    if (ol_optim_read(ck, &s, err)) return -1;
+    if (ol_optim_read_at(ck, pre, &s, err)) return -1;
     int rc = 0;
     if (s.dtype != opt->dtype)
         rc = ol_fail(err, CK " holds an optimizer working in %s, this one works in %s",
@@ -426,10 +481,14 @@ int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err
                 rc = ol_fail(err, CK ": option '%s' of group %d differs from this optimizer's, "
                              "and it sizes the state", ol_ck_name(ck), op->name, k + 1);
         }
-    if (rc == 0) {
+    if (rc == 0 && apply) {
         /* Everything fits: a reset drops a closure method's memory, then
-         * the stored values replace the rest. */
+         * the stored values replace the rest (a wrapper's inner is
+         * imported on its own). */
+        ol_optim *keep = opt->inner;
+        opt->inner = NULL;
         ol_optim_reset(opt);
+        opt->inner = keep;
         for (int i = 0; rc == 0 && i < d->nstate; i++)
             rc = ol_tensor_copy_(&opt->state[i], s.state[i], err);
         for (int k = 0; rc == 0 && k < opt->ngroups; k++) {
@@ -444,4 +503,16 @@ int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err
     free(g);
     ol_optim_saved_free(&s);
     return rc;
+}
+
+int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err) {
+    /* Both checked before either changes. */
+    if (import_at(opt, ck, "optim", 0, err) ||
+        (opt->inner && import_at(opt->inner, ck, OL_OPTIM_INNER_PREFIX, 0, err)))
+        return -1;
+    if (import_at(opt, ck, "optim", 1, err) ||
+        (opt->inner && import_at(opt->inner, ck, OL_OPTIM_INNER_PREFIX, 1, err)))
+        return -1;
+    if (opt->inner) opt->eval_mode = opt->inner->eval_mode;
+    return 0;
 }

@@ -14,6 +14,8 @@
 const ol_optim_desc *ol_optim_find(const char *name) {
     for (const ol_optim_desc *const *d = ol_optim_registry; *d; d++)
         if (strcmp((*d)->name, name) == 0) return *d;
+    for (const ol_optim_desc *const *d = ol_optim_wrappers; *d; d++)
+        if (strcmp((*d)->name, name) == 0) return *d;
     return NULL;
 }
 
@@ -240,6 +242,7 @@ int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err
 }
 
 void ol_optim_reset(ol_optim *opt) {
+    if (opt->inner) ol_optim_reset(opt->inner); /* a wrapper: both start afresh */
     priv_drop(opt);
     opt->t = 0;
     opt->eval_mode = 0;
@@ -314,6 +317,7 @@ static int split_parts(const ol_optim *opt, int64_t n) {
 }
 
 int ol_optim_step_parts(const ol_optim *opt) {
+    if (opt->inner) return ol_optim_step_parts(opt->inner);
     return split_parts(opt, opt->n);
 }
 
@@ -393,6 +397,7 @@ static void run_kernel(ol_optim *opt, int64_t t, double loss, int lookahead, voi
 }
 
 int ol_optim_has_prepare(const ol_optim *opt) {
+    if (opt->inner) return ol_optim_has_prepare(opt->inner); /* a wrapper's is its inner's */
     return opt->desc->prepare_f32 != NULL;
 }
 
@@ -411,6 +416,7 @@ static void maybe_init(ol_optim *opt) {
 
 int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err) {
     if (check_buffer(opt, w, "params", err)) return -1;
+    if (opt->inner) return ol_optim_prepare(opt->inner, w, err);
     if (!ol_optim_has_prepare(opt)) return 0;
     maybe_init(opt);
     run_kernel(opt, opt->t + 1, NAN, 1, ol_tensor_data(w), NULL, MOVE_PREPARE);
@@ -418,16 +424,23 @@ int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err) {
 }
 
 int ol_optim_has_modes(const ol_optim *opt) {
+    if (opt->inner) return ol_optim_has_modes(opt->inner);
     return opt->desc->to_eval_f32 != NULL;
 }
 
 const char *ol_optim_mode_name(const ol_optim *opt) {
+    if (opt->inner) return ol_optim_mode_name(opt->inner);
     return opt->eval_mode ? "eval" : "train";
 }
 
 /* Into mode `eval` (0: train), moving w there unless it is there already. */
 static int switch_mode(ol_optim *opt, ol_tensor *w, int eval, ol_error *err) {
     if (check_buffer(opt, w, "params", err)) return -1;
+    if (opt->inner) { /* a wrapper's mode is its inner's */
+        const int rc = switch_mode(opt->inner, w, eval, err);
+        opt->eval_mode = opt->inner->eval_mode;
+        return rc;
+    }
     if (!ol_optim_has_modes(opt) || opt->eval_mode == eval) return 0;
     run_kernel(opt, opt->t, NAN, 0, ol_tensor_data(w), NULL, eval ? MOVE_TO_EVAL : MOVE_TO_TRAIN);
     opt->eval_mode = eval;
@@ -447,6 +460,14 @@ int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, 
     if (check_buffer(opt, w, "params", err) || check_buffer(opt, g, "grad", err)) return -1;
     if (opt->desc->kind == OL_OPTIM_CLOSURE) /* see second.h */
         return ol_fail(err, "%s needs a closure: opt:step(closure)", opt->desc->name);
+    if (opt->desc->kind == OL_OPTIM_WRAPPER) { /* lookahead.c */
+        if (!opt->inner) return ol_fail(err, "%s has no inner optimizer", opt->desc->name);
+        if (ol_optim_check_dtype(opt->desc, opt->dtype, opt->groups[0].o, err) ||
+            ol_optim_wrapper_begin(opt, w, err) ||
+            ol_optim_step(opt->inner, w, g, loss, lookahead, err))
+            return -1;
+        return ol_optim_wrapper_end(opt, w, err);
+    }
     if (ol_tensor_data(w) == ol_tensor_data(g) && opt->n > 0)
         return ol_fail(err, "grad and params share memory");
     if (opt->eval_mode)

@@ -145,8 +145,14 @@ struct ol_closure;
  *                     (muon, adafactor, shampoo, soap).
  *   OL_OPTIM_CLOSURE  closure_step (and priv_free for its memory), no
  *                     step_f32/f64: stepped by ol_optim_closure_step with a
- *                     loss-and-gradient callback (second.h) */
-typedef enum ol_optim_kind { OL_OPTIM_FUSED, OL_OPTIM_TENSOR, OL_OPTIM_CLOSURE } ol_optim_kind;
+ *                     loss-and-gradient callback (second.h)
+ *   OL_OPTIM_WRAPPER  none of them: steps another optimizer (opt->inner)
+ *                     and then does its own pass (lookahead.c); not in
+ *                     ol_optim_registry but in ol_optim_wrappers, since it
+ *                     is built over an optimizer, not over parameters */
+typedef enum ol_optim_kind {
+    OL_OPTIM_FUSED, OL_OPTIM_TENSOR, OL_OPTIM_CLOSURE, OL_OPTIM_WRAPPER
+} ol_optim_kind;
 
 typedef struct ol_optim_desc {
     const char *name;
@@ -223,7 +229,11 @@ static inline void ol_optim_fill(ol_dtype dt, void *buf, int64_t n, double v) {
 
 /* ---- the registry (engine/optim/registry.c) ---- */
 extern const ol_optim_desc *const ol_optim_registry[]; /* NULL-terminated */
-const ol_optim_desc *ol_optim_find(const char *name);  /* NULL if unknown */
+/* The wrappers (lookahead.c), NULL-terminated: optimizers built over
+ * another optimizer (kind OL_OPTIM_WRAPPER). */
+extern const ol_optim_desc *const ol_optim_wrappers[];
+/* A registry optimizer or a wrapper by name; NULL if unknown. */
+const ol_optim_desc *ol_optim_find(const char *name);
 const ol_optim_option *ol_optim_find_option(const ol_optim_desc *d, const char *name);
 /* 0-based index of an enum choice, or -1. */
 int ol_optim_enum_index(const ol_optim_option *opt, const char *choice);
@@ -271,6 +281,10 @@ typedef struct ol_optim {
      * next (ol_optim_set_group_values checks them). Cleared by it. */
     int defer_check;
     int eval_mode;                      /* 1: w holds the point to evaluate (ol_optim_eval) */
+    /* A wrapper (OL_OPTIM_WRAPPER): the optimizer it steps, borrowed (the
+     * caller keeps it alive and frees it after the wrapper); NULL for the
+     * others. Set by ol_optim_wrap. */
+    struct ol_optim *inner;
 } ol_optim;
 
 /* Defaults, zeroed state of n elements. */
@@ -324,6 +338,27 @@ int ol_optim_eval(ol_optim *opt, ol_tensor *w, ol_error *err);
 int ol_optim_train(ol_optim *opt, ol_tensor *w, ol_error *err);
 /* "train" or "eval". */
 const char *ol_optim_mode_name(const ol_optim *opt);
+
+/* ---- wrappers (engine/optim/lookahead.c) ----
+ * A wrapper is an instance of a wrapper descriptor (ol_optim_init with
+ * the inner's dtype and length) over another optimizer, the inner, which
+ * keeps its own options, state and step count. ol_optim_step on the
+ * wrapper steps the inner and then does the wrapper's pass; ol_optim_reset
+ * resets both; ol_optim_prepare, the mode switches (ol_optim_eval,
+ * ol_optim_train) and ol_optim_step_parts are the inner's. An inner that
+ * is a closure method is stepped by its caller between
+ * ol_optim_wrapper_begin and ol_optim_wrapper_end (the binding does so).
+ * A wrapper cannot be an inner. */
+/* Makes opt (initialised with a wrapper descriptor, group 1 holding the
+ * options every group starts from) the wrapper of inner: the same
+ * parameter tensors and groups as inner, its state started from w, the
+ * parameters. Before opt's first step; fails, changing nothing, for an
+ * inner of another dtype or length, or an inner that is a wrapper. */
+int ol_optim_wrap(ol_optim *opt, ol_optim *inner, const ol_tensor *w, ol_error *err);
+/* Before the inner's step (the first after a reset starts the state from w). */
+int ol_optim_wrapper_begin(ol_optim *opt, const ol_tensor *w, ol_error *err);
+/* After the inner's step: the wrapper's pass over w, and opt->t + 1. */
+int ol_optim_wrapper_end(ol_optim *opt, ol_tensor *w, ol_error *err);
 
 /* How ol_optim_step cuts its pass over the n elements among the threads:
  * into ol_optim_step_parts(opt) parts as ol_parallel_for(n,
@@ -398,6 +433,11 @@ static inline int64_t ol_optim_state_numel(const ol_optim *opt, int k) {
  *             optim.mode        "train" or "eval", for an optimizer with
  *                               modes only (absent: train, as in files
  *                               written before modes existed)
+ * A wrapper (lookahead) stores itself under these keys and its inner
+ * optimizer under the same keys with the prefix optim.inner instead of
+ * optim (optim.inner.name, optim.inner.state.exp_avg, ...); its mode is
+ * the inner's (optim.inner.mode). Files of a single optimizer have no
+ * optim.inner.* keys.
  * Numbers in the JSON follow ol_ck_set_meta_json (shortest exact form;
  * inf and nan as strings). An import needs the same parameter tensors and
  * groups (the caller builds them again, as it builds the model). A closure
@@ -439,6 +479,11 @@ void ol_optim_saved_free(ol_optim_saved *s);
 /* 0: *s filled (free it with ol_optim_saved_free); 1: ck holds no
  * optimizer; -1: err says what is wrong, naming the checkpoint. */
 int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err);
+/* The same for the optimizer stored under prefix pre: "optim", or
+ * OL_OPTIM_INNER_PREFIX for a wrapper's inner. */
+#define OL_OPTIM_INNER_PREFIX "optim.inner"
+int ol_optim_read_at(const struct ol_checkpoint *ck, const char *pre, ol_optim_saved *s,
+                     ol_error *err);
 
 /* Puts the optimizer stored in ck into opt: state, every group's options
  * (for group 1 those the file holds; the others keep their values) and
@@ -446,7 +491,9 @@ int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *e
  * without an optimizer, with another optimizer or dtype, other parameter
  * tensors or groups, state of another length than opt's, options a group's
  * tensors cannot take (desc->check_param), or anything ol_optim_read
- * refuses. The mode is the file's. */
+ * refuses. The mode is the file's. A wrapper imports its inner too
+ * (checked as a whole before either changes); a file of a wrapper over
+ * another inner optimizer is refused, naming both. */
 int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err);
 
 #endif

@@ -20,6 +20,7 @@ void ol_run_init(ol_run *r) {
  * if the optimizer has no such option. */
 static double option_value(const ol_optim *opt, const char *name) {
     const ol_optim_option *op = ol_optim_find_option(opt->desc, name);
+    if (!op && opt->inner) return option_value(opt->inner, name); /* lookahead: its inner's */
     return op ? opt->groups[0].o[op->slot] : NAN;
 }
 

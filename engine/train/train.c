@@ -98,6 +98,10 @@ typedef struct run {
     ol_tensor saved[OL_OPTIM_MAXSTATE]; /* keep: the optimizer's state before the step */
     ol_optim_group *saved_groups;       /* keep: each group's scalars before the step */
     int64_t saved_t;
+    /* keep, for a wrapper (lookahead): the same of its inner optimizer */
+    ol_tensor saved_inner[OL_OPTIM_MAXSTATE];
+    ol_optim_group *saved_inner_groups;
+    int64_t saved_inner_t;
     int keep;             /* on_nonfinite stop or skip: a bad step is undone */
     int lookahead;        /* the optimizer moves w before the gradient (nag) */
     int sharded;          /* with a world: the loader reads this rank's shard */
@@ -132,7 +136,7 @@ static int check_config(const ol_train_config *c, ol_error *err) {
                        (long long)c->opt->n, (long long)ol_model_nparams(c->model));
     for (int i = 0; i < c->opt->ngroups; i++)
         if (ol_optim_check_dtype(c->opt->desc, c->opt->dtype, c->opt->groups[i].o, err)) return -1;
-    if (c->opt->eval_mode)
+    if (c->opt->eval_mode || (c->opt->inner && c->opt->inner->eval_mode))
         return ol_fail(err, "the optimizer (%s) is in eval mode: call opt:train() before training",
                        c->opt->desc->name);
     if (c->average) {
@@ -354,6 +358,12 @@ static int run_begin(run *r, const ol_train_config *c, ol_error *err) {
         if (ol_tensor_clone(&c->opt->state[i], &r->saved[i], err)) return -1;
     if (r->keep && !(r->saved_groups = calloc((size_t)c->opt->ngroups, sizeof *r->saved_groups)))
         return ol_fail(err, "out of memory for the optimizer's groups");
+    const ol_optim *in = c->opt->inner;
+    for (int i = 0; r->keep && in && i < in->desc->nstate; i++)
+        if (ol_tensor_clone(&in->state[i], &r->saved_inner[i], err)) return -1;
+    if (r->keep && in &&
+        !(r->saved_inner_groups = calloc((size_t)in->ngroups, sizeof *r->saved_inner_groups)))
+        return ol_fail(err, "out of memory for the optimizer's groups");
     if (c->world) {
         const double t1 = now();
         r->sharded = 1;
@@ -378,8 +388,10 @@ static void run_end(run *r, ol_train_state *final) {
     ol_tensor_release(&r->g);
     ol_tensor_release(&r->backup);
     for (int i = 0; i < OL_OPTIM_MAXSTATE; i++) ol_tensor_release(&r->saved[i]);
+    for (int i = 0; i < OL_OPTIM_MAXSTATE; i++) ol_tensor_release(&r->saved_inner[i]);
     free(r->saved_groups);
-    r->saved_groups = NULL;
+    free(r->saved_inner_groups);
+    r->saved_groups = r->saved_inner_groups = NULL;
     if (r->sharded) ol_loader_set_shard(r->c->loader, 0, 1, NULL); /* (0, 1) cannot fail */
     ol_batch_free(&r->batch);
     ol_evaluator_free(&r->val);
@@ -423,24 +435,36 @@ static int same_place(const run *r, ol_error *err) {
 
 /* ---- a step ---- */
 
-/* keep: w and the optimizer's state (buffers, scalars, step count) into
- * their copies (back = 0), or back from them (back = 1). */
-static void snapshot(run *r, int back) {
-    ol_optim *opt = r->c->opt;
-    for (int k = 0; k <= opt->desc->nstate; k++) {
-        const ol_tensor *live_t = k ? &opt->state[k - 1] : &r->w;
-        char *live = ol_tensor_data(live_t);
-        char *copy = ol_tensor_data(k ? &r->saved[k - 1] : &r->backup);
+/* One optimizer's state (buffers, scalars, step count) into the copies
+ * saved, groups, t (back = 0), or back from them (back = 1). */
+static void snapshot_optim(run *r, ol_optim *opt, ol_tensor *saved, ol_optim_group *groups,
+                           int64_t *t, int back) {
+    for (int k = 0; k < opt->desc->nstate; k++) {
+        char *live = ol_tensor_data(&opt->state[k]), *copy = ol_tensor_data(&saved[k]);
         copy_job j = {.dst = back ? live : copy, .src = back ? copy : live,
                       .esize = ol_dtype_size(r->w.dtype)};
-        copy_buffer(opt, &j, ol_tensor_numel(live_t));
+        copy_buffer(r->c->opt, &j, ol_tensor_numel(&opt->state[k]));
     }
     for (int i = 0; i < opt->ngroups; i++) {
-        double *live = opt->groups[i].scalars, *copy = r->saved_groups[i].scalars;
+        double *live = opt->groups[i].scalars, *copy = groups[i].scalars;
         memcpy(back ? live : copy, back ? copy : live, sizeof opt->groups[i].scalars);
     }
-    if (back) opt->t = r->saved_t;
-    else r->saved_t = opt->t;
+    if (back) opt->t = *t;
+    else *t = opt->t;
+}
+
+/* keep: w and the optimizer's state (and a wrapper's inner's) into their
+ * copies (back = 0), or back from them (back = 1). */
+static void snapshot(run *r, int back) {
+    ol_optim *opt = r->c->opt;
+    char *live = ol_tensor_data(&r->w), *copy = ol_tensor_data(&r->backup);
+    copy_job j = {.dst = back ? live : copy, .src = back ? copy : live,
+                  .esize = ol_dtype_size(r->w.dtype)};
+    copy_buffer(opt, &j, ol_tensor_numel(&r->w));
+    snapshot_optim(r, opt, r->saved, r->saved_groups, &r->saved_t, back);
+    if (opt->inner)
+        snapshot_optim(r, opt->inner, r->saved_inner, r->saved_inner_groups, &r->saved_inner_t,
+                       back);
 }
 
 /* Forward, loss and backward of the batch into the model's flat gradient,

@@ -22,7 +22,9 @@ local function setup(name, dtype)
   ol.seed(7)
   local ds = ol.data.synthetic{kind = "spirals", n = 75, classes = 3}
   local net = ol.nn.mlp{sizes = {2, 6, 3}, activation = "tanh", dtype = dtype}
-  local opt = ol.optim[name](net)
+  -- a wrapper (lookahead) over adam, with a sync every 3 steps
+  local opt = ol.optim.kind(name) == "wrapper" and ol.optim[name](ol.optim.adam(net), {k = 3})
+              or ol.optim[name](net)
   -- Each group's lr on its own schedule (muon's two groups have their own lr).
   -- (rprop's lr is its initial step size, read at the first step only: it takes no schedule)
   if ol.optim.defaults(name).lr and name ~= "rprop" then

@@ -148,6 +148,9 @@ for _, name in ipairs(ol.optim.list()) do
   table.sort(names)
   local first = names[1]
   TAKES_OPTIONS["ol.optim." .. name] = {2, name, first .. first:sub(-1), first, function(o)
+    if ol.optim.kind(name) == "wrapper" then -- built over another optimizer
+      return ol.optim[name](ol.optim.sgd(ol.zeros(2, 2)), o)
+    end
     return ol.optim[name](ol.zeros(2, 2), o) end}
 end
 
