@@ -232,6 +232,7 @@ extern const ol_optim_desc *const ol_optim_registry[]; /* NULL-terminated */
 /* The wrappers (lookahead.c), NULL-terminated: optimizers built over
  * another optimizer (kind OL_OPTIM_WRAPPER). */
 extern const ol_optim_desc *const ol_optim_wrappers[];
+extern const ol_optim_desc ol_optim_lookahead; /* the one wrapper */
 /* A registry optimizer or a wrapper by name; NULL if unknown. */
 const ol_optim_desc *ol_optim_find(const char *name);
 const ol_optim_option *ol_optim_find_option(const ol_optim_desc *d, const char *name);

@@ -642,6 +642,50 @@ static void test_optimizer_steps_allocate_nothing(void **state) {
     ol_parallel_shutdown();
 }
 
+/* lookahead (a wrapper, not in the registry) over inner optimizers of
+ * each kind that ol.train drives, with k = 2 so that the counted steps
+ * sync: its step (the inner's, then the slow-weight pass) allocates
+ * nothing either. */
+static void test_lookahead_steps_allocate_nothing(void **state) {
+    (void)state;
+    static const char *const inners[] = {"sgd", "adam", "nag", "sf_sgd", "muon"};
+    for (int th = 1; th <= 2; th++) {
+        ol_set_threads(th);
+        for (size_t i = 0; i < sizeof inners / sizeof inners[0]; i++)
+            for (int k = 0; k < 2; k++) {
+                ol_error err;
+                const ol_dtype dt = k ? OL_F64 : OL_F32;
+                const ol_optim_desc *d = ol_optim_find(inners[i]);
+                assert_non_null(d);
+                net t;
+                ol_optim in, la;
+                net_make(&t, dt, th == 1 ? SMALL : LARGE, 32);
+                const int64_t np = ol_model_nparams(t.m);
+                if (ol_optim_init(&in, d, dt, np, &err)) fail_msg("%s: %s", d->name, err.msg);
+                if (strcmp(inners[i], "sgd") == 0)
+                    assert_int_equal(ol_optim_set(&in, "momentum", (double[]){0.9, 0}, &err), 0);
+                set_model_params(&in, t.m);
+                assert_int_equal(ol_optim_init(&la, &ol_optim_lookahead, dt, np, &err), 0);
+                assert_int_equal(ol_optim_set(&la, "k", (double[]){2, 0}, &err), 0);
+                if (ol_optim_wrap(&la, &in, &t.w, &err)) fail_msg("wrap: %s", err.msg);
+                if (th > 1 && d->kind == OL_OPTIM_FUSED && ol_optim_step_parts(&la) != 2)
+                    fail_msg("lookahead(%s): the step is not cut at 2 threads", d->name);
+                const long n = fused_run(&la, &t);
+                if (n != 0)
+                    fail_msg("lookahead(%s) (%s, %d thread(s)): %ld allocations in %d steps after %d",
+                             d->name, ol_dtype_name(dt), th, n, COUNTED, WARMUP);
+                assert_true(la.t == WARMUP + COUNTED && in.t == la.t);
+                ol_optim_free(&la);
+                ol_optim_free(&in);
+                net_free(&t);
+            }
+        print_message("lookahead over %d inner optimizers at %d thread(s): no allocation\n",
+                      (int)(sizeof inners / sizeof inners[0]), th);
+    }
+    ol_set_threads(1);
+    ol_parallel_shutdown();
+}
+
 /* The counter sees an optimizer's allocations: a closure method's memory
  * is made at its first step, and again when an option sizes it anew
  * (hessian_free's cg_iters raised, lbfgs's history_size changed); a matrix
@@ -701,6 +745,7 @@ int main(void) {
         cmocka_unit_test(test_counter_is_live),
         cmocka_unit_test(test_epochs_allocate_nothing),
         cmocka_unit_test(test_optimizer_steps_allocate_nothing),
+        cmocka_unit_test(test_lookahead_steps_allocate_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
