@@ -357,14 +357,17 @@ static json_t *meta_json(lua_State *L, const ol_checkpoint *ck, const char *k) {
     return j;
 }
 
-/* ck.optimizer = {name, dtype, t, options, scalars, mode[, groups]} when
- * the file has one: what ol_optim_read found, the options the file holds
- * (in their Lua form), scalars as numbers (group 1's), mode "train" or
- * "eval", and with several groups each group's {options, scalars}. */
-static void push_optimizer(lua_State *L, const ol_checkpoint *ck) {
+/* ck.optimizer = {name, dtype, t, options, scalars, mode[, groups][, inner]}
+ * when the file has one: what ol_optim_read found, the options the file
+ * holds (in their Lua form), scalars as numbers (group 1's), mode "train"
+ * or "eval", with several groups each group's {options, scalars}, and for
+ * a wrapper (lookahead) its inner optimizer's the same way. Set as field
+ * `field` of the table on top of the stack; pre: the keys' prefix. */
+static void push_optimizer_at(lua_State *L, const ol_checkpoint *ck, const char *pre,
+                              const char *field) {
     ol_optim_saved s;
     ol_error err;
-    int rc = ol_optim_read(ck, &s, &err);
+    int rc = ol_optim_read_at(ck, pre, &s, &err);
     if (rc < 0) luaL_error(L, "load: %s", err.msg);
     if (rc > 0) return;
     /* The groups into Lua's memory before anything can raise. */
@@ -416,7 +419,8 @@ static void push_optimizer(lua_State *L, const ol_checkpoint *ck) {
         }
         lua_setfield(L, -2, "groups");
     }
-    lua_setfield(L, -3, "optimizer"); /* into ck, under the groups' block */
+    if (d->kind == OL_OPTIM_WRAPPER) push_optimizer_at(L, ck, OL_OPTIM_INNER_PREFIX, "inner");
+    lua_setfield(L, -3, field); /* into the table under the groups' block */
     lua_settop(L, gslot - 1);
 }
 
@@ -526,7 +530,7 @@ static int l_load(lua_State *L) {
     }
     lua_setfield(L, 3, "tensors");
     push_meta(L, ck);
-    push_optimizer(L, ck);
+    push_optimizer_at(L, ck, "optim", "optimizer");
     push_average(L, ck);
     push_rng(L, ck);
     luaL_setmetatable(L, CK_MT);

@@ -89,11 +89,13 @@ end
 -- The optimizers ol.train can drive: those that step from the model's
 -- gradients (opt:step()). The closure-only ones (kind "closure": the
 -- second-order methods, which evaluate the loss several times per step)
--- need opt:step(closure).
+-- need opt:step(closure); a wrapper (lookahead) is built over another
+-- optimizer, which this script's options do not describe.
 local function usable_optimizers()
   local names = {}
   for _, name in ipairs(ol.optim.list()) do
-    if ol.optim.kind(name) ~= "closure" then names[#names + 1] = name end
+    local kind = ol.optim.kind(name)
+    if kind ~= "closure" and kind ~= "wrapper" then names[#names + 1] = name end
   end
   return names
 end
@@ -123,8 +125,10 @@ local usable = usable_optimizers()
 local usable_set = {}
 for _, name in ipairs(usable) do usable_set[name] = true end
 if not usable_set[o.optimizer] then
-  local why = ol.optim.kind(o.optimizer)
-    and "needs a closure (it evaluates the loss several times per step), which the training loop does not give"
+  local kind = ol.optim.kind(o.optimizer)
+  local why = kind == "wrapper" and "wraps another optimizer (in a script: ol.optim." .. o.optimizer
+                                    .. "(ol.optim.adam(net)))"
+    or kind and "needs a closure (it evaluates the loss several times per step), which the training loop does not give"
     or "is not an optimizer"
   io.stderr:write(string.format("train.lua: --optimizer %s: %s; usable here: %s\n", o.optimizer, why,
                                 table.concat(usable, ", ")))

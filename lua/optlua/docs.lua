@@ -181,10 +181,11 @@ ol.optim: optimizers, all built and stepped the same way
 D["optim.list"] = "ol.optim.list() -> {names}\n  Every optimizer's name, in registry order; printed (print(ol.optim.list()) or at the REPL)\n  it lists every optimizer with its options and defaults."
 D["optim.defaults"] = "ol.optim.defaults(name) -> {option = default, ...}\n  The default options of one optimizer (pairs as {a, b}, enums as names)."
 D["optim.kind"] = [[
-ol.optim.kind(name) -> "fused" | "tensor" | "closure"  (nil and why, for a name that is no optimizer)
+ol.optim.kind(name) -> "fused" | "tensor" | "closure" | "wrapper"  (nil and why, for a name that is no optimizer)
   How the optimizer steps: "fused", one pass over the flat parameters; "tensor", on each parameter
   tensor as a whole (muon, lamb, adafactor, ...); "closure", only with opt:step(closure), which it calls several times per step (newton, cg,
-  lbfgs, hessian_free): ol.train does not drive these.]]
+  lbfgs, hessian_free): ol.train does not drive these; "wrapper", built over another optimizer, which
+  it steps (lookahead).]]
 D["optimizer:step"] = "opt:step(closure | grad | nil) -> loss\n  One step; a closure() -> loss, grad may be called several times."
 D["optimizer:state"] = "opt:state() -> {name = tensor view}\n  The optimizer's state (moments, gains, step sizes)."
 D["optimizer:reset"] = "opt:reset() -> opt\n  Clears the state."
@@ -254,6 +255,20 @@ local optim = {
 for k, v in pairs(optim) do
   D["optim." .. k] = "ol.optim." .. k .. "(params [, options]) -> optimizer\n  " .. v
 end
+D["optim.lookahead"] = [[
+ol.optim.lookahead(inner [, options]) -> optimizer
+  Lookahead (Zhang et al. 2019, "k steps forward, 1 step back"; the authors' michaelrzhang/lookahead)
+  around any optimizer `inner`: the slow weights phi start at w (at construction, and at the first step
+  after opt:reset()); every step steps inner, whose state is kept; after every k of them
+  phi <- phi + alpha (w - phi) and w <- phi.
+  local opt = ol.optim.lookahead(ol.optim.adam(net, {lr = 1e-3}), {k = 5, alpha = 0.5})
+  k (an integer >= 1) and alpha (in [0, 1]) are live, per group (opt.groups[i]) and take schedules.
+  opt.inner is the inner optimizer; a name that is not lookahead's own (opt.lr, opt:schedule("lr", f))
+  is the inner's. opt:state() holds slow_weights, opt.inner:state() the inner's state; opt:reset()
+  resets both; opt:eval()/opt:train() switch a schedule-free inner. Closure methods (lbfgs, ...) as
+  inner step with opt:step(closure). ol.train and checkpoints (ol.save, ck:restore) take it as any
+  optimizer; the file holds both, and restores only into a lookahead over the same optimizer.
+  A lookahead cannot wrap a lookahead, and its inner cannot be freed while it lives.]]
 
 -- ---- schedules, clipping, plateaus, PCA -------------------------------------
 D["schedule"] = [[

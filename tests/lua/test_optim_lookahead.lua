@@ -214,6 +214,11 @@ T.test("checkpoint mid-run, restore, continue = uninterrupted, bit for bit", fun
   la2.k = 4 -- the file's k and alpha replace the live ones
   local ck = ol.load(path)
   T.eq(ck.optimizer.name, "lookahead")
+  T.eq(ck.optimizer.options.k, 3)
+  T.eq(ck.optimizer.scalars[1], 2, "8 steps: 2 since the sync at step 6")
+  T.eq(ck.optimizer.inner.name, "adam", "ck.optimizer.inner: the inner's part of the file")
+  T.eq(ck.optimizer.inner.t, 8)
+  T.ok(ck.tensors["optim.state.slow_weights"] and ck.tensors["optim.inner.state.exp_avg"])
   ck:restore(net2, la2)
   T.eq(la2.t, 8)
   T.eq(la2.inner.t, 8)
