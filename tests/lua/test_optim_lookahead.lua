@@ -280,4 +280,42 @@ T.test("errors: bad k and alpha, wrapping a lookahead, a freed inner, other para
            {model = net, optimizer = bad, data = ol.data.loader(ds, {dtype = "f64"}), progress = false})
 end)
 
+-- ol.train's on_nonfinite = "skip" undoes a bad step of the pair: the
+-- slow weights, the counter and the inner's state too. Six samples, batch
+-- size 1; sample 3 is far out, and the inner's lr is 1.7e308 at its first
+-- attempt at step 3, so that step overflows (as in test_train_hostile.lua).
+local XS = {{0.5, -1}, {1.5, 0.25}, {1000, -1000}, {0.1, 0.9}, {-1.2, -0.3}, {0.8, -0.6}}
+local YS = {1, 2, 3, 1, 2, 3}
+local function hostile(keep, huge)
+  local x, y = {}, {}
+  for i = 1, 6 do
+    if keep(i) then x[#x + 1] = XS[i]; y[#y + 1] = YS[i] end
+  end
+  ol.seed(4)
+  local net = ol.nn.mlp{sizes = {2, 8, 3}, activation = "relu", dtype = "f64"}
+  local la = ol.optim.lookahead(ol.optim.sgd(net, {lr = 0.1, momentum = 0.9}), {k = 2})
+  if huge then
+    local given = false
+    la:schedule("lr", function(t) -- the inner's lr
+      if t == 3 and not given then given = true; return 1.7e308 end
+      return 0.1
+    end)
+  end
+  local ds = ol.data.dataset(ol.tensor(x, "f64"), ol.tensor(y, "f64"))
+  return net, la, ol.data.loader(ds, {batch_size = 1, shuffle = false, dtype = "f64"})
+end
+
+T.test("ol.train with on_nonfinite = 'skip' undoes the pair's step, inner state included", function()
+  local net, la, loader = hostile(function() return true end, true)
+  local s = ol.train{model = net, optimizer = la, data = loader, progress = false, on_nonfinite = "skip"}
+  T.eq(s.skipped, 1)
+  T.eq(la.t, 5)
+  T.eq(la.inner.t, 5)
+  local ref, rla, rl = hostile(function(i) return i ~= 3 end)
+  ol.train{model = ref, optimizer = rla, data = rl, progress = false}
+  same(net:params(), ref:params(), "parameters")
+  same(la:state().slow_weights, rla:state().slow_weights, "slow weights")
+  same(la.inner:state().momentum_buffer, rla.inner:state().momentum_buffer, "momentum buffer")
+end)
+
 T.run()
