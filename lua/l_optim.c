@@ -291,7 +291,8 @@ static int l_step(lua_State *L) {
         ol_l_hold(L, held, 4); /* 8 */
         if (ol_optim_wrapper_begin(&u->opt, w, &err)) return ol_l_error(L, 0, &err);
         const int nres = closure_step(L, u->opt.inner, 5, model);
-        if (ol_optim_wrapper_end(&u->opt, ol_l_totensor(L, 5), &err)) return ol_l_error(L, 0, &err);
+        if (!(w = ol_l_totensor(L, 5))) return luaL_error(L, "optimizer's params tensor was closed");
+        if (ol_optim_wrapper_end(&u->opt, w, &err)) return ol_l_error(L, 0, &err);
         return nres;
     }
     lua_settop(L, 2);
