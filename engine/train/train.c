@@ -199,7 +199,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
-static double groups_digest(const ol_optim *opt) {
+static uint64_t groups_hash(const ol_optim *opt) {
     uint64_t h = fnv(1469598103934665603u, &opt->ngroups, sizeof opt->ngroups);
     for (int i = 0; i < opt->ngroups; i++) h = fnv(h, opt->groups[i].o, sizeof opt->groups[i].o);
     for (int i = 0; i < opt->nparams; i++) {
@@ -207,7 +207,18 @@ static double groups_digest(const ol_optim *opt) {
         const int64_t v[4] = {p->offset, p->rows, p->cols, p->group};
         h = fnv(h, v, sizeof v);
     }
-    return (double)(h >> 12);
+    if (opt->inner) { /* a wrapper (lookahead): its inner's name, step count and groups too */
+        const ol_optim *in = opt->inner;
+        const uint64_t ih = groups_hash(in);
+        h = fnv(h, in->desc->name, strlen(in->desc->name));
+        h = fnv(h, &in->t, sizeof in->t);
+        h = fnv(h, &ih, sizeof ih);
+    }
+    return h;
+}
+
+static double groups_digest(const ol_optim *opt) {
+    return (double)(groups_hash(opt) >> 12);
 }
 
 static void agree_fields(const ol_train_config *c, double *v) {
@@ -294,7 +305,8 @@ static int agree(const ol_train_config *c, ol_error *err) {
             char name[64], a[64], b[64];
             if (k == AG_GROUPS) {
                 rc = ol_fail(err, "ranks disagree: rank %d's optimizer has other parameter groups "
-                             "(their tensors or options) than rank 0's", r);
+                             "(their tensors or options%s) than rank 0's", r,
+                             c->opt->inner ? ", or the inner optimizer, its step or groups" : "");
                 break;
             }
             if (k >= AG_OPTIONS) slot_name(d, k - AG_OPTIONS, name, sizeof name);
