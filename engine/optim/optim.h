@@ -65,6 +65,11 @@ typedef struct ol_optim_option {
      * the parameters are set, so it is given at construction, per group,
      * and refused afterwards. */
     int sizes_state;
+    /* Element k (1, or 2 for a pair's second) may be "none", stored as 0
+     * and read by the step as its own default (adafactor's eps[1]: the
+     * machine epsilon of the parameters' type); Lua gives and reads that
+     * 0 as nil. 0: no element may be none. */
+    int zero_is_none;
 } ol_optim_option;
 
 /* Ranges used by most options, for designated initializers:
