@@ -16,6 +16,7 @@
  *      optim.name, optim.dtype, optim.t        the optimizer and its step count
  *      optim.options  JSON {name: value}       every live option
  *      optim.scalars  JSON [...]               scalar state
+ *      optim.mode     "train" | "eval"         schedule-free optimizers only
  *      rng.state      JSON ["hex64" x 4]       the global RNG (core/rng.h)
  *      optlua.format  "1"
  *      optlua.meta_json  JSON [keys]           user keys stored as JSON
@@ -338,17 +339,24 @@ static json_t *meta_json(lua_State *L, const ol_checkpoint *ck, const char *k) {
     return j;
 }
 
-/* ck.optimizer = {name, dtype, t, options, scalars} when the file has one:
- * what ol_optim_read found, the options the file holds (in their Lua
- * form), scalars as numbers. */
+/* ck.optimizer = {name, dtype, t, options, scalars, mode[, groups]} when
+ * the file has one: what ol_optim_read found, the options the file holds
+ * (in their Lua form), scalars as numbers (group 1's), mode "train" or
+ * "eval", and with several groups each group's {options, scalars}. */
 static void push_optimizer(lua_State *L, const ol_checkpoint *ck) {
     ol_optim_saved s;
     ol_error err;
     int rc = ol_optim_read(ck, &s, &err);
     if (rc < 0) luaL_error(L, "load: %s", err.msg);
     if (rc > 0) return;
+    /* The groups into Lua's memory before anything can raise. */
+    const int ng = s.ngroups, eval_mode = s.eval_mode;
+    ol_optim_group *groups = lua_newuserdatauv(L, sizeof *groups * (size_t)ng, 0);
+    memcpy(groups, s.groups, sizeof *groups * (size_t)ng);
+    ol_optim_saved_free(&s);
+    const int gslot = lua_gettop(L);
     const ol_optim_desc *d = s.desc;
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     lua_pushstring(L, d->name);
     lua_setfield(L, -2, "name");
     lua_pushstring(L, ol_dtype_name(s.dtype));
@@ -368,7 +376,30 @@ static void push_optimizer(lua_State *L, const ol_checkpoint *ck) {
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "scalars");
-    lua_setfield(L, -2, "optimizer");
+    lua_pushstring(L, eval_mode ? "eval" : "train");
+    lua_setfield(L, -2, "mode");
+    if (ng > 1) { /* every group's options and scalars */
+        lua_createtable(L, ng, 0);
+        for (int g = 0; g < ng; g++) {
+            lua_createtable(L, 0, 2);
+            lua_createtable(L, 0, d->noptions);
+            for (int i = 0; i < d->noptions; i++) {
+                ol_l_optim_push_option(L, &d->options[i], groups[g].o + d->options[i].slot);
+                lua_setfield(L, -2, d->options[i].name);
+            }
+            lua_setfield(L, -2, "options");
+            lua_createtable(L, d->nscalars, 0);
+            for (int i = 0; i < d->nscalars; i++) {
+                lua_pushnumber(L, groups[g].scalars[i]);
+                lua_rawseti(L, -2, i + 1);
+            }
+            lua_setfield(L, -2, "scalars");
+            lua_rawseti(L, -2, g + 1);
+        }
+        lua_setfield(L, -2, "groups");
+    }
+    lua_setfield(L, -3, "optimizer"); /* into ck, under the groups' block */
+    lua_settop(L, gslot - 1);
 }
 
 /* ck.rng = {4 hex strings} when present. */

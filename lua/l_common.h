@@ -86,15 +86,14 @@ void ol_l_checkbroadcast_to(lua_State *L, const ol_tensor *src, const ol_tensor 
 void ol_l_checkbroadcast(lua_State *L, const ol_tensor *a, const ol_tensor *b, int arg,
                          const char *meta);
 
-/* Optimizers built from parts (muon; l_optim_blocks.c), called by l_optim.c:
- * spreads {fallback = {lr = 1}} into {fallback_lr = 1} in the options table
- * at idx, and tells opt where the 2-D weights of the params at idx (a
- * model's :parameters(), or a 2-D tensor) lie in the flat buffer w. */
+/* An optimizer's tensors, groups and options from its constructor's
+ * arguments (l_optim_params.c), called by l_optim.c: reads 1 (a tensor, a
+ * model or a list of groups) and 2 (options) into opt, owned by the
+ * userdata at 3 (ol_optim_init, then *live = 1), and leaves 4: the flat
+ * parameter buffer, 5: the model or nil, 6: {group -> {tensor names}}. */
 struct ol_optim;
 struct ol_optim_desc;
-void ol_l_optim_suboptions(lua_State *L, const struct ol_optim_desc *d, int idx);
-void ol_l_optim_blocks(lua_State *L, struct ol_optim *opt, int idx, const ol_tensor *w,
-                       const char *fname);
+void ol_l_optim_build(lua_State *L, const struct ol_optim_desc *d, struct ol_optim *opt, int *live);
 
 /* ---- objects' lifetime (l_common.c) ----
  * Every metatable the bindings make is protected: getmetatable(x) returns

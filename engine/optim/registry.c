@@ -25,7 +25,11 @@ OL_OPTIM(adamw)
 OL_OPTIM(nadam)
 OL_OPTIM(radam)
 OL_OPTIM(adamax)
+OL_OPTIM(adabelief)
+OL_OPTIM(yogi)
 OL_OPTIM(lion)
+OL_OPTIM(sf_adamw)
+OL_OPTIM(sf_sgd)
 /* matrix: the 2-D weights as matrices */
 OL_OPTIM(muon)
 /* closure: stepped with a loss-and-gradient callback (second.h) */

@@ -16,11 +16,11 @@ void ol_run_init(ol_run *r) {
     r->saved_step = -1;
 }
 
-/* The live value of option `name` (the first of a pair), NAN if the
- * optimizer has no such option. */
+/* The live value of option `name` (the first of a pair) in group 1, NAN
+ * if the optimizer has no such option. */
 static double option_value(const ol_optim *opt, const char *name) {
     const ol_optim_option *op = ol_optim_find_option(opt->desc, name);
-    return op ? opt->o[op->slot] : NAN;
+    return op ? opt->groups[0].o[op->slot] : NAN;
 }
 
 void ol_run_optimizer_figures(const ol_optim *opt, double *lr, double *momentum) {

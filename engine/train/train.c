@@ -64,13 +64,12 @@ int ol_train_grads_finite(const ol_optim *opt, const ol_tensor *g) {
     return 1;
 }
 
-/* Copies of equal flat buffers, cut over the threads as the step is (so
- * that each core copies what it then updates): the snapshot before a step
- * and its restore. */
+/* A copy of a buffer, cut over the threads as the step is (so that each
+ * core copies what it then updates): the snapshot before a step and its
+ * restore. */
 typedef struct copy_job {
-    char *dst[OL_OPTIM_MAXSTATE + 1];
-    const char *src[OL_OPTIM_MAXSTATE + 1];
-    int nbuf;
+    char *dst;
+    const char *src;
     size_t esize;
 } copy_job;
 
@@ -78,10 +77,10 @@ static void copy_part(void *p, int64_t begin, int64_t end, int part) {
     (void)part;
     const copy_job *j = p;
     const size_t off = (size_t)begin * j->esize, len = (size_t)(end - begin) * j->esize;
-    for (int k = 0; k < j->nbuf; k++) memcpy(j->dst[k] + off, j->src[k] + off, len);
+    memcpy(j->dst + off, j->src + off, len);
 }
 
-static void copy_buffers(const ol_optim *opt, copy_job *j, int64_t n) {
+static void copy_buffer(const ol_optim *opt, copy_job *j, int64_t n) {
     if (ol_optim_step_parts(opt) < 2) copy_part(j, 0, n, 0);
     else ol_parallel_for(n, OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, copy_part, j);
 }
@@ -96,7 +95,7 @@ typedef struct run {
     ol_tensor w, g;       /* the model's flat parameters and gradient */
     ol_tensor backup;     /* keep or a lookahead: w before the step (and the move) */
     ol_tensor saved[OL_OPTIM_MAXSTATE]; /* keep: the optimizer's state before the step */
-    double saved_scalars[OL_OPTIM_MAXSCALARS];
+    ol_optim_group *saved_groups;       /* keep: each group's scalars before the step */
     int64_t saved_t;
     int keep;             /* on_nonfinite stop or skip: a bad step is undone */
     int lookahead;        /* the optimizer moves w before the gradient (nag) */
@@ -130,7 +129,11 @@ static int check_config(const ol_train_config *c, ol_error *err) {
     if (c->opt->n != ol_model_nparams(c->model))
         return ol_fail(err, "the optimizer holds %lld parameters but the model has %lld",
                        (long long)c->opt->n, (long long)ol_model_nparams(c->model));
-    if (ol_optim_check_dtype(c->opt->desc, c->opt->dtype, c->opt->o, err)) return -1;
+    for (int i = 0; i < c->opt->ngroups; i++)
+        if (ol_optim_check_dtype(c->opt->desc, c->opt->dtype, c->opt->groups[i].o, err)) return -1;
+    if (c->opt->eval_mode)
+        return ol_fail(err, "the optimizer (%s) is in eval mode: call opt:train() before training",
+                       c->opt->desc->name);
     if (c->validate && c->validate->d != ol_model_in_features(c->model))
         return ol_fail(err, "the validation data have %lld features but the model takes %lld",
                        (long long)c->validate->d, (long long)ol_model_in_features(c->model));
@@ -146,7 +149,10 @@ enum {
     AG_BATCH, AG_DROP_LAST, AG_EPOCHS, AG_MAX_STEPS, AG_SAMPLES, AG_FEATURES, AG_CLASSES,
     AG_VALIDATE, AG_OPTIONS
 };
-#define AG_FIELDS (AG_OPTIONS + OL_OPTIM_MAXSLOTS)
+/* After the options: a digest of the groups (groups_digest), compared
+ * last so that a difference in group 1's options is named first. */
+#define AG_GROUPS (AG_OPTIONS + OL_OPTIM_MAXSLOTS)
+#define AG_FIELDS (AG_GROUPS + 1)
 
 static const char *const ag_names[AG_OPTIONS] = {
     "dtype", "parameter count", "layer count", "layers", "optimizer", "step (opt.t)", "loss",
@@ -166,6 +172,26 @@ static double arch_digest(const ol_model *m) {
             b = (const unsigned char *)&l->slope;
             for (size_t k = 0; k < sizeof l->slope; k++) h = (h ^ b[k]) * 1099511628211u;
         }
+    }
+    return (double)(h >> 12);
+}
+
+/* The optimizer's groups: their count, every group's options, and the
+ * tensors with their groups, hashed (FNV-1a) to 52 bits. Group 1's options
+ * are also sent one by one, so a difference there is named. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 1099511628211u;
+    return h;
+}
+
+static double groups_digest(const ol_optim *opt) {
+    uint64_t h = fnv(1469598103934665603u, &opt->ngroups, sizeof opt->ngroups);
+    for (int i = 0; i < opt->ngroups; i++) h = fnv(h, opt->groups[i].o, sizeof opt->groups[i].o);
+    for (int i = 0; i < opt->nparams; i++) {
+        const ol_optim_param *p = &opt->params[i];
+        const int64_t v[4] = {p->offset, p->rows, p->cols, p->group};
+        h = fnv(h, v, sizeof v);
     }
     return (double)(h >> 12);
 }
@@ -192,7 +218,9 @@ static void agree_fields(const ol_train_config *c, double *v) {
     v[AG_FEATURES] = (double)c->loader->ds->d;
     v[AG_CLASSES] = (double)c->loader->ds->classes;
     v[AG_VALIDATE] = c->validate ? (double)c->validate->n : -1;
-    for (int k = 0; k < opt->desc->nslots && k < OL_OPTIM_MAXSLOTS; k++) v[AG_OPTIONS + k] = opt->o[k];
+    v[AG_GROUPS] = groups_digest(opt);
+    for (int k = 0; k < opt->desc->nslots && k < OL_OPTIM_MAXSLOTS; k++)
+        v[AG_OPTIONS + k] = opt->groups[0].o[k];
 }
 
 /* Field k's value v as the message shows it (an option's with `digits`
@@ -249,6 +277,11 @@ static int agree(const ol_train_config *c, ol_error *err) {
              * an earlier field has made sure of. */
             const ol_optim_desc *d = c->opt->desc;
             char name[64], a[64], b[64];
+            if (k == AG_GROUPS) {
+                rc = ol_fail(err, "ranks disagree: rank %d's optimizer has other parameter groups "
+                             "(their tensors or options) than rank 0's", r);
+                break;
+            }
             if (k >= AG_OPTIONS) slot_name(d, k - AG_OPTIONS, name, sizeof name);
             else snprintf(name, sizeof name, "%s", ag_names[k]);
             if (k == AG_ARCH) {
@@ -308,6 +341,8 @@ static int run_begin(run *r, const ol_train_config *c, ol_error *err) {
     if ((r->lookahead || r->keep) && ol_tensor_clone(&r->w, &r->backup, err)) return -1;
     for (int i = 0; r->keep && i < c->opt->desc->nstate; i++)
         if (ol_tensor_clone(&c->opt->state[i], &r->saved[i], err)) return -1;
+    if (r->keep && !(r->saved_groups = calloc((size_t)c->opt->ngroups, sizeof *r->saved_groups)))
+        return ol_fail(err, "out of memory for the optimizer's groups");
     if (c->world) {
         const double t1 = now();
         r->sharded = 1;
@@ -329,6 +364,8 @@ static void run_end(run *r, ol_train_state *final) {
     ol_tensor_release(&r->g);
     ol_tensor_release(&r->backup);
     for (int i = 0; i < OL_OPTIM_MAXSTATE; i++) ol_tensor_release(&r->saved[i]);
+    free(r->saved_groups);
+    r->saved_groups = NULL;
     if (r->sharded) ol_loader_set_shard(r->c->loader, 0, 1, NULL); /* (0, 1) cannot fail */
     ol_batch_free(&r->batch);
     ol_evaluator_free(&r->val);
@@ -376,21 +413,20 @@ static int same_place(const run *r, ol_error *err) {
  * their copies (back = 0), or back from them (back = 1). */
 static void snapshot(run *r, int back) {
     ol_optim *opt = r->c->opt;
-    copy_job j = {.nbuf = 1 + opt->desc->nstate, .esize = ol_dtype_size(r->w.dtype)};
-    for (int k = 0; k < j.nbuf; k++) {
-        char *live = ol_tensor_data(k ? &opt->state[k - 1] : &r->w);
+    for (int k = 0; k <= opt->desc->nstate; k++) {
+        const ol_tensor *live_t = k ? &opt->state[k - 1] : &r->w;
+        char *live = ol_tensor_data(live_t);
         char *copy = ol_tensor_data(k ? &r->saved[k - 1] : &r->backup);
-        j.dst[k] = back ? live : copy;
-        j.src[k] = back ? copy : live;
+        copy_job j = {.dst = back ? live : copy, .src = back ? copy : live,
+                      .esize = ol_dtype_size(r->w.dtype)};
+        copy_buffer(opt, &j, ol_tensor_numel(live_t));
     }
-    copy_buffers(opt, &j, opt->n);
-    if (back) {
-        memcpy(opt->scalars, r->saved_scalars, sizeof opt->scalars);
-        opt->t = r->saved_t;
-    } else {
-        memcpy(r->saved_scalars, opt->scalars, sizeof opt->scalars);
-        r->saved_t = opt->t;
+    for (int i = 0; i < opt->ngroups; i++) {
+        double *live = opt->groups[i].scalars, *copy = r->saved_groups[i].scalars;
+        memcpy(back ? live : copy, back ? copy : live, sizeof opt->groups[i].scalars);
     }
+    if (back) opt->t = r->saved_t;
+    else r->saved_t = opt->t;
 }
 
 /* Forward, loss and backward of the batch into the model's flat gradient,
@@ -519,7 +555,7 @@ static int record(run *r, const figures *f, double gnorm, ol_error *err) {
 /* Validation figures over c->validate; distributed, rank r evaluates the
  * r-th of `size` contiguous slices of the rows and one allreduce adds the
  * sums up. */
-static int validate(run *r, ol_error *err) {
+static int validate_rows(run *r, ol_error *err) {
     const ol_dataset *ds = r->c->validate;
     const int64_t chunk = r->batch.rows < 1024 ? 1024 : r->batch.rows;
     int64_t begin = 0, end = ds->n, correct;
@@ -543,6 +579,18 @@ static int validate(run *r, ol_error *err) {
     r->s.val_loss = sums[0] / (double)ds->n;
     r->s.val_accuracy = sums[1] / (double)ds->n;
     return 0;
+}
+
+/* The validation figures of the point to evaluate: an optimizer with
+ * modes (schedule-free) is put in eval mode for them (its average), then
+ * back in train mode, also after a failure, so that the hooks, the
+ * checkpoints and the next step see the training point. */
+static int validate(run *r, ol_error *err) {
+    if (ol_optim_eval(r->c->opt, &r->w, err)) return -1;
+    int rc = validate_rows(r, err);
+    ol_error e;
+    if (ol_optim_train(r->c->opt, &r->w, rc ? &e : err)) rc = -1;
+    return rc;
 }
 
 /* Validation (unless the run stopped before this epoch's first step), then

@@ -116,7 +116,10 @@ typedef struct ol_train_config {
 } ol_train_config;
 
 /* Runs the loop. *final (may be NULL) receives the last state. Returns 0
- * when all epochs ran or a callback stopped the run, -1 on error. */
+ * when all epochs ran or a callback stopped the run, -1 on error.
+ * An optimizer with modes (schedule-free, optim.h) must be in train mode;
+ * validation switches it to eval mode (its average) and back, and the loop
+ * leaves it in train mode, the parameters at the training point. */
 int ol_train_run(const ol_train_config *cfg, ol_train_state *final, ol_error *err);
 
 /* 1 when every element of the contiguous buffer g of opt->n elements is

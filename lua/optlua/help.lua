@@ -77,12 +77,11 @@ local function format_options(o)
   return table.concat(parts, " ")
 end
 
--- An optimizer's defaults, read from a probe instance (the engine is the
--- one source of truth for them).
+-- An optimizer's defaults, from the engine (the one source of truth for them).
 local function defaults(name)
-  local ok, opt = pcall(function() return ol.optim[name](ol.zeros(4, "f64")) end)
-  if not ok or not opt then return nil end
-  return opt:options()
+  local ok, d = pcall(ol.optim.defaults, name)
+  if not ok then return nil end
+  return d
 end
 
 local function entry(path)

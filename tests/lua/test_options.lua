@@ -175,8 +175,10 @@ for path in ([[
   ol.schedule.is_callable ol.schedule.sequence ol.schedule.value_at
   comparison:table
   model:backward model:dtype model:evaluate model:forward model:grads model:layers model:loss
-  model:num_params model:parameters model:params model:predict model:sizes model:to model:zero_grad
-  optimizer:options optimizer:reset optimizer:schedule optimizer:state optimizer:step
+  model:num_params model:parameters model:params model:predict model:select model:sizes model:to
+  model:zero_grad
+  optimizer:eval optimizer:options optimizer:reset optimizer:schedule optimizer:state optimizer:step
+  optimizer:train
   pca:inverse pca:transform
   reduce_on_plateau:attach reduce_on_plateau:load_state reduce_on_plateau:state reduce_on_plateau:step
   reduce_on_plateau:update reduce_on_plateau:value
