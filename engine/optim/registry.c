@@ -30,8 +30,11 @@ OL_OPTIM(yogi)
 OL_OPTIM(lion)
 OL_OPTIM(sf_adamw)
 OL_OPTIM(sf_sgd)
-/* matrix: the 2-D weights as matrices */
+/* per tensor: rules that read a whole parameter tensor (a norm, a matrix's sides) */
 OL_OPTIM(muon)
+OL_OPTIM(lamb)
+OL_OPTIM(lars)
+OL_OPTIM(adafactor)
 /* closure: stepped with a loss-and-gradient callback (second.h) */
 OL_OPTIM(newton)
 OL_OPTIM(cg)

@@ -131,6 +131,21 @@ static const pub_optim PUBLISHED[] = {
       PUB_NUM("ns_steps", 5, "in [0, 100]"), PUB_NUM("weight_decay", 0, ">= 0"),
       PUB_ENUM("use", 0, "muon|adamw"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-8, "> 0"),
       PUB_BOOL("amsgrad", 0)}},
+    /* You et al. 2019, Algorithm 2; README */
+    {"lamb", OL_OPTIM_TENSOR, "exp_avg,exp_avg_sq",
+     {PUB_NUM("lr", 1e-3, ">= 0"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-6, "> 0"),
+      PUB_NUM("weight_decay", 0, ">= 0")}},
+    /* You, Gitman & Ginsburg 2017; README */
+    {"lars", OL_OPTIM_TENSOR, "momentum_buffer",
+     {PUB_NUM("lr", 1, ">= 0"), PUB_NUM("momentum", 0.9, ">= 0"), PUB_BOOL("nesterov", 0),
+      PUB_NUM("weight_decay", 0, ">= 0"), PUB_NUM("trust_coefficient", 1e-3, ">= 0"),
+      PUB_NUM("eps", 0, ">= 0")}},
+    /* torch.optim.Adafactor, whose eps = (None, 1e-3) is {0, 1e-3} here (0:
+     * the machine epsilon) */
+    {"adafactor", OL_OPTIM_TENSOR, "row_var,col_var,variance",
+     {PUB_NUM("lr", 1e-2, ">= 0"), PUB_NUM("beta2_decay", -0.8, "<= 0"),
+      PUB_PAIR("eps", 0, 1e-3, ">= 0"), PUB_NUM("d", 1, ">= 1"),
+      PUB_NUM("weight_decay", 0, ">= 0")}},
     /* README: the second-order methods */
     {"newton", OL_OPTIM_CLOSURE, "direction",
      {PUB_NUM("damping", 1e-4, ">= 0"), PUB_NUM("lr", 1, "> 0")}},

@@ -220,7 +220,7 @@ static const trajectory RUNS[] = {
      {{"lr", {0.05}}, {"beta2_decay", {-0.6}}, {"eps", {0, 1e-3}}, {"d", {1.5}},
       {"weight_decay", {0.1}}}},
     {"adafactor",
-     {{"lr", {0.02}}, {"beta2_decay", {-0.8}}, {"eps", {0.3, 0.5}}, {"d", {1}},
+     {{"lr", {0.02}}, {"beta2_decay", {-0.8}}, {"eps", {0.9, 2}}, {"d", {1}},
       {"weight_decay", {0.2}}}},
 };
 
@@ -377,6 +377,35 @@ static void test_adafactor_by_hand(void **st) {
     by_hand("adafactor", o, p, 2, 6, w0, g0, 2, two);
 }
 
+/* eps[1]: 0 (nil, the default) is the machine epsilon of the dtype. One
+ * vector w = (1, 1), g = (tiny, 1) at t = 1, tiny about half the machine
+ * epsilon: V = g², so √V = tiny < eps1 and U = (tiny/eps1, 1); RMS(U) < 1,
+ * α = 1e-2·RMS(w) = 1e-2. An explicit eps[1] of 1e-3 gives U = (tiny/1e-3, 1). */
+static void test_adafactor_eps1(void **st) {
+    (void)st;
+    const ol_optim_param one[] = {{.offset = 0, .rows = 1, .cols = 2}};
+    const ol_dtype dts[2] = {OL_F64, OL_F32};
+    const double tiny[2] = {1e-16, 5e-8}, meps[2] = {DBL_EPSILON, FLT_EPSILON};
+    for (int d = 0; d < 2; d++)
+        for (int explicit = 0; explicit < 2; explicit++) {
+            const opt_kv o[] = {{"eps", {explicit ? 1e-3 : 0, 1e-3}}, {NULL, {0}}};
+            ol_optim opt;
+            make(&opt, "adafactor", dts[d], 2, o, one, 1);
+            ol_tensor w = vec(dts[d], 2), g = vec(dts[d], 2);
+            put(&w, 0, 1), put(&w, 1, 1);
+            put(&g, 0, tiny[d]), put(&g, 1, 1);
+            step(&opt, &w, &g);
+            const double e1 = explicit ? 1e-3 : meps[d];
+            const double want = 1 - 1e-2 * at(&g, 0) / e1;
+            if (!(fabs(at(&w, 0) - want) <= 1e-6) || !(fabs(at(&w, 1) - 0.99) <= 1e-6))
+                fail_msg("adafactor %s eps[1] = %g: w = (%.17g, %.17g), want (%.17g, 0.99)",
+                         ol_dtype_name(dts[d]), o[0].v[0], at(&w, 0), at(&w, 1), want);
+            ol_tensor_release(&w);
+            ol_tensor_release(&g);
+            ol_optim_free(&opt);
+        }
+}
+
 /* ---- zero norms ---- */
 
 /* A = 0 with g = (1, −2): ‖w‖ = 0, so r = 1; B = (3, 4) with g = 0 and no
@@ -398,6 +427,9 @@ static void test_zero_norms(void **st) {
     const double w1[4] = {1, 2, 3, 4}, zero[4] = {0};
     const double want_af[4] = {0.995, 1.99, 2.985, 3.98};
     by_hand("adafactor", af, m, 1, 4, w1, zero, 1, want_af);
+    /* adafactor from w = 0: RMS(w) = 0, so α = eps[2]·ρ = 1e-3·1e-2, U = sign(g) */
+    const double w2[2] = {0, 0}, g2[2] = {0.4, -0.2}, want_w0[2] = {-1e-5, 1e-5};
+    by_hand("adafactor", NULL, TWO, 1, 2, w2, g2, 1, want_w0);
 }
 
 /* ---- threads ---- */
@@ -547,6 +579,7 @@ int main(void) {
         cmocka_unit_test(test_lamb_by_hand),
         cmocka_unit_test(test_lars_by_hand),
         cmocka_unit_test(test_adafactor_by_hand),
+        cmocka_unit_test(test_adafactor_eps1),
         cmocka_unit_test(test_zero_norms),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_resume),

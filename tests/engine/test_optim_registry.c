@@ -211,6 +211,49 @@ static void yogi_by_hand(void) {
 
 static void muon_at_defaults(void) { muon_compare(NULL, MUON_BLOCKS, 2); }
 
+/* lamb at its defaults on one vector, w = (3, 4), g = (1, −2): m̂ = g and
+ * v̂ = g², so u = g/(|g| + 1e-6), r = ‖w‖/‖u‖ = 5/‖u‖, w ← w − 1e-3·r·u. */
+static void lamb_by_hand(void) {
+    one u;
+    one_init(&u, "lamb", 2);
+    u.wd[0] = 3, u.wd[1] = 4;
+    u.gd[0] = 1, u.gd[1] = -2;
+    one_step(&u);
+    const double u0 = 1 / (1 + 1e-6), u1 = -2 / (2 + 1e-6), r = 5 / sqrt(u0 * u0 + u1 * u1);
+    assert_float_equal(u.wd[0], 3 - 1e-3 * r * u0, 1e-15);
+    assert_float_equal(u.wd[1], 4 - 1e-3 * r * u1, 1e-15);
+    one_free(&u);
+}
+
+/* lars at its defaults on one vector, w = (3, 4), g = (1, −2): d = g,
+ * r = 1e-3·5/√5, b = lr·r·d with lr = 1, w ← w − b. */
+static void lars_by_hand(void) {
+    one u;
+    one_init(&u, "lars", 2);
+    u.wd[0] = 3, u.wd[1] = 4;
+    u.gd[0] = 1, u.gd[1] = -2;
+    one_step(&u);
+    const double r = 1e-3 * 5 / sqrt(5);
+    assert_float_equal(u.wd[0], 3 - r, 1e-15);
+    assert_float_equal(u.wd[1], 4 + 2 * r, 1e-15);
+    one_free(&u);
+}
+
+/* adafactor at its defaults on one vector, w = (1, 2), g = (0.4, −0.2): at
+ * t = 1, β2 = 0, V = g², U = sign(g), RMS(U) = 1, α = min(1e-2, 1)·RMS(w) =
+ * 1e-2·√2.5, w ← w − α·U. */
+static void adafactor_by_hand(void) {
+    one u;
+    one_init(&u, "adafactor", 2);
+    u.wd[0] = 1, u.wd[1] = 2;
+    u.gd[0] = 0.4, u.gd[1] = -0.2;
+    one_step(&u);
+    const double alpha = 1e-2 * sqrt(2.5);
+    assert_float_equal(u.wd[0], 1 - alpha, 1e-15);
+    assert_float_equal(u.wd[1], 2 + alpha, 1e-15);
+    one_free(&u);
+}
+
 /* The closure methods on f(w) = ½ wᵀQw − bᵀw with exact products Qv, from
  * W_START: Q = [[3, 1], [1, 2]], b = (1, −1), minimum x* = Q⁻¹b = (0.6, −0.8). */
 static const double Q[2][2] = {{3, 1}, {1, 2}}, B[2] = {1, -1}, W_START[2] = {2, 1.5};
@@ -381,6 +424,9 @@ static const step_check CHECKS[] = {
     {"sf_adamw", ref_sf_adamw, 0, NULL},
     {"sf_sgd", ref_sf_sgd, 0, NULL},
     {"muon", NULL, 0, muon_at_defaults},
+    {"lamb", NULL, 0, lamb_by_hand},
+    {"lars", NULL, 0, lars_by_hand},
+    {"adafactor", NULL, 0, adafactor_by_hand},
     {"newton", NULL, 0, newton_by_hand},
     {"cg", NULL, 0, cg_by_hand},
     {"lbfgs", NULL, 0, lbfgs_by_hand},
