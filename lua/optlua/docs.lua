@@ -246,6 +246,16 @@ local optim = {
         .. "  lr_t = lr min(1, t/warmup_steps), u = g + wd y and beta1 = momentum, which must lie in (0, 1).",
   muon = "Muon (Jordan et al. 2024): momentum, then the update orthogonalised by a quintic Newton-Schulz "
          .. "iteration on 2-D weights; other parameters go to adamw (options under `fallback`).",
+  lamb = "LAMB (You et al. 2019), per parameter tensor: m, v as Adam with bias correction;\n"
+         .. "  u = m^ / (sqrt(v^) + eps) + wd w; r = ||w|| / ||u||, or 1 when either norm is 0; w <- w - lr r u.",
+  lars = "LARS (You, Gitman & Ginsburg 2017), per parameter tensor: d = g + wd w;\n"
+         .. "  r = trust_coefficient ||w|| / (||d|| + eps), or 1 when ||w|| or ||d|| is 0;\n"
+         .. "  b <- momentum b + lr r d; w <- w - b (nesterov: w <- w - (lr r d + momentum b)).",
+  adafactor = "Adafactor (Shazeer & Stern 2018), as torch.optim.Adafactor, per parameter tensor:\n"
+         .. "  beta2_t = 1 - t^beta2_decay; a matrix keeps its rows' and columns' mean g^2 (r, c; state\n"
+         .. "  row_var, col_var), V = r c' / max(mean(r), eps[1]); a vector keeps V (variance) as an average\n"
+         .. "  of g^2. U = g / max(sqrt(V), eps[1]); w <- w (1 - lr wd) - max(eps[2], RMS(w)) min(lr, 1/sqrt(t))\n"
+         .. "  U / max(1, RMS(U)/d). eps = {nil, 1e-3}: nil (or 0) is the machine epsilon of the dtype.",
   cg = "Non-linear conjugate gradient with a line search (Polak-Ribiere by default).",
   lbfgs = "L-BFGS (Nocedal 1980; torch.optim.LBFGS): a quasi-Newton direction from the last history_size steps.",
   newton = "Newton's method with the exact Hessian (small problems), damped, solved by Cholesky.",
