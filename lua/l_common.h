@@ -162,6 +162,12 @@ void ol_open_data(lua_State *L); /* ol.data (l_data.c) */
 void ol_open_train(lua_State *L); /* ol.train, ol.evaluate (l_train.c) */
 void ol_open_checkpoint(lua_State *L); /* ol.save, ol.load (l_checkpoint.c) */
 void ol_open_dist(lua_State *L); /* ol.dist: rank, size, allreduce, ... (l_dist.c) */
+void ol_open_average(lua_State *L); /* ol.average: ema, swa (l_average.c) */
+/* Weight averages (l_average.c): the engine average inside the average
+ * userdata at idx, or NULL if it is not one; raises "average used after
+ * it was freed" for a freed one. For ol.train and checkpoints. */
+struct ol_average;
+struct ol_average *ol_l_toaverage(lua_State *L, int idx);
 
 void ol_open_second(lua_State *L); /* ol.hessian, ol.hvp, ol.eig, ol.cond, ol.hessian_eigs (l_second.c) */
 

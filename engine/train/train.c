@@ -13,6 +13,7 @@
  *   step        the non-finite check, the gradient norm where it is
  *               reported, one optimizer step over the flat parameters,
  *               the check that the new parameters are finite;
+ *   average     with a weight average, its update from the new w;
  *
  * then the run's figures and the callbacks. In reduce, each rank weights
  * its mean gradient by its share n_r / m of the global batch, so that the
@@ -134,6 +135,15 @@ static int check_config(const ol_train_config *c, ol_error *err) {
     if (c->opt->eval_mode)
         return ol_fail(err, "the optimizer (%s) is in eval mode: call opt:train() before training",
                        c->opt->desc->name);
+    if (c->average) {
+        ol_tensor w;
+        ol_model_params(c->model, &w);
+        const int same = ol_average_of(c->average, &w);
+        ol_tensor_release(&w);
+        if (!same)
+            return ol_fail(err, "the average is of other weights than the model's (it was built over "
+                           "another model or tensor): build it over the model");
+    }
     if (c->validate && c->validate->d != ol_model_in_features(c->model))
         return ol_fail(err, "the validation data have %lld features but the model takes %lld",
                        (long long)c->validate->d, (long long)ol_model_in_features(c->model));
@@ -147,7 +157,7 @@ static int check_config(const ol_train_config *c, ol_error *err) {
 enum {
     AG_DTYPE, AG_NPARAMS, AG_LAYERS, AG_ARCH, AG_OPTIM, AG_STEP, AG_LOSS, AG_NONFINITE,
     AG_BATCH, AG_DROP_LAST, AG_EPOCHS, AG_MAX_STEPS, AG_SAMPLES, AG_FEATURES, AG_CLASSES,
-    AG_VALIDATE, AG_OPTIONS
+    AG_VALIDATE, AG_AVERAGE, AG_OPTIONS
 };
 /* After the options: a digest of the groups (groups_digest), compared
  * last so that a difference in group 1's options is named first. */
@@ -157,7 +167,7 @@ enum {
 static const char *const ag_names[AG_OPTIONS] = {
     "dtype", "parameter count", "layer count", "layers", "optimizer", "step (opt.t)", "loss",
     "on_nonfinite", "batch_size", "drop_last", "epochs", "max_steps", "dataset size",
-    "feature count", "class count", "validation set size"};
+    "feature count", "class count", "validation set size", "average update count (avg.t)"};
 
 /* The layers' kinds, widths and activations, hashed (FNV-1a) to 52 bits,
  * which a double holds exactly. */
@@ -218,6 +228,7 @@ static void agree_fields(const ol_train_config *c, double *v) {
     v[AG_FEATURES] = (double)c->loader->ds->d;
     v[AG_CLASSES] = (double)c->loader->ds->classes;
     v[AG_VALIDATE] = c->validate ? (double)c->validate->n : -1;
+    v[AG_AVERAGE] = c->average ? (double)c->average->t : -1;
     v[AG_GROUPS] = groups_digest(opt);
     for (int k = 0; k < opt->desc->nslots && k < OL_OPTIM_MAXSLOTS; k++)
         v[AG_OPTIONS + k] = opt->groups[0].o[k];
@@ -233,7 +244,7 @@ static void ag_value(const ol_optim_desc *d, int k, double v, char *buf, size_t 
     else if (k == AG_LOSS) snprintf(buf, size, "%s", ol_loss_name((ol_loss_kind)i));
     else if (k == AG_NONFINITE) snprintf(buf, size, "%s", i >= 0 && i < 3 ? nonfinite[i] : "?");
     else if (k == AG_DROP_LAST) snprintf(buf, size, "%s", i ? "true" : "false");
-    else if (k == AG_VALIDATE && v < 0) snprintf(buf, size, "none");
+    else if ((k == AG_VALIDATE || k == AG_AVERAGE) && v < 0) snprintf(buf, size, "none");
     else if (k >= AG_OPTIONS && d) snprintf(buf, size, "%.*g", digits, v);
     else snprintf(buf, size, "%.0f", v);
 }
@@ -346,7 +357,10 @@ static int run_begin(run *r, const ol_train_config *c, ol_error *err) {
     if (c->world) {
         const double t1 = now();
         r->sharded = 1;
+        /* An average made on each rank from its own first weights starts
+         * from rank 0's too. */
         if (ol_comm_broadcast_tensor(c->world, &r->w, 0, err) ||
+            (c->average && ol_comm_broadcast_tensor(c->world, &c->average->e, 0, err)) ||
             ol_loader_set_shard(c->loader, ol_comm_rank(c->world), ol_comm_size(c->world), err))
             return -1;
         r->dist = ol_comm_size(c->world) > 1;
@@ -581,11 +595,19 @@ static int validate_rows(run *r, ol_error *err) {
     return 0;
 }
 
-/* The validation figures of the point to evaluate: an optimizer with
- * modes (schedule-free) is put in eval mode for them (its average), then
- * back in train mode, also after a failure, so that the hooks, the
+/* The validation figures of the point to evaluate: the weight average
+ * when there is one (swapped in, then out again: the same bits);
+ * otherwise, for an optimizer with modes (schedule-free), its eval point,
+ * then back in train mode, also after a failure, so that the hooks, the
  * checkpoints and the next step see the training point. */
 static int validate(run *r, ol_error *err) {
+    ol_average *avg = r->c->average;
+    if (avg) {
+        ol_average_swap(avg);
+        const int rc = validate_rows(r, err);
+        ol_average_swap(avg);
+        return rc;
+    }
     if (ol_optim_eval(r->c->opt, &r->w, err)) return -1;
     int rc = validate_rows(r, err);
     ol_error e;
@@ -644,6 +666,7 @@ int ol_train_run(const ol_train_config *c, ol_train_state *final, ol_error *err)
                 rc = nonfinite(&r, &f, t, 1, err);
                 continue;
             }
+            if (c->average) ol_average_update(c->average);
             if ((rc = record(&r, &f, gnorm, err)) == 0) rc = same_place(&r, err);
         }
         if (rc == 0) rc = epoch_end(&r, err);

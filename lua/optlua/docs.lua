@@ -130,7 +130,11 @@ D["model:evaluate"] = "net:evaluate(x, target, kind) -> loss, grads\n  Forward, 
 D["model:zero_grad"] = "net:zero_grad()\n  Sets the gradients to zero."
 D["model:params"] = "net:params() -> tensor\n  Every parameter in one flat tensor (the layers are views into it)."
 D["model:grads"] = "net:grads() -> tensor\n  Every gradient in one flat tensor."
-D["model:parameters"] = "net:parameters() -> {{name = \"1.weight\", tensor = view}, ...}\n  The parameters one by one."
+D["model:parameters"] = "net:parameters() -> {{name = \"1.weight\", tensor = view, grad = view, offset, model = net}, ...}\n  The parameters one by one."
+D["model:select"] = [[
+net:select(pattern) -> {entries of net:parameters() whose name matches the Lua pattern}
+  For parameter groups: ol.optim.adamw({{params = net:select("weight$"), weight_decay = 0.1},
+  {params = net:select("bias$"), weight_decay = 0}}, {lr = 1e-3}).]]
 D["model:predict"] = "net:predict(x) -> class ids\n  The most likely class of each row."
 D["model:layers"] = "net:layers() -> {{kind = \"linear\", [\"in\"] = 784, out = 256}, {kind = \"relu\"}, ...}\n  The layers in order (leaky_relu also has slope)."
 D["model:sizes"] = "net:sizes() -> {in, out}\n  The model's input and output widths."
@@ -168,12 +172,14 @@ ol.hessian_eigs(f, x [, {k = 3, steps}]) / ol.hessian_eigs(net, x, target, kind 
 -- ---- optimizers -----------------------------------------------------------
 D["optim"] = [[
 ol.optim: optimizers, all built and stepped the same way
-  local opt = ol.optim.NAME(params, options)   -- params: a model or a tensor updated in place
+  local opt = ol.optim.NAME(params, options)   -- params: a model, a tensor updated in place, or
+                                               -- groups {{params = net:select("weight$"), lr = ...}, ...}
   opt:step(closure)   -- closure() -> loss, grad (at the params' current value)
   opt:step(grad)      opt:step()  (a model: its current gradients)
   opt.lr = 0.01       -- every option is a live field (schedules, warm-ups)
   opt.t  opt:state()  opt:reset()  opt:options()  opt:schedule(field, f)
   opt.name  opt.dtype  opt.params (the tensor it updates)  opt.mode  pairs(opt): options, then these fields
+  opt.groups[i].lr (per group; opt.lr = v sets all)  opt.groups[i]:schedule(field, f)
   opt:eval()  opt:train()  -- schedule-free (sf_adamw, sf_sgd): parameters to the average and back
   ol.optim.list() -> the names (printed: with options and defaults); ol.optim.defaults(name);
   ol.optim.kind(name). An unknown ol.optim.NAME is an error naming the known ones.
@@ -200,7 +206,15 @@ D["optimizer:train"] = [[
 opt:train() -> opt
   Back from opt:eval(): the parameters to the training point y (to rounding), train mode
   (opt.mode == "train"), steps allowed. Does nothing in train mode and for optimizers without modes.]]
-D["optimizer:options"] = "opt:options() -> {name = value}\n  A copy of every option."
+D["optimizer:options"] = "opt:options() -> {name = value}\n  A copy of every option (with groups: those every group shares, and groups = {each group's options})."
+D["optimizer:groups"] = [[
+opt.groups -> {group, ...}: the parameter groups (one unless built from a list of groups)
+  group.lr = v sets that group's option (checked); group.index, group.params (the tensors' names),
+  group:schedule(field, f) for that group alone. opt.lr = v sets every group; reading opt.lr is an
+  error when the groups differ. A group's options: defaults, then the constructor's second
+  argument, then the group's own. A parameter in two groups is an error; parameters in no group
+  stay as they are. muon: groups with use = "adamw" step by AdamW (their lr, betas, eps,
+  weight_decay, amsgrad), groups with use = "muon" hold matrices only.]]
 D["optimizer:schedule"] = [[
 opt:schedule(field, f) -> opt
   Sets field <- f(t) before every step (t from 1); f = nil removes it. An option read only at the
@@ -245,7 +259,7 @@ local optim = {
   sf_sgd = "Schedule-free SGD (Defazio et al. 2024; the authors' SGDScheduleFree v1.2): as sf_adamw with\n"
         .. "  lr_t = lr min(1, t/warmup_steps), u = g + wd y and beta1 = momentum, which must lie in (0, 1).",
   muon = "Muon (Jordan et al. 2024): momentum, then the update orthogonalised by a quintic Newton-Schulz "
-         .. "iteration on 2-D weights; other parameters go to adamw (options under `fallback`).",
+         .. "iteration on 2-D weights (groups with use = \"muon\"); groups with use = \"adamw\" step by AdamW; on a model the\n  biases form an adamw group (options under `fallback`).",
   lamb = "LAMB (You et al. 2019), per parameter tensor: m, v as Adam with bias correction;\n"
          .. "  u = m^ / (sqrt(v^) + eps) + wd w; r = ||w|| / ||u||, or 1 when either norm is 0; w <- w - lr r u.",
   lars = "LARS (You, Gitman & Ginsburg 2017), per parameter tensor: d = g + wd w;\n"
@@ -342,7 +356,45 @@ ol.train{model, optimizer, data, loss = "cross_entropy", epochs = 10, validate, 
   model (the same parameters); closure-only optimizers (ol.optim.kind) cannot be driven. The log has one JSON object per line
   (event "step" or "epoch", step, loss, lr, momentum, ...): draw it with ol.plot.log.
   A schedule-free optimizer must be in train mode; validation runs at its average (opt:eval() and back),
-  and ol.train returns with it in train mode: call opt:eval() before evaluating or saving the final model.]]
+  and ol.train returns with it in train mode: call opt:eval() before evaluating or saving the final model.
+  average = ol.average.ema(net) (or .swa): updated in C after every step; validation runs on the
+  average (swapped in and back), which the epoch line ("val_loss 0.1234 (ema)") and the log
+  ("val_average") say. The model ends with its trained weights: avg:swap() or avg:copy_to(net)
+  puts the average in. A checkpoint = path holds the average too. With both, validation uses the
+  weight average (a schedule-free optimizer then stays in train mode).]]
+
+-- ---- weight averaging ------------------------------------------------------
+D["average"] = [[
+ol.average: weight averages kept beside a model, updated after each optimizer step
+  local ema = ol.average.ema(net, {decay = 0.999, warmup = false})
+  local swa = ol.average.swa(net, {start = 1, every = 1})
+  avg:update()  avg:swap()  avg:copy_to(other)   avg.weights avg.t avg.n avg.kind avg.dtype
+  ol.train{..., average = ema}: updated after every step, validation uses the average.
+  The average starts as a copy of the weights (a model's flat parameters, or a tensor). Fields are
+  read-only (the options are fixed at construction). ol.save{..., average = avg} and
+  ck:restore(net, opt, avg) keep it across runs, bit for bit.]]
+D["average.ema"] = [[
+ol.average.ema(net_or_tensor [, {decay = 0.999, warmup = false}]) -> average
+  Exponential moving average: after each update e = d*e + (1 - d)*w, with d = decay in [0, 1), or
+  with warmup d = min(decay, (1 + t)/(10 + t)), t the updates before this one (the first uses 0.1;
+  TensorFlow's ExponentialMovingAverage num_updates form). Computed as e + (1 - d)*(w - e), so
+  weights that do not move keep their average exactly. avg.decay, avg.warmup, avg.t.]]
+D["average.swa"] = [[
+ol.average.swa(net_or_tensor [, {start = 1, every = 1}]) -> average
+  Stochastic weight averaging: the equal average of the weights at steps start, start + every, ...
+  where step t is the t-th update (step 0: the weights at construction, counted when start = 0).
+  Updates before start change nothing; the first counted one replaces the copy made at construction,
+  the next average e + (w - e)/(n + 1), as torch.optim.swa_utils.AveragedModel. avg.n counts the
+  weight vectors in the average, avg.t the updates; avg.start, avg.every.]]
+D["average:update"] = "avg:update() -> avg\n  One update from the weights as they are now (ol.train calls it after every step)."
+D["average:swap"] = [[
+avg:swap() -> avg
+  Exchanges the model's (or tensor's) weights and the average in place: afterwards the model holds
+  the average; a second swap puts everything back, bit for bit. For evaluating the average.]]
+D["average:copy_to"] = [[
+avg:copy_to(other) -> avg
+  Writes the average into another model of the same layers (or the averaged model itself), or a
+  contiguous tensor of as many elements and the same dtype; anything else is an error.]]
 
 -- ---- exploring optimizers -------------------------------------------------
 D["fn"] = [[
@@ -417,7 +469,7 @@ ol.plot.log(log_path, file [, {title =}]) -> file
   ol.plot.log("run.jsonl", "run.png", {title = "my run"})]]
 D["plot.available"] = "ol.plot.available() -> boolean\n  Whether gnuplot (ol.plot.program) can be run."
 
-D["save"] = "ol.save(path, {model = net, optimizer = opt, meta = {...}})\n  A safetensors checkpoint, written atomically."
-D["load"] = "ol.load(path) -> checkpoint\n  ck:restore(net, opt) resumes training bit-for-bit."
+D["save"] = "ol.save(path, {model = net, optimizer = opt, average = avg, meta = {...}})\n  A safetensors checkpoint, written atomically."
+D["load"] = "ol.load(path) -> checkpoint\n  ck:restore(net, opt [, avg] [, {rng = true}]) resumes training bit-for-bit; ck.average shows a stored average."
 
 return D
