@@ -40,15 +40,12 @@
  *
  * The passes (chunks.h for the sums' order). A vector: one chunked pass
  * updates V and sums ‖w‖² and ‖U‖², a second steps. A matrix: its rows
- * fall into at most AF_BLOCKS blocks of consecutive rows, fixed by its
- * shape; a pass cut by blocks sums each row's g² and w², and each block's
- * g² per column; the blocks' column sums are then added in block order
- * and the rows' sums in row order. A pass cut by rows sums each row's U²,
- * and the last, cut by rows, steps. A row's sum, or a block's column sum,
- * runs in the parameters' type, OL_PT_LANES running sums at a time (f32
- * sums convert nothing and take twice the elements per instruction); the
- * rows and blocks are added in double. Every sum is cut the same way on
- * any number of threads. */
+ * fall into blocks of consecutive rows fixed by its shape (block_rows); a
+ * pass cut by blocks sums each row's g² and w² (in runs, as chunks.h) and
+ * each block's g² per column (in the parameters' type); the blocks' column
+ * sums are then added in block order, in double, and the rows' sums in row
+ * order. A pass cut by rows sums each row's U², and the last, cut by rows,
+ * steps. Every sum is cut the same way on any number of threads. */
 #ifndef OL_GENERIC
 #include <float.h>
 
@@ -57,9 +54,11 @@
 enum { LR, BETA2_DECAY, EPS, EPS2, D, WEIGHT_DECAY, NSLOTS };
 enum { ROW_VAR, COL_VAR, VARIANCE };
 
-/* A matrix's row blocks: at most AF_BLOCKS, and few enough that their
- * column sums (blocks x cols values) stay within AF_BLOCK_SUMS values. */
-#define AF_BLOCKS 64
+/* A matrix's row blocks: AF_BLOCK_ROWS rows or more, each summing its
+ * columns' g² over its rows in the parameters' type, and few enough that
+ * their column sums (blocks x cols values) stay within AF_BLOCK_SUMS
+ * values (rows x cols / AF_BLOCK_ROWS below that). */
+#define AF_BLOCK_ROWS 32
 #define AF_BLOCK_SUMS (1 << 20)
 
 static const ol_optim_option options[] = {
@@ -84,11 +83,9 @@ static int64_t state_len(int k, const ol_optim_param *p, const double *o) {
 
 /* Rows per block of a matrix of rows x cols. */
 static int64_t block_rows(int64_t rows, int64_t cols) {
-    int64_t nb = AF_BLOCK_SUMS / cols;
-    if (nb > AF_BLOCKS) nb = AF_BLOCKS;
-    if (nb > rows) nb = rows;
-    if (nb < 1) nb = 1;
-    return (rows + nb - 1) / nb;
+    const int64_t most = AF_BLOCK_SUMS / cols > 1 ? AF_BLOCK_SUMS / cols : 1;
+    const int64_t rb = (rows + most - 1) / most;
+    return rb > AF_BLOCK_ROWS ? rb : AF_BLOCK_ROWS;
 }
 
 static int64_t blocks_of(int64_t rows, int64_t cols) {
@@ -181,31 +178,38 @@ OL_INLINE T S(af_u)(T g, T v, T eps1) {
 
 /* ---- a vector ---- */
 
-/* Over the chunks in [begin, end): V, and per chunk ‖w‖² and ‖U‖². */
+/* Element i of a vector's first pass: V, and w² and U² into the lanes. */
+OL_INLINE void S(af_vec_elem)(const S(af_pass) *k, T *restrict v, const T *restrict w,
+                              const T *restrict g, int64_t i, T *wl, T *ul) {
+    const T gi = g[i], vi = k->b2 * v[i] + k->a2 * gi * gi;
+    const T ui = S(af_u)(gi, vi, k->eps1);
+    v[i] = vi;
+    *wl += w[i] * w[i];
+    *ul += ui * ui;
+}
+
+/* Over the chunks in [begin, end): V, and per chunk ‖w‖² and ‖U‖²
+ * (chunks.h: lanes of T per run, added into lanes of ACC). */
 static void S(af_vec_stats)(void *ctx, int64_t begin, int64_t end, int part) {
     (void)part;
     const S(af_pass) *k = ctx;
-    const T b2 = k->b2, a2 = k->a2, eps1 = k->eps1;
     for (int64_t c0 = begin; c0 < end; c0 += OL_OPTIM_CHUNK) {
         const int64_t n = end - c0 < OL_OPTIM_CHUNK ? end - c0 : OL_OPTIM_CHUNK;
         T *restrict v = k->v + c0;
         const T *restrict w = k->w + c0, *restrict g = k->g + c0;
         ACC ww[OL_PT_LANES] = {0}, uu[OL_PT_LANES] = {0};
-        int64_t i = 0;
-        for (; i + OL_PT_LANES <= n; i += OL_PT_LANES)
+        for (int64_t r0 = 0; r0 < n; r0 += OL_PT_RUN) {
+            const int64_t r1 = n - r0 < OL_PT_RUN ? n : r0 + OL_PT_RUN;
+            T wl[OL_PT_LANES] = {0}, ul[OL_PT_LANES] = {0};
+            int64_t i = r0;
+            for (; i + OL_PT_LANES <= r1; i += OL_PT_LANES)
+                for (int l = 0; l < OL_PT_LANES; l++)
+                    S(af_vec_elem)(k, v, w, g, i + l, &wl[l], &ul[l]);
+            for (; i < r1; i++) S(af_vec_elem)(k, v, w, g, i, &wl[0], &ul[0]);
             for (int l = 0; l < OL_PT_LANES; l++) {
-                const T gi = g[i + l], vi = b2 * v[i + l] + a2 * gi * gi;
-                const T ui = S(af_u)(gi, vi, eps1);
-                v[i + l] = vi;
-                ww[l] += (ACC)w[i + l] * w[i + l];
-                uu[l] += (ACC)ui * ui;
+                ww[l] += wl[l];
+                uu[l] += ul[l];
             }
-        for (; i < n; i++) {
-            const T gi = g[i], vi = b2 * v[i] + a2 * gi * gi;
-            const T ui = S(af_u)(gi, vi, eps1);
-            v[i] = vi;
-            ww[0] += (ACC)w[i] * w[i];
-            uu[0] += (ACC)ui * ui;
         }
         double *p = k->part + 2 * (c0 / OL_OPTIM_CHUNK);
         p[0] = ol_pt_lanes(ww);
@@ -231,13 +235,19 @@ static void S(af_vector)(const af_coef *kc, S(af_pass) *k, int64_t n) {
 
 /* ---- a matrix ---- */
 
-/* The lanes' total in a fixed order, added in ACC. */
-OL_INLINE ACC S(af_lanes)(const T *a) {
-    return (((ACC)a[0] + a[1]) + ((ACC)a[2] + a[3])) + (((ACC)a[4] + a[5]) + ((ACC)a[6] + a[7]));
+/* Element j of a row in a matrix's first pass: g² into the block's column
+ * sum and the row's lane, w² into the lane. */
+OL_INLINE void S(af_mat_elem)(T *restrict cp, const T *restrict w, const T *restrict g, int64_t j,
+                              T *gl, T *wl) {
+    const T q = g[j] * g[j];
+    cp[j] += q;
+    *gl += q;
+    *wl += w[j] * w[j];
 }
 
 /* Over the row blocks in [b0, b1): each row's g² (rowsum), each block's
- * w² (blockw) and column sums of g² (colpart). */
+ * w² (blockw) and column sums of g² (colpart). A row runs as chunks.h's
+ * runs: lanes of T per OL_PT_RUN columns, added into lanes of ACC. */
 static void S(af_mat_stats)(void *ctx, int64_t b0, int64_t b1, int part) {
     (void)part;
     const S(af_pass) *k = ctx;
@@ -245,29 +255,27 @@ static void S(af_mat_stats)(void *ctx, int64_t b0, int64_t b1, int part) {
     for (int64_t b = b0; b < b1; b++) {
         T *restrict cp = k->colpart + b * cols;
         const int64_t i1 = (b + 1) * k->rb < k->rows ? (b + 1) * k->rb : k->rows;
-        ACC bw = 0;
+        ACC ww[OL_PT_LANES] = {0};
         for (int64_t j = 0; j < cols; j++) cp[j] = 0;
         for (int64_t i = b * k->rb; i < i1; i++) {
             const T *restrict g = k->g + i * cols, *restrict w = k->w + i * cols;
-            T gg[OL_PT_LANES] = {0}, ww[OL_PT_LANES] = {0};
-            int64_t j = 0;
-            for (; j + OL_PT_LANES <= cols; j += OL_PT_LANES)
+            ACC gg[OL_PT_LANES] = {0};
+            for (int64_t r0 = 0; r0 < cols; r0 += OL_PT_RUN) {
+                const int64_t r1 = cols - r0 < OL_PT_RUN ? cols : r0 + OL_PT_RUN;
+                T gl[OL_PT_LANES] = {0}, wl[OL_PT_LANES] = {0};
+                int64_t j = r0;
+                for (; j + OL_PT_LANES <= r1; j += OL_PT_LANES)
+                    for (int l = 0; l < OL_PT_LANES; l++)
+                        S(af_mat_elem)(cp, w, g, j + l, &gl[l], &wl[l]);
+                for (; j < r1; j++) S(af_mat_elem)(cp, w, g, j, &gl[0], &wl[0]);
                 for (int l = 0; l < OL_PT_LANES; l++) {
-                    const T q = g[j + l] * g[j + l];
-                    cp[j + l] += q;
-                    gg[l] += q;
-                    ww[l] += w[j + l] * w[j + l];
+                    gg[l] += gl[l];
+                    ww[l] += wl[l];
                 }
-            for (; j < cols; j++) {
-                const T q = g[j] * g[j];
-                cp[j] += q;
-                gg[0] += q;
-                ww[0] += w[j] * w[j];
             }
-            k->rowsum[i] = S(af_lanes)(gg);
-            bw += S(af_lanes)(ww);
+            k->rowsum[i] = ol_pt_lanes(gg);
         }
-        k->blockw[b] = bw;
+        k->blockw[b] = ol_pt_lanes(ww);
     }
 }
 
@@ -285,7 +293,8 @@ OL_INLINE T S(af_qr)(const S(af_pass) *k, int64_t i) {
     return (T)1 / sqrt(k->r[i] * k->ir);
 }
 
-/* Over the rows in [i0, i1): each row's U², into rowsum[i]. */
+/* Over the rows in [i0, i1): each row's U², into rowsum[i] (in runs, as
+ * the first pass). */
 static void S(af_mat_usq)(void *ctx, int64_t i0, int64_t i1, int part) {
     (void)part;
     const S(af_pass) *k = ctx;
@@ -295,18 +304,23 @@ static void S(af_mat_usq)(void *ctx, int64_t i0, int64_t i1, int part) {
     for (int64_t i = i0; i < i1; i++) {
         const T *restrict g = k->g + i * cols;
         const T qr = S(af_qr)(k, i);
-        T uu[OL_PT_LANES] = {0};
-        int64_t j = 0;
-        for (; j + OL_PT_LANES <= cols; j += OL_PT_LANES)
-            for (int l = 0; l < OL_PT_LANES; l++) {
-                const T u = S(af_mat_u)(g[j + l], qr, qc[j + l], inv_eps1);
-                uu[l] += u * u;
+        ACC uu[OL_PT_LANES] = {0};
+        for (int64_t r0 = 0; r0 < cols; r0 += OL_PT_RUN) {
+            const int64_t r1 = cols - r0 < OL_PT_RUN ? cols : r0 + OL_PT_RUN;
+            T ul[OL_PT_LANES] = {0};
+            int64_t j = r0;
+            for (; j + OL_PT_LANES <= r1; j += OL_PT_LANES)
+                for (int l = 0; l < OL_PT_LANES; l++) {
+                    const T u = S(af_mat_u)(g[j + l], qr, qc[j + l], inv_eps1);
+                    ul[l] += u * u;
+                }
+            for (; j < r1; j++) {
+                const T u = S(af_mat_u)(g[j], qr, qc[j], inv_eps1);
+                ul[0] += u * u;
             }
-        for (; j < cols; j++) {
-            const T u = S(af_mat_u)(g[j], qr, qc[j], inv_eps1);
-            uu[0] += u * u;
+            for (int l = 0; l < OL_PT_LANES; l++) uu[l] += ul[l];
         }
-        k->rowsum[i] = S(af_lanes)(uu);
+        k->rowsum[i] = ol_pt_lanes(uu);
     }
 }
 

@@ -24,6 +24,10 @@
 #include "optim/optim.h"
 
 #define OL_PT_LANES 8
+/* Elements per run: OL_PT_RUN / OL_PT_LANES of them go into each lane's
+ * running sum in the parameters' type, which is then added to the lane's
+ * double (few roundings in float, and one conversion per run). */
+#define OL_PT_RUN 256
 
 /* Chunks in a tensor of n elements. */
 static inline int64_t ol_pt_chunks(int64_t n) {

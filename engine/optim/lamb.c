@@ -83,8 +83,21 @@ OL_INLINE T S(lamb_u)(const S(lamb_pass) *k, T m, T v, T w) {
     return m * k->ibc1 / (sqrt(v * k->ibc2) + k->eps) + k->wd * w;
 }
 
+/* Element i of the first pass: m, v, and w² and u² into the lanes. */
+OL_INLINE void S(lamb_moment)(const S(lamb_pass) *k, T *restrict m, T *restrict v,
+                              const T *restrict w, const T *restrict g, int64_t i, T *wl, T *ul) {
+    const T gi = g[i];
+    const T mi = k->b1 * m[i] + k->a1 * gi;
+    const T vi = k->b2 * v[i] + k->a2 * gi * gi;
+    const T ui = S(lamb_u)(k, mi, vi, w[i]);
+    m[i] = mi;
+    v[i] = vi;
+    *wl += w[i] * w[i];
+    *ul += ui * ui;
+}
+
 /* First pass over the chunks in [begin, end): m, v, and per chunk ‖w‖²
- * and ‖u‖². */
+ * and ‖u‖² (chunks.h: lanes of T per run, added into lanes of ACC). */
 static void S(lamb_moments)(void *ctx, int64_t begin, int64_t end, int part) {
     (void)part;
     const S(lamb_pass) *k = ctx;
@@ -93,27 +106,18 @@ static void S(lamb_moments)(void *ctx, int64_t begin, int64_t end, int part) {
         T *restrict m = k->m + c0, *restrict v = k->v + c0;
         const T *restrict w = k->w + c0, *restrict g = k->g + c0;
         ACC ww[OL_PT_LANES] = {0}, uu[OL_PT_LANES] = {0};
-        int64_t i = 0;
-        for (; i + OL_PT_LANES <= n; i += OL_PT_LANES)
+        for (int64_t r0 = 0; r0 < n; r0 += OL_PT_RUN) {
+            const int64_t r1 = n - r0 < OL_PT_RUN ? n : r0 + OL_PT_RUN;
+            T wl[OL_PT_LANES] = {0}, ul[OL_PT_LANES] = {0};
+            int64_t i = r0;
+            for (; i + OL_PT_LANES <= r1; i += OL_PT_LANES)
+                for (int l = 0; l < OL_PT_LANES; l++)
+                    S(lamb_moment)(k, m, v, w, g, i + l, &wl[l], &ul[l]);
+            for (; i < r1; i++) S(lamb_moment)(k, m, v, w, g, i, &wl[0], &ul[0]);
             for (int l = 0; l < OL_PT_LANES; l++) {
-                const T gi = g[i + l];
-                const T mi = k->b1 * m[i + l] + k->a1 * gi;
-                const T vi = k->b2 * v[i + l] + k->a2 * gi * gi;
-                const T ui = S(lamb_u)(k, mi, vi, w[i + l]);
-                m[i + l] = mi;
-                v[i + l] = vi;
-                ww[l] += (ACC)w[i + l] * w[i + l];
-                uu[l] += (ACC)ui * ui;
+                ww[l] += wl[l];
+                uu[l] += ul[l];
             }
-        for (; i < n; i++) {
-            const T gi = g[i];
-            const T mi = k->b1 * m[i] + k->a1 * gi;
-            const T vi = k->b2 * v[i] + k->a2 * gi * gi;
-            const T ui = S(lamb_u)(k, mi, vi, w[i]);
-            m[i] = mi;
-            v[i] = vi;
-            ww[0] += (ACC)w[i] * w[i];
-            uu[0] += (ACC)ui * ui;
         }
         double *p = k->part + 2 * (c0 / OL_OPTIM_CHUNK);
         p[0] = ol_pt_lanes(ww);

@@ -71,7 +71,16 @@ typedef struct S(lars_pass) {
     double *part;
 } S(lars_pass);
 
-/* First pass over the chunks in [begin, end): ‖w‖² and ‖d‖² per chunk. */
+/* Element i of the first pass: w² and d² into the lanes. */
+OL_INLINE void S(lars_norm)(T wd, const T *restrict w, const T *restrict g, int64_t i, T *wl,
+                            T *dl) {
+    const T di = g[i] + wd * w[i];
+    *wl += w[i] * w[i];
+    *dl += di * di;
+}
+
+/* First pass over the chunks in [begin, end): ‖w‖² and ‖d‖² per chunk
+ * (chunks.h: lanes of T per run, added into lanes of ACC). */
 static void S(lars_norms)(void *ctx, int64_t begin, int64_t end, int part) {
     (void)part;
     const S(lars_pass) *k = ctx;
@@ -80,17 +89,17 @@ static void S(lars_norms)(void *ctx, int64_t begin, int64_t end, int part) {
         const int64_t n = end - c0 < OL_OPTIM_CHUNK ? end - c0 : OL_OPTIM_CHUNK;
         const T *restrict w = k->w + c0, *restrict g = k->g + c0;
         ACC ww[OL_PT_LANES] = {0}, dd[OL_PT_LANES] = {0};
-        int64_t i = 0;
-        for (; i + OL_PT_LANES <= n; i += OL_PT_LANES)
+        for (int64_t r0 = 0; r0 < n; r0 += OL_PT_RUN) {
+            const int64_t r1 = n - r0 < OL_PT_RUN ? n : r0 + OL_PT_RUN;
+            T wl[OL_PT_LANES] = {0}, dl[OL_PT_LANES] = {0};
+            int64_t i = r0;
+            for (; i + OL_PT_LANES <= r1; i += OL_PT_LANES)
+                for (int l = 0; l < OL_PT_LANES; l++) S(lars_norm)(wd, w, g, i + l, &wl[l], &dl[l]);
+            for (; i < r1; i++) S(lars_norm)(wd, w, g, i, &wl[0], &dl[0]);
             for (int l = 0; l < OL_PT_LANES; l++) {
-                const T di = g[i + l] + wd * w[i + l];
-                ww[l] += (ACC)w[i + l] * w[i + l];
-                dd[l] += (ACC)di * di;
+                ww[l] += wl[l];
+                dd[l] += dl[l];
             }
-        for (; i < n; i++) {
-            const T di = g[i] + wd * w[i];
-            ww[0] += (ACC)w[i] * w[i];
-            dd[0] += (ACC)di * di;
         }
         double *p = k->part + 2 * (c0 / OL_OPTIM_CHUNK);
         p[0] = ol_pt_lanes(ww);

@@ -217,7 +217,7 @@ static const trajectory RUNS[] = {
      {{"lr", {0.3}}, {"momentum", {0.8}}, {"nesterov", {1}}, {"weight_decay", {0.05}},
       {"trust_coefficient", {0.01}}, {"eps", {0}}}},
     {"adafactor",
-     {{"lr", {0.05}}, {"beta2_decay", {-0.6}}, {"eps", {0, 1e-3}}, {"d", {1.5}},
+     {{"lr", {0.05}}, {"beta2_decay", {-0.6}}, {"eps", {0, 1e-3}}, {"d", {1}},
       {"weight_decay", {0.1}}}},
     {"adafactor",
      {{"lr", {0.02}}, {"beta2_decay", {-0.8}}, {"eps", {0.9, 2}}, {"d", {1}},
