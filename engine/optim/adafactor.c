@@ -54,10 +54,10 @@
 enum { LR, BETA2_DECAY, EPS, EPS2, D, WEIGHT_DECAY, NSLOTS };
 enum { ROW_VAR, COL_VAR, VARIANCE };
 
-/* A matrix's row blocks: AF_BLOCK_ROWS rows or more, each summing its
- * columns' g² over its rows in the parameters' type, and few enough that
- * their column sums (blocks x cols values) stay within AF_BLOCK_SUMS
- * values (rows x cols / AF_BLOCK_ROWS below that). */
+/* A matrix's rows fall into blocks of AF_BLOCK_ROWS rows, or more where
+ * blocks x cols would pass AF_BLOCK_SUMS: each block sums its columns' g²
+ * over its own rows in the parameters' type (a few terms each), into
+ * scratch of blocks x cols values. */
 #define AF_BLOCK_ROWS 32
 #define AF_BLOCK_SUMS (1 << 20)
 
@@ -94,13 +94,13 @@ static int64_t blocks_of(int64_t rows, int64_t cols) {
 }
 
 /* Doubles of scratch for one tensor with elements of tsize bytes. A
- * matrix: each row's g² (later its U²), each block's w², and each block's
- * column sums of g² (elements of the parameters' type). A vector: ‖w‖²
- * and ‖U‖² per chunk. */
+ * matrix: each row's g² (later its U²), each block's w², each column's g²,
+ * and each block's column sums of g² (elements of the parameters' type).
+ * A vector: ‖w‖² and ‖U‖² per chunk. */
 static int64_t work_of(const ol_optim_param *p, int64_t tsize) {
     if (!p->matrix) return 2 * ol_pt_chunks(p->rows * p->cols);
     const int64_t nb = blocks_of(p->rows, p->cols);
-    return p->rows + nb + (nb * p->cols * tsize + 7) / 8;
+    return p->rows + nb + p->cols + (nb * p->cols * tsize + 7) / 8;
 }
 
 static int64_t workspace(const ol_optim *opt) {
@@ -164,6 +164,7 @@ typedef struct S(af_pass) {
     int64_t rb, nb;        /* rows per block, blocks */
     double *rowsum;        /* each row's g², then its U² */
     double *blockw;        /* each block's w² */
+    double *colsum;        /* each column's g² */
     T *colpart;            /* nb x cols: each block's column sums of g² */
     T *qc;                 /* 1/√c_j, over block 0's column sums */
     /* a vector */
@@ -360,11 +361,16 @@ static void S(af_matrix)(const af_coef *kc, S(af_pass) *k) {
         rsum += k->r[i];
     }
     for (int64_t b = 0; b < k->nb; b++) ww += k->blockw[b];
+    /* the blocks' column sums, block after block (row by row in memory) */
+    double *restrict cs = k->colsum;
+    for (int64_t j = 0; j < cols; j++) cs[j] = k->colpart[j];
+    for (int64_t b = 1; b < k->nb; b++) {
+        const T *restrict cp = k->colpart + b * cols;
+        for (int64_t j = 0; j < cols; j++) cs[j] += cp[j];
+    }
     for (int64_t j = 0; j < cols; j++) {
-        ACC s = 0;
-        for (int64_t b = 0; b < k->nb; b++) s += k->colpart[b * cols + j];
-        k->c[j] = (T)(kc->b2 * k->c[j] + kc->a2 * (s / (double)rows));
-        k->qc[j] = (T)1 / sqrt(k->c[j]); /* over colpart[j], read above */
+        k->c[j] = (T)(kc->b2 * k->c[j] + kc->a2 * (cs[j] / (double)rows));
+        k->qc[j] = (T)1 / sqrt(k->c[j]); /* over block 0's column sums, read above */
     }
     k->ir = (T)(1 / fmax(rsum / (double)rows, (double)k->eps1));
     S(af_mat_for)(k, rows, cols, S(af_mat_usq));
@@ -389,7 +395,8 @@ static void S(adafactor_step)(const ol_optim_ctx *c, T *w, const T *g, T *const 
         k.nb = blocks_of(k.rows, k.cols);
         k.rowsum = c->work;
         k.blockw = k.rowsum + k.rows;
-        k.colpart = (T *)(k.blockw + k.nb);
+        k.colsum = k.blockw + k.nb;
+        k.colpart = (T *)(k.colsum + k.cols);
         k.qc = k.colpart;
         k.inv_eps1 = (T)(1 / eps1);
         S(af_matrix)(&kc, &k);

@@ -9,13 +9,16 @@
  * each chunk's sum goes to the scratch at its chunk's index, and the
  * chunks' sums are then added in chunk order (optim.h, OL_OPTIM_CHUNK).
  * Inside a chunk, OL_PT_LANES running sums take elements i ≡ l (mod
- * OL_PT_LANES) and are added in a fixed order at the end: the order of
- * every addition depends on n alone, so a step is the same bit for bit on
- * any number of threads, and the lanes let the compiler vectorise the
- * loop (a single running sum would be one long chain of dependent adds).
+ * OL_PT_LANES): each run of OL_PT_RUN elements sums into lanes of the
+ * parameters' type, which are then added to lanes of double, and the
+ * chunk's lanes are added in a fixed order at the end (ol_pt_lanes). The
+ * order of every addition depends on n alone, so a step is the same bit
+ * for bit on any number of threads; the lanes let the compiler vectorise
+ * the loop (one running sum would be one long chain of dependent adds),
+ * and the runs keep f32 sums short without a conversion per element.
  *
- * The sums are doubles, kept in the optimizer's scratch (c->work), which
- * desc->workspace sizes in elements of the parameters' type:
+ * The chunks' sums are doubles, kept in the optimizer's scratch (c->work),
+ * which desc->workspace sizes in elements of the parameters' type:
  * ol_pt_work_elems converts. */
 #ifndef OL_OPTIM_CHUNKS_H
 #define OL_OPTIM_CHUNKS_H
@@ -25,8 +28,8 @@
 
 #define OL_PT_LANES 8
 /* Elements per run: OL_PT_RUN / OL_PT_LANES of them go into each lane's
- * running sum in the parameters' type, which is then added to the lane's
- * double (few roundings in float, and one conversion per run). */
+ * running sum in the parameters' type before it is added to the lane's
+ * double. */
 #define OL_PT_RUN 256
 
 /* Chunks in a tensor of n elements. */
