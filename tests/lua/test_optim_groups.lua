@@ -224,6 +224,11 @@ T.test("errors: two groups, unknown options, no params, foreign tensors, a vecto
            ol.optim.adam, {{params = net:select("weight$")}, {params = net:select("bias$"), lrr = 1}})
   T.raises("bad argument #1 to 'sgd' (group 3 has no params list (params = net:select(...)))",
            ol.optim.sgd, {{params = net:select("weight$")}, {params = net:select("bias$")}, {lr = 1}})
+  T.raises("bad argument #1 to 'sgd' (group 2: params is one parameter, not a list of them "
+           .. "(params = {p} or net:select(...)))",
+           ol.optim.sgd, {{params = net:select("weight$")}, {params = net:parameters()[2]}})
+  T.raises("bad argument #1 to 'sgd' (group 2 has no params list (params = net:select(...)))",
+           ol.optim.sgd, {{params = net:select("weight$")}, {params = net:parameters()[2].tensor}})
   T.raises("bad argument #1 to 'sgd' (parameter 'tensor 1' is not a contiguous view into the "
            .. "parameters of the other groups)",
            ol.optim.sgd, {{params = net:select("weight$")}, {params = {ol.zeros(2, "f64")}}})
