@@ -62,7 +62,7 @@ const ol_optim_desc ol_optim_lamb = {
     .step_f32 = lamb_step_f32,
     .step_f64 = lamb_step_f64,
     .workspace = workspace,
-    .doc = "LAMB, Adam's direction scaled per tensor by the trust ratio ‖w‖/‖u‖ "
+    .doc = "LAMB, Adam's direction scaled per tensor by the trust ratio ||w||/||u|| "
            "(You et al. 2019)",
 };
 

@@ -57,7 +57,7 @@ const ol_optim_desc ol_optim_lars = {
     .step_f32 = lars_step_f32,
     .step_f64 = lars_step_f64,
     .workspace = workspace,
-    .doc = "LARS, momentum SGD with the per-tensor rate tc·‖w‖/‖g + wd·w‖ "
+    .doc = "LARS, momentum SGD with the per-tensor rate tc*||w||/||g + wd*w|| "
            "(You, Gitman & Ginsburg 2017)",
 };
 
