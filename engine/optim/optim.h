@@ -27,6 +27,7 @@
 #define OL_OPTIM_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -65,6 +66,10 @@ typedef struct ol_optim_option {
      * the parameters are set, so it is given at construction, per group,
      * and refused afterwards. */
     int sizes_state;
+    /* A number whose negative values all mean "not given", which Lua reads
+     * and writes as nil, stored as lo (soap's shampoo_beta: nil follows
+     * betas[2], as the reference's -1 does). */
+    int negative_is_nil;
 } ol_optim_option;
 
 /* Ranges used by most options, for designated initializers:
@@ -182,6 +187,11 @@ typedef struct ol_optim_desc {
      * other, in offset order, and is as long as their sum. NULL: every
      * buffer is full-length, indexed as the parameters are. */
     int64_t (*state_len)(int k, const ol_optim_param *p, const double *o);
+    /* Optional: what the optimizer does with opt's parameters that its
+     * options do not show, into buf (len bytes), "" when nothing; the
+     * binding reads it as opt.info (shampoo, soap: the matrices whose side
+     * is longer than max_precond_dim and so uses the identity). */
+    void (*describe)(const struct ol_optim *opt, char *buf, size_t len);
 } ol_optim_desc;
 
 /* min and max for the steps, by a plain comparison: the second operand

@@ -28,6 +28,8 @@ OL_OPTIM(adamax)
 OL_OPTIM(lion)
 /* matrix: the 2-D weights as matrices */
 OL_OPTIM(muon)
+OL_OPTIM(shampoo)
+OL_OPTIM(soap)
 /* closure: stepped with a loss-and-gradient callback (second.h) */
 OL_OPTIM(newton)
 OL_OPTIM(cg)

@@ -205,7 +205,10 @@ local optim = {
           .. "grown by etas[2], shrunk by etas[1], within step_sizes.\n"
           .. "  lr is the initial step size, read at the first step after a reset (so it takes no schedule).",
   rmsprop = "RMSprop (Tieleman & Hinton 2012; torch.optim.RMSprop): v <- alpha v + (1 - alpha) g^2, w <- w - lr g / (sqrt(v) + eps).",
-  adagrad = "Adagrad (Duchi et al. 2011): s <- s + g^2, w <- w - lr g / (sqrt(s) + eps).",
+  adagrad = "Adagrad (Duchi et al. 2011): s <- s + g^2, w <- w - lr g / (sqrt(s) + eps).\n"
+            .. "  full_matrix = true (given at construction): per tensor flattened, of at most 4096 elements,\n"
+            .. "  G <- G + g g^T (G starts at initial_accumulator_value I), w <- w - lr (eps I + G^(1/2))^-1 g,\n"
+            .. "  the root by eigendecomposition; lr_decay and weight_decay as in the diagonal rule.",
   adadelta = "Adadelta (Zeiler 2012): step = sqrt(u + eps) / sqrt(v + eps) g with running averages of g^2 and step^2.",
   adam = "Adam (Kingma & Ba 2015): bias-corrected first and second moments; weight_decay is coupled L2.",
   adamw = "AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay w <- w - lr wd w.",
@@ -215,6 +218,16 @@ local optim = {
   lion = "Lion (Chen et al. 2023): w <- w - lr sign(beta1 m + (1 - beta1) g); m <- beta2 m + (1 - beta2) g.",
   muon = "Muon (Jordan et al. 2024): momentum, then the update orthogonalised by a quintic Newton-Schulz "
          .. "iteration on 2-D weights; other parameters go to adamw (options under `fallback`).",
+  shampoo = "Shampoo (Gupta et al. 2018): per matrix G, L <- L + G G^T, R <- R + G^T G (from eps I);\n"
+            .. "  P = L^(-1/4) G R^(-1/4), the roots by eigendecomposition at t = 1 and every update_every steps;\n"
+            .. "  per vector H <- H + g^2 (from eps), P = g / sqrt(H); b <- momentum b + P, w <- w - lr b.\n"
+            .. "  A side longer than max_precond_dim (given at construction) uses the identity; opt.info names\n"
+            .. "  those matrices.",
+  soap = "SOAP (Vyas et al. 2024, as nikhilvyas/SOAP soap.py): Adam in the eigenbasis of Shampoo's\n"
+         .. "  preconditioner. The first step only sets the bases (w does not move); bases refreshed every\n"
+         .. "  precondition_frequency steps by one power iteration and a QR. shampoo_beta = nil follows\n"
+         .. "  betas[2]. Vectors get plain Adam (precondition_1d = false); a side longer than max_precond_dim\n"
+         .. "  (given at construction) uses the identity, and opt.info names those matrices.",
   cg = "Non-linear conjugate gradient with a line search (Polak-Ribiere by default).",
   lbfgs = "L-BFGS (Nocedal 1980; torch.optim.LBFGS): a quasi-Newton direction from the last history_size steps.",
   newton = "Newton's method with the exact Hessian (small problems), damped, solved by Cholesky.",
