@@ -27,7 +27,7 @@
  * first step after a reset (torch reads it at construction); full_matrix
  * sizes the state, so it is given at construction. State: sum (every
  * element; empty with full_matrix), sum_matrix (n x n per tensor with
- * full_matrix; empty without).
+ * full_matrix, its upper triangle, generic/precond.h; empty without).
  *
  * The kind is per tensor, as full_matrix needs each tensor whole (and
  * its matrix placed per tensor); without it the step is the elementwise

@@ -32,7 +32,8 @@
  * it sets the statistics' start. State (compact, each tensor's part in
  * offset order): momentum_buffer (every element), left and left_root (m x m
  * per matrix whose rows are preconditioned), right and right_root (n x n,
- * the columns), diag (a vector's H). */
+ * the columns), diag (a vector's H); left and right hold the statistic's
+ * upper triangle (generic/precond.h). */
 #ifndef OL_GENERIC
 #include "optim/generic/precond.h"
 

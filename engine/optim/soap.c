@@ -44,7 +44,10 @@
  *     LAPACK gives the eigenvectors or Q's columns (both enter m and N
  *     twice);
  *   - GG's update is written β·GG + (1 − β)·X where torch's lerp_ computes
- *     GG + (1 − β)·(X − GG): equal but for rounding.
+ *     GG + (1 − β)·(X − GG): equal but for rounding;
+ *   - the step and the decay, w <- (w − step·N)·(1 − lr·wd), are one
+ *     accumulation (1 − lr·wd)·w − step·(1 − lr·wd)·N in the GEMM that
+ *     makes N, so that they cost no pass over w: equal but for rounding.
  * The identity on a long side is never silent: max_precond_dim is given
  * at construction (it sizes the state), and desc->describe (opt.info)
  * names every matrix whose side it leaves unpreconditioned.
@@ -54,7 +57,8 @@
  * weight_decay=0.01, precondition_frequency=10, max_precond_dim=10000.
  * State: exp_avg and exp_avg_sq (every element; exp_avg of a matrix in
  * its eigenbasis), gg_left and q_left (m x m per matrix whose rows are
- * preconditioned), gg_right and q_right (n x n, the columns). */
+ * preconditioned), gg_right and q_right (n x n, the columns); gg_* hold
+ * the statistic's upper triangle (generic/precond.h). */
 #ifndef OL_GENERIC
 #include "optim/generic/precond.h"
 
@@ -107,7 +111,7 @@ static int64_t side_size(ol_dtype dt, int64_t d) {
     return 2 * d * d + d + order + (e > q ? e : q);
 }
 
-/* A matrix: three m x n buffers for the rotations, then the larger side's
+/* A matrix: two m x n buffers for the rotations, then the larger side's
  * scratch; a vector: its Adam direction (n). */
 static int64_t workspace(const ol_optim *opt) {
     int64_t most = 0;
@@ -126,7 +130,7 @@ static int64_t workspace(const ol_optim *opt) {
             if (e < 0) return -1;
             if (e > side) side = e;
         }
-        if (3 * p->rows * p->cols + side > most) most = 3 * p->rows * p->cols + side;
+        if (2 * p->rows * p->cols + side > most) most = 2 * p->rows * p->cols + side;
     }
     return most;
 }
@@ -138,6 +142,17 @@ static void describe(const ol_optim *opt, char *buf, size_t len) {
 /* The statistics' β: shampoo_beta, or betas[2] when it is negative (nil). */
 static double shampoo_beta(const double *o) {
     return o[SHAMPOO_BETA] >= 0 ? o[SHAMPOO_BETA] : o[BETA2];
+}
+
+/* The update w <- beta·w + alpha·N of step s (the reference's s):
+ * w − step·N, step = lr·sqrt(1 − β2^s)/(1 − β1^s), then w·(1 − lr·wd)
+ * when wd > 0 (the reference's p.add_(p, alpha=-lr·wd) after the step),
+ * as one product. */
+static void update_coef(const double *o, int64_t s, double *alpha, double *beta) {
+    const double bc1 = 1 - pow(o[BETAS], (double)s), bc2 = 1 - pow(o[BETA2], (double)s);
+    const double keep = o[WEIGHT_DECAY] > 0 ? 1 - o[LR] * o[WEIGHT_DECAY] : 1;
+    *alpha = -o[LR] * sqrt(bc2) / bc1 * keep;
+    *beta = keep;
 }
 
 #define OL_GENERIC "optim/soap.c"
@@ -172,21 +187,28 @@ typedef struct S(soap_mat) {
     T *ql, *qr;
 } S(soap_mat);
 
-/* out = Q_Lᵀ·x·Q_R (back = 0, project) or Q_L·x·Q_Rᵀ (back = 1,
- * project_back); tmp is m x n; out must not be x. */
-static void S(soap_rotate)(const S(soap_mat) *a, int back, const T *x, T *out, T *tmp) {
+/* out <- alpha·R(x) + beta·out with R(x) = Q_Lᵀ·x·Q_R (back = 0, project)
+ * or Q_L·x·Q_Rᵀ (back = 1, project_back): the last product carries alpha
+ * and beta (beta = 0: out is only written), so that the step's update of
+ * w is that GEMM's accumulation and no pass of its own. tmp is m x n; out
+ * must not be x. */
+static void S(soap_rotate)(const S(soap_mat) *a, int back, const T *x, T *out, T *tmp, T alpha,
+                           T beta) {
     const int m = (int)a->m, n = (int)a->n;
-    const T *src = x;
-    if (a->ql) {
-        BLAS(gemm)(CblasRowMajor, back ? CblasNoTrans : CblasTrans, CblasNoTrans, m, n, m, 1,
-                   a->ql, m, x, n, 0, tmp, n);
-        src = tmp;
+    const CBLAS_TRANSPOSE tl = back ? CblasNoTrans : CblasTrans;
+    const CBLAS_TRANSPOSE tr = back ? CblasTrans : CblasNoTrans;
+    if (a->ql && a->qr) {
+        BLAS(gemm)(CblasRowMajor, tl, CblasNoTrans, m, n, m, 1, a->ql, m, x, n, 0, tmp, n);
+        BLAS(gemm)(CblasRowMajor, CblasNoTrans, tr, m, n, n, alpha, tmp, n, a->qr, n, beta, out, n);
+    } else if (a->ql) {
+        BLAS(gemm)(CblasRowMajor, tl, CblasNoTrans, m, n, m, alpha, a->ql, m, x, n, beta, out, n);
+    } else if (a->qr) {
+        BLAS(gemm)(CblasRowMajor, CblasNoTrans, tr, m, n, n, alpha, x, n, a->qr, n, beta, out, n);
+    } else if (beta == 0) {
+        for (int64_t e = 0; e < (int64_t)m * n; e++) out[e] = alpha * x[e];
+    } else {
+        for (int64_t e = 0; e < (int64_t)m * n; e++) out[e] = beta * out[e] + alpha * x[e];
     }
-    if (a->qr)
-        BLAS(gemm)(CblasRowMajor, CblasNoTrans, back ? CblasTrans : CblasNoTrans, m, n, n, 1, src,
-                   n, a->qr, n, 0, out, n);
-    else
-        for (int64_t e = 0; e < (int64_t)m * n; e++) out[e] = src[e];
 }
 
 /* The first step's basis: the eigenvectors of gg + 1e-30·I, by descending
@@ -211,8 +233,8 @@ static void S(soap_refresh)(const S(soap_mat) *a, int side, const T *gg, T *q, T
     int *order = (int *)(void *)(est + d);
     T *scratch = est + d +
                  (d * (int64_t)sizeof(int) + (int64_t)sizeof(T) - 1) / (int64_t)sizeof(T);
-    BLAS(gemm)(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d, (int)d, 1, gg, (int)d, q,
-               (int)d, 0, gq, (int)d);
+    BLAS(symm)(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)d, 1, gg, (int)d, q, (int)d, 0,
+               gq, (int)d);
     for (int64_t j = 0; j < d; j++) {
         ACC e = 0;
         for (int64_t i = 0; i < d; i++) e += (ACC)q[i * d + j] * gq[i * d + j];
@@ -234,9 +256,10 @@ static void S(soap_refresh)(const S(soap_mat) *a, int side, const T *gg, T *q, T
     for (int64_t e = 0; e < d * d; e++) q[e] = p[e];
 }
 
-/* Adam on G' (n elements) into x = m/(sqrt(v) + eps). */
-static void S(soap_adam)(const double *o, const T *restrict gp, T *restrict m, T *restrict v,
-                         T *restrict x, int64_t n) {
+/* Adam on G' (n elements) into x = m/(sqrt(v) + eps); x may be gp (each
+ * element is read before it is written), which saves a cold stream. */
+static void S(soap_adam)(const double *o, const T *gp, T *restrict m, T *restrict v, T *x,
+                         int64_t n) {
     const T b1 = (T)o[BETAS], b2 = (T)o[BETA2], eps = (T)o[EPS];
     const T c1 = (T)(1 - o[BETAS]), c2 = (T)(1 - o[BETA2]);
     for (int64_t i = 0; i < n; i++) {
@@ -247,17 +270,6 @@ static void S(soap_adam)(const double *o, const T *restrict gp, T *restrict m, T
     }
 }
 
-/* w <- w − step·N, then w <- w − lr·wd·w when wd > 0, as the reference
- * orders them. */
-static void S(soap_apply)(const double *o, int64_t s, T *restrict w, const T *restrict nrm,
-                          int64_t n) {
-    const double bc1 = 1 - pow(o[BETAS], (double)s), bc2 = 1 - pow(o[BETA2], (double)s);
-    const T step = (T)-(o[LR] * sqrt(bc2) / bc1), decay = (T)-(o[LR] * o[WEIGHT_DECAY]);
-    for (int64_t i = 0; i < n; i++) w[i] += step * nrm[i];
-    if (o[WEIGHT_DECAY] > 0)
-        for (int64_t i = 0; i < n; i++) w[i] += decay * w[i];
-}
-
 static void S(soap_matrix)(const ol_optim_ctx *c, T *w, const T *g, T *const *s) {
     const double *o = c->o;
     const int64_t m = c->param->rows, n = c->param->cols;
@@ -265,7 +277,7 @@ static void S(soap_matrix)(const ol_optim_ctx *c, T *w, const T *g, T *const *s)
     const int right = ol_precond_side(n, o[MAX_PRECOND_DIM]);
     const S(soap_mat) a = {m, n, left ? s[Q_LEFT] : NULL, right ? s[Q_RIGHT] : NULL};
     const T sb = (T)shampoo_beta(o);
-    T *buf = c->work, *tmp = buf + m * n, *tmp2 = tmp + m * n, *work = tmp2 + m * n;
+    T *buf = c->work, *tmp = buf + m * n, *work = tmp + m * n;
     if (c->t == 1) {
         for (int side = 0; side < 2; side++) {
             if (!(side ? right : left)) continue;
@@ -276,20 +288,21 @@ static void S(soap_matrix)(const ol_optim_ctx *c, T *w, const T *g, T *const *s)
         return;
     }
     const int64_t st = c->t - 1;
-    S(soap_rotate)(&a, 0, g, buf, tmp);
-    S(soap_adam)(o, buf, s[EXP_AVG], s[EXP_AVG_SQ], tmp2, m * n);
-    S(soap_rotate)(&a, 1, tmp2, tmp, buf);
-    S(soap_apply)(o, st, w, tmp, m * n);
+    double alpha, beta;
+    update_coef(o, st, &alpha, &beta);
+    S(soap_rotate)(&a, 0, g, buf, tmp, 1, 0);
+    S(soap_adam)(o, buf, s[EXP_AVG], s[EXP_AVG_SQ], buf, m * n);
+    S(soap_rotate)(&a, 1, buf, w, tmp, (T)alpha, (T)beta);
     for (int side = 0; side < 2; side++)
         if (side ? right : left)
             S(ol_precond_stat)(s[side ? GG_RIGHT : GG_LEFT], g, m, n, side, 1 - sb, sb);
     if ((!left && !right) || st % (int64_t)o[FREQUENCY] != 0) return;
-    S(soap_rotate)(&a, 1, s[EXP_AVG], buf, tmp);
+    S(soap_rotate)(&a, 1, s[EXP_AVG], buf, tmp, 1, 0);
     for (int side = 0; side < 2; side++)
         if (side ? right : left)
             S(soap_refresh)(&a, side, s[side ? GG_RIGHT : GG_LEFT], side ? a.qr : a.ql,
                             s[EXP_AVG_SQ], tmp, work);
-    S(soap_rotate)(&a, 0, buf, s[EXP_AVG], tmp);
+    S(soap_rotate)(&a, 0, buf, s[EXP_AVG], tmp, 1, 0);
 }
 
 static void S(soap_step)(const ol_optim_ctx *c, T *restrict w, const T *restrict g, T *const *s) {
@@ -298,9 +311,11 @@ static void S(soap_step)(const ol_optim_ctx *c, T *restrict w, const T *restrict
         return;
     }
     if (c->t == 1) return; /* the first step only initialises (a vector has no basis) */
-    T *x = c->work;
-    S(soap_adam)(c->o, g, s[EXP_AVG], s[EXP_AVG_SQ], x, c->n);
-    S(soap_apply)(c->o, c->t - 1, w, x, c->n);
+    const S(soap_mat) a = {1, c->n, NULL, NULL};
+    double alpha, beta;
+    update_coef(c->o, c->t - 1, &alpha, &beta);
+    S(soap_adam)(c->o, g, s[EXP_AVG], s[EXP_AVG_SQ], c->work, c->n);
+    S(soap_rotate)(&a, 1, c->work, w, NULL, (T)alpha, (T)beta);
 }
 
 #endif

@@ -152,6 +152,21 @@ static void put(void *buf, ol_dtype dt, int e, double v) {
     else ((double *)buf)[e] = v;
 }
 
+/* The options of o that apply from step 0, as construction gives them
+ * (max_precond_dim and full_matrix are refused later). */
+static void construct(ol_optim *opt, const kv *o) {
+    ol_error err;
+    double v[OL_OPTIM_MAXSLOTS];
+    memcpy(v, ol_optim_group_o(opt, 0), sizeof v);
+    for (; o && o->k; o++) {
+        if (o->at != 0) continue;
+        const ol_optim_option *op = ol_optim_find_option(opt->desc, o->k);
+        if (!op) fail_msg("%s has no option %s", opt->desc->name, o->k);
+        memcpy(v + op->slot, o->v, sizeof(double) * (size_t)ol_optim_option_size(op));
+    }
+    if (ol_optim_set_group_values(opt, 0, v, &err)) fail_msg("%s: %s", opt->desc->name, err.msg);
+}
+
 /* An optimizer over LAYOUT (or the one vector of n elements when layout is
  * NULL) with the options of o that apply from step 0. */
 static void run_init(run *r, const char *name, ol_dtype dt, const kv *o, const tens *layout, int nt,
@@ -159,7 +174,7 @@ static void run_init(run *r, const char *name, ol_dtype dt, const kv *o, const t
     ol_error err;
     const int64_t shape[1] = {n};
     assert_int_equal(ol_optim_init(&r->opt, ol_optim_find(name), dt, n, &err), 0);
-    set_options(&r->opt, o, 0);
+    construct(&r->opt, o);
     if (layout) {
         ol_optim_param p[3];
         for (int i = 0; i < nt; i++)
@@ -426,8 +441,14 @@ static const kv SO_LIVE[] = {{"max_precond_dim", {4}, 0}, {"precondition_frequen
 static const kv SO_NOWD[] = {{"max_precond_dim", {3}, 0}, {"weight_decay", {0}, 0},
                              {"precondition_frequency", {2}, 0}, KV_END};
 
+/* GG follows the latest gradients closely, so that a refresh reorders
+ * the basis (and exp_avg_sq with it). */
+static const kv SO_FAST[] = {{"max_precond_dim", {4}, 0}, {"precondition_frequency", {2}, 0},
+                             {"shampoo_beta", {0.2}, 0}, {"betas", {0.9, 0.999}, 0}, KV_END};
+
 static void test_soap(void **st) {
     (void)st;
+    compare("soap", ref_soap, SO_FAST, OL_F64, 1e-10);
     compare("soap", ref_soap, SO_BASE, OL_F64, 1e-10);
     compare("soap", ref_soap, SO_LIVE, OL_F64, 1e-10);
     compare("soap", ref_soap, SO_NOWD, OL_F64, 1e-10);
@@ -472,11 +493,20 @@ static void test_max_precond_dim(void **st) {
         const int left = k == 0 ? 1 : 2, right = k == 0 ? 2 : 3;
         assert_int_equal(ol_optim_state_numel(&r.opt, left), 4);
         assert_int_equal(ol_optim_state_numel(&r.opt, right), 0);
-        run_step(&r, two_max, 1, NP);
+        /* a live assignment is refused, the construction's value too once
+         * the first step is taken; the same value passes */
         ol_error err;
         const double four = 4, two = 2;
         assert_int_equal(ol_optim_set(&r.opt, "max_precond_dim", &four, &err), -1);
+        assert_non_null(strstr(err.msg, "max_precond_dim"));
+        run_step(&r, two_max, 1, NP);
+        double v[OL_OPTIM_MAXSLOTS];
+        memcpy(v, ol_optim_group_o(&r.opt, 0), sizeof v);
+        const ol_optim_option *op = ol_optim_find_option(r.opt.desc, "max_precond_dim");
+        v[op->slot] = 4;
+        assert_int_equal(ol_optim_set_group_values(&r.opt, 0, v, &err), -1);
         assert_non_null(strstr(err.msg, "first step"));
+        assert_int_equal(ol_optim_state_numel(&r.opt, left), 4);
         assert_int_equal(ol_optim_set(&r.opt, "max_precond_dim", &two, &err), 0);
         run_free(&r);
     }
@@ -555,22 +585,28 @@ static void test_adagrad_full_limit(void **st) {
     (void)st;
     ol_error err;
     ol_optim opt;
-    const double on = 1;
+    double v[OL_OPTIM_MAXSLOTS];
+    const char *want = "option 'full_matrix' takes tensors of at most 4096 elements (an n x n "
+                       "matrix each), got one of 4097";
     assert_int_equal(ol_optim_init(&opt, ol_optim_find("adagrad"), OL_F32, 4097, &err), 0);
-    assert_int_equal(ol_optim_set(&opt, "full_matrix", &on, &err), -1);
-    assert_string_equal(err.msg, "option 'full_matrix' takes tensors of at most 4096 elements (an "
-                                 "n x n matrix each), got one of 4097");
-    assert_int_equal(ol_optim_state_numel(&opt, 1), 0);
-    ol_optim_free(&opt);
-    /* two tensors of 97 and 4000 elements: each within the limit */
-    assert_int_equal(ol_optim_init(&opt, ol_optim_find("adagrad"), OL_F32, 4097, &err), 0);
-    const ol_optim_param p[2] = {{.offset = 0, .rows = 1, .cols = 97},
-                                 {.offset = 97, .rows = 1, .cols = 4000}};
-    assert_int_equal(ol_optim_set_params(&opt, p, 2, 1, &err), 0);
+    const ol_optim_option *op = ol_optim_find_option(opt.desc, "full_matrix");
+    memcpy(v, ol_optim_group_o(&opt, 0), sizeof v);
+    v[op->slot] = 1;
+    /* the one tensor of 4097 elements */
     const ol_optim_param big = {.offset = 0, .rows = 1, .cols = 4097};
     assert_int_equal(ol_optim_set_params(&opt, &big, 1, 1, &err), 0);
-    assert_int_equal(ol_optim_set(&opt, "full_matrix", &on, &err), -1);
-    assert_non_null(strstr(err.msg, "4097"));
+    assert_int_equal(ol_optim_set_group_values(&opt, 0, v, &err), -1);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(ol_optim_state_numel(&opt, 1), 0);
+    /* full_matrix first, then the tensors: refused there */
+    const ol_optim_param small = {.offset = 0, .rows = 1, .cols = 97};
+    assert_int_equal(ol_optim_set_params(&opt, &small, 1, 1, &err), 0);
+    assert_int_equal(ol_optim_set_group_values(&opt, 0, v, &err), 0);
+    assert_int_equal(ol_optim_state_numel(&opt, 1), 97 * 97);
+    assert_int_equal(ol_optim_set_params(&opt, &big, 1, 1, &err), -1);
+    assert_string_equal(err.msg, want);
+    /* two tensors of 97 and 4000 elements are each within the limit (not
+     * made here: 4000 x 4000 is 64 MB in f32) */
     ol_optim_free(&opt);
 }
 

@@ -6,7 +6,10 @@
  *                     (side 1) of an r x c matrix G: a side's second-moment
  *                     statistic (shampoo's L and R, soap's GG, adagrad's
  *                     g·gᵀ as an n x 1 G). A rank-k update (syrk) of the
- *                     upper triangle, mirrored, so A is kept whole.
+ *                     upper triangle only: every reader of A (?syevd, symm)
+ *                     reads that triangle, and a mirror would be a strided
+ *                     pass over d² elements every step. The strictly lower
+ *                     triangle keeps whatever it held (0 from a reset).
  *   ol_precond_eigh   the eigenvalues (ascending) and unit eigenvectors (the
  *                     columns of V) of a symmetric d x d A: LAPACK's ?syevd
  *                     on scratch held by the optimizer (a step allocates
@@ -65,19 +68,17 @@ static inline void ol_precond_describe(const ol_optim *opt, int maxd_slot, char 
 
 /* A <- beta·A + alpha·X with X = G·Gᵀ (side 0, A is r x r) or Gᵀ·G (side 1,
  * A is c x c), G r x c row-major. */
-static void S(ol_precond_stat)(T *a, const T *g, int64_t r, int64_t c, int side, T alpha, T beta) {
+static inline void S(ol_precond_stat)(T *a, const T *g, int64_t r, int64_t c, int side, T alpha, T beta) {
     const int d = (int)(side ? c : r), k = (int)(side ? r : c);
     BLAS(syrk)(CblasRowMajor, CblasUpper, side ? CblasTrans : CblasNoTrans, d, k, alpha, g,
                (int)c, beta, a, d);
-    for (int i = 1; i < d; i++)
-        for (int j = 0; j < i; j++) a[(int64_t)i * d + j] = a[(int64_t)j * d + i];
 }
 
 /* Eigenvalues (ascending, into val) and eigenvectors (the columns of the
- * d x d row-major vec) of the symmetric d x d a, with diag added to its
- * diagonal; scratch holds ol_precond_eigh_size elements. Returns LAPACK's
+ * d x d row-major vec) of the symmetric d x d a (its upper triangle), with
+ * diag added to its diagonal; scratch holds ol_precond_eigh_size elements. Returns LAPACK's
  * info (0 on success; -5: a NaN in a). */
-static int S(ol_precond_eigh)(const T *a, int64_t d, T diag, T *vec, T *val, T *scratch) {
+static inline int S(ol_precond_eigh)(const T *a, int64_t d, T diag, T *vec, T *val, T *scratch) {
     for (int64_t e = 0; e < d * d; e++) vec[e] = a[e];
     for (int64_t i = 0; i < d; i++) vec[i * d + i] += diag;
     return ol_lapack_syevd_work(OL_T_DT, 1, (int)d, vec, val, scratch);
@@ -85,7 +86,7 @@ static int S(ol_precond_eigh)(const T *a, int64_t d, T diag, T *vec, T *val, T *
 
 /* out = V·diag(f(λ, p))·Vᵀ for the eigendecomposition (vec, val) of a d x d
  * matrix; tmp holds d·d elements. */
-static void S(ol_precond_apply)(T *out, const T *vec, const T *val, int64_t d,
+static inline void S(ol_precond_apply)(T *out, const T *vec, const T *val, int64_t d,
                                 double (*f)(double lambda, double p), double p, T *tmp) {
     for (int64_t j = 0; j < d; j++) {
         const T fj = (T)f((double)val[j], p);
