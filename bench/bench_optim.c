@@ -5,13 +5,17 @@
  *
  * Effective bytes = the streams a step must move at the least: w read and
  * written, g read, each state buffer it uses read and written. Optimizers
- * not in the table below count 3 + 2·nstate streams. Best of 7 steps. */
+ * not in the table below count 3 + 2·nstate streams. Best of 7 steps.
+ * Then the weight averages' passes (optim/average.h) on the same buffer:
+ * an ema or swa update moves 3 streams (e read and written, w read), a
+ * swap 4. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "optim/average.h"
 #include "optim/optim.h"
 
 #define NPARAM 10000000
@@ -80,6 +84,29 @@ static void run(const char *label, const ol_optim_desc *d, const char *o1, doubl
     ol_optim_free(&opt);
 }
 
+/* One averaging pass over w: op 0 an ema update, 1 a swa update (after
+ * the first, which is a copy), 2 a swap. */
+static void run_average(const char *label, int op, int streams, ol_tensor *w, double ref_gbs) {
+    ol_error err;
+    ol_average a;
+    int rc = op == 0 ? ol_average_init_ema(&a, w, 0.999, 0, &err) : ol_average_init_swa(&a, w, 0, 1, &err);
+    if (rc) {
+        printf("%-22s  (%s)\n", label, err.msg);
+        return;
+    }
+    double best = 1e30;
+    for (int r = 0; r <= REPS; r++) {
+        double t0 = now();
+        if (op == 2) ol_average_swap(&a);
+        else ol_average_update(&a);
+        double t = now() - t0;
+        if (r > 0 && t < best) best = t;
+    }
+    double gbs = (double)streams * sizeof(float) * NPARAM / best / 1e9;
+    printf("%-22s %8.2f ms %8.2f GB/s %6.0f%%\n", label, 1e3 * best, gbs, 100 * gbs / ref_gbs);
+    ol_average_free(&a);
+}
+
 int main(void) {
     ol_error err;
     const int64_t shape[1] = {NPARAM};
@@ -113,6 +140,9 @@ int main(void) {
             listed |= strcmp(settings[k].name, (*d)->name) == 0;
         if (!listed) run((*d)->name, *d, NULL, 0, NULL, 0, 3 + 2 * (*d)->nstate, &w, &g, ref);
     }
+    run_average("average: ema update", 0, 3, &w, ref);
+    run_average("average: swa update", 1, 3, &w, ref);
+    run_average("average: swap", 2, 4, &w, ref);
     ol_tensor_release(&w);
     ol_tensor_release(&g);
     return 0;

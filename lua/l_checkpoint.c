@@ -3,19 +3,26 @@
  * engine/optim/io.c the optimizer's; this file decides what goes in and
  * shows what came out).
  *
- *   ol.save(path, {model = net, optimizer = opt, meta = {epoch = 3},
- *                  tensors = {name = tensor, ...}})
- *   local ck = ol.load(path)   -- ck.meta, ck.tensors, ck.optimizer, ck.rng
- *   ck:restore(net, opt [, {rng = true}])
+ *   ol.save(path, {model = net, optimizer = opt, average = avg,
+ *                  meta = {epoch = 3}, tensors = {name = tensor, ...}})
+ *   local ck = ol.load(path)   -- ck.meta, ck.tensors, ck.optimizer,
+ *                              -- ck.average, ck.rng
+ *   ck:restore(net, opt [, avg] [, {rng = true}])
  *
  * What a file holds, so that training resumes bit-for-bit:
  *  - tensors: the model's parameters under their net:parameters() names
- *    ("1.weight", ...), the optimizer's state as "optim.state.NAME", and
- *    any extra `tensors`;
+ *    ("1.weight", ...), the optimizer's state as "optim.state.NAME", a
+ *    weight average (ol.average) as "average.weights", and any extra
+ *    `tensors`;
  *  - __metadata__ (strings only, as the format demands):
  *      optim.name, optim.dtype, optim.t        the optimizer and its step count
  *      optim.options  JSON {name: value}       every live option
  *      optim.scalars  JSON [...]               scalar state
+ *      optim.mode     "train" | "eval"         schedule-free optimizers only
+ *      average.kind, average.t, average.n      the average: "ema" | "swa",
+ *                                              its updates and (swa) the
+ *                                              weight vectors in it
+ *      average.options  JSON                   {decay, warmup} | {start, every}
  *      rng.state      JSON ["hex64" x 4]       the global RNG (core/rng.h)
  *      optlua.format  "1"
  *      optlua.meta_json  JSON [keys]           user keys stored as JSON
@@ -45,6 +52,7 @@
 
 #include "io/checkpoint.h"
 #include "l_common.h"
+#include "optim/average.h"
 #include "optim/optim.h"
 #include "core/rng.h"
 
@@ -173,7 +181,8 @@ static void push_json(lua_State *L, json_t *j) {
 /* ---- saving ---- */
 
 static int reserved(const char *k) {
-    return strncmp(k, "optim.", 6) == 0 || strncmp(k, "rng.", 4) == 0 || strncmp(k, "optlua.", 7) == 0;
+    return strncmp(k, "optim.", 6) == 0 || strncmp(k, "rng.", 4) == 0 || strncmp(k, "optlua.", 7) == 0 ||
+           strncmp(k, "average.", 8) == 0;
 }
 
 static void add_tensor(lua_State *L, ol_checkpoint *ck, const char *name, const ol_tensor *t, const char *what) {
@@ -243,6 +252,11 @@ static void save_optimizer(lua_State *L, ol_checkpoint *ck, int idx) {
     if (ol_optim_export(o, ck, &err)) ol_arg_error(L, 2, "save", "%s", err.msg);
 }
 
+static void save_average(lua_State *L, ol_checkpoint *ck, int idx) {
+    ol_error err;
+    if (ol_average_export(ol_l_toaverage(L, idx), ck, &err)) ol_arg_error(L, 2, "save", "%s", err.msg);
+}
+
 static void save_rng(lua_State *L, ol_checkpoint *ck) {
     ol_rng_state s;
     ol_error err;
@@ -259,7 +273,8 @@ static void save_meta(lua_State *L, ol_checkpoint *ck, int idx) {
             ol_arg_error(L, 2, "save", "meta keys must be strings, got %s", luaL_typename(L, -2));
         const char *k = lua_tostring(L, -2);
         if (reserved(k) || strcmp(k, "__metadata__") == 0)
-            ol_arg_error(L, 2, "save", "meta key '%s' is reserved: optim.*, rng.* and optlua.* are optlua's", k);
+            ol_arg_error(L, 2, "save", "meta key '%s' is reserved: optim.*, average.*, rng.* and optlua.* "
+                         "are optlua's", k);
         if (lua_type(L, -1) == LUA_TSTRING) {
             set_meta(L, ck, k, lua_tostring(L, -1));
         } else {
@@ -307,6 +322,8 @@ static int l_save(lua_State *L) {
     if (ol_opt_push(&o, "model") && !ol_l_tomodel(L, -1)) ol_opt_expected(&o, "model", "a model", -1);
     if (ol_opt_push(&o, "optimizer") && !ol_l_tooptim(L, -1))
         ol_opt_expected(&o, "optimizer", "an optimizer", -1);
+    if (ol_opt_push(&o, "average") && !ol_l_toaverage(L, -1))
+        ol_opt_expected(&o, "average", "an average (ol.average.ema or ol.average.swa)", -1);
     ol_opt_table(&o, "meta");
     ol_opt_table(&o, "tensors");
     ol_opts_end(&o);
@@ -315,6 +332,8 @@ static int l_save(lua_State *L) {
     if (lua_getfield(L, 2, "model") != LUA_TNIL) save_model(L, ck, 4);
     lua_settop(L, 3);
     if (lua_getfield(L, 2, "optimizer") != LUA_TNIL) save_optimizer(L, ck, 4);
+    lua_settop(L, 3);
+    if (lua_getfield(L, 2, "average") != LUA_TNIL) save_average(L, ck, 4);
     lua_settop(L, 3);
     if (lua_getfield(L, 2, "tensors") != LUA_TNIL) save_extra(L, ck, 4);
     lua_settop(L, 3);
@@ -338,17 +357,24 @@ static json_t *meta_json(lua_State *L, const ol_checkpoint *ck, const char *k) {
     return j;
 }
 
-/* ck.optimizer = {name, dtype, t, options, scalars} when the file has one:
- * what ol_optim_read found, the options the file holds (in their Lua
- * form), scalars as numbers. */
+/* ck.optimizer = {name, dtype, t, options, scalars, mode[, groups]} when
+ * the file has one: what ol_optim_read found, the options the file holds
+ * (in their Lua form), scalars as numbers (group 1's), mode "train" or
+ * "eval", and with several groups each group's {options, scalars}. */
 static void push_optimizer(lua_State *L, const ol_checkpoint *ck) {
     ol_optim_saved s;
     ol_error err;
     int rc = ol_optim_read(ck, &s, &err);
     if (rc < 0) luaL_error(L, "load: %s", err.msg);
     if (rc > 0) return;
+    /* The groups into Lua's memory before anything can raise. */
+    const int ng = s.ngroups, eval_mode = s.eval_mode;
+    ol_optim_group *groups = lua_newuserdatauv(L, sizeof *groups * (size_t)ng, 0);
+    memcpy(groups, s.groups, sizeof *groups * (size_t)ng);
+    ol_optim_saved_free(&s);
+    const int gslot = lua_gettop(L);
     const ol_optim_desc *d = s.desc;
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     lua_pushstring(L, d->name);
     lua_setfield(L, -2, "name");
     lua_pushstring(L, ol_dtype_name(s.dtype));
@@ -368,7 +394,64 @@ static void push_optimizer(lua_State *L, const ol_checkpoint *ck) {
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "scalars");
-    lua_setfield(L, -2, "optimizer");
+    lua_pushstring(L, eval_mode ? "eval" : "train");
+    lua_setfield(L, -2, "mode");
+    if (ng > 1) { /* every group's options and scalars */
+        lua_createtable(L, ng, 0);
+        for (int g = 0; g < ng; g++) {
+            lua_createtable(L, 0, 2);
+            lua_createtable(L, 0, d->noptions);
+            for (int i = 0; i < d->noptions; i++) {
+                ol_l_optim_push_option(L, &d->options[i], groups[g].o + d->options[i].slot);
+                lua_setfield(L, -2, d->options[i].name);
+            }
+            lua_setfield(L, -2, "options");
+            lua_createtable(L, d->nscalars, 0);
+            for (int i = 0; i < d->nscalars; i++) {
+                lua_pushnumber(L, groups[g].scalars[i]);
+                lua_rawseti(L, -2, i + 1);
+            }
+            lua_setfield(L, -2, "scalars");
+            lua_rawseti(L, -2, g + 1);
+        }
+        lua_setfield(L, -2, "groups");
+    }
+    lua_setfield(L, -3, "optimizer"); /* into ck, under the groups' block */
+    lua_settop(L, gslot - 1);
+}
+
+/* ck.average = {kind, t, n, options = {...}} when the file has one: what
+ * ol_average_read found (n is swa's alone). */
+static void push_average(lua_State *L, const ol_checkpoint *ck) {
+    ol_average_saved s;
+    ol_error err;
+    int rc = ol_average_read(ck, &s, &err);
+    if (rc < 0) luaL_error(L, "load: %s", err.msg);
+    if (rc > 0) return;
+    const int ema = s.kind == OL_AVERAGE_EMA;
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, ol_average_kind_name(s.kind));
+    lua_setfield(L, -2, "kind");
+    lua_pushinteger(L, (lua_Integer)s.t);
+    lua_setfield(L, -2, "t");
+    if (!ema) {
+        lua_pushinteger(L, (lua_Integer)s.n);
+        lua_setfield(L, -2, "n");
+    }
+    lua_createtable(L, 0, 2);
+    if (ema) {
+        lua_pushnumber(L, s.decay);
+        lua_setfield(L, -2, "decay");
+        lua_pushboolean(L, s.warmup);
+        lua_setfield(L, -2, "warmup");
+    } else {
+        lua_pushinteger(L, (lua_Integer)s.start);
+        lua_setfield(L, -2, "start");
+        lua_pushinteger(L, (lua_Integer)s.every);
+        lua_setfield(L, -2, "every");
+    }
+    lua_setfield(L, -2, "options");
+    lua_setfield(L, -2, "average");
 }
 
 /* ck.rng = {4 hex strings} when present. */
@@ -444,6 +527,7 @@ static int l_load(lua_State *L) {
     lua_setfield(L, 3, "tensors");
     push_meta(L, ck);
     push_optimizer(L, ck);
+    push_average(L, ck);
     push_rng(L, ck);
     luaL_setmetatable(L, CK_MT);
     lua_pushvalue(L, 3);
@@ -482,15 +566,22 @@ static void check_like(lua_State *L, int arg, const ol_checkpoint *ck, const ol_
                      ol_shape_str(src, a, sizeof a), ol_shape_str(dst, b, sizeof b));
 }
 
-/* ck:restore(net, opt [, {rng = true}]) -> ck: either of net and opt may
- * be nil. Everything is checked before anything changes: the model's
- * tensors and the RNG state here, the optimizer by ol_optim_import, which
- * changes nothing unless all of it fits. Upvalue 1: as l_load's. */
+/* ck:restore(net, opt [, avg] [, {rng = true}]) -> ck: any of net, opt
+ * and avg may be nil; an average (a userdata) before the options table
+ * is avg, so the older ck:restore(net, opt, {rng = false}) still reads
+ * as it did. Everything is checked before anything changes: the model's
+ * tensors, the average and the RNG state here, the optimizer by
+ * ol_optim_import, which changes nothing unless all of it fits, and is
+ * the last check. Upvalue 1: as l_load's. */
 static int l_restore(lua_State *L) {
-    lua_settop(L, 4);
+    lua_settop(L, 5);
+    /* The average's and the options' stack indices: (4, 5), or (0, 4) in
+     * the form without an average. */
+    const int with_avg = lua_type(L, 4) == LUA_TUSERDATA || (lua_isnil(L, 4) && !lua_isnil(L, 5));
+    const int ai = with_avg ? 4 : 0, oi = with_avg ? 5 : 4;
     lua_pushvalue(L, 1);
-    lua_rawget(L, lua_upvalueindex(1)); /* 5: the box */
-    const ol_checkpoint *ck = luaL_testudata(L, 5, CKBOX_MT);
+    lua_rawget(L, lua_upvalueindex(1)); /* 6: the box */
+    const ol_checkpoint *ck = luaL_testudata(L, 6, CKBOX_MT);
     /* Arguments by stack index: the kit counts them after self, as
      * luaL_argerror does for a method call (ck:restore(net) blames net as #1). */
     if (!ck) return ol_arg_error(L, 1, "restore", "not a checkpoint from ol.load");
@@ -498,8 +589,11 @@ static int l_restore(lua_State *L) {
     ol_optim *o = NULL;
     if (!lua_isnil(L, 2) && !(m = ol_l_tomodel(L, 2))) return ol_arg_expected(L, 2, "restore", "model or nil");
     if (!lua_isnil(L, 3) && !(o = ol_l_tooptim(L, 3))) return ol_arg_expected(L, 3, "restore", "optimizer or nil");
+    ol_average *a = NULL;
+    if (ai && !lua_isnil(L, ai) && !(a = ol_l_toaverage(L, ai)))
+        return ol_arg_expected(L, ai, "restore", "average (ol.average.ema or .swa) or nil");
     ol_opts opts;
-    ol_opts_begin(L, &opts, 4, "restore", 0);
+    ol_opts_begin(L, &opts, oi, "restore", 0);
     int want_rng = ol_opt_bool(&opts, "rng", 1);
     ol_opts_end(&opts);
 
@@ -517,6 +611,16 @@ static int l_restore(lua_State *L) {
         }
     }
     ol_error err;
+    ol_average_saved as;
+    /* model:parameters() above ran Lua, which may have freed the average
+     * by hand: fetched again (raising if so). */
+    if (a) a = ol_l_toaverage(L, ai);
+    if (a) {
+        const int rc = ol_average_read(ck, &as, &err); /* ol.load checked it */
+        if (rc > 0) return ol_arg_error(L, 4, "restore", "checkpoint '%s' holds no average", ol_ck_name(ck));
+        if (rc < 0 || ol_average_check_saved(a, &as, ol_ck_name(ck), &err))
+            return ol_arg_error(L, 4, "restore", "%s", err.msg);
+    }
     ol_rng_state rs;
     int set_rng = want_rng && ol_ck_get_rng(ck, &rs, &err) == 0; /* ol.load checked it */
     if (o && ol_optim_import(o, ck, &err)) return ol_arg_error(L, 3, "restore", "%s", err.msg);
@@ -529,6 +633,7 @@ static int l_restore(lua_State *L) {
             return ol_arg_error(L, 2, "restore", "%s", err.msg);
         lua_pop(L, 3);
     }
+    if (a) ol_average_set_saved(a, &as);
     if (set_rng) ol_rng_set_state(&rs);
     lua_settop(L, 1);
     return 1;

@@ -86,15 +86,14 @@ void ol_l_checkbroadcast_to(lua_State *L, const ol_tensor *src, const ol_tensor 
 void ol_l_checkbroadcast(lua_State *L, const ol_tensor *a, const ol_tensor *b, int arg,
                          const char *meta);
 
-/* Optimizers built from parts (muon; l_optim_blocks.c), called by l_optim.c:
- * spreads {fallback = {lr = 1}} into {fallback_lr = 1} in the options table
- * at idx, and tells opt where the 2-D weights of the params at idx (a
- * model's :parameters(), or a 2-D tensor) lie in the flat buffer w. */
+/* An optimizer's tensors, groups and options from its constructor's
+ * arguments (l_optim_params.c), called by l_optim.c: reads 1 (a tensor, a
+ * model or a list of groups) and 2 (options) into opt, owned by the
+ * userdata at 3 (ol_optim_init, then *live = 1), and leaves 4: the flat
+ * parameter buffer, 5: the model or nil, 6: {group -> {tensor names}}. */
 struct ol_optim;
 struct ol_optim_desc;
-void ol_l_optim_suboptions(lua_State *L, const struct ol_optim_desc *d, int idx);
-void ol_l_optim_blocks(lua_State *L, struct ol_optim *opt, int idx, const ol_tensor *w,
-                       const char *fname);
+void ol_l_optim_build(lua_State *L, const struct ol_optim_desc *d, struct ol_optim *opt, int *live);
 
 /* ---- objects' lifetime (l_common.c) ----
  * Every metatable the bindings make is protected: getmetatable(x) returns
@@ -163,6 +162,12 @@ void ol_open_data(lua_State *L); /* ol.data (l_data.c) */
 void ol_open_train(lua_State *L); /* ol.train, ol.evaluate (l_train.c) */
 void ol_open_checkpoint(lua_State *L); /* ol.save, ol.load (l_checkpoint.c) */
 void ol_open_dist(lua_State *L); /* ol.dist: rank, size, allreduce, ... (l_dist.c) */
+void ol_open_average(lua_State *L); /* ol.average: ema, swa (l_average.c) */
+/* Weight averages (l_average.c): the engine average inside the average
+ * userdata at idx, or NULL if it is not one; raises "average used after
+ * it was freed" for a freed one. For ol.train and checkpoints. */
+struct ol_average;
+struct ol_average *ol_l_toaverage(lua_State *L, int idx);
 
 void ol_open_second(lua_State *L); /* ol.hessian, ol.hvp, ol.eig, ol.cond, ol.hessian_eigs (l_second.c) */
 

@@ -430,8 +430,9 @@ static int m_grads(lua_State *L) {
 }
 
 /* net:parameters() -> {{name = "1.weight", tensor = view, grad = view,
- * offset = first index in params()}, ...}; names count layers from 1 as
- * given to sequential (activations included, as torch's Sequential). */
+ * offset = first index in params(), model = net}, ...}; names count layers
+ * from 1 as given to sequential (activations included, as torch's
+ * Sequential). */
 static int m_parameters(lua_State *L) {
     ol_model *m = checkmodel(L);
     int nt = ol_model_nparam_tensors(m);
@@ -453,7 +454,46 @@ static int m_parameters(lua_State *L) {
         lua_setfield(L, -2, "grad");
         lua_pushinteger(L, pi.offset + 1);
         lua_setfield(L, -2, "offset");
+        lua_pushvalue(L, 1);
+        lua_setfield(L, -2, "model");
         lua_rawseti(L, -2, k + 1);
+    }
+    return 1;
+}
+
+/* net:select(pattern) -> the entries of net:parameters() whose name
+ * matches the Lua pattern (string.find), each with model = net, for
+ * parameter groups: ol.optim.adamw({{params = net:select("weight$")}, ...}). */
+static int m_select(lua_State *L) {
+    checkmodel(L);
+    luaL_checkstring(L, 2);
+    lua_settop(L, 2);
+    lua_pushcfunction(L, m_parameters);
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1); /* 3: every entry */
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "string");
+    if (!lua_istable(L, -1) || lua_getfield(L, -1, "find") != LUA_TFUNCTION)
+        return luaL_error(L, "net:select needs Lua's string library");
+    lua_replace(L, 4); /* 4: string.find */
+    lua_settop(L, 4);
+    lua_newtable(L); /* 5: the result */
+    lua_Integer n = 0;
+    for (lua_Integer k = 1; k <= (lua_Integer)lua_rawlen(L, 3); k++) {
+        lua_rawgeti(L, 3, k); /* 6 */
+        lua_pushvalue(L, 4);
+        lua_getfield(L, 6, "name");
+        lua_pushvalue(L, 2);
+        lua_call(L, 2, 1);
+        const int hit = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (hit) {
+            lua_pushvalue(L, 1);
+            lua_setfield(L, 6, "model");
+            lua_rawseti(L, 5, ++n);
+        } else {
+            lua_pop(L, 1);
+        }
     }
     return 1;
 }
@@ -578,7 +618,7 @@ static int m_gc(lua_State *L) {
 static const luaL_Reg model_methods[] = {
     {"forward", m_forward},   {"loss", m_loss},         {"backward", m_backward},
     {"evaluate", m_evaluate}, {"zero_grad", m_zero_grad}, {"params", m_params},
-    {"grads", m_grads},       {"parameters", m_parameters}, {"predict", m_predict},
+    {"grads", m_grads},       {"parameters", m_parameters}, {"predict", m_predict}, {"select", m_select},
     {"to", m_to},             {"dtype", m_dtype},       {"num_params", m_num_params},
     {"sizes", m_sizes},       {"layers", m_layers},     {NULL, NULL}};
 

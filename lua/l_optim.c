@@ -4,6 +4,7 @@
  *   local opt = ol.optim.NAME(params, {option = value, ...})
  *   opt:step(closure) / opt:step(grad) / opt:step()   opt.lr = 0.01
  *   opt.t   opt:state()   opt:reset()   opt:schedule(field, f)
+ *   opt:eval()   opt:train()   opt.mode
  *
  * params is a tensor updated in place, or a model: anything with
  * :params() and :grads() methods returning flat tensors (called through
@@ -15,7 +16,8 @@
  * attached and kept beside the engine's optimizer.
  *
  * Besides the options, opt.t, opt.name, opt.dtype, opt.params (the tensor
- * it updates) and, for the closure methods, opt.info are read-only fields;
+ * it updates), opt.mode ("train" or "eval") and, for the closure methods,
+ * opt.info are read-only fields;
  * pairs(opt) walks the options, then these (the REPL completes from it).
  * ol.optim.NAME of a name that is no optimizer is an error naming the
  * known ones.
@@ -29,6 +31,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "l_common.h"
@@ -37,17 +40,20 @@
 
 #define OL_OPTIM_MT "optlua.optim"
 
-enum { UV_PARAMS = 1, UV_MODEL = 2, UV_SCHED = 3, NUV = OL_OPTIM_UV_FORM };
+enum { UV_PARAMS = 1, UV_MODEL = 2, UV_SCHED = 3, UV_NAMES = OL_OPTIM_UV_FORM + 1, NUV = UV_NAMES };
+#define OL_GROUP_MT "optlua.optim.group"
 
-/* Distinct fields a schedule can set: every option whole, and each element
- * of a pair. */
-#define MAXSCHED (3 * OL_OPTIM_MAXSLOTS)
+/* A schedule: the field it sets, in one group or in all (-1). */
+typedef struct l_sched {
+    ol_optim_field f;
+    int group;
+} l_sched;
 
 typedef struct l_optim {
     ol_optim opt;
     int live; /* ol_optim_init succeeded: __gc must free */
-    int nsched;
-    ol_optim_field sched[MAXSCHED]; /* set by the functions at UV_SCHED[1..nsched] */
+    int nsched, capsched;
+    l_sched *sched; /* set by the functions at UV_SCHED[1..nsched] */
 } l_optim;
 
 static l_optim *check_optim(lua_State *L, int idx) {
@@ -108,25 +114,12 @@ static int closure_step(lua_State *L, ol_optim *opt, int params, int model) {
     return 1;
 }
 
-/* Stores the Lua value at idx into field f, through the converter and the
- * engine's checks; 0, or -1 with err. */
-static int store(lua_State *L, l_optim *u, ol_optim_field f, int idx, ol_error *err) {
+/* Stores the Lua value at idx into field f of group g (-1: every group),
+ * through the converter and the engine's checks; 0, or -1 with err. */
+static int store(lua_State *L, l_optim *u, int g, ol_optim_field f, int idx, ol_error *err) {
     double v[2] = {0, 0};
     if (ol_l_optim_check_option(L, idx, f.option, f.elem, v, err)) return -1;
-    return ol_optim_set_field(&u->opt, f, v, err);
-}
-
-/* The flat tensor returned by obj:method(), or a Lua error. */
-static ol_tensor *call_method_tensor(lua_State *L, int obj, const char *method, int arg,
-                                     const char *fname) {
-    obj = lua_absindex(L, obj);
-    if (lua_getfield(L, obj, method) == LUA_TNIL)
-        ol_arg_error(L, arg, fname, "model has no %s() method", method);
-    lua_pushvalue(L, obj);
-    lua_call(L, 1, 1);
-    ol_tensor *t = ol_l_totensor(L, -1);
-    if (!t) ol_arg_error(L, arg, fname, "model:%s() did not return a tensor", method);
-    return t;
+    return ol_optim_group_set_field(&u->opt, g, f, v, err);
 }
 
 /* The names of d's options, for an unknown option's did-you-mean. */
@@ -137,76 +130,30 @@ static int option_names(const ol_optim_desc *d, const char **names, int max) {
 }
 
 /* ol.optim.NAME(params [, options]); upvalue 1: the descriptor. Errors
- * name the constructor: `bad argument #2 to 'sgd' (option 'lr' must be ...)`. */
+ * name the constructor: `bad argument #2 to 'sgd' (option 'lr' must be ...)`.
+ * params: a tensor, a model or a list of groups (l_optim_params.c). */
 static int l_new(lua_State *L) {
     const ol_optim_desc *d = lua_touserdata(L, lua_upvalueindex(1));
-    const char *fname = d->name;
-    ol_error err;
     lua_settop(L, 2);
-    int has_model = 0;
-    ol_tensor *w = ol_l_totensor(L, 1);
-    if (w) {
-        lua_pushvalue(L, 1); /* 3: the params tensor */
-    } else {
-        int tt = lua_type(L, 1);
-        if (tt != LUA_TTABLE && tt != LUA_TUSERDATA)
-            return ol_arg_expected(L, 1, fname, "tensor or model");
-        w = call_method_tensor(L, 1, "params", 1, fname); /* 3 */
-        has_model = 1;
-    }
-    if (!ol_tensor_is_contiguous(w)) return ol_arg_error(L, 1, fname, "params must be contiguous");
-    if (!lua_isnil(L, 2) && !lua_istable(L, 2))
-        return ol_arg_error(L, 2, fname, "options table expected, got %s", luaL_typename(L, 2));
-
-    if (lua_istable(L, 2)) ol_l_optim_suboptions(L, d, 2); /* {fallback = {...}} */
-    l_optim *u = lua_newuserdatauv(L, sizeof *u, NUV); /* 4 */
+    l_optim *u = lua_newuserdatauv(L, sizeof *u, NUV); /* 3 */
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, OL_OPTIM_MT);
-    if (ol_optim_init(&u->opt, d, w->dtype, ol_tensor_numel(w), &err))
-        return ol_arg_error(L, 1, fname, "%s", err.msg);
-    u->live = 1;
+    ol_l_optim_build(L, d, &u->opt, &u->live); /* 4: buffer, 5: model or nil, 6: names */
     /* The state lives outside Lua's heap: tell the collector its size, as
      * for a tensor's storage (l_common.c). */
     size_t bytes = u->opt.work.st ? u->opt.work.st->nbytes : 0;
     for (int i = 0; i < OL_OPTIM_MAXSTATE; i++)
         if (u->opt.state[i].st) bytes += u->opt.state[i].st->nbytes;
     ol_l_account_bytes(L, bytes);
-
-    /* All options first, then the rules between them, so that the order of
-     * the table's keys does not matter ({gain_min = 20, gain_max = 30}). */
-    double o[OL_OPTIM_MAXSLOTS];
-    memcpy(o, u->opt.o, sizeof o);
-    if (lua_istable(L, 2)) {
-        lua_pushnil(L);
-        while (lua_next(L, 2)) {
-            if (lua_type(L, -2) != LUA_TSTRING)
-                return ol_arg_error(L, 2, fname, "option names must be strings, got %s", luaL_typename(L, -2));
-            const char *name = lua_tostring(L, -2);
-            const ol_optim_option *op = ol_optim_find_option(d, name);
-            double v[2] = {0, 0};
-            if (!op) {
-                const char *names[64];
-                return ol_arg_unknown(L, 2, fname, name, names, option_names(d, names, 64));
-            }
-            if (ol_l_optim_check_option(L, -1, op, 0, v, &err)) return ol_arg_error(L, 2, fname, "%s", err.msg);
-            memcpy(o + op->slot, v, sizeof(double) * (size_t)ol_optim_option_size(op));
-            lua_pop(L, 1);
-        }
-    }
-    if (ol_optim_check_values(d, o, &err) || ol_optim_check_dtype(d, u->opt.dtype, o, &err))
-        return ol_arg_error(L, 2, fname, "%s", err.msg);
-    memcpy(u->opt.o, o, sizeof o);
-    if (ol_optim_uses_blocks(&u->opt)) ol_l_optim_blocks(L, &u->opt, 1, w, fname); /* muon */
-
-    lua_pushvalue(L, 3);
-    lua_setiuservalue(L, 4, UV_PARAMS);
-    if (has_model) {
-        lua_pushvalue(L, 1);
-        lua_setiuservalue(L, 4, UV_MODEL);
-    }
+    lua_pushvalue(L, 4);
+    lua_setiuservalue(L, 3, UV_PARAMS);
+    lua_pushvalue(L, 5);
+    lua_setiuservalue(L, 3, UV_MODEL);
+    lua_pushvalue(L, 6);
+    lua_setiuservalue(L, 3, UV_NAMES);
     lua_newtable(L);
-    lua_setiuservalue(L, 4, UV_SCHED);
-    lua_settop(L, 4);
+    lua_setiuservalue(L, 3, UV_SCHED);
+    lua_settop(L, 3);
     return 1;
 }
 
@@ -220,7 +167,7 @@ static void run_schedules(lua_State *L, l_optim *u, int idx, int64_t t) {
         lua_rawgeti(L, -1, i + 1);
         lua_pushinteger(L, (lua_Integer)t);
         lua_call(L, 1, 1);
-        if (store(L, u, u->sched[i], -1, &err))
+        if (store(L, u, u->sched[i].group, u->sched[i].f, -1, &err))
             luaL_error(L, "schedule: %s: %s (step %I)", u->opt.desc->name, err.msg, (lua_Integer)t);
         lua_pop(L, 1);
     }
@@ -281,7 +228,11 @@ static int l_step(lua_State *L) {
     } else if (lua_isnil(L, 2)) {
         if (lua_getiuservalue(L, 1, UV_MODEL) == LUA_TNIL)
             return ol_arg_error(L, 2, NULL, "closure or gradient tensor expected (the optimizer has no model)");
-        g = call_method_tensor(L, -1, "grads", 1, "step");
+        lua_getfield(L, -1, "grads");
+        lua_insert(L, -2);
+        lua_call(L, 1, 1);
+        g = ol_l_totensor(L, -1);
+        if (!g) return ol_arg_error(L, 1, "step", "model:grads() did not return a tensor");
     } else {
         g = ol_l_totensor(L, 2);
         if (!g) return ol_arg_expected(L, 2, NULL, "closure or gradient tensor");
@@ -317,6 +268,26 @@ static int l_reset(lua_State *L) {
     return 1;
 }
 
+/* opt:eval() -> opt and opt:train() -> opt: the engine's mode switch
+ * (ol_optim_eval, ol_optim_train) on the params tensor; for an optimizer
+ * without modes both do nothing, so that a script written for
+ * schedule-free runs with any optimizer. */
+static int switch_mode(lua_State *L, int eval) {
+    l_optim *u = check_optim(L, 1);
+    lua_settop(L, 1);
+    lua_getiuservalue(L, 1, UV_PARAMS);
+    ol_tensor *w = ol_l_totensor(L, 2);
+    if (!w) return luaL_error(L, "optimizer's params tensor was closed");
+    ol_error err;
+    if ((eval ? ol_optim_eval : ol_optim_train)(&u->opt, w, &err))
+        return luaL_error(L, "%s: %s", eval ? "eval" : "train", err.msg);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int l_eval(lua_State *L) { return switch_mode(L, 1); }
+static int l_train(lua_State *L) { return switch_mode(L, 0); }
+
 static int is_callable(lua_State *L, int idx) {
     if (lua_isfunction(L, idx)) return 1;
     if (luaL_getmetafield(L, idx, "__call") == LUA_TNIL) return 0;
@@ -328,7 +299,7 @@ static int is_callable(lua_State *L, int idx) {
  * step, exponential, ... without `from`): it scales the value the option has
  * when attached. Replaces the schedule at 3 by __bind(schedule, value), the
  * value being the option's, or the element's for "betas[2]". */
-static void bind_schedule(lua_State *L, l_optim *u, ol_optim_field f) {
+static void bind_schedule(lua_State *L, l_optim *u, ol_optim_field f, int g) {
     if (luaL_getmetafield(L, 3, "__bind") == LUA_TNIL) return;
     const ol_optim_option *op = f.option;
     if (op->type == OL_OPT_PAIR && f.elem == 0)
@@ -337,73 +308,132 @@ static void bind_schedule(lua_State *L, l_optim *u, ol_optim_field f) {
     if (op->type != OL_OPT_NUMBER && op->type != OL_OPT_PAIR)
         ol_arg_error(L, 3, "schedule", "option '%s' has no number to scale", op->name);
     lua_pushvalue(L, 3);
-    lua_pushnumber(L, u->opt.o[op->slot + (f.elem ? f.elem - 1 : 0)]);
+    lua_pushnumber(L, u->opt.groups[g].o[op->slot + (f.elem ? f.elem - 1 : 0)]);
     lua_call(L, 2, 1);
     if (!is_callable(L, -1))
         ol_arg_error(L, 3, "schedule", "its __bind returned %s, not a function", luaL_typename(L, -1));
     lua_replace(L, 3);
 }
 
-/* opt:schedule(field, f) -> opt; f = nil removes the schedule. The field
- * ("lr", "betas", "betas[2]") is resolved here, once; attaching to a field
- * again replaces its function in place. An option that only the first step
- * after a reset reads (rprop's lr) takes no schedule: it would do nothing. */
-static int l_schedule(lua_State *L) {
-    l_optim *u = check_optim(L, 1);
+/* Sets schedule (field f, group g) to the function at 3, or removes it
+ * when 3 is nil; the function table is at tab. */
+static void put_schedule(lua_State *L, l_optim *u, ol_optim_field f, int g, int tab) {
+    int i = 0;
+    while (i < u->nsched && !(u->sched[i].f.option == f.option && u->sched[i].f.elem == f.elem &&
+                              u->sched[i].group == g))
+        i++;
+    if (!lua_isnil(L, 3)) {
+        if (i == u->nsched) {
+            if (u->nsched == u->capsched) {
+                const int cap = u->capsched ? 2 * u->capsched : 8;
+                l_sched *grown = realloc(u->sched, (size_t)cap * sizeof *grown);
+                if (!grown) luaL_error(L, "out of memory for schedules");
+                u->sched = grown;
+                u->capsched = cap;
+            }
+            u->sched[u->nsched++] = (l_sched){.f = f, .group = g};
+        }
+        lua_pushvalue(L, 3);
+        lua_rawseti(L, tab, i + 1);
+    } else if (i < u->nsched) { /* remove entry i, keeping the order of the rest */
+        for (; i + 1 < u->nsched; i++) {
+            u->sched[i] = u->sched[i + 1];
+            lua_rawgeti(L, tab, i + 2);
+            lua_rawseti(L, tab, i + 1);
+        }
+        lua_pushnil(L);
+        lua_rawseti(L, tab, u->nsched--);
+    }
+}
+
+/* opt:schedule(field, f) -> opt, for every group; group:schedule(field, f)
+ * for one (group: 0-based, -1 for all). f = nil removes the schedule. The
+ * field ("lr", "betas", "betas[2]") is resolved here, once; attaching to a
+ * field again replaces its function in place. A schedule without a base
+ * value (__bind) scales each group's own value, so it is attached once per
+ * group. An option that only the first step after a reset reads (rprop's
+ * lr) takes no schedule: it would do nothing. */
+static int schedule_at(lua_State *L, l_optim *u, int optidx, int g) {
     const char *field = luaL_checkstring(L, 2);
     ol_optim_field f;
     ol_error err;
     if (ol_optim_find_field(u->opt.desc, field, &f, &err)) return ol_l_error(L, 2, &err);
     /* A function, or anything callable (a schedule object with __call). */
     if (!lua_isnoneornil(L, 3) && !is_callable(L, 3)) return ol_arg_expected(L, 3, NULL, "function or callable");
-    lua_settop(L, 3);
-    if (!lua_isnil(L, 3)) {
-        if (f.option->first_step_only)
-            return ol_arg_error(L, 2, "schedule", "%s's option '%s' is read only at the first step after a "
-                                "reset, so a schedule on it would have no effect (set it, then opt:reset())",
-                                u->opt.desc->name, f.option->name);
-        bind_schedule(L, u, f);
-    }
-    lua_getiuservalue(L, 1, UV_SCHED); /* 4 */
-    int i = 0;
-    while (i < u->nsched && !(u->sched[i].option == f.option && u->sched[i].elem == f.elem)) i++;
-    if (!lua_isnil(L, 3)) {
-        if (i == u->nsched) u->sched[u->nsched++] = f; /* at most MAXSCHED distinct fields */
+    if (!lua_isnil(L, 3) && f.option->first_step_only)
+        return ol_arg_error(L, 2, "schedule", "%s's option '%s' is read only at the first step after a "
+                            "reset, so a schedule on it would have no effect (set it, then opt:reset())",
+                            u->opt.desc->name, f.option->name);
+    if (!lua_isnil(L, 3) && f.option->sizes_state)
+        return ol_arg_error(L, 2, "schedule", "%s's option '%s' sizes the state: it is given at "
+                            "construction and takes no schedule", u->opt.desc->name, f.option->name);
+    lua_getiuservalue(L, optidx, UV_SCHED);
+    const int tab = lua_gettop(L);
+    const int bind = !lua_isnil(L, 3) && luaL_getmetafield(L, 3, "__bind") != LUA_TNIL;
+    if (bind) lua_pop(L, 1);
+    if (bind && g < 0 && u->opt.ngroups > 1) {
+        /* once per group, each scaling its own value */
         lua_pushvalue(L, 3);
-        lua_rawseti(L, 4, i + 1);
-    } else if (i < u->nsched) { /* remove entry i, keeping the order of the rest */
-        for (; i + 1 < u->nsched; i++) {
-            u->sched[i] = u->sched[i + 1];
-            lua_rawgeti(L, 4, i + 2);
-            lua_rawseti(L, 4, i + 1);
+        const int unbound = lua_gettop(L);
+        for (int k = 0; k < u->opt.ngroups; k++) {
+            lua_pushvalue(L, unbound);
+            lua_replace(L, 3);
+            bind_schedule(L, u, f, k);
+            put_schedule(L, u, f, k, tab);
         }
-        lua_pushnil(L);
-        lua_rawseti(L, 4, u->nsched--);
+    } else {
+        if (bind) bind_schedule(L, u, f, g < 0 ? 0 : g);
+        put_schedule(L, u, f, g, tab);
     }
+    if (lua_isnil(L, 3) && g < 0) /* removing for all removes the per-group ones too */
+        for (int k = 0; k < u->opt.ngroups; k++) put_schedule(L, u, f, k, tab);
+    return 0;
+}
+
+static int l_schedule(lua_State *L) {
+    l_optim *u = check_optim(L, 1);
+    lua_settop(L, 3);
+    schedule_at(L, u, 1, -1);
     lua_settop(L, 1);
     return 1;
 }
 
 /* opt:options() -> {name = value, ...}: a copy of every option. */
-static int l_options(lua_State *L) {
-    l_optim *u = check_optim(L, 1);
+static void push_group_options(lua_State *L, const l_optim *u, int g, int only_agreed) {
     const ol_optim_desc *d = u->opt.desc;
     lua_createtable(L, 0, d->noptions);
     for (int i = 0; i < d->noptions; i++) {
-        ol_l_optim_push_option(L, &d->options[i], u->opt.o + d->options[i].slot);
+        if (only_agreed && !ol_optim_groups_agree(&u->opt, &d->options[i])) continue;
+        ol_l_optim_push_option(L, &d->options[i], u->opt.groups[g].o + d->options[i].slot);
         lua_setfield(L, -2, d->options[i].name);
+    }
+}
+
+/* With groups, the options every group shares, and `groups`: each group's
+ * options in full. */
+static int l_options(lua_State *L) {
+    l_optim *u = check_optim(L, 1);
+    push_group_options(L, u, 0, 1);
+    if (u->opt.ngroups > 1) {
+        lua_createtable(L, u->opt.ngroups, 0);
+        for (int g = 0; g < u->opt.ngroups; g++) {
+            push_group_options(L, u, g, 0);
+            lua_rawseti(L, -2, g + 1);
+        }
+        lua_setfield(L, -2, "groups");
     }
     return 1;
 }
 
 static const luaL_Reg methods[] = {
     {"step", l_step},   {"state", l_state},     {"reset", l_reset},
-    {"schedule", l_schedule}, {"options", l_options}, {NULL, NULL},
+    {"schedule", l_schedule}, {"options", l_options}, {"eval", l_eval},
+    {"train", l_train},       {NULL, NULL},
 };
 
 /* The read-only fields, in the order pairs(opt) gives them after the
  * options; info is the closure methods' alone. */
-static const char *const fields[] = {"t", "name", "dtype", "params", "info", NULL};
+static const char *const fields[] = {"t", "name", "dtype", "params", "groups", "mode", "info", NULL};
 
 static int has_field(const l_optim *u, const char *k) {
     for (int i = 0; fields[i]; i++)
@@ -411,16 +441,136 @@ static int has_field(const l_optim *u, const char *k) {
     return 0;
 }
 
+/* ---- groups: opt.groups[i] ----
+ * A group is a small userdata holding its index; its user value is the
+ * optimizer, so a group keeps it alive and sees it freed. */
+
+typedef struct l_group {
+    int g;
+} l_group;
+
+/* The optimizer of the group at idx (pushed), and the group's index. */
+static l_optim *group_optim(lua_State *L, int idx, int *g) {
+    l_group *p = luaL_checkudata(L, idx, OL_GROUP_MT);
+    lua_getiuservalue(L, idx, 1);
+    l_optim *u = check_optim(L, -1);
+    if (p->g >= u->opt.ngroups) luaL_error(L, "optimizer group %d no longer exists", p->g + 1);
+    *g = p->g;
+    return u;
+}
+
+static void push_groups(lua_State *L, l_optim *u, int idx) {
+    idx = lua_absindex(L, idx);
+    lua_createtable(L, u->opt.ngroups, 0);
+    for (int g = 0; g < u->opt.ngroups; g++) {
+        l_group *p = lua_newuserdatauv(L, sizeof *p, 1);
+        p->g = g;
+        luaL_setmetatable(L, OL_GROUP_MT);
+        lua_pushvalue(L, idx);
+        lua_setiuservalue(L, -2, 1);
+        lua_rawseti(L, -2, g + 1);
+    }
+}
+
+/* group:schedule(field, f) -> group */
+static int group_schedule(lua_State *L) {
+    int g;
+    l_optim *u = group_optim(L, 1, &g);
+    lua_settop(L, 3);
+    lua_getiuservalue(L, 1, 1); /* 4: the optimizer */
+    schedule_at(L, u, 4, g);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static const char *const group_fields[] = {"index", "params", NULL};
+
+/* group.KEY: an option of this group, index (from 1), params (the tensors'
+ * names), or schedule. */
+static int group_index(lua_State *L) {
+    int g;
+    l_optim *u = group_optim(L, 1, &g);
+    const char *k = luaL_checkstring(L, 2);
+    const ol_optim_option *op = ol_optim_find_option(u->opt.desc, k);
+    if (op) {
+        ol_l_optim_push_option(L, op, u->opt.groups[g].o + op->slot);
+    } else if (strcmp(k, "index") == 0) {
+        lua_pushinteger(L, g + 1);
+    } else if (strcmp(k, "params") == 0) {
+        lua_getiuservalue(L, -1, UV_NAMES);
+        lua_rawgeti(L, -1, g + 1);
+        const lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        lua_createtable(L, (int)n, 0); /* a copy: the names stay the optimizer's */
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, -2, i);
+            lua_rawseti(L, -2, i);
+        }
+    } else if (strcmp(k, "schedule") == 0) {
+        lua_pushcfunction(L, group_schedule);
+    } else {
+        const char *names[64];
+        const char *close = ol_arg_closest(k, names, option_names(u->opt.desc, names, 64));
+        return luaL_error(L, "unknown option '%s' for %s%s%s%s", k, u->opt.desc->name,
+                          close ? "; did you mean '" : "", close ? close : "", close ? "'?" : "");
+    }
+    return 1;
+}
+
+/* group.KEY = v: an option of this group only. */
+static int group_newindex(lua_State *L) {
+    int g;
+    l_optim *u = group_optim(L, 1, &g);
+    const char *k = luaL_checkstring(L, 2);
+    const ol_optim_option *op = ol_optim_find_option(u->opt.desc, k);
+    if (!op) {
+        for (int i = 0; group_fields[i]; i++)
+            if (strcmp(group_fields[i], k) == 0)
+                return luaL_error(L, "%s group: field '%s' is read-only", u->opt.desc->name, k);
+        const char *names[64];
+        const char *close = ol_arg_closest(k, names, option_names(u->opt.desc, names, 64));
+        return luaL_error(L, "unknown option '%s' for %s%s%s%s", k, u->opt.desc->name,
+                          close ? "; did you mean '" : "", close ? close : "", close ? "'?" : "");
+    }
+    ol_error err;
+    if (store(L, u, g, (ol_optim_field){.option = op, .elem = 0}, 3, &err))
+        return luaL_error(L, "%s: %s", u->opt.desc->name, err.msg);
+    return 0;
+}
+
+static void add_options(lua_State *L, luaL_Buffer *b, const ol_optim_desc *d, const double *o);
+
+/* "group 2 of adamw{lr=0.001, ...}: 3 tensors" */
+static int group_tostring(lua_State *L) {
+    int g;
+    l_optim *u = group_optim(L, 1, &g);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_pushfstring(L, "group %d of %s{", g + 1, u->opt.desc->name);
+    luaL_addvalue(&b);
+    add_options(L, &b, u->opt.desc, u->opt.groups[g].o);
+    int nt = 0;
+    for (int i = 0; i < u->opt.nparams; i++) nt += u->opt.params[i].group == g;
+    lua_pushfstring(L, "}: %d tensor%s", nt, nt == 1 ? "" : "s");
+    luaL_addvalue(&b);
+    luaL_pushresult(&b);
+    return 1;
+}
+
 /* Pushes the value of option or field k of the optimizer at idx; 0 (nothing
  * pushed) when it has none of that name. */
 static int push_value(lua_State *L, l_optim *u, int idx, const char *k) {
     const ol_optim_option *op = ol_optim_find_option(u->opt.desc, k);
-    if (op) ol_l_optim_push_option(L, op, u->opt.o + op->slot);
+    if (op && !ol_optim_groups_agree(&u->opt, op))
+        return luaL_error(L, "%s: option '%s' differs between the groups: read "
+                          "opt.groups[i].%s (or opt:options())", u->opt.desc->name, k, k);
+    if (op) ol_l_optim_push_option(L, op, u->opt.groups[0].o + op->slot);
     else if (!has_field(u, k)) return 0;
+    else if (strcmp(k, "groups") == 0) push_groups(L, u, idx);
     else if (strcmp(k, "t") == 0) lua_pushinteger(L, (lua_Integer)u->opt.t);
     else if (strcmp(k, "name") == 0) lua_pushstring(L, u->opt.desc->name);
     else if (strcmp(k, "dtype") == 0) lua_pushstring(L, ol_dtype_name(u->opt.dtype));
     else if (strcmp(k, "params") == 0) lua_getiuservalue(L, idx, UV_PARAMS);
+    else if (strcmp(k, "mode") == 0) lua_pushstring(L, ol_optim_mode_name(&u->opt));
     else lua_pushstring(L, u->opt.info); /* what the last step did (l_second.c) */
     return 1;
 }
@@ -447,7 +597,7 @@ static int l_newindex(lua_State *L) {
                           close ? "; did you mean '" : "", close ? close : "", close ? "'?" : "");
     }
     ol_error err;
-    if (store(L, u, (ol_optim_field){.option = op, .elem = 0}, 3, &err))
+    if (store(L, u, -1, (ol_optim_field){.option = op, .elem = 0}, 3, &err))
         return luaL_error(L, "%s: %s", u->opt.desc->name, err.msg);
     return 0;
 }
@@ -490,6 +640,9 @@ static int l_gc(lua_State *L) {
     ol_l_check_idle(L, 1, "optimizer");
     if (u->live) ol_optim_free(&u->opt);
     u->live = 0;
+    free(u->sched);
+    u->sched = NULL;
+    u->nsched = u->capsched = 0;
     return 0;
 }
 
@@ -534,18 +687,32 @@ static void add_options(lua_State *L, luaL_Buffer *b, const ol_optim_desc *d, co
 
 /* tostring(opt): "adam{lr=0.001, betas={0.9, 0.999}, ...} f32, 17
  * parameters, t = 0": the name and the live options, as a model shows
- * its layers, then dtype, size and steps taken. */
+ * its layers, then dtype, size and steps taken; with groups, group 1's
+ * options and ", 2 groups (differing: lr, weight_decay)". */
 static int l_tostring(lua_State *L) {
     l_optim *u = check_optim(L, 1);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     luaL_addstring(&b, u->opt.desc->name);
     luaL_addchar(&b, '{');
-    add_options(L, &b, u->opt.desc, u->opt.o);
+    add_options(L, &b, u->opt.desc, u->opt.groups[0].o);
     luaL_addchar(&b, '}');
     lua_pushfstring(L, " %s, %I parameters, t = %I", ol_dtype_name(u->opt.dtype), (lua_Integer)u->opt.n,
                     (lua_Integer)u->opt.t);
     luaL_addvalue(&b);
+    if (u->opt.ngroups > 1) {
+        /* the options above are group 1's: name those the groups differ in */
+        lua_pushfstring(L, ", %d groups", u->opt.ngroups);
+        luaL_addvalue(&b);
+        const char *sep = " (differing: ";
+        for (int i = 0; i < u->opt.desc->noptions; i++)
+            if (!ol_optim_groups_agree(&u->opt, &u->opt.desc->options[i])) {
+                luaL_addstring(&b, sep);
+                luaL_addstring(&b, u->opt.desc->options[i].name);
+                sep = ", ";
+            }
+        if (sep[0] == ',') luaL_addchar(&b, ')');
+    }
     luaL_pushresult(&b);
     return 1;
 }
@@ -605,12 +772,12 @@ static int optim_index(lua_State *L) {
     return lua_error(L);
 }
 
-/* ol.optim.kind(name) -> "fused" | "matrix" | "closure", or nil and why
+/* ol.optim.kind(name) -> "fused" | "tensor" | "closure", or nil and why
  * when name is no optimizer. The kind says how the optimizer steps
  * (engine/optim/optim.h): "closure" ones need opt:step(closure), which
  * they may call several times, so ol.train cannot drive them. */
 static int l_kind(lua_State *L) {
-    static const char *const kinds[] = {[OL_OPTIM_FUSED] = "fused", [OL_OPTIM_MATRIX] = "matrix",
+    static const char *const kinds[] = {[OL_OPTIM_FUSED] = "fused", [OL_OPTIM_TENSOR] = "tensor",
                                         [OL_OPTIM_CLOSURE] = "closure"};
     if (lua_type(L, 1) != LUA_TSTRING) return ol_arg_expected(L, 1, "kind", "optimizer name");
     const ol_optim_desc *d = ol_optim_find(lua_tostring(L, 1));
@@ -672,6 +839,16 @@ void ol_open_optim(lua_State *L) {
     lua_setfield(L, -2, "__pairs");
     lua_pushcfunction(L, l_gc);
     lua_setfield(L, -2, "__gc");
+    ol_l_protect(L, -1);
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, OL_GROUP_MT);
+    lua_pushcfunction(L, group_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, group_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, group_tostring);
+    lua_setfield(L, -2, "__tostring");
     ol_l_protect(L, -1);
     lua_pop(L, 1);
 

@@ -21,6 +21,7 @@ int ol_luaopen(lua_State *L);
         ol_open_second(L); \
         ol_open_checkpoint(L); \
         ol_open_dist(L);   \
+        ol_open_average(L); \
         ol_open_args(L);   \
     } while (0)
 

@@ -9,7 +9,13 @@
  *       progress = true, log = "run.jsonl", max_steps = nil,
  *       on_nonfinite = "error" | "stop" | "skip",
  *       checkpoint = "run.safetensors", every_epochs = 1,
- *       distributed = false}
+ *       distributed = false, average = nil}
+ *
+ * average = ol.average.ema(net) or .swa(net): updated in C after every
+ * step; validation runs on it (swapped into the model and back), and the
+ * progress line and log say so; the model ends with its trained weights
+ * (avg:swap() or avg:copy_to(net) puts the average in); a checkpoint
+ * holds it too.
  *
  * distributed = true (under mpiexec): data-parallel over ol.dist's world
  * (loaded then, as ol.dist loads it: l_dist.c), as engine/train/train.h
@@ -33,6 +39,7 @@
 #include "core/comm.h"
 #include "dist/dist.h" /* OL_DIST_ENTRY: the name of the object's entry point */
 #include "l_common.h"
+#include "optim/average.h"
 #include "train/run.h"
 #include "train/train.h"
 
@@ -195,6 +202,10 @@ static void read_options(lua_State *L, ol_train_config *cfg, run *r, int *distri
     if (ol_opt_push(&o, "checkpoint") && lua_type(L, -1) != LUA_TSTRING)
         ol_opt_expected(&o, "checkpoint", "a file name", -1);
     lua_pop(L, 1);
+    if (ol_opt_push(&o, "average") && !(cfg->average = ol_l_toaverage(L, -1)))
+        ol_opt_expected(&o, "average", "an average (ol.average.ema or ol.average.swa)", -1);
+    lua_pop(L, 1);
+    r->rules.average = cfg->average;
     r->rules.every_epochs = ol_opt_integer(&o, "every_epochs", 1, 1, LUA_MAXINTEGER);
     *progress = ol_opt_bool(&o, "progress", 1);
     if (ol_opt_push(&o, "log") && lua_type(L, -1) != LUA_TSTRING) ol_opt_expected(&o, "log", "a file name", -1);
@@ -222,6 +233,18 @@ static void check_same_params(lua_State *L, const ol_model *m) {
                      "built over another model or tensor): build it over the model, ol.optim.NAME(model, ...)");
 }
 
+/* The average, when given, must be of the model's own parameters too. */
+static void check_same_average(lua_State *L, const ol_model *m, const ol_average *a) {
+    if (!a) return;
+    ol_tensor mp;
+    ol_model_params(m, &mp);
+    int same = ol_average_of(a, &mp);
+    ol_tensor_release(&mp);
+    if (!same)
+        ol_arg_error(L, 1, "train", "option 'average' averages other weights than the model's (it was "
+                     "built over another model or tensor): build it over the model, ol.average.ema(model, ...)");
+}
+
 static int l_train(lua_State *L) {
     ol_error err;
     ol_train_config cfg;
@@ -232,6 +255,7 @@ static int l_train(lua_State *L) {
     const char *log_path;
     read_options(L, &cfg, &r, &distributed, &progress, &log_path);
     check_same_params(L, cfg.model);
+    check_same_average(L, cfg.model, cfg.average);
     /* The loop evaluates at nag's lookahead point: the closure form. */
     ol_l_optim_check_form(L, 3, cfg.opt, OL_FORM_CLOSURE, "ol.train");
 
@@ -249,11 +273,12 @@ static int l_train(lua_State *L) {
     lua_settop(L, 7);
     lua_getfield(L, 1, "checkpoint"); /* 8: stays on the stack for the run */
     r.rules.ck_path = root ? lua_tostring(L, 8) : NULL;
-    /* The model, optimizer, loader, the loader's dataset and the validation
-     * set cannot be freed while the loop runs (l_common.h). */
+    /* The model, optimizer, loader, the loader's dataset, the validation
+     * set and the average cannot be freed while the loop runs (l_common.h). */
     lua_getfield(L, 4, "dataset"); /* 9 */
-    static const int held[] = {2, 3, 4, 5, 9};
-    ol_l_hold(L, held, 5); /* 10 */
+    lua_getfield(L, 1, "average"); /* 10 */
+    static const int held[] = {2, 3, 4, 5, 9, 10};
+    ol_l_hold(L, held, 6); /* 11 */
 
     cfg.ctx = &r;
     cfg.before_step = cb_before_step;

@@ -8,14 +8,18 @@
  *   v <- β2·v + (1 − β2)·g²
  *   v̂ <- max(v̂, v) when amsgrad (Reddi et al. 2018), else v̂ = v
  *   w <- w − lr/(1 − β1^t) · m / (sqrt(v̂)/sqrt(1 − β2^t) + eps)
+ *   bias_correction = false: w <- w − lr · m / (sqrt(v̂) + eps)
  *
  * Sources: Kingma & Ba, "Adam: A Method for Stochastic Optimization" (ICLR
  * 2015), Algorithm 1; torch/optim/adam.py and adamw.py (PyTorch 2.x,
  * _single_tensor_adam), whose placement of eps (added after dividing by
  * sqrt(1 − β2^t)) and amsgrad (max of the raw second moments) are followed.
  *
+ * bias_correction = false (API.md §13; torch has no such option) drops
+ * both corrections: m and v are used as they are.
+ *
  * Options: lr=1e-3, betas={0.9, 0.999}, eps=1e-8, weight_decay=0 (adam) or
- * 1e-2 (adamw), amsgrad=false, maximize=false.
+ * 1e-2 (adamw), amsgrad=false, maximize=false, bias_correction=true.
  * State: exp_avg, exp_avg_sq, max_exp_avg_sq (zero and unused unless amsgrad).
  *
  * One file serves both: they differ only in where weight_decay enters, and
@@ -23,7 +27,7 @@
 #ifndef OL_GENERIC
 #include "optim/generic/adam.h"
 
-enum { LR, BETAS, BETA2, EPS, WEIGHT_DECAY, AMSGRAD, MAXIMIZE, NSLOTS };
+enum { LR, BETAS, BETA2, EPS, WEIGHT_DECAY, AMSGRAD, MAXIMIZE, BIAS_CORRECTION, NSLOTS };
 
 /* adamw's options are adam's but for weight_decay's default. */
 static const ol_optim_option adam_options[] = {
@@ -33,6 +37,7 @@ static const ol_optim_option adam_options[] = {
     {.name = "weight_decay", .type = OL_OPT_NUMBER, .slot = WEIGHT_DECAY, .def = {0}, OL_GE0},
     {.name = "amsgrad", .type = OL_OPT_BOOL, .slot = AMSGRAD, .def = {0}},
     {.name = "maximize", .type = OL_OPT_BOOL, .slot = MAXIMIZE, .def = {0}},
+    {.name = "bias_correction", .type = OL_OPT_BOOL, .slot = BIAS_CORRECTION, .def = {1}},
 };
 static const ol_optim_option adamw_options[] = {
     {.name = "lr", .type = OL_OPT_NUMBER, .slot = LR, .def = {1e-3}, OL_GE0},
@@ -41,13 +46,14 @@ static const ol_optim_option adamw_options[] = {
     {.name = "weight_decay", .type = OL_OPT_NUMBER, .slot = WEIGHT_DECAY, .def = {1e-2}, OL_GE0},
     {.name = "amsgrad", .type = OL_OPT_BOOL, .slot = AMSGRAD, .def = {0}},
     {.name = "maximize", .type = OL_OPT_BOOL, .slot = MAXIMIZE, .def = {0}},
+    {.name = "bias_correction", .type = OL_OPT_BOOL, .slot = BIAS_CORRECTION, .def = {1}},
 };
 static const char *const state_names[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
 
 static ol_adam_coef coef(const ol_optim_ctx *c, int decoupled) {
     const double *o = c->o;
     return ol_adam_coef_make(o[LR], o[BETAS], o[BETA2], o[EPS], o[WEIGHT_DECAY], decoupled,
-                             o[AMSGRAD] != 0, o[MAXIMIZE] != 0, c->t);
+                             o[AMSGRAD] != 0, o[MAXIMIZE] != 0, o[BIAS_CORRECTION] != 0, c->t);
 }
 
 #define OL_GENERIC "optim/adam.c"

@@ -12,32 +12,26 @@
  *
  * Momentum applies to the gain-scaled step (Hinton: "combine adaptive gains
  * with momentum" by feeding the gained gradient into the velocity); with
- * momentum = 0 this is w <- w − lr·gain·g.
+ * momentum = 0 this is w <- w − lr·gain·g. The gain rule, its options and
+ * the rule between them live in generic/gains.h (rmsprop's gains use them).
  * Options: lr=1e-3, gain_up=0.05, gain_down=0.95, gain_min=0.1,
  * gain_max=10, momentum=0. State: gains (start at 1), prev_grad, velocity. */
 #ifndef OL_GENERIC
-#include "optim/optim.h"
+#include "optim/generic/gains.h"
 
 enum { LR, GAIN_UP, GAIN_DOWN, GAIN_MIN, GAIN_MAX, MOMENTUM, NSLOTS };
 
 static const ol_optim_option options[] = {
     {.name = "lr", .type = OL_OPT_NUMBER, .slot = LR, .def = {1e-3}, OL_GE0},
-    {.name = "gain_up", .type = OL_OPT_NUMBER, .slot = GAIN_UP, .def = {0.05}, OL_GE0},
-    {.name = "gain_down", .type = OL_OPT_NUMBER, .slot = GAIN_DOWN, .def = {0.95},
-     .lo = 0, .hi = 1, .lo_open = 1},
-    {.name = "gain_min", .type = OL_OPT_NUMBER, .slot = GAIN_MIN, .def = {0.1}, OL_GT0},
-    {.name = "gain_max", .type = OL_OPT_NUMBER, .slot = GAIN_MAX, .def = {10}, OL_GT0,
-     .inf_is_none = 1},
+#define OL_GAIN_OPTION_ENTRIES
+#include "optim/generic/gains.h"
     {.name = "momentum", .type = OL_OPT_NUMBER, .slot = MOMENTUM, .def = {0}, OL_GE0},
 };
 static const char *const state_names[] = {"gains", "prev_grad", "velocity"};
 enum { S_GAIN, S_PREV, S_VEL };
 
 static int check(const double *o, ol_error *err) {
-    if (o[GAIN_MIN] > o[GAIN_MAX])
-        return ol_fail(err, "option 'gain_min' must be <= gain_max, got %g > %g", o[GAIN_MIN],
-                       o[GAIN_MAX]);
-    return 0;
+    return ol_gains_check(o[GAIN_MIN], o[GAIN_MAX], err);
 }
 
 static void init(const double *o, ol_dtype dt, void *const *s, int64_t n) {
@@ -65,6 +59,8 @@ const ol_optim_desc ol_optim_adaptive_gains = {
 
 #else /* the step for one element type T */
 
+#include "optim/generic/gains.h"
+
 static void S(gains_step)(const ol_optim_ctx *c, T *restrict w, const T *restrict g, T *const *s) {
     const T lr = (T)c->o[LR], up = (T)c->o[GAIN_UP], down = (T)c->o[GAIN_DOWN];
     const T lo = (T)c->o[GAIN_MIN], hi = (T)c->o[GAIN_MAX];
@@ -72,10 +68,7 @@ static void S(gains_step)(const ol_optim_ctx *c, T *restrict w, const T *restric
     T *restrict gain = s[S_GAIN], *restrict prev = s[S_PREV];
     T *restrict v = s[S_VEL];
     for (int64_t i = 0; i < c->n; i++) {
-        const T agree = g[i] * prev[i];
-        T k = gain[i];
-        k = agree > 0 ? k + up : agree < 0 ? k * down : k;
-        k = OL_FMIN(OL_FMAX(k, lo), hi);
+        const T k = S(ol_gain_next)(gain[i], g[i], prev[i], up, down, lo, hi);
         gain[i] = k;
         prev[i] = g[i];
         const T vi = mu * v[i] - lr * k * g[i];

@@ -82,10 +82,10 @@ static int cg_step(ol_optim *opt, double *w, const ol_closure *f, double *loss, 
     const int64_t n = opt->n;
     mem *m = mem_get(opt, err);
     if (!m) return -1;
-    const int max_iter = (int)opt->o[MAX_ITER];
-    const int64_t restart = opt->o[RESTART] > 0 ? (int64_t)opt->o[RESTART] : (n > 0 ? n : 1);
-    const int fr = opt->o[BETA] == 1;
-    ol_wolfe p = {.c1 = opt->o[C1], .c2 = opt->o[C2], .tolerance_change = 1e-12, .max_ls = 25};
+    const int max_iter = (int)opt->groups[0].o[MAX_ITER];
+    const int64_t restart = opt->groups[0].o[RESTART] > 0 ? (int64_t)opt->groups[0].o[RESTART] : (n > 0 ? n : 1);
+    const int fr = opt->groups[0].o[BETA] == 1;
+    ol_wolfe p = {.c1 = opt->groups[0].o[C1], .c2 = opt->groups[0].o[C2], .tolerance_change = 1e-12, .max_ls = 25};
     double *g = m->g, *d = m->d;
     double fc;
     if (f->fg(f->ud, w, &fc, g, err)) return -1;
@@ -93,7 +93,7 @@ static int cg_step(ol_optim *opt, double *w, const ol_closure *f, double *loss, 
     int iters = 0, evals = 1, restarts = 0;
     const char *why = "max_iter";
     while (iters < max_iter) {
-        if (ol_vmaxabs(n, g) <= opt->o[TOL]) { why = "|g|inf <= tol"; break; }
+        if (ol_vmaxabs(n, g) <= opt->groups[0].o[TOL]) { why = "|g|inf <= tol"; break; }
         int fresh = !m->started || m->since_restart >= restart;
         if (!fresh) {
             double gg_prev = ol_vdot(n, m->gp, m->gp), beta;

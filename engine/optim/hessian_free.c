@@ -57,7 +57,7 @@ static void mem_free(void *pv) {
 
 static mem *mem_get(ol_optim *opt, ol_error *err) {
     mem *m = opt->priv;
-    const int iters = (int)opt->o[CG_ITERS];
+    const int iters = (int)opt->groups[0].o[CG_ITERS];
     const size_t n = (size_t)opt->n + 1;
     if (!m) {
         m = calloc(1, sizeof *m);
@@ -102,9 +102,9 @@ static int hf_step(ol_optim *opt, double *w, const ol_closure *f, double *loss, 
     const int64_t n = opt->n;
     mem *m = mem_get(opt, err);
     if (!m) return -1;
-    const double lambda = opt->o[DAMPING];
-    const int gn = opt->o[GAUSS_NEWTON] != 0 && f->bv != NULL;
-    const int max_cg = (int)opt->o[CG_ITERS];
+    const double lambda = opt->groups[0].o[DAMPING];
+    const int gn = opt->groups[0].o[GAUSS_NEWTON] != 0 && f->bv != NULL;
+    const int max_cg = (int)opt->groups[0].o[CG_ITERS];
     double *x = m->x, *g = m->g, *r = m->r, *dir = m->dir, *Ad = m->Ad;
     double f0;
     if (f->fg(f->ud, w, &f0, g, err)) return -1;
@@ -115,7 +115,7 @@ static int hf_step(ol_optim *opt, double *w, const ol_closure *f, double *loss, 
     }
 
     /* Linear CG on (B + lambda I) x = -g from the decayed previous x. */
-    for (int64_t i = 0; i < n; i++) x[i] *= opt->o[DECAY];
+    for (int64_t i = 0; i < n; i++) x[i] *= opt->groups[0].o[DECAY];
     if (apply(f, w, gn, lambda, x, Ad, m->work, err)) return -1;
     for (int64_t i = 0; i < n; i++) r[i] = -g[i] - Ad[i];
     memcpy(dir, r, (size_t)n * sizeof *r);
@@ -177,7 +177,7 @@ static int hf_step(ol_optim *opt, double *w, const ol_closure *f, double *loss, 
     }
     if (!(fa <= f0 + 1e-2 * a * gx)) a = 0;
     for (int64_t i = 0; i < n; i++) w[i] += a * x[i];
-    opt->o[DAMPING] = new_lambda;
+    for (int i = 0; i < opt->ngroups; i++) opt->groups[i].o[DAMPING] = new_lambda;
     snprintf(opt->info, sizeof opt->info,
              "%d CG iterations (%s, %s), rho = %.3g, damping %g -> %g, step %g", it,
              gn ? "Gauss-Newton" : "Hessian", why, rho, lambda, new_lambda, a);

@@ -45,6 +45,29 @@ static json_t *option_json(const ol_optim_option *op, const double *v) {
     return ol_ck_json_double(v[0]);
 }
 
+/* {"lr": 0.001, ...}: every option of d at values o; NULL when out of memory. */
+static json_t *options_json(const ol_optim_desc *d, const double *o) {
+    json_t *opts = json_object();
+    for (int i = 0; i < d->noptions && opts; i++) {
+        const ol_optim_option *op = &d->options[i];
+        if (json_object_set_new(opts, op->name, option_json(op, o + op->slot))) {
+            json_decref(opts);
+            opts = NULL;
+        }
+    }
+    return opts;
+}
+
+static json_t *scalars_json(const ol_optim_desc *d, const double *v) {
+    json_t *sc = json_array();
+    for (int i = 0; i < d->nscalars && sc; i++)
+        if (json_array_append_new(sc, ol_ck_json_double(v[i]))) {
+            json_decref(sc);
+            sc = NULL;
+        }
+    return sc;
+}
+
 int ol_optim_export(const ol_optim *opt, struct ol_checkpoint *ck, ol_error *err) {
     const ol_optim_desc *d = opt->desc;
     char key[128];
@@ -59,22 +82,32 @@ int ol_optim_export(const ol_optim *opt, struct ol_checkpoint *ck, ol_error *err
         return -1;
     snprintf(key, sizeof key, "%lld", (long long)opt->t);
     if (ol_ck_set_meta(ck, "optim.t", key, err)) return -1;
-    json_t *opts = json_object();
-    for (int i = 0; i < d->noptions && opts; i++) {
-        const ol_optim_option *op = &d->options[i];
-        if (json_object_set_new(opts, op->name, option_json(op, opt->o + op->slot))) {
-            json_decref(opts);
-            opts = NULL;
+    if (ol_ck_set_meta_json(ck, "optim.options", options_json(d, opt->groups[0].o), err) ||
+        ol_ck_set_meta_json(ck, "optim.scalars", scalars_json(d, opt->groups[0].scalars), err))
+        return -1;
+    json_t *pa = json_array();
+    for (int i = 0; i < opt->nparams && pa; i++) {
+        const ol_optim_param *p = &opt->params[i];
+        if (json_array_append_new(pa, json_pack("[IIIii]", (json_int_t)p->offset,
+                                                (json_int_t)p->rows, (json_int_t)p->cols,
+                                                p->matrix, p->group))) {
+            json_decref(pa);
+            pa = NULL;
         }
     }
-    if (ol_ck_set_meta_json(ck, "optim.options", opts, err)) return -1;
-    json_t *sc = json_array();
-    for (int i = 0; i < d->nscalars && sc; i++)
-        if (json_array_append_new(sc, ol_ck_json_double(opt->scalars[i]))) {
-            json_decref(sc);
-            sc = NULL;
+    if (ol_ck_set_meta_json(ck, "optim.params", pa, err)) return -1;
+    if (ol_optim_has_modes(opt) && ol_ck_set_meta(ck, "optim.mode", ol_optim_mode_name(opt), err))
+        return -1;
+    if (opt->ngroups == 1) return 0;
+    json_t *gs = json_array();
+    for (int i = 1; i < opt->ngroups && gs; i++)
+        if (json_array_append_new(gs, json_pack("{s:o,s:o}", "options",
+                                                options_json(d, opt->groups[i].o), "scalars",
+                                                scalars_json(d, opt->groups[i].scalars)))) {
+            json_decref(gs);
+            gs = NULL;
         }
-    return ol_ck_set_meta_json(ck, "optim.scalars", sc, err);
+    return ol_ck_set_meta_json(ck, "optim.groups", gs, err);
 }
 
 /* ---- reading ---- */
@@ -115,54 +148,133 @@ static int option_value(const ol_optim_option *op, const json_t *j, double *v) {
     return -1;
 }
 
-/* optim.options over the defaults, each checked, then the rules. */
-static int read_options(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
-    const ol_optim_desc *d = s->desc;
-    ol_optim_defaults(d, s->o);
-    json_t *j;
-    if (ol_ck_get_meta_json(ck, "optim.options", &j, err)) return -1;
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return ol_fail(err, CK ": metadata 'optim.options' missing or malformed", ol_ck_name(ck));
-    }
-    int rc = 0;
+/* Options j (an object) over the defaults into o, each checked, then the
+ * rules; stored[i] = 1 for each option the object holds. what names j. */
+static int options_from(const struct ol_checkpoint *ck, const ol_optim_desc *d, const json_t *j,
+                        const char *what, double *o, unsigned char *stored, ol_error *err) {
+    ol_optim_defaults(d, o);
+    if (!json_is_object(j))
+        return ol_fail(err, CK ": metadata '%s' missing or malformed", ol_ck_name(ck), what);
     const char *k;
     json_t *v;
-    json_object_foreach(j, k, v) {
+    json_object_foreach((json_t *)j, k, v) {
         const ol_optim_option *op = ol_optim_find_option(d, k);
         double x[2] = {0, 0};
-        if (!op) {
-            rc = ol_fail(err, CK ": option '%.40s' is unknown to %s", ol_ck_name(ck), k, d->name);
-        } else if (option_value(op, v, x)) {
-            rc = ol_fail(err, CK ": option '%s' has a bad value", ol_ck_name(ck), k);
-        } else {
-            memcpy(s->o + op->slot, x, sizeof(double) * (size_t)ol_optim_option_size(op));
-            s->stored[op - d->options] = 1;
-        }
-        if (rc) break;
+        if (!op)
+            return ol_fail(err, CK ": option '%.40s' is unknown to %s", ol_ck_name(ck), k, d->name);
+        if (option_value(op, v, x))
+            return ol_fail(err, CK ": option '%s' has a bad value", ol_ck_name(ck), k);
+        memcpy(o + op->slot, x, sizeof(double) * (size_t)ol_optim_option_size(op));
+        if (stored) stored[op - d->options] = 1;
     }
-    json_decref(j);
     ol_error e;
-    if (rc == 0 && ol_optim_check_values(d, s->o, &e))
-        rc = ol_fail(err, CK ": %s", ol_ck_name(ck), e.msg);
+    if (ol_optim_check_values(d, o, &e)) return ol_fail(err, CK ": %s", ol_ck_name(ck), e.msg);
+    return 0;
+}
+
+static int scalars_from(const struct ol_checkpoint *ck, const ol_optim_desc *d, const json_t *j,
+                        const char *what, double *v, ol_error *err) {
+    if (!json_is_array(j))
+        return ol_fail(err, CK ": metadata '%s' missing or malformed", ol_ck_name(ck), what);
+    if (json_array_size(j) != (size_t)d->nscalars)
+        return ol_fail(err, CK " has %zu optimizer scalars in '%s', %s keeps %d", ol_ck_name(ck),
+                       json_array_size(j), what, d->name, d->nscalars);
+    for (int i = 0; i < d->nscalars; i++)
+        if (ol_ck_json_to_double(json_array_get(j, (size_t)i), &v[i]))
+            return ol_fail(err, CK ": %s[%d] is not a number", ol_ck_name(ck), what, i + 1);
+    return 0;
+}
+
+static int read_options(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+    json_t *j;
+    if (ol_ck_get_meta_json(ck, "optim.options", &j, err)) return -1;
+    int rc = options_from(ck, s->desc, j, "optim.options", s->o, s->stored, err);
+    json_decref(j);
     return rc;
 }
 
 static int read_scalars(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
-    const ol_optim_desc *d = s->desc;
     json_t *j;
     if (ol_ck_get_meta_json(ck, "optim.scalars", &j, err)) return -1;
-    int rc = 0;
-    if (!json_is_array(j))
-        rc = ol_fail(err, CK ": metadata 'optim.scalars' missing or malformed", ol_ck_name(ck));
-    else if (json_array_size(j) != (size_t)d->nscalars)
-        rc = ol_fail(err, CK " has %zu optimizer scalars, %s keeps %d", ol_ck_name(ck),
-                     json_array_size(j), d->name, d->nscalars);
-    for (int i = 0; rc == 0 && i < d->nscalars; i++)
-        if (ol_ck_json_to_double(json_array_get(j, (size_t)i), &s->scalars[i]))
-            rc = ol_fail(err, CK ": optim.scalars[%d] is not a number", ol_ck_name(ck), i + 1);
+    int rc = scalars_from(ck, s->desc, j, "optim.scalars", s->scalars, err);
     json_decref(j);
     return rc;
+}
+
+/* Most groups and parameter tensors a file may declare: far beyond any
+ * model, and a bound on what a hostile header can make us allocate. */
+#define MAX_ENTRIES 65536
+
+/* optim.groups (groups 2..G), absent for one group: s->groups[0] is group
+ * 1 (optim.options, optim.scalars). */
+static int read_groups(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+    json_t *j;
+    if (ol_ck_get_meta_json(ck, "optim.groups", &j, err)) return -1;
+    const size_t extra = j ? json_array_size(j) : 0;
+    int rc = 0;
+    if (j && (!json_is_array(j) || extra < 1 || extra >= MAX_ENTRIES))
+        rc = ol_fail(err, CK ": metadata 'optim.groups' is malformed", ol_ck_name(ck));
+    else if (!(s->groups = calloc(extra + 1, sizeof *s->groups)))
+        rc = ol_fail(err, "out of memory for %zu optimizer groups", extra + 1);
+    if (rc == 0) {
+        s->ngroups = (int)extra + 1;
+        memcpy(s->groups[0].o, s->o, sizeof s->o);
+        memcpy(s->groups[0].scalars, s->scalars, sizeof s->scalars);
+    }
+    for (size_t i = 0; rc == 0 && i < extra; i++) {
+        const json_t *g = json_array_get(j, i);
+        char what[64];
+        snprintf(what, sizeof what, "optim.groups[%zu].options", i + 1);
+        rc = options_from(ck, s->desc, json_object_get(g, "options"), what, s->groups[i + 1].o,
+                          NULL, err);
+        snprintf(what, sizeof what, "optim.groups[%zu].scalars", i + 1);
+        if (rc == 0)
+            rc = scalars_from(ck, s->desc, json_object_get(g, "scalars"), what,
+                              s->groups[i + 1].scalars, err);
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* optim.params: [[offset, rows, cols, matrix, group], ...], absent in files
+ * written before parameter tensors were stored (nparams = -1). */
+static int read_params(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+    json_t *j;
+    s->nparams = -1;
+    if (ol_ck_get_meta_json(ck, "optim.params", &j, err)) return -1;
+    if (!j) return 0;
+    const size_t n = json_array_size(j);
+    int rc = 0;
+    if (!json_is_array(j) || n >= MAX_ENTRIES)
+        rc = ol_fail(err, CK ": metadata 'optim.params' is malformed", ol_ck_name(ck));
+    else if (!(s->params = calloc(n + 1, sizeof *s->params)))
+        rc = ol_fail(err, "out of memory for %zu parameter tensors", n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_int_t v[5];
+        const json_t *e = json_array_get(j, i);
+        int ok = json_is_array(e) && json_array_size(e) == 5;
+        for (size_t k = 0; ok && k < 5; k++) {
+            ok = json_is_integer(json_array_get(e, k));
+            v[k] = ok ? json_integer_value(json_array_get(e, k)) : 0;
+        }
+        if (!ok || v[0] < 0 || v[1] < 1 || v[2] < 1 || (v[3] != 0 && v[3] != 1) || v[4] < 0 ||
+            v[4] >= s->ngroups)
+            rc = ol_fail(err, CK ": optim.params[%zu] is not a parameter tensor of the stored "
+                         "groups", ol_ck_name(ck), i + 1);
+        else
+            s->params[i] = (ol_optim_param){.offset = v[0], .rows = v[1], .cols = v[2],
+                                            .matrix = (int)v[3], .group = (int)v[4]};
+    }
+    if (rc == 0) s->nparams = (int)n;
+    json_decref(j);
+    return rc;
+}
+
+void ol_optim_saved_free(ol_optim_saved *s) {
+    free(s->groups);
+    free(s->params);
+    s->groups = NULL;
+    s->params = NULL;
 }
 
 /* The index of the first non-finite element of t (contiguous), or -1. */
@@ -191,18 +303,31 @@ static int read_state(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_erro
         if (t->dtype != s->dtype)
             return ol_fail(err, CK ": tensor '%s' is %s, the optimizer's state %s", ol_ck_name(ck), key,
                            ol_dtype_name(t->dtype), ol_dtype_name(s->dtype));
-        if (t->ndim != 1 || (s->n >= 0 && t->shape[0] != s->n)) {
+        if (t->ndim != 1) {
             char a[64];
-            return ol_fail(err, CK ": tensor '%s' is %s; the state tensors are vectors of one length",
+            return ol_fail(err, CK ": tensor '%s' is %s; the state tensors are vectors",
                            ol_ck_name(ck), key, ol_shape_str(t, a, sizeof a));
         }
-        s->n = t->shape[0];
+        if (i == 0) s->n = t->shape[0];
         int64_t bad = first_nonfinite(t);
         if (bad >= 0)
             return ol_fail(err, CK ": tensor '%s' holds a non-finite value at element %lld",
                            ol_ck_name(ck), key, (long long)bad + 1);
         s->state[i] = t;
     }
+    return 0;
+}
+
+/* optim.mode: absent (train), "train", or "eval" for an optimizer with modes. */
+static int read_mode(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err) {
+    const char *m = ol_ck_get_meta(ck, "optim.mode");
+    if (!m || strcmp(m, "train") == 0) return 0;
+    if (strcmp(m, "eval") != 0)
+        return ol_fail(err, CK ": metadata 'optim.mode' is not \"train\" or \"eval\"", ol_ck_name(ck));
+    if (!s->desc->to_eval_f32)
+        return ol_fail(err, CK ": metadata 'optim.mode' is \"eval\", but %s has no modes",
+                       ol_ck_name(ck), s->desc->name);
+    s->eval_mode = 1;
     return 0;
 }
 
@@ -220,7 +345,35 @@ int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *e
     if (read_steps(ck, &s->t, err)) return -1;
     if (!dt || ol_dtype_parse(dt, &s->dtype))
         return ol_fail(err, CK ": metadata 'optim.dtype' is not f32 or f64", ol_ck_name(ck));
-    if (read_options(ck, s, err) || read_scalars(ck, s, err) || read_state(ck, s, err)) return -1;
+    if (read_options(ck, s, err) || read_scalars(ck, s, err) || read_state(ck, s, err) ||
+        read_groups(ck, s, err) || read_params(ck, s, err) || read_mode(ck, s, err)) {
+        ol_optim_saved_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether the stored layout is opt's: the same tensors in the same groups
+ * (files without one: a single group). */
+static int same_layout(const ol_optim *opt, const ol_optim_saved *s, const char *ckname,
+                       ol_error *err) {
+    if (s->ngroups != opt->ngroups)
+        return ol_fail(err, CK " holds an optimizer with %d parameter groups, this one has %d",
+                       ckname, s->ngroups, opt->ngroups);
+    if (s->nparams < 0) return 0;
+    if (s->nparams != opt->nparams)
+        return ol_fail(err, CK " holds an optimizer over %d parameter tensors, this one has %d",
+                       ckname, s->nparams, opt->nparams);
+    for (int i = 0; i < s->nparams; i++) {
+        const ol_optim_param *a = &s->params[i], *b = &opt->params[i];
+        if (a->offset != b->offset || a->rows != b->rows || a->cols != b->cols ||
+            a->matrix != b->matrix || a->group != b->group)
+            return ol_fail(err, CK ": its optimizer's tensor %d (%lldx%lld at %lld, group %d) is "
+                           "not this one's (%lldx%lld at %lld, group %d)", ckname, i + 1,
+                           (long long)a->rows, (long long)a->cols, (long long)a->offset,
+                           a->group + 1, (long long)b->rows, (long long)b->cols,
+                           (long long)b->offset, b->group + 1);
+    }
     return 0;
 }
 
@@ -232,29 +385,63 @@ int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err
         return ol_fail(err, CK " holds a %.40s optimizer, not %s", ol_ck_name(ck), name, d->name);
     ol_optim_saved s;
     if (ol_optim_read(ck, &s, err)) return -1;
+    int rc = 0;
     if (s.dtype != opt->dtype)
-        return ol_fail(err, CK " holds an optimizer working in %s, this one works in %s",
-                       ol_ck_name(ck), ol_dtype_name(s.dtype), ol_dtype_name(opt->dtype));
-    if (d->nstate > 0 && s.n != opt->n)
-        return ol_fail(err, CK " holds optimizer state for %lld parameters, this optimizer has %lld",
-                       ol_ck_name(ck), (long long)s.n, (long long)opt->n);
-    /* The stored options over the live ones, checked as a whole. */
-    double o[OL_OPTIM_MAXSLOTS];
-    memcpy(o, opt->o, sizeof o);
-    for (int i = 0; i < d->noptions; i++) {
-        const ol_optim_option *op = &d->options[i];
-        if (s.stored[i])
-            memcpy(o + op->slot, s.o + op->slot, sizeof(double) * (size_t)ol_optim_option_size(op));
+        rc = ol_fail(err, CK " holds an optimizer working in %s, this one works in %s",
+                     ol_ck_name(ck), ol_dtype_name(s.dtype), ol_dtype_name(opt->dtype));
+    for (int i = 0; rc == 0 && i < d->nstate; i++)
+        if (s.state[i]->shape[0] != ol_tensor_numel(&opt->state[i]))
+            rc = ol_fail(err, CK " holds optimizer state '%s' of %lld elements, this optimizer's "
+                         "has %lld", ol_ck_name(ck), d->state_names[i],
+                         (long long)s.state[i]->shape[0], (long long)ol_tensor_numel(&opt->state[i]));
+    if (rc == 0) rc = same_layout(opt, &s, ol_ck_name(ck), err);
+    /* Each group: the stored options over the live ones (a file without
+     * optim.groups stores only the options it names), checked as a whole. */
+    ol_optim_group *g = rc ? NULL : calloc((size_t)opt->ngroups, sizeof *g);
+    if (rc == 0 && !g) rc = ol_fail(err, "out of memory for %d optimizer groups", opt->ngroups);
+    for (int k = 0; rc == 0 && k < opt->ngroups; k++) {
+        g[k] = s.groups[k];
+        if (k > 0) continue; /* groups 2.. store every option */
+        memcpy(g[k].o, opt->groups[k].o, sizeof g[k].o);
+        for (int i = 0; i < d->noptions; i++) {
+            const ol_optim_option *op = &d->options[i];
+            if (s.stored[i])
+                memcpy(g[k].o + op->slot, s.o + op->slot,
+                       sizeof(double) * (size_t)ol_optim_option_size(op));
+        }
+        ol_error e;
+        if (ol_optim_check_values(d, g[k].o, &e)) rc = ol_fail(err, CK ": %s", ol_ck_name(ck), e.msg);
     }
-    ol_error e;
-    if (ol_optim_check_values(d, o, &e)) return ol_fail(err, CK ": %s", ol_ck_name(ck), e.msg);
-    /* Everything fits: a reset drops a closure method's memory, then the
-     * stored values replace the rest. */
-    ol_optim_reset(opt);
-    for (int i = 0; i < d->nstate; i++)
-        if (ol_tensor_copy_(&opt->state[i], s.state[i], err)) return -1;
-    memcpy(opt->o, o, sizeof o);
-    memcpy(opt->scalars, s.scalars, sizeof opt->scalars);
-    opt->t = s.t;
-    return 0;
+    /* Each group's options must suit its tensors (muon's rule needs matrices). */
+    for (int i = 0; rc == 0 && d->check_param && i < opt->nparams; i++) {
+        ol_error e;
+        if (d->check_param(&opt->params[i], g[opt->params[i].group].o, &e))
+            rc = ol_fail(err, CK ": group %d: %s", ol_ck_name(ck), opt->params[i].group + 1, e.msg);
+    }
+    for (int k = 0; rc == 0 && k < opt->ngroups; k++)
+        for (int i = 0; rc == 0 && i < d->noptions; i++) {
+            const ol_optim_option *op = &d->options[i];
+            if (op->sizes_state && memcmp(g[k].o + op->slot, opt->groups[k].o + op->slot,
+                                          sizeof(double) * (size_t)ol_optim_option_size(op)))
+                rc = ol_fail(err, CK ": option '%s' of group %d differs from this optimizer's, "
+                             "and it sizes the state", ol_ck_name(ck), op->name, k + 1);
+        }
+    if (rc == 0) {
+        /* Everything fits: a reset drops a closure method's memory, then
+         * the stored values replace the rest. */
+        ol_optim_reset(opt);
+        for (int i = 0; rc == 0 && i < d->nstate; i++)
+            rc = ol_tensor_copy_(&opt->state[i], s.state[i], err);
+        for (int k = 0; rc == 0 && k < opt->ngroups; k++) {
+            memcpy(opt->groups[k].o, g[k].o, sizeof g[k].o);
+            memcpy(opt->groups[k].scalars, g[k].scalars, sizeof g[k].scalars);
+        }
+        if (rc == 0) {
+            opt->t = s.t;
+            opt->eval_mode = s.eval_mode;
+        }
+    }
+    free(g);
+    ol_optim_saved_free(&s);
+    return rc;
 }

@@ -80,7 +80,7 @@ static int history_alloc(mem *m, int cap, ol_error *err) {
 
 static mem *mem_get(ol_optim *opt, ol_error *err) {
     mem *m = opt->priv;
-    const int cap = (int)opt->o[HISTORY];
+    const int cap = (int)opt->groups[0].o[HISTORY];
     if (m) {
         if (m->cap != cap && history_alloc(m, cap, err)) return NULL;
         return m;
@@ -127,10 +127,10 @@ static int lbfgs_step(ol_optim *opt, double *w, const ol_closure *f, double *los
     const int64_t n = opt->n;
     mem *m = mem_get(opt, err);
     if (!m) return -1;
-    const double lr = opt->o[LR], tol_grad = opt->o[TOL_GRAD], tol_change = opt->o[TOL_CHANGE];
-    const int max_iter = (int)opt->o[MAX_ITER];
-    const int max_eval = opt->o[MAX_EVAL] > 0 ? (int)opt->o[MAX_EVAL] : max_iter * 5 / 4;
-    const int wolfe = opt->o[LINE_SEARCH] == 1;
+    const double lr = opt->groups[0].o[LR], tol_grad = opt->groups[0].o[TOL_GRAD], tol_change = opt->groups[0].o[TOL_CHANGE];
+    const int max_iter = (int)opt->groups[0].o[MAX_ITER];
+    const int max_eval = opt->groups[0].o[MAX_EVAL] > 0 ? (int)opt->groups[0].o[MAX_EVAL] : max_iter * 5 / 4;
+    const int wolfe = opt->groups[0].o[LINE_SEARCH] == 1;
     double *g = m->g, *d = m->d;
 
     double f_cur;

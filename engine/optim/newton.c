@@ -85,16 +85,16 @@ static int newton_step(ol_optim *opt, double *w, const ol_closure *f, double *lo
     if (f->fg(f->ud, w, loss, m->g, err)) return -1;
     if (ol_closure_hessian(f, w, m->H, m->work, err)) return -1;
     for (int64_t i = 0; i < n; i++) m->col[i] = -m->g[i];
-    double lam = opt->o[DAMPING];
+    double lam = opt->groups[0].o[DAMPING];
     int raised;
     if (ol_chol_solve_damped(n, m->H, m->col, &lam, m->p, &raised, m->W, err)) return -1;
     if (raised)
         snprintf(opt->info, sizeof opt->info,
                  "damping raised from %g to %g: H + damping*I was not positive definite",
-                 opt->o[DAMPING], lam);
+                 opt->groups[0].o[DAMPING], lam);
     else
         snprintf(opt->info, sizeof opt->info, "Cholesky with damping %g", lam);
-    const double lr = opt->o[LR];
+    const double lr = opt->groups[0].o[LR];
     for (int64_t i = 0; i < n; i++) w[i] += lr * m->p[i];
     ol_optim_export_state(opt, 0, m->p);
     return 0;

@@ -6,6 +6,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/parallel.h"
@@ -117,13 +118,6 @@ int ol_optim_check_dtype(const ol_optim_desc *d, ol_dtype dt, const double *o, o
     return 0;
 }
 
-static int state_alloc(ol_optim *opt, ol_error *err) {
-    const int64_t shape[1] = {opt->n};
-    for (int i = 0; i < opt->desc->nstate; i++)
-        if (ol_tensor_zeros(&opt->state[i], opt->dtype, 1, shape, err)) return -1;
-    return 0;
-}
-
 int ol_optim_init(ol_optim *opt, const ol_optim_desc *d, ol_dtype dt, int64_t n, ol_error *err) {
     memset(opt, 0, sizeof *opt);
     if (d->nslots > OL_OPTIM_MAXSLOTS || d->nstate > OL_OPTIM_MAXSTATE ||
@@ -133,11 +127,18 @@ int ol_optim_init(ol_optim *opt, const ol_optim_desc *d, ol_dtype dt, int64_t n,
     opt->desc = d;
     opt->dtype = dt;
     opt->n = n;
-    ol_optim_defaults(d, opt->o);
-    if (state_alloc(opt, err)) {
+    /* One group at the defaults, one vector over the whole buffer. */
+    opt->groups = calloc(1, sizeof *opt->groups);
+    if (!opt->groups) return ol_fail(err, "out of memory for an optimizer");
+    opt->ngroups = 1;
+    ol_optim_defaults(d, opt->groups[0].o);
+    const ol_optim_param whole = {.offset = 0, .rows = 1, .cols = n, .group = 0};
+    opt->defer_check = 1;
+    if (ol_optim_set_params(opt, &whole, n > 0, 1, err)) {
         ol_optim_free(opt);
         return -1;
     }
+    opt->provisional = 1; /* until the caller sets the tensors */
     return 0;
 }
 
@@ -151,7 +152,14 @@ static void priv_drop(ol_optim *opt) {
 void ol_optim_free(ol_optim *opt) {
     priv_drop(opt);
     for (int i = 0; i < OL_OPTIM_MAXSTATE; i++) ol_tensor_release(&opt->state[i]);
-    ol_optim_set_blocks(opt, NULL, 0, NULL); /* frees the blocks and scratch */
+    ol_tensor_release(&opt->work);
+    free(opt->params);
+    free(opt->ranges);
+    free(opt->groups);
+    opt->params = NULL;
+    opt->ranges = NULL;
+    opt->groups = NULL;
+    opt->nparams = opt->nranges = opt->ngroups = 0;
     opt->desc = NULL;
 }
 
@@ -176,21 +184,54 @@ int ol_optim_find_field(const ol_optim_desc *d, const char *name, ol_optim_field
     return 0;
 }
 
-int ol_optim_set_field(ol_optim *opt, ol_optim_field f, const double *v, ol_error *err) {
+/* The values of group g with field f set to v, checked, into o. */
+static int field_values(const ol_optim *opt, int g, ol_optim_field f, const double *v, double *o,
+                        ol_error *err) {
     const ol_optim_desc *d = opt->desc;
     const ol_optim_option *op = f.option;
-    double o[OL_OPTIM_MAXSLOTS];
-    memcpy(o, opt->o, sizeof o);
+    memcpy(o, opt->groups[g].o, sizeof(double) * OL_OPTIM_MAXSLOTS);
     if (f.elem) o[op->slot + f.elem - 1] = v[0];
     else memcpy(o + op->slot, v, sizeof(double) * (size_t)ol_optim_option_size(op));
     /* The other element of a pair holds a checked value already, so a
      * range error can only name the element being set. */
     if (check_option(op, o + op->slot, err)) return -1;
+    if (op->sizes_state &&
+        memcmp(o + op->slot, opt->groups[g].o + op->slot,
+               sizeof(double) * (size_t)ol_optim_option_size(op)) != 0)
+        return ol_fail(err, "option '%s' sizes the optimizer's state: give it at construction "
+                       "(per group)", op->name);
     if (d->check && d->check(o, err)) return -1;
-    if (ol_optim_check_dtype(d, opt->dtype, o, err)) return -1;
-    memcpy(opt->o, o, sizeof o);
+    if (d->check_param && !opt->provisional)
+        for (int i = 0; i < opt->nparams; i++)
+            if (opt->params[i].group == g && d->check_param(&opt->params[i], o, err)) return -1;
+    return ol_optim_check_dtype(d, opt->dtype, o, err);
+}
+
+int ol_optim_group_set_field(ol_optim *opt, int g, ol_optim_field f, const double *v,
+                             ol_error *err) {
+    if (g < -1 || g >= opt->ngroups)
+        return ol_fail(err, "%s has %d groups, not %d", opt->desc->name, opt->ngroups, g + 1);
+    const int lo = g < 0 ? 0 : g, hi = g < 0 ? opt->ngroups : g + 1;
+    /* Every group checked before any changes: on failure nothing does. */
+    for (int i = lo; i < hi; i++) {
+        double o[OL_OPTIM_MAXSLOTS];
+        if (field_values(opt, i, f, v, o, err)) {
+            if (opt->ngroups > 1) {
+                char msg[sizeof err->msg];
+                snprintf(msg, sizeof msg, "%s", err->msg);
+                return ol_fail(err, "group %d: %s", i + 1, msg);
+            }
+            return -1;
+        }
+    }
+    for (int i = lo; i < hi; i++) field_values(opt, i, f, v, opt->groups[i].o, err);
     return 0;
 }
+
+int ol_optim_set_field(ol_optim *opt, ol_optim_field f, const double *v, ol_error *err) {
+    return ol_optim_group_set_field(opt, -1, f, v, err);
+}
+
 
 int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err) {
     const ol_optim_option *op = ol_optim_find_option(opt->desc, name);
@@ -201,7 +242,8 @@ int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err
 void ol_optim_reset(ol_optim *opt) {
     priv_drop(opt);
     opt->t = 0;
-    memset(opt->scalars, 0, sizeof opt->scalars);
+    opt->eval_mode = 0;
+    for (int i = 0; i < opt->ngroups; i++) memset(opt->groups[i].scalars, 0, sizeof opt->groups[i].scalars);
     for (int i = 0; i < opt->desc->nstate; i++) ol_fill_(&opt->state[i], 0);
 }
 
@@ -221,43 +263,51 @@ static int check_buffer(const ol_optim *opt, const ol_tensor *x, const char *wha
     return 0;
 }
 
-static ol_optim_ctx make_ctx(ol_optim *opt, int64_t t, double loss, int lookahead) {
-    ol_optim_ctx c = {.o = opt->o, .n = opt->n, .t = t, .loss = loss,
-                      .lookahead = lookahead, .scalars = opt->scalars,
-                      .blocks = opt->blocks, .nblocks = opt->nblocks,
+static ol_optim_ctx make_ctx(ol_optim *opt, int group, int64_t t, double loss, int lookahead) {
+    ol_optim_ctx c = {.o = opt->groups[group].o, .n = opt->n, .t = t, .loss = loss,
+                      .lookahead = lookahead, .scalars = opt->groups[group].scalars,
+                      .group = group,
                       .work = opt->work.st ? ol_tensor_data(&opt->work) : NULL};
     return c;
 }
 
-/* The step (g != NULL) or the prepare (g == NULL) kernel on elements
- * [begin, end): a fused optimizer's kernel is one loop in which element i
- * reads and writes only element i of w, g and the state, so a part of the
- * range is the same loop over shifted pointers. */
+/* The kernels that take no gradient: the prepare and the mode switches. */
+typedef enum move_kernel { MOVE_PREPARE, MOVE_TO_EVAL, MOVE_TO_TRAIN } move_kernel;
+
+/* The step (g != NULL; move is then not read) or the kernel `move` (g ==
+ * NULL) with the buffers at element `begin` of w and g and at soff[k] of
+ * state buffer k: a part of a fused range (soff = begin, element i reads
+ * and writes only element i), or one tensor. */
 static void call_kernel(const ol_optim *opt, const ol_optim_ctx *c, void *w, const void *g,
-                        int64_t begin) {
+                        move_kernel move, int64_t begin, const int64_t *soff) {
     const ol_optim_desc *d = opt->desc;
-    const size_t off = (size_t)begin * ol_dtype_size(opt->dtype);
+    const ol_optim_prep_f32 m32 = move == MOVE_PREPARE ? d->prepare_f32
+                                  : move == MOVE_TO_EVAL ? d->to_eval_f32 : d->to_train_f32;
+    const ol_optim_prep_f64 m64 = move == MOVE_PREPARE ? d->prepare_f64
+                                  : move == MOVE_TO_EVAL ? d->to_eval_f64 : d->to_train_f64;
+    const size_t es = ol_dtype_size(opt->dtype);
     void *s[OL_OPTIM_MAXSTATE];
     state_ptrs(opt, s);
-    for (int i = 0; i < d->nstate; i++) s[i] = (char *)s[i] + off;
-    w = (char *)w + off;
-    if (g) g = (const char *)g + off;
+    for (int i = 0; i < d->nstate; i++)
+        s[i] = (char *)s[i] + (size_t)(soff ? soff[i] : begin) * es;
+    w = (char *)w + (size_t)begin * es;
+    if (g) g = (const char *)g + (size_t)begin * es;
     if (opt->dtype == OL_F32) {
         if (g) d->step_f32(c, w, g, (float *const *)s);
-        else d->prepare_f32(c, w, (float *const *)s);
+        else m32(c, w, (float *const *)s);
     } else {
         if (g) d->step_f64(c, w, g, (double *const *)s);
-        else d->prepare_f64(c, w, (double *const *)s);
+        else m64(c, w, (double *const *)s);
     }
 }
 
-/* When a step is cut into one part per thread: whenever it has two parts
- * of OL_OPTIM_MIN_PART elements (below that a part costs more to hand
- * over than to run). The nn layer cuts its products over the same threads
- * (engine/nn/linear.c), so after a backward pass each core holds much of
- * the part of the gradient and weights it updates; a large step also
- * gains from the second core's memory bandwidth (bench/HISTORY.md has the
- * figures). */
+/* When a fused range is cut into one part per thread: whenever it has two
+ * parts of OL_OPTIM_MIN_PART elements (below that a part costs more to
+ * hand over than to run). The nn layer cuts its products over the same
+ * threads (engine/nn/linear.c), so after a backward pass each core holds
+ * much of the part of the gradient and weights it updates; a large step
+ * also gains from the second core's memory bandwidth (bench/HISTORY.md has
+ * the figures). */
 static int split_parts(const ol_optim *opt, int64_t n) {
     if (opt->desc->kind != OL_OPTIM_FUSED) return 1; /* only a flat pass is cut */
     return ol_parallel_parts(n, OL_OPTIM_MIN_PART);
@@ -272,10 +322,12 @@ typedef struct step_job {
     const ol_optim_ctx *c;
     void *w;
     const void *g;
-    /* Each part updates its own copy of the scalar state. The kernels set
-     * scalars from the options, the step count and the loss alone (sgd's
-     * "buffer started", nadam's momentum product, rprop's last loss), so
-     * every copy ends the same and the first is kept. */
+    move_kernel move;
+    int64_t begin; /* the range's first element */
+    /* Each part updates its own copy of the group's scalar state. The
+     * kernels set scalars from the options, the step count and the loss
+     * alone (sgd's "buffer started", nadam's momentum product, rprop's last
+     * loss), so every copy ends the same and the first is kept. */
     double scalars[OL_PARALLEL_MAXPARTS][OL_OPTIM_MAXSCALARS];
 } step_job;
 
@@ -285,19 +337,59 @@ static void step_part(void *p, int64_t begin, int64_t end, int part) {
     c.n = end - begin;
     c.scalars = j->scalars[part];
     memcpy(c.scalars, j->c->scalars, sizeof j->scalars[part]);
-    call_kernel(j->opt, &c, j->w, j->g, begin);
+    call_kernel(j->opt, &c, j->w, j->g, j->move, j->begin + begin, NULL);
 }
 
-/* Runs the kernel over all n elements, on every thread where that pays
- * (split_parts); the result is the same whatever the number of parts. */
-static void run_kernel(ol_optim *opt, ol_optim_ctx *c, void *w, const void *g) {
-    if (split_parts(opt, c->n) < 2) {
-        call_kernel(opt, c, w, g, 0);
+/* One fused range, on every thread where that pays (split_parts); the
+ * result is the same whatever the number of parts. */
+static void run_range(ol_optim *opt, ol_optim_ctx *c, const ol_optim_range *r, void *w,
+                      const void *g, move_kernel move) {
+    c->n = r->n;
+    if (split_parts(opt, r->n) < 2) {
+        call_kernel(opt, c, w, g, move, r->offset, NULL);
         return;
     }
-    step_job j = {.opt = opt, .c = c, .w = w, .g = g};
-    ol_parallel_for(c->n, OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, step_part, &j);
-    memcpy(opt->scalars, j.scalars[0], sizeof opt->scalars);
+    step_job j = {.opt = opt, .c = c, .w = w, .g = g, .begin = r->offset, .move = move};
+    ol_parallel_for(r->n, OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, step_part, &j);
+    memcpy(c->scalars, j.scalars[0], sizeof j.scalars[0]);
+}
+
+/* Runs one range or tensor of group gi with a copy of the group's scalars
+ * as the step found them; the first run of the group keeps its copy. */
+static void run_one(ol_optim *opt, ol_optim_ctx *c, const ol_optim_range *r,
+                    const ol_optim_param *p, void *w, const void *g, move_kernel move) {
+    ol_optim_group *grp = &opt->groups[c->group];
+    double sc[OL_OPTIM_MAXSCALARS];
+    memcpy(sc, grp->before, sizeof sc);
+    c->scalars = sc;
+    if (r) {
+        run_range(opt, c, r, w, g, move);
+    } else {
+        c->n = p->rows * p->cols;
+        c->param = p;
+        call_kernel(opt, c, w, g, move, p->offset, p->soff);
+    }
+    if (!grp->kept) memcpy(grp->scalars, sc, sizeof sc);
+    grp->kept = 1;
+}
+
+/* The kernel over every parameter: a fused optimizer's over each range
+ * with its group's options, a per-tensor one's over each tensor. Elements
+ * in no tensor are not touched. g == NULL: the kernel `move`. */
+static void run_kernel(ol_optim *opt, int64_t t, double loss, int lookahead, void *w,
+                       const void *g, move_kernel move) {
+    for (int i = 0; i < opt->ngroups; i++) {
+        memcpy(opt->groups[i].before, opt->groups[i].scalars, sizeof opt->groups[i].before);
+        opt->groups[i].kept = 0;
+    }
+    const int fused = opt->desc->kind == OL_OPTIM_FUSED;
+    const int count = fused ? opt->nranges : opt->nparams;
+    for (int i = 0; i < count; i++) {
+        const ol_optim_range *r = fused ? &opt->ranges[i] : NULL;
+        const ol_optim_param *p = fused ? NULL : &opt->params[i];
+        ol_optim_ctx c = make_ctx(opt, fused ? r->group : p->group, t, loss, lookahead);
+        run_one(opt, &c, r, p, w, g, move);
+    }
 }
 
 int ol_optim_has_prepare(const ol_optim *opt) {
@@ -306,10 +398,14 @@ int ol_optim_has_prepare(const ol_optim *opt) {
 
 /* The first step after a reset fills the state first (desc->init). */
 static void maybe_init(ol_optim *opt) {
-    if (opt->t == 0 && opt->desc->init) {
+    if (opt->t != 0 || !opt->desc->init) return;
+    for (int i = 0; i < opt->nranges; i++) {
+        const ol_optim_range *r = &opt->ranges[i];
         void *s[OL_OPTIM_MAXSTATE];
         state_ptrs(opt, s);
-        opt->desc->init(opt->o, opt->dtype, s, opt->n);
+        for (int k = 0; k < opt->desc->nstate; k++)
+            s[k] = (char *)s[k] + (size_t)r->offset * ol_dtype_size(opt->dtype);
+        opt->desc->init(opt->groups[r->group].o, opt->dtype, s, r->n);
     }
 }
 
@@ -317,9 +413,33 @@ int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err) {
     if (check_buffer(opt, w, "params", err)) return -1;
     if (!ol_optim_has_prepare(opt)) return 0;
     maybe_init(opt);
-    ol_optim_ctx c = make_ctx(opt, opt->t + 1, NAN, 1);
-    run_kernel(opt, &c, ol_tensor_data(w), NULL);
+    run_kernel(opt, opt->t + 1, NAN, 1, ol_tensor_data(w), NULL, MOVE_PREPARE);
     return 0;
+}
+
+int ol_optim_has_modes(const ol_optim *opt) {
+    return opt->desc->to_eval_f32 != NULL;
+}
+
+const char *ol_optim_mode_name(const ol_optim *opt) {
+    return opt->eval_mode ? "eval" : "train";
+}
+
+/* Into mode `eval` (0: train), moving w there unless it is there already. */
+static int switch_mode(ol_optim *opt, ol_tensor *w, int eval, ol_error *err) {
+    if (check_buffer(opt, w, "params", err)) return -1;
+    if (!ol_optim_has_modes(opt) || opt->eval_mode == eval) return 0;
+    run_kernel(opt, opt->t, NAN, 0, ol_tensor_data(w), NULL, eval ? MOVE_TO_EVAL : MOVE_TO_TRAIN);
+    opt->eval_mode = eval;
+    return 0;
+}
+
+int ol_optim_eval(ol_optim *opt, ol_tensor *w, ol_error *err) {
+    return switch_mode(opt, w, 1, err);
+}
+
+int ol_optim_train(ol_optim *opt, ol_tensor *w, ol_error *err) {
+    return switch_mode(opt, w, 0, err);
 }
 
 int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, int lookahead,
@@ -329,12 +449,54 @@ int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, 
         return ol_fail(err, "%s needs a closure: opt:step(closure)", opt->desc->name);
     if (ol_tensor_data(w) == ol_tensor_data(g) && opt->n > 0)
         return ol_fail(err, "grad and params share memory");
+    if (opt->eval_mode)
+        return ol_fail(err, "%s is in eval mode (the parameters hold the point to evaluate): call "
+                       "opt:train() before the next step", opt->desc->name);
     /* Values set without the element type in view (construction, a
      * checkpoint's options) meet it here: a few comparisons per step. */
-    if (ol_optim_check_dtype(opt->desc, opt->dtype, opt->o, err)) return -1;
+    for (int i = 0; i < opt->ngroups; i++)
+        if (ol_optim_check_dtype(opt->desc, opt->dtype, opt->groups[i].o, err)) return -1;
+    if (opt->desc->check_param) /* a group's rule may not fit its tensors (muon) */
+        for (int i = 0; i < opt->nparams; i++)
+            if (opt->desc->check_param(&opt->params[i], opt->groups[opt->params[i].group].o, err))
+                return -1;
     maybe_init(opt);
-    ol_optim_ctx c = make_ctx(opt, opt->t + 1, loss, lookahead);
-    run_kernel(opt, &c, ol_tensor_data(w), ol_tensor_data(g));
+    run_kernel(opt, opt->t + 1, loss, lookahead, ol_tensor_data(w), ol_tensor_data(g), MOVE_PREPARE);
     opt->t++;
     return 0;
+}
+
+int ol_optim_set_group_values(ol_optim *opt, int g, const double *o, ol_error *err) {
+    const ol_optim_desc *d = opt->desc;
+    if (g < 0 || g >= opt->ngroups)
+        return ol_fail(err, "%s has %d groups, not %d", d->name, opt->ngroups, g + 1);
+    if (ol_optim_check_values(d, o, err) || ol_optim_check_dtype(d, opt->dtype, o, err)) return -1;
+    if (d->check_param)
+        for (int i = 0; i < opt->nparams; i++)
+            if (opt->params[i].group == g && d->check_param(&opt->params[i], o, err)) return -1;
+    int resize = 0;
+    for (int i = 0; i < d->noptions; i++) {
+        const ol_optim_option *op = &d->options[i];
+        if (op->sizes_state && memcmp(o + op->slot, opt->groups[g].o + op->slot,
+                                      sizeof(double) * (size_t)ol_optim_option_size(op)))
+            resize = 1;
+    }
+    if (!resize) {
+        memcpy(opt->groups[g].o, o, sizeof(double) * (size_t)d->nslots);
+        return 0;
+    }
+    if (opt->t != 0)
+        return ol_fail(err, "%s: an option that sizes the state changes only before the first step",
+                       d->name);
+    double keep[OL_OPTIM_MAXSLOTS];
+    memcpy(keep, opt->groups[g].o, sizeof keep);
+    memcpy(opt->groups[g].o, o, sizeof(double) * (size_t)d->nslots);
+    /* The same tensors again: the layout follows the new options. */
+    ol_optim_param *same = malloc((size_t)(opt->nparams > 0 ? opt->nparams : 1) * sizeof *same);
+    int rc = same ? 0 : ol_fail(err, "out of memory for %d parameters", opt->nparams);
+    if (same) memcpy(same, opt->params, (size_t)opt->nparams * sizeof *same);
+    if (rc == 0) rc = ol_optim_set_params(opt, same, opt->nparams, opt->ngroups, err);
+    free(same);
+    if (rc) memcpy(opt->groups[g].o, keep, sizeof keep);
+    return rc;
 }

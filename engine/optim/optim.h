@@ -107,7 +107,8 @@ typedef struct ol_optim_range {
 typedef struct ol_optim_ctx {
     const double *o;   /* option values by slot */
     int64_t n;         /* elements in w, g and each state buffer */
-    int64_t t;         /* the step being taken, from 1 */
+    int64_t t;         /* the step being taken, from 1 (a mode switch: the
+                          steps taken) */
     double loss;       /* loss at the current w when known (closure), else NAN */
     int lookahead;     /* 1: g was evaluated where desc->prepare moved w to */
     double *scalars;   /* desc->nscalars values of this group, all 0 after
@@ -135,7 +136,8 @@ struct ol_closure;
 /* What an optimizer is, and so which functions its descriptor has (the
  * others NULL) and how ol_optim_step runs it:
  *   OL_OPTIM_FUSED    step_f32, step_f64 (and optionally prepare_f32,
- *                     prepare_f64): one pass over the flat buffers in which
+ *                     prepare_f64, and the four to_eval/to_train kernels
+ *                     of the modes): one pass over the flat buffers in which
  *                     element i reads and writes only element i, cut among
  *                     the threads
  *   OL_OPTIM_TENSOR   step_f32, step_f64 (and optionally workspace and
@@ -162,7 +164,9 @@ typedef struct ol_optim_desc {
     /* Rules between options; NULL if none. Returns 0 or fails naming the option. */
     int (*check)(const double *o, ol_error *err);
     /* Optional: fills the state before the first step after a reset (all
-     * buffers are zero before it), e.g. adagrad's initial accumulator. */
+     * buffers are zero before it), e.g. adagrad's initial accumulator.
+     * Called once per range with that range's group's options and the
+     * buffers at its offset, so only for full-length state (no state_len). */
     void (*init)(const double *o, ol_dtype dt, void *const *s, int64_t n);
     ol_optim_step_f32 step_f32;
     ol_optim_step_f64 step_f64;
@@ -187,6 +191,19 @@ typedef struct ol_optim_desc {
      * other, in offset order, and is as long as their sum. NULL: every
      * buffer is full-length, indexed as the parameters are. */
     int64_t (*state_len)(int k, const ol_optim_param *p, const double *o);
+    /* Optional: whether tensor p can be stepped under options o (muon's
+     * rule needs a matrix); 0, or -1 with err saying why. Checked when the
+     * parameters are set and when a group's options change. */
+    int (*check_param)(const ol_optim_param *p, const double *o, ol_error *err);
+    /* Optimizers with two modes (schedule-free): during training the
+     * parameters hold another point than the one to evaluate. to_eval
+     * moves w to the point to evaluate, to_train back; each is one pass in
+     * which element i reads and writes only element i (cut among the
+     * threads as a fused step), and sees c->t = the steps taken (0: the
+     * state is not made yet). All four NULL for the other optimizers,
+     * whose parameters are always the point to evaluate. */
+    ol_optim_prep_f32 to_eval_f32, to_train_f32;
+    ol_optim_prep_f64 to_eval_f64, to_train_f64;
     /* Optional: what the optimizer does with opt's parameters that its
      * options do not show, into buf (len bytes), "" when nothing; the
      * binding reads it as opt.info (shampoo, soap: the matrices whose side
@@ -232,6 +249,11 @@ void ol_optim_defaults(const ol_optim_desc *d, double *o);
 typedef struct ol_optim_group {
     double o[OL_OPTIM_MAXSLOTS];
     double scalars[OL_OPTIM_MAXSCALARS];
+    /* During a step: the scalars as the step found them. Every range or
+     * tensor of the group starts from these, as every part of a range
+     * does, and the first one's result is kept. */
+    double before[OL_OPTIM_MAXSCALARS];
+    int kept;
 } ol_optim_group;
 
 typedef struct ol_optim {
@@ -249,6 +271,16 @@ typedef struct ol_optim {
     ol_tensor work;                     /* desc->workspace elements */
     void *priv;                         /* closure methods: their memory */
     char info[160];                     /* closure methods: what the last step did */
+    /* 1: the tensors are ol_optim_init's one whole-buffer vector, which a
+     * change of options is not checked against (desc->check_param; muon's
+     * rule needs matrices); ol_optim_step checks in any case. Cleared by
+     * ol_optim_set_params. */
+    int provisional;
+    /* 1: the next ol_optim_set_params does not check the tensors against
+     * their groups' options, because the caller sets each group's options
+     * next (ol_optim_set_group_values checks them). Cleared by it. */
+    int defer_check;
+    int eval_mode;                      /* 1: w holds the point to evaluate (ol_optim_eval) */
 } ol_optim;
 
 /* Defaults, zeroed state of n elements. */
@@ -280,7 +312,8 @@ int ol_optim_find_field(const ol_optim_desc *d, const char *name, ol_optim_field
  * keeping its value. Checked as ol_optim_set checks; on failure nothing
  * changes and err names the option (and the element). */
 int ol_optim_set_field(ol_optim *opt, ol_optim_field f, const double *v, ol_error *err);
-/* t = 0, state zeroed (init runs again before the next step). */
+/* t = 0, state zeroed (init runs again before the next step), train
+ * mode; the parameters are not touched, and become the next start. */
 void ol_optim_reset(ol_optim *opt);
 int ol_optim_has_prepare(const ol_optim *opt);
 /* Before a closure evaluation: moves w to the point the closure must see. */
@@ -288,6 +321,20 @@ int ol_optim_prepare(ol_optim *opt, ol_tensor *w, ol_error *err);
 /* One step: w and g contiguous, n elements, opt's dtype. loss: NAN if
  * unknown. lookahead: 1 if ol_optim_prepare ran before g was computed. */
 int ol_optim_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, double loss, int lookahead, ol_error *err);
+/* ---- modes (optimizers with desc->to_eval_*: schedule-free) ----
+ * Such an optimizer is in train mode after init and reset: w holds the
+ * point where gradients are taken. ol_optim_eval moves w to the point to
+ * evaluate (schedule-free's average x) and puts the optimizer in eval
+ * mode, in which ol_optim_step is refused; ol_optim_train moves it back.
+ * Each does nothing when the optimizer is in that mode already, and both
+ * do nothing for an optimizer without modes (it is always in train mode).
+ * w: the parameters, as for ol_optim_step. */
+int ol_optim_has_modes(const ol_optim *opt);
+int ol_optim_eval(ol_optim *opt, ol_tensor *w, ol_error *err);
+int ol_optim_train(ol_optim *opt, ol_tensor *w, ol_error *err);
+/* "train" or "eval". */
+const char *ol_optim_mode_name(const ol_optim *opt);
+
 /* How ol_optim_step cuts its pass over the n elements among the threads:
  * into ol_optim_step_parts(opt) parts as ol_parallel_for(n,
  * OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, ...) cuts them (1: not cut). A
@@ -312,12 +359,23 @@ int ol_optim_set_params(ol_optim *opt, const ol_optim_param *p, int np, int ngro
  * once the parameters are set, unless unchanged. */
 int ol_optim_group_set_field(ol_optim *opt, int g, ol_optim_field f, const double *v,
                              ol_error *err);
+/* Every option of group g at once (construction: o holds nslots values,
+ * checked here as a whole, with the group's tensors). Before the first
+ * step a change of a sizes_state option sizes the state again; after it,
+ * such a change is refused. On failure nothing changes. */
+int ol_optim_set_group_values(ol_optim *opt, int g, const double *o, ol_error *err);
 /* The option values of group g. */
 static inline const double *ol_optim_group_o(const ol_optim *opt, int g) {
     return opt->groups[g].o;
 }
-/* 1 if every group holds the same value(s) for option op. */
-int ol_optim_groups_agree(const ol_optim *opt, const ol_optim_option *op);
+/* 1 if every group holds the same value(s) for option op. Inline, so that
+ * the closure methods (second.c) need nothing of optim.c. */
+static inline int ol_optim_groups_agree(const ol_optim *opt, const ol_optim_option *op) {
+    for (int i = 1; i < opt->ngroups; i++)
+        for (int k = 0; k < ol_optim_option_size(op); k++)
+            if (opt->groups[i].o[op->slot + k] != opt->groups[0].o[op->slot + k]) return 0;
+    return 1;
+}
 /* Elements of state buffer k. */
 static inline int64_t ol_optim_state_numel(const ol_optim *opt, int k) {
     return ol_tensor_numel(&opt->state[k]);
@@ -334,7 +392,7 @@ static inline int64_t ol_optim_state_numel(const ol_optim *opt, int k) {
 /* ---- an optimizer in a checkpoint (engine/optim/io.c) ----
  * The optimizer's part of a checkpoint file (engine/io/checkpoint.h), which
  * is all a resumed run needs besides the model and the RNG:
- *   tensors   optim.state.NAME  every state buffer, {n}, in the optimizer's dtype
+ *   tensors   optim.state.NAME  every state buffer, 1-D, in the optimizer's dtype
  *   metadata  optim.name        the descriptor's name
  *             optim.dtype       "f32" or "f64"
  *             optim.t           steps taken, in decimal
@@ -342,10 +400,19 @@ static inline int64_t ol_optim_state_numel(const ol_optim *opt, int k) {
  *                               "amsgrad": false, "variant": "irprop-", ...}:
  *                               every option, enums by choice name
  *             optim.scalars     JSON [...]: the scalar state
+ *                               (optim.options and optim.scalars: group 1's)
+ *             optim.groups      JSON [{"options": {...}, "scalars": [...]}, ...]:
+ *                               groups 2.. (absent with one group)
+ *             optim.params      JSON [[offset, rows, cols, matrix, group], ...]:
+ *                               the parameter tensors (group from 0)
+ *             optim.mode        "train" or "eval", for an optimizer with
+ *                               modes only (absent: train, as in files
+ *                               written before modes existed)
  * Numbers in the JSON follow ol_ck_set_meta_json (shortest exact form;
- * inf and nan as strings). Matrix blocks are not stored (they describe the
- * model, which the caller builds again), nor is a closure method's private
- * memory (lbfgs's history: import clears it, as a reset does). */
+ * inf and nan as strings). An import needs the same parameter tensors and
+ * groups (the caller builds them again, as it builds the model). A closure
+ * method's private memory is not stored (lbfgs's history: import clears
+ * it, as a reset does). */
 struct ol_checkpoint;
 
 /* Adds opt's state tensors (shared, not copied) and metadata to ck. On
@@ -356,27 +423,40 @@ int ol_optim_export(const ol_optim *opt, struct ol_checkpoint *ck, ol_error *err
  * known optimizer; a step count in [0, 2^53]; every option stored known,
  * of its type and in its range, and the rules between options holding
  * (stored options over the defaults); as many scalars as the optimizer
- * keeps; every state tensor present, 1-D, of the stored dtype, all of one
- * length, and finite. The tensors are borrowed from ck. */
+ * keeps (per group); every state tensor present, 1-D, of the stored
+ * dtype, and finite; the groups' options and the parameter tensors well
+ * formed; a mode, if stored, "train" or "eval", and "eval"
+ * only for an optimizer with modes. The tensors are borrowed from ck. */
 typedef struct ol_optim_saved {
     const ol_optim_desc *desc;
     ol_dtype dtype;
     int64_t t;
-    int64_t n;                               /* length of the state tensors */
+    int64_t n;                               /* length of the first state tensor */
     double o[OL_OPTIM_MAXSLOTS];             /* stored options over the defaults */
     unsigned char stored[OL_OPTIM_MAXSLOTS]; /* by option index: in the file */
     double scalars[OL_OPTIM_MAXSCALARS];
     const ol_tensor *state[OL_OPTIM_MAXSTATE];
+    /* Every group (groups[0]: o and scalars above), and the parameter
+     * tensors (nparams = -1: the file predates their storing). Owned:
+     * ol_optim_saved_free. */
+    ol_optim_group *groups;
+    int ngroups;
+    ol_optim_param *params;
+    int nparams;
+    int eval_mode;                           /* optim.mode is "eval" */
 } ol_optim_saved;
-/* 0: *s filled; 1: ck holds no optimizer; -1: err says what is wrong,
- * naming the checkpoint. */
+void ol_optim_saved_free(ol_optim_saved *s);
+/* 0: *s filled (free it with ol_optim_saved_free); 1: ck holds no
+ * optimizer; -1: err says what is wrong, naming the checkpoint. */
 int ol_optim_read(const struct ol_checkpoint *ck, ol_optim_saved *s, ol_error *err);
 
-/* Puts the optimizer stored in ck into opt: state, options (those the file
- * holds; the others keep their values), scalars and step count. Refuses,
- * changing nothing, a checkpoint without an optimizer, with another
- * optimizer or dtype, with state of another length than opt's, or anything
- * ol_optim_read refuses. The matrix blocks stay as they are. */
+/* Puts the optimizer stored in ck into opt: state, every group's options
+ * (for group 1 those the file holds; the others keep their values) and
+ * scalars, and the step count. Refuses, changing nothing, a checkpoint
+ * without an optimizer, with another optimizer or dtype, other parameter
+ * tensors or groups, state of another length than opt's, options a group's
+ * tensors cannot take (desc->check_param), or anything ol_optim_read
+ * refuses. The mode is the file's. */
 int ol_optim_import(ol_optim *opt, const struct ol_checkpoint *ck, ol_error *err);
 
 #endif

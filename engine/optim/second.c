@@ -229,6 +229,17 @@ int ol_optim_closure_step(ol_optim *opt, double *w, const ol_closure *f, double 
     if (f->n != opt->n)
         return ol_fail(err, "closure has %lld parameters, the optimizer %lld", (long long)f->n,
                        (long long)opt->n);
+    /* A closure method moves all its parameters as one vector along one
+     * search direction: groups can only share it. */
+    for (int i = 0; i < opt->desc->noptions; i++)
+        if (!ol_optim_groups_agree(opt, &opt->desc->options[i]))
+            return ol_fail(err, "%s steps all its parameters as one vector: option '%s' must be "
+                           "the same in every group", opt->desc->name, opt->desc->options[i].name);
+    int64_t covered = 0;
+    for (int i = 0; i < opt->nparams; i++) covered += opt->params[i].rows * opt->params[i].cols;
+    if (covered != opt->n)
+        return ol_fail(err, "%s steps all its parameters as one vector: %lld of the %lld are in "
+                       "no group", opt->desc->name, (long long)(opt->n - covered), (long long)opt->n);
     opt->info[0] = 0;
     if (opt->desc->closure_step(opt, w, f, loss, err)) return -1;
     opt->t++;

@@ -16,11 +16,11 @@ void ol_run_init(ol_run *r) {
     r->saved_step = -1;
 }
 
-/* The live value of option `name` (the first of a pair), NAN if the
- * optimizer has no such option. */
+/* The live value of option `name` (the first of a pair) in group 1, NAN
+ * if the optimizer has no such option. */
 static double option_value(const ol_optim *opt, const char *name) {
     const ol_optim_option *op = ol_optim_find_option(opt->desc, name);
-    return op ? opt->o[op->slot] : NAN;
+    return op ? opt->groups[0].o[op->slot] : NAN;
 }
 
 void ol_run_optimizer_figures(const ol_optim *opt, double *lr, double *momentum) {
@@ -70,9 +70,10 @@ static int add_meta_json(ol_checkpoint *ck, json_t *keys, const char *k, json_t 
     return ol_ck_set_meta_json(ck, k, v, err);
 }
 
-/* The file ol.save writes for {model, optimizer, meta}: the model's
- * tensors, the optimizer (ol_optim_export), the RNG, optlua.format and the
- * meta numbers as JSON, listed in optlua.meta_json. */
+/* The file ol.save writes for {model, optimizer, average, meta}: the
+ * model's tensors, the optimizer (ol_optim_export), the average
+ * (ol_average_export) when the run has one, the RNG, optlua.format and
+ * the meta numbers as JSON, listed in optlua.meta_json. */
 static int save_to(ol_run *r, int interrupted, ol_error *err) {
     ol_checkpoint ck;
     ol_ck_init(&ck);
@@ -87,6 +88,7 @@ static int save_to(ol_run *r, int interrupted, ol_error *err) {
         ol_tensor_release(&v);
     }
     if (!rc) rc = ol_optim_export(r->opt, &ck, err);
+    if (!rc && r->average) rc = ol_average_export(r->average, &ck, err);
     ol_rng_state s;
     ol_rng_get_state(&s);
     if (!rc) rc = ol_ck_put_rng(&ck, &s, err);
@@ -171,6 +173,8 @@ static int log_state(ol_run *r, const char *event, const ol_train_state *s) {
         if (is_step && strncmp(nums[i].k, "val_", 4) == 0) continue;
         if (isfinite(nums[i].v)) json_object_set_new(o, nums[i].k, json_real(nums[i].v));
     }
+    if (!is_step && r->average && isfinite(s->val_loss))
+        json_object_set_new(o, "val_average", json_string(ol_average_kind_name(r->average->kind)));
     errno = 0;
     int bad = json_dumpf(o, r->log, JSON_COMPACT | JSON_REAL_PRECISION(10)) != 0;
     bad = fputc('\n', r->log) == EOF || bad;
@@ -247,6 +251,7 @@ int ol_run_epoch_report(ol_run *r, const ol_train_state *s) {
         if (!isnan(s->epoch_accuracy)) fprintf(out, "  acc %.2f%%", 100 * s->epoch_accuracy);
         if (!isnan(s->val_loss)) fprintf(out, "  val_loss %.4f", s->val_loss);
         if (!isnan(s->val_accuracy)) fprintf(out, "  val_acc %.2f%%", 100 * s->val_accuracy);
+        if (!isnan(s->val_loss) && r->average) fprintf(out, " (%s)", ol_average_kind_name(r->average->kind));
         fprintf(out, "  %s samples/s  %.1fs\n", rate, s->elapsed);
         fflush(out);
     }

@@ -18,7 +18,12 @@
  *              (unless that very step was just saved), in the format that
  *              ol.save writes (engine/io/checkpoint.h, ol_optim_export):
  *              the model's tensors under "LAYER.weight" / "LAYER.bias",
- *              and meta {epoch, batch, step[, interrupted]}.
+ *              the weight average's part when there is one
+ *              (ol_average_export), and meta {epoch, batch, step[,
+ *              interrupted]}.
+ *   average    with a weight average, validation ran on it: the epoch
+ *              line says so ("val_loss 0.1234 (ema)") and the log's epoch
+ *              lines carry "val_average": "ema" or "swa".
  *   Ctrl-C     ol_run_catch_sigint installs a SIGINT handler that only
  *              sets a flag, which ol_run_before_step reads before each
  *              step: it saves (when a checkpoint path is set) and stops
@@ -42,6 +47,7 @@ typedef struct ol_run {
     /* set by the caller (ol_run_init clears everything first) */
     const ol_model *model;
     const ol_optim *opt;
+    const ol_average *average; /* or NULL: saved with the rest, named in the validation figures */
     int progress;         /* 0 off, 1 plain lines, 2 terminal bar */
     FILE *out, *bar;      /* progress streams (stdout, stderr) */
     FILE *log;            /* JSONL stream or NULL */

@@ -13,6 +13,7 @@
  *   step        the non-finite check, the gradient norm where it is
  *               reported, one optimizer step over the flat parameters,
  *               the check that the new parameters are finite;
+ *   average     with a weight average, its update from the new w;
  *
  * then the run's figures and the callbacks. In reduce, each rank weights
  * its mean gradient by its share n_r / m of the global batch, so that the
@@ -64,13 +65,12 @@ int ol_train_grads_finite(const ol_optim *opt, const ol_tensor *g) {
     return 1;
 }
 
-/* Copies of equal flat buffers, cut over the threads as the step is (so
- * that each core copies what it then updates): the snapshot before a step
- * and its restore. */
+/* A copy of a buffer, cut over the threads as the step is (so that each
+ * core copies what it then updates): the snapshot before a step and its
+ * restore. */
 typedef struct copy_job {
-    char *dst[OL_OPTIM_MAXSTATE + 1];
-    const char *src[OL_OPTIM_MAXSTATE + 1];
-    int nbuf;
+    char *dst;
+    const char *src;
     size_t esize;
 } copy_job;
 
@@ -78,10 +78,10 @@ static void copy_part(void *p, int64_t begin, int64_t end, int part) {
     (void)part;
     const copy_job *j = p;
     const size_t off = (size_t)begin * j->esize, len = (size_t)(end - begin) * j->esize;
-    for (int k = 0; k < j->nbuf; k++) memcpy(j->dst[k] + off, j->src[k] + off, len);
+    memcpy(j->dst + off, j->src + off, len);
 }
 
-static void copy_buffers(const ol_optim *opt, copy_job *j, int64_t n) {
+static void copy_buffer(const ol_optim *opt, copy_job *j, int64_t n) {
     if (ol_optim_step_parts(opt) < 2) copy_part(j, 0, n, 0);
     else ol_parallel_for(n, OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, copy_part, j);
 }
@@ -96,7 +96,7 @@ typedef struct run {
     ol_tensor w, g;       /* the model's flat parameters and gradient */
     ol_tensor backup;     /* keep or a lookahead: w before the step (and the move) */
     ol_tensor saved[OL_OPTIM_MAXSTATE]; /* keep: the optimizer's state before the step */
-    double saved_scalars[OL_OPTIM_MAXSCALARS];
+    ol_optim_group *saved_groups;       /* keep: each group's scalars before the step */
     int64_t saved_t;
     int keep;             /* on_nonfinite stop or skip: a bad step is undone */
     int lookahead;        /* the optimizer moves w before the gradient (nag) */
@@ -130,7 +130,20 @@ static int check_config(const ol_train_config *c, ol_error *err) {
     if (c->opt->n != ol_model_nparams(c->model))
         return ol_fail(err, "the optimizer holds %lld parameters but the model has %lld",
                        (long long)c->opt->n, (long long)ol_model_nparams(c->model));
-    if (ol_optim_check_dtype(c->opt->desc, c->opt->dtype, c->opt->o, err)) return -1;
+    for (int i = 0; i < c->opt->ngroups; i++)
+        if (ol_optim_check_dtype(c->opt->desc, c->opt->dtype, c->opt->groups[i].o, err)) return -1;
+    if (c->opt->eval_mode)
+        return ol_fail(err, "the optimizer (%s) is in eval mode: call opt:train() before training",
+                       c->opt->desc->name);
+    if (c->average) {
+        ol_tensor w;
+        ol_model_params(c->model, &w);
+        const int same = ol_average_of(c->average, &w);
+        ol_tensor_release(&w);
+        if (!same)
+            return ol_fail(err, "the average is of other weights than the model's (it was built over "
+                           "another model or tensor): build it over the model");
+    }
     if (c->validate && c->validate->d != ol_model_in_features(c->model))
         return ol_fail(err, "the validation data have %lld features but the model takes %lld",
                        (long long)c->validate->d, (long long)ol_model_in_features(c->model));
@@ -144,14 +157,17 @@ static int check_config(const ol_train_config *c, ol_error *err) {
 enum {
     AG_DTYPE, AG_NPARAMS, AG_LAYERS, AG_ARCH, AG_OPTIM, AG_STEP, AG_LOSS, AG_NONFINITE,
     AG_BATCH, AG_DROP_LAST, AG_EPOCHS, AG_MAX_STEPS, AG_SAMPLES, AG_FEATURES, AG_CLASSES,
-    AG_VALIDATE, AG_OPTIONS
+    AG_VALIDATE, AG_AVERAGE, AG_OPTIONS
 };
-#define AG_FIELDS (AG_OPTIONS + OL_OPTIM_MAXSLOTS)
+/* After the options: a digest of the groups (groups_digest), compared
+ * last so that a difference in group 1's options is named first. */
+#define AG_GROUPS (AG_OPTIONS + OL_OPTIM_MAXSLOTS)
+#define AG_FIELDS (AG_GROUPS + 1)
 
 static const char *const ag_names[AG_OPTIONS] = {
     "dtype", "parameter count", "layer count", "layers", "optimizer", "step (opt.t)", "loss",
     "on_nonfinite", "batch_size", "drop_last", "epochs", "max_steps", "dataset size",
-    "feature count", "class count", "validation set size"};
+    "feature count", "class count", "validation set size", "average update count (avg.t)"};
 
 /* The layers' kinds, widths and activations, hashed (FNV-1a) to 52 bits,
  * which a double holds exactly. */
@@ -166,6 +182,26 @@ static double arch_digest(const ol_model *m) {
             b = (const unsigned char *)&l->slope;
             for (size_t k = 0; k < sizeof l->slope; k++) h = (h ^ b[k]) * 1099511628211u;
         }
+    }
+    return (double)(h >> 12);
+}
+
+/* The optimizer's groups: their count, every group's options, and the
+ * tensors with their groups, hashed (FNV-1a) to 52 bits. Group 1's options
+ * are also sent one by one, so a difference there is named. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 1099511628211u;
+    return h;
+}
+
+static double groups_digest(const ol_optim *opt) {
+    uint64_t h = fnv(1469598103934665603u, &opt->ngroups, sizeof opt->ngroups);
+    for (int i = 0; i < opt->ngroups; i++) h = fnv(h, opt->groups[i].o, sizeof opt->groups[i].o);
+    for (int i = 0; i < opt->nparams; i++) {
+        const ol_optim_param *p = &opt->params[i];
+        const int64_t v[4] = {p->offset, p->rows, p->cols, p->group};
+        h = fnv(h, v, sizeof v);
     }
     return (double)(h >> 12);
 }
@@ -192,7 +228,10 @@ static void agree_fields(const ol_train_config *c, double *v) {
     v[AG_FEATURES] = (double)c->loader->ds->d;
     v[AG_CLASSES] = (double)c->loader->ds->classes;
     v[AG_VALIDATE] = c->validate ? (double)c->validate->n : -1;
-    for (int k = 0; k < opt->desc->nslots && k < OL_OPTIM_MAXSLOTS; k++) v[AG_OPTIONS + k] = opt->o[k];
+    v[AG_AVERAGE] = c->average ? (double)c->average->t : -1;
+    v[AG_GROUPS] = groups_digest(opt);
+    for (int k = 0; k < opt->desc->nslots && k < OL_OPTIM_MAXSLOTS; k++)
+        v[AG_OPTIONS + k] = opt->groups[0].o[k];
 }
 
 /* Field k's value v as the message shows it (an option's with `digits`
@@ -205,7 +244,7 @@ static void ag_value(const ol_optim_desc *d, int k, double v, char *buf, size_t 
     else if (k == AG_LOSS) snprintf(buf, size, "%s", ol_loss_name((ol_loss_kind)i));
     else if (k == AG_NONFINITE) snprintf(buf, size, "%s", i >= 0 && i < 3 ? nonfinite[i] : "?");
     else if (k == AG_DROP_LAST) snprintf(buf, size, "%s", i ? "true" : "false");
-    else if (k == AG_VALIDATE && v < 0) snprintf(buf, size, "none");
+    else if ((k == AG_VALIDATE || k == AG_AVERAGE) && v < 0) snprintf(buf, size, "none");
     else if (k >= AG_OPTIONS && d) snprintf(buf, size, "%.*g", digits, v);
     else snprintf(buf, size, "%.0f", v);
 }
@@ -249,6 +288,11 @@ static int agree(const ol_train_config *c, ol_error *err) {
              * an earlier field has made sure of. */
             const ol_optim_desc *d = c->opt->desc;
             char name[64], a[64], b[64];
+            if (k == AG_GROUPS) {
+                rc = ol_fail(err, "ranks disagree: rank %d's optimizer has other parameter groups "
+                             "(their tensors or options) than rank 0's", r);
+                break;
+            }
             if (k >= AG_OPTIONS) slot_name(d, k - AG_OPTIONS, name, sizeof name);
             else snprintf(name, sizeof name, "%s", ag_names[k]);
             if (k == AG_ARCH) {
@@ -308,10 +352,15 @@ static int run_begin(run *r, const ol_train_config *c, ol_error *err) {
     if ((r->lookahead || r->keep) && ol_tensor_clone(&r->w, &r->backup, err)) return -1;
     for (int i = 0; r->keep && i < c->opt->desc->nstate; i++)
         if (ol_tensor_clone(&c->opt->state[i], &r->saved[i], err)) return -1;
+    if (r->keep && !(r->saved_groups = calloc((size_t)c->opt->ngroups, sizeof *r->saved_groups)))
+        return ol_fail(err, "out of memory for the optimizer's groups");
     if (c->world) {
         const double t1 = now();
         r->sharded = 1;
+        /* An average made on each rank from its own first weights starts
+         * from rank 0's too. */
         if (ol_comm_broadcast_tensor(c->world, &r->w, 0, err) ||
+            (c->average && ol_comm_broadcast_tensor(c->world, &c->average->e, 0, err)) ||
             ol_loader_set_shard(c->loader, ol_comm_rank(c->world), ol_comm_size(c->world), err))
             return -1;
         r->dist = ol_comm_size(c->world) > 1;
@@ -329,6 +378,8 @@ static void run_end(run *r, ol_train_state *final) {
     ol_tensor_release(&r->g);
     ol_tensor_release(&r->backup);
     for (int i = 0; i < OL_OPTIM_MAXSTATE; i++) ol_tensor_release(&r->saved[i]);
+    free(r->saved_groups);
+    r->saved_groups = NULL;
     if (r->sharded) ol_loader_set_shard(r->c->loader, 0, 1, NULL); /* (0, 1) cannot fail */
     ol_batch_free(&r->batch);
     ol_evaluator_free(&r->val);
@@ -376,21 +427,20 @@ static int same_place(const run *r, ol_error *err) {
  * their copies (back = 0), or back from them (back = 1). */
 static void snapshot(run *r, int back) {
     ol_optim *opt = r->c->opt;
-    copy_job j = {.nbuf = 1 + opt->desc->nstate, .esize = ol_dtype_size(r->w.dtype)};
-    for (int k = 0; k < j.nbuf; k++) {
-        char *live = ol_tensor_data(k ? &opt->state[k - 1] : &r->w);
+    for (int k = 0; k <= opt->desc->nstate; k++) {
+        const ol_tensor *live_t = k ? &opt->state[k - 1] : &r->w;
+        char *live = ol_tensor_data(live_t);
         char *copy = ol_tensor_data(k ? &r->saved[k - 1] : &r->backup);
-        j.dst[k] = back ? live : copy;
-        j.src[k] = back ? copy : live;
+        copy_job j = {.dst = back ? live : copy, .src = back ? copy : live,
+                      .esize = ol_dtype_size(r->w.dtype)};
+        copy_buffer(opt, &j, ol_tensor_numel(live_t));
     }
-    copy_buffers(opt, &j, opt->n);
-    if (back) {
-        memcpy(opt->scalars, r->saved_scalars, sizeof opt->scalars);
-        opt->t = r->saved_t;
-    } else {
-        memcpy(r->saved_scalars, opt->scalars, sizeof opt->scalars);
-        r->saved_t = opt->t;
+    for (int i = 0; i < opt->ngroups; i++) {
+        double *live = opt->groups[i].scalars, *copy = r->saved_groups[i].scalars;
+        memcpy(back ? live : copy, back ? copy : live, sizeof opt->groups[i].scalars);
     }
+    if (back) opt->t = r->saved_t;
+    else r->saved_t = opt->t;
 }
 
 /* Forward, loss and backward of the batch into the model's flat gradient,
@@ -519,7 +569,7 @@ static int record(run *r, const figures *f, double gnorm, ol_error *err) {
 /* Validation figures over c->validate; distributed, rank r evaluates the
  * r-th of `size` contiguous slices of the rows and one allreduce adds the
  * sums up. */
-static int validate(run *r, ol_error *err) {
+static int validate_rows(run *r, ol_error *err) {
     const ol_dataset *ds = r->c->validate;
     const int64_t chunk = r->batch.rows < 1024 ? 1024 : r->batch.rows;
     int64_t begin = 0, end = ds->n, correct;
@@ -543,6 +593,26 @@ static int validate(run *r, ol_error *err) {
     r->s.val_loss = sums[0] / (double)ds->n;
     r->s.val_accuracy = sums[1] / (double)ds->n;
     return 0;
+}
+
+/* The validation figures of the point to evaluate: the weight average
+ * when there is one (swapped in, then out again: the same bits);
+ * otherwise, for an optimizer with modes (schedule-free), its eval point,
+ * then back in train mode, also after a failure, so that the hooks, the
+ * checkpoints and the next step see the training point. */
+static int validate(run *r, ol_error *err) {
+    ol_average *avg = r->c->average;
+    if (avg) {
+        ol_average_swap(avg);
+        const int rc = validate_rows(r, err);
+        ol_average_swap(avg);
+        return rc;
+    }
+    if (ol_optim_eval(r->c->opt, &r->w, err)) return -1;
+    int rc = validate_rows(r, err);
+    ol_error e;
+    if (ol_optim_train(r->c->opt, &r->w, rc ? &e : err)) rc = -1;
+    return rc;
 }
 
 /* Validation (unless the run stopped before this epoch's first step), then
@@ -596,6 +666,7 @@ int ol_train_run(const ol_train_config *c, ol_train_state *final, ol_error *err)
                 rc = nonfinite(&r, &f, t, 1, err);
                 continue;
             }
+            if (c->average) ol_average_update(c->average);
             if ((rc = record(&r, &f, gnorm, err)) == 0) rc = same_place(&r, err);
         }
         if (rc == 0) rc = epoch_end(&r, err);

@@ -16,7 +16,8 @@
  *
  * Data-parallel (world set: over that world, core/comm.h; a world of one
  * runs the same code with no communication): the parameters
- * are broadcast from rank 0 at the start and each epoch's order is copied
+ * (and a weight average's values) are broadcast from rank 0 at the start
+ * and each epoch's order is copied
  * from rank 0 (ol_loader_sync_order: the ranks agree even if their RNGs
  * drifted); the loader is sharded for the run (loader.h: rank r takes the
  * r-th slice of each global batch of size * batch_size samples) and
@@ -26,8 +27,8 @@
  * a hang), then compare what must agree, gathered from every rank: the
  * model (dtype, parameter count, layers), the optimizer (name, options,
  * step count), the loss, on_nonfinite, the loader (batch size, drop_last),
- * epochs, max_steps and the data (samples, features, classes, validation
- * rows). A difference fails the run on every rank with the same message,
+ * epochs, max_steps, the data (samples, features, classes, validation
+ * rows) and the weight average's update count. A difference fails the run on every rank with the same message,
  * "ranks disagree: rank 1 has batch_size 64, rank 0 has 32".
  * A stop that before_step asks for on one rank (Ctrl-C) rides on the
  * step's small allreduce: every rank stops before the same step.
@@ -56,6 +57,7 @@
 #include "core/comm.h"
 #include "data/loader.h"
 #include "nn/nn.h"
+#include "optim/average.h"
 #include "optim/optim.h"
 #include "train/metrics.h"
 
@@ -109,6 +111,15 @@ typedef struct ol_train_config {
     int grad_norm;            /* compute the gradient norm at every step */
     ol_nonfinite on_nonfinite;
     const ol_comm *world;     /* data-parallel over this world (see above); NULL: alone */
+    /* A weight average (optim/average.h) of the model's own flat
+     * parameters, or NULL: updated after every step that succeeded (before
+     * on_batch and on_step, which see it updated), and swapped into the
+     * model for validation, so that val_loss and val_accuracy are the
+     * average's; the model keeps its trained weights otherwise. With a
+     * world, every rank holds the same parameters after each step (the
+     * gradient is all-reduced before it), so every rank's average is the
+     * same without any communication. */
+    ol_average *average;
     double join_timeout;      /* with a world: seconds to wait for every rank to start (0: 60) */
     void *ctx;
     ol_train_step_cb before_step;
@@ -116,7 +127,10 @@ typedef struct ol_train_config {
 } ol_train_config;
 
 /* Runs the loop. *final (may be NULL) receives the last state. Returns 0
- * when all epochs ran or a callback stopped the run, -1 on error. */
+ * when all epochs ran or a callback stopped the run, -1 on error.
+ * An optimizer with modes (schedule-free, optim.h) must be in train mode;
+ * validation switches it to eval mode (its average) and back, and the loop
+ * leaves it in train mode, the parameters at the training point. */
 int ol_train_run(const ol_train_config *cfg, ol_train_state *final, ol_error *err);
 
 /* 1 when every element of the contiguous buffer g of opt->n elements is

@@ -62,7 +62,7 @@ ol.print_options([{edge = 3, threshold = 1000, precision = "auto", linewidth = 8
   in blocks of columns (a matrix). Sets the options given (the others stay) and returns all of
   them; ol.print_options() only returns them, ol.print_options("default") restores the defaults.]]
 D["istensor"] = "ol.istensor(v) -> boolean\n  Whether v is a tensor."
-D["evaluate"] = "ol.evaluate(...)\n  Forward, loss and backward in one call (see help(\"model:evaluate\"))."
+D["evaluate"] = "ol.evaluate(net, ds [, loss]) -> mean loss, accuracy\n  Over a dataset, in C, at the parameters as they are (schedule-free: opt:eval() first).\n  (net:evaluate(x, target, kind) is forward, loss and backward: help(\"model:evaluate\").)"
 
 local methods = {
   shape = "t:shape() -> {d1, ...}\n  The sizes as a Lua array.",
@@ -173,25 +173,38 @@ ol.optim: optimizers, all built and stepped the same way
   opt:step(grad)      opt:step()  (a model: its current gradients)
   opt.lr = 0.01       -- every option is a live field (schedules, warm-ups)
   opt.t  opt:state()  opt:reset()  opt:options()  opt:schedule(field, f)
-  opt.name  opt.dtype  opt.params (the tensor it updates)  pairs(opt): options, then these fields
+  opt.name  opt.dtype  opt.params (the tensor it updates)  opt.mode  pairs(opt): options, then these fields
+  opt:eval()  opt:train()  -- schedule-free (sf_adamw, sf_sgd): parameters to the average and back
   ol.optim.list() -> the names (printed: with options and defaults); ol.optim.defaults(name);
   ol.optim.kind(name). An unknown ol.optim.NAME is an error naming the known ones.
   help("adam") etc. give each one's rule and defaults.]]
 D["optim.list"] = "ol.optim.list() -> {names}\n  Every optimizer's name, in registry order; printed (print(ol.optim.list()) or at the REPL)\n  it lists every optimizer with its options and defaults."
 D["optim.defaults"] = "ol.optim.defaults(name) -> {option = default, ...}\n  The default options of one optimizer (pairs as {a, b}, enums as names)."
 D["optim.kind"] = [[
-ol.optim.kind(name) -> "fused" | "matrix" | "closure"  (nil and why, for a name that is no optimizer)
-  How the optimizer steps: "fused", one pass over the flat parameters; "matrix", on each 2-D weight
-  (muon); "closure", only with opt:step(closure), which it calls several times per step (newton, cg,
+ol.optim.kind(name) -> "fused" | "tensor" | "closure"  (nil and why, for a name that is no optimizer)
+  How the optimizer steps: "fused", one pass over the flat parameters; "tensor", on each parameter
+  tensor as a whole (muon, lamb, adafactor, ...); "closure", only with opt:step(closure), which it calls several times per step (newton, cg,
   lbfgs, hessian_free): ol.train does not drive these.]]
 D["optimizer:step"] = "opt:step(closure | grad | nil) -> loss\n  One step; a closure() -> loss, grad may be called several times."
 D["optimizer:state"] = "opt:state() -> {name = tensor view}\n  The optimizer's state (moments, gains, step sizes)."
 D["optimizer:reset"] = "opt:reset() -> opt\n  Clears the state."
+D["optimizer:eval"] = [[
+opt:eval() -> opt
+  Schedule-free optimizers (sf_adamw, sf_sgd): sets the parameters to the average x, the point to
+  evaluate, predict with or save as the final model, and puts opt in eval mode (opt.mode == "eval"),
+  where opt:step is an error until opt:train(). Does nothing when already in eval mode, and for the
+  other optimizers, whose parameters are always the point to evaluate (so a script may call it with
+  any optimizer). ol.train switches by itself around its validation; ol.evaluate does not: call
+  opt:eval() before it. ck:restore brings back the mode a checkpoint was saved in.]]
+D["optimizer:train"] = [[
+opt:train() -> opt
+  Back from opt:eval(): the parameters to the training point y (to rounding), train mode
+  (opt.mode == "train"), steps allowed. Does nothing in train mode and for optimizers without modes.]]
 D["optimizer:options"] = "opt:options() -> {name = value}\n  A copy of every option."
 D["optimizer:schedule"] = [[
 opt:schedule(field, f) -> opt
   Sets field <- f(t) before every step (t from 1); f = nil removes it. An option read only at the
-  first step after a reset (rprop's lr, adagrad's initial_accumulator_value) takes no schedule.]]
+  first step after a reset (rprop's lr, adagrad's and yogi's initial_accumulator_value) takes no schedule.]]
 local optim = {
   sgd = "Stochastic gradient descent with momentum (torch.optim.SGD): b <- mu b + (1 - dampening) g; "
         .. "w <- w - lr (g + mu b if nesterov else b).",
@@ -204,18 +217,36 @@ local optim = {
   rprop = "Resilient propagation (Riedmiller & Braun 1993; Igel & Huesken 2000 variants): sign-based steps "
           .. "grown by etas[2], shrunk by etas[1], within step_sizes.\n"
           .. "  lr is the initial step size, read at the first step after a reset (so it takes no schedule).",
-  rmsprop = "RMSprop (Tieleman & Hinton 2012; torch.optim.RMSprop): v <- alpha v + (1 - alpha) g^2, w <- w - lr g / (sqrt(v) + eps).",
+  rmsprop = "RMSprop (Tieleman & Hinton 2012; torch.optim.RMSprop): v <- alpha v + (1 - alpha) g^2, w <- w - lr g / (sqrt(v) + eps).\n"
+            .. "  gains = true adds adaptive_gains' per-weight gains (gain_up, gain_down, gain_min, gain_max), updated\n"
+            .. "  first: the step is lr gain g / (sqrt(v) + eps); with momentum b <- mu b + gain g / (sqrt(v) + eps), w <- w - lr b.",
   adagrad = "Adagrad (Duchi et al. 2011): s <- s + g^2, w <- w - lr g / (sqrt(s) + eps).\n"
             .. "  full_matrix = true (given at construction): per tensor flattened, of at most 4096 elements,\n"
             .. "  G <- G + g g^T (G starts at initial_accumulator_value I), w <- w - lr (eps I + G^(1/2))^-1 g,\n"
             .. "  the root by eigendecomposition; lr_decay and weight_decay as in the diagonal rule.",
   adadelta = "Adadelta (Zeiler 2012): step = sqrt(u + eps) / sqrt(v + eps) g with running averages of g^2 and step^2.",
-  adam = "Adam (Kingma & Ba 2015): bias-corrected first and second moments; weight_decay is coupled L2.",
-  adamw = "AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay w <- w - lr wd w.",
+  adam = "Adam (Kingma & Ba 2015): bias-corrected first and second moments; weight_decay is coupled L2.\n"
+         .. "  bias_correction = false uses m and v as they are: w <- w - lr m / (sqrt(v) + eps).",
+  adamw = "AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay w <- w - lr wd w.\n"
+          .. "  bias_correction = false uses m and v as they are, as for adam.",
   nadam = "NAdam (Dozat 2016): Adam with a Nesterov-style first moment, as torch.optim.NAdam.",
   radam = "RAdam (Liu et al. 2020): Adam with the variance of the adaptive lr rectified, as torch.optim.RAdam.",
   adamax = "Adamax (Kingma & Ba 2015): Adam with the infinity norm for the second moment.",
+  adabelief = "AdaBelief (Zhuang et al. 2020), without rectification: w <- w (1 - lr wd); m <- b1 m + (1 - b1) g;\n"
+              .. "  s <- b2 s + (1 - b2) (g - m)^2 + eps; w <- w - lr (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps).",
+  yogi = "Yogi (Zaheer et al. 2018, Algorithm 2, no bias correction): m <- b1 m + (1 - b1) g;\n"
+         .. "  v <- v - (1 - b2) sign(v - g^2) g^2; w <- w - lr m / (sqrt(v) + eps). m starts at 0, v at\n"
+         .. "  initial_accumulator_value, read at the first step after a reset (so it takes no schedule).",
   lion = "Lion (Chen et al. 2023): w <- w - lr sign(beta1 m + (1 - beta1) g); m <- beta2 m + (1 - beta2) g.",
+  sf_adamw = "Schedule-free AdamW (Defazio et al. 2024; the authors' AdamWScheduleFree v1.2): no lr schedule\n"
+        .. "  needed. The parameters hold y, the state z and v. Step t:\n"
+        .. "  lr_t = lr min(1, t/warmup_steps) sqrt(1 - beta2^t); lr_max = max(lr_max, lr_t);\n"
+        .. "  c = t^r lr_max^weight_lr_power / (sum of these); v <- beta2 v + (1 - beta2) g^2;\n"
+        .. "  u = g / (sqrt(v) + eps) + wd y; y <- (1 - c) y + c z + lr_t (beta1 (1 - c) - 1) u; z <- z - lr_t u.\n"
+        .. "  Evaluate at the average x = y + (1 - 1/beta1)(z - y): opt:eval() before, opt:train() after\n"
+        .. "  (ol.train does it around its validation). betas[1] must be > 0.",
+  sf_sgd = "Schedule-free SGD (Defazio et al. 2024; the authors' SGDScheduleFree v1.2): as sf_adamw with\n"
+        .. "  lr_t = lr min(1, t/warmup_steps), u = g + wd y and beta1 = momentum, which must lie in (0, 1).",
   muon = "Muon (Jordan et al. 2024): momentum, then the update orthogonalised by a quintic Newton-Schulz "
          .. "iteration on 2-D weights; other parameters go to adamw (options under `fallback`).",
   shampoo = "Shampoo (Gupta et al. 2018): per matrix G, L <- L + G G^T, R <- R + G^T G (from eps I);\n"
@@ -312,7 +343,47 @@ ol.train{model, optimizer, data, loss = "cross_entropy", epochs = 10, validate, 
          on_step = function(s) end, on_epoch = function(s) end, progress = true, log = "run.jsonl"}
   The epoch loop runs in C; Lua is called only at the hooks. The optimizer must be built over the
   model (the same parameters); closure-only optimizers (ol.optim.kind) cannot be driven. The log has one JSON object per line
-  (event "step" or "epoch", step, loss, lr, momentum, ...): draw it with ol.plot.log.]]
+  (event "step" or "epoch", step, loss, lr, momentum, ...): draw it with ol.plot.log.
+  A schedule-free optimizer must be in train mode; validation runs at its average (opt:eval() and back),
+  and ol.train returns with it in train mode: call opt:eval() before evaluating or saving the final model.
+  average = ol.average.ema(net) (or .swa): updated in C after every step; validation runs on the
+  average (swapped in and back), which the epoch line ("val_loss 0.1234 (ema)") and the log
+  ("val_average") say. The model ends with its trained weights: avg:swap() or avg:copy_to(net)
+  puts the average in. A checkpoint = path holds the average too. With both, validation uses the
+  weight average (a schedule-free optimizer then stays in train mode).]]
+
+-- ---- weight averaging ------------------------------------------------------
+D["average"] = [[
+ol.average: weight averages kept beside a model, updated after each optimizer step
+  local ema = ol.average.ema(net, {decay = 0.999, warmup = false})
+  local swa = ol.average.swa(net, {start = 1, every = 1})
+  avg:update()  avg:swap()  avg:copy_to(other)   avg.weights avg.t avg.n avg.kind avg.dtype
+  ol.train{..., average = ema}: updated after every step, validation uses the average.
+  The average starts as a copy of the weights (a model's flat parameters, or a tensor). Fields are
+  read-only (the options are fixed at construction). ol.save{..., average = avg} and
+  ck:restore(net, opt, avg) keep it across runs, bit for bit.]]
+D["average.ema"] = [[
+ol.average.ema(net_or_tensor [, {decay = 0.999, warmup = false}]) -> average
+  Exponential moving average: after each update e = d*e + (1 - d)*w, with d = decay in [0, 1), or
+  with warmup d = min(decay, (1 + t)/(10 + t)), t the updates before this one (the first uses 0.1;
+  TensorFlow's ExponentialMovingAverage num_updates form). Computed as e + (1 - d)*(w - e), so
+  weights that do not move keep their average exactly. avg.decay, avg.warmup, avg.t.]]
+D["average.swa"] = [[
+ol.average.swa(net_or_tensor [, {start = 1, every = 1}]) -> average
+  Stochastic weight averaging: the equal average of the weights at steps start, start + every, ...
+  where step t is the t-th update (step 0: the weights at construction, counted when start = 0).
+  Updates before start change nothing; the first counted one replaces the copy made at construction,
+  the next average e + (w - e)/(n + 1), as torch.optim.swa_utils.AveragedModel. avg.n counts the
+  weight vectors in the average, avg.t the updates; avg.start, avg.every.]]
+D["average:update"] = "avg:update() -> avg\n  One update from the weights as they are now (ol.train calls it after every step)."
+D["average:swap"] = [[
+avg:swap() -> avg
+  Exchanges the model's (or tensor's) weights and the average in place: afterwards the model holds
+  the average; a second swap puts everything back, bit for bit. For evaluating the average.]]
+D["average:copy_to"] = [[
+avg:copy_to(other) -> avg
+  Writes the average into another model of the same layers (or the averaged model itself), or a
+  contiguous tensor of as many elements and the same dtype; anything else is an error.]]
 
 -- ---- exploring optimizers -------------------------------------------------
 D["fn"] = [[
@@ -387,7 +458,7 @@ ol.plot.log(log_path, file [, {title =}]) -> file
   ol.plot.log("run.jsonl", "run.png", {title = "my run"})]]
 D["plot.available"] = "ol.plot.available() -> boolean\n  Whether gnuplot (ol.plot.program) can be run."
 
-D["save"] = "ol.save(path, {model = net, optimizer = opt, meta = {...}})\n  A safetensors checkpoint, written atomically."
-D["load"] = "ol.load(path) -> checkpoint\n  ck:restore(net, opt) resumes training bit-for-bit."
+D["save"] = "ol.save(path, {model = net, optimizer = opt, average = avg, meta = {...}})\n  A safetensors checkpoint, written atomically."
+D["load"] = "ol.load(path) -> checkpoint\n  ck:restore(net, opt [, avg] [, {rng = true}]) resumes training bit-for-bit; ck.average shows a stored average."
 
 return D

@@ -6,7 +6,8 @@
 --   help("adam")           a name: a path ("optim.adam", "tensor:add_") or
 --                          its last part when that is unambiguous
 --   help(opt)              an object: tensor, optimizer (with its current
---                          options), model, data set, run, comparison, ol.fn
+--                          options), weight average, model, data set, run,
+--                          comparison, ol.fn
 --   ol.help.text(x)        the same text, returned instead of printed
 --
 -- Functions are found by identity: every documented path is looked up in
@@ -20,6 +21,7 @@ local H = {}
 -- Resolves a documented path ("optim.adam", "tensor:add_") to its value.
 local method_sources = {
   tensor = function() return getmetatable(ol.zeros(1)).__methods end,
+  average = function() return getmetatable(ol.average.ema(ol.zeros(1))).__methods end,
 }
 local function resolve(path)
   local obj, meth = path:match("^([%w_]+):([%w_]+)$")
@@ -77,12 +79,11 @@ local function format_options(o)
   return table.concat(parts, " ")
 end
 
--- An optimizer's defaults, read from a probe instance (the engine is the
--- one source of truth for them).
+-- An optimizer's defaults, from the engine (the one source of truth for them).
 local function defaults(name)
-  local ok, opt = pcall(function() return ol.optim[name](ol.zeros(4, "f64")) end)
-  if not ok or not opt then return nil end
-  return opt:options()
+  local ok, d = pcall(ol.optim.defaults, name)
+  if not ok then return nil end
+  return d
 end
 
 local function entry(path)
@@ -114,7 +115,7 @@ local function overview()
     "  nn init gradcheck                                  models, initialisation, gradient checks",
     "  hessian hvp eig cond hessian_eigs                  curvature",
     "  optim schedule clip plateau pca                    optimizers and what steers them",
-    "  data train                                         data sets, loaders, the training loop",
+    "  data train average                                 data sets, loaders, the training loop, weight averages",
     "  fn explore compare plot                            test functions, trajectories, pictures",
     "  threads seed clock version                         the program",
     "Examples: help(ol.optim.adam)  help(\"rosenbrock\")  help(ol.plot)  help(opt)",
@@ -151,6 +152,8 @@ local function for_object(x)
   elseif tname == "optlua.optim" then
     local text = entry("optim." .. x.name) or D["optim"]
     return text .. "\n  current: " .. format_options(x:options()) .. "  (t = " .. x.t .. ")"
+  elseif tname == "optlua.average" then
+    return entry("average." .. x.kind) .. "\n  current: " .. tostring(x)
   elseif tname == "optlua.model" then
     return D["nn"]
   elseif tname == "optlua.dataset" or tname == "optlua.loader" then

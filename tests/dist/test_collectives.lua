@@ -1,7 +1,7 @@
 -- ol.dist with N >= 2 ranks (run by mpiexec, tests/dist/CMakeLists.txt):
 -- collectives against values worked out by hand, and a distributed ol.train
 -- whose ranks start from different weights and RNG states ending with the
--- same parameters everywhere. Any failure exits non-zero on that rank,
+-- same parameters (and weight average) everywhere. Any failure exits non-zero on that rank,
 -- which makes mpiexec fail the test.
 local T = dofile((arg[0]:match("^(.*/)") or "./") .. "../lua/testlib.lua")
 local ol = require "optlua"
@@ -64,6 +64,25 @@ T.test("distributed ol.train keeps the ranks identical", function()
   local loss = ol.tensor({s.epoch_loss}, "f64")
   ol.dist.allreduce(loss, "max")
   T.eq(loss[1], s.epoch_loss)
+end)
+
+T.test("a weight average under distributed ol.train is the same on every rank", function()
+  ol.seed(5)
+  local ds = ol.data.synthetic{kind = "blobs", n = 100, classes = 3, dtype = "f64"}
+  ol.seed(200 + r) -- each rank makes its average from its own first weights
+  local net = ol.nn.mlp{sizes = {2, 8, 3}, dtype = "f64"}
+  local opt = ol.optim.sgd(net, {lr = 0.1, momentum = 0.9})
+  local ema = ol.average.ema(net, {decay = 0.9, warmup = true})
+  local s = ol.train{model = net, optimizer = opt, data = ol.data.loader(ds, {batch_size = 10}),
+                     epochs = 2, validate = ds, average = ema, progress = false, distributed = true}
+  T.eq(ema.t, s.step)
+  local e = ema.weights
+  local hi, lo = e:clone(), -e
+  ol.dist.allreduce(hi, "max")
+  ol.dist.allreduce(lo, "max")
+  T.near_all(hi, e:totable(), 0, "max over ranks == own")
+  T.near_all(-lo, e:totable(), 0, "min over ranks == own")
+  T.ok((e - net:params()):abs():max() > 0, "the average is not the weights")
 end)
 
 T.run()

@@ -9,18 +9,42 @@
  * iteration with a, b, c = 3.4445, −4.7750, 2.0315 on the wide
  * orientation, the sqrt(max(1, rows/cols)) scale, decoupled weight decay,
  * and AdamW (torch's documented rule) on everything outside the matrices;
- * defaults from PUBLISHED (optim_options.h).
+ * defaults from PUBLISHED (optim_options.h). The AdamW part's options are
+ * the test's own keys fallback_lr, fallback_betas, fallback_eps,
+ * fallback_weight_decay, fallback_amsgrad, with adamw's published defaults.
+ *
+ * The engine sees the matrices as matrix parameters in group 1 (use =
+ * "muon", the schedule's other options) and each gap between them as a
+ * vector in group 2 (use = "adamw", lr, betas, eps, weight_decay and
+ * amsgrad from the fallback_* values); with no matrix known, the whole
+ * buffer is one vector in one adamw group.
  *
  * Include after <cmocka.h>, "optim/optim.h" and "optim_options.h". */
 #ifndef OL_TEST_OPTIM_MUON_H
 #define OL_TEST_OPTIM_MUON_H
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MUON_NP 36
 #define MUON_STEPS 4
-static const ol_optim_block MUON_BLOCKS[2] = {{20, 5, 3}, {3, 3, 5}}; /* unsorted on purpose */
+/* A matrix of the buffer: rows x cols at offset, row-major. */
+typedef struct muon_block {
+    int offset, rows, cols;
+} muon_block;
+static const muon_block MUON_BLOCKS[2] = {{20, 5, 3}, {3, 3, 5}}; /* unsorted on purpose */
+
+/* Element `which` of the AdamW option fallback_NAME at step t, adamw's
+ * published default for NAME if never set. */
+static inline double fget2(const kv *o, const char *name, int t, int which) {
+    char key[64];
+    snprintf(key, sizeof key, "fallback_%s", name);
+    const pub_option *op = pub_option_of("adamw", name);
+    if (!op) fail_msg("adamw has no published option %s", name);
+    return get2(o, key, op->def[which], t, which);
+}
+static inline double fget(const kv *o, const char *name, int t) { return fget2(o, name, t, 0); }
 
 static inline double muon_w0_at(int e) { return 0.8 * sin(0.9 * e + 0.3); }
 static inline double muon_a_at(int e) { return 0.5 + (e % 4); }
@@ -68,13 +92,13 @@ static inline void ref_ns(const double *u, double *o, int r, int c, int steps) {
         for (int j = 0; j < c; j++) o[i * c + j] = tr ? x[j * r + i] : x[i * c + j];
 }
 
-static inline int in_block(int e, const ol_optim_block *blk, int nb) {
+static inline int in_block(int e, const muon_block *blk, int nb) {
     for (int i = 0; i < nb; i++)
         if (e >= blk[i].offset && e < blk[i].offset + blk[i].rows * blk[i].cols) return 1;
     return 0;
 }
 
-static inline void ref_muon(const kv *o, const ol_optim_block *blk, int nb,
+static inline void ref_muon(const kv *o, const muon_block *blk, int nb,
                             double traj[MUON_STEPS][MUON_NP]) {
     double w[MUON_NP], g[MUON_NP], buf[MUON_NP] = {0}, m[MUON_NP] = {0}, v[MUON_NP] = {0};
     double vmax[MUON_NP] = {0};
@@ -84,12 +108,12 @@ static inline void ref_muon(const kv *o, const ol_optim_block *blk, int nb,
         const int nest = pget(o, "muon", "nesterov", t) != 0;
         const int steps = (int)pget(o, "muon", "ns_steps", t);
         const double wd = pget(o, "muon", "weight_decay", t);
-        const double flr = pget(o, "muon", "fallback_lr", t);
-        const double b1 = pget2(o, "muon", "fallback_betas", t, 0);
-        const double b2 = pget2(o, "muon", "fallback_betas", t, 1);
-        const double eps = pget(o, "muon", "fallback_eps", t);
-        const double fwd = pget(o, "muon", "fallback_weight_decay", t);
-        const int ams = pget(o, "muon", "fallback_amsgrad", t) != 0;
+        const double flr = fget(o, "lr", t);
+        const double b1 = fget2(o, "betas", t, 0);
+        const double b2 = fget2(o, "betas", t, 1);
+        const double eps = fget(o, "eps", t);
+        const double fwd = fget(o, "weight_decay", t);
+        const int ams = fget(o, "amsgrad", t) != 0;
         muon_grad_at(w, t, g);
         for (int i = 0; i < nb; i++) {
             const int off = (int)blk[i].offset, r = (int)blk[i].rows, c = (int)blk[i].cols;
@@ -118,21 +142,77 @@ static inline void ref_muon(const kv *o, const ol_optim_block *blk, int nb,
 
 /* ---- the engine ---- */
 
-static inline void muon_run_engine(ol_dtype dt, const kv *o, const ol_optim_block *blk, int nb,
+/* The engine's parameters for blocks blk: each matrix in group 0, each gap
+ * between them a vector in group 1; with no matrix, one vector over the
+ * buffer in group 0. Returns their count; *ngroups gets the groups'. */
+static inline int muon_params(const muon_block *blk, int nb, ol_optim_param *p, int *ngroups) {
+    int np = 0, at = 0;
+    *ngroups = nb > 0 ? 2 : 1;
+    while (at < MUON_NP) {
+        const muon_block *next = NULL;
+        for (int i = 0; i < nb; i++)
+            if (blk[i].offset >= at && (!next || blk[i].offset < next->offset)) next = &blk[i];
+        const int end = next ? next->offset : MUON_NP;
+        if (end > at)
+            p[np++] = (ol_optim_param){.offset = at, .rows = 1, .cols = end - at,
+                                       .group = nb > 0 ? 1 : 0};
+        if (!next) break;
+        p[np++] = (ol_optim_param){.offset = next->offset, .rows = next->rows, .cols = next->cols,
+                                   .matrix = 1, .group = 0};
+        at = next->offset + next->rows * next->cols;
+    }
+    return np;
+}
+
+/* Option name (v: its value(s)) of group g, through the engine's checks. */
+static inline void muon_group_set(ol_optim *opt, int g, const char *name, const double *v) {
+    ol_error err;
+    ol_optim_field f;
+    if (ol_optim_find_field(opt->desc, name, &f, &err) ||
+        ol_optim_group_set_field(opt, g, f, v, &err))
+        fail_msg("group %d, %s: %s", g + 1, name, err.msg);
+}
+
+/* The AdamW group's options at step t, from the fallback_* values. */
+static inline void muon_adamw_options(ol_optim *opt, int g, const kv *o, int t) {
+    static const char *const names[] = {"lr", "betas", "eps", "weight_decay", "amsgrad"};
+    for (int i = 0; i < 5; i++) {
+        const double v[2] = {fget2(o, names[i], t, 0), fget2(o, names[i], t, 1)};
+        muon_group_set(opt, g, names[i], v);
+    }
+}
+
+/* The schedule's muon options that take effect at step t, into group 0. */
+static inline void muon_options(ol_optim *opt, const kv *o, int t) {
+    for (; o && o->k; o++)
+        if (o->at == t && strncmp(o->k, "fallback_", 9) != 0) muon_group_set(opt, 0, o->k, o->v);
+}
+
+static inline void muon_run_engine(ol_dtype dt, const kv *o, const muon_block *blk, int nb,
                                    double traj[MUON_STEPS][MUON_NP]) {
     ol_error err;
     ol_optim opt;
+    ol_optim_param params[2 * MUON_NP];
+    int ngroups;
+    const int np = muon_params(blk, nb, params, &ngroups);
+    const int adamw = ngroups - 1; /* the adamw group */
+    const double use_muon[1] = {0}, use_adamw[1] = {1};
     assert_int_equal(ol_optim_init(&opt, ol_optim_find("muon"), dt, MUON_NP, &err), 0);
-    assert_true(ol_optim_uses_blocks(&opt));
-    if (ol_optim_set_blocks(&opt, blk, nb, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(opt.desc->kind, OL_OPTIM_TENSOR);
+    /* New groups start with group 1's options: adamw while the vectors
+     * join, then muon for the matrices' group. */
+    muon_group_set(&opt, -1, "use", use_adamw);
+    if (ol_optim_set_params(&opt, params, np, ngroups, &err)) fail_msg("%s", err.msg);
+    if (nb > 0) muon_group_set(&opt, 0, "use", use_muon);
     const int64_t shape[1] = {MUON_NP};
     ol_tensor w, g;
     assert_int_equal(ol_tensor_zeros(&w, dt, 1, shape, &err), 0);
     assert_int_equal(ol_tensor_zeros(&g, dt, 1, shape, &err), 0);
     for (int64_t e = 0; e < MUON_NP; e++) ol_tensor_set(&w, &e, muon_w0_at((int)e));
-    set_options(&opt, o, 0);
+    if (nb > 0) muon_options(&opt, o, 0);
     for (int t = 1; t <= MUON_STEPS; t++) {
-        if (t > 1) set_options(&opt, o, t);
+        if (t > 1 && nb > 0) muon_options(&opt, o, t);
+        muon_adamw_options(&opt, adamw, o, t);
         double wv[MUON_NP], gv[MUON_NP];
         for (int64_t e = 0; e < MUON_NP; e++) wv[e] = ol_tensor_get(&w, &e);
         muon_grad_at(wv, t, gv);
@@ -146,7 +226,7 @@ static inline void muon_run_engine(ol_dtype dt, const kv *o, const ol_optim_bloc
 }
 
 /* Every step in f64 (1e-11) and f32 (2e-5 relative) against the reference. */
-static inline void muon_compare(const kv *o, const ol_optim_block *blk, int nb) {
+static inline void muon_compare(const kv *o, const muon_block *blk, int nb) {
     double want[MUON_STEPS][MUON_NP], got[MUON_STEPS][MUON_NP];
     ref_muon(o, blk, nb, want);
     for (int dt = 0; dt < 2; dt++) {

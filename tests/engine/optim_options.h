@@ -32,7 +32,7 @@ typedef struct pub_optim {
     const char *name;
     ol_optim_kind kind;
     const char *state; /* the state buffers' names, in order, comma-separated */
-    pub_option options[12];
+    pub_option options[16]; /* ends at the first without a name */
 } pub_optim;
 
 #define PUB_NUM(name, def, range) {name, OL_OPT_NUMBER, {def, 0}, range}
@@ -60,11 +60,13 @@ static const pub_optim PUBLISHED[] = {
      {PUB_NUM("lr", 1e-2, ">= 0"), PUB_PAIR("etas", 0.5, 1.2, "> 0"),
       PUB_PAIR("step_sizes", 1e-6, 50, ">= 0"),
       PUB_ENUM("variant", 0, "irprop-|rprop-|rprop+|irprop+")}},
-    /* torch.optim.RMSprop */
-    {"rmsprop", OL_OPTIM_FUSED, "square_avg,grad_avg,momentum_buffer",
+    /* torch.optim.RMSprop; gains as adaptive_gains' (API.md §13) */
+    {"rmsprop", OL_OPTIM_FUSED, "square_avg,grad_avg,momentum_buffer,gains,prev_grad",
      {PUB_NUM("lr", 1e-2, ">= 0"), PUB_NUM("alpha", 0.99, "in [0, 1]"), PUB_NUM("eps", 1e-8, "> 0"),
       PUB_NUM("momentum", 0, ">= 0"), PUB_BOOL("centered", 0), PUB_BOOL("nesterov", 0),
-      PUB_NUM("weight_decay", 0, ">= 0")}},
+      PUB_NUM("weight_decay", 0, ">= 0"), PUB_BOOL("gains", 0), PUB_NUM("gain_up", 0.05, ">= 0"),
+      PUB_NUM("gain_down", 0.95, "in (0, 1]"), PUB_NUM("gain_min", 0.1, "> 0"),
+      PUB_NUM("gain_max", 10, "> 0")}},
     /* torch.optim.Adagrad; full_matrix after Duchi et al. 2011 (API.md
      * section 13), per tensor, so the kind is per tensor */
     {"adagrad", OL_OPTIM_TENSOR, "sum,sum_matrix",
@@ -75,14 +77,16 @@ static const pub_optim PUBLISHED[] = {
     {"adadelta", OL_OPTIM_FUSED, "square_avg,acc_delta",
      {PUB_NUM("lr", 1.0, ">= 0"), PUB_NUM("rho", 0.9, "in [0, 1]"), PUB_NUM("eps", 1e-6, "> 0"),
       PUB_NUM("weight_decay", 0, ">= 0")}},
-    /* torch.optim.Adam */
+    /* torch.optim.Adam; bias_correction from API.md §13 */
     {"adam", OL_OPTIM_FUSED, "exp_avg,exp_avg_sq,max_exp_avg_sq",
      {PUB_NUM("lr", 1e-3, ">= 0"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-8, "> 0"),
-      PUB_NUM("weight_decay", 0, ">= 0"), PUB_BOOL("amsgrad", 0), PUB_BOOL("maximize", 0)}},
-    /* torch.optim.AdamW */
+      PUB_NUM("weight_decay", 0, ">= 0"), PUB_BOOL("amsgrad", 0), PUB_BOOL("maximize", 0),
+      PUB_BOOL("bias_correction", 1)}},
+    /* torch.optim.AdamW; bias_correction from API.md §13 */
     {"adamw", OL_OPTIM_FUSED, "exp_avg,exp_avg_sq,max_exp_avg_sq",
      {PUB_NUM("lr", 1e-3, ">= 0"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-8, "> 0"),
-      PUB_NUM("weight_decay", 1e-2, ">= 0"), PUB_BOOL("amsgrad", 0), PUB_BOOL("maximize", 0)}},
+      PUB_NUM("weight_decay", 1e-2, ">= 0"), PUB_BOOL("amsgrad", 0), PUB_BOOL("maximize", 0),
+      PUB_BOOL("bias_correction", 1)}},
     /* torch.optim.NAdam */
     {"nadam", OL_OPTIM_FUSED, "exp_avg,exp_avg_sq",
      {PUB_NUM("lr", 2e-3, ">= 0"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-8, "> 0"),
@@ -97,17 +101,37 @@ static const pub_optim PUBLISHED[] = {
     {"adamax", OL_OPTIM_FUSED, "exp_avg,exp_inf",
      {PUB_NUM("lr", 2e-3, ">= 0"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-8, "> 0"),
       PUB_NUM("weight_decay", 0, ">= 0"), PUB_BOOL("maximize", 0)}},
+    /* Zhuang et al. 2020; API.md §13 (the state named as the authors' code) */
+    {"adabelief", OL_OPTIM_FUSED, "exp_avg,exp_avg_var",
+     {PUB_NUM("lr", 1e-3, ">= 0"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-16, "> 0"),
+      PUB_NUM("weight_decay", 0, ">= 0")}},
+    /* Zaheer et al. 2018; API.md §13 */
+    {"yogi", OL_OPTIM_FUSED, "exp_avg,exp_avg_sq",
+     {PUB_NUM("lr", 1e-2, ">= 0"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-3, "> 0"),
+      PUB_NUM("initial_accumulator_value", 1e-6, ">= 0")}},
     /* Chen et al. 2023 */
     {"lion", OL_OPTIM_FUSED, "exp_avg",
      {PUB_NUM("lr", 1e-4, ">= 0"), PUB_PAIR("betas", 0.9, 0.99, "in [0, 1)"),
       PUB_NUM("weight_decay", 0, ">= 0"), PUB_BOOL("maximize", 0)}},
-    /* Jordan 2024 with README's lr and weight_decay; the fallback is adamw's */
-    {"muon", OL_OPTIM_MATRIX, "momentum_buffer,exp_avg,exp_avg_sq,max_exp_avg_sq",
+    /* README's table (API §13): the authors' AdamWScheduleFree and
+     * SGDScheduleFree v1.2 (github.com/facebookresearch/schedule_free);
+     * momentum in (0, 1) as SGDScheduleFree checks it */
+    {"sf_adamw", OL_OPTIM_FUSED, "z,exp_avg_sq",
+     {PUB_NUM("lr", 0.0025, ">= 0"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-8, "> 0"),
+      PUB_NUM("weight_decay", 0, ">= 0"), PUB_NUM("warmup_steps", 0, ">= 0"),
+      PUB_NUM("r", 0, ">= 0"), PUB_NUM("weight_lr_power", 2, ">= 0")}},
+    {"sf_sgd", OL_OPTIM_FUSED, "z",
+     {PUB_NUM("lr", 1, ">= 0"), PUB_NUM("momentum", 0.9, "in (0, 1)"),
+      PUB_NUM("weight_decay", 0, ">= 0"), PUB_NUM("warmup_steps", 0, ">= 0"),
+      PUB_NUM("r", 0, ">= 0"), PUB_NUM("weight_lr_power", 2, ">= 0")}},
+    /* Jordan 2024 with README's lr and weight_decay; use = "adamw" steps a
+     * group by torch's AdamW with the group's lr, betas, eps, weight_decay
+     * and amsgrad (MuonWithAuxAdam's use_muon flag) */
+    {"muon", OL_OPTIM_TENSOR, "momentum_buffer,exp_avg,exp_avg_sq,max_exp_avg_sq",
      {PUB_NUM("lr", 0.02, ">= 0"), PUB_NUM("momentum", 0.95, "in [0, 1)"), PUB_BOOL("nesterov", 1),
       PUB_NUM("ns_steps", 5, "in [0, 100]"), PUB_NUM("weight_decay", 0, ">= 0"),
-      PUB_NUM("fallback_lr", 1e-3, ">= 0"), PUB_PAIR("fallback_betas", 0.9, 0.999, "in [0, 1)"),
-      PUB_NUM("fallback_eps", 1e-8, "> 0"), PUB_NUM("fallback_weight_decay", 1e-2, ">= 0"),
-      PUB_BOOL("fallback_amsgrad", 0)}},
+      PUB_ENUM("use", 0, "muon|adamw"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-8, "> 0"),
+      PUB_BOOL("amsgrad", 0)}},
     /* Gupta et al. 2018 with API.md section 13's momentum, update_every
      * and max_precond_dim */
     {"shampoo", OL_OPTIM_TENSOR, "momentum_buffer,left,right,left_root,right_root,diag",

@@ -156,16 +156,26 @@ static inline void ref_rprop(const kv *o, double traj[STEPS][N]) {
     }
 }
 
-/* torch.optim.RMSprop, plus nesterov on the buffer as README documents. */
+/* torch.optim.RMSprop, plus nesterov on the buffer as README documents and
+ * the gains of API.md §13: adaptive_gains' rule on the decayed gradient,
+ * the step lr·gain·g/r (with momentum b <- μb + gain·g/r). ref_gain_moves
+ * counts the gains that rose, fell and were clipped, so tests can insist
+ * each happened. */
+static int ref_gain_moves[3]; /* up, down, clipped */
 static inline void ref_rmsprop(const kv *o, double traj[STEPS][N]) {
     double w[N], sq[N] = {0}, ga[N] = {0}, buf[N] = {0}, g[N];
+    double gain[N] = {1, 1, 1}, prev[N] = {0};
+    const char *nm = "rmsprop";
     memcpy(w, W0, sizeof w);
     for (int t = 1; t <= STEPS; t++) {
-        double lr = pget(o, "rmsprop", "lr", t), alpha = pget(o, "rmsprop", "alpha", t);
-        double eps = pget(o, "rmsprop", "eps", t), mom = pget(o, "rmsprop", "momentum", t);
-        double wd = pget(o, "rmsprop", "weight_decay", t);
-        int centered = pget(o, "rmsprop", "centered", t) != 0;
-        int nest = pget(o, "rmsprop", "nesterov", t) != 0;
+        double lr = pget(o, nm, "lr", t), alpha = pget(o, nm, "alpha", t);
+        double eps = pget(o, nm, "eps", t), mom = pget(o, nm, "momentum", t);
+        double wd = pget(o, nm, "weight_decay", t);
+        int centered = pget(o, nm, "centered", t) != 0;
+        int nest = pget(o, nm, "nesterov", t) != 0;
+        int gains = pget(o, nm, "gains", t) != 0;
+        double up = pget(o, nm, "gain_up", t), down = pget(o, nm, "gain_down", t);
+        double lo = pget(o, nm, "gain_min", t), hi = pget(o, nm, "gain_max", t);
         grad_at(w, t, g);
         for (int i = 0; i < N; i++) {
             double gi = g[i] + wd * w[i];
@@ -177,11 +187,25 @@ static inline void ref_rmsprop(const kv *o, double traj[STEPS][N]) {
             } else {
                 avg = sqrt(sq[i]) + eps;
             }
+            double k = 1;
+            if (gains) {
+                if (ref_sign(gi) * ref_sign(prev[i]) > 0) {
+                    gain[i] += up;
+                    ref_gain_moves[0]++;
+                } else if (ref_sign(gi) * ref_sign(prev[i]) < 0) {
+                    gain[i] *= down;
+                    ref_gain_moves[1]++;
+                }
+                if (gain[i] < lo || gain[i] > hi) ref_gain_moves[2]++;
+                gain[i] = fmin(fmax(gain[i], lo), hi);
+                prev[i] = gi;
+                k = gain[i];
+            }
             if (mom > 0) {
-                buf[i] = mom * buf[i] + gi / avg;
-                w[i] -= lr * (nest ? gi / avg + mom * buf[i] : buf[i]);
+                buf[i] = mom * buf[i] + k * gi / avg;
+                w[i] -= lr * (nest ? k * gi / avg + mom * buf[i] : buf[i]);
             } else {
-                w[i] -= lr * gi / avg;
+                w[i] -= lr * k * gi / avg;
             }
         }
         memcpy(traj[t - 1], w, sizeof w);
@@ -251,13 +275,16 @@ static inline hp hp_at(const kv *o, const char *optim, int t) {
     return h;
 }
 
-/* torch.optim.Adam / AdamW documentation (decoupled = AdamW). */
+/* torch.optim.Adam / AdamW documentation (decoupled = AdamW); without
+ * bias_correction (API.md §13) m̂ = m and v̂ = v. */
 static inline void ref_adam_gen(const kv *o, const char *optim, int decoupled,
                                 double traj[STEPS][N]) {
     double w[N], m[N] = {0}, v[N] = {0}, vmax[N] = {0}, g[N];
     memcpy(w, W0, sizeof w);
     for (int t = 1; t <= STEPS; t++) {
         hp h = hp_at(o, optim, t);
+        const int bc = pget(o, optim, "bias_correction", t) != 0;
+        const double bc1 = bc ? 1 - pow(h.b1, t) : 1, bc2 = bc ? 1 - pow(h.b2, t) : 1;
         grad_at(w, t, g);
         for (int i = 0; i < N; i++) {
             double gi = h.maximize ? -g[i] : g[i];
@@ -265,12 +292,12 @@ static inline void ref_adam_gen(const kv *o, const char *optim, int decoupled,
             else gi = gi + h.wd * w[i];
             m[i] = h.b1 * m[i] + (1 - h.b1) * gi;
             v[i] = h.b2 * v[i] + (1 - h.b2) * gi * gi;
-            double mhat = m[i] / (1 - pow(h.b1, t)), vhat;
+            double mhat = m[i] / bc1, vhat;
             if (h.amsgrad) {
                 vmax[i] = fmax(vmax[i], v[i]);
-                vhat = vmax[i] / (1 - pow(h.b2, t));
+                vhat = vmax[i] / bc2;
             } else {
-                vhat = v[i] / (1 - pow(h.b2, t));
+                vhat = v[i] / bc2;
             }
             w[i] = w[i] - h.lr * mhat / (sqrt(vhat) + h.eps);
         }
@@ -366,6 +393,48 @@ static inline void ref_adamax(const kv *o, double traj[STEPS][N]) {
     }
 }
 
+/* AdaBelief as API.md §13 states it (Zhuang et al. 2020, Algorithm 2,
+ * without rectification, decoupled weight decay). */
+static inline void ref_adabelief(const kv *o, double traj[STEPS][N]) {
+    double w[N], m[N] = {0}, s[N] = {0}, g[N];
+    memcpy(w, W0, sizeof w);
+    for (int t = 1; t <= STEPS; t++) {
+        hp h = hp_at(o, "adabelief", t);
+        grad_at(w, t, g);
+        for (int i = 0; i < N; i++) {
+            w[i] = w[i] * (1 - h.lr * h.wd);
+            m[i] = h.b1 * m[i] + (1 - h.b1) * g[i];
+            s[i] = h.b2 * s[i] + (1 - h.b2) * (g[i] - m[i]) * (g[i] - m[i]) + h.eps;
+            double mhat = m[i] / (1 - pow(h.b1, t)), shat = s[i] / (1 - pow(h.b2, t));
+            w[i] = w[i] - h.lr * mhat / (sqrt(shat) + h.eps);
+        }
+        memcpy(traj[t - 1], w, sizeof w);
+    }
+}
+
+/* Yogi as API.md §13 states it (Zaheer et al. 2018, Algorithm 2, no bias
+ * correction; m from 0, v from initial_accumulator_value, read at step 1).
+ * ref_yogi_moves counts the second moments that grew and shrank. */
+static int ref_yogi_moves[2]; /* grew, shrank */
+static inline void ref_yogi(const kv *o, double traj[STEPS][N]) {
+    double w[N], m[N] = {0}, v[N], g[N];
+    memcpy(w, W0, sizeof w);
+    for (int i = 0; i < N; i++) v[i] = pget(o, "yogi", "initial_accumulator_value", 1);
+    for (int t = 1; t <= STEPS; t++) {
+        hp h = hp_at(o, "yogi", t);
+        grad_at(w, t, g);
+        for (int i = 0; i < N; i++) {
+            double g2 = g[i] * g[i];
+            m[i] = h.b1 * m[i] + (1 - h.b1) * g[i];
+            if (v[i] > g2) ref_yogi_moves[1]++;
+            else if (v[i] < g2) ref_yogi_moves[0]++;
+            v[i] = v[i] - (1 - h.b2) * ref_sign(v[i] - g2) * g2;
+            w[i] = w[i] - h.lr * m[i] / (sqrt(v[i]) + h.eps);
+        }
+        memcpy(traj[t - 1], w, sizeof w);
+    }
+}
+
 /* Chen et al. 2023, Algorithm 2 (decoupled weight decay). */
 static inline void ref_lion(const kv *o, double traj[STEPS][N]) {
     double w[N], m[N] = {0}, g[N];
@@ -381,6 +450,56 @@ static inline void ref_lion(const kv *o, double traj[STEPS][N]) {
         }
         memcpy(traj[t - 1], w, sizeof w);
     }
+}
+
+/* Schedule-free AdamW and SGD as README's table (API §13) states the
+ * authors' v1.2 rule, the parameters holding y: s = min(1, t/warmup_steps);
+ * lrₜ = lr·s·√(1 − β2ᵗ) (adam) or lr·s; lr_max = max(lr_max, lrₜ);
+ * weight = tʳ·lr_max^weight_lr_power; c = weight/Σweight (0 while the sum
+ * is 0); z = w before step 1; u = g/(√v + eps) + wd·y (adam, v ← β2v +
+ * (1−β2)g²) or g + wd·y; y ← (1 − c)·y + c·z; y ← y + lrₜ(β(1 − c) − 1)·u;
+ * z ← z − lrₜ·u, with β = betas[1] or momentum. zt (may be NULL) receives
+ * z after each step, for the average x = y + (1 − 1/β)(z − y). */
+static inline void ref_sf_run(const kv *o, const char *optim, double traj[STEPS][N],
+                              double zt[STEPS][N]) {
+    const int adam = strcmp(optim, "sf_adamw") == 0;
+    double y[N], z[N], v[N] = {0}, g[N], lr_max = 0, weight_sum = 0;
+    memcpy(y, W0, sizeof y);
+    for (int t = 1; t <= STEPS; t++) {
+        const double lr = pget(o, optim, "lr", t), wd = pget(o, optim, "weight_decay", t);
+        const double ws = pget(o, optim, "warmup_steps", t), r = pget(o, optim, "r", t);
+        const double p = pget(o, optim, "weight_lr_power", t);
+        const double beta = adam ? pget2(o, optim, "betas", t, 0) : pget(o, optim, "momentum", t);
+        const double b2 = adam ? pget2(o, optim, "betas", t, 1) : 0;
+        const double eps = adam ? pget(o, optim, "eps", t) : 0;
+        const double s = ws == 0 ? 1 : fmin(1, t / ws);
+        const double lrt = lr * s * (adam ? sqrt(1 - pow(b2, t)) : 1);
+        lr_max = fmax(lr_max, lrt);
+        const double weight = pow(t, r) * pow(lr_max, p);
+        weight_sum += weight;
+        const double c = weight_sum == 0 ? 0 : weight / weight_sum;
+        if (t == 1) memcpy(z, y, sizeof z);
+        grad_at(y, t, g);
+        for (int i = 0; i < N; i++) {
+            double u = g[i];
+            if (adam) {
+                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+                u = g[i] / (sqrt(v[i]) + eps);
+            }
+            u += wd * y[i];
+            y[i] = (1 - c) * y[i] + c * z[i];
+            y[i] = y[i] + lrt * (beta * (1 - c) - 1) * u;
+            z[i] = z[i] - lrt * u;
+        }
+        memcpy(traj[t - 1], y, sizeof y);
+        if (zt) memcpy(zt[t - 1], z, sizeof z);
+    }
+}
+static inline void ref_sf_adamw(const kv *o, double traj[STEPS][N]) {
+    ref_sf_run(o, "sf_adamw", traj, NULL);
+}
+static inline void ref_sf_sgd(const kv *o, double traj[STEPS][N]) {
+    ref_sf_run(o, "sf_sgd", traj, NULL);
 }
 
 #endif

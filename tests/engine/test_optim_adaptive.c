@@ -1,7 +1,8 @@
 /* The adaptive optimizers against the published rules: those that scale
  * each element's step by running statistics of its gradients (rmsprop,
- * adagrad, adadelta, the Adam family: adam, adamw, nadam, radam, adamax)
- * and Lion, Adam's sign-based relative.
+ * with and without its gains, adagrad, adadelta, the Adam family: adam and
+ * adamw with and without bias correction, nadam, radam, adamax, adabelief,
+ * yogi) and Lion, Adam's sign-based relative.
  *
  * Each optimizer runs STEPS steps on the 3-element problem of
  * optim_trajectory.h, once through the engine and once through the
@@ -42,6 +43,35 @@ static void test_rmsprop(void **st) {
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         compare_run("rmsprop", ref_rmsprop, cases[k], 0);
+}
+
+/* rmsprop's gains (API.md §13): alone, with their options, clipped, with
+ * momentum (b <- μb + gain·g/r), with nesterov and centered, with weight
+ * decay, and switched on mid-run; then the runs must have raised, lowered
+ * and clipped gains, and the gains must change the trajectory. */
+static void test_rmsprop_gains(void **st) {
+    (void)st;
+    const kv on = {"gains", {1}, 0};
+    const kv cases[][6] = {
+        {on, {"lr", {0.02}, 0}, KV_END},
+        {on, {"lr", {0.02}, 0}, {"gain_up", {0.3}, 0}, {"gain_down", {0.5}, 0}, KV_END},
+        {on, {"lr", {0.02}, 0}, {"gain_up", {0.5}, 0}, {"gain_max", {1.4}, 0}, KV_END},
+        {on, {"lr", {0.02}, 0}, {"gain_down", {0.3}, 0}, {"gain_min", {0.6}, 0}, KV_END},
+        {on, {"lr", {0.02}, 0}, {"momentum", {0.9}, 0}, {"gain_up", {0.2}, 0}, KV_END},
+        {on, {"lr", {0.02}, 0}, {"momentum", {0.9}, 0}, {"nesterov", {1}, 0}, {"centered", {1}, 0},
+         KV_END},
+        {on, {"lr", {0.02}, 0}, {"weight_decay", {0.3}, 0}, {"momentum", {0.5}, 0}, KV_END},
+        {{"lr", {0.02}, 0}, {"gains", {1}, 4}, {"gain_up", {0.4}, 7}, {"gains", {0}, 10}, KV_END},
+    };
+    memset(ref_gain_moves, 0, sizeof ref_gain_moves);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        compare_run("rmsprop", ref_rmsprop, cases[k], 0);
+    for (int i = 0; i < 3; i++) assert_true(ref_gain_moves[i] > 3);
+    const kv plain[] = {{"lr", {0.02}, 0}, {"gain_up", {0.3}, 0}, KV_END};
+    double a[STEPS][N], b[STEPS][N];
+    ref_rmsprop(plain, a);
+    ref_rmsprop(cases[1], b);
+    assert_true(fabs(a[STEPS - 1][1] - b[STEPS - 1][1]) > 1e-3);
 }
 
 static void test_adagrad(void **st) {
@@ -88,6 +118,30 @@ static void test_adam(void **st) {
     compare_run("adam", ref_adam, all, 0);
     compare_run("adam", ref_adam, live, 0);
     assert_moves(ref_adam, lr);
+}
+
+/* bias_correction = false (API.md §13): m and v as they are, with L2 or
+ * decoupled decay, amsgrad, large eps, and switched mid-run; the
+ * corrections must matter on this problem. */
+static void test_adam_no_bias_correction(void **st) {
+    (void)st;
+    const kv off = {"bias_correction", {0}, 0};
+    const kv cases[][6] = {
+        {off, KV_END},
+        {off, {"lr", {0.05}, 0}, KV_END},
+        {off, {"lr", {0.05}, 0}, {"weight_decay", {0.3}, 0}, {"eps", {0.1}, 0}, KV_END},
+        {off, {"lr", {0.05}, 0}, {"amsgrad", {1}, 0}, {"betas", {0.8, 0.9}, 0}, KV_END},
+        {off, {"lr", {0.05}, 0}, {"maximize", {1}, 0}, KV_END},
+        {{"lr", {0.05}, 0}, {"bias_correction", {0}, 3}, {"bias_correction", {1}, 8}, KV_END},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        compare_run("adam", ref_adam, cases[k], 0);
+        compare_run("adamw", ref_adamw, cases[k], 0);
+    }
+    double a[STEPS][N], b[STEPS][N];
+    ref_adam(cases[1] + 1, a);
+    ref_adam(cases[1], b);
+    assert_true(fabs(a[STEPS - 1][1] - b[STEPS - 1][1]) > 1e-3);
 }
 
 static void test_adamw(void **st) {
@@ -176,6 +230,48 @@ static void test_adamax(void **st) {
     assert_moves(ref_adamax, lr);
 }
 
+/* adabelief: the options one by one, large eps (it enters s and the
+ * denominator), decoupled weight decay, options changed mid-run. */
+static void test_adabelief(void **st) {
+    (void)st;
+    const kv lr[] = {{"lr", {0.05}, 0}, KV_END};
+    const kv eps[] = {{"lr", {0.05}, 0}, {"eps", {0.1}, 0}, KV_END};
+    const kv betas[] = {{"lr", {0.05}, 0}, {"betas", {0.5, 0.7}, 0}, {"eps", {1e-4}, 0}, KV_END};
+    const kv wd[] = {{"lr", {0.05}, 0}, {"weight_decay", {0.5}, 0}, KV_END};
+    const kv live[] = {{"lr", {0.05}, 0}, {"lr", {0.01}, 4}, {"betas", {0.8, 0.9}, 6},
+                       {"eps", {0.5}, 8}, {"weight_decay", {1}, 9}, KV_END};
+    compare_run("adabelief", ref_adabelief, NULL, 0);
+    compare_run("adabelief", ref_adabelief, lr, 0);
+    compare_run("adabelief", ref_adabelief, eps, 0);
+    compare_run("adabelief", ref_adabelief, betas, 0);
+    compare_run("adabelief", ref_adabelief, wd, 0);
+    compare_run("adabelief", ref_adabelief, live, 0);
+    assert_moves(ref_adabelief, lr);
+}
+
+/* yogi: v must both grow (v < g²) and shrink (v > g²) in these runs: a
+ * large initial accumulator and a small β2 make it shrink. */
+static void test_yogi(void **st) {
+    (void)st;
+    const kv lr[] = {{"lr", {0.05}, 0}, KV_END};
+    const kv b2[] = {{"lr", {0.05}, 0}, {"betas", {0.8, 0.2}, 0}, KV_END};
+    const kv acc[] = {{"initial_accumulator_value", {4}, 0}, {"lr", {0.2}, 0}, KV_END};
+    const kv eps[] = {{"lr", {0.05}, 0}, {"eps", {0.5}, 0}, {"initial_accumulator_value", {0}, 0},
+                      KV_END};
+    const kv live[] = {{"lr", {0.05}, 0}, {"lr", {0.1}, 4}, {"betas", {0.5, 0.5}, 6},
+                       {"eps", {0.1}, 8}, KV_END};
+    memset(ref_yogi_moves, 0, sizeof ref_yogi_moves);
+    compare_run("yogi", ref_yogi, NULL, 0);
+    compare_run("yogi", ref_yogi, lr, 0);
+    compare_run("yogi", ref_yogi, b2, 0);
+    compare_run("yogi", ref_yogi, acc, 0);
+    compare_run("yogi", ref_yogi, eps, 0);
+    compare_run("yogi", ref_yogi, live, 0);
+    assert_true(ref_yogi_moves[0] > 10);
+    assert_true(ref_yogi_moves[1] > 10);
+    assert_moves(ref_yogi, lr);
+}
+
 static void test_lion(void **st) {
     (void)st;
     const kv lr[] = {{"lr", {0.05}, 0}, KV_END};
@@ -192,21 +288,25 @@ static void test_lion(void **st) {
     assert_moves(ref_lion, lr);
 }
 
-/* Reset clears the moments, the accumulators (adagrad's starts again at
- * initial_accumulator_value) and the NAdam product: a second run after it
- * repeats the first bit for bit. */
+/* Reset clears the moments, the accumulators (adagrad's and yogi's start
+ * again at initial_accumulator_value, rmsprop's gains at 1) and the NAdam
+ * product: a second run after it repeats the first bit for bit. */
 static void test_reset(void **st) {
     (void)st;
-    const char *names[] = {"rmsprop", "adagrad", "adadelta", "adam", "adamw",
-                           "nadam",   "radam",   "adamax",   "lion"};
+    const char *names[] = {"rmsprop", "adagrad", "adadelta", "adam",      "adamw", "nadam",
+                           "radam",   "adamax",  "lion",     "adabelief", "yogi"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         double first[STEPS][N], again[STEPS][N];
         ol_error err;
         ol_optim opt;
         assert_int_equal(ol_optim_init(&opt, ol_optim_find(names[k]), OL_F64, N, &err), 0);
-        if (strcmp(names[k], "adagrad") == 0) {
+        if (strcmp(names[k], "adagrad") == 0 || strcmp(names[k], "yogi") == 0) {
             const double acc[1] = {0.5};
             assert_int_equal(ol_optim_set(&opt, "initial_accumulator_value", acc, &err), 0);
+        }
+        if (strcmp(names[k], "rmsprop") == 0) {
+            const double on[1] = {1};
+            assert_int_equal(ol_optim_set(&opt, "gains", on, &err), 0);
         }
         const int64_t shape[1] = {N};
         ol_tensor w, g;
@@ -250,8 +350,8 @@ static void test_converges_decaying_lr(void **st) {
     struct {
         const char *name;
         double lr;
-    } cases[] = {{"adam", 0.05}, {"adamw", 0.05}, {"nadam", 0.05}, {"radam", 0.05},
-                 {"adamax", 0.1}, {"lion", 0.01}};
+    } cases[] = {{"adam", 0.05},  {"adamw", 0.05},     {"nadam", 0.05}, {"radam", 0.05},
+                 {"adamax", 0.1}, {"adabelief", 0.05}, {"yogi", 0.05},  {"lion", 0.01}};
     enum { D = 4 };
     const double a[D] = {1, 10, 100, 0.1}, c[D] = {1, -2, 0.5, 3};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
@@ -288,11 +388,14 @@ static void test_converges_decaying_lr(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rmsprop),       cmocka_unit_test(test_adagrad),
+        cmocka_unit_test(test_rmsprop),       cmocka_unit_test(test_rmsprop_gains),
+        cmocka_unit_test(test_adagrad),
         cmocka_unit_test(test_adadelta),      cmocka_unit_test(test_adam),
-        cmocka_unit_test(test_adamw),         cmocka_unit_test(test_amsgrad_matters),
+        cmocka_unit_test(test_adamw),         cmocka_unit_test(test_adam_no_bias_correction),
+        cmocka_unit_test(test_amsgrad_matters),
         cmocka_unit_test(test_nadam),         cmocka_unit_test(test_radam),
-        cmocka_unit_test(test_adamax),        cmocka_unit_test(test_lion),
+        cmocka_unit_test(test_adamax),        cmocka_unit_test(test_adabelief),
+        cmocka_unit_test(test_yogi),          cmocka_unit_test(test_lion),
         cmocka_unit_test(test_reset),         cmocka_unit_test(test_converges_known_minima),
         cmocka_unit_test(test_converges_decaying_lr),
     };

@@ -8,9 +8,11 @@
  * weights and the optimizer. A run takes K steps, saves to a file, goes on
  * for N steps (the reference); fresh objects then load the file and take
  * the same N steps: the weights, state, step count and options must come
- * out the same bit for bit, for adam, sgd with nesterov momentum, rprop
- * and muon (its matrix W by Newton-Schulz, b by its adamw fallback), in
- * f32 and f64. Controls show the comparison can fail: a resume that skips
+ * out the same bit for bit, for adam, sgd with nesterov momentum (W and
+ * b in two groups of different lr), rprop, muon (its matrix W by
+ * Newton-Schulz in a muon group, b by AdamW in an adamw group), adamw
+ * without bias correction, rmsprop with gains and momentum, adabelief and
+ * yogi, in f32 and f64. Controls show the comparison can fail: a resume that skips
  * the optimizer, or the RNG, ends elsewhere.
  *
  * Then what a file may get wrong: another optimizer, another dtype, state
@@ -99,20 +101,40 @@ static void train(ol_optim *opt, ol_tensor *w, int steps) {
 
 /* ---- one case: an optimizer with the options of a run ---- */
 
+/* split: W (a matrix) in group 1 and b (a vector) in group 2, with use =
+ * "adamw" in group 2 where the optimizer has that option; else the one
+ * vector over the buffer that ol_optim_init makes. keys: every group;
+ * keys2: group 2 after them. */
 typedef struct opt_case {
     const char *name;
     const char *keys[4];
     double values[4][2];
+    int split;
+    const char *keys2[2];
+    double values2[2][2];
 } opt_case;
 
 static const opt_case CASES[] = {
-    {"adam", {"lr", "betas", "amsgrad"}, {{0.05}, {0.8, 0.99}, {1}}},
-    {"sgd", {"lr", "momentum", "nesterov", "weight_decay"}, {{0.03}, {0.9}, {1}, {1e-3}}},
-    {"rprop", {"lr", "etas", "variant"}, {{0.02}, {0.4, 1.3}, {2}}}, /* variant 2: rprop+ */
-    {"muon", {"lr", "momentum", "fallback_lr"}, {{0.04}, {0.9}, {0.02}}},
+    {"adam", {"lr", "betas", "amsgrad"}, {{0.05}, {0.8, 0.99}, {1}}, 0, {NULL}, {{0}}},
+    {"sgd", {"lr", "momentum", "nesterov", "weight_decay"}, {{0.03}, {0.9}, {1}, {1e-3}}, 1,
+     {"lr"}, {{0.01}}},
+    {"rprop", {"lr", "etas", "variant"}, {{0.02}, {0.4, 1.3}, {2}}, 0, {NULL}, {{0}}}, /* rprop+ */
+    {"muon", {"lr", "momentum"}, {{0.04}, {0.9}}, 1, {"lr"}, {{0.02}}},
+    {"adamw", {"lr", "bias_correction", "amsgrad"}, {{0.02}, {0}, {1}}, 0, {NULL}, {{0}}},
+    {"rmsprop", {"lr", "gains", "momentum", "gain_up"}, {{0.01}, {1}, {0.9}, {0.2}}, 0, {NULL},
+     {{0}}},
+    {"adabelief", {"lr", "betas", "weight_decay", "eps"}, {{0.02}, {0.8, 0.99}, {0.1}, {1e-8}}, 0,
+     {NULL}, {{0}}},
+    {"yogi", {"lr", "initial_accumulator_value"}, {{0.05}, {0.5}}, 0, {NULL}, {{0}}},
 };
 
-static const ol_optim_block W_BLOCK = {0, OUT, IN};
+static void group_set(ol_optim *opt, int g, const char *name, const double *v) {
+    ol_error err;
+    ol_optim_field f;
+    if (ol_optim_find_field(opt->desc, name, &f, &err) ||
+        ol_optim_group_set_field(opt, g, f, v, &err))
+        fail_msg("%s, group %d, %s: %s", opt->desc->name, g + 1, name, err.msg);
+}
 
 /* An optimizer for NP parameters; with_options: the case's options, else
  * the defaults (a fresh object that the restore must set). */
@@ -121,9 +143,19 @@ static void make(ol_optim *opt, const opt_case *c, ol_dtype dt, int64_t n, int w
     const ol_optim_desc *d = ol_optim_find(c->name);
     assert_non_null(d);
     assert_int_equal(ol_optim_init(opt, d, dt, n, &err), 0);
+    if (c->split) {
+        const ol_optim_param p[2] = {{.offset = 0, .rows = OUT, .cols = IN, .matrix = 1},
+                                     {.offset = OUT * IN, .rows = 1, .cols = OUT, .group = 1}};
+        const int use = ol_optim_find_option(d, "use") != NULL;
+        const double muon[1] = {0}, adamw[1] = {1};
+        if (use) group_set(opt, -1, "use", adamw); /* group 2 starts with group 1's */
+        if (ol_optim_set_params(opt, p, 2, 2, &err)) fail_msg("%s: %s", c->name, err.msg);
+        if (use) group_set(opt, 0, "use", muon);
+    }
     for (int k = 0; with_options && k < 4 && c->keys[k]; k++)
         if (ol_optim_set(opt, c->keys[k], c->values[k], &err)) fail_msg("%s: %s", c->name, err.msg);
-    if (ol_optim_uses_blocks(opt)) assert_int_equal(ol_optim_set_blocks(opt, &W_BLOCK, 1, &err), 0);
+    for (int k = 0; with_options && k < 2 && c->keys2[k]; k++)
+        group_set(opt, 1, c->keys2[k], c->values2[k]);
 }
 
 static void make_weights(ol_tensor *w, ol_dtype dt) {
@@ -189,8 +221,13 @@ static void run_case(const opt_case *c, ol_dtype dt) {
         fail_msg("%s %s: the resumed weights differ (w[0] %.17g vs %.17g)", c->name,
                  ol_dtype_name(dt), get(&w, 0), get(&w2, 0));
     assert_int_equal(opt2.t, K + N);
-    assert_memory_equal(opt2.o, opt.o, sizeof opt.o);
-    assert_memory_equal(opt2.scalars, opt.scalars, sizeof opt.scalars);
+    assert_int_equal(opt2.ngroups, opt.ngroups);
+    assert_int_equal(opt.ngroups, c->split ? 2 : 1);
+    for (int k = 0; k < opt.ngroups; k++) {
+        assert_memory_equal(opt2.groups[k].o, opt.groups[k].o, sizeof opt.groups[k].o);
+        assert_memory_equal(opt2.groups[k].scalars, opt.groups[k].scalars,
+                            sizeof opt.groups[k].scalars);
+    }
     for (int i = 0; i < opt.desc->nstate; i++)
         if (!same_bytes(&opt.state[i], &opt2.state[i]))
             fail_msg("%s: state %s differs", c->name, opt.desc->state_names[i]);
@@ -246,10 +283,19 @@ static void test_read_back(void **state) {
     assert_int_equal(s.dtype, OL_F64);
     assert_int_equal(s.t, 4);
     assert_int_equal(s.n, NP);
-    assert_memory_equal(s.o, opt.o, sizeof(double) * (size_t)opt.desc->nslots);
+    assert_memory_equal(s.o, opt.groups[0].o, sizeof(double) * (size_t)opt.desc->nslots);
     for (int i = 0; i < opt.desc->noptions; i++) assert_int_equal(s.stored[i], 1);
-    assert_memory_equal(s.scalars, opt.scalars, sizeof(double) * (size_t)opt.desc->nscalars);
+    assert_memory_equal(s.scalars, opt.groups[0].scalars,
+                        sizeof(double) * (size_t)opt.desc->nscalars);
     for (int i = 0; i < opt.desc->nstate; i++) assert_true(same_bytes(s.state[i], &opt.state[i]));
+    /* one group (no optim.groups), the one vector over the buffer */
+    assert_null(ol_ck_get_meta(&ck, "optim.groups"));
+    assert_int_equal(s.ngroups, 1);
+    assert_memory_equal(s.groups[0].o, opt.groups[0].o, sizeof(double) * (size_t)opt.desc->nslots);
+    assert_int_equal(s.nparams, 1);
+    assert_true(s.params[0].offset == 0 && s.params[0].rows == 1 && s.params[0].cols == NP &&
+                !s.params[0].matrix && s.params[0].group == 0);
+    ol_optim_saved_free(&s);
     ol_ck_free(&ck);
     /* No optimizer in a checkpoint: 1, not an error. */
     ol_ck_init(&ck);
@@ -263,14 +309,20 @@ static void test_read_back(void **state) {
 
 /* A snapshot of an optimizer, to show that a refused import changed nothing. */
 typedef struct snap {
-    double o[OL_OPTIM_MAXSLOTS], scalars[OL_OPTIM_MAXSCALARS];
+    double o[4][OL_OPTIM_MAXSLOTS], scalars[4][OL_OPTIM_MAXSCALARS];
+    int ngroups;
     int64_t t;
     double state0[64];
 } snap;
 
 static void take(const ol_optim *opt, snap *s) {
-    memcpy(s->o, opt->o, sizeof s->o);
-    memcpy(s->scalars, opt->scalars, sizeof s->scalars);
+    memset(s, 0, sizeof *s);
+    assert_true(opt->ngroups <= 4);
+    s->ngroups = opt->ngroups;
+    for (int k = 0; k < opt->ngroups; k++) {
+        memcpy(s->o[k], opt->groups[k].o, sizeof s->o[k]);
+        memcpy(s->scalars[k], opt->groups[k].scalars, sizeof s->scalars[k]);
+    }
     s->t = opt->t;
     for (int64_t i = 0; i < opt->n && i < 64; i++) s->state0[i] = get(&opt->state[0], i);
 }
@@ -278,6 +330,7 @@ static void take(const ol_optim *opt, snap *s) {
 static void assert_unchanged(const ol_optim *opt, const snap *s) {
     snap now;
     take(opt, &now);
+    assert_int_equal(now.ngroups, s->ngroups);
     assert_memory_equal(now.o, s->o, sizeof s->o);
     assert_memory_equal(now.scalars, s->scalars, sizeof s->scalars);
     assert_int_equal(now.t, s->t);
@@ -345,7 +398,7 @@ static void test_refuses_mismatches(void **state) {
     refused(&opt, &ck, "holds an optimizer working in f32, this one works in f64");
     ol_optim_free(&opt);
     target(&opt, "adam", OL_F32, NP + 2);
-    refused(&opt, &ck, "holds optimizer state for 18 parameters, this optimizer has 20");
+    refused(&opt, &ck, "holds optimizer state 'exp_avg' of 18 elements, this optimizer's has 20");
     ol_optim_free(&opt);
     ol_checkpoint empty;
     ol_ck_init(&empty);
@@ -382,7 +435,7 @@ static void test_refuses_bad_state(void **state) {
     assert_int_equal(ol_tensor_zeros(&shorter, OL_F32, 1, shape, &err), 0);
     ol_tensor_release(&e->t);
     e->t = shorter;
-    refused(&opt, &ck, "tensor 'optim.state.exp_avg_sq' is 18; the state tensors are vectors of one length");
+    refused(&opt, &ck, "holds optimizer state 'exp_avg' of 17 elements, this optimizer's has 18");
     ol_ck_free(&ck);
 
     saved_adam(&ck);
@@ -439,6 +492,7 @@ static void test_refuses_bad_metadata(void **state) {
     ol_optim_saved s;
     assert_int_equal(ol_optim_read(&ck, &s, &err), 0);
     assert_int_equal(s.t, (int64_t)1 << 53);
+    ol_optim_saved_free(&s);
     meta(&ck, "optim.t", "3");
 
     meta(&ck, "optim.dtype", "f16");
@@ -455,6 +509,7 @@ static void test_refuses_bad_metadata(void **state) {
     assert_true(s.o[ol_optim_find_option(s.desc, "betas")->slot + 1] == 0.999);
     assert_true(s.o[ol_optim_find_option(s.desc, "amsgrad")->slot] == 1);
     assert_true(s.o[ol_optim_find_option(s.desc, "lr")->slot] == 1e-3); /* the default */
+    ol_optim_saved_free(&s);
     meta(&ck, "optim.options", "{\"betas\":[0.9,1.5]}");
     refused(&opt, &ck, "option 'betas' element 2 must be in [0, 1), got 1.5");
     meta(&ck, "optim.options", "{\"betas\":[0.9]}");
@@ -473,7 +528,7 @@ static void test_refuses_bad_metadata(void **state) {
     free((void *)good_options);
 
     meta(&ck, "optim.scalars", "[1,2]");
-    refused(&opt, &ck, "has 2 optimizer scalars, adam keeps 0");
+    refused(&opt, &ck, "has 2 optimizer scalars in 'optim.scalars', adam keeps 0");
     meta(&ck, "optim.scalars", "[]");
     /* All repaired: the import goes through. */
     assert_int_equal(ol_optim_import(&opt, &ck, &err), 0);
@@ -488,7 +543,7 @@ static void test_refuses_bad_metadata(void **state) {
     refused(&opt, &ck, "optim.scalars[1] is not a number");
     meta(&ck, "optim.scalars", "[\"inf\"]"); /* inf and nan are numbers here */
     assert_int_equal(ol_optim_import(&opt, &ck, &err), 0);
-    assert_true(isinf(opt.scalars[0]));
+    assert_true(isinf(opt.groups[0].scalars[0]));
     ol_ck_free(&ck);
     ol_optim_free(&opt);
 }
@@ -507,12 +562,13 @@ static void test_partial_options(void **state) {
     const double wd = 0.125;
     assert_int_equal(ol_optim_set(&opt, "weight_decay", &wd, &err), 0);
     assert_int_equal(ol_optim_import(&opt, &ck, &err), 0);
-    assert_true(opt.o[ol_optim_find_option(opt.desc, "lr")->slot] == 0.25);
-    assert_true(opt.o[ol_optim_find_option(opt.desc, "weight_decay")->slot] == wd);
+    assert_true(opt.groups[0].o[ol_optim_find_option(opt.desc, "lr")->slot] == 0.25);
+    assert_true(opt.groups[0].o[ol_optim_find_option(opt.desc, "weight_decay")->slot] == wd);
     ol_optim_saved s;
     assert_int_equal(ol_optim_read(&ck, &s, &err), 0);
     assert_int_equal(s.stored[0], 1);
     for (int i = 1; i < opt.desc->noptions; i++) assert_int_equal(s.stored[i], 0);
+    ol_optim_saved_free(&s);
     ol_ck_free(&ck);
     ol_optim_free(&opt);
 }

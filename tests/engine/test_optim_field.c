@@ -25,7 +25,7 @@ static ol_optim make(const char *name) {
 static double value(const ol_optim *opt, const char *name, int elem) {
     const ol_optim_option *op = ol_optim_find_option(opt->desc, name);
     assert_non_null(op);
-    return opt->o[op->slot + elem];
+    return opt->groups[0].o[op->slot + elem];
 }
 
 static void test_find(void **state) {
@@ -44,10 +44,10 @@ static void test_find(void **state) {
     assert_int_equal(f.elem, 1);
     assert_int_equal(ol_optim_find_field(adam, "betas[2]", &f, &err), 0);
     assert_int_equal(f.elem, 2);
-    /* muon's fallback_betas: a pair whose name shares a prefix with others */
-    const ol_optim_desc *muon = ol_optim_find("muon");
-    assert_int_equal(ol_optim_find_field(muon, "fallback_betas[2]", &f, &err), 0);
-    assert_ptr_equal(f.option, ol_optim_find_option(muon, "fallback_betas"));
+    /* rprop's step_sizes: a pair whose name shares a prefix with no other */
+    const ol_optim_desc *rprop = ol_optim_find("rprop");
+    assert_int_equal(ol_optim_find_field(rprop, "step_sizes[2]", &f, &err), 0);
+    assert_ptr_equal(f.option, ol_optim_find_option(rprop, "step_sizes"));
     assert_int_equal(f.elem, 2);
 
     static const char *const bad[] = {"betas[3]", "betas[0]", "lr[1]",   "betas[",  "betas[1",

@@ -3,7 +3,8 @@
  * The trajectory tests compare every step of the engine with the reference
  * of optim_muon.h (two matrices and three loose vectors in one flat buffer)
  * over option schedules that switch on each option and change options
- * mid-run, with both, one or no matrices known.
+ * mid-run, with both, one or no matrices known (the matrices in a muon
+ * group, the rest in an adamw group).
  *
  * The quintic is then checked against what it is known to do (Jordan 2024):
  * it maps every singular value of a normalised matrix into about
@@ -44,8 +45,8 @@ static void test_trajectories(void **st) {
     muon_compare(ns, MUON_BLOCKS, 2);
     muon_compare(fb, MUON_BLOCKS, 2);
     muon_compare(live, MUON_BLOCKS, 2);
-    muon_compare(fb, MUON_BLOCKS + 1, 1); /* one matrix: the rest is fallback */
-    muon_compare(fb, NULL, 0);            /* no matrices known: all adamw */
+    muon_compare(fb, MUON_BLOCKS + 1, 1); /* one matrix: the rest is adamw */
+    muon_compare(fb, NULL, 0);            /* no matrices known: one adamw group */
 }
 
 /* The matrices move by lr·scale per step in spectral norm (about), far more
@@ -72,8 +73,8 @@ static void engine_ns(ol_dtype dt, const double *gin, int r, int c, double *out)
     ol_error err;
     ol_optim opt;
     assert_int_equal(ol_optim_init(&opt, ol_optim_find("muon"), dt, r * c, &err), 0);
-    const ol_optim_block b = {0, r, c};
-    assert_int_equal(ol_optim_set_blocks(&opt, &b, 1, &err), 0);
+    const ol_optim_param b = {.offset = 0, .rows = r, .cols = c, .matrix = 1};
+    assert_int_equal(ol_optim_set_params(&opt, &b, 1, 1, &err), 0);
     const double one[1] = {1}, zero[1] = {0};
     assert_int_equal(ol_optim_set(&opt, "lr", one, &err), 0);
     assert_int_equal(ol_optim_set(&opt, "momentum", zero, &err), 0);
@@ -170,11 +171,16 @@ static void test_converges(void **st) {
         ol_error err;
         ol_optim opt;
         assert_int_equal(ol_optim_init(&opt, ol_optim_find("muon"), type, NQ, &err), 0);
-        const ol_optim_block b = {0, R, C};
-        assert_int_equal(ol_optim_set_blocks(&opt, &b, 1, &err), 0);
+        /* W in a muon group, the bias in an adamw group (lr 0.02, no decay). */
+        const ol_optim_param p[2] = {{.offset = 0, .rows = R, .cols = C, .matrix = 1},
+                                     {.offset = R * C, .rows = 1, .cols = R, .group = 1}};
+        const double muon[1] = {0}, adamw[1] = {1};
+        muon_group_set(&opt, -1, "use", adamw);
+        assert_int_equal(ol_optim_set_params(&opt, p, 2, 2, &err), 0);
+        muon_group_set(&opt, 0, "use", muon);
         const double fwd[1] = {0}, flr[1] = {0.02};
-        assert_int_equal(ol_optim_set(&opt, "fallback_weight_decay", fwd, &err), 0);
-        assert_int_equal(ol_optim_set(&opt, "fallback_lr", flr, &err), 0);
+        muon_group_set(&opt, 1, "weight_decay", fwd);
+        muon_group_set(&opt, 1, "lr", flr);
         const int64_t shape[1] = {NQ};
         ol_tensor w, g;
         assert_int_equal(ol_tensor_zeros(&w, type, 1, shape, &err), 0);
@@ -184,7 +190,7 @@ static void test_converges(void **st) {
         const int steps = 600;
         for (int t = 1; t <= steps; t++) {
             const double lr[1] = {0.05 * (1 - (t - 1.0) / steps)};
-            assert_int_equal(ol_optim_set(&opt, "lr", lr, &err), 0);
+            muon_group_set(&opt, 0, "lr", lr);
             for (int64_t e = 0; e < NQ; e++)
                 ol_tensor_set(&g, &e, ol_tensor_get(&w, &e) - target[e]);
             assert_int_equal(ol_optim_step(&opt, &w, &g, NAN, 0, &err), 0);
@@ -200,24 +206,32 @@ static void test_converges(void **st) {
     }
 }
 
-/* ---- blocks rejected with their reasons ---- */
-static void test_bad_blocks(void **st) {
+/* ---- parameters rejected with their reasons ---- */
+static void test_bad_params(void **st) {
     (void)st;
     ol_error err;
     ol_optim opt;
     assert_int_equal(ol_optim_init(&opt, ol_optim_find("muon"), OL_F32, 20, &err), 0);
-    const ol_optim_block overlap[2] = {{0, 3, 3}, {8, 2, 2}};
-    assert_int_equal(ol_optim_set_blocks(&opt, overlap, 2, &err), -1);
+    const ol_optim_param overlap[2] = {{.offset = 0, .rows = 3, .cols = 3, .matrix = 1},
+                                       {.offset = 8, .rows = 2, .cols = 2, .matrix = 1}};
+    assert_int_equal(ol_optim_set_params(&opt, overlap, 2, 1, &err), -1);
     assert_non_null(strstr(err.msg, "overlap"));
-    const ol_optim_block outside[1] = {{10, 3, 4}};
-    assert_int_equal(ol_optim_set_blocks(&opt, outside, 1, &err), -1);
+    const ol_optim_param outside[1] = {{.offset = 10, .rows = 3, .cols = 4, .matrix = 1}};
+    assert_int_equal(ol_optim_set_params(&opt, outside, 1, 1, &err), -1);
     if (!strstr(err.msg, "3x4 at offset 10 does not fit in 20")) fail_msg("%s", err.msg);
-    const ol_optim_block empty[1] = {{0, 0, 4}};
-    assert_int_equal(ol_optim_set_blocks(&opt, empty, 1, &err), -1);
-    const ol_optim_block ok[2] = {{9, 2, 2}, {0, 3, 3}};
-    assert_int_equal(ol_optim_set_blocks(&opt, ok, 2, &err), 0);
-    assert_int_equal(opt.nblocks, 2);
-    assert_int_equal(opt.blocks[0].offset, 0); /* sorted */
+    const ol_optim_param empty[1] = {{.offset = 0, .rows = 0, .cols = 4, .matrix = 1}};
+    assert_int_equal(ol_optim_set_params(&opt, empty, 1, 1, &err), -1);
+    /* a vector in a muon group */
+    const ol_optim_param vec[2] = {{.offset = 0, .rows = 3, .cols = 3, .matrix = 1},
+                                   {.offset = 9, .rows = 1, .cols = 4}};
+    assert_int_equal(ol_optim_set_params(&opt, vec, 2, 1, &err), -1);
+    if (!strstr(err.msg, "offset 9 (4 elements) is not a matrix")) fail_msg("%s", err.msg);
+    const ol_optim_param ok[2] = {{.offset = 9, .rows = 2, .cols = 2, .matrix = 1},
+                                  {.offset = 0, .rows = 3, .cols = 3, .matrix = 1}};
+    assert_int_equal(ol_optim_set_params(&opt, ok, 2, 1, &err), 0);
+    assert_int_equal(opt.nparams, 2);
+    assert_int_equal(opt.params[0].offset, 0); /* sorted */
+    assert_int_equal(opt.params[1].offset, 9);
     ol_optim_free(&opt);
 }
 
@@ -225,7 +239,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trajectories), cmocka_unit_test(test_moves),
         cmocka_unit_test(test_ns_band),      cmocka_unit_test(test_ns_orthogonal),
-        cmocka_unit_test(test_converges),    cmocka_unit_test(test_bad_blocks),
+        cmocka_unit_test(test_converges),    cmocka_unit_test(test_bad_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,13 +1,14 @@
 /* A step cut into parts that run on several threads (engine/optim/optim.c,
  * run_kernel) must be the step taken on one thread, bit for bit, for every
  * first-order optimizer and its scalar state (sgd's first momentum step,
- * nadam's momentum product, irprop+'s last loss), and nag's lookahead
- * move too. The one-thread kernels are checked against the published
- * rules in test_optim_sgd_family.c, test_optim_adaptive.c and
- * test_optim_registry.c; here sgd with
- * momentum and adam are also checked directly against their rules, written
- * out below, at elements of every part, so that a part that skipped its
- * elements or applied another's offset cannot pass by matching itself.
+ * nadam's momentum product, irprop+'s last loss), nag's lookahead move
+ * and schedule-free's move to the average (ol_optim_eval) too. The
+ * one-thread kernels are checked against the published rules in
+ * test_optim_sgd_family.c, test_optim_adaptive.c, test_optim_registry.c
+ * and test_optim_schedule_free.c; here sgd with momentum and adam are
+ * also checked directly against their rules, written out below, at
+ * elements of every part, so that a part that skipped its elements or
+ * applied another's offset cannot pass by matching itself.
  *
  * Sizes: 8.8 MB of parameters (2.2M f32, 1.1M f64), past the size from
  * which run_kernel cuts every optimizer's step. */
@@ -110,6 +111,8 @@ static const variant variants[] = {
     {"lion", {KV_END}},
     {"nadam", {KV_END}},
     {"radam", {KV_END}},
+    {"sf_adamw", {{"warmup_steps", {3, 0}, 0}, {"r", {1, 0}, 0}, {"weight_decay", {1e-2, 0}, 0}, KV_END}},
+    {"sf_sgd", {{"lr", {0.1, 0}, 0}, {"warmup_steps", {2, 0}, 0}, {"r", {0.5, 0}, 0}, KV_END}},
 };
 
 static void check_variant(const variant *v, ol_dtype dt, int64_t n) {
@@ -124,9 +127,18 @@ static void check_variant(const variant *v, ol_dtype dt, int64_t n) {
     for (int s = 0; s < d->nstate; s++)
         assert_same_bytes(&one.opt.state[s], &two.opt.state[s], n, d->state_names[s], v->name);
     for (int s = 0; s < d->nscalars; s++)
-        if (one.opt.scalars[s] != two.opt.scalars[s]) fail_msg("%s: scalar %d differs", v->name, s);
+        if (one.opt.groups[0].scalars[s] != two.opt.groups[0].scalars[s]) fail_msg("%s: scalar %d differs", v->name, s);
     assert_int_equal(one.opt.t, STEPS);
     assert_int_equal(two.opt.t, STEPS);
+    if (ol_optim_has_modes(&one.opt)) { /* the switch to the average, cut as a step */
+        ol_error err;
+        ol_set_threads(1);
+        assert_int_equal(ol_optim_eval(&one.opt, &one.w, &err), 0);
+        ol_set_threads(2);
+        assert_int_equal(ol_optim_eval(&two.opt, &two.w, &err), 0);
+        ol_set_threads(1);
+        assert_same_bytes(&one.w, &two.w, n, "params in eval mode", v->name);
+    }
     run_free(&one);
     run_free(&two);
 }

@@ -144,6 +144,71 @@ static void adamax_by_hand(void) {
     one_free(&u);
 }
 
+/* adabelief, lr 0.1, eps 0.01, weight_decay 0.5, w = 1, g = 2 then −1
+ * (β1 = 0.9, β2 = 0.999), by the rule with eps inside s and outside:
+ *   t = 1: w = 0.95; m = 0.2; s = 0.001·1.8² + 0.01 = 0.01324;
+ *          w = 0.95 − 0.1·(0.2/0.1)/(sqrt(0.01324/0.001) + 0.01)
+ *            = 0.8951856724033859
+ *   t = 2: w = 0.95·w; m = 0.18 − 0.1 = 0.08;
+ *          s = 0.999·0.01324 + 0.001·1.08² + 0.01 = 0.02439316;
+ *          w = w − 0.1·(0.08/0.19)/(sqrt(0.02439316/0.001999) + 0.01)
+ *            = 0.8384074179259499
+ * At the defaults (lr 1e-3, eps 1e-16) the first step is lr/β1 against g's
+ * sign: m = 0.1g, s = 0.001·(0.9g)² (+1e-16), so m̂ = g, sqrt(ŝ) = 0.9|g|
+ * and w = 1 − 1e-3/0.9. */
+static void adabelief_by_hand(void) {
+    one u;
+    one_init(&u, "adabelief", 1);
+    one_set(&u, "lr", 0.1);
+    one_set(&u, "eps", 0.01);
+    one_set(&u, "weight_decay", 0.5);
+    u.wd[0] = 1;
+    u.gd[0] = 2;
+    one_step(&u);
+    const double *m = ol_tensor_data(&u.opt.state[0]), *s = ol_tensor_data(&u.opt.state[1]);
+    assert_float_equal(m[0], 0.2, 1e-15);
+    assert_float_equal(s[0], 0.01324, 1e-15);
+    assert_float_equal(u.wd[0], 0.8951856724033859, 1e-14);
+    u.gd[0] = -1;
+    one_step(&u);
+    assert_float_equal(m[0], 0.08, 1e-15);
+    assert_float_equal(s[0], 0.02439316, 1e-15);
+    assert_float_equal(u.wd[0], 0.8384074179259499, 1e-14);
+    one_free(&u);
+
+    one_init(&u, "adabelief", 1);
+    u.wd[0] = 1;
+    u.gd[0] = 2;
+    one_step(&u);
+    assert_float_equal(u.wd[0], 1 - 1e-3 / 0.9, 1e-15);
+    one_free(&u);
+}
+
+/* yogi at its defaults (lr 0.01, β1 = 0.9, β2 = 0.999, eps 1e-3, v from
+ * 1e-6, m from 0), w = 1, g = 2 then 0.01:
+ *   t = 1: m = 0.2; v < g², so v = 1e-6 + 0.001·4 = 0.004001;
+ *          w = 1 − 0.01·0.2/(sqrt(0.004001) + 1e-3) = 0.9688732707982631
+ *   t = 2: m = 0.18 + 0.001 = 0.181; v > g² = 1e-4, so
+ *          v = 0.004001 − 0.001·1e-4 = 0.0040009;
+ *          w = w − 0.01·0.181/(sqrt(0.0040009) + 1e-3) = 0.9407032343099662 */
+static void yogi_by_hand(void) {
+    one u;
+    one_init(&u, "yogi", 1);
+    u.wd[0] = 1;
+    u.gd[0] = 2;
+    one_step(&u);
+    const double *m = ol_tensor_data(&u.opt.state[0]), *v = ol_tensor_data(&u.opt.state[1]);
+    assert_float_equal(m[0], 0.2, 1e-15);
+    assert_float_equal(v[0], 0.004001, 1e-15);
+    assert_float_equal(u.wd[0], 0.9688732707982631, 1e-14);
+    u.gd[0] = 0.01;
+    one_step(&u);
+    assert_float_equal(m[0], 0.181, 1e-15);
+    assert_float_equal(v[0], 0.0040009, 1e-15);
+    assert_float_equal(u.wd[0], 0.9407032343099662, 1e-14);
+    one_free(&u);
+}
+
 static void muon_at_defaults(void) { muon_compare(NULL, MUON_BLOCKS, 2); }
 
 /* The closure methods on f(w) = ½ wᵀQw − bᵀw with exact products Qv, from
@@ -284,7 +349,7 @@ static void hessian_free_by_hand(void) {
     assert_near2("hessian_free", w, want, 1e-12);
     const ol_optim_option *damping = ol_optim_find_option(opt.desc, "damping");
     assert_non_null(damping);
-    assert_float_equal(opt.o[damping->slot], 2.0 / 3.0, 1e-15);
+    assert_float_equal(opt.groups[0].o[damping->slot], 2.0 / 3.0, 1e-15);
     ol_optim_free(&opt);
 }
 
@@ -310,7 +375,11 @@ static const step_check CHECKS[] = {
     {"nadam", ref_nadam, 0, NULL},
     {"radam", ref_radam, 0, NULL},
     {"adamax", ref_adamax, 0, adamax_by_hand},
+    {"adabelief", ref_adabelief, 0, adabelief_by_hand},
+    {"yogi", ref_yogi, 0, yogi_by_hand},
     {"lion", ref_lion, 0, NULL},
+    {"sf_adamw", ref_sf_adamw, 0, NULL},
+    {"sf_sgd", ref_sf_sgd, 0, NULL},
     {"muon", NULL, 0, muon_at_defaults},
     {"newton", NULL, 0, newton_by_hand},
     {"cg", NULL, 0, cg_by_hand},
@@ -336,6 +405,8 @@ static const rule RULES[] = {
     {"sgd", "nesterov", {1}, "option 'nesterov' needs momentum > 0 and dampening = 0"},
     {"adaptive_gains", "gain_min", {20}, "option 'gain_min' must be <= gain_max, got 20 > 10"},
     {"adaptive_gains", "gain_max", {0.05}, "option 'gain_min' must be <= gain_max, got 0.1 > 0.05"},
+    {"rmsprop", "gain_min", {20}, "option 'gain_min' must be <= gain_max, got 20 > 10"},
+    {"rmsprop", "gain_max", {0.05}, "option 'gain_min' must be <= gain_max, got 0.1 > 0.05"},
     {"rprop", "etas", {1.5, 2},
      "option 'etas' must satisfy 0 < eta_minus < 1 < eta_plus, got {1.5, 2}"},
     {"rprop", "etas", {0.5, 0.9},
@@ -352,6 +423,10 @@ static const rule RULES[] = {
     {"lbfgs", "history_size", {1.5},
      "options 'max_iter', 'max_eval' and 'history_size' must be integers"},
     {"hessian_free", "cg_iters", {2.5}, "option 'cg_iters' must be an integer"},
+    {"sf_adamw", "warmup_steps", {2.5}, "option 'warmup_steps' must be an integer, got 2.5"},
+    {"sf_adamw", "betas", {0, 0.999},
+     "option 'betas' element 1 must be > 0: the average x = y + (1 - 1/beta1)(z - y) divides by it"},
+    {"sf_sgd", "warmup_steps", {0.5}, "option 'warmup_steps' must be an integer, got 0.5"},
 };
 #define NRULES ((int)(sizeof RULES / sizeof RULES[0]))
 
@@ -368,14 +443,14 @@ static int count_options(const pub_optim *p) {
 static void expect_refused(ol_optim *opt, const char *name, const double *v, const char *want) {
     ol_error err = {{0}};
     double before[OL_OPTIM_MAXSLOTS];
-    memcpy(before, opt->o, sizeof before);
+    memcpy(before, opt->groups[0].o, sizeof before);
     if (ol_optim_set(opt, name, v, &err) != -1)
         fail_msg("%s.%s = {%g, %g} was accepted, want \"%s\"", opt->desc->name, name, v[0], v[1],
                  want);
     if (strcmp(err.msg, want) != 0)
         fail_msg("%s.%s = {%g, %g}: got \"%s\", want \"%s\"", opt->desc->name, name, v[0], v[1],
                  err.msg, want);
-    assert_memory_equal(before, opt->o, sizeof before);
+    assert_memory_equal(before, opt->groups[0].o, sizeof before);
 }
 
 /* A published range: bounds and which are excluded. */
@@ -494,33 +569,46 @@ static void test_kind(void **st) {
         const int prep_pair = !d->prepare_f32 == !d->prepare_f64;
         switch (d->kind) {
         case OL_OPTIM_FUSED:
-            if (!steps || !prep_pair || d->workspace || d->closure_step || d->priv_free)
+            if (!steps || !prep_pair || d->workspace || d->state_len || d->closure_step ||
+                d->priv_free)
                 fail_msg("%s: a fused optimizer has step_f32/f64 (and maybe prepare_f32/f64), "
-                         "no workspace, closure_step or priv_free",
+                         "no workspace, state_len, closure_step or priv_free",
                          d->name);
             break;
-        case OL_OPTIM_MATRIX:
-            if (!steps || !d->workspace || d->prepare_f32 || d->prepare_f64 || d->closure_step ||
-                d->priv_free)
-                fail_msg("%s: a matrix optimizer has step_f32/f64 and workspace, no prepare, "
-                         "closure_step or priv_free",
+        case OL_OPTIM_TENSOR:
+            if (!steps || d->prepare_f32 || d->prepare_f64 || d->closure_step || d->priv_free ||
+                (d->init && d->state_len))
+                fail_msg("%s: a per-tensor optimizer has step_f32/f64 (and maybe workspace and "
+                         "state_len), no prepare, closure_step or priv_free, and init only "
+                         "with full-length state",
                          d->name);
             break;
         case OL_OPTIM_CLOSURE:
             if (!no_steps || !d->closure_step || d->prepare_f32 || d->prepare_f64 || d->workspace ||
-                d->init)
+                d->init || d->state_len)
                 fail_msg("%s: a closure method has closure_step, no step_f32/f64, prepare, "
-                         "workspace or init",
+                         "workspace, state_len or init",
                          d->name);
             break;
         default:
             fail_msg("%s: no kind", d->name);
         }
+        /* the mode switch: all four kernels or none, fused optimizers only */
+        const int modes = !!d->to_eval_f32 + !!d->to_eval_f64 + !!d->to_train_f32 + !!d->to_train_f64;
+        if (modes != 0 && (modes != 4 || d->kind != OL_OPTIM_FUSED))
+            fail_msg("%s: a fused optimizer with modes has to_eval_f32/f64 and to_train_f32/f64", d->name);
         /* what the engine decides from the kind */
         ol_error err;
         ol_optim opt;
         assert_int_equal(ol_optim_init(&opt, d, OL_F32, 1 << 16, &err), 0);
-        assert_int_equal(ol_optim_uses_blocks(&opt), p->kind == OL_OPTIM_MATRIX);
+        /* one group, one vector over the whole buffer; full-length state
+         * unless the optimizer sizes it per tensor */
+        assert_int_equal(opt.ngroups, 1);
+        assert_int_equal(opt.nparams, 1);
+        assert_true(opt.params[0].offset == 0 && opt.params[0].rows == 1 &&
+                    opt.params[0].cols == 1 << 16 && !opt.params[0].matrix);
+        for (int k = 0; k < d->nstate && !d->state_len; k++)
+            assert_int_equal(ol_optim_state_numel(&opt, k), 1 << 16);
         assert_int_equal(ol_optim_is_closure(&opt), p->kind == OL_OPTIM_CLOSURE);
         if (p->kind != OL_OPTIM_FUSED) assert_int_equal(ol_optim_step_parts(&opt), 1);
         ol_optim_free(&opt);
@@ -549,9 +637,9 @@ static void test_defaults(void **st) {
                          (int)po->type);
             const int size = po->type == OL_OPT_PAIR ? 2 : 1;
             for (int k = 0; k < size; k++)
-                if (opt.o[op->slot + k] != po->def[k])
+                if (opt.groups[0].o[op->slot + k] != po->def[k])
                     fail_msg("%s.%s defaults to %g (element %d), published %g", d->name, po->name,
-                             opt.o[op->slot + k], k + 1, po->def[k]);
+                             opt.groups[0].o[op->slot + k], k + 1, po->def[k]);
             if (po->type == OL_OPT_ENUM) {
                 char names[8][32];
                 const int nc = split_choices(po->range, names, 8);
@@ -564,7 +652,7 @@ static void test_defaults(void **st) {
                 assert_int_equal(ol_optim_enum_index(op, "nope"), -1);
             }
         }
-        assert_int_equal(ol_optim_check_values(d, opt.o, &err), 0);
+        assert_int_equal(ol_optim_check_values(d, opt.groups[0].o, &err), 0);
         char names[160] = "";
         for (int i = 0; i < d->nstate; i++) {
             assert_non_null(d->state_names[i]);
@@ -630,7 +718,7 @@ static void test_bad_options(void **st) {
                 const ol_optim_option *op = ol_optim_find_option(d, po->name);
                 for (int c = nc - 1; c >= 0; c--) {
                     assert_int_equal(ol_optim_set(&opt, po->name, (double[]){c, 0}, &err), 0);
-                    assert_true(opt.o[op->slot] == c);
+                    assert_true(opt.groups[0].o[op->slot] == c);
                 }
                 break;
             }

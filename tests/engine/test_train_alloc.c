@@ -389,18 +389,45 @@ static void apply(ol_optim *o, const variant *v) {
         if (ol_optim_set(o, v->s[i].k, v->s[i].v, &err)) fail_msg("%s", err.msg);
 }
 
-/* Muon's matrices: the model's 2-D weights, as the binding passes them. */
-static void set_model_blocks(ol_optim *o, const ol_model *m) {
+/* The model's parameter tensors, as the binding passes them: a matrix for
+ * each 2-D weight, a vector for each other tensor. An optimizer with a
+ * per-group rule choice (muon's use) gets two groups, the matrices in
+ * group 1 under the choice in force and the vectors in group 2 with use =
+ * "adamw"; any other optimizer, one group. */
+static void set_model_params(ol_optim *o, const ol_model *m) {
     ol_error err;
-    ol_optim_block b[8];
-    int nb = 0;
+    ol_optim_param p[16];
+    int np = 0, nmat = 0;
+    const ol_optim_option *use = ol_optim_find_option(o->desc, "use");
     for (int k = 0; k < ol_model_nparam_tensors(m); k++) {
         ol_param_info pi;
         ol_model_param_info(m, k, &pi);
-        if (pi.ndim == 2) b[nb++] = (ol_optim_block){pi.offset, pi.shape[0], pi.shape[1]};
+        assert_true(np < 16);
+        int64_t numel = 1;
+        for (int d = 0; d < pi.ndim; d++) numel *= pi.shape[d];
+        if (pi.ndim == 2) {
+            p[np++] = (ol_optim_param){.offset = pi.offset, .rows = pi.shape[0],
+                                       .cols = pi.shape[1], .matrix = 1};
+            nmat++;
+        } else {
+            p[np++] = (ol_optim_param){.offset = pi.offset, .rows = 1, .cols = numel,
+                                       .group = use ? 1 : 0};
+        }
     }
-    assert_true(nb == 2);
-    if (ol_optim_set_blocks(o, b, nb, &err)) fail_msg("set_blocks: %s", err.msg);
+    assert_true(nmat == 2);
+    if (!use) {
+        if (ol_optim_set_params(o, p, np, 1, &err)) fail_msg("set_params: %s", err.msg);
+        return;
+    }
+    /* Group 2 starts with group 1's options: adamw while the vectors join. */
+    ol_optim_field f;
+    const double chosen = o->groups[0].o[use->slot];
+    const double adamw = ol_optim_enum_index(use, "adamw");
+    assert_true(adamw >= 0);
+    assert_int_equal(ol_optim_find_field(o->desc, "use", &f, &err), 0);
+    if (ol_optim_group_set_field(o, -1, f, &adamw, &err) ||
+        ol_optim_set_params(o, p, np, 2, &err) || ol_optim_group_set_field(o, 0, f, &chosen, &err))
+        fail_msg("set_params: %s", err.msg);
 }
 
 #define WARMUP 2
@@ -534,8 +561,15 @@ static long optim_run(const ol_optim_desc *d, const variant *v, ol_dtype dt, int
     long n;
     if (!closure) {
         if (!d->step_f32 || !d->step_f64) fail_msg("%s has no kernel for f32 or f64", d->name);
-        if (blocks) set_model_blocks(&o, t.m);
-        if (threads > 1 && !ol_optim_uses_blocks(&o) && ol_optim_step_parts(&o) != 2)
+        const ol_optim_option *use = ol_optim_find_option(d, "use");
+        if (blocks) {
+            set_model_params(&o, t.m);
+        } else if (d->kind == OL_OPTIM_TENSOR && use) {
+            /* no matrices known: the whole buffer is one adamw vector */
+            const double adamw[2] = {ol_optim_enum_index(use, "adamw"), 0};
+            if (ol_optim_set(&o, "use", adamw, &err)) fail_msg("%s: %s", d->name, err.msg);
+        }
+        if (threads > 1 && d->kind == OL_OPTIM_FUSED && ol_optim_step_parts(&o) != 2)
             fail_msg("%s: the step is not cut at 2 threads", d->name);
         n = fused_run(&o, &t);
     } else if (exact) {
@@ -565,11 +599,11 @@ static void check_optimizer(const ol_optim_desc *d, int threads) {
     for (int i = 0; i < nv; i++)
         for (int k = 0; k < 2; k++) {
             const ol_dtype dt = k ? OL_F64 : OL_F32;
-            /* Matrix optimizers run with their matrices and, at the
-             * defaults, without (everything on the fallback); closure
-             * methods over a model and over a quadratic with exact
-             * curvature products. */
-            const int uses_blocks = d->kind == OL_OPTIM_MATRIX;
+            /* Per-tensor optimizers run over the model's tensors and, at
+             * use = "adamw", over the one vector of the whole buffer (no
+             * matrices known); closure methods over a model and over a
+             * quadratic with exact curvature products. */
+            const int uses_blocks = d->kind == OL_OPTIM_TENSOR;
             for (int alt = 0; alt < 3; alt++) {
                 if (alt && !closure && !(uses_blocks && v[i].ns == 0 && alt == 1)) continue;
                 const int blocks = uses_blocks && !alt, exact = closure && alt == 1;
@@ -611,7 +645,7 @@ static void test_optimizer_steps_allocate_nothing(void **state) {
 /* The counter sees an optimizer's allocations: a closure method's memory
  * is made at its first step, and again when an option sizes it anew
  * (hessian_free's cg_iters raised, lbfgs's history_size changed); a matrix
- * optimizer's scratch is made with its matrices. */
+ * optimizer's scratch is made with its parameter tensors. */
 static void test_counter_is_live(void **state) {
     (void)state;
     ol_error err;
@@ -655,7 +689,7 @@ static void test_counter_is_live(void **state) {
     assert_non_null(muon);
     assert_int_equal(ol_optim_init(&o, muon, OL_F32, ol_model_nparams(t.m), &err), 0);
     const long a = count();
-    set_model_blocks(&o, t.m);
+    set_model_params(&o, t.m);
     assert_true(count() > a);
     ol_optim_free(&o);
     net_free(&t);

@@ -1,8 +1,8 @@
 -- Resuming bit-for-bit: for every first-order optimizer, N epochs, a
 -- checkpoint, then M more epochs in a NEW PROCESS give files byte-identical
 -- to N+M epochs straight (parameters, optimizer state, step count, RNG).
--- The runs shuffle (the RNG matters) and put a schedule on lr that depends
--- on the step (the step count matters).
+-- The runs shuffle (the RNG matters) and put a schedule on each parameter
+-- group's lr that depends on the step (the step count matters).
 local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
 
 local dir = os.tmpname()
@@ -23,9 +23,14 @@ local function setup(name, dtype)
   local ds = ol.data.synthetic{kind = "spirals", n = 75, classes = 3}
   local net = ol.nn.mlp{sizes = {2, 6, 3}, activation = "tanh", dtype = dtype}
   local opt = ol.optim[name](net)
-  local lr0 = opt.lr
+  -- Each group's lr on its own schedule (muon's two groups have their own lr).
   -- (rprop's lr is its initial step size, read at the first step only: it takes no schedule)
-  if lr0 and name ~= "rprop" then opt:schedule("lr", function(t) return lr0 * (1 + 3 / t) end) end
+  if ol.optim.defaults(name).lr and name ~= "rprop" then
+    for _, g in ipairs(opt.groups) do
+      local lr0 = g.lr
+      g:schedule("lr", function(t) return lr0 * (1 + 3 / t) end)
+    end
+  end
   return net, opt, ol.data.loader(ds, {batch_size = 16, shuffle = true, dtype = dtype})
 end
 local function train(net, opt, loader, epochs)

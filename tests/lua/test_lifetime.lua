@@ -24,6 +24,7 @@ local makers = {
   loader = function() return select(2, small_data()) end,
   standardizer = function() return (small_data()):standardize() end,
   PCA = function() return ol.pca.fit(ol.randn(20, 3)) end,
+  average = function() return ol.average.ema(ol.zeros(3)) end,
 }
 
 T.test("getmetatable shows the type's name and methods, never __gc", function()

@@ -107,8 +107,17 @@ T.test("bad options are errors naming the option, at construction and assignment
   T.raises("adadelta: option 'rho' must be in [0, 1], got 1.5",
            function() ol.optim.adadelta(w).rho = 1.5 end)
   T.raises("unknown option 'lrr' for nag; did you mean 'lr'?", function() ol.optim.nag(w).lrr = 1 end)
+  T.raises("bad argument #2 to 'yogi' (option 'initial_accumulator_value' must be >= 0, got -1)",
+           ol.optim.yogi, w, {initial_accumulator_value = -1})
+  T.raises("bad argument #2 to 'rmsprop' (option 'gain_min' must be <= gain_max, got 3 > 2)",
+           ol.optim.rmsprop, w, {gains = true, gain_min = 3, gain_max = 2})
+  T.raises("rmsprop: option 'gain_min' must be <= gain_max, got 0.1 > 0.05",
+           function() ol.optim.rmsprop(w).gain_max = 0.05 end)
+  T.raises("bad argument #2 to 'adabelief' (unknown option 'amsgrad'", ol.optim.adabelief, w, {amsgrad = true})
+  T.raises("bad argument #2 to 'adam' (option 'bias_correction' must be a boolean, got number)",
+           ol.optim.adam, w, {bias_correction = 0})
   T.raises("field 't' is read-only", function() ol.optim.nag(w).t = 3 end)
-  T.raises("bad argument #1 to 'sgd' (tensor or model expected, got number)", ol.optim.sgd, 3)
+  T.raises("bad argument #1 to 'sgd' (tensor, model or list of groups expected, got number)", ol.optim.sgd, 3)
   T.raises("bad argument #2 to 'sgd' (options table expected, got string)", ol.optim.sgd, w, "x")
 end)
 
@@ -204,7 +213,7 @@ T.test("state views, reset, t", function()
   local names = {}
   for k in pairs(ol.optim.rmsprop(w):state()) do names[#names + 1] = k end
   table.sort(names)
-  T.eq(table.concat(names, ","), "grad_avg,momentum_buffer,square_avg")
+  T.eq(table.concat(names, ","), "gains,grad_avg,momentum_buffer,prev_grad,square_avg")
 end)
 
 T.test("schedules: f(t) before each step, t from 1, through the checks", function()
@@ -226,6 +235,36 @@ T.test("schedules: f(t) before each step, t from 1, through the checks", functio
   r:schedule("etas", function(t) return {0.5, 1 + 0.1 * t} end)
   r:step(vec({1}))
   T.near_all(r.etas, {0.5, 1.1}, 1e-15)
+end)
+
+T.test("rmsprop gains, adam without bias correction, yogi, adabelief: first steps by hand", function()
+  -- rmsprop{gains}: gains 1 at the first step (no previous gradient), then
+  -- 1.05 when the sign is kept, 1.05*0.95 when it flips
+  local w = vec({1})
+  local r = ol.optim.rmsprop(w, {lr = 0.01, alpha = 0.5, gains = true})
+  r:step(vec({2}))   -- v = 2: w = 1 - 0.01*2/sqrt(2)
+  T.near(w[1], 1 - 0.02 / (math.sqrt(2) + 1e-8), 1e-15)
+  r:step(vec({2}))   -- v = 3, gain 1.05
+  T.near(w[1], 1 - 0.02 / (math.sqrt(2) + 1e-8) - 0.01 * 1.05 * 2 / (math.sqrt(3) + 1e-8), 1e-15)
+  r:step(vec({-2}))  -- v = 3.5, gain 0.9975
+  T.near(w[1], 1 - 0.02 / (math.sqrt(2) + 1e-8) - 0.021 / (math.sqrt(3) + 1e-8)
+                 + 0.01 * 0.9975 * 2 / (math.sqrt(3.5) + 1e-8), 1e-15)
+  T.near_all(r:state().gains, {0.9975}, 1e-15)
+  T.near_all(r:state().prev_grad, {-2})
+  -- adam{bias_correction = false}: m = 0.1 g, v = 0.001 g^2
+  w = vec({1})
+  ol.optim.adam(w, {lr = 0.1, bias_correction = false}):step(vec({2}))
+  T.near(w[1], 1 - 0.1 * 0.2 / (math.sqrt(0.004) + 1e-8), 1e-15)
+  -- yogi at its defaults: m = 0.2, v = 1e-6 + 0.001*4
+  w = vec({1})
+  local y = ol.optim.yogi(w)
+  y:step(vec({2}))
+  T.near(w[1], 1 - 0.01 * 0.2 / (math.sqrt(0.004001) + 1e-3), 1e-15)
+  T.near_all(y:state().exp_avg_sq, {0.004001}, 1e-15)
+  -- adabelief at its defaults: the first step is lr/beta1 against the sign of g
+  w = vec({1})
+  ol.optim.adabelief(w):step(vec({-3}))
+  T.near(w[1], 1 + 1e-3 / 0.9, 1e-15)
 end)
 
 T.test("rmsprop, adadelta, adaptive_gains: first steps by hand", function()

@@ -1,8 +1,8 @@
 -- ol.optim's adam family, lion and muon from Lua: trajectories against the
 -- published rules written here in plain Lua arithmetic, options as live
 -- fields (betas as a pair), state names, errors, and muon on a model
--- (matrices through net:parameters(), the rest through its adamw fallback,
--- options under `fallback`).
+-- (its matrices in group 1, use = "muon"; the rest in group 2, use =
+-- "adamw", from adamw's defaults and the options under `fallback`).
 local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
 local ol = require "optlua"
 
@@ -119,9 +119,14 @@ T.test("torch's defaults", function()
   T.eq(d("radam").lr, 1e-3); T.eq(d("adamax").lr, 2e-3)
   T.eq(d("lion").lr, 1e-4); T.eq(d("lion").betas[2], 0.99)
   T.eq(d("adam").betas[1], 0.9); T.eq(d("adam").betas[2], 0.999); T.eq(d("adam").eps, 1e-8)
-  local m = d("muon")
+  local m = ol.optim.defaults("muon")
   T.eq(m.lr, 0.02); T.eq(m.momentum, 0.95); T.eq(m.nesterov, true); T.eq(m.ns_steps, 5)
-  T.eq(m.weight_decay, 0); T.eq(m.fallback_lr, 1e-3); T.eq(m.fallback_weight_decay, 1e-2)
+  T.eq(m.weight_decay, 0); T.eq(m.use, "muon")
+  T.eq(ol.optim.muon(ol.zeros(2, 2)):options().lr, 0.02, "a matrix: one muon group")
+  -- a vector is one adamw group, from adamw's defaults (not muon's)
+  local v = d("muon")
+  T.eq(v.use, "adamw"); T.eq(v.lr, 1e-3); T.eq(v.weight_decay, 1e-2)
+  T.eq(v.betas[1], 0.9); T.eq(v.betas[2], 0.999); T.eq(v.eps, 1e-8); T.eq(v.amsgrad, false)
 end)
 
 T.test("betas is a live pair; bad values name the option", function()
@@ -138,9 +143,14 @@ T.test("betas is a live pair; bad values name the option", function()
            function() ol.optim.lion(w, {lr = -1}) end)
   T.raises("bad argument #2 to 'nadam' (unknown option 'momentum'; did you mean 'momentum_decay'?)",
            function() ol.optim.nadam(w, {momentum = 0.9}) end)
-  T.raises("option 'ns_steps' must be an integer", function() ol.optim.muon(w, {ns_steps = 1.5}) end)
-  T.raises("bad argument #2 to 'muon' (unknown option 'fallback_lrr'; did you mean 'fallback_lr'?)",
+  T.raises("option 'ns_steps' must be an integer",
+           function() ol.optim.muon(ol.zeros(2, 2), {ns_steps = 1.5}) end)
+  T.raises("bad argument #2 to 'muon' (unknown option 'lrr'; did you mean 'lr'?)",
            function() ol.optim.muon(w, {fallback = {lrr = 1}}) end)
+  T.raises("bad argument #2 to 'muon' (option 'fallback' must be a table of adamw options)",
+           function() ol.optim.muon(w, {fallback = 0.1}) end)
+  T.raises("bad argument #2 to 'adam' (unknown option 'fallback' (only muon has a fallback))",
+           function() ol.optim.adam(w, {fallback = {lr = 1}}) end)
 end)
 
 T.test("state names and reset", function()
@@ -200,7 +210,7 @@ T.test("muon on a 2-D tensor: one step is -lr*scale*p^5(1)*u/|u| (both orientati
   end
 end)
 
-T.test("muon on a model: weights by Newton-Schulz, biases by the adamw fallback", function()
+T.test("muon on a model: weights by Newton-Schulz (group 1), biases by adamw (group 2)", function()
   ol.seed(7)
   local net = ol.nn.mlp{sizes = {3, 4, 2}, activation = "tanh", dtype = "f64"}
   local x = ol.randn(5, 3, "f64")
@@ -208,8 +218,15 @@ T.test("muon on a model: weights by Newton-Schulz, biases by the adamw fallback"
   local before = {}
   for _, p in ipairs(net:parameters()) do before[p.name] = p.tensor:clone() end
   local opt = ol.optim.muon(net, {lr = 0.05, fallback = {lr = 0.1, weight_decay = 0}})
-  T.eq(opt.fallback_lr, 0.1)
-  T.eq(opt.fallback_weight_decay, 0)
+  local g1, g2 = opt.groups[1], opt.groups[2]
+  T.eq(#opt.groups, 2)
+  T.eq(g1.use, "muon"); T.eq(g1.lr, 0.05); T.eq(g1.weight_decay, 0)
+  T.eq(table.concat(g1.params, " "), "1.weight 3.weight")
+  T.eq(g2.use, "adamw"); T.eq(g2.lr, 0.1); T.eq(g2.weight_decay, 0)
+  T.eq(table.concat(g2.params, " "), "1.bias 3.bias")
+  T.eq(g2.momentum, 0.95, "group 2 holds muon's other options at their defaults")
+  T.raises("option 'lr' differs between the groups", function() return opt.lr end)
+  T.eq(opt.momentum, 0.95)
   net:zero_grad()
   net:evaluate(x, y, "mse")
   local grads = {}
@@ -232,11 +249,31 @@ T.test("muon on a model: weights by Newton-Schulz, biases by the adamw fallback"
       T.ok(ss > 0.68 ^ 2 * k and ss < 1.21 ^ 2 * k, p.name .. ": sum of s^2 = " .. ss)
     end
   end
-  -- with the fallback's lr at 0 the biases stay put
-  opt.fallback_lr = 0
+  -- with group 2's lr at 0 the biases stay put, and the weights move
+  opt.groups[2].lr = 0
+  T.eq(opt.groups[1].lr, 0.05)
   local b = net:parameters()[2].tensor:clone()
+  local wt = net:parameters()[1].tensor:clone()
   net:zero_grad(); net:evaluate(x, y, "mse"); opt:step()
   T.near_all(net:parameters()[2].tensor, b:totable(), 0)
+  T.ok((net:parameters()[1].tensor - wt):abs():max() > 1e-4, "the weights moved")
+end)
+
+T.test("muon with explicit groups: an adamw group starts from adamw's defaults and fallback", function()
+  local net = ol.nn.mlp{sizes = {3, 4, 2}, dtype = "f64"}
+  local opt = ol.optim.muon({
+    {params = net:select("weight$")},
+    {params = net:select("bias$"), use = "adamw", betas = {0.8, 0.9}},
+  }, {lr = 0.05, momentum = 0.9, fallback = {weight_decay = 0.5}})
+  local g1, g2 = opt.groups[1], opt.groups[2]
+  T.eq(g1.lr, 0.05); T.eq(g1.momentum, 0.9); T.eq(g1.use, "muon")
+  -- not the second argument's lr and momentum: adamw's lr, fallback's weight_decay, its own betas
+  T.eq(g2.lr, 1e-3); T.eq(g2.momentum, 0.95); T.eq(g2.weight_decay, 0.5)
+  T.eq(g2.betas[1], 0.8); T.eq(g2.betas[2], 0.9); T.eq(g2.use, "adamw")
+  T.raises('bad argument #1 to \'muon\' (group 2: the parameter at offset 12 (4 elements) is not a matrix: muon orthogonalises 2-D weights; put it in a group with use = "adamw")', function()
+    ol.optim.muon({{params = net:select("weight$")}, {params = net:select("bias$"), use = "muon"}})
+  end)
+  T.eq(ol.optim.kind("muon"), "tensor")
 end)
 
 T.test("muon trains a small mlp", function()

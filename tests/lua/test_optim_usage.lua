@@ -32,7 +32,7 @@ T.test("ol.optim.kind: closure for the methods that need opt:step(closure)", fun
   -- they call many times; muon works on the 2-D weights; the rest are one
   -- pass over the flat parameters.
   local want = {newton = "closure", cg = "closure", lbfgs = "closure", hessian_free = "closure",
-                muon = "matrix"}
+                muon = "tensor"}
   for _, name in ipairs(ol.optim.list()) do
     T.eq(ol.optim.kind(name), want[name] or "fused", name)
   end
@@ -55,7 +55,7 @@ T.test("tostring(opt) shows its name and its live options", function()
   T.ok(tostring(adam):find(" f64, 2 parameters, t = 0$"), tostring(adam))
 end)
 
-T.test("pairs(opt) gives the options, then t, name, dtype and params", function()
+T.test("pairs(opt) gives the options, then t, name, dtype, params, groups and mode", function()
   local w = ol.zeros(3)
   local opt = ol.optim.nag(w, {lr = 0.5})
   local keys, seen = {}, {}
@@ -63,8 +63,13 @@ T.test("pairs(opt) gives the options, then t, name, dtype and params", function(
     keys[#keys + 1] = k
     seen[k] = v
   end
-  T.eq(table.concat(keys, " "), "lr momentum t name dtype params")
+  T.eq(table.concat(keys, " "), "lr momentum t name dtype params groups mode")
+  T.eq(#seen.groups, 1, "a tensor is one group")
+  T.eq(seen.groups[1].lr, 0.5)
+  T.eq(table.concat(seen.groups[1].params, " "), "params")
+  T.raises("nag: field 'groups' is read-only", function() opt.groups = {} end)
   T.eq(seen.lr, 0.5); T.eq(seen.momentum, 0.9); T.eq(seen.t, 0); T.eq(seen.name, "nag")
+  T.eq(seen.mode, "train", "an optimizer without modes is always in train mode")
   T.eq(seen.dtype, "f32")
   T.ok(rawequal(opt.params, w), "opt.params is the tensor it updates")
   T.raises("nag: field 'params' is read-only", function() opt.params = ol.zeros(3) end)

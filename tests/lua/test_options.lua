@@ -136,6 +136,8 @@ local TAKES_OPTIONS = {
   ["ol.fn.quadratic"] = {1, "quadratic", "conds", "cond", ol.fn.quadratic},
   ["ol.print_options"] = {1, "print_options", "edg", "edge", ol.print_options},
   ["ol.inspect"] = {2, "inspect", "dpeth", "depth", function(o) return ol.inspect({}, o) end},
+  ["ol.average.ema"] = {2, "ema", "decya", "decay", function(o) return ol.average.ema(net, o) end},
+  ["ol.average.swa"] = {2, "swa", "evrey", "every", function(o) return ol.average.swa(net, o) end},
 }
 
 -- Every optimizer constructor, from the registry (a new optimizer is
@@ -175,8 +177,11 @@ for path in ([[
   ol.schedule.is_callable ol.schedule.sequence ol.schedule.value_at
   comparison:table
   model:backward model:dtype model:evaluate model:forward model:grads model:layers model:loss
-  model:num_params model:parameters model:params model:predict model:sizes model:to model:zero_grad
-  optimizer:options optimizer:reset optimizer:schedule optimizer:state optimizer:step
+  model:num_params model:parameters model:params model:predict model:select model:sizes model:to
+  model:zero_grad
+  optimizer:eval optimizer:options optimizer:reset optimizer:schedule optimizer:state optimizer:step
+  optimizer:train
+  average:copy_to average:swap average:update
   pca:inverse pca:transform
   reduce_on_plateau:attach reduce_on_plateau:load_state reduce_on_plateau:state reduce_on_plateau:step
   reduce_on_plateau:update reduce_on_plateau:value
@@ -225,6 +230,7 @@ local function library()
     tensor = getmetatable(ol.zeros(1)).__methods,
     model = getmetatable(net).__index,
     optimizer = getmetatable(opt).__methods,
+    average = getmetatable(ol.average.ema(net)).__methods,
     ["ol.data.dataset"] = getmetatable(ds).__methods,
     ["ol.data.loader"] = getmetatable(loader).__methods,
     ["ol.data.standardizer"] = getmetatable(std).__methods,

@@ -37,6 +37,7 @@ ACCESSORS = {
     "ol_l_optim_schedules",  # l_optim.c: apply an optimizer's schedules at step t
     "ol_l_toloader",         # l_data.c: the loader inside its userdata
     "ol_l_todataset",        # l_data.c: the dataset inside its userdata
+    "ol_l_toaverage",        # l_average.c: the weight average inside its userdata
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 DEFINITION = re.compile(r"^(?!static)[A-Za-z_][\w \*]*?\b((?:ol_l|ol_open)_\w+)\(", re.M)

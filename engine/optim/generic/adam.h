@@ -9,7 +9,9 @@
  *   v <- β2·v + (1 − β2)·g²
  *   vmax <- max(vmax, v)                    (amsgrad; the denominator then uses vmax)
  *   w <- w − step·m / (sqrt(v)/sqrt(1 − β2^t) + eps),  step = lr/(1 − β1^t)
- * The bias corrections are computed once per step in double, by the caller.
+ * The bias corrections are computed once per step in double, by the caller;
+ * without them (adam's bias_correction = false) step = lr and the
+ * denominator is sqrt(v) + eps: m and v are used as they are.
  *
  * Included like an optimizer file's two parts: once from the includer's
  * plain part (the coefficients), then by core/generic.h from its generic
@@ -24,8 +26,8 @@ typedef struct ol_adam_coef {
     double b1, b2, eps;
     double l2;          /* coupled weight decay (adam), 0 otherwise */
     double decay;       /* 1 − lr·wd for adamw, 1 otherwise */
-    double step;        /* lr / (1 − β1^t) */
-    double inv_bc2;     /* 1 / sqrt(1 − β2^t) */
+    double step;        /* lr / (1 − β1^t), or lr without bias correction */
+    double inv_bc2;     /* 1 / sqrt(1 − β2^t), or 1 without bias correction */
     double sign;        /* −1 when maximize */
     int amsgrad;
 } ol_adam_coef;
@@ -33,12 +35,12 @@ typedef struct ol_adam_coef {
 /* Coefficients for step t (from 1). */
 static inline ol_adam_coef ol_adam_coef_make(double lr, double b1, double b2, double eps,
                                              double wd, int decoupled, int amsgrad,
-                                             int maximize, int64_t t) {
+                                             int maximize, int bias_correction, int64_t t) {
     ol_adam_coef k = {.b1 = b1, .b2 = b2, .eps = eps, .amsgrad = amsgrad};
     k.l2 = decoupled ? 0 : wd;
     k.decay = decoupled ? 1 - lr * wd : 1;
-    k.step = lr / (1 - pow(b1, (double)t));
-    k.inv_bc2 = 1 / sqrt(1 - pow(b2, (double)t));
+    k.step = bias_correction ? lr / (1 - pow(b1, (double)t)) : lr;
+    k.inv_bc2 = bias_correction ? 1 / sqrt(1 - pow(b2, (double)t)) : 1;
     k.sign = maximize ? -1 : 1;
     return k;
 }
