@@ -52,6 +52,10 @@ static const setting settings[] = {
     {"rmsprop centered+mom", "rmsprop", "centered", 1, "momentum", 0.9, 9},
     {"adagrad", "adagrad", NULL, 0, NULL, 0, 5},
     {"adadelta", "adadelta", NULL, 0, NULL, 0, 7},
+    /* one vector: the diagonal rule (g, w, b, H read; w, b, H written) */
+    {"shampoo (vector)", "shampoo", NULL, 0, NULL, 0, 7},
+    /* one vector: Adam into the scratch (6), then w (3) */
+    {"soap (vector)", "soap", NULL, 0, NULL, 0, 9},
 };
 
 static void run(const char *label, const ol_optim_desc *d, const char *o1, double v1,
