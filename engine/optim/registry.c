@@ -18,7 +18,7 @@ OL_OPTIM(nag)
 OL_OPTIM(adaptive_gains)
 OL_OPTIM(rprop)
 OL_OPTIM(rmsprop)
-OL_OPTIM(adagrad)
+OL_OPTIM(adagrad) /* per tensor (full_matrix), kept here in README's order */
 OL_OPTIM(adadelta)
 OL_OPTIM(adam)
 OL_OPTIM(adamw)

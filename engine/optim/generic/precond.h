@@ -15,9 +15,11 @@
  *                     on scratch held by the optimizer (a step allocates
  *                     nothing).
  *   ol_precond_apply  out = V·diag(f(λ))·Vᵀ: a matrix function of A from its
- *                     eigendecomposition (shampoo's A^{-1/4}, adagrad's
- *                     (eps·I + A^{1/2})⁻¹).
+ *                     eigendecomposition (shampoo's A^{-1/4}; adagrad needs
+ *                     only its product with g, two GEMVs of its own).
  *
+ * Besides: ol_precond_side (is a side preconditioned under max_precond_dim)
+ * and ol_precond_describe (shampoo's and soap's desc->describe).
  * Every product is a cblas call in the parameters' element type. Included
  * like an optimizer file's two parts: once from the includer's plain part
  * (the sizes), then by core/generic.h from its generic part, once per
