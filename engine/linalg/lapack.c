@@ -61,7 +61,7 @@ int ol_lapack_syevd_work(ol_dtype dt, int vectors, int n, void *a, void *w, void
 /* The scratch of ol_lapack_syevd_work, allocated for this one call. */
 int ol_lapack_syevd(ol_dtype dt, int vectors, int n, void *a, void *w) {
     const int64_t size = ol_lapack_syevd_size(dt, vectors, n);
-    if (size < 0) return -3; /* only a bad n fails the query */
+    if (size < 0) return -4; /* only a bad n (LAPACKE's argument 4) fails the query */
     void *work = malloc((size_t)(size > 0 ? size : 1) * ol_dtype_size(dt));
     if (!work) return OL_LAPACK_NOMEM;
     const int info = ol_lapack_syevd_work(dt, vectors, n, a, w, work);
@@ -114,7 +114,7 @@ int ol_lapack_qr_work(ol_dtype dt, int m, int n, void *a, void *rdiag, void *wor
 /* The scratch of ol_lapack_qr_work, allocated for this one call. */
 int ol_lapack_qr(int m, int n, double *a, double *rdiag) {
     const int64_t size = ol_lapack_qr_size(OL_F64, m, n);
-    if (size < 0) return -2; /* only bad sizes fail the queries */
+    if (size < 0) return m < 0 ? -2 : -3; /* only a bad m or n fails the queries */
     double *work = malloc((size_t)(size > 0 ? size : 1) * sizeof *work);
     if (!work) return OL_LAPACK_NOMEM;
     const int info = ol_lapack_qr_work(OL_F64, m, n, a, rdiag, work);
