@@ -290,6 +290,9 @@ void ol_optim_free(ol_optim *opt);
  * optimizer's rules, then assigns; on failure nothing changes and err reads
  * "option 'lr' must be >= 0, got -1" or "unknown option 'lrr' for sgd". */
 int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err);
+/* One option's value(s) v against its own type and range, not the rules
+ * between options; 0, or -1 with err naming the option. */
+int ol_optim_check_option(const ol_optim_option *op, const double *v, ol_error *err);
 /* Like ol_optim_set for a whole value array (construction): checks all, then copies. */
 int ol_optim_check_values(const ol_optim_desc *d, const double *o, ol_error *err);
 /* The values o (already checked) in element type dt: for f32, a number
