@@ -663,12 +663,14 @@ static int l_gc(lua_State *L) {
 }
 
 /* The option value at the top of the stack (popped) as the listing shows
- * it, into buf: numbers to 6 digits, "true", "irprop-", "{0.9, 0.999}". */
+ * it, into buf: numbers to 6 digits, "true", "irprop-", "{0.9, 0.999}",
+ * "nil" (soap's shampoo_beta not given). */
 static void value_text(lua_State *L, char *buf, size_t size) {
     buf[0] = 0;
     switch (lua_type(L, -1)) {
     case LUA_TNUMBER: snprintf(buf, size, "%.6g", lua_tonumber(L, -1)); break;
     case LUA_TBOOLEAN: snprintf(buf, size, "%s", lua_toboolean(L, -1) ? "true" : "false"); break;
+    case LUA_TNIL: snprintf(buf, size, "nil"); break;
     case LUA_TTABLE: {
         char part[40];
         strncat(buf, "{", size - 1);

@@ -10,6 +10,8 @@ T.test("soap's shampoo_beta: nil follows betas[2], a number is kept", function()
   T.eq(ol.optim.defaults("soap").shampoo_beta, nil)
   local opt = ol.optim.soap(ol.tensor({1, 2, 3}, "f64"))
   T.eq(opt.shampoo_beta, nil)
+  T.ok(tostring(opt):find("shampoo_beta=nil,", 1, true), tostring(opt))
+  T.ok(tostring(ol.optim.list()):find("shampoo_beta=nil", 1, true), "the listing shows nil")
   opt.shampoo_beta = 0.9
   T.eq(opt.shampoo_beta, 0.9)
   opt.shampoo_beta = nil
