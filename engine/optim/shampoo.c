@@ -19,6 +19,10 @@
  *
  * This is API.md's rule; the paper's Algorithm 1 has no momentum (b = P)
  * and recomputes the roots every step (update_every = 1, the default).
+ * With update_every > 1 the roots of t = 1 come from one gradient, L =
+ * eps·I + G₁·G₁ᵀ, and give every direction G₁ misses the factor
+ * eps^{-1/4} (10 at the default eps) until the next refresh: the steps in
+ * between can be far larger than later ones.
  * An eigenvalue below eps, which L ≥ eps·I excludes but rounding can
  * produce, is taken as eps. The roots between refreshes are state, so a
  * checkpoint resumes exactly.
