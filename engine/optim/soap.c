@@ -40,9 +40,10 @@
  *   - the reference computes the eigenvectors and the QR in float32 for
  *     any parameter dtype; here they are in the parameters' dtype (f64
  *     runs are then exact to f64 rounding). The QR is LAPACK's ?geqrf and
- *     ?orgqr, as torch.linalg.qr; the result does not depend on the signs
- *     LAPACK gives the eigenvectors or Q's columns (both enter m and N
- *     twice);
+ *     ?orgqr, as torch.linalg.qr. The step does not depend on the signs of
+ *     the basis vectors: flipping one flips the matching row (column) of
+ *     G' and of m, leaves v, and cancels in N; and Householder QR gives
+ *     the same Q for GG·Q with any column's sign flipped;
  *   - GG's update is written β·GG + (1 − β)·X where torch's lerp_ computes
  *     GG + (1 − β)·(X − GG): equal but for rounding;
  *   - the step and the decay, w <- (w − step·N)·(1 − lr·wd), are one
