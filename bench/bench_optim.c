@@ -60,6 +60,10 @@ static const setting settings[] = {
     {"lars momentum", "lars", NULL, 0, NULL, 0, 7},
     /* one vector: g, w, V read, V written; then g, w, V read, w written */
     {"adafactor (vector)", "adafactor", NULL, 0, NULL, 0, 8},
+    /* one vector: the diagonal rule (g, w, b, H read; w, b, H written) */
+    {"shampoo (vector)", "shampoo", NULL, 0, NULL, 0, 7},
+    /* one vector: Adam into the scratch (6), then w (3) */
+    {"soap (vector)", "soap", NULL, 0, NULL, 0, 9},
 };
 
 static void run(const char *label, const ol_optim_desc *d, const char *o1, double v1,

@@ -305,8 +305,9 @@ void ol_l_checkbroadcast(lua_State *L, const ol_tensor *a, const ol_tensor *b, i
 
 
 /* ---- the option converter ----
- * An option's Lua form: a number, a boolean, an enum choice by name (nil
- * for a "none" choice), a pair as {a, b}; one element of a pair is a
+ * An option's Lua form: a number (nil for "not given" where negative
+ * values mean it, op->negative_is_nil), a boolean, an enum choice by name
+ * (nil for a "none" choice), a pair as {a, b}; one element of a pair is a
  * number. An element that may be none (op->zero_is_none) is nil or a
  * number, nil stored as 0 and 0 read back as nil. */
 
@@ -332,6 +333,11 @@ int ol_l_optim_check_option(lua_State *L, int idx, const ol_optim_option *op, in
     }
     switch (op->type) {
     case OL_OPT_NUMBER:
+        /* nil selects "not given" where negative values mean it (soap's shampoo_beta). */
+        if (lua_isnil(L, idx) && op->negative_is_nil) {
+            v[0] = op->lo;
+            return 0;
+        }
         if (lua_type(L, idx) != LUA_TNUMBER)
             return ol_fail(err, "option '%s' must be a number, got %s", op->name, luaL_typename(L, idx));
         v[0] = lua_tonumber(L, idx);
@@ -388,7 +394,7 @@ int ol_l_optim_check_option(lua_State *L, int idx, const ol_optim_option *op, in
 void ol_l_optim_push_option(lua_State *L, const ol_optim_option *op, const double *v) {
     switch (op->type) {
     case OL_OPT_NUMBER:
-        if (v[0] == 0 && nil_allowed(op, 1)) lua_pushnil(L);
+        if ((v[0] == 0 && nil_allowed(op, 1)) || (op->negative_is_nil && v[0] < 0)) lua_pushnil(L);
         else lua_pushnumber(L, v[0]);
         break;
     case OL_OPT_BOOL: lua_pushboolean(L, v[0] != 0); break;

@@ -27,6 +27,7 @@
 #define OL_OPTIM_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -70,6 +71,10 @@ typedef struct ol_optim_option {
      * machine epsilon of the parameters' type); Lua gives and reads that
      * 0 as nil. 0: no element may be none. */
     int zero_is_none;
+    /* A number whose negative values all mean "not given", which Lua reads
+     * and writes as nil, stored as lo (soap's shampoo_beta: nil follows
+     * betas[2], as the reference's -1 does). */
+    int negative_is_nil;
 } ol_optim_option;
 
 /* Ranges used by most options, for designated initializers:
@@ -204,6 +209,11 @@ typedef struct ol_optim_desc {
      * whose parameters are always the point to evaluate. */
     ol_optim_prep_f32 to_eval_f32, to_train_f32;
     ol_optim_prep_f64 to_eval_f64, to_train_f64;
+    /* Optional: what the optimizer does with opt's parameters that its
+     * options do not show, into buf (len bytes), "" when nothing; the
+     * binding reads it as opt.info (shampoo, soap: the matrices whose side
+     * is longer than max_precond_dim and so uses the identity). */
+    void (*describe)(const struct ol_optim *opt, char *buf, size_t len);
 } ol_optim_desc;
 
 /* min and max for the steps, by a plain comparison: the second operand

@@ -234,7 +234,10 @@ local optim = {
   rmsprop = "RMSprop (Tieleman & Hinton 2012; torch.optim.RMSprop): v <- alpha v + (1 - alpha) g^2, w <- w - lr g / (sqrt(v) + eps).\n"
             .. "  gains = true adds adaptive_gains' per-weight gains (gain_up, gain_down, gain_min, gain_max), updated\n"
             .. "  first: the step is lr gain g / (sqrt(v) + eps); with momentum b <- mu b + gain g / (sqrt(v) + eps), w <- w - lr b.",
-  adagrad = "Adagrad (Duchi et al. 2011): s <- s + g^2, w <- w - lr g / (sqrt(s) + eps).",
+  adagrad = "Adagrad (Duchi et al. 2011): s <- s + g^2, w <- w - lr g / (sqrt(s) + eps).\n"
+            .. "  full_matrix = true (given at construction): per tensor flattened, of at most 4096 elements,\n"
+            .. "  G <- G + g g^T (G starts at initial_accumulator_value I), w <- w - lr (eps I + G^(1/2))^-1 g,\n"
+            .. "  the root by eigendecomposition; lr_decay and weight_decay as in the diagonal rule.",
   adadelta = "Adadelta (Zeiler 2012): step = sqrt(u + eps) / sqrt(v + eps) g with running averages of g^2 and step^2.",
   adam = "Adam (Kingma & Ba 2015): bias-corrected first and second moments; weight_decay is coupled L2.\n"
          .. "  bias_correction = false uses m and v as they are: w <- w - lr m / (sqrt(v) + eps).",
@@ -270,6 +273,16 @@ local optim = {
          .. "  row_var, col_var), V = r c' / max(mean(r), eps[1]); a vector keeps V (variance) as an average\n"
          .. "  of g^2. U = g / max(sqrt(V), eps[1]); w <- w (1 - lr wd) - max(eps[2], RMS(w)) min(lr, 1/sqrt(t))\n"
          .. "  U / max(1, RMS(U)/d). eps = {nil, 1e-3}: nil (or 0) is the machine epsilon of the dtype.",
+  shampoo = "Shampoo (Gupta et al. 2018): per matrix G, L <- L + G G^T, R <- R + G^T G (from eps I);\n"
+            .. "  P = L^(-1/4) G R^(-1/4), the roots by eigendecomposition at t = 1 and every update_every steps;\n"
+            .. "  per vector H <- H + g^2 (from eps), P = g / sqrt(H); b <- momentum b + P, w <- w - lr b.\n"
+            .. "  A side longer than max_precond_dim (given at construction) uses the identity; opt.info names\n"
+            .. "  those matrices.",
+  soap = "SOAP (Vyas et al. 2024, as nikhilvyas/SOAP soap.py): Adam in the eigenbasis of Shampoo's\n"
+         .. "  preconditioner. The first step only sets the bases (w does not move); bases refreshed every\n"
+         .. "  precondition_frequency steps by one power iteration and a QR. shampoo_beta = nil follows\n"
+         .. "  betas[2]. Vectors get plain Adam (precondition_1d = false); a side longer than max_precond_dim\n"
+         .. "  (given at construction) uses the identity, and opt.info names those matrices.",
   cg = "Non-linear conjugate gradient with a line search (Polak-Ribiere by default).",
   lbfgs = "L-BFGS (Nocedal 1980; torch.optim.LBFGS): a quasi-Newton direction from the last history_size steps.",
   newton = "Newton's method with the exact Hessian (small problems), damped, solved by Cholesky.",

@@ -396,6 +396,47 @@ static void hessian_free_by_hand(void) {
     ol_optim_free(&opt);
 }
 
+/* shampoo at its defaults on a 2x2 matrix G = diag(3, 4): L = R = eps·I +
+ * diag(9, 16), so P = diag(3/sqrt(9 + eps), 4/sqrt(16 + eps)) and w moves
+ * by 0.1·P; on a 2-vector g = (3, −4): P = g/sqrt(eps + g²). */
+static void shampoo_by_hand(void) {
+    one u;
+    ol_error err;
+    const double eps = 1e-4;
+    one_init(&u, "shampoo", 6);
+    const ol_optim_param p[2] = {{.offset = 0, .rows = 2, .cols = 2, .matrix = 1},
+                                 {.offset = 4, .rows = 1, .cols = 2}};
+    if (ol_optim_set_params(&u.opt, p, 2, 1, &err)) fail_msg("%s", err.msg);
+    const double g[6] = {3, 0, 0, 4, 3, -4};
+    for (int i = 0; i < 6; i++) u.wd[i] = 1, u.gd[i] = g[i];
+    one_step(&u);
+    const double want[6] = {1 - 0.1 * 3 / sqrt(9 + eps), 1, 1, 1 - 0.1 * 4 / sqrt(16 + eps),
+                            1 - 0.1 * 3 / sqrt(9 + eps), 1 + 0.1 * 4 / sqrt(16 + eps)};
+    for (int i = 0; i < 6; i++) assert_float_equal(u.wd[i], want[i], 1e-14);
+    one_free(&u);
+}
+
+/* soap at its defaults on a 2-vector: the first step leaves w alone; the
+ * second is Adam's first (s = 1) with lr·sqrt(1 − β2)/(1 − β1), then the
+ * decoupled decay w·(1 − lr·wd). */
+static void soap_by_hand(void) {
+    one u;
+    one_init(&u, "soap", 2);
+    u.wd[0] = u.wd[1] = 1;
+    u.gd[0] = 3;
+    u.gd[1] = -0.5;
+    one_step(&u);
+    assert_true(u.wd[0] == 1 && u.wd[1] == 1);
+    one_step(&u);
+    const double lr = 3e-3, b = 0.95, eps = 1e-8, wd = 0.01;
+    for (int i = 0; i < 2; i++) {
+        const double g = u.gd[i], m = (1 - b) * g, v = (1 - b) * g * g;
+        const double w1 = 1 - lr * sqrt(1 - b) / (1 - b) * m / (sqrt(v) + eps);
+        assert_float_equal(u.wd[i], w1 * (1 - lr * wd), 1e-14);
+    }
+    one_free(&u);
+}
+
 /* ---- the step check of each optimizer ---- */
 
 typedef struct step_check {
@@ -427,6 +468,8 @@ static const step_check CHECKS[] = {
     {"lamb", NULL, 0, lamb_by_hand},
     {"lars", NULL, 0, lars_by_hand},
     {"adafactor", NULL, 0, adafactor_by_hand},
+    {"shampoo", NULL, 0, shampoo_by_hand},
+    {"soap", NULL, 0, soap_by_hand},
     {"newton", NULL, 0, newton_by_hand},
     {"cg", NULL, 0, cg_by_hand},
     {"lbfgs", NULL, 0, lbfgs_by_hand},
@@ -459,6 +502,10 @@ static const rule RULES[] = {
      "option 'etas' must satisfy 0 < eta_minus < 1 < eta_plus, got {0.5, 0.9}"},
     {"rprop", "step_sizes", {2, 1}, "option 'step_sizes' must satisfy min <= max, got {2, 1}"},
     {"muon", "ns_steps", {2.5}, "option 'ns_steps' must be an integer, got 2.5"},
+    {"shampoo", "update_every", {2.5},
+     "options 'update_every' and 'max_precond_dim' must be integers"},
+    {"soap", "precondition_frequency", {2.5},
+     "options 'precondition_frequency' and 'max_precond_dim' must be integers"},
     {"cg", "max_iter", {2.5}, "options 'max_iter' and 'restart' must be integers"},
     {"cg", "restart", {1.5}, "options 'max_iter' and 'restart' must be integers"},
     {"cg", "c1", {0.5}, "option 'c1' must be < c2 (got 0.5, 0.1)"},
