@@ -5,7 +5,9 @@
  *
  * Effective bytes = the streams a step must move at the least: w read and
  * written, g read, each state buffer it uses read and written. Optimizers
- * not in the table below count 3 + 2·nstate streams. Best of 7 steps.
+ * not in the table below count 3 + 2·nstate streams. A rule that needs a
+ * tensor's norm before it can update (lamb, lars, adafactor) passes over
+ * the tensor twice: it counts both passes' streams. Best of 7 steps.
  * Then the weight averages' passes (optim/average.h) on the same buffer:
  * an ema or swa update moves 3 streams (e read and written, w read), a
  * swap 4. */
@@ -52,6 +54,16 @@ static const setting settings[] = {
     {"rmsprop centered+mom", "rmsprop", "centered", 1, "momentum", 0.9, 9},
     {"adagrad", "adagrad", NULL, 0, NULL, 0, 5},
     {"adadelta", "adadelta", NULL, 0, NULL, 0, 7},
+    /* g, w, m, v read, m, v written; then w, m, v read, w written */
+    {"lamb", "lamb", NULL, 0, NULL, 0, 10},
+    /* w, g read; then g, w, b read, b, w written */
+    {"lars momentum", "lars", NULL, 0, NULL, 0, 7},
+    /* one vector: g, w, V read, V written; then g, w, V read, w written */
+    {"adafactor (vector)", "adafactor", NULL, 0, NULL, 0, 8},
+    /* one vector: the diagonal rule (g, w, b, H read; w, b, H written) */
+    {"shampoo (vector)", "shampoo", NULL, 0, NULL, 0, 7},
+    /* one vector: Adam into the scratch (6), then w (3) */
+    {"soap (vector)", "soap", NULL, 0, NULL, 0, 9},
 };
 
 static void run(const char *label, const ol_optim_desc *d, const char *o1, double v1,

@@ -17,8 +17,9 @@
  * attached and kept beside the engine's optimizer.
  *
  * Besides the options, opt.t, opt.name, opt.dtype, opt.params (the tensor
- * it updates), opt.mode ("train" or "eval") and, for the closure methods,
- * opt.info are read-only fields;
+ * it updates), opt.mode ("train" or "eval") and, for the closure methods
+ * and the optimizers with a desc->describe (shampoo, soap: which matrices'
+ * sides use the identity), opt.info are read-only fields;
  * pairs(opt) walks the options, then these (the REPL completes from it).
  * ol.optim.NAME of a name that is no optimizer is an error naming the
  * known ones.
@@ -534,17 +535,31 @@ static const luaL_Reg methods[] = {
 };
 
 /* The read-only fields, in the order pairs(opt) gives them after the
- * options; info is the closure methods' alone. */
+ * options; info is the closure methods' (what the last step did) and the
+ * describing optimizers' (desc->describe) alone; inner a wrapper's. */
 static const char *const fields[] = {"t", "name", "dtype", "params", "groups", "mode", "info", "inner", NULL};
 
 static int has_field(const l_optim *u, const char *k) {
     for (int i = 0; fields[i]; i++)
         if (strcmp(fields[i], k) == 0) {
-            if (strcmp(k, "info") == 0) return ol_optim_is_closure(&u->opt);
+            if (strcmp(k, "info") == 0)
+                return ol_optim_is_closure(&u->opt) || u->opt.desc->describe != NULL;
             if (strcmp(k, "inner") == 0) return u->opt.inner != NULL;
             return 1;
         }
     return 0;
+}
+
+/* Pushes opt.info: desc->describe's text, or what a closure method's last
+ * step did. */
+static void push_info(lua_State *L, const l_optim *u) {
+    if (!u->opt.desc->describe) {
+        lua_pushstring(L, u->opt.info); /* l_second.c */
+        return;
+    }
+    char buf[1024];
+    u->opt.desc->describe(&u->opt, buf, sizeof buf);
+    lua_pushstring(L, buf);
 }
 
 /* ---- groups: opt.groups[i] ----
@@ -686,7 +701,7 @@ static int push_value(lua_State *L, l_optim *u, int idx, const char *k) {
     else if (strcmp(k, "dtype") == 0) lua_pushstring(L, ol_dtype_name(u->opt.dtype));
     else if (strcmp(k, "params") == 0) lua_getiuservalue(L, idx, UV_PARAMS);
     else if (strcmp(k, "mode") == 0) lua_pushstring(L, ol_optim_mode_name(&u->opt));
-    else lua_pushstring(L, u->opt.info); /* what the last step did (l_second.c) */
+    else push_info(L, u);
     return 1;
 }
 
@@ -779,12 +794,14 @@ static int l_gc(lua_State *L) {
 }
 
 /* The option value at the top of the stack (popped) as the listing shows
- * it, into buf: numbers to 6 digits, "true", "irprop-", "{0.9, 0.999}". */
+ * it, into buf: numbers to 6 digits, "true", "irprop-", "{0.9, 0.999}",
+ * "nil" (soap's shampoo_beta not given). */
 static void value_text(lua_State *L, char *buf, size_t size) {
     buf[0] = 0;
     switch (lua_type(L, -1)) {
     case LUA_TNUMBER: snprintf(buf, size, "%.6g", lua_tonumber(L, -1)); break;
     case LUA_TBOOLEAN: snprintf(buf, size, "%s", lua_toboolean(L, -1) ? "true" : "false"); break;
+    case LUA_TNIL: snprintf(buf, size, "nil"); break;
     case LUA_TTABLE: {
         char part[40];
         strncat(buf, "{", size - 1);
@@ -820,7 +837,8 @@ static void add_options(lua_State *L, luaL_Buffer *b, const ol_optim_desc *d, co
 /* tostring(opt): "adam{lr=0.001, betas={0.9, 0.999}, ...} f32, 17
  * parameters, t = 0": the name and the live options, as a model shows
  * its layers, then dtype, size and steps taken; with groups, group 1's
- * options and ", 2 groups (differing: lr, weight_decay)". */
+ * options and ", 2 groups (differing: lr, weight_decay)"; then "; " and
+ * opt.info's text where desc->describe gives one (shampoo, soap). */
 static int l_tostring(lua_State *L) {
     l_optim *u = check_optim(L, 1);
     luaL_Buffer b;
@@ -848,6 +866,15 @@ static int l_tostring(lua_State *L) {
                 sep = ", ";
             }
         if (sep[0] == ',') luaL_addchar(&b, ')');
+    }
+    if (u->opt.desc->describe) { /* what the options do not show (opt.info) */
+        push_info(L, u);
+        if (lua_rawlen(L, -1) > 0) {
+            luaL_addstring(&b, "; ");
+            luaL_addvalue(&b);
+        } else {
+            lua_pop(L, 1);
+        }
     }
     luaL_pushresult(&b);
     return 1;

@@ -67,7 +67,7 @@ static void read_options(lua_State *L, const build *b, int idx, double *o, const
         }
         ol_error err;
         double v[2] = {0, 0};
-        if (ol_l_optim_check_option(L, -1, op, 0, v, &err))
+        if (ol_l_optim_check_option(L, -1, op, 0, v, &err) || ol_optim_check_option(op, v, &err))
             ol_arg_error(L, *what ? 1 : 2, b->fname, "%s%s", what, err.msg);
         memcpy(o + op->slot, v, sizeof(double) * (size_t)ol_optim_option_size(op));
         lua_pop(L, 1);
@@ -283,6 +283,11 @@ static int grouped(lua_State *L, build *b, ol_optim *opt, ol_optim_param **pp) {
         if (lua_getfield(L, -1, "params") != LUA_TTABLE)
             ol_arg_error(L, 1, b->fname, "group %lld has no params list (params = net:select(...))",
                          (long long)g);
+        /* one entry of net:parameters() is a table too, of length 0 */
+        if (lua_getfield(L, -1, "tensor") != LUA_TNIL)
+            ol_arg_error(L, 1, b->fname, "group %lld: params is one parameter, not a list of them "
+                         "(params = {p} or net:select(...))", (long long)g);
+        lua_pop(L, 1);
         total += (lua_Integer)lua_rawlen(L, -1);
         lua_pop(L, 2);
     }
@@ -392,6 +397,13 @@ void ol_l_optim_build(lua_State *L, const ol_optim_desc *d, ol_optim *opt, int *
         lua_pushvalue(L, 1); /* 4: the buffer */
         lua_pushnil(L);      /* 5: no model */
     } else if (b.groups) {
+        for (lua_Integer g = 1; g <= (lua_Integer)lua_rawlen(L, 1); g++) {
+            if (lua_rawgeti(L, 1, g) == LUA_TTABLE && lua_getfield(L, -1, "params") == LUA_TTABLE &&
+                lua_rawlen(L, -1) == 0 && lua_getfield(L, -1, "tensor") == LUA_TNIL)
+                ol_arg_error(L, 1, b.fname, "group %lld: params is empty (did net:select match "
+                             "nothing?)", (long long)g);
+            lua_settop(L, 3);
+        }
         push_groups_model(L); /* 4 */
         if (!lua_isnil(L, 4)) {
             w = call_method_tensor(L, 4, "params", b.fname);

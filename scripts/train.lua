@@ -24,7 +24,7 @@ local usage = [[
 usage: optlua scripts/train.lua [options]
   --optimizer NAME   sgd (with momentum, default), nag, adam, adamw, ... (any of ol.optim.list()
                      that steps from gradients: not the closure-only newton, cg, lbfgs, ...)
-  --lr X             peak learning rate (default: 0.1 for sgd/nag, 1e-3 for the Adam family)
+  --lr X             peak learning rate (default: 0.1 for sgd/nag, else the optimizer's default lr)
   --epochs N         epochs (default 30)
   --batch-size N     mini-batch size (default 128)
   --hidden LIST      hidden layer widths, comma-separated (default 512,256)
@@ -182,8 +182,10 @@ for _, w in ipairs(o.hidden) do sizes[#sizes + 1] = w end
 sizes[#sizes + 1] = 10
 local net = ol.nn.mlp{sizes = sizes, activation = "relu", init = "kaiming_uniform"}
 
-local adam_family = {adam = true, adamw = true, nadam = true, radam = true, adamax = true, lion = true}
-local peak = o.lr or (adam_family[o.optimizer] and 1e-3 or 0.1)
+-- The peak lr: --lr, else 0.1 for sgd and nag (this recipe's), else the
+-- optimizer's own default (1e-3 for Adam, 0.02 for muon, ...).
+local peak = o.lr or ((o.optimizer == "sgd" or o.optimizer == "nag") and 0.1
+                      or ol.optim.defaults(o.optimizer).lr or 0.1)
 local opt_options = {lr = peak}
 if o.optimizer == "sgd" then opt_options.momentum = 0.9 opt_options.nesterov = true
   opt_options.weight_decay = 5e-4 end
@@ -201,7 +203,12 @@ local shape = ol.schedule.sequence{
   {ol.schedule.cosine{from = peak, to = 0, steps = total - warm}, total - warm},
 }
 local cut = 1.0
-opt:schedule("lr", function(t) return shape(t) * cut end)
+-- Each parameter group follows the shape from its own lr (muon's AdamW
+-- group keeps its smaller one).
+for _, g in ipairs(opt.groups) do
+  local scale = g.lr / peak
+  g:schedule("lr", function(t) return shape(t) * cut * scale end)
+end
 local momentum_field = opt.momentum ~= nil and opt.momentum > 0 and "momentum" or nil
 if momentum_field then
   -- β warm-up: 0.5 -> 0.9 over the first epoch (Sutskever et al. 2013).

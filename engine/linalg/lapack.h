@@ -26,6 +26,16 @@
  * eigenvectors as its columns. A NaN in a: -5. */
 int ol_lapack_syevd(ol_dtype dt, int vectors, int n, void *a, void *w);
 
+/* ol_lapack_syevd on scratch the caller holds, for a loop that must not
+ * allocate (an optimizer's step): ol_lapack_syevd_size gives the scratch
+ * an n x n problem needs, in elements of dt (the column-major copy,
+ * LAPACK's work and, stored in the same block, its integer iwork), from
+ * LAPACK's workspace query, or -1 when the query fails. work must hold
+ * that many elements, aligned for dt. ol_lapack_syevd is this with
+ * scratch it allocates. */
+int64_t ol_lapack_syevd_size(ol_dtype dt, int vectors, int n);
+int ol_lapack_syevd_work(ol_dtype dt, int vectors, int n, void *a, void *w, void *work);
+
 /* Eigenvalues (ascending, into d) and unit eigenvectors (the columns of
  * the n x n row-major z) of the symmetric tridiagonal matrix with diagonal
  * d (n) and off-diagonal e (n - 1; destroyed): dstev. A NaN in d: -4, in
@@ -45,5 +55,13 @@ int ol_lapack_potrs_lower(int n, const double *a, double *b);
  * dorgqr). a is replaced by Q and rdiag (n) receives R's diagonal. A NaN
  * in a: -4. */
 int ol_lapack_qr(int m, int n, double *a, double *rdiag);
+
+/* ol_lapack_qr in either dtype (?geqrf, ?orgqr) on scratch the caller
+ * holds, for a loop that must not allocate: ol_lapack_qr_size gives the
+ * elements of dt it needs (the column-major copy, tau and LAPACK's work,
+ * from LAPACK's workspace queries), or -1 when a query fails; rdiag may
+ * be NULL. ol_lapack_qr is this with scratch it allocates. */
+int64_t ol_lapack_qr_size(ol_dtype dt, int m, int n);
+int ol_lapack_qr_work(ol_dtype dt, int m, int n, void *a, void *rdiag, void *work);
 
 #endif

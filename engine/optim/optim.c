@@ -63,7 +63,7 @@ static int in_range(const ol_optim_option *op, double v) {
  * range must also be finite (but +Inf for an option flagged inf_is_none): an
  * infinite lr or eps turns every parameter into Inf or NaN at the first
  * step. */
-static int check_option(const ol_optim_option *op, const double *v, ol_error *err) {
+int ol_optim_check_option(const ol_optim_option *op, const double *v, ol_error *err) {
     char r[64];
     switch (op->type) {
     case OL_OPT_BOOL:
@@ -103,7 +103,7 @@ static int check_option(const ol_optim_option *op, const double *v, ol_error *er
 
 int ol_optim_check_values(const ol_optim_desc *d, const double *o, ol_error *err) {
     for (int i = 0; i < d->noptions; i++)
-        if (check_option(&d->options[i], o + d->options[i].slot, err)) return -1;
+        if (ol_optim_check_option(&d->options[i], o + d->options[i].slot, err)) return -1;
     return d->check ? d->check(o, err) : 0;
 }
 
@@ -196,7 +196,7 @@ static int field_values(const ol_optim *opt, int g, ol_optim_field f, const doub
     else memcpy(o + op->slot, v, sizeof(double) * (size_t)ol_optim_option_size(op));
     /* The other element of a pair holds a checked value already, so a
      * range error can only name the element being set. */
-    if (check_option(op, o + op->slot, err)) return -1;
+    if (ol_optim_check_option(op, o + op->slot, err)) return -1;
     if (op->sizes_state &&
         memcmp(o + op->slot, opt->groups[g].o + op->slot,
                sizeof(double) * (size_t)ol_optim_option_size(op)) != 0)

@@ -27,6 +27,7 @@
 #define OL_OPTIM_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -65,6 +66,15 @@ typedef struct ol_optim_option {
      * the parameters are set, so it is given at construction, per group,
      * and refused afterwards. */
     int sizes_state;
+    /* Element k (1, or 2 for a pair's second) may be "none", stored as 0
+     * and read by the step as its own default (adafactor's eps[1]: the
+     * machine epsilon of the parameters' type); Lua gives and reads that
+     * 0 as nil. 0: no element may be none. */
+    int zero_is_none;
+    /* A number whose negative values all mean "not given", which Lua reads
+     * and writes as nil, stored as lo (soap's shampoo_beta: nil follows
+     * betas[2], as the reference's -1 does). */
+    int negative_is_nil;
 } ol_optim_option;
 
 /* Ranges used by most options, for designated initializers:
@@ -205,6 +215,11 @@ typedef struct ol_optim_desc {
      * whose parameters are always the point to evaluate. */
     ol_optim_prep_f32 to_eval_f32, to_train_f32;
     ol_optim_prep_f64 to_eval_f64, to_train_f64;
+    /* Optional: what the optimizer does with opt's parameters that its
+     * options do not show, into buf (len bytes), "" when nothing; the
+     * binding reads it as opt.info (shampoo, soap: the matrices whose side
+     * is longer than max_precond_dim and so uses the identity). */
+    void (*describe)(const struct ol_optim *opt, char *buf, size_t len);
 } ol_optim_desc;
 
 /* min and max for the steps, by a plain comparison: the second operand
@@ -295,6 +310,9 @@ void ol_optim_free(ol_optim *opt);
  * optimizer's rules, then assigns; on failure nothing changes and err reads
  * "option 'lr' must be >= 0, got -1" or "unknown option 'lrr' for sgd". */
 int ol_optim_set(ol_optim *opt, const char *name, const double *v, ol_error *err);
+/* One option's value(s) v against its own type and range, not the rules
+ * between options; 0, or -1 with err naming the option. */
+int ol_optim_check_option(const ol_optim_option *op, const double *v, ol_error *err);
 /* Like ol_optim_set for a whole value array (construction): checks all, then copies. */
 int ol_optim_check_values(const ol_optim_desc *d, const double *o, ol_error *err);
 /* The values o (already checked) in element type dt: for f32, a number

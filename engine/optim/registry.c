@@ -18,7 +18,7 @@ OL_OPTIM(nag)
 OL_OPTIM(adaptive_gains)
 OL_OPTIM(rprop)
 OL_OPTIM(rmsprop)
-OL_OPTIM(adagrad)
+OL_OPTIM(adagrad) /* per tensor (full_matrix), kept here in README's order */
 OL_OPTIM(adadelta)
 OL_OPTIM(adam)
 OL_OPTIM(adamw)
@@ -30,8 +30,13 @@ OL_OPTIM(yogi)
 OL_OPTIM(lion)
 OL_OPTIM(sf_adamw)
 OL_OPTIM(sf_sgd)
-/* matrix: the 2-D weights as matrices */
+/* per tensor: rules that read a whole parameter tensor (a norm, a matrix's sides) */
 OL_OPTIM(muon)
+OL_OPTIM(lamb)
+OL_OPTIM(lars)
+OL_OPTIM(adafactor)
+OL_OPTIM(shampoo)
+OL_OPTIM(soap)
 /* closure: stepped with a loss-and-gradient callback (second.h) */
 OL_OPTIM(newton)
 OL_OPTIM(cg)

@@ -130,7 +130,11 @@ D["model:evaluate"] = "net:evaluate(x, target, kind) -> loss, grads\n  Forward, 
 D["model:zero_grad"] = "net:zero_grad()\n  Sets the gradients to zero."
 D["model:params"] = "net:params() -> tensor\n  Every parameter in one flat tensor (the layers are views into it)."
 D["model:grads"] = "net:grads() -> tensor\n  Every gradient in one flat tensor."
-D["model:parameters"] = "net:parameters() -> {{name = \"1.weight\", tensor = view}, ...}\n  The parameters one by one."
+D["model:parameters"] = "net:parameters() -> {{name = \"1.weight\", tensor = view, grad = view, offset, model = net}, ...}\n  The parameters one by one."
+D["model:select"] = [[
+net:select(pattern) -> {entries of net:parameters() whose name matches the Lua pattern}
+  For parameter groups: ol.optim.adamw({{params = net:select("weight$"), weight_decay = 0.1},
+  {params = net:select("bias$"), weight_decay = 0}}, {lr = 1e-3}).]]
 D["model:predict"] = "net:predict(x) -> class ids\n  The most likely class of each row."
 D["model:layers"] = "net:layers() -> {{kind = \"linear\", [\"in\"] = 784, out = 256}, {kind = \"relu\"}, ...}\n  The layers in order (leaky_relu also has slope)."
 D["model:sizes"] = "net:sizes() -> {in, out}\n  The model's input and output widths."
@@ -168,12 +172,14 @@ ol.hessian_eigs(f, x [, {k = 3, steps}]) / ol.hessian_eigs(net, x, target, kind 
 -- ---- optimizers -----------------------------------------------------------
 D["optim"] = [[
 ol.optim: optimizers, all built and stepped the same way
-  local opt = ol.optim.NAME(params, options)   -- params: a model or a tensor updated in place
+  local opt = ol.optim.NAME(params, options)   -- params: a model, a tensor updated in place, or
+                                               -- groups {{params = net:select("weight$"), lr = ...}, ...}
   opt:step(closure)   -- closure() -> loss, grad (at the params' current value)
   opt:step(grad)      opt:step()  (a model: its current gradients)
   opt.lr = 0.01       -- every option is a live field (schedules, warm-ups)
   opt.t  opt:state()  opt:reset()  opt:options()  opt:schedule(field, f)
   opt.name  opt.dtype  opt.params (the tensor it updates)  opt.mode  pairs(opt): options, then these fields
+  opt.groups[i].lr (per group; opt.lr = v sets all)  opt.groups[i]:schedule(field, f)
   opt:eval()  opt:train()  -- schedule-free (sf_adamw, sf_sgd): parameters to the average and back
   ol.optim.list() -> the names (printed: with options and defaults); ol.optim.defaults(name);
   ol.optim.kind(name). An unknown ol.optim.NAME is an error naming the known ones.
@@ -201,7 +207,15 @@ D["optimizer:train"] = [[
 opt:train() -> opt
   Back from opt:eval(): the parameters to the training point y (to rounding), train mode
   (opt.mode == "train"), steps allowed. Does nothing in train mode and for optimizers without modes.]]
-D["optimizer:options"] = "opt:options() -> {name = value}\n  A copy of every option."
+D["optimizer:options"] = "opt:options() -> {name = value}\n  A copy of every option (with groups: those every group shares, and groups = {each group's options})."
+D["optimizer:groups"] = [[
+opt.groups -> {group, ...}: the parameter groups (one unless built from a list of groups)
+  group.lr = v sets that group's option (checked); group.index, group.params (the tensors' names),
+  group:schedule(field, f) for that group alone. opt.lr = v sets every group; reading opt.lr is an
+  error when the groups differ. A group's options: defaults, then the constructor's second
+  argument, then the group's own. A parameter in two groups is an error; parameters in no group
+  stay as they are. muon: groups with use = "adamw" step by AdamW (their lr, betas, eps,
+  weight_decay, amsgrad), groups with use = "muon" hold matrices only.]]
 D["optimizer:schedule"] = [[
 opt:schedule(field, f) -> opt
   Sets field <- f(t) before every step (t from 1); f = nil removes it. An option read only at the
@@ -221,7 +235,10 @@ local optim = {
   rmsprop = "RMSprop (Tieleman & Hinton 2012; torch.optim.RMSprop): v <- alpha v + (1 - alpha) g^2, w <- w - lr g / (sqrt(v) + eps).\n"
             .. "  gains = true adds adaptive_gains' per-weight gains (gain_up, gain_down, gain_min, gain_max), updated\n"
             .. "  first: the step is lr gain g / (sqrt(v) + eps); with momentum b <- mu b + gain g / (sqrt(v) + eps), w <- w - lr b.",
-  adagrad = "Adagrad (Duchi et al. 2011): s <- s + g^2, w <- w - lr g / (sqrt(s) + eps).",
+  adagrad = "Adagrad (Duchi et al. 2011): s <- s + g^2, w <- w - lr g / (sqrt(s) + eps).\n"
+            .. "  full_matrix = true (given at construction): per tensor flattened, of at most 4096 elements,\n"
+            .. "  G <- G + g g^T (G starts at initial_accumulator_value I), w <- w - lr (eps I + G^(1/2))^-1 g,\n"
+            .. "  the root by eigendecomposition; lr_decay and weight_decay as in the diagonal rule.",
   adadelta = "Adadelta (Zeiler 2012): step = sqrt(u + eps) / sqrt(v + eps) g with running averages of g^2 and step^2.",
   adam = "Adam (Kingma & Ba 2015): bias-corrected first and second moments; weight_decay is coupled L2.\n"
          .. "  bias_correction = false uses m and v as they are: w <- w - lr m / (sqrt(v) + eps).",
@@ -246,7 +263,27 @@ local optim = {
   sf_sgd = "Schedule-free SGD (Defazio et al. 2024; the authors' SGDScheduleFree v1.2): as sf_adamw with\n"
         .. "  lr_t = lr min(1, t/warmup_steps), u = g + wd y and beta1 = momentum, which must lie in (0, 1).",
   muon = "Muon (Jordan et al. 2024): momentum, then the update orthogonalised by a quintic Newton-Schulz "
-         .. "iteration on 2-D weights; other parameters go to adamw (options under `fallback`).",
+         .. "iteration on 2-D weights (groups with use = \"muon\"); groups with use = \"adamw\" step by AdamW; on a model the\n  biases form an adamw group (options under `fallback`).",
+  lamb = "LAMB (You et al. 2019), per parameter tensor: m, v as Adam with bias correction;\n"
+         .. "  u = m^ / (sqrt(v^) + eps) + wd w; r = ||w|| / ||u||, or 1 when either norm is 0; w <- w - lr r u.",
+  lars = "LARS (You, Gitman & Ginsburg 2017), per parameter tensor: d = g + wd w;\n"
+         .. "  r = trust_coefficient ||w|| / (||d|| + eps), or 1 when ||w|| or ||d|| is 0;\n"
+         .. "  b <- momentum b + lr r d; w <- w - b (nesterov: w <- w - (lr r d + momentum b)).",
+  adafactor = "Adafactor (Shazeer & Stern 2018), as torch.optim.Adafactor, per parameter tensor:\n"
+         .. "  beta2_t = 1 - t^beta2_decay; a matrix keeps its rows' and columns' mean g^2 (r, c; state\n"
+         .. "  row_var, col_var), V = r c' / max(mean(r), eps[1]); a vector keeps V (variance) as an average\n"
+         .. "  of g^2. U = g / max(sqrt(V), eps[1]); w <- w (1 - lr wd) - max(eps[2], RMS(w)) min(lr, 1/sqrt(t))\n"
+         .. "  U / max(1, RMS(U)/d). eps = {nil, 1e-3}: nil (or 0) is the machine epsilon of the dtype.",
+  shampoo = "Shampoo (Gupta et al. 2018): per matrix G, L <- L + G G^T, R <- R + G^T G (from eps I);\n"
+            .. "  P = L^(-1/4) G R^(-1/4), the roots by eigendecomposition at t = 1 and every update_every steps;\n"
+            .. "  per vector H <- H + g^2 (from eps), P = g / sqrt(H); b <- momentum b + P, w <- w - lr b.\n"
+            .. "  A side longer than max_precond_dim (given at construction) uses the identity; opt.info names\n"
+            .. "  those matrices.",
+  soap = "SOAP (Vyas et al. 2024, as nikhilvyas/SOAP soap.py): Adam in the eigenbasis of Shampoo's\n"
+         .. "  preconditioner. The first step only sets the bases (w does not move); bases refreshed every\n"
+         .. "  precondition_frequency steps by one power iteration and a QR. shampoo_beta = nil follows\n"
+         .. "  betas[2]. Vectors get plain Adam (precondition_1d = false); a side longer than max_precond_dim\n"
+         .. "  (given at construction) uses the identity, and opt.info names those matrices.",
   cg = "Non-linear conjugate gradient with a line search (Polak-Ribiere by default).",
   lbfgs = "L-BFGS (Nocedal 1980; torch.optim.LBFGS): a quasi-Newton direction from the last history_size steps.",
   newton = "Newton's method with the exact Hessian (small problems), damped, solved by Cholesky.",

@@ -151,7 +151,16 @@ local function for_object(x)
     return string.format("a %s tensor of shape {%s}\n%s", x:dtype(), table.concat(x:shape(), ", "), D["tensor"])
   elseif tname == "optlua.optim" then
     local text = entry("optim." .. x.name) or D["optim"]
-    return text .. "\n  current: " .. format_options(x:options()) .. "  (t = " .. x.t .. ")"
+    local o = x:options()
+    local per_group = o.groups
+    o.groups = nil
+    text = text .. "\n  current: " .. format_options(o) .. "  (t = " .. x.t .. ")"
+    for i, g in ipairs(per_group or {}) do
+      text = text .. "\n  group " .. i .. ": " .. format_options(g)
+    end
+    return text
+  elseif tname == "optlua.optim.group" then
+    return D["optimizer:groups"] .. "\n  this one: " .. tostring(x)
   elseif tname == "optlua.average" then
     return entry("average." .. x.kind) .. "\n  current: " .. tostring(x)
   elseif tname == "optlua.model" then

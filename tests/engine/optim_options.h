@@ -67,11 +67,12 @@ static const pub_optim PUBLISHED[] = {
       PUB_NUM("weight_decay", 0, ">= 0"), PUB_BOOL("gains", 0), PUB_NUM("gain_up", 0.05, ">= 0"),
       PUB_NUM("gain_down", 0.95, "in (0, 1]"), PUB_NUM("gain_min", 0.1, "> 0"),
       PUB_NUM("gain_max", 10, "> 0")}},
-    /* torch.optim.Adagrad */
-    {"adagrad", OL_OPTIM_FUSED, "sum",
+    /* torch.optim.Adagrad; full_matrix after Duchi et al. 2011 (API.md
+     * section 13), per tensor, so the kind is per tensor */
+    {"adagrad", OL_OPTIM_TENSOR, "sum,sum_matrix",
      {PUB_NUM("lr", 1e-2, ">= 0"), PUB_NUM("lr_decay", 0, ">= 0"),
       PUB_NUM("weight_decay", 0, ">= 0"), PUB_NUM("initial_accumulator_value", 0, ">= 0"),
-      PUB_NUM("eps", 1e-10, "> 0")}},
+      PUB_NUM("eps", 1e-10, "> 0"), PUB_BOOL("full_matrix", 0)}},
     /* torch.optim.Adadelta */
     {"adadelta", OL_OPTIM_FUSED, "square_avg,acc_delta",
      {PUB_NUM("lr", 1.0, ">= 0"), PUB_NUM("rho", 0.9, "in [0, 1]"), PUB_NUM("eps", 1e-6, "> 0"),
@@ -131,6 +132,34 @@ static const pub_optim PUBLISHED[] = {
       PUB_NUM("ns_steps", 5, "in [0, 100]"), PUB_NUM("weight_decay", 0, ">= 0"),
       PUB_ENUM("use", 0, "muon|adamw"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-8, "> 0"),
       PUB_BOOL("amsgrad", 0)}},
+    /* You et al. 2019, Algorithm 2; README */
+    {"lamb", OL_OPTIM_TENSOR, "exp_avg,exp_avg_sq",
+     {PUB_NUM("lr", 1e-3, ">= 0"), PUB_ADAM_BETAS, PUB_NUM("eps", 1e-6, "> 0"),
+      PUB_NUM("weight_decay", 0, ">= 0")}},
+    /* You, Gitman & Ginsburg 2017; README */
+    {"lars", OL_OPTIM_TENSOR, "momentum_buffer",
+     {PUB_NUM("lr", 1, ">= 0"), PUB_NUM("momentum", 0.9, ">= 0"), PUB_BOOL("nesterov", 0),
+      PUB_NUM("weight_decay", 0, ">= 0"), PUB_NUM("trust_coefficient", 1e-3, ">= 0"),
+      PUB_NUM("eps", 0, ">= 0")}},
+    /* torch.optim.Adafactor, whose eps = (None, 1e-3) is {0, 1e-3} here (0:
+     * the machine epsilon) */
+    {"adafactor", OL_OPTIM_TENSOR, "row_var,col_var,variance",
+     {PUB_NUM("lr", 1e-2, ">= 0"), PUB_NUM("beta2_decay", -0.8, "<= 0"),
+      PUB_PAIR("eps", 0, 1e-3, ">= 0"), PUB_NUM("d", 1, ">= 1"),
+      PUB_NUM("weight_decay", 0, ">= 0")}},
+    /* Gupta et al. 2018 with API.md section 13's momentum, update_every
+     * and max_precond_dim */
+    {"shampoo", OL_OPTIM_TENSOR, "momentum_buffer,left,right,left_root,right_root,diag",
+     {PUB_NUM("lr", 0.1, ">= 0"), PUB_NUM("eps", 1e-4, "> 0"), PUB_NUM("momentum", 0, "in [0, 1)"),
+      PUB_NUM("update_every", 1, "in [1, 1e+09]"),
+      PUB_NUM("max_precond_dim", 2048, "in [1, 1e+09]")}},
+    /* nikhilvyas/SOAP soap.py's defaults; shampoo_beta's -1 (nil in Lua)
+     * follows betas[2], as the reference's -1 does */
+    {"soap", OL_OPTIM_TENSOR, "exp_avg,exp_avg_sq,gg_left,gg_right,q_left,q_right",
+     {PUB_NUM("lr", 3e-3, ">= 0"), PUB_PAIR("betas", 0.95, 0.95, "in [0, 1)"),
+      PUB_NUM("shampoo_beta", -1, "in [-1, 1)"), PUB_NUM("eps", 1e-8, "> 0"),
+      PUB_NUM("weight_decay", 0.01, ">= 0"), PUB_NUM("precondition_frequency", 10, "in [1, 1e+09]"),
+      PUB_NUM("max_precond_dim", 10000, "in [1, 1e+09]")}},
     /* README: the second-order methods */
     {"newton", OL_OPTIM_CLOSURE, "direction",
      {PUB_NUM("damping", 1e-4, ">= 0"), PUB_NUM("lr", 1, "> 0")}},

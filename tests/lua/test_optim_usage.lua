@@ -29,10 +29,13 @@ end)
 
 T.test("ol.optim.kind: closure for the methods that need opt:step(closure)", function()
   -- API.md section 5: newton, cg, lbfgs, hessian_free step with a closure
-  -- they call many times; muon works on the 2-D weights; the rest are one
-  -- pass over the flat parameters; lookahead wraps another optimizer.
+  -- they call many times; muon, lamb, lars, adafactor, shampoo and soap
+  -- work on each parameter tensor as a whole, adagrad too (full_matrix
+  -- keeps a matrix per tensor); lookahead wraps another optimizer; the
+  -- rest are one pass over the flat parameters.
   local want = {newton = "closure", cg = "closure", lbfgs = "closure", hessian_free = "closure",
-                muon = "tensor", lookahead = "wrapper"}
+                muon = "tensor", lamb = "tensor", lars = "tensor", adafactor = "tensor",
+                shampoo = "tensor", soap = "tensor", adagrad = "tensor", lookahead = "wrapper"}
   for _, name in ipairs(ol.optim.list()) do
     T.eq(ol.optim.kind(name), want[name] or "fused", name)
   end

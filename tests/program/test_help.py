@@ -25,7 +25,7 @@ DEFAULTS = {
     "adam": ["lr=0.001", "betas={0.9, 0.999}", "eps=1e-08", "amsgrad=false"],
     "adamw": ["weight_decay=0.01"],
     "lion": ["lr=0.0001", "betas={0.9, 0.99}"],
-    "muon": ["lr=0.02", "momentum=0.95", "ns_steps=5"],
+    "muon": ["lr=0.02", "momentum=0.95", "ns_steps=5", 'use="muon"'],
 }
 
 
@@ -99,6 +99,28 @@ def modules_functions_objects(s):
     check(out.startswith("ol.optim.nag(") and "current:" in out and "lr=0.25" in out, out)
     run = s.line('help(ol.explore(ol.fn.booth(), "sgd", {lr = 0.01}, {steps = 2}))')
     check("run.path" in run, run)
+
+
+@repl("pipe")
+def optimizer_with_groups(s):
+    # API.md, "Parameter groups": muon on a model is two groups, the
+    # matrices (use = "muon", the options given) and the rest (use =
+    # "adamw", adamw's defaults); help shows each group's options.
+    s.line("net = ol.nn.mlp{sizes = {4, 3, 2}}")
+    s.line("opt = ol.optim.muon(net, {lr = 0.05})")
+    out = s.line("help(opt)")
+    check(out.startswith("ol.optim.muon("), out)
+    rows = {}
+    for row in out.split("\n"):
+        for g in ("group 1", "group 2"):
+            if g in row:
+                rows.setdefault(g, row)
+    check("lr=0.05" in rows.get("group 1", "") and 'use="muon"' in rows["group 1"], out)
+    g2 = rows.get("group 2", "")
+    for d in ("lr=0.001", "weight_decay=0.01", 'use="adamw"'):
+        check(d in g2, f"{d} missing from group 2: {out!r}")
+    out = s.line("help(opt.groups[2])")
+    check("opt.groups" in out and "group 2 of muon{lr=0.001" in out, out)
 
 
 @repl(*BOTH)
