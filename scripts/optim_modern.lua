@@ -42,7 +42,7 @@ local CANDIDATES = {
      return ol.optim.shampoo(p, {lr = lr, update_every = quadratic and 1 or 10})
    end, 0.02, 1},
   {"soap", "soap", function(p, lr) return ol.optim.soap(p, {lr = lr}) end, 3e-3, 0.1},
-  ol.optim.kind("lookahead") and {"lookahead(adam)", "adam", function(p, lr)
+  {"lookahead(adam)", "adam", function(p, lr)
      return ol.optim.lookahead(ol.optim.adam(p, {lr = lr}), {k = 5, alpha = 0.5})
    end, 1e-3, 0.1},
 }
