@@ -235,20 +235,9 @@ static int l_gc(lua_State *L) {
 }
 
 void ol_open_average(lua_State *L) {
-    luaL_newmetatable(L, OL_AVERAGE_MT);
-    luaL_newlib(L, methods);
-    lua_pushvalue(L, -1); /* also __methods, for the REPL's completion */
-    lua_setfield(L, -3, "__methods");
-    lua_pushcclosure(L, l_index, 1);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, l_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushcfunction(L, l_gc);
-    lua_setfield(L, -2, "__gc");
-    ol_l_protect(L, -1);
-    lua_pop(L, 1);
+    static const luaL_Reg meta[] = {
+        {"__newindex", l_newindex}, {"__tostring", l_tostring}, {"__gc", l_gc}, {NULL, NULL}};
+    ol_l_new_class(L, OL_AVERAGE_MT, meta, methods, l_index);
 
     lua_createtable(L, 0, 2); /* ol.average */
     lua_pushcfunction(L, l_ema);

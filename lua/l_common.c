@@ -449,3 +449,17 @@ ol_loss_kind ol_l_check_loss(lua_State *L, int arg, const char *fname) {
     ol_arg_error(L, arg, fname, "unknown loss '%s' (expected %s)", name, lua_tostring(L, -1));
     return k;
 }
+
+void ol_l_new_class(lua_State *L, const char *mt, const luaL_Reg *meta, const luaL_Reg *methods,
+                    lua_CFunction index) {
+    luaL_newmetatable(L, mt);
+    luaL_setfuncs(L, meta, 0);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_pushvalue(L, -1); /* also __methods, for the REPL's completion */
+    lua_setfield(L, -3, "__methods");
+    lua_pushcclosure(L, index, 1);
+    lua_setfield(L, -2, "__index");
+    ol_l_protect(L, -1);
+    lua_pop(L, 1);
+}

@@ -107,6 +107,12 @@ void ol_l_optim_build(lua_State *L, const struct ol_optim_desc *d, struct ol_opt
  * instead of freeing. */
 /* Protects the metatable at idx (call it once its fields are set). */
 void ol_l_protect(lua_State *L, int idx);
+/* Registers the metatable mt of a binding's objects: the metamethods meta,
+ * the methods (kept as __methods too, for the REPL's completion), and
+ * __index = index with the method table as its upvalue (index looks there
+ * first, then at the object's fields); protected as above. */
+void ol_l_new_class(lua_State *L, const char *mt, const luaL_Reg *meta, const luaL_Reg *methods,
+                    lua_CFunction index);
 /* Raises "<what> used after it was freed". Never returns. */
 int ol_l_freed(lua_State *L, const char *what);
 /* Marks the values at the stack indices idx[0..n-1] busy, and pushes a

@@ -550,20 +550,6 @@ static int l_dataset(lua_State *L) {
 
 /* ---- registration ---- */
 
-static void new_class(lua_State *L, const char *mt, const luaL_Reg *meta, const luaL_Reg *methods,
-                      lua_CFunction index) {
-    luaL_newmetatable(L, mt);
-    luaL_setfuncs(L, meta, 0);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_pushvalue(L, -1); /* also __methods, for the REPL's completion */
-    lua_setfield(L, -3, "__methods");
-    lua_pushcclosure(L, index, 1);
-    lua_setfield(L, -2, "__index");
-    ol_l_protect(L, -1);
-    lua_pop(L, 1);
-}
-
 void ol_open_data(lua_State *L) {
     static const luaL_Reg ds_meta[] = {
         {"__gc", ds_gc}, {"__len", ds_len}, {"__tostring", ds_tostring}, {NULL, NULL}};
@@ -574,9 +560,9 @@ void ol_open_data(lua_State *L) {
     static const luaL_Reg ld_meta[] = {
         {"__gc", ld_gc}, {"__len", ld_len}, {"__tostring", ld_tostring}, {NULL, NULL}};
     static const luaL_Reg ld_methods[] = {{"batches", ld_batches}, {NULL, NULL}};
-    new_class(L, OL_DATASET_MT, ds_meta, ds_methods, ds_index);
-    new_class(L, OL_STANDARDIZER_MT, std_meta, std_methods, std_index);
-    new_class(L, OL_LOADER_MT, ld_meta, ld_methods, ld_index);
+    ol_l_new_class(L, OL_DATASET_MT, ds_meta, ds_methods, ds_index);
+    ol_l_new_class(L, OL_STANDARDIZER_MT, std_meta, std_methods, std_index);
+    ol_l_new_class(L, OL_LOADER_MT, ld_meta, ld_methods, ld_index);
 
     static const luaL_Reg funcs[] = {
         {"idx", l_idx},     {"fashion_mnist", l_fashion_mnist}, {"csv", l_csv},

@@ -999,30 +999,15 @@ static int l_defaults(lua_State *L) {
 }
 
 void ol_open_optim(lua_State *L) {
-    luaL_newmetatable(L, OL_OPTIM_MT);
-    luaL_newlib(L, methods);
-    lua_pushvalue(L, -1); /* also __methods, for the REPL's completion */
-    lua_setfield(L, -3, "__methods");
-    lua_pushcclosure(L, l_index, 1);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, l_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushcfunction(L, l_pairs);
-    lua_setfield(L, -2, "__pairs");
-    lua_pushcfunction(L, l_gc);
-    lua_setfield(L, -2, "__gc");
-    ol_l_protect(L, -1);
-    lua_pop(L, 1);
-
+    static const luaL_Reg meta[] = {{"__newindex", l_newindex}, {"__tostring", l_tostring},
+                                    {"__pairs", l_pairs},       {"__gc", l_gc},
+                                    {NULL, NULL}};
+    ol_l_new_class(L, OL_OPTIM_MT, meta, methods, l_index);
+    static const luaL_Reg group_meta[] = {
+        {"__index", group_index}, {"__newindex", group_newindex}, {"__tostring", group_tostring},
+        {NULL, NULL}};
     luaL_newmetatable(L, OL_GROUP_MT);
-    lua_pushcfunction(L, group_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, group_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, group_tostring);
-    lua_setfield(L, -2, "__tostring");
+    luaL_setfuncs(L, group_meta, 0);
     ol_l_protect(L, -1);
     lua_pop(L, 1);
 

@@ -120,17 +120,6 @@ static const luaL_Reg tensor_functions[] = {
     {NULL, NULL}};
 
 void ol_open_tensor(lua_State *L) {
-    if (luaL_newmetatable(L, OL_TENSOR_MT)) {
-        luaL_setfuncs(L, tensor_meta, 0);
-        luaL_newlib(L, tensor_methods);
-        /* The method table is kept as __methods too, so tools (the REPL's
-         * completion) can list what follows `t:`. */
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "__methods");
-        lua_pushcclosure(L, m_index, 1);
-        lua_setfield(L, -2, "__index");
-        ol_l_protect(L, -1);
-    }
-    lua_pop(L, 1);
+    ol_l_new_class(L, OL_TENSOR_MT, tensor_meta, tensor_methods, m_index);
     luaL_setfuncs(L, tensor_functions, 0);
 }

@@ -70,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     err.msg[0] = 0;
     int orc = ol_optim_read(&ck, &saved, &err);
     if (orc < 0 && !err.msg[0]) abort();
+    if (orc == 0) ol_optim_saved_free(&saved);
     err.msg[0] = 0;
     int rrc = ol_ck_get_rng(&ck, &rs, &err);
     if (rrc < 0 && !err.msg[0]) abort();
