@@ -29,7 +29,7 @@
  * group 2 (with the group-2 option below where the rule needs one). The
  * group comparison steps AdamW over that layout with every tensor in one
  * group (weight_decay 0.1, one range) and with the biases in a second
- * group (weight_decay 0; 2·LAYERS ranges). */
+ * group (weight_decay 0; 2·LAYERS ranges), the two in turn (run_groups). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "core/parallel.h"
+#include "core/threads.h"
 #include "optim/average.h"
 #include "optim/optim.h"
 
@@ -80,7 +81,7 @@ static void axpy_part(void *p, int64_t begin, int64_t end, int part) {
 /* ---- the cases ---- */
 
 typedef enum layout { FLAT, MLP } layout;
-typedef enum what { REF_ONE, REF_ALL, OPTIM, AVERAGE } what;
+typedef enum what { REF_ONE, REF_ALL, OPTIM, AVERAGE, GROUPS } what;
 
 /* Options set on the instance: on every group (group 0) or on one. */
 typedef struct opt_value {
@@ -201,6 +202,64 @@ static void run_optim(bench_case *c, ol_tensor *w, const ol_tensor *g) {
     ol_optim_free(&opt);
 }
 
+/* The group comparison: both instances live through the rounds; in each
+ * round they step in turn, STEPS times each, the order swapped every
+ * other time, and each pair of steps gives a ratio two / one, so that
+ * drift of the host between the two hardly enters it. */
+typedef struct groups_bench {
+    bench_case one, two; /* their settings and times */
+    ol_optim a, b;
+    int ready;
+    double ratio[NSAMPLES];
+    int nratio;
+    int threads; /* 0: the engine's default (all cores) */
+} groups_bench;
+
+/* At all threads, and on one: a step cut over the threads waits for them
+ * at the end of every range, which a host busy with other work makes
+ * costly; on one thread only the ranges' own cost is left. */
+static groups_bench groups[2] = {{.threads = 0}, {.threads = 1}};
+
+static double timed_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, ol_error *err) {
+    const double t0 = now();
+    return ol_optim_step(opt, w, g, 1.0, 0, err) ? NAN : now() - t0;
+}
+
+static void run_groups(groups_bench *gb, ol_tensor *w, const ol_tensor *g) {
+    ol_error err;
+    ol_set_threads(gb->threads);
+    if (!gb->ready) {
+        if (make(&gb->one, &gb->a, &err)) goto fail;
+        if (make(&gb->two, &gb->b, &err)) {
+            ol_optim_free(&gb->a);
+            goto fail;
+        }
+        gb->one.bytes = bytes(&gb->one, &gb->a);
+        gb->two.bytes = bytes(&gb->two, &gb->b);
+        gb->ready = 1;
+        if (isnan(timed_step(&gb->a, w, g, &err)) || isnan(timed_step(&gb->b, w, g, &err))) goto fail;
+    }
+    for (int k = 0; k < STEPS; k++) {
+        double ta, tb;
+        if (k % 2) {
+            tb = timed_step(&gb->b, w, g, &err);
+            ta = timed_step(&gb->a, w, g, &err);
+        } else {
+            ta = timed_step(&gb->a, w, g, &err);
+            tb = timed_step(&gb->b, w, g, &err);
+        }
+        if (isnan(ta) || isnan(tb)) goto fail;
+        gb->one.t[gb->one.nt++] = ta;
+        gb->two.t[gb->two.nt++] = tb;
+        gb->ratio[gb->nratio++] = tb / ta;
+    }
+    ol_set_threads(0);
+    return;
+fail:
+    ol_set_threads(0);
+    snprintf(gb->one.skipped, sizeof gb->one.skipped, "%s", err.msg);
+}
+
 static void run_average(bench_case *c, ol_tensor *w) {
     ol_error err;
     ol_average a;
@@ -238,10 +297,14 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+static double median_of(double *t, int n) {
+    if (n == 0) return NAN;
+    qsort(t, (size_t)n, sizeof t[0], cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
 static double median(bench_case *c) {
-    if (c->nt == 0) return NAN;
-    qsort(c->t, (size_t)c->nt, sizeof c->t[0], cmp_double);
-    return c->nt % 2 ? c->t[c->nt / 2] : 0.5 * (c->t[c->nt / 2 - 1] + c->t[c->nt / 2]);
+    return median_of(c->t, c->nt);
 }
 
 /* ---- building the list ---- */
@@ -298,14 +361,17 @@ int main(void) {
     const int end_optim = ncases;
     /* parameter groups: AdamW over the MLP layout */
     const ol_optim_desc *adamw = ol_optim_find("adamw");
-    bench_case *one = add("adamw, 1 group", OPTIM), *two = add("adamw, 2 groups", OPTIM);
-    one->d = two->d = adamw;
-    one->layout = two->layout = MLP;
-    one->streams = two->streams = 7;
-    two->two_groups = 1;
-    one->set[0] = (opt_value){"weight_decay", 0.1, NULL, -1};
-    two->set[0] = (opt_value){"weight_decay", 0.1, NULL, 0};
-    two->set[1] = (opt_value){"weight_decay", 0, NULL, 1};
+    for (int k = 0; k < 2; k++) {
+        add("groups", GROUPS)->average_op = k; /* which of groups[] */
+        bench_case *one = &groups[k].one, *two = &groups[k].two;
+        one->d = two->d = adamw;
+        one->layout = two->layout = MLP;
+        one->streams = two->streams = 7;
+        two->two_groups = 1;
+        one->set[0] = (opt_value){"weight_decay", 0.1, NULL, -1};
+        two->set[0] = (opt_value){"weight_decay", 0.1, NULL, 0};
+        two->set[1] = (opt_value){"weight_decay", 0, NULL, 1};
+    }
     const char *avg_label[3] = {"average: ema update", "average: swa update", "average: swap"};
     for (int k = 0; k < 3; k++) {
         bench_case *c = add(avg_label[k], AVERAGE);
@@ -316,13 +382,15 @@ int main(void) {
     for (int round = 0; round < ROUNDS; round++)
         for (int i = 0; i < ncases; i++) {
             bench_case *c = &cases[round % 2 ? ncases - 1 - i : i];
-            if (c->skipped[0]) continue;
+            if (c->skipped[0] || (c->what == GROUPS && groups[c->average_op].one.skipped[0])) continue;
             if (c->what == OPTIM && c->d->kind == OL_OPTIM_CLOSURE) {
                 snprintf(c->skipped, sizeof c->skipped, "%s needs a closure", c->d->name);
                 continue;
             }
             if (c->what == OPTIM && c->d->kind == OL_OPTIM_TENSOR && round >= TENSOR_ROUNDS) continue;
-            if (c->what == OPTIM) run_optim(c, &w, &g);
+            if (c->what == GROUPS) {
+                run_groups(&groups[c->average_op], &w, &g);
+            } else if (c->what == OPTIM) run_optim(c, &w, &g);
             else if (c->what == AVERAGE) run_average(c, &w);
             else run_ref(c, &w, &g);
         }
@@ -351,13 +419,30 @@ int main(void) {
         printf("%-22s %-6s %9.0f %9.2f %9.1f %7.0f%% %6s\n", c->label, kind, c->bytes / 1e6, 1e3 * m,
                gbs, 100 * gbs / ref, c->d->kind == OL_OPTIM_FUSED ? goal : "");
     }
-    const double mo = median(one), mt = median(two);
-    printf("\nparameter groups: adamw over the %d-layer layout (%d tensors)\n", LAYERS, 2 * LAYERS);
-    printf("  1 group  (weight_decay 0.1 on all)                %8.2f ms  %5.0f%% of bw\n", 1e3 * mo,
-           100 * one->bytes / mo / 1e9 / ref);
-    printf("  2 groups (weights 0.1, biases 0; %d ranges)       %8.2f ms  %5.0f%% of bw\n",
-           2 * LAYERS, 1e3 * mt, 100 * two->bytes / mt / 1e9 / ref);
-    printf("  ratio 2 groups / 1 group: %.3f   goal <= %.2f\n\n", mt / mo, GOAL_GROUPS);
+    printf("\nparameter groups: adamw over the %d-layer layout (%d tensors), the two stepped in turn\n",
+           LAYERS, 2 * LAYERS);
+    for (int k = 0; k < 2; k++) {
+        groups_bench *gb = &groups[k];
+        const bench_case *one = &gb->one, *two = &gb->two;
+        printf("  %s:\n", gb->threads ? "1 thread" : "all threads");
+        if (one->skipped[0]) {
+            printf("    (skipped: %s)\n", one->skipped);
+            continue;
+        }
+        const double mo = median(&gb->one), mt = median(&gb->two);
+        printf("    1 group  (weight_decay 0.1 on all; 1 range)       %8.2f ms  %5.0f%% of bw\n",
+               1e3 * mo, 100 * one->bytes / mo / 1e9 / ref);
+        printf("    2 groups (weights 0.1, biases 0; %d ranges)      %8.2f ms  %5.0f%% of bw\n",
+               2 * LAYERS, 1e3 * mt, 100 * two->bytes / mt / 1e9 / ref);
+        printf("    ratio 2 groups / 1 group: %.3f (median of %d paired steps; of the medians %.3f)"
+               "   goal <= %.2f\n",
+               median_of(gb->ratio, gb->nratio), gb->nratio, mt / mo, GOAL_GROUPS);
+        if (gb->ready) {
+            ol_optim_free(&gb->a);
+            ol_optim_free(&gb->b);
+        }
+    }
+    printf("\n");
     for (int i = end_optim + 2; i < ncases; i++) {
         bench_case *c = &cases[i];
         const double m = median(c), gbs = c->bytes / m / 1e9;
