@@ -17,9 +17,8 @@
  * run's 100%, "of bw"), and, cut over the threads, just before each timed
  * step of every case ("near bw"), so that each case also has the
  * bandwidth of its own moments (a host shared with other work moves it by
- * 2x within a run). The near reference follows the previous step, whose
- * dirty lines it writes back, so it runs slower after a step of many
- * streams: a check on drift, not the goal's measure.
+ * 2x within a run): a check on drift, not the goal's measure. Every timed
+ * pass starts with cold caches (flush, below).
  *
  * Bytes a step must touch: w read and written, g read, each state buffer
  * read and written (ol_optim_state_numel elements each, so a per-tensor
@@ -68,6 +67,34 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* ---- cold caches ----
+ * A 10M-element step moves 120-360 MB, and a last-level cache can hold
+ * much of that (260 MB on the Xeon of RESULTS.md): a pass run again at
+ * once would find its buffers there, the reference's 80 MB all of them.
+ * Every timed pass is preceded by a read of FLUSH_BYTES of other memory,
+ * so that each starts from memory. */
+#define FLUSH_BYTES ((int64_t)512 << 20)
+
+static float *flush_buf;
+static volatile float flush_sink;
+
+typedef struct flush_job {
+    float sum[OL_PARALLEL_MAXPARTS];
+} flush_job;
+
+static void flush_part(void *p, int64_t begin, int64_t end, int part) {
+    flush_job *j = p;
+    float s = 0;
+    for (int64_t i = begin; i < end; i += 16) s += flush_buf[i]; /* one float a cache line */
+    j->sum[part] = s;
+}
+
+static void flush(void) {
+    flush_job j = {{0}};
+    ol_parallel_for(FLUSH_BYTES / 4, OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, flush_part, &j);
+    flush_sink = j.sum[0];
+}
+
 /* ---- the reference: a += s*c ---- */
 
 typedef struct axpy_job {
@@ -91,6 +118,7 @@ static void time_ref(int one_thread, int steps, ol_tensor *w, const ol_tensor *g
     /* tiny gradients keep every optimizer's weights finite over the rounds */
     axpy_job j = {.a = ol_tensor_data(w), .c = ol_tensor_data(g), .s = 1e-7f};
     for (int r = 0; r <= steps; r++) {
+        flush();
         const double t0 = now();
         if (one_thread) axpy_part(&j, 0, NPARAM, 0);
         else ol_parallel_for(NPARAM, OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, axpy_part, &j);
@@ -215,6 +243,7 @@ static void run_optim(bench_case *c, ol_tensor *w, const ol_tensor *g) {
     const int steps = c->d->kind == OL_OPTIM_TENSOR ? 1 : STEPS;
     for (int r = 0; r <= steps; r++) {
         if (r > 0) time_ref(0, 0, w, g, c->ref, &c->nref); /* just before the step */
+        flush();
         const double t0 = now();
         if (ol_optim_step(&opt, w, g, 1.0, 0, &err)) {
             snprintf(c->skipped, sizeof c->skipped, "%s", err.msg);
@@ -245,6 +274,7 @@ typedef struct groups_bench {
 static groups_bench groups[2] = {{.threads = 0}, {.threads = 1}};
 
 static double timed_step(ol_optim *opt, ol_tensor *w, const ol_tensor *g, ol_error *err) {
+    flush();
     const double t0 = now();
     return ol_optim_step(opt, w, g, 1.0, 0, err) ? NAN : now() - t0;
 }
@@ -295,6 +325,7 @@ static void run_average(bench_case *c, ol_tensor *w, const ol_tensor *g) {
     c->bytes = 4.0 * c->streams * NPARAM;
     for (int r = 0; r <= STEPS; r++) {
         if (r > 0) time_ref(0, 0, w, g, c->ref, &c->nref);
+        flush();
         const double t0 = now();
         if (op == 2) ol_average_swap(&a);
         else ol_average_update(&a); /* swa: the first is a copy */
@@ -361,6 +392,9 @@ int main(void) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
+    flush_buf = malloc((size_t)FLUSH_BYTES);
+    if (!flush_buf) return 1;
+    for (int64_t i = 0; i < FLUSH_BYTES / 4; i++) flush_buf[i] = 1;
     int nreg = 0;
     while (ol_optim_registry[nreg]) nreg++;
     cases = calloc((size_t)(nreg + NSETTINGS + 10), sizeof *cases);
@@ -473,6 +507,7 @@ int main(void) {
                c->bytes / 1e6, 1e3 * m, gbs, 100 * gbs / ref, "", bw, 100 * gbs / bw);
     }
     free(cases);
+    free(flush_buf);
     ol_tensor_release(&w);
     ol_tensor_release(&g);
     return 0;
