@@ -149,7 +149,7 @@ typedef struct bench_case {
     opt_value set[3];
     int streams;        /* 0: from the state (ol_optim_state_numel) */
     int vstreams;       /* MLP: streams over bias elements, when streams is set */
-    int average_op;     /* AVERAGE: 0 ema update, 1 swa update, 2 swap */
+    int index;          /* AVERAGE: 0 ema update, 1 swa update, 2 swap; GROUPS: of groups[] */
     double bytes;       /* filled at the first round */
     double t[NSAMPLES];
     int nt;
@@ -317,7 +317,7 @@ fail:
 static void run_average(bench_case *c, ol_tensor *w, const ol_tensor *g) {
     ol_error err;
     ol_average a;
-    const int op = c->average_op;
+    const int op = c->index;
     if (op == 0 ? ol_average_init_ema(&a, w, 0.999, 0, &err) : ol_average_init_swa(&a, w, 0, 1, &err)) {
         snprintf(c->skipped, sizeof c->skipped, "%s", err.msg);
         return;
@@ -418,7 +418,7 @@ int main(void) {
     /* parameter groups: AdamW over the MLP layout */
     const ol_optim_desc *adamw = ol_optim_find("adamw");
     for (int k = 0; k < 2; k++) {
-        add("groups", GROUPS)->average_op = k; /* which of groups[] */
+        add("groups", GROUPS)->index = k;
         bench_case *one = &groups[k].one, *two = &groups[k].two;
         one->d = two->d = adamw;
         one->layout = two->layout = MLP;
@@ -431,21 +431,21 @@ int main(void) {
     const char *avg_label[3] = {"average: ema update", "average: swa update", "average: swap"};
     for (int k = 0; k < 3; k++) {
         bench_case *c = add(avg_label[k], AVERAGE);
-        c->average_op = k;
+        c->index = k;
         c->streams = k == 2 ? 4 : 3;
     }
 
     for (int round = 0; round < ROUNDS; round++)
         for (int i = 0; i < ncases; i++) {
             bench_case *c = &cases[round % 2 ? ncases - 1 - i : i];
-            if (c->skipped[0] || (c->what == GROUPS && groups[c->average_op].one.skipped[0])) continue;
+            if (c->skipped[0] || (c->what == GROUPS && groups[c->index].one.skipped[0])) continue;
             if (c->what == OPTIM && c->d->kind == OL_OPTIM_CLOSURE) {
                 snprintf(c->skipped, sizeof c->skipped, "%s needs a closure", c->d->name);
                 continue;
             }
             if (c->what == OPTIM && c->d->kind == OL_OPTIM_TENSOR && round >= TENSOR_ROUNDS) continue;
             if (c->what == GROUPS) {
-                run_groups(&groups[c->average_op], &w, &g);
+                run_groups(&groups[c->index], &w, &g);
             } else if (c->what == OPTIM) run_optim(c, &w, &g);
             else if (c->what == AVERAGE) run_average(c, &w, &g);
             else run_ref(c, &w, &g);
