@@ -7,8 +7,8 @@
  * order reversed every other round), so that a slow spell of a shared
  * host hits them all; a case is built afresh each round, takes one untimed
  * step (fresh pages, the first step's own work: adagrad's and yogi's
- * init, schedule-free's z <- w), then STEPS timed ones (a per-tensor
- * one: see TENSOR_ROUNDS). Figures are the medians of the times.
+ * init, schedule-free's z <- w), then STEPS timed ones (a slow one: see
+ * SLOW_STEP). Figures are the medians of the times.
  *
  * The reference is the in-place update a[i] += s·c[i] (2 streams read, 1
  * written) over the same 10M floats, on one thread and cut among the
@@ -53,10 +53,12 @@
 #define ROUNDS 9
 #define STEPS 3
 #define NSAMPLES (ROUNDS * STEPS)
-/* A per-tensor rule may be compute-bound (muon's Newton-Schulz products
- * take seconds over this layout): its cases take one timed step in each
- * of the first TENSOR_ROUNDS rounds. */
-#define TENSOR_ROUNDS 3
+/* A rule may be compute-bound (muon's Newton-Schulz products take
+ * seconds over this layout): a case whose untimed step takes more than
+ * SLOW_STEP seconds takes one timed step in each of the first SLOW_ROUNDS
+ * rounds only. */
+#define SLOW_STEP 0.25
+#define SLOW_ROUNDS 3
 
 #define GOAL_BW 70.0     /* % of the reference, elementwise optimizers */
 #define GOAL_GROUPS 1.10 /* two groups / one group */
@@ -148,6 +150,8 @@ typedef struct bench_case {
     int two_groups;     /* MLP: biases in group 2 */
     opt_value set[3];
     int streams;        /* 0: from the state (ol_optim_state_numel) */
+    int elementwise;    /* the goal applies: a fused kind, or a setting's flag */
+    int slow;           /* its first step took more than SLOW_STEP */
     int vstreams;       /* MLP: streams over bias elements, when streams is set */
     int index;          /* AVERAGE: 0 ema update, 1 swa update, 2 swap; GROUPS: of groups[] */
     double bytes;       /* filled at the first round */
@@ -164,24 +168,26 @@ typedef struct setting {
     const char *label, *name;
     opt_value set[2];
     int streams, vstreams;
+    int elementwise; /* a per-tensor kind whose rule under these settings is elementwise */
 } setting;
 
 static const setting settings[] = {
-    {"sgd", "sgd", {{0}}, 3, 0},
-    {"sgd momentum", "sgd", {{"momentum", 0.9, NULL, -1}}, 5, 0},
-    {"sgd nesterov", "sgd", {{"momentum", 0.9, NULL, -1}, {"nesterov", 1, NULL, -1}}, 5, 0},
-    {"nag (grad form)", "nag", {{0}}, 5, 0},
-    {"adaptive_gains", "adaptive_gains", {{0}}, 9, 0},
-    {"rprop irprop-", "rprop", {{0}}, 8, 0},
-    {"rmsprop", "rmsprop", {{0}}, 5, 0},
-    {"rmsprop centered+mom", "rmsprop", {{"centered", 1, NULL, -1}, {"momentum", 0.9, NULL, -1}}, 9, 0},
-    {"adagrad", "adagrad", {{0}}, 5, 0},
-    {"adadelta", "adadelta", {{0}}, 7, 0},
-    {"adam", "adam", {{0}}, 7, 0},
-    {"adam amsgrad", "adam", {{"amsgrad", 1, NULL, -1}}, 9, 0},
-    {"adamw", "adamw", {{0}}, 7, 0},
+    {"sgd", "sgd", {{0}}, 3, 0, 0},
+    {"sgd momentum", "sgd", {{"momentum", 0.9, NULL, -1}}, 5, 0, 0},
+    {"sgd nesterov", "sgd", {{"momentum", 0.9, NULL, -1}, {"nesterov", 1, NULL, -1}}, 5, 0, 0},
+    {"nag (grad form)", "nag", {{0}}, 5, 0, 0},
+    {"adaptive_gains", "adaptive_gains", {{0}}, 9, 0, 0},
+    {"rprop irprop-", "rprop", {{0}}, 8, 0, 0},
+    {"rmsprop", "rmsprop", {{0}}, 5, 0, 0},
+    {"rmsprop centered+mom", "rmsprop", {{"centered", 1, NULL, -1}, {"momentum", 0.9, NULL, -1}}, 9, 0, 0},
+    /* per tensor for its full_matrix form; elementwise without it */
+    {"adagrad", "adagrad", {{0}}, 5, 0, 1},
+    {"adadelta", "adadelta", {{0}}, 7, 0, 0},
+    {"adam", "adam", {{0}}, 7, 0, 0},
+    {"adam amsgrad", "adam", {{"amsgrad", 1, NULL, -1}}, 9, 0, 0},
+    {"adamw", "adamw", {{0}}, 7, 0, 0},
     /* momentum on the matrices, AdamW on the biases */
-    {"muon", "muon", {{"use", 0, "adamw", 1}}, 5, 7},
+    {"muon", "muon", {{"use", 0, "adamw", 1}}, 5, 7, 0},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -240,7 +246,7 @@ static void run_optim(bench_case *c, ol_tensor *w, const ol_tensor *g) {
         return;
     }
     c->bytes = bytes(c, &opt);
-    const int steps = c->d->kind == OL_OPTIM_TENSOR ? 1 : STEPS;
+    int steps = c->slow ? 1 : STEPS;
     for (int r = 0; r <= steps; r++) {
         if (r > 0) time_ref(0, 0, w, g, c->ref, &c->nref); /* just before the step */
         flush();
@@ -251,6 +257,7 @@ static void run_optim(bench_case *c, ol_tensor *w, const ol_tensor *g) {
         }
         const double t = now() - t0;
         if (r > 0) c->t[c->nt++] = t;
+        else if (t > SLOW_STEP && !c->slow) c->slow = 1, steps = 1;
     }
     ol_optim_free(&opt);
 }
@@ -374,13 +381,14 @@ static bench_case *add(const char *label, what wh) {
 }
 
 static void add_optim(const char *label, const ol_optim_desc *d, const opt_value *set, int nset,
-                      int streams, int vstreams) {
+                      int streams, int vstreams, int elementwise) {
     bench_case *c = add(label, OPTIM);
     c->d = d;
     c->layout = d->kind == OL_OPTIM_TENSOR ? MLP : FLAT;
     c->two_groups = c->layout == MLP;
     c->streams = streams;
     c->vstreams = vstreams;
+    c->elementwise = elementwise || d->kind == OL_OPTIM_FUSED;
     for (int i = 0; i < nset && set[i].name; i++) c->set[i] = set[i];
 }
 
@@ -409,10 +417,10 @@ int main(void) {
         for (size_t k = 0; k < NSETTINGS; k++) {
             const setting *s = &settings[k];
             if (strcmp(s->name, (*d)->name) != 0) continue;
-            add_optim(s->label, *d, s->set, 2, s->streams, s->vstreams);
+            add_optim(s->label, *d, s->set, 2, s->streams, s->vstreams, s->elementwise);
             listed = 1;
         }
-        if (!listed) add_optim((*d)->name, *d, NULL, 0, 0, 0);
+        if (!listed) add_optim((*d)->name, *d, NULL, 0, 0, 0, 0);
     }
     const int end_optim = ncases;
     /* parameter groups: AdamW over the MLP layout */
@@ -443,7 +451,7 @@ int main(void) {
                 snprintf(c->skipped, sizeof c->skipped, "%s needs a closure", c->d->name);
                 continue;
             }
-            if (c->what == OPTIM && c->d->kind == OL_OPTIM_TENSOR && round >= TENSOR_ROUNDS) continue;
+            if (c->slow && round >= SLOW_ROUNDS) continue;
             if (c->what == GROUPS) {
                 run_groups(&groups[c->index], &w, &g);
             } else if (c->what == OPTIM) run_optim(c, &w, &g);
@@ -474,7 +482,7 @@ int main(void) {
         const double m = median(c), gbs = c->bytes / m / 1e9, bw = adjacent_bw(c);
         printf("%-22s %-6s %8.0f %9.2f %7.1f %5.0f%% %6s %8.1f %6.0f%%\n", c->label, kind,
                c->bytes / 1e6, 1e3 * m, gbs, 100 * gbs / ref,
-               c->d->kind == OL_OPTIM_FUSED ? goal : "", bw, 100 * gbs / bw);
+               c->elementwise ? goal : "", bw, 100 * gbs / bw);
     }
     printf("\nparameter groups: adamw over the %d-layer layout (%d tensors), the two stepped in turn\n",
            LAYERS, 2 * LAYERS);
