@@ -82,14 +82,25 @@ static void S(radam_step)(const ol_optim_ctx *c, T *restrict w, const T *restric
     const T eps = (T)c->o[EPS], sg = c->o[MAXIMIZE] != 0 ? (T)-1 : (T)1;
     const T step = (T)k.step, l2 = (T)k.l2, decay = (T)k.decay;
     T *restrict m = s[0], *restrict v = s[1];
+    /* Two loops, the test of rect outside them: -O2 does not unswitch a
+     * loop, and a branch inside keeps it from vectorising. */
+    if (k.rect) {
+        for (int64_t i = 0; i < c->n; i++) {
+            const T gi = sg * g[i] + l2 * w[i];
+            const T mi = m[i] + a1 * (gi - m[i]);
+            const T vi = b2 * v[i] + a2 * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            w[i] = w[i] * decay - step * mi / (sqrt(vi) + eps);
+        }
+        return;
+    }
     for (int64_t i = 0; i < c->n; i++) {
         const T gi = sg * g[i] + l2 * w[i];
         const T mi = m[i] + a1 * (gi - m[i]);
-        const T vi = b2 * v[i] + a2 * gi * gi;
         m[i] = mi;
-        v[i] = vi;
-        const T den = k.rect ? sqrt(vi) + eps : (T)1;
-        w[i] = w[i] * decay - step * mi / den;
+        v[i] = b2 * v[i] + a2 * gi * gi;
+        w[i] = w[i] * decay - step * mi;
     }
 }
 

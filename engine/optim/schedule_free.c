@@ -176,13 +176,21 @@ static void S(sf_step)(const ol_optim_ctx *ctx, T *restrict w, const T *restrict
     const int64_t n = ctx->n;
     if (k.first)
         for (int64_t i = 0; i < n; i++) z[i] = w[i];
-    for (int64_t i = 0; i < n; i++) {
-        T u = g[i];
-        if (adam) {
-            v[i] = b2 * v[i] + one_b2 * g[i] * g[i];
-            u = u / (sqrt(v[i]) + eps);
+    /* Two loops, the test of `adam` outside them: -O2 does not unswitch a
+     * loop, and a branch inside keeps it from vectorising. */
+    if (adam) {
+        for (int64_t i = 0; i < n; i++) {
+            const T vi = b2 * v[i] + one_b2 * g[i] * g[i];
+            const T u = g[i] / (sqrt(vi) + eps) + wd * w[i];
+            const T y = w[i] + c * (z[i] - w[i]);
+            v[i] = vi;
+            w[i] = y + ymul * u;
+            z[i] -= lr * u;
         }
-        u += wd * w[i];
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const T u = g[i] + wd * w[i];
         const T y = w[i] + c * (z[i] - w[i]);
         w[i] = y + ymul * u;
         z[i] -= lr * u;
