@@ -188,6 +188,10 @@ static const setting settings[] = {
     {"adamw", "adamw", {{0}}, 7, 0, 0},
     /* momentum on the matrices, AdamW on the biases */
     {"muon", "muon", {{"use", 0, "adamw", 1}}, 5, 7, 0},
+    /* elementwise but for a norm per tensor: the goal applies (the bytes
+     * from the state: the second pass over the tensor is not counted) */
+    {"lamb", "lamb", {{0}}, 0, 0, 1},
+    {"lars", "lars", {{0}}, 0, 0, 1},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
