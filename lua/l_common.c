@@ -305,15 +305,14 @@ void ol_l_checkbroadcast(lua_State *L, const ol_tensor *a, const ol_tensor *b, i
 
 
 /* ---- the option converter ----
- * An option's Lua form: a number (nil for "not given" where negative
- * values mean it, op->negative_is_nil), a boolean, an enum choice by name
- * (nil for a "none" choice), a pair as {a, b}; one element of a pair is a
- * number. An element that may be none (op->zero_is_none) is nil or a
- * number, nil stored as 0 and 0 read back as nil. */
+ * An option's Lua form: a number, a boolean, an enum choice by name (nil
+ * for a "none" choice), a pair as {a, b}; one element of a pair is a
+ * number. An element that may be "not given" (op->nil_elem) is nil or a
+ * number, nil stored as op->nil_value and that value read back as nil. */
 
 /* 1 if element k (1 or 2; 1 for a number) of op may be given as nil. */
 static int nil_allowed(const ol_optim_option *op, int k) {
-    return op->zero_is_none == k;
+    return op->nil_elem == k;
 }
 
 int ol_l_optim_check_option(lua_State *L, int idx, const ol_optim_option *op, int elem, double *v,
@@ -321,7 +320,7 @@ int ol_l_optim_check_option(lua_State *L, int idx, const ol_optim_option *op, in
     idx = lua_absindex(L, idx);
     if ((op->type == OL_OPT_NUMBER || elem) && lua_isnil(L, idx) &&
         nil_allowed(op, elem ? elem : 1)) {
-        v[0] = 0;
+        v[0] = op->nil_value;
         return 0;
     }
     if (elem) { /* one element of a pair */
@@ -333,11 +332,6 @@ int ol_l_optim_check_option(lua_State *L, int idx, const ol_optim_option *op, in
     }
     switch (op->type) {
     case OL_OPT_NUMBER:
-        /* nil selects "not given" where negative values mean it (soap's shampoo_beta). */
-        if (lua_isnil(L, idx) && op->negative_is_nil) {
-            v[0] = op->lo;
-            return 0;
-        }
         if (lua_type(L, idx) != LUA_TNUMBER)
             return ol_fail(err, "option '%s' must be a number, got %s", op->name, luaL_typename(L, idx));
         v[0] = lua_tonumber(L, idx);
@@ -371,7 +365,7 @@ int ol_l_optim_check_option(lua_State *L, int idx, const ol_optim_option *op, in
     case OL_OPT_PAIR: {
         /* {nil, 1e-3} need not have length 2: its length may be 0 or 2 */
         int len_ok = lua_type(L, idx) == LUA_TTABLE && lua_rawlen(L, idx) == 2;
-        if (!len_ok && op->zero_is_none && lua_type(L, idx) == LUA_TTABLE) {
+        if (!len_ok && op->nil_elem && lua_type(L, idx) == LUA_TTABLE) {
             len_ok = lua_rawgeti(L, idx, 3) == LUA_TNIL;
             lua_pop(L, 1);
         }
@@ -380,7 +374,7 @@ int ol_l_optim_check_option(lua_State *L, int idx, const ol_optim_option *op, in
                            luaL_typename(L, idx));
         for (int k = 0; k < 2; k++) {
             int t = lua_rawgeti(L, idx, k + 1);
-            v[k] = lua_tonumber(L, -1);
+            v[k] = t == LUA_TNIL && nil_allowed(op, k + 1) ? op->nil_value : lua_tonumber(L, -1);
             lua_pop(L, 1);
             if (t == LUA_TNIL && nil_allowed(op, k + 1)) continue;
             if (t != LUA_TNUMBER) return ol_fail(err, "option '%s' must be a pair of numbers", op->name);
@@ -394,7 +388,7 @@ int ol_l_optim_check_option(lua_State *L, int idx, const ol_optim_option *op, in
 void ol_l_optim_push_option(lua_State *L, const ol_optim_option *op, const double *v) {
     switch (op->type) {
     case OL_OPT_NUMBER:
-        if ((v[0] == 0 && nil_allowed(op, 1)) || (op->negative_is_nil && v[0] < 0)) lua_pushnil(L);
+        if (v[0] == op->nil_value && nil_allowed(op, 1)) lua_pushnil(L);
         else lua_pushnumber(L, v[0]);
         break;
     case OL_OPT_BOOL: lua_pushboolean(L, v[0] != 0); break;
@@ -402,7 +396,7 @@ void ol_l_optim_push_option(lua_State *L, const ol_optim_option *op, const doubl
     case OL_OPT_PAIR:
         lua_createtable(L, 2, 0);
         for (int k = 0; k < 2; k++) {
-            if (v[k] == 0 && nil_allowed(op, k + 1)) continue; /* left nil */
+            if (v[k] == op->nil_value && nil_allowed(op, k + 1)) continue; /* left nil */
             lua_pushnumber(L, v[k]);
             lua_rawseti(L, -2, k + 1);
         }

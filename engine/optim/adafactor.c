@@ -66,7 +66,7 @@ static const ol_optim_option options[] = {
     {.name = "beta2_decay", .type = OL_OPT_NUMBER, .slot = BETA2_DECAY, .def = {-0.8},
      .lo = -INFINITY, .hi = 0},
     {.name = "eps", .type = OL_OPT_PAIR, .slot = EPS, .def = {0, 1e-3}, OL_GE0,
-     .zero_is_none = 1},
+     .nil_elem = 1, .nil_value = 0},
     {.name = "d", .type = OL_OPT_NUMBER, .slot = D, .def = {1}, .lo = 1, .hi = INFINITY},
     {.name = "weight_decay", .type = OL_OPT_NUMBER, .slot = WEIGHT_DECAY, .def = {0}, OL_GE0},
 };

@@ -63,6 +63,11 @@ static int in_range(const ol_optim_option *op, double v) {
  * range must also be finite (but +Inf for an option flagged inf_is_none): an
  * infinite lr or eps turns every parameter into Inf or NaN at the first
  * step. */
+/* Whether element k (0-based) of v is the option's nil (op->nil_elem). */
+static int is_nil(const ol_optim_option *op, const double *v, int k) {
+    return op->nil_elem == k + 1 && v[k] == op->nil_value;
+}
+
 int ol_optim_check_option(const ol_optim_option *op, const double *v, ol_error *err) {
     char r[64];
     switch (op->type) {
@@ -78,6 +83,7 @@ int ol_optim_check_option(const ol_optim_option *op, const double *v, ol_error *
         return 0;
     }
     case OL_OPT_NUMBER:
+        if (is_nil(op, v, 0)) return 0;
         if (!in_range(op, v[0])) {
             range_str(op, r, sizeof r);
             return ol_fail(err, "option '%s' must be %s, got %g", op->name, r, v[0]);
@@ -87,6 +93,7 @@ int ol_optim_check_option(const ol_optim_option *op, const double *v, ol_error *
         return 0;
     case OL_OPT_PAIR:
         for (int k = 0; k < 2; k++) {
+            if (is_nil(op, v, k)) continue;
             if (!in_range(op, v[k])) {
                 range_str(op, r, sizeof r);
                 return ol_fail(err, "option '%s' element %d must be %s, got %g", op->name, k + 1,

@@ -66,15 +66,14 @@ typedef struct ol_optim_option {
      * the parameters are set, so it is given at construction, per group,
      * and refused afterwards. */
     int sizes_state;
-    /* Element k (1, or 2 for a pair's second) may be "none", stored as 0
-     * and read by the step as its own default (adafactor's eps[1]: the
-     * machine epsilon of the parameters' type); Lua gives and reads that
-     * 0 as nil. 0: no element may be none. */
-    int zero_is_none;
-    /* A number whose negative values all mean "not given", which Lua reads
-     * and writes as nil, stored as lo (soap's shampoo_beta: nil follows
-     * betas[2], as the reference's -1 does). */
-    int negative_is_nil;
+    /* An element that may be given as nil, "not given", which the step
+     * reads as its own default (adafactor's eps[1]: the machine epsilon of
+     * the parameters' type; soap's shampoo_beta: betas[2]): nil_elem is 1
+     * (a number, or a pair's first element) or 2 (a pair's second), 0 for
+     * none; nil is stored as nil_value, which the range check accepts
+     * besides the range, and Lua reads that value back as nil. */
+    int nil_elem;
+    double nil_value;
 } ol_optim_option;
 
 /* Ranges used by most options, for designated initializers:

@@ -69,8 +69,8 @@ enum { EXP_AVG, EXP_AVG_SQ, GG_LEFT, GG_RIGHT, Q_LEFT, Q_RIGHT, NSTATE };
 static const ol_optim_option options[] = {
     {.name = "lr", .type = OL_OPT_NUMBER, .slot = LR, .def = {3e-3}, OL_GE0},
     {.name = "betas", .type = OL_OPT_PAIR, .slot = BETAS, .def = {0.95, 0.95}, OL_UNIT},
-    {.name = "shampoo_beta", .type = OL_OPT_NUMBER, .slot = SHAMPOO_BETA, .def = {-1}, .lo = -1,
-     .hi = 1, .hi_open = 1, .negative_is_nil = 1},
+    {.name = "shampoo_beta", .type = OL_OPT_NUMBER, .slot = SHAMPOO_BETA, .def = {-1}, OL_UNIT,
+     .nil_elem = 1, .nil_value = -1},
     {.name = "eps", .type = OL_OPT_NUMBER, .slot = EPS, .def = {1e-8}, OL_GT0},
     {.name = "weight_decay", .type = OL_OPT_NUMBER, .slot = WEIGHT_DECAY, .def = {0.01}, OL_GE0},
     {.name = "precondition_frequency", .type = OL_OPT_NUMBER, .slot = FREQUENCY, .def = {10},
@@ -140,7 +140,7 @@ static void describe(const ol_optim *opt, char *buf, size_t len) {
     ol_precond_describe(opt, MAX_PRECOND_DIM, buf, len);
 }
 
-/* The statistics' β: shampoo_beta, or betas[2] when it is negative (nil). */
+/* The statistics' β: shampoo_beta, or betas[2] when it is nil (-1). */
 static double shampoo_beta(const double *o) {
     return o[SHAMPOO_BETA] >= 0 ? o[SHAMPOO_BETA] : o[BETA2];
 }

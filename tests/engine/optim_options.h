@@ -157,7 +157,7 @@ static const pub_optim PUBLISHED[] = {
      * follows betas[2], as the reference's -1 does */
     {"soap", OL_OPTIM_TENSOR, "exp_avg,exp_avg_sq,gg_left,gg_right,q_left,q_right",
      {PUB_NUM("lr", 3e-3, ">= 0"), PUB_PAIR("betas", 0.95, 0.95, "in [0, 1)"),
-      PUB_NUM("shampoo_beta", -1, "in [-1, 1)"), PUB_NUM("eps", 1e-8, "> 0"),
+      PUB_NUM("shampoo_beta", -1, "in [0, 1)"), PUB_NUM("eps", 1e-8, "> 0"),
       PUB_NUM("weight_decay", 0.01, ">= 0"), PUB_NUM("precondition_frequency", 10, "in [1, 1e+09]"),
       PUB_NUM("max_precond_dim", 10000, "in [1, 1e+09]")}},
     /* README: the second-order methods */

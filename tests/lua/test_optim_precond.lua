@@ -17,7 +17,8 @@ T.test("soap's shampoo_beta: nil follows betas[2], a number is kept", function()
   opt.shampoo_beta = nil
   T.eq(opt.shampoo_beta, nil)
   T.eq(ol.optim.soap(ol.tensor({1, 2}, "f64"), {shampoo_beta = 0.5}).shampoo_beta, 0.5)
-  T.raises("option 'shampoo_beta' must be in [-1, 1), got 1", function() opt.shampoo_beta = 1 end)
+  T.raises("option 'shampoo_beta' must be in [0, 1), got 1", function() opt.shampoo_beta = 1 end)
+  T.raises("option 'shampoo_beta' must be in [0, 1), got -0.5", function() opt.shampoo_beta = -0.5 end)
   T.raises("must be a number", function() opt.shampoo_beta = "x" end)
 end)
 
