@@ -347,6 +347,19 @@ static int grouped(lua_State *L, build *b, ol_optim *opt, ol_optim_param **pp) {
         double o[OL_OPTIM_MAXSLOTS] = {0};
         base_values(L, b, adamw, o);
         read_options(L, b, gt, o, "params", NULL, what);
+        /* A tensor the group's rule cannot take (a vector in a muon group),
+         * named as the user knows it; the engine knows only its offset. */
+        lua_rawgeti(L, b->names, g);
+        for (int i = 0, k = 0; b->d->check_param && i < np; i++) {
+            if (p[i].group != (int)g - 1) continue;
+            k++;
+            if (b->d->check_param(&p[i], o, &err)) {
+                lua_rawgeti(L, -1, k);
+                ol_arg_error(L, 1, b->fname, "%sparameter '%s': %s", what, lua_tostring(L, -1),
+                             err.msg);
+            }
+        }
+        lua_pop(L, 1);
         if (ol_optim_set_group_values(opt, (int)g - 1, o, &err))
             ol_arg_error(L, 1, b->fname, "%s%s", what, err.msg);
         lua_settop(L, gt - 1);
