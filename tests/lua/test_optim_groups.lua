@@ -241,7 +241,7 @@ T.test("errors: two groups, unknown options, no params, foreign tensors, a vecto
            ol.optim.sgd, {{params = net:select("weight$")}, {params = other:select("bias$")}})
   T.raises("bad argument #1 to 'sgd' (group 1: option 'lr' must be >= 0, got -1)",
            ol.optim.sgd, {{params = net:select("weight$"), lr = -1}})
-  T.raises("bad argument #1 to 'muon' (group 2: the parameter at offset 12 (3 elements) is not a "
+  T.raises("bad argument #1 to 'muon' (group 2: parameter '1.bias': the parameter at offset 12 (3 elements) is not a "
            .. "matrix: muon orthogonalises 2-D weights; put it in a group with use = \"adamw\")",
            ol.optim.muon, {{params = net:select("weight$")}, {params = net:select("bias$")}})
   T.raises("bad argument #1 to 'muon' (group 1: option 'use' must be one of",
