@@ -270,7 +270,7 @@ T.test("muon with explicit groups: an adamw group starts from adamw's defaults a
   -- not the second argument's lr and momentum: adamw's lr, fallback's weight_decay, its own betas
   T.eq(g2.lr, 1e-3); T.eq(g2.momentum, 0.95); T.eq(g2.weight_decay, 0.5)
   T.eq(g2.betas[1], 0.8); T.eq(g2.betas[2], 0.9); T.eq(g2.use, "adamw")
-  T.raises('bad argument #1 to \'muon\' (group 2: parameter '1.bias': the parameter at offset 12 (4 elements) is not a matrix: muon orthogonalises 2-D weights; put it in a group with use = "adamw")', function()
+  T.raises('bad argument #1 to \'muon\' (group 2: parameter \'1.bias\': the parameter at offset 12 (4 elements) is not a matrix: muon orthogonalises 2-D weights; put it in a group with use = "adamw")', function()
     ol.optim.muon({{params = net:select("weight$")}, {params = net:select("bias$"), use = "muon"}})
   end)
   T.eq(ol.optim.kind("muon"), "tensor")
