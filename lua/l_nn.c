@@ -7,7 +7,12 @@
  *
  * Layer descriptors are plain tables with the metatable "optlua.layer":
  * {kind = "linear", in = 784, out = 256} or {kind = "relu"},
- * {kind = "leaky_relu", slope = 0.01}. */
+ * {kind = "leaky_relu", slope = 0.01}, {kind = "dropout", p = 0.5}.
+ *
+ * A model has a mode, training (the default) or evaluation, as torch's
+ * Module: net:train() and net:eval() set it, net.training reads it. The
+ * step-level calls (forward, loss, evaluate) run in the current mode;
+ * net:predict runs in evaluation mode and restores the mode it found. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +40,13 @@ static ol_model *checkmodel(lua_State *L) {
 }
 
 /* ---- layer descriptors ---- */
+
+/* Pushes "dropout(p)", p as %g shows it (0.5, 0.1). */
+static void push_dropout(lua_State *L, double p) {
+    char buf[48];
+    snprintf(buf, sizeof buf, "dropout(%g)", p);
+    lua_pushstring(L, buf);
+}
 
 static void new_layer(lua_State *L, const char *kind) {
     lua_createtable(L, 0, 3);
@@ -85,6 +97,26 @@ static int l_activation(lua_State *L) {
     return 1;
 }
 
+/* ol.nn.dropout(p = 0.5) or ol.nn.dropout{p = 0.5}: inverted dropout
+ * (engine/nn/dropout.c), p the probability of zeroing an element, in
+ * [0, 1). */
+static int l_dropout(lua_State *L) {
+    double p;
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        p = lua_tonumber(L, 1);
+        if (!(p >= 0 && p < 1)) ol_arg_error(L, 1, "dropout", "p must be in [0, 1), got %s", lua_tostring(L, 1));
+    } else {
+        ol_opts o;
+        ol_opts_begin(L, &o, 1, "dropout", 0);
+        p = ol_opt_number(&o, "p", 0.5, OL_R_IN_CO(0, 1));
+        ol_opts_end(&o);
+    }
+    new_layer(L, "dropout");
+    lua_pushnumber(L, p);
+    lua_setfield(L, -2, "p");
+    return 1;
+}
+
 /* Reads the descriptor at stack index idx (entry i of argument arg). */
 static ol_layer_spec read_layer(lua_State *L, int idx, int arg, int i) {
     ol_layer_spec s = {0};
@@ -102,6 +134,11 @@ static ol_layer_spec read_layer(lua_State *L, int idx, int arg, int i) {
         s.in = lua_tointeger(L, -2);
         s.out = lua_tointeger(L, -1);
         lua_pop(L, 2);
+    } else if (kind && strcmp(kind, "dropout") == 0) {
+        s.kind = OL_LAYER_DROPOUT;
+        lua_getfield(L, idx, "p");
+        s.p = lua_tonumber(L, -1);
+        lua_pop(L, 1);
     } else if (kind && ol_act_parse(kind, &s.act) == 0) {
         s.kind = OL_LAYER_ACT;
         lua_getfield(L, idx, "slope");
@@ -234,9 +271,11 @@ static int l_sequential(lua_State *L) {
 }
 
 /* ol.nn.mlp{sizes = {in, h1, ..., out}, activation = "relu", slope = 0.01,
- *           init = "xavier_uniform", gain = nil, dtype = "f32"}:
+ *           dropout = nil, init = "xavier_uniform", gain = nil, dtype = "f32"}:
  * linear layers with the activation between them, none after the last
- * (its outputs are the logits the losses take). */
+ * (its outputs are the logits the losses take); with dropout = p, a
+ * dropout layer after each hidden activation (linear, act, dropout, ...,
+ * linear). */
 static int l_mlp(lua_State *L) {
     const char *acts[OL_ACT_COUNT + 1]; /* the engine's activation names */
     for (int i = 0; i < OL_ACT_COUNT; i++) acts[i] = ol_act_name((ol_act)i);
@@ -259,14 +298,20 @@ static int l_mlp(lua_State *L) {
     }
     ol_act act = (ol_act)ol_opt_enum(&o, "activation", OL_ACT_RELU, acts);
     double slope = ol_opt_number(&o, "slope", 0.01, OL_R_ANY);
+    ol_opt_push(&o, "dropout");
+    const int drop = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    double p = drop ? ol_opt_number(&o, "dropout", 0, OL_R_IN_CO(0, 1)) : 0;
     ol_dtype dt = ol_opt_dtype(&o, "dtype", OL_F32);
     init_opts io = read_init(&o);
     ol_opts_end(&o);
-    int nl = 2 * (ns - 1) - 1;
+    int nl = (2 + drop) * (ns - 1) - 1 - drop;
     ol_layer_spec *specs = lua_newuserdatauv(L, (size_t)nl * sizeof *specs, 0);
     for (int i = 0, k = 0; i < ns - 1; i++) {
         specs[k++] = (ol_layer_spec){.kind = OL_LAYER_LINEAR, .in = sizes[i], .out = sizes[i + 1]};
-        if (i < ns - 2) specs[k++] = (ol_layer_spec){.kind = OL_LAYER_ACT, .act = act, .slope = slope};
+        if (i == ns - 2) break;
+        specs[k++] = (ol_layer_spec){.kind = OL_LAYER_ACT, .act = act, .slope = slope};
+        if (drop) specs[k++] = (ol_layer_spec){.kind = OL_LAYER_DROPOUT, .p = p};
     }
     ol_model *m = new_model(L, 1, "mlp", specs, nl, dt);
     init_model(L, "mlp", m, &io);
@@ -498,14 +543,21 @@ static int m_select(lua_State *L) {
     return 1;
 }
 
-/* net:predict(x) -> 1-D tensor of class ids (1-based argmax of each row) */
+/* net:predict(x) -> 1-D tensor of class ids (1-based argmax of each row),
+ * in evaluation mode (the mode found is restored, also on an error). */
 static int m_predict(lua_State *L) {
     ol_model *m = checkmodel(L);
-    forward(L, m, 2);
+    ol_error err;
+    int64_t n0;
+    const void *x = check_input(L, m, 2, &n0);
+    const int mode = ol_model_training(m);
+    ol_model_set_training(m, 0);
+    const int rc = ol_model_forward(m, x, n0, &err);
+    ol_model_set_training(m, mode);
+    if (rc != 0) ol_l_error(L, 2, &err);
     int64_t n, c = ol_model_out_features(m);
     const void *y = ol_model_output(m, &n);
     ol_tensor out;
-    ol_error err;
     ol_dtype dt = ol_model_dtype(m);
     if (ol_tensor_empty(&out, dt, 1, &n, &err) != 0) ol_l_error(L, 0, &err);
     for (int64_t r = 0; r < n; r++) {
@@ -571,6 +623,11 @@ static int m_layers(lua_State *L) {
             lua_setfield(L, -2, "in");
             lua_pushinteger(L, (lua_Integer)sp->out);
             lua_setfield(L, -2, "out");
+        } else if (sp->kind == OL_LAYER_DROPOUT) {
+            lua_pushliteral(L, "dropout");
+            lua_setfield(L, -2, "kind");
+            lua_pushnumber(L, sp->p);
+            lua_setfield(L, -2, "p");
         } else {
             lua_pushstring(L, ol_act_name(sp->act));
             lua_setfield(L, -2, "kind");
@@ -594,17 +651,47 @@ static int m_tostring(lua_State *L) {
         if (i) luaL_addstring(&b, ", ");
         if (s->kind == OL_LAYER_LINEAR)
             lua_pushfstring(L, "linear(%I, %I)", (lua_Integer)s->in, (lua_Integer)s->out);
+        else if (s->kind == OL_LAYER_DROPOUT)
+            push_dropout(L, s->p);
         else if (s->act == OL_ACT_LEAKY_RELU)
             lua_pushfstring(L, "leaky_relu(%f)", s->slope);
         else
             lua_pushstring(L, ol_act_name(s->act));
         luaL_addvalue(&b);
     }
-    lua_pushfstring(L, ") %s, %I parameters", ol_dtype_name(ol_model_dtype(m)),
-                    (lua_Integer)ol_model_nparams(m));
+    lua_pushfstring(L, ") %s, %I parameters%s", ol_dtype_name(ol_model_dtype(m)),
+                    (lua_Integer)ol_model_nparams(m), ol_model_training(m) ? "" : ", eval mode");
     luaL_addvalue(&b);
     luaL_pushresult(&b);
     return 1;
+}
+
+/* net:train() / net:eval() -> net: training or evaluation mode (nn.h:
+ * ol_model_set_training). */
+static int m_train(lua_State *L) {
+    ol_model_set_training(checkmodel(L), 1);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_eval(lua_State *L) {
+    ol_model_set_training(checkmodel(L), 0);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* __index: the methods, then the read-only field `training` (true in
+ * training mode, as torch's Module.training). */
+static int m_index(lua_State *L) {
+    ol_model *m = checkmodel(L);
+    lua_settop(L, 2);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+    if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "training") == 0) {
+        lua_pushboolean(L, ol_model_training(m));
+        return 1;
+    }
+    return 0;
 }
 
 static int m_gc(lua_State *L) {
@@ -620,12 +707,13 @@ static const luaL_Reg model_methods[] = {
     {"evaluate", m_evaluate}, {"zero_grad", m_zero_grad}, {"params", m_params},
     {"grads", m_grads},       {"parameters", m_parameters}, {"predict", m_predict}, {"select", m_select},
     {"to", m_to},             {"dtype", m_dtype},       {"num_params", m_num_params},
-    {"sizes", m_sizes},       {"layers", m_layers},     {NULL, NULL}};
+    {"sizes", m_sizes},       {"layers", m_layers},     {"train", m_train},
+    {"eval", m_eval},         {NULL, NULL}};
 
 static const luaL_Reg model_meta[] = {{"__tostring", m_tostring}, {"__gc", m_gc}, {NULL, NULL}};
 
 static const luaL_Reg nn_funcs[] = {{"linear", l_linear}, {"sequential", l_sequential},
-                                    {"mlp", l_mlp}, {NULL, NULL}};
+                                    {"mlp", l_mlp}, {"dropout", l_dropout}, {NULL, NULL}};
 
 static int layer_tostring(lua_State *L) {
     lua_getfield(L, 1, "kind");
@@ -634,6 +722,9 @@ static int layer_tostring(lua_State *L) {
         lua_getfield(L, 1, "in");
         lua_getfield(L, 1, "out");
         lua_pushfstring(L, "linear(%I, %I)", lua_tointeger(L, -2), lua_tointeger(L, -1));
+    } else if (kind && strcmp(kind, "dropout") == 0) {
+        lua_getfield(L, 1, "p");
+        push_dropout(L, lua_tonumber(L, -1));
     } else {
         lua_pushfstring(L, "%s()", kind ? kind : "?");
     }
@@ -641,12 +732,7 @@ static int layer_tostring(lua_State *L) {
 }
 
 void ol_open_nn(lua_State *L) {
-    luaL_newmetatable(L, OL_MODEL_MT);
-    luaL_setfuncs(L, model_meta, 0);
-    luaL_newlib(L, model_methods);
-    lua_setfield(L, -2, "__index");
-    ol_l_protect(L, -1);
-    lua_pop(L, 1);
+    ol_l_new_class(L, OL_MODEL_MT, model_meta, model_methods, m_index);
     luaL_newmetatable(L, LAYER_MT);
     lua_pushcfunction(L, layer_tostring);
     lua_setfield(L, -2, "__tostring");

@@ -117,7 +117,7 @@ static const luaL_Reg tensor_functions[] = {
     {"empty", ol_l_empty},       {"full", ol_l_full},    {"eye", ol_l_eye},
     {"arange", ol_l_arange},     {"rand", ol_l_rand},    {"randn", ol_l_randn},
     {"seed", ol_l_seed},         {"mm", ol_l_mm},        {"istensor", l_istensor},
-    {NULL, NULL}};
+    {"_rng_state", ol_l_rng_state}, {"_rng_set_state", ol_l_set_rng_state}, {NULL, NULL}};
 
 void ol_open_tensor(lua_State *L) {
     ol_l_new_class(L, OL_TENSOR_MT, tensor_meta, tensor_methods, m_index);

@@ -192,3 +192,23 @@ int ol_l_seed(lua_State *L) {
     ol_rng_seed((uint64_t)n);
     return 0;
 }
+
+/* ol._rng_state() -> the RNG's whole state as a string, and
+ * ol._rng_set_state(s): private, for Lua-side tools that must hold the
+ * random draws fixed (gradcheck through dropout in training mode). */
+int ol_l_rng_state(lua_State *L) {
+    ol_rng_state s;
+    ol_rng_get_state(&s);
+    lua_pushlstring(L, (const char *)&s, sizeof s);
+    return 1;
+}
+
+int ol_l_set_rng_state(lua_State *L) {
+    size_t len;
+    const char *p = luaL_checklstring(L, 1, &len);
+    ol_rng_state s;
+    if (len != sizeof s) return luaL_argerror(L, 1, "not an RNG state");
+    memcpy(&s, p, sizeof s);
+    ol_rng_set_state(&s);
+    return 0;
+}

@@ -19,6 +19,8 @@ int ol_l_arange(lua_State *L);
 int ol_l_rand(lua_State *L);
 int ol_l_randn(lua_State *L);
 int ol_l_seed(lua_State *L);
+int ol_l_rng_state(lua_State *L);
+int ol_l_set_rng_state(lua_State *L);
 
 /* l_tensor_view.c: shape queries, element access, views and copies */
 int ol_l_shape(lua_State *L);

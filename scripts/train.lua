@@ -1,7 +1,7 @@
 -- The main job: an MLP on Fashion-MNIST.
 --
 --   optlua scripts/train.lua [--optimizer sgd|nag|adam|adamw|...] [--lr X]
---       [--epochs N] [--batch-size N] [--hidden 512,256] [--pca N|off]
+--       [--epochs N] [--batch-size N] [--hidden 512,256] [--dropout P] [--pca N|off]
 --       [--seed N] [--log run.jsonl] [--data DIR] [--threads N]
 --       [--quick] [--help]
 --
@@ -14,7 +14,7 @@ local ol = require "optlua"
 
 local defaults = {
   optimizer = "sgd", lr = nil, epochs = 30, ["batch-size"] = 128,
-  hidden = "512,256", pca = "off", seed = 1, log = nil, data = nil,
+  hidden = "512,256", dropout = 0, pca = "off", seed = 1, log = nil, data = nil,
   threads = nil, quick = false,
 }
 
@@ -28,6 +28,7 @@ usage: optlua scripts/train.lua [options]
   --epochs N         epochs (default 30)
   --batch-size N     mini-batch size (default 128)
   --hidden LIST      hidden layer widths, comma-separated (default 512,256)
+  --dropout P        dropout after each hidden activation, 0 <= P < 1 (default 0: none)
   --pca N|off        whiten the inputs with PCA onto N components (default off)
   --seed N           seed of weights, shuffling and split (default 1)
   --log FILE         write a JSONL training log (plot it with ol.plot.log)
@@ -72,6 +73,12 @@ local function parse(args)
   end
   num("lr", false, 0) num("epochs", true, 1) num("batch-size", true, 1)
   num("seed", true, 0) num("threads", true, 0)
+  local p = tonumber(o.dropout)
+  if not p or not (p >= 0 and p < 1) then
+    io.stderr:write("train.lua: --dropout expects a probability 0 <= P < 1, got '", tostring(o.dropout), "'\n")
+    os.exit(2)
+  end
+  o.dropout = p
   local hidden = {}
   for w in tostring(o.hidden):gmatch("[^,]+") do
     local n = math.tointeger(tonumber(w))
@@ -180,7 +187,10 @@ end
 local sizes = {input}
 for _, w in ipairs(o.hidden) do sizes[#sizes + 1] = w end
 sizes[#sizes + 1] = 10
-local net = ol.nn.mlp{sizes = sizes, activation = "relu", init = "kaiming_uniform"}
+-- --dropout P: a dropout layer after each hidden activation (none at 0);
+-- ol.train steps in training mode and validates in evaluation mode.
+local net = ol.nn.mlp{sizes = sizes, activation = "relu", init = "kaiming_uniform",
+                      dropout = o.dropout > 0 and o.dropout or nil}
 
 -- The peak lr: --lr, else 0.1 for sgd and nag (this recipe's), else the
 -- optimizer's own default (1e-3 for Adam, 0.02 for muon, ...).
@@ -220,7 +230,8 @@ local plateau = ol.plateau{mode = "min", patience = 3, threshold = 1e-3}
 local probe = val.x:narrow(1, 1, math.min(256, #val))
 print(string.format("optlua %s: %s, %d parameters, %s lr %.3g, batch %d, %d epochs, %d/%d/%d images%s",
   ol.version, table.concat(sizes, "-"), net:params():numel(), o.optimizer, peak,
-  o["batch-size"], o.epochs, #train, #val, #test, pca and (", PCA " .. o.pca) or ""))
+  o["batch-size"], o.epochs, #train, #val, #test,
+  (o.dropout > 0 and (", dropout " .. o.dropout) or "") .. (pca and (", PCA " .. o.pca) or "")))
 
 local t0 = ol.clock()
 local final = ol.train{

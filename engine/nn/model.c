@@ -9,13 +9,19 @@
  * f'(z + b) and the bias gradient on each part of the product that makes
  * dy (the next layer's dx), so that neither pass reads memory the product
  * has left (engine/nn/linear.c cuts the products over the threads).
- * Backward skips dx for the first linear layer (nobody needs dL/dinput). */
+ * Backward skips dx for the first linear layer (nobody needs dL/dinput).
+ *
+ * A dropout layer (dropout.c) runs on its own: in training mode it draws
+ * its key from the engine's RNG, writes its output and its mask (kept in
+ * the workspace, a byte per element) in one pass, and backward multiplies
+ * by the mask; in evaluation mode, or with p = 0, it copies. */
 #include <float.h>
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "nn/kernels.h"
 
 typedef struct layer {
@@ -23,6 +29,7 @@ typedef struct layer {
     int64_t width;        /* output width */
     int64_t w_off, b_off; /* linear: offsets into the flat buffers */
     int fused;            /* linear: next layer is its activation; act: fused into the previous */
+    int dropped;          /* dropout: the last forward applied its mask */
 } layer;
 
 struct ol_model {
@@ -45,6 +52,8 @@ struct ol_model {
     int grads_finite; /* see ol_model_grads_known_finite */
     void *curv;       /* the curvature products' workspace (rop.c), curv_size bytes */
     size_t curv_size;
+    int training;     /* the mode (ol_model_set_training) */
+    uint8_t **mask;   /* dropout layer i: cap x width bytes of the workspace, else NULL */
 };
 
 static void *P(const ol_model *m, int64_t off) { return (char *)m->params->data + off * (int64_t)m->es; }
@@ -67,7 +76,9 @@ ol_model *ol_model_new(const ol_layer_spec *specs, int nlayers, ol_dtype dt, ol_
     m->L = calloc((size_t)nlayers, sizeof *m->L);
     m->out = calloc((size_t)nlayers, sizeof *m->out);
     m->gout = calloc((size_t)nlayers, sizeof *m->gout);
-    if (!m->L || !m->out || !m->gout) goto oom;
+    m->mask = calloc((size_t)nlayers, sizeof *m->mask);
+    m->training = 1;
+    if (!m->L || !m->out || !m->gout || !m->mask) goto oom;
 
     int64_t width = specs[first_linear].in, off = 0;
     m->in_features = width;
@@ -95,6 +106,14 @@ ol_model *ol_model_new(const ol_layer_spec *specs, int nlayers, ol_dtype dt, ol_
                 l->fused = 1;
                 m->L[i + 1].fused = 1;
             }
+        } else if (specs[i].kind == OL_LAYER_DROPOUT) {
+            if (!(specs[i].p >= 0 && specs[i].p < 1)) {
+                ol_fail(err, "layer %d: dropout p must be in [0, 1) (got %g)", i + 1, specs[i].p);
+                goto fail;
+            }
+        } else if (specs[i].kind != OL_LAYER_ACT) {
+            ol_fail(err, "layer %d: unknown layer kind", i + 1);
+            goto fail;
         } else if ((unsigned)specs[i].act >= OL_ACT_COUNT) {
             ol_fail(err, "layer %d: unknown activation", i + 1);
             goto fail;
@@ -133,6 +152,7 @@ void ol_model_free(ol_model *m) {
     free(m->curv);
     free(m->out);
     free(m->gout);
+    free(m->mask);
     free(m->pinfo);
     free(m->L);
     free(m);
@@ -145,6 +165,7 @@ ol_model *ol_model_clone(const ol_model *m, ol_dtype dt, ol_error *err) {
     ol_model *c = ol_model_new(specs, m->nl, dt, err);
     free(specs);
     if (!c) return NULL;
+    c->training = m->training;
     for (int64_t i = 0; i < m->nparams; i++) {
         double v = m->dt == OL_F32 ? ((const float *)m->params->data)[i]
                                    : ((const double *)m->params->data)[i];
@@ -159,6 +180,8 @@ int64_t ol_model_in_features(const ol_model *m) { return m->in_features; }
 int64_t ol_model_out_features(const ol_model *m) { return m->out_features; }
 int64_t ol_model_nparams(const ol_model *m) { return m->nparams; }
 int ol_model_nlayers(const ol_model *m) { return m->nl; }
+void ol_model_set_training(ol_model *m, int training) { m->training = training != 0; }
+int ol_model_training(const ol_model *m) { return m->training; }
 const ol_layer_spec *ol_model_layer(const ol_model *m, int i) { return &m->L[i].spec; }
 int ol_model_nparam_tensors(const ol_model *m) { return m->nt; }
 void ol_model_param_info(const ol_model *m, int k, ol_param_info *info) { *info = m->pinfo[k]; }
@@ -206,6 +229,7 @@ int ol_model_reserve(ol_model *m, int64_t n, ol_error *err) {
     int64_t widest = 0;
     for (int i = 0; i < m->nl; i++) {
         total += 2 * round64((size_t)(n * m->L[i].width) * m->es);
+        if (m->L[i].spec.kind == OL_LAYER_DROPOUT) total += round64((size_t)(n * m->L[i].width));
         if (m->L[i].width > widest) widest = m->L[i].width;
     }
     /* per group of rows: a row of bias-gradient sums, or the loss's double */
@@ -226,6 +250,10 @@ int ol_model_reserve(ol_model *m, int64_t n, ol_error *err) {
         p += sz;
         m->gout[i] = p;
         p += sz;
+        if (m->L[i].spec.kind == OL_LAYER_DROPOUT) {
+            m->mask[i] = (uint8_t *)p;
+            p += round64((size_t)(n * m->L[i].width));
+        }
     }
     m->row_groups = p;
     m->state = 0; /* the old buffers are gone */
@@ -256,6 +284,13 @@ int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err) {
                            P(m, l->w_off), m->out[i]);
                 OL_DT_CALL(m->dt, ol_bias_forward, n, l->width, m->out[i], P(m, l->b_off));
             }
+        } else if (l->spec.kind == OL_LAYER_DROPOUT) {
+            m->L[i].dropped = m->training && l->spec.p > 0;
+            if (m->L[i].dropped)
+                OL_DT_CALL(m->dt, ol_dropout_forward, n * l->width, ol_rng_next(), l->spec.p, in,
+                           m->mask[i], m->out[i]);
+            else
+                memcpy(m->out[i], in, (size_t)(n * l->width) * m->es);
         } else {
             OL_DT_CALL(m->dt, ol_act_forward, l->spec.act, l->spec.slope, n, l->width, in, NULL,
                        m->out[i]);
@@ -263,6 +298,11 @@ int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err) {
     }
     m->state = 1;
     return 0;
+}
+
+const uint8_t *ol_model_dropout_mask(const ol_model *m, int i) {
+    if (i < 0 || i >= m->nl || m->L[i].spec.kind != OL_LAYER_DROPOUT || !m->state) return NULL;
+    return m->L[i].dropped ? m->mask[i] : NULL;
 }
 
 const void *ol_model_output(const ol_model *m, int64_t *n) {
@@ -433,6 +473,14 @@ int ol_model_backward(ol_model *m, int acc, ol_error *err) {
         } else if (l->spec.kind == OL_LAYER_ACT) {
             OL_DT_CALL(m->dt, ol_act_backward, l->spec.act, l->spec.slope, n, l->width,
                        input_of(m, i), NULL, m->out[i], m->gout[i], m->gout[i - 1], NULL, 0);
+            act_done = 0;
+            i--;
+        } else if (l->spec.kind == OL_LAYER_DROPOUT) { /* after the first linear layer */
+            if (l->dropped)
+                OL_DT_CALL(m->dt, ol_dropout_backward, n * l->width, l->spec.p, m->mask[i],
+                           m->gout[i], m->gout[i - 1]);
+            else
+                memcpy(m->gout[i - 1], m->gout[i], (size_t)(n * l->width) * m->es);
             act_done = 0;
             i--;
         } else {

@@ -89,13 +89,18 @@ int ol_target_of_given(ol_loss_kind kind, int64_t n, int64_t out, const ol_tenso
 int ol_target_class_id(double v, int64_t row, int64_t classes, int32_t *id, ol_error *err);
 
 /* ---- model (engine/nn/model.c) ---- */
-typedef enum ol_layer_kind { OL_LAYER_LINEAR, OL_LAYER_ACT } ol_layer_kind;
+typedef enum ol_layer_kind {
+    OL_LAYER_LINEAR,
+    OL_LAYER_ACT,
+    OL_LAYER_DROPOUT /* inverted dropout (dropout.c); no parameters */
+} ol_layer_kind;
 
 typedef struct ol_layer_spec {
     ol_layer_kind kind;
     int64_t in, out; /* linear */
     ol_act act;      /* activation */
     double slope;    /* leaky_relu */
+    double p;        /* dropout: the probability of zeroing an element, in [0, 1) */
 } ol_layer_spec;
 
 typedef struct ol_model ol_model;
@@ -107,9 +112,10 @@ int ol_target_check(const ol_model *m, ol_loss_kind kind, const ol_target *t, in
 
 /* Builds a model; parameters and gradients start at zero (see
  * ol_model_init). Widths must chain: each linear's in equals the width
- * before it. At least one linear layer. */
+ * before it. At least one linear layer. A new model is in training mode. */
 ol_model *ol_model_new(const ol_layer_spec *specs, int nlayers, ol_dtype dt, ol_error *err);
-/* A copy of m's layers and parameter values in dtype dt (gradients zero). */
+/* A copy of m's layers, parameter values and mode in dtype dt (gradients
+ * zero). */
 ol_model *ol_model_clone(const ol_model *m, ol_dtype dt, ol_error *err);
 void ol_model_free(ol_model *m);
 
@@ -119,6 +125,16 @@ int64_t ol_model_out_features(const ol_model *m);
 int64_t ol_model_nparams(const ol_model *m);
 int ol_model_nlayers(const ol_model *m);
 const ol_layer_spec *ol_model_layer(const ol_model *m, int i);
+
+/* The model's mode, which layers that act differently in training and in
+ * evaluation read at each forward pass (as torch's Module.training):
+ * training (1, the default) or evaluation (0). Dropout zeroes elements
+ * only in training mode and is the identity in evaluation mode. The
+ * evaluation over a data set (ol_evaluate_rows, train/metrics.h) runs in
+ * evaluation mode and restores the mode it found; the curvature products
+ * (rop.c) always use evaluation mode. */
+void ol_model_set_training(ol_model *m, int training);
+int ol_model_training(const ol_model *m);
 
 /* The flat parameter / gradient buffers as 1-D tensors sharing the
  * model's storage (out receives a new reference). */
@@ -153,9 +169,15 @@ int ol_model_input_rows(const ol_model *m, const ol_tensor *x, int64_t *n, ol_er
 int ol_model_reserve(ol_model *m, int64_t n, ol_error *err);
 
 /* x: n x in_features, contiguous, model dtype. The model keeps the pointer
- * for backward: x must stay unchanged until then. */
+ * for backward: x must stay unchanged until then. In training mode each
+ * dropout layer with p > 0 draws one value from the engine's RNG for its
+ * mask (dropout.c); in evaluation mode a forward pass draws nothing. */
 int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err);
 /* Output of the last forward: n x out_features, valid until the next one. */
+/* The mask of dropout layer i (0-based) in the last forward: n x width
+ * bytes, 1 kept, 0 dropped; NULL when that forward did not drop (evaluation
+ * mode, p = 0) or layer i is not a dropout layer. For tests. */
+const uint8_t *ol_model_dropout_mask(const ol_model *m, int i);
 const void *ol_model_output(const ol_model *m, int64_t *n);
 /* Loss of the last forward's output against t; also stores dloss/doutput
  * for backward. */
@@ -181,7 +203,9 @@ int ol_model_grads_known_finite(const ol_model *m);
 /* ---- curvature products (engine/nn/rop.c) ---- */
 /* For the batch (x: n x in_features, target as ol_target but dense values
  * in double) at the model's current parameters, in double whatever the
- * model's dtype: out = H v (gauss_newton = 0, the exact Hessian of the
+ * model's dtype, in evaluation mode whatever the model's mode (dropout is
+ * the identity: the products are those of the model without its dropout
+ * layers, exactly): out = H v (gauss_newton = 0, the exact Hessian of the
  * mean loss, by Pearlmutter's R-operator: a forward pass of directional
  * derivatives and a backward pass of their adjoints) or out = G v
  * (gauss_newton = 1, G = J^T H_L J, H_L the Hessian of the loss with

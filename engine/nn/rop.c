@@ -19,6 +19,13 @@
  * the output of every layer before the first linear one, is zero, and the
  * products with it are skipped.
  *
+ * The products are those of the model in evaluation mode, whatever its
+ * mode: a dropout layer is then the identity, and the pass treats it as
+ * the identity activation (f' = 1, f'' = 0), so a model's products equal
+ * those of the same model without its dropout layers, exactly. (A product
+ * through one drawn mask would be that of one random sub-network, and a
+ * new mask per product would make H v change from call to call.)
+ *
  * The math of each step is the nn kernels' f64 instances (kernels.h): the
  * linear layer's products (cut over the engine's worker pool as in
  * training, engine/nn/linear.c), f' (ol_act_backward, which computes
@@ -159,10 +166,17 @@ static void r_forward_linear(const rop_pass *p, int i) {
     }
 }
 
-/* Activation layer i, forward and R-forward: y = f(u), Ry = f'(u) Ru. */
+/* The activation layer i computes: its own, or the identity for a
+ * dropout layer (evaluation mode). */
+static ol_act act_of(const rop_layer *l) {
+    return l->spec->kind == OL_LAYER_DROPOUT ? OL_ACT_IDENTITY : l->spec->act;
+}
+
+/* Activation (or dropout) layer i, forward and R-forward: y = f(u),
+ * Ry = f'(u) Ru. */
 static void r_forward_act(const rop_pass *p, int i) {
     const rop_layer *l = &p->L[i];
-    const ol_act act = l->spec->act;
+    const ol_act act = act_of(l);
     const double slope = l->spec->slope, *u = input_of(p, i), *ru = r_input_of(p, i);
     ol_act_forward_f64(act, slope, p->n, l->width, u, NULL, l->a);
     if (ru) ol_act_backward_f64(act, slope, p->n, l->width, u, NULL, l->a, ru, l->ra, NULL, 0);
@@ -207,7 +221,7 @@ static void r_backward_linear(const rop_pass *p, int i) {
 static void r_backward_act(const rop_pass *p, int i) {
     const rop_layer *l = &p->L[i];
     rop_layer *below = &p->L[i - 1];
-    const ol_act act = l->spec->act;
+    const ol_act act = act_of(l);
     const double slope = l->spec->slope;
     const int64_t n = p->n, w = l->width;
     ol_act_backward_f64(act, slope, n, w, below->a, NULL, l->a, l->rda, below->rda, NULL, 0);

@@ -84,16 +84,21 @@ int ol_evaluate_rows(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, int64
     ol_batch *b = &ev->batch;
     double total = 0;
     int64_t ok = 0;
+    const int mode = ol_model_training(m);
+    ol_model_set_training(m, 0);
     for (int64_t start = begin; start < end; start += chunk) {
         const int64_t n = end - start < chunk ? end - start : chunk;
         double l;
         for (int64_t i = 0; i < n; i++) ev->idx[i] = start + i;
         ol_batch_gather(b, ds, ev->idx, n, NULL, 0);
-        if (ol_model_forward(m, b->x, n, err) || ol_model_loss(m, loss, &b->target, &l, err))
+        if (ol_model_forward(m, b->x, n, err) || ol_model_loss(m, loss, &b->target, &l, err)) {
+            ol_model_set_training(m, mode);
             return -1;
+        }
         total += l * (double)n;
         ok += ol_count_correct(m, b);
     }
+    ol_model_set_training(m, mode);
     *loss_sum = total;
     *correct = ok;
     return 0;

@@ -34,7 +34,8 @@ typedef struct ol_evaluator {
 void ol_evaluator_free(ol_evaluator *ev);
 
 /* Sums of the loss (times rows) and of the correct predictions over rows
- * [begin, end) of ds, chunk rows at a time through ev. */
+ * [begin, end) of ds, chunk rows at a time through ev, in evaluation mode
+ * (the model's mode found is restored, also after a failure). */
 int ol_evaluate_rows(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, int64_t chunk,
                      int64_t begin, int64_t end, ol_evaluator *ev, double *loss_sum,
                      int64_t *correct, ol_error *err);

@@ -663,6 +663,7 @@ static int epoch_end(run *r, ol_error *err) {
 
 int ol_train_run(const ol_train_config *c, ol_train_state *final, ol_error *err) {
     run r;
+    const int mode = ol_model_training(c->model); /* restored at the end */
     int rc = run_begin(&r, c, err);
     for (int64_t epoch = 1; rc == 0 && !r.stop && epoch <= c->epochs; epoch++) {
         rc = epoch_begin(&r, epoch, err);
@@ -679,6 +680,7 @@ int ol_train_run(const ol_train_config *c, ol_train_state *final, ol_error *err)
                 break;
             }
             figures f;
+            ol_model_set_training(c->model, 1); /* steps in training mode, whatever a hook set */
             if ((rc = evaluate(&r, &f, err))) break;
             f.stops = asked;
             count(&r, &f);
@@ -712,5 +714,6 @@ int ol_train_run(const ol_train_config *c, ol_train_state *final, ol_error *err)
         rc = ol_fail(err, "every batch (%lld) was skipped for a non-finite loss, gradient or step: "
                      "no step succeeded", (long long)r.s.skipped);
     run_end(&r, final);
+    ol_model_set_training(c->model, mode);
     return rc;
 }

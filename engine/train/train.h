@@ -130,7 +130,10 @@ typedef struct ol_train_config {
  * when all epochs ran or a callback stopped the run, -1 on error.
  * An optimizer with modes (schedule-free, optim.h) must be in train mode;
  * validation switches it to eval mode (its average) and back, and the loop
- * leaves it in train mode, the parameters at the training point. */
+ * leaves it in train mode, the parameters at the training point.
+ * The model's mode (nn.h: ol_model_set_training): every step runs in
+ * training mode (set before each, whatever a hook left), validation in
+ * evaluation mode (ol_evaluate_rows); the loop restores the mode it found. */
 int ol_train_run(const ol_train_config *cfg, ol_train_state *final, ol_error *err);
 
 /* 1 when every element of the contiguous buffer g of opt->n elements is

@@ -62,7 +62,7 @@ ol.print_options([{edge = 3, threshold = 1000, precision = "auto", linewidth = 8
   in blocks of columns (a matrix). Sets the options given (the others stay) and returns all of
   them; ol.print_options() only returns them, ol.print_options("default") restores the defaults.]]
 D["istensor"] = "ol.istensor(v) -> boolean\n  Whether v is a tensor."
-D["evaluate"] = "ol.evaluate(net, ds [, loss]) -> mean loss, accuracy\n  Over a dataset, in C, at the parameters as they are (schedule-free: opt:eval() first).\n  (net:evaluate(x, target, kind) is forward, loss and backward: help(\"model:evaluate\").)"
+D["evaluate"] = "ol.evaluate(net, ds [, loss]) -> mean loss, accuracy\n  Over a dataset, in C, at the parameters as they are (schedule-free: opt:eval() first),\n  in evaluation mode (dropout off; the model's mode is restored).\n  (net:evaluate(x, target, kind) is forward, loss and backward: help(\"model:evaluate\").)"
 
 local methods = {
   shape = "t:shape() -> {d1, ...}\n  The sizes as a Lua array.",
@@ -113,16 +113,35 @@ ol.nn: models with one flat parameter buffer (layers are views into it)
   ol.nn.mlp{sizes = {784, 256, 10}, activation = "relu", init = "xavier_uniform", gain, dtype}
   ol.nn.sequential{layer, ...}   ol.nn.linear(in, out)   activations: relu leaky_relu tanh
   sigmoid gelu identity. Methods (help("model:NAME")): forward loss backward evaluate zero_grad
-  params grads parameters predict to.]]
+  params grads parameters predict to.
+  ol.nn.dropout(p); net:train() / net:eval() set the mode, net.training reads it.]]
 D["nn.mlp"] = [[
-ol.nn.mlp{sizes = {in, h1, ..., out}, activation = "relu", init = "xavier_uniform", gain = nil, dtype = "f32"}
-  A multi-layer perceptron: linear layers with the activation between them.]]
+ol.nn.mlp{sizes = {in, h1, ..., out}, activation = "relu", dropout = nil, init = "xavier_uniform", gain = nil, dtype = "f32"}
+  A multi-layer perceptron: linear layers with the activation between them; with dropout = p,
+  a dropout layer after each hidden activation (linear, act, dropout, ..., linear).]]
 D["nn.sequential"] = "ol.nn.sequential{layer, ...} -> model\n  Layers applied in order, e.g. {ol.nn.linear(784, 256), ol.nn.relu(), ol.nn.linear(256, 10)}."
 D["nn.linear"] = "ol.nn.linear(in, out) -> layer\n  A fully connected layer, weight shaped out x in (as torch.nn.Linear), and a bias."
 D["nn.activations"] = "ol.nn.activations\n  The activation names, e.g. {\"identity\", \"relu\", ...}: each is ol.nn.NAME() and mlp's activation."
 for _, a in ipairs(require("optlua").nn.activations) do
   D["nn." .. a] = "ol.nn." .. a .. "() -> layer\n  The " .. a .. " activation as a layer for ol.nn.sequential."
 end
+D["nn.dropout"] = [[
+ol.nn.dropout(p = 0.5) -> layer   (or ol.nn.dropout{p = 0.5})
+  Inverted dropout, as torch.nn.Dropout: in training mode each element is zeroed with
+  probability p (0 <= p < 1) and the others multiplied by 1/(1 - p); in evaluation mode
+  (net:eval()) the identity. The masks come from the global RNG (ol.seed): one draw per dropout
+  layer per forward pass, the mask counter-based from it, so the same seed gives the same masks
+  on any number of threads. No parameters, but it counts as a layer in the names ("4.weight").
+  Curvature products (ol.hvp, ol.hessian, hessian_free, ...) use evaluation mode.]]
+D["model:train"] = [[
+net:train() -> net
+  Training mode (a new model's): dropout drops. net.training is true. ol.train sets it for
+  its steps and restores the mode it found at the end.]]
+D["model:eval"] = [[
+net:eval() -> net
+  Evaluation mode: dropout is the identity. net.training is false. ol.evaluate, net:predict
+  and ol.train's validation use evaluation mode whatever the model's (and restore it);
+  net:forward, net:loss and net:evaluate use the model's current mode.]]
 D["model:forward"] = "net:forward(x) -> y\n  x: N x in -> N x out."
 D["model:loss"] = "net:loss(x, target, kind) -> number\n  kind: \"cross_entropy\" (class ids 1..C or one-hot), \"mse\", \"bce\"."
 D["model:backward"] = "net:backward()\n  Gradients of the last loss, accumulated into net:grads()."
@@ -135,8 +154,8 @@ D["model:select"] = [[
 net:select(pattern) -> {entries of net:parameters() whose name matches the Lua pattern}
   For parameter groups: ol.optim.adamw({{params = net:select("weight$"), weight_decay = 0.1},
   {params = net:select("bias$"), weight_decay = 0}}, {lr = 1e-3}).]]
-D["model:predict"] = "net:predict(x) -> class ids\n  The most likely class of each row."
-D["model:layers"] = "net:layers() -> {{kind = \"linear\", [\"in\"] = 784, out = 256}, {kind = \"relu\"}, ...}\n  The layers in order (leaky_relu also has slope)."
+D["model:predict"] = "net:predict(x) -> class ids\n  The most likely class of each row, in evaluation mode (the model's mode is restored)."
+D["model:layers"] = "net:layers() -> {{kind = \"linear\", [\"in\"] = 784, out = 256}, {kind = \"relu\"}, ...}\n  The layers in order (leaky_relu also has slope, dropout p)."
 D["model:sizes"] = "net:sizes() -> {in, out}\n  The model's input and output widths."
 D["model:num_params"] = "net:num_params() -> n\n  The number of parameters."
 D["model:to"] = "net:to(dtype) -> model\n  A copy of the model in \"f32\" or \"f64\" (gradients zero)."
@@ -153,7 +172,9 @@ end
 D["gradcheck"] = [[
 ol.gradcheck(fn_or_net, ..., {eps = 1e-6, atol = 1e-5, rtol = 1e-3}) -> ok, max_abs_err, max_rel_err, where
   Compares analytic gradients with central differences in f64:
-  ol.gradcheck(f, x0 [, opts]) for f(x) -> loss, grad; ol.gradcheck(net, x, target [, kind] [, opts]).]]
+  ol.gradcheck(f, x0 [, opts]) for f(x) -> loss, grad; ol.gradcheck(net, x, target [, kind] [, opts]).
+  A net is checked in its mode; in training mode every evaluation sees the same dropout masks
+  (the RNG state is held, and restored after).]]
 
 D["hessian"] = [[
 ol.hessian(f, x) -> n x n tensor  /  ol.hessian(net, x, target [, kind])
@@ -389,7 +410,9 @@ ol.train{model, optimizer, data, loss = "cross_entropy", epochs = 10, validate, 
   average (swapped in and back), which the epoch line ("val_loss 0.1234 (ema)") and the log
   ("val_average") say. The model ends with its trained weights: avg:swap() or avg:copy_to(net)
   puts the average in. A checkpoint = path holds the average too. With both, validation uses the
-  weight average (a schedule-free optimizer then stays in train mode).]]
+  weight average (a schedule-free optimizer then stays in train mode).
+  The model's mode: every step runs in training mode (dropout on), validation in evaluation mode
+  (as ol.evaluate); ol.train restores the mode it found.]]
 
 -- ---- weight averaging ------------------------------------------------------
 D["average"] = [[

@@ -12,6 +12,11 @@
 -- element (largest error relative to its tolerance), e.g.
 -- "3.weight[2,5]: analytic 0.1234, numeric 0.1250". The net or point
 -- given is left unchanged.
+--
+-- A net is checked in its mode (net.training). In training mode every
+-- evaluation starts from the RNG state found, so each sees the same
+-- dropout masks (one fixed sub-network) and the check is exact; the RNG
+-- state is restored at the end, so the check draws nothing.
 local ol = require "optlua"
 
 -- The options table, argument arg of gradcheck; raised at the caller:
@@ -54,8 +59,10 @@ end
 
 local function check_net(net, x, target, kind, opts, arg)
   local eps, atol, rtol = options(opts, arg)
-  local m = net:to("f64") -- a copy: the caller's net is not touched
+  local m = net:to("f64") -- a copy, in net's mode: the caller's net is not touched
   x, target = f64(x), f64(target)
+  local rng = ol._rng_state()
+  local function same_draws() ol._rng_set_state(rng) end
   local _, g = m:evaluate(x, target, kind)
   g = g:clone()
   local p = m:params()
@@ -77,13 +84,17 @@ local function check_net(net, x, target, kind, opts, arg)
   local function numeric(i)
     local v = p:get(i)
     p:set(i, v + eps)
+    same_draws()
     local lp = m:loss(x, target, kind)
     p:set(i, v - eps)
+    same_draws()
     local lm = m:loss(x, target, kind)
     p:set(i, v)
     return (lp - lm) / (2 * eps)
   end
-  return compare(p:numel(), numeric, function(i) return g:get(i) end, name, atol, rtol)
+  local r = table.pack(compare(p:numel(), numeric, function(i) return g:get(i) end, name, atol, rtol))
+  same_draws()
+  return table.unpack(r, 1, r.n)
 end
 
 local function check_fn(f, x0, opts)

@@ -47,14 +47,18 @@ static void *filled(ol_dtype dt, int64_t n, int normal) {
     return p;
 }
 
-static void step_allocations(ol_dtype dt, ol_act a, const sizes *z) {
+/* drop: a dropout layer after each hidden activation, in training mode
+ * (a mask drawn every forward), and the last step's evaluation-mode copy. */
+static void step_allocations(ol_dtype dt, ol_act a, const sizes *z, int drop) {
     ol_error err;
     ol_layer_spec s[] = {
         {.kind = OL_LAYER_LINEAR, .in = z->in, .out = z->h1}, {.kind = OL_LAYER_ACT, .act = a},
+        {.kind = OL_LAYER_DROPOUT, .p = 0.3},
         {.kind = OL_LAYER_LINEAR, .in = z->h1, .out = z->h2}, {.kind = OL_LAYER_ACT, .act = a},
-        {.kind = OL_LAYER_ACT, .act = OL_ACT_TANH},
+        {.kind = OL_LAYER_ACT, .act = OL_ACT_TANH}, {.kind = OL_LAYER_DROPOUT, .p = 0.5},
         {.kind = OL_LAYER_LINEAR, .in = z->h2, .out = z->out}};
-    ol_model *m = ol_model_new(s, 6, dt, &err);
+    ol_layer_spec plain[6] = {s[0], s[1], s[3], s[4], s[5], s[7]};
+    ol_model *m = drop ? ol_model_new(s, 8, dt, &err) : ol_model_new(plain, 6, dt, &err);
     assert_non_null(m);
     assert_int_equal(ol_model_init(m, OL_INIT_XAVIER_UNIFORM, 1, 0, "relu", &err), 0);
     const int64_t most = z->batches[0];
@@ -77,12 +81,18 @@ static void step_allocations(ol_dtype dt, ol_act a, const sizes *z) {
             assert_int_equal(ol_model_loss(m, OL_LOSS_MSE, &tdense, &loss, &err), 0);
             assert_int_equal(ol_model_backward(m, 1, &err), 0);
             assert_int_equal(ol_model_evaluate(m, x, n, OL_LOSS_BCE, &tdense, &loss, &err), 0);
+            if (drop) { /* evaluation mode copies through the same buffers */
+                ol_model_set_training(m, 0);
+                assert_int_equal(ol_model_evaluate(m, x, n, OL_LOSS_MSE, &tdense, &loss, &err), 0);
+                ol_model_set_training(m, 1);
+            }
             ol_model_zero_grad(m);
         }
     }
     if (allocs - before != 0)
-        fail_msg("%s, %s, %d thread(s): %ld allocations in steady-state steps", ol_act_name(a),
-                 ol_dtype_name(dt), ol_get_threads(), (long)(allocs - before));
+        fail_msg("%s%s, %s, %d thread(s): %ld allocations in steady-state steps", ol_act_name(a),
+                 drop ? " with dropout" : "", ol_dtype_name(dt), ol_get_threads(),
+                 (long)(allocs - before));
     /* The counter does see the engine's allocations: a bigger batch grows
      * the workspace. */
     assert_int_equal(ol_model_forward(m, x, 2 * most, &err), 0);
@@ -96,19 +106,21 @@ static void step_allocations(ol_dtype dt, ol_act a, const sizes *z) {
 static void test_no_allocation_in_steady_state(void **state) {
     (void)state;
     ol_set_threads(1);
-    for (int a = OL_ACT_IDENTITY; a <= OL_ACT_GELU; a++) {
-        step_allocations(OL_F32, (ol_act)a, &SMALL);
-        step_allocations(OL_F64, (ol_act)a, &SMALL);
-    }
+    for (int a = OL_ACT_IDENTITY; a <= OL_ACT_GELU; a++)
+        for (int drop = 0; drop < 2; drop++) {
+            step_allocations(OL_F32, (ol_act)a, &SMALL, drop);
+            step_allocations(OL_F64, (ol_act)a, &SMALL, drop);
+        }
 }
 
 static void test_no_allocation_on_two_threads(void **state) {
     (void)state;
     ol_set_threads(2);
-    for (int a = OL_ACT_IDENTITY; a <= OL_ACT_GELU; a++) {
-        step_allocations(OL_F32, (ol_act)a, &LARGE);
-        step_allocations(OL_F64, (ol_act)a, &LARGE);
-    }
+    for (int a = OL_ACT_IDENTITY; a <= OL_ACT_GELU; a++)
+        for (int drop = 0; drop < 2; drop++) {
+            step_allocations(OL_F32, (ol_act)a, &LARGE, drop);
+            step_allocations(OL_F64, (ol_act)a, &LARGE, drop);
+        }
     ol_set_threads(1);
     ol_parallel_shutdown();
 }

@@ -441,7 +441,7 @@ T.test("a file whose average does not fit, or is damaged: a clear error, nothing
   -- a model:parameters() that frees the average while restore runs
   local victim = ol.average.ema(small)
   ol.save(path, {model = small, average = victim})
-  local methods = debug.getmetatable(small).__index
+  local methods = debug.getmetatable(small).__methods
   local parameters = methods.parameters
   methods.parameters = function(m) debug.getmetatable(victim).__gc(victim) return parameters(m) end
   local ok, err = pcall(ck.restore, ol.load(path), small, nil, victim)

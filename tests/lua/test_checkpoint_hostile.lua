@@ -62,7 +62,7 @@ T.test("a model whose parameters() lacks names or tensors is refused, not a cras
   local p = path("params.safetensors")
   ol.save(p, {model = net, optimizer = opt})
   local ck = ol.load(p)
-  local mt = getmetatable(net).__index
+  local mt = getmetatable(net).__methods
   local orig = mt.parameters
   local cases = {
     {function(self) local l = orig(self); l[1].name = nil; return l end,

@@ -68,6 +68,7 @@ local TAKES_OPTIONS = {
   ["ol.nn.sigmoid"] = {1, "sigmoid", "slope", nil, ol.nn.sigmoid},
   ["ol.nn.gelu"] = {1, "gelu", "slope", nil, ol.nn.gelu},
   ["ol.nn.identity"] = {1, "identity", "slope", nil, ol.nn.identity},
+  ["ol.nn.dropout"] = {1, "dropout", "pp", "p", ol.nn.dropout},
   ["ol.data.loader"] = {2, "loader", "batchsize", "batch_size", function(o) return ol.data.loader(ds, o) end},
   ["ol.data.csv"] = {2, "csv", "delimeter", "delimiter", function(o) return ol.data.csv(dir .. "/none.csv", o) end},
   ["ol.data.idx"] = {3, "idx", "clases", "classes", function(o) return ol.data.idx(dir .. "/a", dir .. "/b", o) end},
@@ -181,7 +182,7 @@ for path in ([[
   comparison:table
   model:backward model:dtype model:evaluate model:forward model:grads model:layers model:loss
   model:num_params model:parameters model:params model:predict model:select model:sizes model:to
-  model:zero_grad
+  model:zero_grad model:train model:eval
   optimizer:eval optimizer:options optimizer:reset optimizer:schedule optimizer:state optimizer:step
   optimizer:train
   average:copy_to average:swap average:update
@@ -231,7 +232,7 @@ local function library()
   local std = ol.data.synthetic{kind = "xor", n = 4}:standardize()
   local methods = {
     tensor = getmetatable(ol.zeros(1)).__methods,
-    model = getmetatable(net).__index,
+    model = getmetatable(net).__methods,
     optimizer = getmetatable(opt).__methods,
     average = getmetatable(ol.average.ema(net)).__methods,
     ["ol.data.dataset"] = getmetatable(ds).__methods,

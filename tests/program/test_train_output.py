@@ -92,6 +92,10 @@ def main_job_help_and_bad_options():
     check(p.rc == 2 and "--epochs" in p.err, p.err)
     p = run(TRAIN, "--bogus", timeout=TIMEOUT)
     check(p.rc == 2 and "unknown option '--bogus'" in p.err, p.err)
+    check("--dropout" in run(TRAIN, "--help", timeout=TIMEOUT).out, "--help lists --dropout")
+    for bad in ("1", "-0.1", "half", "nan"):
+        p = run(TRAIN, "--dropout", bad, timeout=TIMEOUT)
+        check(p.rc == 2 and "--dropout expects a probability 0 <= P < 1" in p.err, p.err)
     with tempfile.TemporaryDirectory() as d:
         p = run(TRAIN, "--data", d, timeout=TIMEOUT)
         check(p.rc == 1 and "apt-get install dataset-fashion-mnist" in p.err, p.err)
@@ -110,6 +114,17 @@ def main_job_quick_run():
         check(acc > 75, f"quick run reached only {acc}%")
         with open(log) as f:
             check(sum(1 for _ in f) >= 3, "log has the epochs")
+
+
+@test
+def main_job_quick_run_with_dropout():
+    driver.need_fashion_mnist()
+    p = run(TRAIN, "--quick", "--hidden", "64", "--dropout", "0.2", "--epochs", "2", timeout=TIMEOUT)
+    check(p.rc == 0, p.err)
+    check(", dropout 0.2" in p.out.splitlines()[0], p.out)
+    last = p.out.strip().splitlines()[-1]
+    acc = float(last.rsplit(" ", 1)[1].rstrip("%"))
+    check(acc > 70, f"quick run with dropout reached only {acc}%")
 
 
 driver.main()

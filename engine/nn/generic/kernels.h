@@ -65,3 +65,10 @@ double S(ol_loss_cut)(ol_loss_kind k, int64_t n, int64_t c, const T *y, const in
  * v and hv n x c (y, ids, t as ol_loss): the R-operator's loss step. */
 void S(ol_loss_hv)(ol_loss_kind k, int64_t n, int64_t c, const T *y, const int32_t *ids,
                    const T *t, const T *v, T *hv);
+
+/* Inverted dropout over count elements (dropout.c): y = x * mask / (1 - p),
+ * the mask (1 kept, 0 dropped) drawn from key and written to mask. */
+void S(ol_dropout_forward)(int64_t count, uint64_t key, double p, const T *x, uint8_t *mask,
+                           T *y);
+/* dx = dy * mask / (1 - p). */
+void S(ol_dropout_backward)(int64_t count, double p, const uint8_t *mask, const T *dy, T *dx);
