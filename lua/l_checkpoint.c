@@ -11,7 +11,9 @@
  *
  * What a file holds, so that training resumes bit-for-bit:
  *  - tensors: the model's parameters under their net:parameters() names
- *    ("1.weight", ...), the optimizer's state as "optim.state.NAME", a
+ *    ("1.weight", ...), its buffers under their net:buffers() names
+ *    (batch_norm's "2.running_mean", "2.running_var", as torch's
+ *    state_dict names them), the optimizer's state as "optim.state.NAME", a
  *    weight average (ol.average) as "average.weights", and any extra
  *    `tensors`;
  *  - __metadata__ (strings only, as the format demands):
@@ -244,6 +246,17 @@ static void save_model(lua_State *L, ol_checkpoint *ck, int idx) {
         lua_pop(L, 3);
     }
     lua_pop(L, 1);
+    ol_model *m = ol_l_tomodel(L, idx);
+    for (int k = 0; m && k < ol_model_nbuffers(m); k++) {
+        char name[64];
+        ol_tensor v;
+        ol_model_buffer_name(m, k, name, sizeof name);
+        ol_model_buffer_view(m, k, &v);
+        ol_error err;
+        const int rc = ol_ck_add(ck, name, &v, &err);
+        ol_tensor_release(&v);
+        if (rc) ol_arg_error(L, 2, "save", "model buffer '%s': %s", name, err.msg);
+    }
 }
 
 static void save_optimizer(lua_State *L, ol_checkpoint *ck, int idx) {
@@ -613,6 +626,14 @@ static int l_restore(lua_State *L) {
             check_like(L, 2, ck, ck_tensor(L, name), dst, name);
             lua_pop(L, 3);
         }
+        for (int k = 0; k < ol_model_nbuffers(m); k++) {
+            char name[64];
+            ol_tensor v;
+            ol_model_buffer_name(m, k, name, sizeof name);
+            ol_model_buffer_view(m, k, &v);
+            check_like(L, 2, ck, ck_tensor(L, name), &v, name);
+            ol_tensor_release(&v);
+        }
     }
     ol_error err;
     ol_average_saved as;
@@ -636,6 +657,15 @@ static int l_restore(lua_State *L) {
         if (ol_tensor_copy_(dst, ck_tensor(L, name), &err))
             return ol_arg_error(L, 2, "restore", "%s", err.msg);
         lua_pop(L, 3);
+    }
+    for (int k = 0; m && k < ol_model_nbuffers(m); k++) {
+        char name[64];
+        ol_tensor v;
+        ol_model_buffer_name(m, k, name, sizeof name);
+        ol_model_buffer_view(m, k, &v);
+        const int rc = ol_tensor_copy_(&v, ck_tensor(L, name), &err);
+        ol_tensor_release(&v);
+        if (rc) return ol_arg_error(L, 2, "restore", "%s", err.msg);
     }
     if (a) ol_average_set_saved(a, &as);
     if (set_rng) ol_rng_set_state(&rs);

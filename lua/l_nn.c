@@ -7,7 +7,9 @@
  *
  * Layer descriptors are plain tables with the metatable "optlua.layer":
  * {kind = "linear", in = 784, out = 256} or {kind = "relu"},
- * {kind = "leaky_relu", slope = 0.01}, {kind = "dropout", p = 0.5}.
+ * {kind = "leaky_relu", slope = 0.01}, {kind = "dropout", p = 0.5},
+ * {kind = "layer_norm", n = 256, eps = 1e-5, affine = true},
+ * {kind = "batch_norm", n = 256, eps = 1e-5, momentum = 0.1, affine = true}.
  *
  * A model has a mode, training (the default) or evaluation, as torch's
  * Module: net:train() and net:eval() set it, net.training reads it. The
@@ -117,6 +119,75 @@ static int l_dropout(lua_State *L) {
     return 1;
 }
 
+/* The norm layers' options, as torch.nn.LayerNorm and BatchNorm1d. */
+static void push_norm(lua_State *L, const char *fname, int batch) {
+    if (!lua_isinteger(L, 1) && !(lua_isnumber(L, 1) && lua_tonumber(L, 1) == floor(lua_tonumber(L, 1))))
+        ol_arg_expected(L, 1, fname, "integer (the number of features)");
+    lua_Integer n = (lua_Integer)lua_tonumber(L, 1);
+    if (n < 1) ol_arg_error(L, 1, fname, "the number of features must be positive (got %lld)", (long long)n);
+    ol_opts o;
+    ol_opts_begin(L, &o, 2, fname, 0);
+    double eps = ol_opt_number(&o, "eps", 1e-5, OL_R_GT(0));
+    double momentum = batch ? ol_opt_number(&o, "momentum", 0.1, OL_R_IN(0, 1)) : 0;
+    int affine = ol_opt_bool(&o, "affine", 1);
+    ol_opts_end(&o);
+    new_layer(L, fname);
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, "n");
+    lua_pushnumber(L, eps);
+    lua_setfield(L, -2, "eps");
+    if (batch) {
+        lua_pushnumber(L, momentum);
+        lua_setfield(L, -2, "momentum");
+    }
+    lua_pushboolean(L, affine);
+    lua_setfield(L, -2, "affine");
+}
+
+/* ol.nn.layer_norm(n [, {eps = 1e-5, affine = true}]): normalises each
+ * row over its n features (engine/nn/norm.c). */
+static int l_layer_norm(lua_State *L) {
+    push_norm(L, "layer_norm", 0);
+    return 1;
+}
+
+/* ol.nn.batch_norm(n [, {eps = 1e-5, momentum = 0.1, affine = true}]):
+ * normalises each of n features over the batch in training mode, with the
+ * running estimates in evaluation mode (engine/nn/nn.h). */
+static int l_batch_norm(lua_State *L) {
+    push_norm(L, "batch_norm", 1);
+    return 1;
+}
+
+/* Pushes "layer_norm(256)" or "batch_norm(256, eps=0.001, momentum=0.1,
+ * affine=false)": the options that differ from the defaults shown. */
+static void push_norm_string(lua_State *L, const ol_layer_spec *s) {
+    char buf[160];
+    int k = snprintf(buf, sizeof buf, "%s(%lld", s->kind == OL_LAYER_LAYER_NORM ? "layer_norm" : "batch_norm",
+                     (long long)s->in);
+    if (s->eps != 1e-5) k += snprintf(buf + k, sizeof buf - (size_t)k, ", eps=%g", s->eps);
+    if (s->kind == OL_LAYER_BATCH_NORM && s->momentum != 0.1)
+        k += snprintf(buf + k, sizeof buf - (size_t)k, ", momentum=%g", s->momentum);
+    if (!s->affine) k += snprintf(buf + k, sizeof buf - (size_t)k, ", affine=false");
+    snprintf(buf + k, sizeof buf - (size_t)k, ")");
+    lua_pushstring(L, buf);
+}
+
+/* The spec of a norm layer described by the table at idx. */
+static ol_layer_spec norm_spec(lua_State *L, int idx, ol_layer_kind kind) {
+    ol_layer_spec s = {.kind = kind};
+    lua_getfield(L, idx, "n");
+    s.in = s.out = lua_tointeger(L, -1);
+    lua_getfield(L, idx, "eps");
+    s.eps = lua_tonumber(L, -1);
+    lua_getfield(L, idx, "momentum");
+    s.momentum = lua_tonumber(L, -1);
+    lua_getfield(L, idx, "affine");
+    s.affine = lua_toboolean(L, -1);
+    lua_pop(L, 4);
+    return s;
+}
+
 /* Reads the descriptor at stack index idx (entry i of argument arg). */
 static ol_layer_spec read_layer(lua_State *L, int idx, int arg, int i) {
     ol_layer_spec s = {0};
@@ -139,6 +210,10 @@ static ol_layer_spec read_layer(lua_State *L, int idx, int arg, int i) {
         lua_getfield(L, idx, "p");
         s.p = lua_tonumber(L, -1);
         lua_pop(L, 1);
+    } else if (kind && strcmp(kind, "layer_norm") == 0) {
+        s = norm_spec(L, idx, OL_LAYER_LAYER_NORM);
+    } else if (kind && strcmp(kind, "batch_norm") == 0) {
+        s = norm_spec(L, idx, OL_LAYER_BATCH_NORM);
     } else if (kind && ol_act_parse(kind, &s.act) == 0) {
         s.kind = OL_LAYER_ACT;
         lua_getfield(L, idx, "slope");
@@ -234,11 +309,12 @@ static void init_model(lua_State *L, const char *fname, ol_model *m, const init_
     if (ol_model_init(m, io->scheme, io->gain, slope, kaiming_nonlinearity(act), &err) != 0)
         ol_arg_error(L, 1, fname, "%s", err.msg);
     if (!io->fn) return;
-    /* init(weight_view, name) for every weight, in layer order. */
+    /* init(weight_view, name) for every linear layer's weight, in layer
+     * order (a norm's weight keeps its ones). */
     for (int k = 0; k < ol_model_nparam_tensors(m); k++) {
         ol_param_info pi;
         ol_model_param_info(m, k, &pi);
-        if (pi.is_bias) continue;
+        if (pi.is_bias || ol_model_layer(m, pi.layer)->kind != OL_LAYER_LINEAR) continue;
         lua_getfield(L, 1, "init");
         ol_tensor v;
         ol_model_param_view(m, k, 0, &v);
@@ -271,11 +347,13 @@ static int l_sequential(lua_State *L) {
 }
 
 /* ol.nn.mlp{sizes = {in, h1, ..., out}, activation = "relu", slope = 0.01,
- *           dropout = nil, init = "xavier_uniform", gain = nil, dtype = "f32"}:
+ *           dropout = nil, norm = nil, init = "xavier_uniform", gain = nil,
+ *           dtype = "f32"}:
  * linear layers with the activation between them, none after the last
- * (its outputs are the logits the losses take); with dropout = p, a
- * dropout layer after each hidden activation (linear, act, dropout, ...,
- * linear). */
+ * (its outputs are the logits the losses take); with norm = "layer" or
+ * "batch", a layer_norm or batch_norm (default options) after each hidden
+ * linear layer, before its activation; with dropout = p, a dropout layer
+ * after each hidden activation (linear, norm, act, dropout, ..., linear). */
 static int l_mlp(lua_State *L) {
     const char *acts[OL_ACT_COUNT + 1]; /* the engine's activation names */
     for (int i = 0; i < OL_ACT_COUNT; i++) acts[i] = ol_act_name((ol_act)i);
@@ -302,14 +380,22 @@ static int l_mlp(lua_State *L) {
     const int drop = !lua_isnil(L, -1);
     lua_pop(L, 1);
     double p = drop ? ol_opt_number(&o, "dropout", 0, OL_R_IN_CO(0, 1)) : 0;
+    static const char *const norms[] = {"none", "layer", "batch", NULL};
+    const int norm_kind = ol_opt_enum(&o, "norm", 0, norms);
+    const int norm = norm_kind != 0;
     ol_dtype dt = ol_opt_dtype(&o, "dtype", OL_F32);
     init_opts io = read_init(&o);
     ol_opts_end(&o);
-    int nl = (2 + drop) * (ns - 1) - 1 - drop;
+    int nl = (2 + drop + norm) * (ns - 2) + 1;
     ol_layer_spec *specs = lua_newuserdatauv(L, (size_t)nl * sizeof *specs, 0);
     for (int i = 0, k = 0; i < ns - 1; i++) {
         specs[k++] = (ol_layer_spec){.kind = OL_LAYER_LINEAR, .in = sizes[i], .out = sizes[i + 1]};
         if (i == ns - 2) break;
+        if (norm)
+            specs[k++] = (ol_layer_spec){
+                .kind = norm_kind == 1 ? OL_LAYER_LAYER_NORM : OL_LAYER_BATCH_NORM,
+                .in = sizes[i + 1], .out = sizes[i + 1], .eps = 1e-5,
+                .momentum = norm_kind == 2 ? 0.1 : 0, .affine = 1};
         specs[k++] = (ol_layer_spec){.kind = OL_LAYER_ACT, .act = act, .slope = slope};
         if (drop) specs[k++] = (ol_layer_spec){.kind = OL_LAYER_DROPOUT, .p = p};
     }
@@ -628,6 +714,19 @@ static int m_layers(lua_State *L) {
             lua_setfield(L, -2, "kind");
             lua_pushnumber(L, sp->p);
             lua_setfield(L, -2, "p");
+        } else if (sp->kind == OL_LAYER_LAYER_NORM || sp->kind == OL_LAYER_BATCH_NORM) {
+            lua_pushstring(L, sp->kind == OL_LAYER_LAYER_NORM ? "layer_norm" : "batch_norm");
+            lua_setfield(L, -2, "kind");
+            lua_pushinteger(L, (lua_Integer)sp->in);
+            lua_setfield(L, -2, "n");
+            lua_pushnumber(L, sp->eps);
+            lua_setfield(L, -2, "eps");
+            if (sp->kind == OL_LAYER_BATCH_NORM) {
+                lua_pushnumber(L, sp->momentum);
+                lua_setfield(L, -2, "momentum");
+            }
+            lua_pushboolean(L, sp->affine);
+            lua_setfield(L, -2, "affine");
         } else {
             lua_pushstring(L, ol_act_name(sp->act));
             lua_setfield(L, -2, "kind");
@@ -653,6 +752,8 @@ static int m_tostring(lua_State *L) {
             lua_pushfstring(L, "linear(%I, %I)", (lua_Integer)s->in, (lua_Integer)s->out);
         else if (s->kind == OL_LAYER_DROPOUT)
             push_dropout(L, s->p);
+        else if (s->kind == OL_LAYER_LAYER_NORM || s->kind == OL_LAYER_BATCH_NORM)
+            push_norm_string(L, s);
         else if (s->act == OL_ACT_LEAKY_RELU)
             lua_pushfstring(L, "leaky_relu(%f)", s->slope);
         else
@@ -663,6 +764,28 @@ static int m_tostring(lua_State *L) {
                     (lua_Integer)ol_model_nparams(m), ol_model_training(m) ? "" : ", eval mode");
     luaL_addvalue(&b);
     luaL_pushresult(&b);
+    return 1;
+}
+
+/* net:buffers() -> {{name = "2.running_mean", tensor = view}, ...}: the
+ * state that is not a parameter (batch_norm's running estimates, nn.h),
+ * views into the model's buffer storage; checkpoints save them. */
+static int m_buffers(lua_State *L) {
+    ol_model *m = checkmodel(L);
+    const int nb = ol_model_nbuffers(m);
+    lua_createtable(L, nb, 0);
+    for (int k = 0; k < nb; k++) {
+        lua_createtable(L, 0, 2);
+        char name[64];
+        ol_model_buffer_name(m, k, name, sizeof name);
+        lua_pushstring(L, name);
+        lua_setfield(L, -2, "name");
+        ol_tensor v;
+        ol_model_buffer_view(m, k, &v);
+        ol_l_pushtensor(L, &v, 0);
+        lua_setfield(L, -2, "tensor");
+        lua_rawseti(L, -2, k + 1);
+    }
     return 1;
 }
 
@@ -708,12 +831,14 @@ static const luaL_Reg model_methods[] = {
     {"grads", m_grads},       {"parameters", m_parameters}, {"predict", m_predict}, {"select", m_select},
     {"to", m_to},             {"dtype", m_dtype},       {"num_params", m_num_params},
     {"sizes", m_sizes},       {"layers", m_layers},     {"train", m_train},
-    {"eval", m_eval},         {NULL, NULL}};
+    {"eval", m_eval},         {"buffers", m_buffers},   {NULL, NULL}};
 
 static const luaL_Reg model_meta[] = {{"__tostring", m_tostring}, {"__gc", m_gc}, {NULL, NULL}};
 
 static const luaL_Reg nn_funcs[] = {{"linear", l_linear}, {"sequential", l_sequential},
-                                    {"mlp", l_mlp}, {"dropout", l_dropout}, {NULL, NULL}};
+                                    {"mlp", l_mlp}, {"dropout", l_dropout},
+                                    {"layer_norm", l_layer_norm}, {"batch_norm", l_batch_norm},
+                                    {NULL, NULL}};
 
 static int layer_tostring(lua_State *L) {
     lua_getfield(L, 1, "kind");
@@ -725,6 +850,10 @@ static int layer_tostring(lua_State *L) {
     } else if (kind && strcmp(kind, "dropout") == 0) {
         lua_getfield(L, 1, "p");
         push_dropout(L, lua_tonumber(L, -1));
+    } else if (kind && (strcmp(kind, "layer_norm") == 0 || strcmp(kind, "batch_norm") == 0)) {
+        const ol_layer_spec s = norm_spec(L, 1, strcmp(kind, "layer_norm") == 0 ? OL_LAYER_LAYER_NORM
+                                                                                 : OL_LAYER_BATCH_NORM);
+        push_norm_string(L, &s);
     } else {
         lua_pushfstring(L, "%s()", kind ? kind : "?");
     }

@@ -1,7 +1,8 @@
 -- The main job: an MLP on Fashion-MNIST.
 --
 --   optlua scripts/train.lua [--optimizer sgd|nag|adam|adamw|...] [--lr X]
---       [--epochs N] [--batch-size N] [--hidden 512,256] [--dropout P] [--pca N|off]
+--       [--epochs N] [--batch-size N] [--hidden 512,256] [--dropout P] [--norm layer|batch]
+--       [--pca N|off]
 --       [--seed N] [--log run.jsonl] [--data DIR] [--threads N]
 --       [--quick] [--help]
 --
@@ -14,7 +15,7 @@ local ol = require "optlua"
 
 local defaults = {
   optimizer = "sgd", lr = nil, epochs = 30, ["batch-size"] = 128,
-  hidden = "512,256", dropout = 0, pca = "off", seed = 1, log = nil, data = nil,
+  hidden = "512,256", dropout = 0, norm = "none", pca = "off", seed = 1, log = nil, data = nil,
   threads = nil, quick = false,
 }
 
@@ -29,6 +30,8 @@ usage: optlua scripts/train.lua [options]
   --batch-size N     mini-batch size (default 128)
   --hidden LIST      hidden layer widths, comma-separated (default 512,256)
   --dropout P        dropout after each hidden activation, 0 <= P < 1 (default 0: none)
+  --norm layer|batch layer or batch norm after each hidden linear layer, before its
+                     activation (default none)
   --pca N|off        whiten the inputs with PCA onto N components (default off)
   --seed N           seed of weights, shuffling and split (default 1)
   --log FILE         write a JSONL training log (plot it with ol.plot.log)
@@ -79,6 +82,10 @@ local function parse(args)
     os.exit(2)
   end
   o.dropout = p
+  if o.norm ~= "none" and o.norm ~= "layer" and o.norm ~= "batch" then
+    io.stderr:write("train.lua: --norm expects layer or batch, got '", tostring(o.norm), "'\n")
+    os.exit(2)
+  end
   local hidden = {}
   for w in tostring(o.hidden):gmatch("[^,]+") do
     local n = math.tointeger(tonumber(w))
@@ -188,9 +195,13 @@ local sizes = {input}
 for _, w in ipairs(o.hidden) do sizes[#sizes + 1] = w end
 sizes[#sizes + 1] = 10
 -- --dropout P: a dropout layer after each hidden activation (none at 0);
--- ol.train steps in training mode and validates in evaluation mode.
+-- --norm layer|batch: a norm layer after each hidden linear layer, before
+-- its activation. ol.train steps in training mode (batch norm normalises
+-- with the batch and moves its running estimates) and validates in
+-- evaluation mode (batch norm uses the running estimates).
 local net = ol.nn.mlp{sizes = sizes, activation = "relu", init = "kaiming_uniform",
-                      dropout = o.dropout > 0 and o.dropout or nil}
+                      dropout = o.dropout > 0 and o.dropout or nil,
+                      norm = o.norm ~= "none" and o.norm or nil}
 
 -- The peak lr: --lr, else 0.1 for sgd and nag (this recipe's), else the
 -- optimizer's own default (1e-3 for Adam, 0.02 for muon, ...).
@@ -231,7 +242,8 @@ local probe = val.x:narrow(1, 1, math.min(256, #val))
 print(string.format("optlua %s: %s, %d parameters, %s lr %.3g, batch %d, %d epochs, %d/%d/%d images%s",
   ol.version, table.concat(sizes, "-"), net:params():numel(), o.optimizer, peak,
   o["batch-size"], o.epochs, #train, #val, #test,
-  (o.dropout > 0 and (", dropout " .. o.dropout) or "") .. (pca and (", PCA " .. o.pca) or "")))
+  (o.dropout > 0 and (", dropout " .. o.dropout) or "") ..
+  (o.norm ~= "none" and (", " .. o.norm .. " norm") or "") .. (pca and (", PCA " .. o.pca) or "")))
 
 local t0 = ol.clock()
 local final = ol.train{

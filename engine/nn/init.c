@@ -166,8 +166,11 @@ int ol_model_init(ol_model *m, ol_init_scheme scheme, double gain, double a,
         ol_tensor v;
         ol_model_param_info(m, k, &info);
         ol_model_param_view(m, k, 0, &v);
+        const ol_layer_kind kind = ol_model_layer(m, info.layer)->kind;
         if (info.is_bias) {
             ol_fill_(&v, 0); /* biases start at zero */
+        } else if (kind != OL_LAYER_LINEAR) {
+            ol_fill_(&v, 1); /* a norm's weight starts at one (torch's reset_parameters) */
         } else {
             switch (scheme) {
             case OL_INIT_XAVIER_UNIFORM: rc = ol_init_xavier_uniform(&v, gain, err); break;

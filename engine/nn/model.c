@@ -14,7 +14,14 @@
  * A dropout layer (dropout.c) runs on its own: in training mode it draws
  * its key from the engine's RNG, writes its output and its mask (kept in
  * the workspace, a byte per element) in one pass, and backward multiplies
- * by the mask; in evaluation mode, or with p = 0, it copies. */
+ * by the mask; in evaluation mode, or with p = 0, it copies.
+ *
+ * A norm layer (norm.c) also runs on its own, never fused: layer norm
+ * needs a whole row, batch norm a whole column, before it writes anything.
+ * Its statistics (a mean and a reciprocal standard deviation per row or
+ * per feature) are kept in the workspace for backward; batch norm's
+ * running estimates live in the model's buffer storage (nn.h), apart from
+ * the parameters, so that optimizers never see them. */
 #include <float.h>
 #include <stdio.h>
 #include <math.h>
@@ -30,6 +37,8 @@ typedef struct layer {
     int64_t w_off, b_off; /* linear: offsets into the flat buffers */
     int fused;            /* linear: next layer is its activation; act: fused into the previous */
     int dropped;          /* dropout: the last forward applied its mask */
+    int64_t buf_off;      /* batch_norm: running_mean's offset in the buffers (running_var follows) */
+    int batch_stats;      /* batch_norm: the last forward used the batch's statistics */
 } layer;
 
 struct ol_model {
@@ -54,7 +63,18 @@ struct ol_model {
     size_t curv_size;
     int training;     /* the mode (ol_model_set_training) */
     uint8_t **mask;   /* dropout layer i: cap x width bytes of the workspace, else NULL */
+    double **stats;   /* norm layer i: its statistics in the workspace (norm.c), else NULL */
+    double *norm_sums;   /* 2 x the widest norm's doubles: the sums over rows (norm.c) */
+    ol_storage *buffers; /* batch_norm's running estimates, model dtype (nn.h) */
+    int64_t nbuffer_values;
+    int nb;              /* buffer tensors */
+    int has_norm_params; /* an affine norm: ol_model_grads_known_finite cannot tell */
 };
+
+static int is_norm(ol_layer_kind k) { return k == OL_LAYER_LAYER_NORM || k == OL_LAYER_BATCH_NORM; }
+static const char *norm_name(ol_layer_kind k) {
+    return k == OL_LAYER_LAYER_NORM ? "layer_norm" : "batch_norm";
+}
 
 static void *P(const ol_model *m, int64_t off) { return (char *)m->params->data + off * (int64_t)m->es; }
 static void *G(const ol_model *m, int64_t off) { return (char *)m->grads->data + off * (int64_t)m->es; }
@@ -77,10 +97,11 @@ ol_model *ol_model_new(const ol_layer_spec *specs, int nlayers, ol_dtype dt, ol_
     m->out = calloc((size_t)nlayers, sizeof *m->out);
     m->gout = calloc((size_t)nlayers, sizeof *m->gout);
     m->mask = calloc((size_t)nlayers, sizeof *m->mask);
+    m->stats = calloc((size_t)nlayers, sizeof *m->stats);
     m->training = 1;
-    if (!m->L || !m->out || !m->gout || !m->mask) goto oom;
+    if (!m->L || !m->out || !m->gout || !m->mask || !m->stats) goto oom;
 
-    int64_t width = specs[first_linear].in, off = 0;
+    int64_t width = specs[first_linear].in, off = 0, boff = 0;
     m->in_features = width;
     for (int i = 0; i < nlayers; i++) {
         layer *l = &m->L[i];
@@ -111,6 +132,41 @@ ol_model *ol_model_new(const ol_layer_spec *specs, int nlayers, ol_dtype dt, ol_
                 ol_fail(err, "layer %d: dropout p must be in [0, 1) (got %g)", i + 1, specs[i].p);
                 goto fail;
             }
+        } else if (is_norm(specs[i].kind)) {
+            const ol_layer_spec *s = &specs[i];
+            const char *name = norm_name(s->kind);
+            if (i < first_linear) {
+                ol_fail(err, "layer %d: %s before the first linear layer is not supported (normalise the data instead)",
+                        i + 1, name);
+                goto fail;
+            }
+            if (s->in != width || s->out != width) {
+                ol_fail(err, "layer %d: %s over %lld features, the input has %lld", i + 1, name,
+                        (long long)s->in, (long long)width);
+                goto fail;
+            }
+            if (!(s->eps > 0) || !isfinite(s->eps)) {
+                ol_fail(err, "layer %d: %s eps must be positive (got %g)", i + 1, name, s->eps);
+                goto fail;
+            }
+            if (s->kind == OL_LAYER_BATCH_NORM && !(s->momentum >= 0 && s->momentum <= 1)) {
+                ol_fail(err, "layer %d: batch_norm momentum must be in [0, 1] (got %g)", i + 1,
+                        s->momentum);
+                goto fail;
+            }
+            if (s->affine) {
+                l->w_off = off;
+                off += width;
+                l->b_off = off;
+                off += width;
+                m->nt += 2;
+                m->has_norm_params = 1;
+            }
+            if (s->kind == OL_LAYER_BATCH_NORM) {
+                l->buf_off = boff;
+                boff += 2 * width;
+                m->nb += 2;
+            }
         } else if (specs[i].kind != OL_LAYER_ACT) {
             ol_fail(err, "layer %d: unknown layer kind", i + 1);
             goto fail;
@@ -124,17 +180,37 @@ ol_model *ol_model_new(const ol_layer_spec *specs, int nlayers, ol_dtype dt, ol_
     m->nparams = off;
     m->params = ol_storage_new((size_t)off * m->es);
     m->grads = ol_storage_new((size_t)off * m->es);
-    m->pinfo = calloc((size_t)m->nt, sizeof *m->pinfo);
-    if (!m->params || !m->grads || !m->pinfo) goto oom;
+    m->pinfo = calloc((size_t)m->nt + 1, sizeof *m->pinfo);
+    m->nbuffer_values = boff;
+    m->buffers = ol_storage_new((size_t)(boff ? boff : 1) * m->es);
+    if (!m->params || !m->grads || !m->pinfo || !m->buffers) goto oom;
     memset(m->params->data, 0, (size_t)off * m->es);
     memset(m->grads->data, 0, (size_t)off * m->es);
     int k = 0;
     for (int i = 0; i < nlayers; i++) {
         const layer *l = &m->L[i];
-        if (l->spec.kind != OL_LAYER_LINEAR) continue;
-        m->pinfo[k++] = (ol_param_info){i, 0, 2, {l->spec.out, l->spec.in}, l->w_off,
-                                        l->spec.out * l->spec.in};
-        m->pinfo[k++] = (ol_param_info){i, 1, 1, {l->spec.out, 0}, l->b_off, l->spec.out};
+        if (l->spec.kind == OL_LAYER_LINEAR) {
+            m->pinfo[k++] = (ol_param_info){i, 0, 2, {l->spec.out, l->spec.in}, l->w_off,
+                                            l->spec.out * l->spec.in};
+            m->pinfo[k++] = (ol_param_info){i, 1, 1, {l->spec.out, 0}, l->b_off, l->spec.out};
+        } else if (is_norm(l->spec.kind) && l->spec.affine) {
+            m->pinfo[k++] = (ol_param_info){i, 0, 1, {l->width, 0}, l->w_off, l->width};
+            for (int64_t c = 0; c < l->width; c++) { /* the weight starts at one */
+                if (dt == OL_F32) ((float *)m->params->data)[l->w_off + c] = 1;
+                else ((double *)m->params->data)[l->w_off + c] = 1;
+            }
+            m->pinfo[k++] = (ol_param_info){i, 1, 1, {l->width, 0}, l->b_off, l->width};
+        }
+        if (l->spec.kind == OL_LAYER_BATCH_NORM) /* running_mean 0, running_var 1 */
+            for (int64_t c = 0; c < l->width; c++) {
+                if (dt == OL_F32) {
+                    ((float *)m->buffers->data)[l->buf_off + c] = 0;
+                    ((float *)m->buffers->data)[l->buf_off + l->width + c] = 1;
+                } else {
+                    ((double *)m->buffers->data)[l->buf_off + c] = 0;
+                    ((double *)m->buffers->data)[l->buf_off + l->width + c] = 1;
+                }
+            }
     }
     return m;
 oom:
@@ -148,6 +224,8 @@ void ol_model_free(ol_model *m) {
     if (!m) return;
     ol_storage_release(m->params);
     ol_storage_release(m->grads);
+    ol_storage_release(m->buffers);
+    free(m->stats);
     free(m->ws);
     free(m->curv);
     free(m->out);
@@ -171,6 +249,12 @@ ol_model *ol_model_clone(const ol_model *m, ol_dtype dt, ol_error *err) {
                                    : ((const double *)m->params->data)[i];
         if (dt == OL_F32) ((float *)c->params->data)[i] = (float)v;
         else ((double *)c->params->data)[i] = v;
+    }
+    for (int64_t i = 0; i < m->nbuffer_values; i++) {
+        double v = m->dt == OL_F32 ? ((const float *)m->buffers->data)[i]
+                                   : ((const double *)m->buffers->data)[i];
+        if (dt == OL_F32) ((float *)c->buffers->data)[i] = (float)v;
+        else ((double *)c->buffers->data)[i] = v;
     }
     return c;
 }
@@ -220,18 +304,61 @@ void ol_model_param_view(const ol_model *m, int k, int grad, ol_tensor *out) {
     make_view(grad ? m->grads : m->params, m->dt, p->offset, p->ndim, p->shape, out);
 }
 
+int ol_model_nbuffers(const ol_model *m) { return m->nb; }
+
+/* Buffer k's layer, and whether it is the running variance (else the mean). */
+static const layer *buffer_layer(const ol_model *m, int k, int *is_var, int *index) {
+    int b = 0;
+    for (int i = 0; i < m->nl; i++) {
+        if (m->L[i].spec.kind != OL_LAYER_BATCH_NORM) continue;
+        if (k < b + 2) {
+            *is_var = k - b;
+            *index = i;
+            return &m->L[i];
+        }
+        b += 2;
+    }
+    return NULL;
+}
+
+void ol_model_buffer_name(const ol_model *m, int k, char *buf, size_t size) {
+    int is_var = 0, i = 0;
+    buffer_layer(m, k, &is_var, &i);
+    snprintf(buf, size, "%d.%s", i + 1, is_var ? "running_var" : "running_mean");
+}
+
+void ol_model_buffer_view(const ol_model *m, int k, ol_tensor *out) {
+    int is_var = 0, i = 0;
+    const layer *l = buffer_layer(m, k, &is_var, &i);
+    make_view(m->buffers, m->dt, l->buf_off + (is_var ? l->width : 0), 1, &l->width, out);
+}
+
 static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* A norm layer's statistics: one mean and rstd per row (layer norm, n
+ * rows) or per feature (batch norm). */
+static int64_t norm_stats_count(const layer *l, int64_t n) {
+    return l->spec.kind == OL_LAYER_LAYER_NORM ? n : l->width;
+}
+
+static void *B(const ol_model *m, int64_t off) { return (char *)m->buffers->data + off * (int64_t)m->es; }
 
 int ol_model_reserve(ol_model *m, int64_t n, ol_error *err) {
     if (n < 1) return ol_fail(err, "batch size must be positive (got %lld)", (long long)n);
     if (n <= m->cap) return 0;
     size_t total = 0;
-    int64_t widest = 0;
+    int64_t widest = 0, widest_norm = 0;
     for (int i = 0; i < m->nl; i++) {
         total += 2 * round64((size_t)(n * m->L[i].width) * m->es);
         if (m->L[i].spec.kind == OL_LAYER_DROPOUT) total += round64((size_t)(n * m->L[i].width));
+        if (is_norm(m->L[i].spec.kind)) {
+            total += round64(2 * (size_t)norm_stats_count(&m->L[i], n) * sizeof(double));
+            if (m->L[i].width > widest_norm) widest_norm = m->L[i].width;
+        }
         if (m->L[i].width > widest) widest = m->L[i].width;
     }
+    const size_t sums_size = round64(2 * (size_t)widest_norm * sizeof(double));
+    total += sums_size;
     /* per group of rows: a row of bias-gradient sums, or the loss's double */
     const size_t row_bytes = (size_t)widest * m->es;
     const size_t group_bytes = row_bytes > sizeof(double) ? row_bytes : sizeof(double);
@@ -254,7 +381,13 @@ int ol_model_reserve(ol_model *m, int64_t n, ol_error *err) {
             m->mask[i] = (uint8_t *)p;
             p += round64((size_t)(n * m->L[i].width));
         }
+        if (is_norm(m->L[i].spec.kind)) {
+            m->stats[i] = (double *)p;
+            p += round64(2 * (size_t)norm_stats_count(&m->L[i], n) * sizeof(double));
+        }
     }
+    m->norm_sums = (double *)p;
+    p += sums_size;
     m->row_groups = p;
     m->state = 0; /* the old buffers are gone */
     return 0;
@@ -265,6 +398,11 @@ static const void *input_of(const ol_model *m, int i) {
 }
 
 int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err) {
+    if (m->training && n == 1)
+        for (int i = 0; i < m->nl; i++)
+            if (m->L[i].spec.kind == OL_LAYER_BATCH_NORM)
+                return ol_fail(err, "layer %d: batch_norm in training mode needs more than one row (got a batch of 1; torch: Expected more than 1 value per channel when training); use evaluation mode (net:eval()) for single rows",
+                               i + 1);
     if (ol_model_reserve(m, n, err) != 0) return -1;
     m->x = x;
     m->n = n;
@@ -291,6 +429,16 @@ int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err) {
                            m->mask[i], m->out[i]);
             else
                 memcpy(m->out[i], in, (size_t)(n * l->width) * m->es);
+        } else if (l->spec.kind == OL_LAYER_LAYER_NORM) {
+            const int a = l->spec.affine;
+            OL_DT_CALL(m->dt, ol_layer_norm_forward, n, l->width, l->spec.eps, in,
+                       a ? P(m, l->w_off) : NULL, a ? P(m, l->b_off) : NULL, m->stats[i], m->out[i]);
+        } else if (l->spec.kind == OL_LAYER_BATCH_NORM) {
+            const int a = l->spec.affine;
+            m->L[i].batch_stats = m->training;
+            OL_DT_CALL(m->dt, ol_batch_norm_forward, n, l->width, l->spec.eps, l->spec.momentum,
+                       m->training, in, a ? P(m, l->w_off) : NULL, a ? P(m, l->b_off) : NULL,
+                       B(m, l->buf_off), B(m, l->buf_off + l->width), m->stats[i], m->out[i]);
         } else {
             OL_DT_CALL(m->dt, ol_act_forward, l->spec.act, l->spec.slope, n, l->width, in, NULL,
                        m->out[i]);
@@ -456,7 +604,7 @@ static int linear_back(ol_model *m, int li, int acc) {
 int ol_model_backward(ol_model *m, int acc, ol_error *err) {
     if (m->state != 2) return ol_fail(err, "no loss to differentiate (call loss after forward)");
     const int64_t n = m->n;
-    int finite = n == 1 && !acc;
+    int finite = n == 1 && !acc && !m->has_norm_params;
     int act_done = 0; /* the next fused activation was carried through by linear_back */
     for (int i = m->nl - 1; i >= m->first_linear;) {
         const layer *l = &m->L[i];
@@ -481,6 +629,19 @@ int ol_model_backward(ol_model *m, int acc, ol_error *err) {
                            m->gout[i], m->gout[i - 1]);
             else
                 memcpy(m->gout[i - 1], m->gout[i], (size_t)(n * l->width) * m->es);
+            act_done = 0;
+            i--;
+        } else if (is_norm(l->spec.kind)) { /* after the first linear layer */
+            const int a = l->spec.affine;
+            if (l->spec.kind == OL_LAYER_LAYER_NORM)
+                OL_DT_CALL(m->dt, ol_layer_norm_backward, n, l->width, input_of(m, i),
+                           a ? P(m, l->w_off) : NULL, m->stats[i], m->gout[i], m->gout[i - 1],
+                           a ? G(m, l->w_off) : NULL, a ? G(m, l->b_off) : NULL, acc, m->norm_sums);
+            else
+                OL_DT_CALL(m->dt, ol_batch_norm_backward, n, l->width, l->batch_stats,
+                           input_of(m, i), a ? P(m, l->w_off) : NULL, m->stats[i], m->gout[i],
+                           m->gout[i - 1], a ? G(m, l->w_off) : NULL, a ? G(m, l->b_off) : NULL,
+                           acc, m->norm_sums);
             act_done = 0;
             i--;
         } else {

@@ -88,11 +88,15 @@ int ol_target_of_given(ol_loss_kind kind, int64_t n, int64_t out, const ol_tenso
  * be a whole number in 1..classes. */
 int ol_target_class_id(double v, int64_t row, int64_t classes, int32_t *id, ol_error *err);
 
-/* ---- model (engine/nn/model.c) ---- */
+/* ---- model (engine/nn/model.c) ----
+ * A norm layer must come after the first linear layer (normalise the data
+ * themselves otherwise). */
 typedef enum ol_layer_kind {
     OL_LAYER_LINEAR,
     OL_LAYER_ACT,
-    OL_LAYER_DROPOUT /* inverted dropout (dropout.c); no parameters */
+    OL_LAYER_DROPOUT, /* inverted dropout (dropout.c); no parameters */
+    OL_LAYER_LAYER_NORM, /* over each row's features (norm.c) */
+    OL_LAYER_BATCH_NORM  /* over the batch, per feature, with running estimates (norm.c) */
 } ol_layer_kind;
 
 typedef struct ol_layer_spec {
@@ -101,6 +105,13 @@ typedef struct ol_layer_spec {
     ol_act act;      /* activation */
     double slope;    /* leaky_relu */
     double p;        /* dropout: the probability of zeroing an element, in [0, 1) */
+    /* layer_norm, batch_norm: in = out = the features, which must equal the
+     * width before; eps > 0 added to the variance; affine: a weight
+     * (gamma, starting at 1) and a bias (beta, starting at 0) per feature,
+     * parameters named "LAYER.weight" and "LAYER.bias"; batch_norm's
+     * momentum in [0, 1], the weight of a batch in the running estimates. */
+    double eps, momentum;
+    int affine;
 } ol_layer_spec;
 
 typedef struct ol_model ol_model;
@@ -111,7 +122,7 @@ int ol_target_check(const ol_model *m, ol_loss_kind kind, const ol_target *t, in
                     ol_error *err);
 
 /* Builds a model; parameters and gradients start at zero (see
- * ol_model_init). Widths must chain: each linear's in equals the width
+ * ol_model_init), a norm's weight at one. Widths must chain: each linear's in equals the width
  * before it. At least one linear layer. A new model is in training mode. */
 ol_model *ol_model_new(const ol_layer_spec *specs, int nlayers, ol_dtype dt, ol_error *err);
 /* A copy of m's layers, parameter values and mode in dtype dt (gradients
@@ -136,14 +147,32 @@ const ol_layer_spec *ol_model_layer(const ol_model *m, int i);
 void ol_model_set_training(ol_model *m, int training);
 int ol_model_training(const ol_model *m);
 
+/* Buffers: state that a forward pass keeps which is not a parameter (not
+ * in the flat buffers, not stepped by optimizers) but belongs in a
+ * checkpoint: each batch_norm layer's running estimates "LAYER.running_mean"
+ * and "LAYER.running_var" (n values each, model dtype, starting at 0 and 1;
+ * torch's names, without its num_batches_tracked, which momentum-based
+ * running estimates do not read). In training mode a batch_norm forward
+ * pass normalises with the batch's mean and biased variance and updates
+ *   running_mean = (1 - momentum) running_mean + momentum mean
+ *   running_var  = (1 - momentum) running_var  + momentum var * n / (n - 1)
+ * (the unbiased variance, as torch.nn.BatchNorm1d); in evaluation mode it
+ * normalises with the running estimates. */
+int ol_model_nbuffers(const ol_model *m);
+void ol_model_buffer_name(const ol_model *m, int k, char *buf, size_t size);
+/* A 1-D view of buffer k sharing the model's buffer storage. */
+void ol_model_buffer_view(const ol_model *m, int k, ol_tensor *out);
+
 /* The flat parameter / gradient buffers as 1-D tensors sharing the
  * model's storage (out receives a new reference). */
 void ol_model_params(const ol_model *m, ol_tensor *out);
 void ol_model_grads(const ol_model *m, ol_tensor *out);
 
-/* The parameter tensors in layer order (weight then bias of each linear).
+/* The parameter tensors in layer order (weight then bias of each linear,
+ * weight then bias of each affine norm).
  * layer: 0-based index of the owning layer; ndim 2 (weight, out x in) or
- * 1 (bias); offset into the flat buffer. Muon takes the ndim == 2 ones. */
+ * 1 (bias, a norm's weight); offset into the flat buffer. Muon takes the
+ * ndim == 2 ones. */
 typedef struct ol_param_info {
     int layer;
     int is_bias;
@@ -205,7 +234,8 @@ int ol_model_grads_known_finite(const ol_model *m);
  * in double) at the model's current parameters, in double whatever the
  * model's dtype, in evaluation mode whatever the model's mode (dropout is
  * the identity: the products are those of the model without its dropout
- * layers, exactly): out = H v (gauss_newton = 0, the exact Hessian of the
+ * layers, exactly; batch_norm is the affine map of its running estimates;
+ * layer_norm is exact, its second derivatives included): out = H v (gauss_newton = 0, the exact Hessian of the
  * mean loss, by Pearlmutter's R-operator: a forward pass of directional
  * derivatives and a backward pass of their adjoints) or out = G v
  * (gauss_newton = 1, G = J^T H_L J, H_L the Hessian of the loss with

@@ -26,6 +26,23 @@
  * through one drawn mask would be that of one random sub-network, and a
  * new mask per product would make H v change from call to call.)
  *
+ * Norm layers (norm.c), with xhat = (u - mean) rstd, y = xhat gamma + beta
+ * and (Vgamma, Vbeta) the direction's part for the affine parameters:
+ *   batch_norm, in evaluation mode as dropout is, normalises with its
+ *   running estimates: an affine map per feature, exact as a linear layer:
+ *     Ry = gamma rstd Ru + Vgamma xhat + Vbeta
+ *     R(du) = rstd (R(dy) gamma [+ dy Vgamma])
+ *     R(dgamma) = sum_rows R(dy) xhat [+ dy rstd Ru],  R(dbeta) = sum_rows R(dy)
+ *   layer_norm, per row (means over the row's w features; g = dy gamma):
+ *     Rxhat = rstd (Ru - mean(Ru) - xhat mean(xhat Ru)),  R(rstd) = -rstd^2 mean(xhat Ru)
+ *     Ry = gamma Rxhat + Vgamma xhat + Vbeta
+ *     du = rstd (g - mean(g) - xhat mean(g xhat))
+ *     R(du) = rstd (Rg - mean(Rg) - xhat mean(Rg xhat))
+ *             [+ R(rstd) du / rstd - rstd (Rxhat mean(g xhat) + xhat mean(g Rxhat))]
+ *     Rg = R(dy) gamma [+ dy Vgamma]
+ *     R(dgamma) = sum_rows R(dy) xhat [+ dy Rxhat],  R(dbeta) = sum_rows R(dy)
+ *   the bracketed terms for the Hessian only (they hold dy).
+ *
  * The math of each step is the nn kernels' f64 instances (kernels.h): the
  * linear layer's products (cut over the engine's worker pool as in
  * training, engine/nn/linear.c), f' (ol_act_backward, which computes
@@ -36,6 +53,7 @@
  * in one workspace the model keeps (ol_model_curvature_scratch), laid out
  * afresh by each call: after the first call at a batch size, a call
  * allocates nothing. */
+#include <math.h>
 #include <stdint.h>
 
 #include "nn/kernels.h"
@@ -47,6 +65,8 @@ typedef struct rop_layer {
     int64_t w_off, b_off; /* linear: offsets of W and b in the flat buffers */
     double *a, *ra;       /* the output and its R */
     double *da, *rda;     /* dL/d(output) and its R */
+    double *stats;        /* norm: means, then rstds (n rows for layer_norm, width features for batch_norm) */
+    int64_t buf;          /* batch_norm: the index of its running_mean buffer */
 } rop_layer;
 
 /* One product's inputs and outputs, and its buffers in the workspace. */
@@ -79,6 +99,8 @@ static size_t workspace_bytes(const ol_model *m, int64_t n) {
         if (s->kind == OL_LAYER_LINEAR) w = s->out;
         widest = w > widest ? w : widest;
         bytes += 4 * round64((size_t)(n * w) * d);
+        if (s->kind == OL_LAYER_LAYER_NORM || s->kind == OL_LAYER_BATCH_NORM)
+            bytes += round64(2 * (size_t)(n > w ? n : w) * d);
     }
     return bytes + round64((size_t)(n * widest) * d);
 }
@@ -111,7 +133,7 @@ static void lay_out(rop_pass *p, const ol_model *m, int64_t n, char *base) {
     params_in_double(p, m, &base);
     if (!p->keep_grad) p->grad = p->full ? (double *)base : NULL;
     base += round64(np * d);
-    int64_t w = ol_model_in_features(m);
+    int64_t w = ol_model_in_features(m), nbuf = 0;
     p->first = -1;
     for (int i = 0; i < nl; i++) {
         rop_layer *l = &p->L[i];
@@ -127,6 +149,15 @@ static void lay_out(rop_pass *p, const ol_model *m, int64_t n, char *base) {
         l->da = (double *)(base + 2 * sz);
         l->rda = (double *)(base + 3 * sz);
         base += 4 * sz;
+        l->stats = NULL;
+        if (l->spec->kind == OL_LAYER_LAYER_NORM || l->spec->kind == OL_LAYER_BATCH_NORM) {
+            l->stats = (double *)base;
+            base += round64(2 * (size_t)(n > w ? n : w) * d);
+        }
+        if (l->spec->kind == OL_LAYER_BATCH_NORM) {
+            l->buf = nbuf;
+            nbuf += 2;
+        }
     }
     p->tmp = (double *)base;
     for (int k = 0; k < ol_model_nparam_tensors(m); k++) {
@@ -231,6 +262,163 @@ static void r_backward_act(const rop_pass *p, int i) {
         ol_act_backward_f64(act, slope, n, w, below->a, NULL, l->a, l->da, below->da, NULL, 0);
 }
 
+/* ---- norm layers ---- */
+
+static int is_norm(const rop_layer *l) {
+    return l->spec->kind == OL_LAYER_LAYER_NORM || l->spec->kind == OL_LAYER_BATCH_NORM;
+}
+
+/* Buffer k of m (a running estimate), value c, in double. */
+static double buffer_value(const ol_model *m, int64_t k, int64_t c) {
+    ol_tensor t;
+    ol_model_buffer_view(m, (int)k, &t);
+    const int64_t idx[1] = {c};
+    const double v = ol_tensor_get(&t, idx);
+    ol_tensor_release(&t);
+    return v;
+}
+
+/* Norm layer i, forward and R-forward (the header's formulas); the
+ * statistics are kept for the backward pass. */
+static void r_forward_norm(const rop_pass *p, const ol_model *m, int i) {
+    const rop_layer *l = &p->L[i];
+    const int64_t n = p->n, w = l->width;
+    const double *u = input_of(p, i), *ru = r_input_of(p, i);
+    const int affine = l->spec->affine;
+    const double *G = affine ? p->P + l->w_off : NULL, *Bt = affine ? p->P + l->b_off : NULL;
+    const double *VG = affine ? p->v + l->w_off : NULL, *VB = affine ? p->v + l->b_off : NULL;
+    if (l->spec->kind == OL_LAYER_BATCH_NORM) {
+        double *mean = l->stats, *rstd = l->stats + w;
+        for (int64_t c = 0; c < w; c++) {
+            mean[c] = buffer_value(m, l->buf, c);
+            rstd[c] = 1 / sqrt(buffer_value(m, l->buf + 1, c) + l->spec->eps);
+        }
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t c = 0; c < w; c++) {
+                const int64_t e = r * w + c;
+                const double xh = (u[e] - mean[c]) * rstd[c], g = affine ? G[c] : 1;
+                l->a[e] = xh * g + (affine ? Bt[c] : 0);
+                l->ra[e] = (ru ? g * rstd[c] * ru[e] : 0) + (affine ? VG[c] * xh + VB[c] : 0);
+            }
+        return;
+    }
+    for (int64_t r = 0; r < n; r++) {
+        const double *ur = u + r * w, *rur = ru ? ru + r * w : NULL;
+        double s = 0, v = 0;
+        for (int64_t c = 0; c < w; c++) s += ur[c];
+        const double mean = s / (double)w;
+        for (int64_t c = 0; c < w; c++) v += (ur[c] - mean) * (ur[c] - mean);
+        const double rstd = 1 / sqrt(v / (double)w + l->spec->eps);
+        l->stats[r] = mean;
+        l->stats[n + r] = rstd;
+        double m1 = 0, m2 = 0;
+        for (int64_t c = 0; rur && c < w; c++) {
+            m1 += rur[c];
+            m2 += (ur[c] - mean) * rstd * rur[c];
+        }
+        m1 /= (double)w;
+        m2 /= (double)w;
+        for (int64_t c = 0; c < w; c++) {
+            const int64_t e = r * w + c;
+            const double xh = (ur[c] - mean) * rstd, g = affine ? G[c] : 1;
+            const double rxh = rur ? rstd * (rur[c] - m1 - xh * m2) : 0;
+            l->a[e] = xh * g + (affine ? Bt[c] : 0);
+            l->ra[e] = g * rxh + (affine ? VG[c] * xh + VB[c] : 0);
+        }
+    }
+}
+
+/* Norm layer i (after the first linear one), R-backward (and backward
+ * when the pass has dy): the header's formulas. */
+static void r_backward_norm(const rop_pass *p, int i) {
+    const rop_layer *l = &p->L[i];
+    rop_layer *below = &p->L[i - 1];
+    const int64_t n = p->n, w = l->width;
+    const double *u = below->a, *ru = r_input_of(p, i);
+    const int affine = l->spec->affine, full = p->full, has_dy = p->grad != NULL;
+    const double *G = affine ? p->P + l->w_off : NULL, *VG = affine ? p->v + l->w_off : NULL;
+    double *RdG = affine ? p->out + l->w_off : NULL, *RdB = affine ? p->out + l->b_off : NULL;
+    double *dG = affine && has_dy ? p->grad + l->w_off : NULL;
+    double *dB = affine && has_dy ? p->grad + l->b_off : NULL;
+    for (int64_t c = 0; affine && c < w; c++) {
+        RdG[c] = RdB[c] = 0;
+        if (dG) dG[c] = dB[c] = 0;
+    }
+    const double *dy = l->da, *rdy = l->rda;
+    if (l->spec->kind == OL_LAYER_BATCH_NORM) {
+        const double *mean = l->stats, *rstd = l->stats + w;
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t c = 0; c < w; c++) {
+                const int64_t e = r * w + c;
+                const double xh = (u[e] - mean[c]) * rstd[c], g = affine ? G[c] : 1;
+                below->rda[e] = rstd[c] * (rdy[e] * g + (full && affine ? dy[e] * VG[c] : 0));
+                if (has_dy) below->da[e] = rstd[c] * dy[e] * g;
+                if (!affine) continue;
+                RdG[c] += rdy[e] * xh + (full && ru ? dy[e] * rstd[c] * ru[e] : 0);
+                RdB[c] += rdy[e];
+                if (dG) {
+                    dG[c] += dy[e] * xh;
+                    dB[c] += dy[e];
+                }
+            }
+        return;
+    }
+    for (int64_t r = 0; r < n; r++) {
+        const double mean = l->stats[r], rstd = l->stats[n + r];
+        const double *ur = u + r * w, *rur = ru ? ru + r * w : NULL;
+        const double *dyr = dy + r * w, *rdyr = rdy + r * w;
+        double *dx = below->da + r * w, *rdx = below->rda + r * w;
+        /* the row's means: m1 = mean(Ru), m2 = mean(xhat Ru), mg = mean(g),
+         * mgx = mean(g xhat), mrg = mean(Rg), mrgx = mean(Rg xhat),
+         * mgrx = mean(g Rxhat) */
+        double m1 = 0, m2 = 0, mg = 0, mgx = 0, mrg = 0, mrgx = 0, mgrx = 0;
+        for (int64_t c = 0; rur && c < w; c++) {
+            m1 += rur[c];
+            m2 += (ur[c] - mean) * rstd * rur[c];
+        }
+        m1 /= (double)w;
+        m2 /= (double)w;
+        for (int64_t c = 0; c < w; c++) {
+            const double xh = (ur[c] - mean) * rstd, gm = affine ? G[c] : 1;
+            const double rg = rdyr[c] * gm + (full && affine ? dyr[c] * VG[c] : 0);
+            mrg += rg;
+            mrgx += rg * xh;
+            if (has_dy) {
+                const double g = dyr[c] * gm;
+                const double rxh = rur ? rstd * (rur[c] - m1 - xh * m2) : 0;
+                mg += g;
+                mgx += g * xh;
+                mgrx += g * rxh;
+            }
+        }
+        mg /= (double)w;
+        mgx /= (double)w;
+        mrg /= (double)w;
+        mrgx /= (double)w;
+        mgrx /= (double)w;
+        const double rrstd = -rstd * rstd * m2;
+        for (int64_t c = 0; c < w; c++) {
+            const double xh = (ur[c] - mean) * rstd, gm = affine ? G[c] : 1;
+            const double rg = rdyr[c] * gm + (full && affine ? dyr[c] * VG[c] : 0);
+            const double rxh = rur ? rstd * (rur[c] - m1 - xh * m2) : 0;
+            double rd = rstd * (rg - mrg - xh * mrgx);
+            if (has_dy) {
+                const double g = dyr[c] * gm, d = g - mg - xh * mgx;
+                dx[c] = rstd * d;
+                if (full) rd += rrstd * d - rstd * (rxh * mgx + xh * mgrx);
+            }
+            rdx[c] = rd;
+            if (!affine) continue;
+            RdG[c] += rdyr[c] * xh + (full ? dyr[c] * rxh : 0);
+            RdB[c] += rdyr[c];
+            if (dG) {
+                dG[c] += dyr[c] * xh;
+                dB[c] += dyr[c];
+            }
+        }
+    }
+}
+
 /* The batch's checks: ol_model_loss's, with dense targets in double. */
 static int check_batch(const ol_model *m, int64_t n, ol_loss_kind kind, const int32_t *ids,
                        const double *dense, ol_error *err) {
@@ -250,11 +438,13 @@ int ol_model_curvature(ol_model *m, const double *x, int64_t n, ol_loss_kind kin
     lay_out(&p, m, n, ws);
     for (int i = 0; i < p.nl; i++) {
         if (p.L[i].spec->kind == OL_LAYER_LINEAR) r_forward_linear(&p, i);
+        else if (is_norm(&p.L[i])) r_forward_norm(&p, m, i);
         else r_forward_act(&p, i);
     }
     const double total = r_loss(&p, kind, ids, dense);
     for (int i = p.nl - 1; i >= p.first; i--) {
         if (p.L[i].spec->kind == OL_LAYER_LINEAR) r_backward_linear(&p, i);
+        else if (is_norm(&p.L[i])) r_backward_norm(&p, i);
         else r_backward_act(&p, i);
     }
     if (loss) *loss = total;

@@ -88,6 +88,14 @@ static int save_to(ol_run *r, int interrupted, ol_error *err) {
         rc = ol_ck_add(&ck, name, &v, err);
         ol_tensor_release(&v);
     }
+    for (int k = 0; k < ol_model_nbuffers(r->model) && !rc; k++) { /* batch_norm's running estimates */
+        ol_tensor v;
+        char name[64];
+        ol_model_buffer_name(r->model, k, name, sizeof name);
+        ol_model_buffer_view(r->model, k, &v);
+        rc = ol_ck_add(&ck, name, &v, err);
+        ol_tensor_release(&v);
+    }
     if (!rc) rc = ol_optim_export(r->opt, &ck, err);
     if (!rc && r->average) rc = ol_average_export(r->average, &ck, err);
     ol_rng_state s;

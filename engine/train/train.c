@@ -182,6 +182,11 @@ static double arch_digest(const ol_model *m) {
         const int64_t v[4] = {(int64_t)l->kind, l->in, l->out, (int64_t)l->act};
         const unsigned char *b = (const unsigned char *)v;
         for (size_t k = 0; k < sizeof v; k++) h = (h ^ b[k]) * 1099511628211u;
+        if (l->kind == OL_LAYER_LAYER_NORM || l->kind == OL_LAYER_BATCH_NORM) {
+            const double d[3] = {l->eps, l->momentum, (double)l->affine};
+            b = (const unsigned char *)d;
+            for (size_t k = 0; k < sizeof d; k++) h = (h ^ b[k]) * 1099511628211u;
+        }
         if (l->kind == OL_LAYER_ACT && l->act == OL_ACT_LEAKY_RELU) {
             b = (const unsigned char *)&l->slope;
             for (size_t k = 0; k < sizeof l->slope; k++) h = (h ^ b[k]) * 1099511628211u;

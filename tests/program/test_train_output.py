@@ -96,6 +96,10 @@ def main_job_help_and_bad_options():
     for bad in ("1", "-0.1", "half", "nan"):
         p = run(TRAIN, "--dropout", bad, timeout=TIMEOUT)
         check(p.rc == 2 and "--dropout expects a probability 0 <= P < 1" in p.err, p.err)
+    check("--norm layer|batch" in run(TRAIN, "--help", timeout=TIMEOUT).out, "--help lists --norm")
+    for bad in ("group", "Layer", "1"):
+        p = run(TRAIN, "--norm", bad, timeout=TIMEOUT)
+        check(p.rc == 2 and "--norm expects layer or batch, got '" + bad + "'" in p.err, p.err)
     with tempfile.TemporaryDirectory() as d:
         p = run(TRAIN, "--data", d, timeout=TIMEOUT)
         check(p.rc == 1 and "apt-get install dataset-fashion-mnist" in p.err, p.err)
@@ -125,6 +129,18 @@ def main_job_quick_run_with_dropout():
     last = p.out.strip().splitlines()[-1]
     acc = float(last.rsplit(" ", 1)[1].rstrip("%"))
     check(acc > 70, f"quick run with dropout reached only {acc}%")
+
+
+@test
+def main_job_quick_run_with_norm():
+    driver.need_fashion_mnist()
+    for norm in ("layer", "batch"):
+        p = run(TRAIN, "--quick", "--hidden", "64", "--norm", norm, "--epochs", "2", timeout=TIMEOUT)
+        check(p.rc == 0, p.err)
+        check(", " + norm + " norm" in p.out.splitlines()[0], p.out)
+        last = p.out.strip().splitlines()[-1]
+        acc = float(last.rsplit(" ", 1)[1].rstrip("%"))
+        check(acc > 70, f"quick run with {norm} norm reached only {acc}%")
 
 
 driver.main()

@@ -72,3 +72,32 @@ void S(ol_dropout_forward)(int64_t count, uint64_t key, double p, const T *x, ui
                            T *y);
 /* dx = dy * mask / (1 - p). */
 void S(ol_dropout_backward)(int64_t count, double p, const uint8_t *mask, const T *dy, T *dx);
+
+/* Normalisation layers (norm.c). stats holds 2 k doubles: k means, then k
+ * reciprocal standard deviations rstd = 1 / sqrt(var + eps), k the rows
+ * (layer norm) or the features (batch norm); the backward pass reads what
+ * the forward pass wrote there. gamma and beta are NULL without affine
+ * parameters; dgamma and dbeta are then NULL too, and are written (or
+ * added to, with accumulate) otherwise. sums: scratch of 2 w doubles.
+ * xhat = (x - mean) rstd, y = xhat gamma + beta. */
+/* Layer norm over each of n rows of w features (biased variance). */
+void S(ol_layer_norm_forward)(int64_t n, int64_t w, double eps, const T *x, const T *gamma,
+                              const T *beta, double *stats, T *y);
+/* dx = rstd (g - mean(g) - xhat mean(g xhat)) per row, g = dy gamma;
+ * dgamma (+)= column sums of dy xhat, dbeta (+)= column sums of dy. */
+void S(ol_layer_norm_backward)(int64_t n, int64_t w, const T *x, const T *gamma,
+                               const double *stats, const T *dy, T *dx, T *dgamma, T *dbeta,
+                               int accumulate, double *sums);
+/* Batch norm over n rows for each of w features: with batch (training
+ * mode, n > 1), the batch's mean and biased variance, and the running
+ * estimates rmean, rvar updated with momentum (unbiased variance); without,
+ * the running estimates. */
+void S(ol_batch_norm_forward)(int64_t n, int64_t w, double eps, double momentum, int batch,
+                              const T *x, const T *gamma, const T *beta, T *rmean, T *rvar,
+                              double *stats, T *y);
+/* With batch: dx = gamma rstd (dy - mean(dy) - xhat mean(dy xhat)), the
+ * means over the rows; without: dx = dy gamma rstd. dgamma, dbeta as for
+ * layer norm. */
+void S(ol_batch_norm_backward)(int64_t n, int64_t w, int batch, const T *x, const T *gamma,
+                               const double *stats, const T *dy, T *dx, T *dgamma, T *dbeta,
+                               int accumulate, double *sums);
