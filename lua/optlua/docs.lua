@@ -114,11 +114,15 @@ ol.nn: models with one flat parameter buffer (layers are views into it)
   ol.nn.sequential{layer, ...}   ol.nn.linear(in, out)   activations: relu leaky_relu tanh
   sigmoid gelu identity. Methods (help("model:NAME")): forward loss backward evaluate zero_grad
   params grads parameters predict to.
-  ol.nn.dropout(p); net:train() / net:eval() set the mode, net.training reads it.]]
+  ol.nn.dropout(p); net:train() / net:eval() set the mode, net.training reads it.
+  ol.nn.layer_norm(n, {eps, affine}), ol.nn.batch_norm(n, {eps, momentum, affine});
+  net:buffers() lists batch norm's running estimates.]]
 D["nn.mlp"] = [[
-ol.nn.mlp{sizes = {in, h1, ..., out}, activation = "relu", dropout = nil, init = "xavier_uniform", gain = nil, dtype = "f32"}
+ol.nn.mlp{sizes = {in, h1, ..., out}, activation = "relu", dropout = nil, norm = nil, init = "xavier_uniform", gain = nil, dtype = "f32"}
   A multi-layer perceptron: linear layers with the activation between them; with dropout = p,
-  a dropout layer after each hidden activation (linear, act, dropout, ..., linear).]]
+  a dropout layer after each hidden activation (linear, act, dropout, ..., linear); with
+  norm = "layer" or "batch", a layer_norm or batch_norm (default options) after each hidden
+  linear layer, before its activation (linear, norm, act, dropout, ..., linear).]]
 D["nn.sequential"] = "ol.nn.sequential{layer, ...} -> model\n  Layers applied in order, e.g. {ol.nn.linear(784, 256), ol.nn.relu(), ol.nn.linear(256, 10)}."
 D["nn.linear"] = "ol.nn.linear(in, out) -> layer\n  A fully connected layer, weight shaped out x in (as torch.nn.Linear), and a bias."
 D["nn.activations"] = "ol.nn.activations\n  The activation names, e.g. {\"identity\", \"relu\", ...}: each is ol.nn.NAME() and mlp's activation."
@@ -133,6 +137,28 @@ ol.nn.dropout(p = 0.5) -> layer   (or ol.nn.dropout{p = 0.5})
   layer per forward pass, the mask counter-based from it, so the same seed gives the same masks
   on any number of threads. No parameters, but it counts as a layer in the names ("4.weight").
   Curvature products (ol.hvp, ol.hessian, hessian_free, ...) use evaluation mode.]]
+D["nn.layer_norm"] = [[
+ol.nn.layer_norm(n, {eps = 1e-5, affine = true}) -> layer
+  As torch.nn.LayerNorm(n): each row's n features normalised to mean 0 and variance 1
+  (biased variance, eps added), then scaled by a weight (starts at 1) and shifted by a bias
+  (starts at 0) when affine. The weight and bias are parameters in the flat buffer, named
+  "LAYER.weight" and "LAYER.bias" ("2.weight" after a first linear layer). The same in both
+  modes. Curvature products (ol.hvp, ol.hessian, hessian_free) are exact through it.]]
+D["nn.batch_norm"] = [[
+ol.nn.batch_norm(n, {eps = 1e-5, momentum = 0.1, affine = true}) -> layer
+  As torch.nn.BatchNorm1d(n): in training mode each of the n features is normalised with the
+  batch's mean and biased variance, and the running estimates move:
+    running_mean = (1 - momentum) running_mean + momentum mean
+    running_var  = (1 - momentum) running_var  + momentum unbiased variance
+  (starting at 0 and 1); in evaluation mode (net:eval(), validation, ol.evaluate,
+  net:predict) the running estimates normalise. A batch of 1 in training mode is an error.
+  The running estimates are buffers (net:buffers()), not parameters: optimizers do not step
+  them; ol.save keeps them as "LAYER.running_mean" / "LAYER.running_var". Curvature products
+  use evaluation mode (the running estimates). Distributed training keeps them per rank.]]
+D["model:buffers"] = [[
+net:buffers() -> {{name = "2.running_mean", tensor = view}, ...}
+  The state that is not a parameter: each batch_norm's running_mean and running_var (views
+  into the model). Checkpoints save and restore them.]]
 D["model:train"] = [[
 net:train() -> net
   Training mode (a new model's): dropout drops. net.training is true. ol.train sets it for

@@ -64,7 +64,9 @@ static void products(ol_model *m, const double *x, int64_t n, const int32_t *ids
                     fail_msg("curvature: %s", err.msg);
 }
 
-static void curvature_allocations(ol_dtype dt, ol_act a, const sizes *z) {
+/* norms: layer norm after the first hidden linear layer, batch norm
+ * after the second (its running estimates read in the products). */
+static void curvature_allocations(ol_dtype dt, ol_act a, const sizes *z, int norms) {
     ol_error err;
     ol_layer_spec s[] = {
         {.kind = OL_LAYER_ACT, .act = a},
@@ -72,7 +74,12 @@ static void curvature_allocations(ol_dtype dt, ol_act a, const sizes *z) {
         {.kind = OL_LAYER_LINEAR, .in = z->h1, .out = z->h2}, {.kind = OL_LAYER_ACT, .act = a},
         {.kind = OL_LAYER_ACT, .act = OL_ACT_TANH},
         {.kind = OL_LAYER_LINEAR, .in = z->h2, .out = z->out}};
-    ol_model *m = ol_model_new(s, 7, dt, &err);
+    ol_layer_spec sn[] = {
+        s[0], s[1], {.kind = OL_LAYER_LAYER_NORM, .in = z->h1, .out = z->h1, .eps = 1e-5, .affine = 1},
+        s[2], s[3],
+        {.kind = OL_LAYER_BATCH_NORM, .in = z->h2, .out = z->h2, .eps = 1e-5, .momentum = 0.1, .affine = 1},
+        s[4], s[5], s[6]};
+    ol_model *m = norms ? ol_model_new(sn, 9, dt, &err) : ol_model_new(s, 7, dt, &err);
     assert_non_null(m);
     assert_int_equal(ol_model_init(m, OL_INIT_XAVIER_UNIFORM, 1, 0, "relu", &err), 0);
     const int64_t most = z->batches[0], np = ol_model_nparams(m);
@@ -92,8 +99,8 @@ static void curvature_allocations(ol_dtype dt, ol_act a, const sizes *z) {
     for (int rep = 0; rep < 2; rep++)
         for (int b = 0; b < z->nbatches; b++) products(m, x, z->batches[b], ids, t, v, out, g);
     if (allocs - before != 0)
-        fail_msg("%s, %s, %d thread(s): %ld allocations in products after the first",
-                 ol_act_name(a), ol_dtype_name(dt), ol_get_threads(), (long)(allocs - before));
+        fail_msg("%s%s, %s, %d thread(s): %ld allocations in products after the first",
+                 ol_act_name(a), norms ? " with norms" : "", ol_dtype_name(dt), ol_get_threads(), (long)(allocs - before));
     /* A larger batch grows it once, and then it is reused again. */
     products(m, x, 2 * most, ids, t, v, out, g);
     assert_true(allocs - before >= 1);
@@ -109,8 +116,10 @@ static void test_no_allocation_after_the_first(void **state) {
     (void)state;
     ol_set_threads(1);
     for (int a = OL_ACT_IDENTITY; a <= OL_ACT_GELU; a++) {
-        curvature_allocations(OL_F32, (ol_act)a, &SMALL);
-        curvature_allocations(OL_F64, (ol_act)a, &SMALL);
+        for (int norms = 0; norms < 2; norms++) {
+            curvature_allocations(OL_F32, (ol_act)a, &SMALL, norms);
+            curvature_allocations(OL_F64, (ol_act)a, &SMALL, norms);
+        }
     }
 }
 
@@ -119,8 +128,10 @@ static void test_no_allocation_on_two_threads(void **state) {
     ol_set_threads(2);
     const ol_act acts[] = {OL_ACT_RELU, OL_ACT_GELU};
     for (int a = 0; a < 2; a++) {
-        curvature_allocations(OL_F32, acts[a], &LARGE);
-        curvature_allocations(OL_F64, acts[a], &LARGE);
+        for (int norms = 0; norms < 2; norms++) {
+            curvature_allocations(OL_F32, acts[a], &LARGE, norms);
+            curvature_allocations(OL_F64, acts[a], &LARGE, norms);
+        }
     }
     ol_set_threads(1);
     ol_parallel_shutdown();

@@ -51,18 +51,22 @@ static long count(void) { return atomic_load(&allocs); }
 typedef struct shape {
     int64_t in, hidden, out;
     double dropout; /* > 0: a dropout layer of that p after tanh */
+    int norm; /* OL_LAYER_LAYER_NORM or OL_LAYER_BATCH_NORM before tanh; 0: none */
 } shape;
-static const shape SMALL = {12, 16, 3, 0};
-static const shape LARGE = {256, 128, 3, 0};
+static const shape SMALL = {12, 16, 3, 0, 0};
+static const shape LARGE = {256, 128, 3, 0, 0};
 
 static ol_model *model_new(ol_dtype dt, shape s) {
     ol_error err;
-    ol_layer_spec spec[] = {{.kind = OL_LAYER_LINEAR, .in = s.in, .out = s.hidden},
-                            {.kind = OL_LAYER_ACT, .act = OL_ACT_TANH},
-                            {.kind = OL_LAYER_DROPOUT, .p = s.dropout},
-                            {.kind = OL_LAYER_LINEAR, .in = s.hidden, .out = s.out}};
-    if (!(s.dropout > 0)) spec[2] = spec[3];
-    ol_model *m = ol_model_new(spec, s.dropout > 0 ? 4 : 3, dt, &err);
+    ol_layer_spec spec[5] = {{.kind = OL_LAYER_LINEAR, .in = s.in, .out = s.hidden}};
+    int n = 1;
+    if (s.norm == OL_LAYER_LAYER_NORM || s.norm == OL_LAYER_BATCH_NORM)
+        spec[n++] = (ol_layer_spec){.kind = (ol_layer_kind)s.norm, .in = s.hidden, .out = s.hidden, .eps = 1e-5,
+                                    .momentum = 0.1, .affine = 1};
+    spec[n++] = (ol_layer_spec){.kind = OL_LAYER_ACT, .act = OL_ACT_TANH};
+    if (s.dropout > 0) spec[n++] = (ol_layer_spec){.kind = OL_LAYER_DROPOUT, .p = s.dropout};
+    spec[n++] = (ol_layer_spec){.kind = OL_LAYER_LINEAR, .in = s.hidden, .out = s.out};
+    ol_model *m = ol_model_new(spec, n, dt, &err);
     if (!m) fail_msg("ol_model_new: %s", err.msg);
     if (ol_model_init(m, OL_INIT_XAVIER_UNIFORM, 1, 0, "tanh", &err)) fail_msg("init: %s", err.msg);
     return m;
@@ -198,19 +202,23 @@ typedef struct scenario {
     const char *optim;
     const char *option; /* set to 0.9 when not NULL */
     double dropout;     /* the model's (shape.dropout) */
+    int norm;           /* the model's (shape.norm) */
 } scenario;
 
 static const scenario SCENARIOS[] = {
-    {OL_LOSS_CROSS_ENTROPY, 3, 0, "adam", NULL, 0},   /* class ids */
-    {OL_LOSS_MSE, 3, 1, "nag", NULL, 0},              /* one-hot targets */
-    {OL_LOSS_BCE, 2, 0, "sgd", "momentum", 0},        /* one output, label - 1 */
-    {OL_LOSS_CROSS_ENTROPY, 3, 0, "adam", NULL, 0.5}, /* dropout: a mask per step */
+    {OL_LOSS_CROSS_ENTROPY, 3, 0, "adam", NULL, 0, 0},   /* class ids */
+    {OL_LOSS_MSE, 3, 1, "nag", NULL, 0, 0},              /* one-hot targets */
+    {OL_LOSS_BCE, 2, 0, "sgd", "momentum", 0, 0},        /* one output, label - 1 */
+    {OL_LOSS_CROSS_ENTROPY, 3, 0, "adam", NULL, 0.5, 0}, /* dropout: a mask per step */
+    {OL_LOSS_CROSS_ENTROPY, 3, 0, "adam", NULL, 0.1, OL_LAYER_LAYER_NORM}, /* layer norm and dropout */
+    {OL_LOSS_MSE, 3, 0, "sgd", "momentum", 0, OL_LAYER_BATCH_NORM}, /* running estimates move */
 };
 
 static void run_loop(const scenario *sc, ol_dtype dt, int threads) {
     ol_error err;
     const shape sh = threads > 1 ? LARGE : SMALL;
-    const shape ms = {sh.in, sh.hidden, sc->loss == OL_LOSS_BCE ? 1 : sc->classes, sc->dropout};
+    const shape ms = {sh.in, sh.hidden, sc->loss == OL_LOSS_BCE ? 1 : sc->classes, sc->dropout,
+                      sc->norm};
     /* At two threads, 128 rows: the loss is cut from there (engine/nn/loss.c). */
     const int64_t batch = threads > 1 ? 128 : 16;
     ol_model *m = model_new(dt, ms);
@@ -236,8 +244,11 @@ static void run_loop(const scenario *sc, ol_dtype dt, int threads) {
     if (ol_train_run(&c, &fin, &err)) fail_msg("ol_train_run: %s", err.msg);
 
     char what[96];
-    snprintf(what, sizeof what, "%s on %s%s, %s, %d thread(s)", sc->optim, ol_loss_name(sc->loss),
-             sc->dropout > 0 ? " with dropout" : "", ol_dtype_name(dt), threads);
+    snprintf(what, sizeof what, "%s on %s%s%s, %s, %d thread(s)", sc->optim, ol_loss_name(sc->loss),
+             sc->dropout > 0 ? " with dropout" : "",
+             sc->norm == OL_LAYER_LAYER_NORM ? " with layer norm"
+             : sc->norm == OL_LAYER_BATCH_NORM ? " with batch norm" : "",
+             ol_dtype_name(dt), threads);
     /* The loop did what the windows below rely on. */
     const int64_t per_epoch = (TRAIN_N + batch - 1) / batch;
     assert_int_equal(w.epochs_seen, EPOCHS);

@@ -69,6 +69,8 @@ local TAKES_OPTIONS = {
   ["ol.nn.gelu"] = {1, "gelu", "slope", nil, ol.nn.gelu},
   ["ol.nn.identity"] = {1, "identity", "slope", nil, ol.nn.identity},
   ["ol.nn.dropout"] = {1, "dropout", "pp", "p", ol.nn.dropout},
+  ["ol.nn.layer_norm"] = {2, "layer_norm", "epss", "eps", function(o) return ol.nn.layer_norm(4, o) end},
+  ["ol.nn.batch_norm"] = {2, "batch_norm", "momentun", "momentum", function(o) return ol.nn.batch_norm(4, o) end},
   ["ol.data.loader"] = {2, "loader", "batchsize", "batch_size", function(o) return ol.data.loader(ds, o) end},
   ["ol.data.csv"] = {2, "csv", "delimeter", "delimiter", function(o) return ol.data.csv(dir .. "/none.csv", o) end},
   ["ol.data.idx"] = {3, "idx", "clases", "classes", function(o) return ol.data.idx(dir .. "/a", dir .. "/b", o) end},
@@ -183,6 +185,7 @@ for path in ([[
   model:backward model:dtype model:evaluate model:forward model:grads model:layers model:loss
   model:num_params model:parameters model:params model:predict model:select model:sizes model:to
   model:zero_grad model:train model:eval
+  model:buffers
   optimizer:eval optimizer:options optimizer:reset optimizer:schedule optimizer:state optimizer:step
   optimizer:train
   average:copy_to average:swap average:update
