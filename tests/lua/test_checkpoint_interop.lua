@@ -50,7 +50,8 @@ if f then f:close(); pythons[2] = "/usr/bin/python3" end
 
 T.test("the Python reader finds the same numbers, names, shapes and metadata", function()
   ol.seed(4)
-  local net = ol.nn.mlp{sizes = {3, 5, 2}, activation = "relu"}
+  -- with batch norm: its running estimates are stored beside the weights
+  local net = ol.nn.mlp{sizes = {3, 5, 2}, activation = "relu", norm = "batch"}
   local opt = ol.optim.adam(net, {lr = 0.003})
   local ds = ol.data.synthetic{kind = "blobs", n = 30, classes = 2, dim = 3}
   ol.train{model = net, optimizer = opt, progress = false, epochs = 1,
@@ -63,6 +64,8 @@ T.test("the Python reader finds the same numbers, names, shapes and metadata", f
     T.ok(ok, out)
     local want = {}
     for _, e in ipairs(net:parameters()) do want[e.name] = e.tensor end
+    for _, e in ipairs(net:buffers()) do want[e.name] = e.tensor end
+    T.ok(want["2.running_mean"] and want["2.running_var"], "the running estimates")
     for k, v in pairs(opt:state()) do want["optim.state." .. k] = v end
     want.extra, want.tiny = extra, ol.tensor({1e-40, 3.4e38, -1 / 3})
     local n = 0
@@ -80,7 +83,7 @@ T.test("the Python reader finds the same numbers, names, shapes and metadata", f
       end
       n = n + 1
     end
-    T.ok(n >= 7)
+    T.ok(n >= 11)
     T.eq(meta.note, '"interop"')
     T.eq(meta.epoch, '"1"')
     T.eq(meta["optim.name"], '"adam"')
