@@ -162,6 +162,49 @@ end
 
 local function pct(v) return string.format("%.0f%%", 100 * v) end
 
+-- The batch h (n x w) through norm layer i (net:layers()[i] is l): layer
+-- norm per row; batch norm with the batch's statistics in training mode,
+-- its running estimates (net:buffers()) in evaluation mode, as the net's
+-- own forward pass does; then its weight and bias when it has them.
+local function normalise(net, h, l, i, params)
+  local u = h:totable()
+  local n, w = #u, #u[1]
+  local mean, var = {}, {}
+  local rows = l.kind == "layer_norm"
+  if rows then
+    for r = 1, n do
+      local s, q = 0, 0
+      for c = 1, w do s = s + u[r][c] end
+      mean[r] = s / w
+      for c = 1, w do q = q + (u[r][c] - mean[r]) ^ 2 end
+      var[r] = q / w
+    end
+  elseif net.training then
+    for c = 1, w do
+      local s, q = 0, 0
+      for r = 1, n do s = s + u[r][c] end
+      mean[c] = s / n
+      for r = 1, n do q = q + (u[r][c] - mean[c]) ^ 2 end
+      var[c] = q / n
+    end
+  else
+    for _, b in ipairs(net:buffers()) do
+      if b.name == i .. ".running_mean" then mean = b.tensor:totable() end
+      if b.name == i .. ".running_var" then var = b.tensor:totable() end
+    end
+  end
+  local g = params[i .. ".weight"] and params[i .. ".weight"]:totable()
+  local b = params[i .. ".bias"] and params[i .. ".bias"]:totable()
+  for r = 1, n do
+    for c = 1, w do
+      local k = rows and r or c
+      local v = (u[r][c] - mean[k]) / math.sqrt(var[k] + l.eps)
+      u[r][c] = g and v * g[c] + b[c] or v
+    end
+  end
+  return (package.loaded.optlua or optlua or require("optlua")).tensor(u, h:dtype())
+end
+
 local function sentence(d)
   local big = d.weight_scale and d.weight_scale > BIG_WEIGHTS
   if d.saturated and d.saturated >= SATURATED then
@@ -206,7 +249,7 @@ M.diagnose = function(net, x)
   local wsq, scale = 0, 0
   for _, p in ipairs(net:parameters()) do
     params[p.name] = p.tensor
-    if p.name:match("weight$") then
+    if p.name:match("weight$") and p.tensor:dim() == 2 then -- linear layers' (not a norm's)
       local n = p.tensor:norm()
       wsq = wsq + n * n
       scale = math.max(scale, n / math.sqrt(p.tensor:size(1)))
@@ -256,6 +299,8 @@ M.diagnose = function(net, x)
           h = l.kind == "tanh" and h:tanh() or h:sigmoid()
         end
         d.layers[#d.layers + 1] = info
+      elseif l.kind == "layer_norm" or l.kind == "batch_norm" then
+        h = normalise(net, h, l, i, params)
       elseif l.kind == "leaky_relu" then
         local neg = h:clone():clamp_(-math.huge, 0)
         h = h:clamp_(0, math.huge) + neg * (l.slope or 0.01)

@@ -567,6 +567,33 @@ T.test("f32 to f64 and back: parameters and running estimates carried", function
   T.near_all(d:buffers()[2].tensor, net:buffers()[2].tensor:to("f64"):totable(), 0, "running_var")
 end)
 
+T.test("plateau diagnosis carries the batch through the norms", function()
+  -- Large weights saturate tanh; a norm before it brings the units back to
+  -- about N(0, 1), of which few lie beyond tanh's saturation point 2.65.
+  ol.seed(3)
+  local x = ol.randn(64, 4, "f64")
+  for _, norm in ipairs{"none", "layer", "batch"} do
+    local net = ol.nn.mlp{sizes = {4, 16, 2}, activation = "tanh", dtype = "f64",
+                          norm = norm ~= "none" and norm or nil}
+    net:parameters()[1].tensor:mul_(40)
+    if norm == "batch" then -- evaluation mode: the running estimates of this batch
+      net:buffers()[1].tensor:zero_()
+      for _ = 1, 60 do net:forward(x) end -- momentum 0.1: they converge
+      net:eval()
+    end
+    local d = ol.plateau.diagnose(net, x)
+    if norm == "none" then
+      T.ok(d.saturated > 0.8, "without a norm: saturated share " .. d.saturated)
+    else
+      T.ok(d.saturated < 0.05, norm .. ": saturated share " .. d.saturated)
+    end
+    T.eq(d.tanh_sigmoid_units, 16)
+    -- the weight norm counts the linear layers' weights, not a norm's
+    local w1, w2 = net:select("^1%.weight$")[1].tensor:norm(), net:parameters()[#net:parameters() - 1].tensor:norm()
+    T.near(d.weight_norm, math.sqrt(w1 ^ 2 + w2 ^ 2), 1e-9, norm .. ": linear weights only")
+  end
+end)
+
 T.test("bad input: sizes, eps, momentum, unknown options", function()
   local function msg(f, ...)
     local ok, e = pcall(f, ...)
