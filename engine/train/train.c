@@ -128,6 +128,7 @@ static int check_config(const ol_train_config *c, ol_error *err) {
     if (!c->model || !c->opt || !c->loader) return ol_fail(err, "model, optimizer and data are required");
     if (c->epochs < 1) return ol_fail(err, "epochs must be >= 1, got %lld", (long long)c->epochs);
     if (c->every < 1) return ol_fail(err, "every must be >= 1, got %lld", (long long)c->every);
+    if (ol_loss_check(&c->loss, ol_model_out_features(c->model), err)) return -1;
     if (c->opt->dtype != ol_model_dtype(c->model))
         return ol_fail(err, "the optimizer is %s but the model is %s", ol_dtype_name(c->opt->dtype),
                        ol_dtype_name(ol_model_dtype(c->model)));
@@ -233,7 +234,7 @@ static void agree_fields(const ol_train_config *c, double *v) {
     v[AG_ARCH] = arch_digest(c->model);
     v[AG_OPTIM] = (double)idx;
     v[AG_STEP] = (double)opt->t;
-    v[AG_LOSS] = (double)c->loss;
+    v[AG_LOSS] = (double)c->loss.kind;
     v[AG_NONFINITE] = (double)c->on_nonfinite;
     v[AG_BATCH] = (double)c->loader->opts.batch_size;
     v[AG_DROP_LAST] = (double)c->loader->opts.drop_last;
@@ -349,7 +350,7 @@ static int run_begin(run *r, const ol_train_config *c, ol_error *err) {
     ol_model *m = c->model;
     ol_target_form form;
     if (ol_loader_batch_init(c->loader, &r->batch, ol_model_dtype(m), err) ||
-        ol_train_target(m, c->loss, r->batch.d, r->batch.classes, &form, err))
+        ol_train_target(m, c->loss.kind, r->batch.d, r->batch.classes, &form, err))
         return -1;
     if (r->batch.rows < 1) return ol_fail(err, "the data set is empty");
     if (ol_batch_set_target(&r->batch, form, ol_model_out_features(m), err) ||
@@ -491,7 +492,7 @@ static int evaluate(run *r, figures *f, ol_error *err) {
                (size_t)ol_tensor_numel(&r->w) * ol_dtype_size(r->w.dtype));
     if (r->lookahead && ol_optim_prepare(r->c->opt, &r->w, err)) return -1;
     if (b->n == 0) return 0;
-    return ol_model_evaluate(r->c->model, b->x, b->n, r->c->loss, &b->target, &f->loss, err);
+    return ol_model_evaluate(r->c->model, b->x, b->n, &r->c->loss, &b->target, &f->loss, err);
 }
 
 static void count(const run *r, figures *f) {
@@ -609,7 +610,7 @@ static int validate_rows(run *r, ol_error *err) {
     const ol_dataset *ds = r->c->validate;
     const int64_t chunk = r->batch.rows < 1024 ? 1024 : r->batch.rows;
     int64_t begin = 0, end = ds->n, correct;
-    double sums[2];
+    double sums[3];
     if (ds->n == 0) return ol_fail(err, "the data set is empty");
     if (r->dist) {
         const int64_t size = ol_comm_size(r->c->world), rank = ol_comm_rank(r->c->world),
@@ -617,16 +618,18 @@ static int validate_rows(run *r, ol_error *err) {
         begin = rank * q < ds->n ? rank * q : ds->n;
         end = begin + q < ds->n ? begin + q : ds->n;
     }
-    if (ol_evaluate_rows(r->c->model, ds, r->c->loss, chunk, begin, end, &r->val, &sums[0],
-                         &correct, err))
+    double count;
+    if (ol_evaluate_rows(r->c->model, ds, &r->c->loss, chunk, begin, end, &r->val, &sums[0],
+                         &count, &correct, err))
         return -1;
     sums[1] = (double)correct; /* exact up to 2^53 samples */
+    sums[2] = count;
     if (r->dist) {
         const double t0 = now();
-        if (ol_comm_allreduce(r->c->world, sums, 2, OL_F64, OL_COMM_SUM, err)) return -1;
+        if (ol_comm_allreduce(r->c->world, sums, 3, OL_F64, OL_COMM_SUM, err)) return -1;
         r->comm += now() - t0;
     }
-    r->s.val_loss = sums[0] / (double)ds->n;
+    r->s.val_loss = sums[0] / sums[2];
     r->s.val_accuracy = sums[1] / (double)ds->n;
     return 0;
 }

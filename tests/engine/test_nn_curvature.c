@@ -179,10 +179,10 @@ static void test_loss_hessian_vector(void **state) {
             yp[i] = y[i] + h * v[i];
             ym[i] = y[i] - h * v[i];
         }
-        ol_loss_f64(t.kind, N, C, yp, t.pids, t.pdense, dp);
-        ol_loss_f64(t.kind, N, C, ym, t.pids, t.pdense, dm);
+        ol_loss_f64(OL_LOSS_PLAIN(t.kind), N, C, yp, t.pids, t.pdense, dp);
+        ol_loss_f64(OL_LOSS_PLAIN(t.kind), N, C, ym, t.pids, t.pdense, dm);
         for (int i = 0; i < N * C; i++) fd[i] = (dp[i] - dm[i]) / (2 * h);
-        ol_loss_hv_f64(t.kind, N, C, y, t.pids, t.pdense, v, hv);
+        ol_loss_hv_f64(OL_LOSS_PLAIN(t.kind), N, C, y, t.pids, t.pdense, v, hv);
         double scale, w = worst(hv, fd, N * C, &scale);
         if (w > 1e-8 * fmax(scale, 1e-3))
             fail_msg("%s: H v off the differences of the gradient by %g (scale %g)",
@@ -194,7 +194,7 @@ static void test_loss_hessian_vector(void **state) {
             vf[i] = (float)v[i];
             tf[i] = (float)t.dense[i];
         }
-        ol_loss_hv_f32(t.kind, N, C, yf, t.pids, t.pdense ? tf : NULL, vf, hvf);
+        ol_loss_hv_f32(OL_LOSS_PLAIN(t.kind), N, C, yf, t.pids, t.pdense ? tf : NULL, vf, hvf);
         for (int i = 0; i < N * C; i++) assert_true(fabs(hvf[i] - hv[i]) <= 1e-5 * fmax(scale, 1));
     }
 }
@@ -235,7 +235,7 @@ static double gradient(ol_model *m, const double *x, int64_t n, const target *t,
     ol_error err;
     ol_target tt = {t->pids, t->pdense};
     double loss;
-    if (ol_model_evaluate(m, x, n, t->kind, &tt, &loss, &err)) fail_msg("evaluate: %s", err.msg);
+    if (ol_model_evaluate(m, x, n, OL_LOSS_PLAIN(t->kind), &tt, &loss, &err)) fail_msg("evaluate: %s", err.msg);
     memcpy(g, gdata(m), (size_t)ol_model_nparams(m) * sizeof *g);
     return loss;
 }
@@ -286,7 +286,7 @@ static void jt(ol_model *m, const double *x, int64_t n, const double *u, double 
     output(m, x, n, y);
     for (int64_t i = 0; i < n * NC; i++) tgt[i] = y[i] - u[i] * (double)(n * NC) / 2;
     ol_target tt = {NULL, tgt};
-    if (ol_model_loss(m, OL_LOSS_MSE, &tt, &loss, &err) || ol_model_backward(m, 0, &err))
+    if (ol_model_loss(m, OL_LOSS_PLAIN(OL_LOSS_MSE), &tt, &loss, &err) || ol_model_backward(m, 0, &err))
         fail_msg("J^T u: %s", err.msg);
     memcpy(out, gdata(m), (size_t)ol_model_nparams(m) * sizeof *out);
 }
@@ -310,8 +310,8 @@ static void gv_by_differences(ol_model *m, const double *x, int64_t n, const tar
         yp[i] = y0[i] + h * jv[i];
         ym[i] = y0[i] - h * jv[i];
     }
-    ol_loss_f64(t->kind, n, NC, yp, t->pids, t->pdense, dp);
-    ol_loss_f64(t->kind, n, NC, ym, t->pids, t->pdense, dm);
+    ol_loss_f64(OL_LOSS_PLAIN(t->kind), n, NC, yp, t->pids, t->pdense, dp);
+    ol_loss_f64(OL_LOSS_PLAIN(t->kind), n, NC, ym, t->pids, t->pdense, dm);
     for (int64_t i = 0; i < k; i++) u[i] = (dp[i] - dm[i]) / (2 * h);
     jt(m, x, n, u, out);
 }
@@ -347,7 +347,7 @@ static void test_products_against_differences(void **state) {
                     for (int64_t i = 0; i < np; i++) v[i] = ol_rng_normal();
                     for (int gn = 0; gn < 2; gn++) {
                         double loss = NAN;
-                        if (ol_model_curvature(m, x, n, t.kind, t.pids, t.pdense, v, hv, gn, &loss,
+                        if (ol_model_curvature(m, x, n, OL_LOSS_PLAIN(t.kind), t.pids, t.pdense, v, hv, gn, &loss,
                                                g, &err))
                             fail_msg("curvature: %s", err.msg);
                         if (gn) gv_by_differences(m, x, n, &t, v, 1e-5, fd);
@@ -359,7 +359,7 @@ static void test_products_against_differences(void **state) {
                         assert_true(fabs(loss - loss0) <= 1e-13 * fmax(fabs(loss0), 1));
                         expect_near(g, g0, np, 1e-13, "gradient", (ol_act)a, which, case_, n);
                         /* and without them the product is the same */
-                        ol_model_curvature(m, x, n, t.kind, t.pids, t.pdense, v, hv2, gn, NULL,
+                        ol_model_curvature(m, x, n, OL_LOSS_PLAIN(t.kind), t.pids, t.pdense, v, hv2, gn, NULL,
                                            NULL, &err);
                         assert_memory_equal(hv, hv2, (size_t)np * sizeof *hv);
                         if (gn) { /* G is positive semi-definite */
@@ -390,9 +390,9 @@ static void test_f32_model(void **state) {
         target t;
         make_target(&t, 0, NB, NC);
         for (int gn = 0; gn < 2; gn++) {
-            assert_int_equal(ol_model_curvature(m32, x, NB, t.kind, t.pids, NULL, v, h32, gn, NULL,
+            assert_int_equal(ol_model_curvature(m32, x, NB, OL_LOSS_PLAIN(t.kind), t.pids, NULL, v, h32, gn, NULL,
                                                 NULL, &err), 0);
-            assert_int_equal(ol_model_curvature(m64, x, NB, t.kind, t.pids, NULL, v, h64, gn, NULL,
+            assert_int_equal(ol_model_curvature(m64, x, NB, OL_LOSS_PLAIN(t.kind), t.pids, NULL, v, h64, gn, NULL,
                                                 NULL, &err), 0);
             double scale, w = worst(h32, h64, np, &scale);
             assert_true(scale > 0);
@@ -426,12 +426,12 @@ static void test_errors(void **state) {
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
         for (int gn = 0; gn < 2; gn++) {
-            assert_int_equal(ol_model_curvature(m, x, cases[k].n, cases[k].kind, cases[k].ids,
+            assert_int_equal(ol_model_curvature(m, x, cases[k].n, OL_LOSS_PLAIN(cases[k].kind), cases[k].ids,
                                                 cases[k].dense, v, out, gn, NULL, NULL, &err),
                              -1);
             assert_non_null(strstr(err.msg, cases[k].msg));
         }
-    assert_int_equal(ol_model_curvature(m, x, NB, OL_LOSS_CROSS_ENTROPY, ids, NULL, v, out, 0,
+    assert_int_equal(ol_model_curvature(m, x, NB, OL_LOSS_PLAIN(OL_LOSS_CROSS_ENTROPY), ids, NULL, v, out, 0,
                                         NULL, NULL, &err),
                      0);
     free(v), free(out);

@@ -262,7 +262,7 @@ static void *train(ol_dataset *ds, ol_loss_kind loss, int64_t out, const char *o
     assert_int_equal(ol_loader_init(&l, ds, &(ol_loader_opts){.batch_size = 7, .shuffle = 1}, &err), 0);
     ol_optim opt;
     assert_int_equal(ol_optim_init(&opt, ol_optim_find(optim), OL_F64, ol_model_nparams(m), &err), 0);
-    ol_train_config c = {.model = m, .opt = &opt, .loader = &l, .loss = loss, .epochs = 3,
+    ol_train_config c = {.model = m, .opt = &opt, .loader = &l, .loss = *OL_LOSS_PLAIN(loss), .epochs = 3,
                          .every = 1, .ctx = log, .before_step = before_step, .on_batch = on_batch};
     if (ol_train_run(&c, NULL, &err)) fail_msg("ol_train_run: %s", err.msg);
     if (mode == 2) restore(log);
@@ -325,7 +325,7 @@ static void test_labels_read_once(void **state) {
         ol_model *m = ol_model_new(s, 1, OL_F64, &err);
         assert_int_equal(ol_model_init(m, OL_INIT_XAVIER_UNIFORM, 1, 0, "linear", &err), 0);
         double mean, acc;
-        assert_int_equal(ol_train_evaluate(m, ds, cases[k].loss, 10, &mean, &acc, &err), 0);
+        assert_int_equal(ol_train_evaluate(m, ds, OL_LOSS_PLAIN(cases[k].loss), 10, &mean, &acc, &err), 0);
         int64_t rows, correct = 0;
         assert_int_equal(ol_model_forward(m, x, N, &err), 0);
         const double *out = ol_model_output(m, &rows);

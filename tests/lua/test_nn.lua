@@ -186,7 +186,7 @@ T.test("bad input", function()
   T.raises("bad argument #1 to 'sequential' (entry 2 is not a layer",
            function() ol.nn.sequential{ol.nn.linear(3, 4), "relu"} end)
   T.raises("bad argument #1 to 'mlp' (option 'activation' must be 'identity', 'relu', 'leaky_relu', 'tanh', "
-           .. "'sigmoid' or 'gelu', got 'swish')",
+           .. "'sigmoid', 'gelu', 'silu', 'elu' or 'softplus', got 'swish')",
            function() ol.nn.mlp{sizes = {2, 2}, activation = "swish"} end)
   T.raises("bad argument #1 to 'mlp' (option 'init' must be xavier_uniform, xavier_normal, fan_in_uniform, "
            .. "kaiming_uniform, kaiming_normal, orthogonal or a function, got 'magic')",

@@ -230,7 +230,7 @@ T.test("bad options are errors naming the option", function()
            {model = net, optimizer = opt, data = loader, epochs = 0})
   T.raises("bad argument #1 to 'train' (option 'every' must be an integer >= 1, got 1.5)", ol.train,
            {model = net, optimizer = opt, data = loader, every = 1.5})
-  T.raises("bad argument #1 to 'train' (option 'loss' must be 'cross_entropy', 'mse' or 'bce', got 'hinge')",
+  T.raises("bad argument #1 to 'train' (option 'loss' must be 'cross_entropy', 'mse', 'bce' or 'huber', got 'hinge')",
            ol.train, {model = net, optimizer = opt, data = loader, loss = "hinge"})
   T.raises("bad argument #1 to 'train' (option 'on_step' must be a function, got 3)", ol.train,
            {model = net, optimizer = opt, data = loader, on_step = 3})
