@@ -15,7 +15,7 @@
  *   the one-sided value, as f' takes);
  *   tanh'' = -2 y (1 - y^2); sigmoid'' = y (1 - y) (1 - 2 y);
  *   gelu'' = phi(u) (2 - u^2) (phi' = -u phi);
- *   silu'' = s (1 - s) (2 + u (1 - 2 s));
+ *   silu'' = s (1 - s) (2 + u (1 - 2 s)), 1 - 2 s taken as (1 - s) - s;
  *   elu'' = 0 if u > 0 else exp(u);
  *   softplus'' = 0 if u > 20 else s (1 - s) (the function as computed: the
  *   identity above the threshold, as torch's forward and backward take it).
@@ -27,6 +27,15 @@ static inline T S(sigmoid)(T u) {
     if (u >= 0) return (T)1 / ((T)1 + exp(-u));
     T e = exp(u);
     return e / ((T)1 + e);
+}
+
+/* s = sigmoid(u) and sm = 1 - s = sigmoid(-u), each from e = exp(-|u|)
+ * without a difference, so that both keep their relative precision at
+ * large |u| (the second derivatives of silu and softplus take s sm). */
+static inline void S(sigmoid2)(T u, T *s, T *sm) {
+    const T e = exp(-fabs(u)), inv = (T)1 / ((T)1 + e);
+    *s = u >= 0 ? inv : e * inv;
+    *sm = u >= 0 ? e * inv : inv;
 }
 
 /* u = pre + bias at column j, or pre alone when bias is NULL. The row
@@ -132,8 +141,9 @@ OL_INLINE void S(act_grad_row)(ol_act a, T sl, int64_t w, const T *restrict p,
         break;
     case OL_ACT_SILU:
         for (int64_t j = 0; j < w; j++) {
-            T u = S(pre_bias)(p, bias, j), s = S(sigmoid)(u);
-            d[j] = g[j] * (s * ((T)1 + u * ((T)1 - s)));
+            T u = S(pre_bias)(p, bias, j), s, sm;
+            S(sigmoid2)(u, &s, &sm);
+            d[j] = g[j] * (s * ((T)1 + u * sm));
         }
         break;
     case OL_ACT_ELU:
@@ -201,8 +211,9 @@ void S(ol_act_backward2)(ol_act a, double slope, int64_t n, int64_t w, const T *
             break;
         case OL_ACT_SILU:
             for (int64_t j = 0; j < w; j++) {
-                T u = S(pre_bias)(p, bias, j), s = S(sigmoid)(u);
-                d[j] += g[j] * (s * ((T)1 - s) * ((T)2 + u * ((T)1 - 2 * s))) * q[j];
+                T u = S(pre_bias)(p, bias, j), s, sm;
+                S(sigmoid2)(u, &s, &sm);
+                d[j] += g[j] * (s * sm * ((T)2 + u * (sm - s))) * q[j];
             }
             break;
         case OL_ACT_ELU:
@@ -215,8 +226,9 @@ void S(ol_act_backward2)(ol_act a, double slope, int64_t n, int64_t w, const T *
             for (int64_t j = 0; j < w; j++) {
                 T u = S(pre_bias)(p, bias, j);
                 if (!(u > SOFTPLUS_THRESHOLD)) {
-                    T s = S(sigmoid)(u);
-                    d[j] += g[j] * (s * ((T)1 - s)) * q[j];
+                    T s, sm;
+                    S(sigmoid2)(u, &s, &sm);
+                    d[j] += g[j] * (s * sm) * q[j];
                 }
             }
             break;
