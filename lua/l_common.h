@@ -213,7 +213,7 @@ int ol_l_cb_raise(lua_State *L, const ol_l_cb *c, int arg, const ol_error *err);
 /* n doubles in a new userdata pushed on the stack. */
 double *ol_l_new_doubles(lua_State *L, int64_t n);
 /* The loss named at arg ("cross_entropy" when absent), or `bad argument
- * #arg to 'fname' (unknown loss 'x' (expected cross_entropy, mse or bce))`
+ * #arg to 'fname' (unknown loss 'x' (expected cross_entropy, mse, bce or huber))`
  * with the engine's names (fname NULL: named as luaL_argerror does). */
 ol_loss_kind ol_l_check_loss(lua_State *L, int arg, const char *fname);
 /* The loss kind with its options from the table at stack index idx (nil or

@@ -297,7 +297,7 @@ T.test("the issue's cases: nothing is silently ignored", function()
   T.eq(message(ol.hessian_eigs, f, ol.zeros(2, "f64"), {which = "smallest"}),
        "bad argument #3 to 'hessian_eigs' (unknown option 'which'; expected one of k, steps, gauss_newton)")
   T.eq(message(ol.hessian_eigs, net, x, y, "cross_entropy", {which = "smallest"}),
-       "bad argument #5 to 'hessian_eigs' (unknown option 'which'; expected one of k, steps, gauss_newton)")
+       "bad argument #5 to 'hessian_eigs' (unknown option 'which'; expected one of k, steps, gauss_newton, loss_options)")
   T.eq(message(ol.hessian_eigs, f, ol.zeros(2, "f64"), {gauss_newton = true}),
        "bad argument #3 to 'hessian_eigs' (option 'gauss_newton' needs a model (a function's curvature is its Hessian))")
   T.eq(message(ol.gradcheck, net, x, y, {atl = 1}),
