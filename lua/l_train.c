@@ -259,6 +259,7 @@ static int l_train(lua_State *L) {
     check_same_params(L, cfg.model);
     check_same_average(L, cfg.model, cfg.average);
     /* The loss's options at 8, its weights (or nil) at 9, for the run. */
+    lua_settop(L, 7);
     lua_getfield(L, 1, "loss_options");
     cfg.loss = ol_l_loss_options(L, 8, 1, "train", cfg.loss.kind, ol_model_out_features(cfg.model));
     /* The loop evaluates at nag's lookahead point: the closure form. */
