@@ -74,7 +74,7 @@ int ol_l_cb_fg(void *ud, const double *w, double *loss, double *g, ol_error *err
 int ol_l_cb_bv(void *ud, const double *w, const double *v, double *out, int gn, ol_error *err) {
     ol_l_cb *c = ud;
     ol_l_write_vec(c->w, w);
-    return ol_model_curvature(c->model, c->b.x, c->b.n, c->b.kind, c->b.ids, c->b.dense, v, out, gn,
+    return ol_model_curvature(c->model, c->b.x, c->b.n, &c->b.loss, c->b.ids, c->b.dense, v, out, gn,
                               NULL, NULL, err);
 }
 
@@ -96,7 +96,7 @@ double *ol_l_new_doubles(lua_State *L, int64_t n) {
 ol_l_batch ol_l_get_batch(lua_State *L, int net, int xi, int ti, int ki, const char *fname) {
     ol_model *m = ol_l_tomodel(L, net);
     ol_l_batch b = {0};
-    b.kind = ol_l_check_loss(L, ki, fname);
+    b.loss = *OL_LOSS_PLAIN(ol_l_check_loss(L, ki, fname));
     ol_error err;
     const ol_tensor *x = ol_l_checktensor(L, xi);
     if (ol_model_input_rows(m, x, &b.n, &err) != 0) ol_arg_error(L, xi, fname, "%s", err.msg);
@@ -109,7 +109,7 @@ ol_l_batch ol_l_get_batch(lua_State *L, int net, int xi, int ti, int ki, const c
     ol_target_form form;
     const int list = lua_istable(L, ti);
     const ol_tensor *y = list ? NULL : ol_l_checktensor(L, ti);
-    if (ol_target_of_given(b.kind, b.n, c, y, list ? (int64_t)luaL_len(L, ti) : 0, &form, &err))
+    if (ol_target_of_given(b.loss.kind, b.n, c, y, list ? (int64_t)luaL_len(L, ti) : 0, &form, &err))
         ol_arg_error(L, ti, fname, "%s", err.msg);
     double *yd = list ? NULL : ol_l_new_doubles(L, ol_tensor_numel(y));
     if (yd) ol_l_read_vec(y, yd);

@@ -10,6 +10,7 @@
  * debt and runs the steps that debt calls for; storage under 1 KB is left
  * to the userdata header's own accounting. */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -442,6 +443,65 @@ ol_loss_kind ol_l_check_loss(lua_State *L, int arg, const char *fname) {
     luaL_pushresult(&b);
     ol_arg_error(L, arg, fname, "unknown loss '%s' (expected %s)", name, lua_tostring(L, -1));
     return k;
+}
+
+ol_loss_spec ol_l_loss_options(lua_State *L, int idx, int arg, const char *fname, ol_loss_kind kind,
+                               int64_t c) {
+    ol_loss_spec spec = *OL_LOSS_PLAIN(kind);
+    const char *name = ol_loss_name(kind);
+    idx = lua_absindex(L, idx);
+    if (!lua_isnoneornil(L, idx) && !lua_istable(L, idx))
+        ol_arg_expected(L, arg, fname, "a table of loss options");
+    ol_opts o;
+    ol_opts_begin(L, &o, idx, fname, 0);
+    o.arg = arg;
+    /* Every loss option is read for every kind, so that one of another
+     * loss is named as such rather than as unknown. */
+    static const struct { const char *opt; ol_loss_kind of; } owner[] = {
+        {"label_smoothing", OL_LOSS_CROSS_ENTROPY}, {"weight", OL_LOSS_CROSS_ENTROPY},
+        {"delta", OL_LOSS_HUBER}};
+    for (size_t i = 0; i < sizeof owner / sizeof *owner; i++) {
+        const int given = ol_opt_push(&o, owner[i].opt);
+        lua_pop(L, 1);
+        if (given && owner[i].of != kind)
+            ol_opt_error(&o, "option '%s' is for %s, not %s", owner[i].opt, ol_loss_name(owner[i].of),
+                         name);
+    }
+    spec.label_smoothing = ol_opt_number(&o, "label_smoothing", 0, OL_R_IN(0, 1));
+    spec.delta = ol_opt_number(&o, "delta", 1, OL_R_GT(0));
+    double *w = NULL;
+    if (ol_opt_push(&o, "weight")) {
+        const int v = lua_gettop(L);
+        const ol_tensor *t = ol_l_totensor(L, v);
+        if (!t && !lua_istable(L, v)) ol_opt_expected(&o, "weight", "a tensor or a list of class weights", v);
+        const int64_t len = t ? ol_tensor_numel(t) : (int64_t)luaL_len(L, v);
+        if ((t && t->ndim != 1) || len != c)
+            ol_opt_error(&o, "option 'weight' must hold one value per class (%lld, the model's outputs), got %s%lld",
+                         (long long)c, t && t->ndim != 1 ? "a tensor of dimension " : "",
+                         t && t->ndim != 1 ? (long long)t->ndim : (long long)len);
+        w = ol_l_new_doubles(L, c);
+        if (t) {
+            ol_l_read_vec(t, w);
+        } else {
+            for (int64_t j = 0; j < c; j++) {
+                lua_geti(L, v, j + 1);
+                if (!lua_isnumber(L, -1))
+                    ol_opt_error(&o, "option 'weight' must hold numbers, got %s at [%lld]",
+                                 luaL_typename(L, -1), (long long)j + 1);
+                w[j] = lua_tonumber(L, -1);
+                lua_pop(L, 1);
+            }
+        }
+        for (int64_t j = 0; j < c; j++)
+            if (!(w[j] >= 0 && isfinite(w[j])))
+                ol_opt_error(&o, "option 'weight' must hold finite values >= 0, got %g at [%lld]", w[j],
+                             (long long)j + 1);
+        lua_replace(L, v); /* the doubles in place of the option's value */
+        spec.weight = w;
+        spec.nweight = c;
+    }
+    ol_opts_end(&o);
+    return spec;
 }
 
 void ol_l_new_class(lua_State *L, const char *mt, const luaL_Reg *meta, const luaL_Reg *methods,

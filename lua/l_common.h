@@ -187,7 +187,7 @@ typedef struct ol_l_batch {
     const double *x, *dense;
     const int32_t *ids;
     int64_t n;
-    ol_loss_kind kind;
+    ol_loss_spec loss; /* the weights, if any, kept on the stack by the caller */
 } ol_l_batch;
 
 typedef struct ol_l_cb {
@@ -213,9 +213,19 @@ int ol_l_cb_raise(lua_State *L, const ol_l_cb *c, int arg, const ol_error *err);
 /* n doubles in a new userdata pushed on the stack. */
 double *ol_l_new_doubles(lua_State *L, int64_t n);
 /* The loss named at arg ("cross_entropy" when absent), or `bad argument
- * #arg to 'fname' (unknown loss 'x' (expected cross_entropy, mse or bce))`
+ * #arg to 'fname' (unknown loss 'x' (expected cross_entropy, mse, bce or huber))`
  * with the engine's names (fname NULL: named as luaL_argerror does). */
 ol_loss_kind ol_l_check_loss(lua_State *L, int arg, const char *fname);
+/* The loss kind with its options from the table at stack index idx (nil or
+ * none: the defaults) for a model of c outputs, read by the option kit:
+ * cross_entropy takes label_smoothing (in [0, 1], default 0) and weight (c
+ * finite values >= 0, a tensor or a list), huber takes delta (> 0, default
+ * 1); an option of another loss, or an unknown one, is an error naming it
+ * and fname, blaming argument arg. Pushes one value, the weights as doubles
+ * in a userdata (nil without): spec.weight points into it, so the caller
+ * keeps it on the stack while the engine reads spec. */
+ol_loss_spec ol_l_loss_options(lua_State *L, int idx, int arg, const char *fname, ol_loss_kind kind,
+                               int64_t c);
 /* Checks x (#xi), the target (#ti) and the loss (#ki) for the model at net
  * by the engine's input and target rules (nn.h), errors naming fname, then
  * reads x and the target into doubles left on the stack. */

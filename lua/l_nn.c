@@ -255,11 +255,13 @@ static ol_model *new_model(lua_State *L, int arg, const char *fname, const ol_la
     return push_model(L, m);
 }
 
-/* The kaiming nonlinearity matching an activation (gelu: relu's gain,
- * the usual choice; identity: linear). */
+/* The kaiming nonlinearity matching an activation (the smooth relu-like
+ * ones, gelu, silu, elu and softplus, which torch's calculate_gain does not
+ * know: relu's gain, the usual choice; identity: linear). */
 static const char *kaiming_nonlinearity(ol_act a) {
     switch (a) {
-    case OL_ACT_RELU: case OL_ACT_GELU: return "relu";
+    case OL_ACT_RELU: case OL_ACT_GELU: case OL_ACT_SILU: case OL_ACT_ELU: case OL_ACT_SOFTPLUS:
+        return "relu";
     case OL_ACT_LEAKY_RELU: return "leaky_relu";
     case OL_ACT_TANH: return "tanh";
     case OL_ACT_SIGMOID: return "sigmoid";
@@ -502,21 +504,25 @@ static int m_forward(lua_State *L) {
     return 1;
 }
 
-static double loss(lua_State *L, ol_model *m) {
+/* The loss of net:loss and net:evaluate (fname): x, target, kind and the
+ * loss's options at 2..5. */
+static double loss(lua_State *L, ol_model *m, const char *fname) {
     ol_error err;
-    ol_loss_kind k = ol_l_check_loss(L, 4, NULL);
+    ol_loss_kind k = ol_l_check_loss(L, 4, fname);
+    lua_settop(L, 5);
+    const ol_loss_spec spec = ol_l_loss_options(L, 5, 5, fname, k, ol_model_out_features(m)); /* 6 */
     forward(L, m, 2);
     int64_t n;
     ol_model_output(m, &n);
     ol_target t = check_target(L, m, 3, n, k);
     double v;
-    if (ol_model_loss(m, k, &t, &v, &err) != 0) ol_l_error(L, 3, &err);
+    if (ol_model_loss(m, &spec, &t, &v, &err) != 0) ol_l_error(L, 3, &err);
     return v;
 }
 
-/* net:loss(x, target [, kind = "cross_entropy"]) -> number */
+/* net:loss(x, target [, kind = "cross_entropy" [, options]]) -> number */
 static int m_loss(lua_State *L) {
-    lua_pushnumber(L, loss(L, checkmodel(L)));
+    lua_pushnumber(L, loss(L, checkmodel(L), "loss"));
     return 1;
 }
 
@@ -529,13 +535,13 @@ static int m_backward(lua_State *L) {
     return 1;
 }
 
-/* net:evaluate(x, target [, kind]) -> loss, grads: the gradient at the
+/* net:evaluate(x, target [, kind [, options]]) -> loss, grads: the gradient at the
  * current parameters (overwritten, not accumulated), as a closure for
  * opt:step returns it. */
 static int m_evaluate(lua_State *L) {
     ol_model *m = checkmodel(L);
     ol_error err;
-    double v = loss(L, m);
+    double v = loss(L, m, "evaluate");
     if (ol_model_backward(m, 0, &err) != 0) ol_l_error(L, 0, &err);
     lua_pushnumber(L, v);
     lua_getiuservalue(L, 1, UV_GRADS);

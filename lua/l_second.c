@@ -1,9 +1,9 @@
 /* Curvature tools on the Lua side.
  *
- *   ol.hessian(f, x)  ol.hessian(net, x, target [, kind])
- *   ol.hvp(f, x, v)   ol.hvp(net, x, target, kind, v [, {gauss_newton = false}])
+ *   ol.hessian(f, x)  ol.hessian(net, x, target [, kind [, loss_options]])
+ *   ol.hvp(f, x, v)   ol.hvp(net, x, target, kind, v [, {gauss_newton = false, loss_options}])
  *   ol.eig(a) -> values (ascending), vectors (columns)   ol.cond(a)
- *   ol.hessian_eigs(net, x, target, kind [, {k = 3, steps, gauss_newton}])
+ *   ol.hessian_eigs(net, x, target, kind [, {k = 3, steps, gauss_newton, loss_options}])
  *   ol.hessian_eigs(f, x [, {k = 3, steps}])  -> values (descending), vectors (k x n)
  *
  * f is a function f(x) -> loss, grad (the ol.fn convention). For plain
@@ -56,12 +56,17 @@ static void setup_fn(lua_State *L, ol_l_cb *c, int fn, int xi) {
     ol_l_hold(L, held, 1);
 }
 
-/* Sets up c for a model at 1 with x, target, kind at 2, 3, 4: parameters
- * are the model's own (restored afterwards by the callers). */
-static void setup_model(lua_State *L, ol_l_cb *c, const char *fname) {
+/* Sets up c for a model at 1 with x, target, kind at 2, 3, 4 and the
+ * loss's options at stack index lo (0: none; errors blame argument
+ * lo_arg): parameters are the model's own (restored afterwards by the
+ * callers). */
+static void setup_model(lua_State *L, ol_l_cb *c, const char *fname, int lo, int lo_arg) {
     c->L = L;
     c->model = ol_l_tomodel(L, 1);
     c->b = ol_l_get_batch(L, 1, 2, 3, 4, fname);
+    if (lo) /* the weights, if any, stay on the stack for the call */
+        c->b.loss = ol_l_loss_options(L, lo, lo_arg, fname, c->b.loss.kind,
+                                      ol_model_out_features(c->model));
     lua_getfield(L, 1, "params");
     lua_pushvalue(L, 1);
     lua_call(L, 1, 1);
@@ -86,7 +91,7 @@ static void push_matrix(lua_State *L, const double *a, int64_t r, int64_t cols, 
 
 #define HESSIAN_MAX 5000
 
-/* ol.hessian(f, x) / ol.hessian(net, x, target [, kind]) -> n x n */
+/* ol.hessian(f, x) / ol.hessian(net, x, target [, kind [, loss_options]]) -> n x n */
 static int l_hessian(lua_State *L) {
     ol_error err;
     ol_l_cb c = {0};
@@ -94,8 +99,8 @@ static int l_hessian(lua_State *L) {
     ol_dtype dt;
     double *w;
     if (ol_l_tomodel(L, 1)) {
-        lua_settop(L, 4);
-        setup_model(L, &c, "hessian");
+        lua_settop(L, 5);
+        setup_model(L, &c, "hessian", 5, 5);
         c.what = "model";
         n = ol_tensor_numel(c.w);
         dt = c.w->dtype;
@@ -141,7 +146,7 @@ static int opt_gauss_newton(ol_opts *o, int model) {
     return 0;
 }
 
-/* ol.hvp(f, x, v) / ol.hvp(net, x, target, kind, v [, {gauss_newton}]) */
+/* ol.hvp(f, x, v) / ol.hvp(net, x, target, kind, v [, {gauss_newton, loss_options}]) */
 static int l_hvp(lua_State *L) {
     ol_error err;
     ol_l_cb c = {0};
@@ -152,8 +157,9 @@ static int l_hvp(lua_State *L) {
         ol_opts o;
         ol_opts_begin(L, &o, 6, "hvp", 0);
         gn = opt_gauss_newton(&o, 1);
+        ol_opt_table(&o, "loss_options"); /* 7 */
         ol_opts_end(&o);
-        setup_model(L, &c, "hvp");
+        setup_model(L, &c, "hvp", 7, 6);
     } else {
         lua_settop(L, 3);
         ol_l_checktensor(L, 2);
@@ -210,8 +216,9 @@ static int l_hessian_eigs(lua_State *L) {
     lua_Integer k = ol_opt_integer(&o, "k", 3, 1, LUA_MAXINTEGER);
     lua_Integer steps = ol_opt_integer(&o, "steps", 0, 0, LUA_MAXINTEGER); /* 0: from k */
     int gn = opt_gauss_newton(&o, oi == 5);
+    if (oi == 5) ol_opt_table(&o, "loss_options"); /* 6 */
     ol_opts_end(&o);
-    if (oi == 5) setup_model(L, &c, "hessian_eigs");
+    if (oi == 5) setup_model(L, &c, "hessian_eigs", 6, 5);
     else setup_fn(L, &c, 1, 2);
     const int64_t n = ol_tensor_numel(c.w);
     if (k > n) return ol_opt_error(&o, "option 'k' must be in 1..%lld, got %lld", (long long)n, (long long)k);

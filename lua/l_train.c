@@ -183,7 +183,9 @@ static void read_options(lua_State *L, ol_train_config *cfg, run *r, int *distri
     ol_opt_function(&o, "on_step");
     ol_opt_function(&o, "on_epoch");
 
-    cfg->loss = (ol_loss_kind)ol_opt_enum(&o, "loss", OL_LOSS_CROSS_ENTROPY, losses);
+    cfg->loss = *OL_LOSS_PLAIN((ol_loss_kind)ol_opt_enum(&o, "loss", OL_LOSS_CROSS_ENTROPY, losses));
+    ol_opt_table(&o, "loss_options"); /* read by l_train, with the model's width */
+    lua_pop(L, 1);
     cfg->on_nonfinite = nonfinite[ol_opt_enum(&o, "on_nonfinite", 0, nonfinite_names)];
     cfg->epochs = ol_opt_integer(&o, "epochs", 1, 1, LUA_MAXINTEGER);
     cfg->every = ol_opt_integer(&o, "every", 100, 1, LUA_MAXINTEGER);
@@ -256,6 +258,10 @@ static int l_train(lua_State *L) {
     read_options(L, &cfg, &r, &distributed, &progress, &log_path);
     check_same_params(L, cfg.model);
     check_same_average(L, cfg.model, cfg.average);
+    /* The loss's options at 8, its weights (or nil) at 9, for the run. */
+    lua_settop(L, 7);
+    lua_getfield(L, 1, "loss_options");
+    cfg.loss = ol_l_loss_options(L, 8, 1, "train", cfg.loss.kind, ol_model_out_features(cfg.model));
     /* The loop evaluates at nag's lookahead point: the closure form. */
     ol_l_optim_check_form(L, 3, cfg.opt, OL_FORM_CLOSURE, "ol.train");
 
@@ -270,15 +276,15 @@ static int l_train(lua_State *L) {
         if (!r.rules.log) return ol_arg_error(L, 1, "train", "option 'log': cannot open '%s' for writing", log_path);
         r.rules.log_path = log_path;
     }
-    lua_settop(L, 7);
-    lua_getfield(L, 1, "checkpoint"); /* 8: stays on the stack for the run */
-    r.rules.ck_path = root ? lua_tostring(L, 8) : NULL;
+    lua_settop(L, 9);
+    lua_getfield(L, 1, "checkpoint"); /* 10: stays on the stack for the run */
+    r.rules.ck_path = root ? lua_tostring(L, 10) : NULL;
     /* The model, optimizer, loader, the loader's dataset, the validation
      * set and the average cannot be freed while the loop runs (l_common.h). */
-    lua_getfield(L, 4, "dataset"); /* 9 */
-    lua_getfield(L, 1, "average"); /* 10 */
-    static const int held[] = {2, 3, 4, 5, 9, 10};
-    ol_l_hold(L, held, 6); /* 11 */
+    lua_getfield(L, 4, "dataset"); /* 11 */
+    lua_getfield(L, 1, "average"); /* 12 */
+    static const int held[] = {2, 3, 4, 5, 11, 12};
+    ol_l_hold(L, held, 6); /* 13 */
 
     cfg.ctx = &r;
     cfg.before_step = cb_before_step;
@@ -325,21 +331,21 @@ static int l_train(lua_State *L) {
     return 1;
 }
 
-/* ol.evaluate(net, ds [, loss]) -> mean loss, accuracy over a dataset,
- * in chunks of 1024 rows, in C. */
+/* ol.evaluate(net, ds [, loss [, loss_options]]) -> mean loss, accuracy
+ * over a dataset, in chunks of 1024 rows, in C. */
 static int l_evaluate(lua_State *L) {
     ol_model *m = ol_l_tomodel(L, 1);
     if (!m) return ol_arg_expected(L, 1, "evaluate", "model");
     const ol_dataset *ds = ol_l_todataset(L, 2);
     if (!ds) return ol_arg_expected(L, 2, "evaluate", "dataset");
-    ol_loss_kind kind = OL_LOSS_CROSS_ENTROPY;
-    if (!lua_isnoneornil(L, 3) && (lua_type(L, 3) != LUA_TSTRING || ol_loss_parse(lua_tostring(L, 3), &kind)))
-        return ol_arg_error(L, 3, "evaluate", "unknown loss '%s' (expected %s, %s or %s)", luaL_tolstring(L, 3, NULL),
-                            ol_loss_name(OL_LOSS_CROSS_ENTROPY), ol_loss_name(OL_LOSS_MSE),
-                            ol_loss_name(OL_LOSS_BCE));
+    if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TSTRING)
+        return ol_arg_expected(L, 3, "evaluate", "loss name");
+    const ol_loss_kind kind = ol_l_check_loss(L, 3, "evaluate");
+    lua_settop(L, 4);
+    const ol_loss_spec spec = ol_l_loss_options(L, 4, 4, "evaluate", kind, ol_model_out_features(m));
     double loss, acc;
     ol_error err;
-    if (ol_train_evaluate(m, ds, kind, 1024, &loss, &acc, &err))
+    if (ol_train_evaluate(m, ds, &spec, 1024, &loss, &acc, &err))
         return ol_arg_error(L, 2, "evaluate", "%s", err.msg);
     lua_pushnumber(L, loss);
     lua_pushnumber(L, acc);

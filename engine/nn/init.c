@@ -48,6 +48,9 @@ int ol_init_gain(const char *nl, double param, double *gain, ol_error *err) {
         double slope = isnan(param) ? 0.01 : param;
         return *gain = sqrt(2.0 / (1.0 + slope * slope)), 0;
     }
+    if (!strcmp(nl, "gelu") || !strcmp(nl, "silu") || !strcmp(nl, "elu") || !strcmp(nl, "softplus"))
+        return ol_fail(err, "unsupported nonlinearity '%s' (torch.nn.init.calculate_gain has no gain "
+                       "for it; ol.nn.mlp's kaiming init uses relu's; pass a gain)", nl);
     return ol_fail(err, "unsupported nonlinearity '%s'", nl);
 }
 

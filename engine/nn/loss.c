@@ -1,7 +1,9 @@
 /* Losses: cross_entropy (fused, stable log-softmax + NLL, as
- * torch.nn.CrossEntropyLoss with class indices or class probabilities),
- * mse (torch.nn.MSELoss) and bce (torch.nn.BCEWithLogitsLoss), all with
+ * torch.nn.CrossEntropyLoss with class indices or class probabilities,
+ * label_smoothing and class weights), mse (torch.nn.MSELoss), bce
+ * (torch.nn.BCEWithLogitsLoss) and huber (torch.nn.HuberLoss), all with
  * reduction 'mean'; rules in generic/loss.h, instantiated for f32 and f64. */
+#include <math.h>
 #include <string.h>
 
 #include "nn/kernels.h"
@@ -13,7 +15,7 @@
  * other core idle. */
 #define LOSS_MIN_ROWS 64
 
-static const char *const loss_names[] = {"cross_entropy", "mse", "bce"};
+static const char *const loss_names[] = {"cross_entropy", "mse", "bce", "huber"};
 _Static_assert(sizeof loss_names / sizeof *loss_names == OL_LOSS_COUNT, "a name per loss");
 
 const char *ol_loss_name(ol_loss_kind k) {
@@ -27,6 +29,28 @@ int ol_loss_parse(const char *name, ol_loss_kind *k) {
             return 0;
         }
     return -1;
+}
+
+int ol_loss_check(const ol_loss_spec *l, int64_t c, ol_error *err) {
+    if ((unsigned)l->kind >= OL_LOSS_COUNT) return ol_fail(err, "unknown loss");
+    const char *name = ol_loss_name(l->kind);
+    const int ce = l->kind == OL_LOSS_CROSS_ENTROPY;
+    if (!(l->label_smoothing >= 0 && l->label_smoothing <= 1))
+        return ol_fail(err, "%s: label_smoothing must be in [0, 1], got %g", name, l->label_smoothing);
+    if (l->label_smoothing != 0 && !ce)
+        return ol_fail(err, "%s takes no label_smoothing (cross_entropy does)", name);
+    if (l->kind == OL_LOSS_HUBER && !(l->delta > 0 && isfinite(l->delta)))
+        return ol_fail(err, "huber: delta must be a finite number > 0, got %g", l->delta);
+    if (!l->weight) return 0;
+    if (!ce) return ol_fail(err, "%s takes no class weight (cross_entropy does)", name);
+    if (l->nweight != c)
+        return ol_fail(err, "cross_entropy: weight has %lld values but the model has %lld classes (outputs)",
+                       (long long)l->nweight, (long long)c);
+    for (int64_t j = 0; j < c; j++)
+        if (!(l->weight[j] >= 0 && isfinite(l->weight[j])))
+            return ol_fail(err, "cross_entropy: weight[%lld] must be a finite number >= 0, got %g",
+                           (long long)j + 1, l->weight[j]);
+    return 0;
 }
 
 #define OL_GENERIC "nn/generic/loss.h"

@@ -494,13 +494,15 @@ int ol_target_check(const ol_model *m, ol_loss_kind kind, const ol_target *t, in
     return 0;
 }
 
-int ol_model_loss(ol_model *m, ol_loss_kind kind, const ol_target *t, double *loss, ol_error *err) {
+int ol_model_loss(ol_model *m, const ol_loss_spec *loss, const ol_target *t, double *value,
+                  ol_error *err) {
     if (!m->state) return ol_fail(err, "no forward pass to take the loss of");
     const int64_t n = m->n, c = m->out_features;
-    if (ol_target_check(m, kind, t, n, err) != 0) return -1;
+    if (ol_loss_check(loss, c, err) != 0) return -1;
+    if (ol_target_check(m, loss->kind, t, n, err) != 0) return -1;
     const int nl = m->nl;
-    *loss = OL_DT_CALL(m->dt, ol_loss_cut, kind, n, c, m->out[nl - 1], t->ids, t->dense,
-                       m->gout[nl - 1], m->row_groups);
+    *value = OL_DT_CALL(m->dt, ol_loss_cut, loss, n, c, m->out[nl - 1], t->ids, t->dense,
+                        m->gout[nl - 1], m->row_groups);
     m->state = 2;
     return 0;
 }
@@ -655,10 +657,10 @@ int ol_model_backward(ol_model *m, int acc, ol_error *err) {
     return 0;
 }
 
-int ol_model_evaluate(ol_model *m, const void *x, int64_t n, ol_loss_kind kind,
-                      const ol_target *t, double *loss, ol_error *err) {
+int ol_model_evaluate(ol_model *m, const void *x, int64_t n, const ol_loss_spec *loss,
+                      const ol_target *t, double *value, ol_error *err) {
     if (ol_model_forward(m, x, n, err) != 0) return -1;
-    if (ol_model_loss(m, kind, t, loss, err) != 0) return -1;
+    if (ol_model_loss(m, loss, t, value, err) != 0) return -1;
     return ol_model_backward(m, 0, err);
 }
 

@@ -27,9 +27,12 @@ typedef enum ol_act {
     OL_ACT_LEAKY_RELU, /* max(0,u) + slope * min(0,u) */
     OL_ACT_TANH,
     OL_ACT_SIGMOID,
-    OL_ACT_GELU /* exact: u * Phi(u) = u/2 (1 + erf(u/sqrt 2)), torch's default */
+    OL_ACT_GELU, /* exact: u * Phi(u) = u/2 (1 + erf(u/sqrt 2)), torch's default */
+    OL_ACT_SILU, /* u * sigmoid(u) (torch.nn.SiLU) */
+    OL_ACT_ELU,  /* u if u > 0 else exp(u) - 1 (torch.nn.ELU, alpha = 1) */
+    OL_ACT_SOFTPLUS /* log(1 + exp(u)), u above 20 (torch.nn.Softplus, beta 1, threshold 20) */
 } ol_act;
-#define OL_ACT_COUNT (OL_ACT_GELU + 1) /* the number of activations */
+#define OL_ACT_COUNT (OL_ACT_SOFTPLUS + 1) /* the number of activations */
 
 const char *ol_act_name(ol_act a);
 int ol_act_parse(const char *name, ol_act *a); /* 0 ok, -1 unknown */
@@ -38,12 +41,30 @@ int ol_act_parse(const char *name, ol_act *a); /* 0 ok, -1 unknown */
 typedef enum ol_loss_kind {
     OL_LOSS_CROSS_ENTROPY, /* log-softmax + NLL, mean over the batch */
     OL_LOSS_MSE,           /* mean over all elements of (y - t)^2 */
-    OL_LOSS_BCE            /* binary cross-entropy with logits, mean over all */
+    OL_LOSS_BCE,           /* binary cross-entropy with logits, mean over all */
+    OL_LOSS_HUBER          /* torch.nn.HuberLoss, mean over all elements */
 } ol_loss_kind;
-#define OL_LOSS_COUNT (OL_LOSS_BCE + 1) /* the number of losses */
+#define OL_LOSS_COUNT (OL_LOSS_HUBER + 1) /* the number of losses */
 
 const char *ol_loss_name(ol_loss_kind k);
 int ol_loss_parse(const char *name, ol_loss_kind *k);
+
+/* A loss with its options, as torch.nn.CrossEntropyLoss and HuberLoss
+ * take them (the formulas: generic/loss.h). */
+typedef struct ol_loss_spec {
+    ol_loss_kind kind;
+    double label_smoothing; /* cross_entropy: epsilon in [0, 1]; 0: none */
+    const double *weight;   /* cross_entropy: one finite weight >= 0 per class
+                             * (nweight = the model's outputs), or NULL */
+    int64_t nweight;
+    double delta;           /* huber: > 0 */
+} ol_loss_spec;
+/* kind with the default options: no smoothing, no weight, delta 1. */
+#define OL_LOSS_PLAIN(k) (&(const ol_loss_spec){(k), 0.0, NULL, 0, 1.0})
+/* Checks l's options for a model of c outputs: the kind known, smoothing in
+ * [0, 1], weight (cross_entropy only) of c finite values >= 0, delta > 0;
+ * -1 with the message naming the option otherwise. */
+int ol_loss_check(const ol_loss_spec *l, int64_t c, ol_error *err);
 
 /* A target: class ids (0-based, cross_entropy only) or a dense n x out
  * array in the model's dtype (one-hot / probabilities for cross_entropy). */
@@ -210,13 +231,14 @@ const uint8_t *ol_model_dropout_mask(const ol_model *m, int i);
 const void *ol_model_output(const ol_model *m, int64_t *n);
 /* Loss of the last forward's output against t; also stores dloss/doutput
  * for backward. */
-int ol_model_loss(ol_model *m, ol_loss_kind kind, const ol_target *t, double *loss, ol_error *err);
+int ol_model_loss(ol_model *m, const ol_loss_spec *loss, const ol_target *t, double *value,
+                  ol_error *err);
 /* Gradients of the last loss: added to the gradient buffer when
  * accumulate, written over it otherwise. */
 int ol_model_backward(ol_model *m, int accumulate, ol_error *err);
 /* forward + loss + backward (gradient overwritten, not accumulated). */
-int ol_model_evaluate(ol_model *m, const void *x, int64_t n, ol_loss_kind kind,
-                      const ol_target *t, double *loss, ol_error *err);
+int ol_model_evaluate(ol_model *m, const void *x, int64_t n, const ol_loss_spec *loss,
+                      const ol_target *t, double *value, ol_error *err);
 void ol_model_zero_grad(ol_model *m);
 /* 1 when the last backward (batch 1, written over the gradient) showed
  * from its factors that every gradient element is finite: at batch 1 a
@@ -239,15 +261,15 @@ int ol_model_grads_known_finite(const ol_model *m);
  * mean loss, by Pearlmutter's R-operator: a forward pass of directional
  * derivatives and a backward pass of their adjoints) or out = G v
  * (gauss_newton = 1, G = J^T H_L J, H_L the Hessian of the loss with
- * respect to the output: positive semi-definite for mse, bce, and
- * cross_entropy with non-negative targets). v and out have nparams values.
+ * respect to the output: positive semi-definite for mse, bce, huber, and
+ * cross_entropy with non-negative targets and weights). v and out have nparams values.
  * loss and grad (nparams) receive the loss and its gradient at the same
  * point when not NULL. The model's forward workspaces and gradient buffer
  * are not touched: the products run in a workspace of their own that the
  * model keeps (ol_model_curvature_scratch), so a call allocates nothing
  * once one at the same or a larger batch has run; two calls on one model
  * must not run at the same time. */
-int ol_model_curvature(ol_model *m, const double *x, int64_t n, ol_loss_kind kind,
+int ol_model_curvature(ol_model *m, const double *x, int64_t n, const ol_loss_spec *spec,
                        const int32_t *ids, const double *dense, const double *v, double *out,
                        int gauss_newton, double *loss, double *grad, ol_error *err);
 /* The curvature products' workspace (laid out by rop.c): at least bytes,

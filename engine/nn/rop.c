@@ -214,11 +214,11 @@ static void r_forward_act(const rop_pass *p, int i) {
 }
 
 /* The loss of the output y, dL/dy, and R(dL/dy) = H_L Ry. */
-static double r_loss(const rop_pass *p, ol_loss_kind kind, const int32_t *ids,
+static double r_loss(const rop_pass *p, const ol_loss_spec *spec, const int32_t *ids,
                      const double *dense) {
     const rop_layer *o = &p->L[p->nl - 1];
-    ol_loss_hv_f64(kind, p->n, o->width, o->a, ids, dense, o->ra, o->rda);
-    return ol_loss_f64(kind, p->n, o->width, o->a, ids, dense, o->da);
+    ol_loss_hv_f64(spec, p->n, o->width, o->a, ids, dense, o->ra, o->rda);
+    return ol_loss_f64(spec, p->n, o->width, o->a, ids, dense, o->da);
 }
 
 /* Linear layer i, R-backward (and backward when the pass keeps dz):
@@ -420,17 +420,18 @@ static void r_backward_norm(const rop_pass *p, int i) {
 }
 
 /* The batch's checks: ol_model_loss's, with dense targets in double. */
-static int check_batch(const ol_model *m, int64_t n, ol_loss_kind kind, const int32_t *ids,
+static int check_batch(const ol_model *m, int64_t n, const ol_loss_spec *spec, const int32_t *ids,
                        const double *dense, ol_error *err) {
     if (n < 1) return ol_fail(err, "batch size must be positive (got %lld)", (long long)n);
+    if (ol_loss_check(spec, ol_model_out_features(m), err) != 0) return -1;
     const ol_target t = {ids, dense};
-    return ol_target_check(m, kind, &t, n, err);
+    return ol_target_check(m, spec->kind, &t, n, err);
 }
 
-int ol_model_curvature(ol_model *m, const double *x, int64_t n, ol_loss_kind kind,
+int ol_model_curvature(ol_model *m, const double *x, int64_t n, const ol_loss_spec *spec,
                        const int32_t *ids, const double *dense, const double *v, double *out,
                        int gauss_newton, double *loss, double *grad, ol_error *err) {
-    if (check_batch(m, n, kind, ids, dense, err) != 0) return -1;
+    if (check_batch(m, n, spec, ids, dense, err) != 0) return -1;
     char *ws = ol_model_curvature_scratch(m, workspace_bytes(m, n));
     if (!ws) return ol_fail(err, "out of memory (curvature product, batch %lld)", (long long)n);
     rop_pass p = {.nl = ol_model_nlayers(m), .n = n, .x = x, .v = v, .out = out,
@@ -441,7 +442,7 @@ int ol_model_curvature(ol_model *m, const double *x, int64_t n, ol_loss_kind kin
         else if (is_norm(&p.L[i])) r_forward_norm(&p, m, i);
         else r_forward_act(&p, i);
     }
-    const double total = r_loss(&p, kind, ids, dense);
+    const double total = r_loss(&p, spec, ids, dense);
     for (int i = p.nl - 1; i >= p.first; i--) {
         if (p.L[i].spec->kind == OL_LAYER_LINEAR) r_backward_linear(&p, i);
         else if (is_norm(&p.L[i])) r_backward_norm(&p, i);

@@ -69,23 +69,25 @@ static int evaluator_fit(ol_evaluator *ev, const ol_dataset *ds, int64_t chunk, 
     return 0;
 }
 
-int ol_evaluate_rows(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, int64_t chunk,
+int ol_evaluate_rows(ol_model *m, const ol_dataset *ds, const ol_loss_spec *loss, int64_t chunk,
                      int64_t begin, int64_t end, ol_evaluator *ev, double *loss_sum,
-                     int64_t *correct, ol_error *err) {
+                     double *count_sum, int64_t *correct, ol_error *err) {
     ol_target_form form;
     *loss_sum = 0;
+    *count_sum = 0;
     *correct = 0;
-    if (ol_train_target(m, loss, ds->d, ds->classes, &form, err)) return -1;
+    if (ol_train_target(m, loss->kind, ds->d, ds->classes, &form, err)) return -1;
     if (end <= begin) return 0;
     if (chunk > end - begin) chunk = end - begin;
     if (ol_model_reserve(m, chunk, err) ||
         evaluator_fit(ev, ds, chunk, ol_model_dtype(m), form, ol_model_out_features(m), err))
         return -1;
     ol_batch *b = &ev->batch;
-    double total = 0;
+    double total = 0, count = 0;
     int64_t ok = 0;
     const int mode = ol_model_training(m);
     ol_model_set_training(m, 0);
+    const int weighted = loss->kind == OL_LOSS_CROSS_ENTROPY && loss->weight;
     for (int64_t start = begin; start < end; start += chunk) {
         const int64_t n = end - start < chunk ? end - start : chunk;
         double l;
@@ -95,26 +97,33 @@ int ol_evaluate_rows(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, int64
             ol_model_set_training(m, mode);
             return -1;
         }
-        total += l * (double)n;
+        double dn = (double)n; /* the count this chunk's mean divided by */
+        if (weighted && b->target.ids) {
+            dn = 0;
+            for (int64_t i = 0; i < n; i++) dn += loss->weight[b->target.ids[i]];
+        }
+        total += dn > 0 ? l * dn : 0; /* a chunk of weight 0 adds nothing (its mean is NaN) */
+        count += dn;
         ok += ol_count_correct(m, b);
     }
     ol_model_set_training(m, mode);
     *loss_sum = total;
+    *count_sum = count;
     *correct = ok;
     return 0;
 }
 
-int ol_train_evaluate(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, int64_t chunk,
+int ol_train_evaluate(ol_model *m, const ol_dataset *ds, const ol_loss_spec *loss, int64_t chunk,
                       double *mean_loss, double *accuracy, ol_error *err) {
     if (chunk < 1) return ol_fail(err, "chunk must be >= 1");
     if (ds->n == 0) return ol_fail(err, "the data set is empty");
     ol_evaluator ev = {0};
-    double total;
+    double total, count;
     int64_t correct;
-    const int rc = ol_evaluate_rows(m, ds, loss, chunk, 0, ds->n, &ev, &total, &correct, err);
+    const int rc = ol_evaluate_rows(m, ds, loss, chunk, 0, ds->n, &ev, &total, &count, &correct, err);
     ol_evaluator_free(&ev);
     if (rc) return -1;
-    *mean_loss = total / (double)ds->n;
+    *mean_loss = total / count;
     *accuracy = (double)correct / (double)ds->n;
     return 0;
 }

@@ -33,16 +33,20 @@ typedef struct ol_evaluator {
 } ol_evaluator;
 void ol_evaluator_free(ol_evaluator *ev);
 
-/* Sums of the loss (times rows) and of the correct predictions over rows
- * [begin, end) of ds, chunk rows at a time through ev, in evaluation mode
- * (the model's mode found is restored, also after a failure). */
-int ol_evaluate_rows(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, int64_t chunk,
+/* Sums over rows [begin, end) of ds, chunk rows at a time through ev, in
+ * evaluation mode (the model's mode found is restored, also after a
+ * failure): of
+ * the loss times the count its mean divides by (loss_sum), of that count
+ * (count_sum: the rows, or for cross_entropy with class weights the sum of
+ * the rows' class weights, so that loss_sum / count_sum is the loss's
+ * mean over all the rows), and of the correct predictions. */
+int ol_evaluate_rows(ol_model *m, const ol_dataset *ds, const ol_loss_spec *loss, int64_t chunk,
                      int64_t begin, int64_t end, ol_evaluator *ev, double *loss_sum,
-                     int64_t *correct, ol_error *err);
+                     double *count_sum, int64_t *correct, ol_error *err);
 
 /* Mean loss and accuracy of the model over ds, in chunks of `chunk` rows
  * (the model's workspaces grow to that size once). */
-int ol_train_evaluate(ol_model *m, const ol_dataset *ds, ol_loss_kind loss, int64_t chunk,
+int ol_train_evaluate(ol_model *m, const ol_dataset *ds, const ol_loss_spec *loss, int64_t chunk,
                       double *mean_loss, double *accuracy, ol_error *err);
 
 #endif

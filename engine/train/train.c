@@ -111,23 +111,38 @@ typedef struct run {
     double t0;            /* when the steps began */
     int64_t steps;        /* steps taken in this run */
     int64_t at_pos, at_epoch; /* the loader's place after the loop's last read */
-    double loss_sum;      /* this epoch: loss x rows, rows and correct rows */
+    double loss_sum;      /* this epoch: loss x its count (below), the counts, rows and correct rows */
+    double counted;
     int64_t seen, correct;
     ol_train_state s;
 } run;
 
 /* One batch's figures: mean loss, correct predictions, rows (the global
- * batch's, once reduced); stops: ranks that asked to stop before it. */
+ * batch's, once reduced); stops: ranks that asked to stop before it;
+ * count: what the loss's mean divides by (loss_count). */
 typedef struct figures {
     double loss;
     int64_t correct, n;
     int stops;
+    double count;
 } figures;
+
+/* The count the mean loss of batch b divides by: its rows, or for
+ * cross_entropy with class weights the sum of its rows' class weights
+ * (torch's weighted mean), so that batches and ranks combine into the mean
+ * over all their rows. */
+static double loss_count(const ol_loss_spec *l, const ol_batch *b) {
+    if (l->kind != OL_LOSS_CROSS_ENTROPY || !l->weight || !b->target.ids) return (double)b->n;
+    double d = 0;
+    for (int64_t i = 0; i < b->n; i++) d += l->weight[b->target.ids[i]];
+    return d;
+}
 
 static int check_config(const ol_train_config *c, ol_error *err) {
     if (!c->model || !c->opt || !c->loader) return ol_fail(err, "model, optimizer and data are required");
     if (c->epochs < 1) return ol_fail(err, "epochs must be >= 1, got %lld", (long long)c->epochs);
     if (c->every < 1) return ol_fail(err, "every must be >= 1, got %lld", (long long)c->every);
+    if (ol_loss_check(&c->loss, ol_model_out_features(c->model), err)) return -1;
     if (c->opt->dtype != ol_model_dtype(c->model))
         return ol_fail(err, "the optimizer is %s but the model is %s", ol_dtype_name(c->opt->dtype),
                        ol_dtype_name(ol_model_dtype(c->model)));
@@ -161,7 +176,7 @@ static int check_config(const ol_train_config *c, ol_error *err) {
 enum {
     AG_DTYPE, AG_NPARAMS, AG_LAYERS, AG_ARCH, AG_OPTIM, AG_STEP, AG_LOSS, AG_NONFINITE,
     AG_BATCH, AG_DROP_LAST, AG_EPOCHS, AG_MAX_STEPS, AG_SAMPLES, AG_FEATURES, AG_CLASSES,
-    AG_VALIDATE, AG_AVERAGE, AG_OPTIONS
+    AG_VALIDATE, AG_AVERAGE, AG_LOSS_OPTIONS, AG_OPTIONS
 };
 /* After the options: a digest of the groups (groups_digest), compared
  * last so that a difference in group 1's options is named first. */
@@ -171,7 +186,8 @@ enum {
 static const char *const ag_names[AG_OPTIONS] = {
     "dtype", "parameter count", "layer count", "layers", "optimizer", "step (opt.t)", "loss",
     "on_nonfinite", "batch_size", "drop_last", "epochs", "max_steps", "dataset size",
-    "feature count", "class count", "validation set size", "average update count (avg.t)"};
+    "feature count", "class count", "validation set size", "average update count (avg.t)",
+    "loss options"};
 
 /* The layers' kinds, widths and activations, hashed (FNV-1a) to 52 bits,
  * which a double holds exactly. */
@@ -222,6 +238,15 @@ static uint64_t groups_hash(const ol_optim *opt) {
     return h;
 }
 
+/* The loss's options (smoothing, delta, class weights), hashed to 52 bits. */
+static double loss_digest(const ol_loss_spec *l) {
+    uint64_t h = fnv(1469598103934665603u, &l->label_smoothing, sizeof l->label_smoothing);
+    h = fnv(h, &l->delta, sizeof l->delta);
+    h = fnv(h, &l->nweight, sizeof l->nweight);
+    if (l->weight) h = fnv(h, l->weight, (size_t)l->nweight * sizeof *l->weight);
+    return (double)(h >> 12);
+}
+
 static double groups_digest(const ol_optim *opt) {
     return (double)(groups_hash(opt) >> 12);
 }
@@ -238,7 +263,8 @@ static void agree_fields(const ol_train_config *c, double *v) {
     v[AG_ARCH] = arch_digest(c->model);
     v[AG_OPTIM] = (double)idx;
     v[AG_STEP] = (double)opt->t;
-    v[AG_LOSS] = (double)c->loss;
+    v[AG_LOSS] = (double)c->loss.kind;
+    v[AG_LOSS_OPTIONS] = loss_digest(&c->loss);
     v[AG_NONFINITE] = (double)c->on_nonfinite;
     v[AG_BATCH] = (double)c->loader->opts.batch_size;
     v[AG_DROP_LAST] = (double)c->loader->opts.drop_last;
@@ -316,6 +342,11 @@ static int agree(const ol_train_config *c, ol_error *err) {
             }
             if (k >= AG_OPTIONS) slot_name(d, k - AG_OPTIONS, name, sizeof name);
             else snprintf(name, sizeof name, "%s", ag_names[k]);
+            if (k == AG_LOSS_OPTIONS) {
+                rc = ol_fail(err, "ranks disagree: rank %d's loss options (label_smoothing, weight "
+                             "or delta) differ from rank 0's", r);
+                break;
+            }
             if (k == AG_ARCH) {
                 rc = ol_fail(err, "ranks disagree: rank %d's model has other layers (widths or "
                              "activations) than rank 0's", r);
@@ -354,7 +385,7 @@ static int run_begin(run *r, const ol_train_config *c, ol_error *err) {
     ol_model *m = c->model;
     ol_target_form form;
     if (ol_loader_batch_init(c->loader, &r->batch, ol_model_dtype(m), err) ||
-        ol_train_target(m, c->loss, r->batch.d, r->batch.classes, &form, err))
+        ol_train_target(m, c->loss.kind, r->batch.d, r->batch.classes, &form, err))
         return -1;
     if (r->batch.rows < 1) return ol_fail(err, "the data set is empty");
     if (ol_batch_set_target(&r->batch, form, ol_model_out_features(m), err) ||
@@ -421,7 +452,7 @@ static int epoch_begin(run *r, int64_t epoch, ol_error *err) {
     r->s.epoch = epoch;
     r->s.batch = 0;
     r->s.epoch_loss = r->s.epoch_accuracy = NAN;
-    r->loss_sum = 0;
+    r->loss_sum = r->counted = 0;
     r->seen = r->correct = 0;
     ol_loader_start_epoch(r->c->loader);
     if (!r->dist) return 0;
@@ -489,14 +520,14 @@ static void snapshot(run *r, int back) {
  * backup and moved first. A shard's empty slice computes nothing. */
 static int evaluate(run *r, figures *f, ol_error *err) {
     const ol_batch *b = &r->batch;
-    *f = (figures){0, 0, b->n, 0};
+    *f = (figures){0, 0, b->n, 0, loss_count(&r->c->loss, b)};
     if (r->keep) snapshot(r, 0);
     else if (r->lookahead)
         memcpy(ol_tensor_data(&r->backup), ol_tensor_data(&r->w),
                (size_t)ol_tensor_numel(&r->w) * ol_dtype_size(r->w.dtype));
     if (r->lookahead && ol_optim_prepare(r->c->opt, &r->w, err)) return -1;
     if (b->n == 0) return 0;
-    return ol_model_evaluate(r->c->model, b->x, b->n, r->c->loss, &b->target, &f->loss, err);
+    return ol_model_evaluate(r->c->model, b->x, b->n, &r->c->loss, &b->target, &f->loss, err);
 }
 
 static void count(const run *r, figures *f) {
@@ -505,24 +536,27 @@ static void count(const run *r, figures *f) {
 
 /* Distributed: this rank's mean gradient g over its n of the global
  * batch's m rows becomes the gradient of the global mean, the sum over
- * ranks of (n_r / m) g_r, and the loss and correct count the global
- * batch's; f->n becomes m; f->stops the number of ranks that asked to
- * stop (one more element in the small allreduce the step makes anyway).
- * An empty slice contributes zeros. */
+ * ranks of (d_r / D) g_r, d_r the count this rank's mean divided by
+ * (f->count: its rows, or the sum of their class weights) and D the sum of
+ * them (m without class weights); the loss and correct count become the
+ * global batch's; f->n becomes m; f->stops the number of ranks that asked
+ * to stop. The small allreduce (these figures) goes first, since the
+ * gradient's scale needs D. A slice of count 0 contributes zeros. */
 static int reduce(run *r, figures *f, ol_error *err) {
     const int64_t m = r->batch.global;
     const double t0 = now();
-    double sums[3] = {f->n > 0 ? f->loss * (double)f->n : 0, (double)f->correct, (double)f->stops};
-    if (f->n == 0) ol_fill_(&r->g, 0);
-    else if (f->n != m) ol_binary_scalar_(OL_MUL, &r->g, (double)f->n / (double)m);
-    if (ol_comm_allreduce_tensor(r->c->world, &r->g, OL_COMM_SUM, err) ||
-        ol_comm_allreduce(r->c->world, sums, 3, OL_F64, OL_COMM_SUM, err))
-        return -1;
+    const double d = f->n > 0 ? f->count : 0;
+    double sums[4] = {d > 0 ? f->loss * d : 0, (double)f->correct, (double)f->stops, d};
+    if (ol_comm_allreduce(r->c->world, sums, 4, OL_F64, OL_COMM_SUM, err)) return -1;
+    if (d == 0) ol_fill_(&r->g, 0);
+    else if (d != sums[3]) ol_binary_scalar_(OL_MUL, &r->g, d / sums[3]);
+    if (ol_comm_allreduce_tensor(r->c->world, &r->g, OL_COMM_SUM, err)) return -1;
     r->comm += now() - t0;
-    f->loss = sums[0] / (double)m;
+    f->loss = sums[0] / sums[3];
     f->correct = (int64_t)sums[1];
     f->stops = (int)sums[2];
     f->n = m;
+    f->count = sums[3];
     return 0;
 }
 
@@ -584,7 +618,8 @@ static int record(run *r, const figures *f, double gnorm, ol_error *err) {
     const ol_train_config *c = r->c;
     ol_train_state *s = &r->s;
     r->correct += f->correct;
-    r->loss_sum += f->loss * (double)f->n;
+    r->loss_sum += f->count > 0 ? f->loss * f->count : 0;
+    r->counted += f->count;
     r->seen += f->n;
     r->steps++;
     s->batch++;
@@ -592,7 +627,7 @@ static int record(run *r, const figures *f, double gnorm, ol_error *err) {
     s->samples += f->n;
     s->loss = f->loss;
     s->accuracy = (double)f->correct / (double)f->n;
-    s->epoch_loss = r->loss_sum / (double)r->seen;
+    s->epoch_loss = r->loss_sum / r->counted;
     s->epoch_accuracy = (double)r->correct / (double)r->seen;
     s->grad_norm = gnorm;
     s->elapsed = now() - r->t0;
@@ -614,7 +649,7 @@ static int validate_rows(run *r, ol_error *err) {
     const ol_dataset *ds = r->c->validate;
     const int64_t chunk = r->batch.rows < 1024 ? 1024 : r->batch.rows;
     int64_t begin = 0, end = ds->n, correct;
-    double sums[2];
+    double sums[3];
     if (ds->n == 0) return ol_fail(err, "the data set is empty");
     if (r->dist) {
         const int64_t size = ol_comm_size(r->c->world), rank = ol_comm_rank(r->c->world),
@@ -622,16 +657,18 @@ static int validate_rows(run *r, ol_error *err) {
         begin = rank * q < ds->n ? rank * q : ds->n;
         end = begin + q < ds->n ? begin + q : ds->n;
     }
-    if (ol_evaluate_rows(r->c->model, ds, r->c->loss, chunk, begin, end, &r->val, &sums[0],
-                         &correct, err))
+    double count;
+    if (ol_evaluate_rows(r->c->model, ds, &r->c->loss, chunk, begin, end, &r->val, &sums[0],
+                         &count, &correct, err))
         return -1;
     sums[1] = (double)correct; /* exact up to 2^53 samples */
+    sums[2] = count;
     if (r->dist) {
         const double t0 = now();
-        if (ol_comm_allreduce(r->c->world, sums, 2, OL_F64, OL_COMM_SUM, err)) return -1;
+        if (ol_comm_allreduce(r->c->world, sums, 3, OL_F64, OL_COMM_SUM, err)) return -1;
         r->comm += now() - t0;
     }
-    r->s.val_loss = sums[0] / (double)ds->n;
+    r->s.val_loss = sums[0] / sums[2];
     r->s.val_accuracy = sums[1] / (double)ds->n;
     return 0;
 }

@@ -103,7 +103,7 @@ typedef struct ol_train_config {
     ol_model *model;
     ol_optim *opt;            /* over the model's flat parameters */
     ol_loader *loader;
-    ol_loss_kind loss;
+    ol_loss_spec loss;        /* the loss and its options (weight: kept by the caller) */
     int64_t epochs;           /* >= 1 */
     int64_t max_steps;        /* stop after this many steps in the run; 0: no limit */
     const ol_dataset *validate; /* NULL: no validation */

@@ -62,7 +62,7 @@ ol.print_options([{edge = 3, threshold = 1000, precision = "auto", linewidth = 8
   in blocks of columns (a matrix). Sets the options given (the others stay) and returns all of
   them; ol.print_options() only returns them, ol.print_options("default") restores the defaults.]]
 D["istensor"] = "ol.istensor(v) -> boolean\n  Whether v is a tensor."
-D["evaluate"] = "ol.evaluate(net, ds [, loss]) -> mean loss, accuracy\n  Over a dataset, in C, at the parameters as they are (schedule-free: opt:eval() first),\n  in evaluation mode (dropout off; the model's mode is restored).\n  (net:evaluate(x, target, kind) is forward, loss and backward: help(\"model:evaluate\").)"
+D["evaluate"] = "ol.evaluate(net, ds [, loss [, loss_options]]) -> mean loss, accuracy\n  Over a dataset, in C, at the parameters as they are (schedule-free: opt:eval() first).\n  loss_options as net:loss takes them (help(\"losses\")); with class weights the mean divides by\n  the sum of the rows' class weights over the whole set.\n  (net:evaluate(x, target, kind) is forward, loss and backward: help(\"model:evaluate\").)"
 
 local methods = {
   shape = "t:shape() -> {d1, ...}\n  The sizes as a Lua array.",
@@ -112,7 +112,7 @@ D["nn"] = [[
 ol.nn: models with one flat parameter buffer (layers are views into it)
   ol.nn.mlp{sizes = {784, 256, 10}, activation = "relu", init = "xavier_uniform", gain, dtype}
   ol.nn.sequential{layer, ...}   ol.nn.linear(in, out)   activations: relu leaky_relu tanh
-  sigmoid gelu identity. Methods (help("model:NAME")): forward loss backward evaluate zero_grad
+  sigmoid gelu silu elu softplus identity. Losses: help("losses"). Methods (help("model:NAME")): forward loss backward evaluate zero_grad
   params grads parameters predict to.
   ol.nn.dropout(p); net:train() / net:eval() set the mode, net.training reads it.
   ol.nn.layer_norm(n, {eps, affine}), ol.nn.batch_norm(n, {eps, momentum, affine});
@@ -168,10 +168,29 @@ net:eval() -> net
   Evaluation mode: dropout is the identity. net.training is false. ol.evaluate, net:predict
   and ol.train's validation use evaluation mode whatever the model's (and restore it);
   net:forward, net:loss and net:evaluate use the model's current mode.]]
+D["nn.silu"] = "ol.nn.silu() -> layer\n  x * sigmoid(x) (torch.nn.SiLU), as a layer for ol.nn.sequential."
+D["nn.elu"] = "ol.nn.elu() -> layer\n  x if x > 0 else exp(x) - 1 (torch.nn.ELU with its default alpha = 1; alpha is fixed)."
+D["nn.softplus"] = "ol.nn.softplus() -> layer\n  log(1 + exp(x)), and x itself above 20 (torch.nn.Softplus: beta = 1, threshold = 20)."
+D["losses"] = [[
+Losses, by name (net:loss, net:evaluate, ol.evaluate, ol.train's loss, the curvature tools), all
+the mean over the batch as torch's reduction = "mean":
+  "cross_entropy"  log-softmax + NLL; targets class ids 1..C or rows of class probabilities.
+                   Options {label_smoothing = 0 (in [0, 1]), weight = nil (C values >= 0, a tensor
+                   or a list)}, as torch.nn.CrossEntropyLoss: with class ids
+                   (1 - e) sum w_y nll / sum w_y + (e / C) sum_i sum_c w_c (-log p_ic) / sum w_y;
+                   with probabilities t: targets (1 - e) t + e / C, weighted by w_c, mean over rows.
+  "mse"            mean of (y - t)^2.   "bce"   binary cross-entropy with logits.
+  "huber"          {delta = 1 (> 0)}: x^2 / 2 if |x| < delta else delta (|x| - delta / 2),
+                   x = y - t, mean over all elements (torch.nn.HuberLoss).
+  The options are the argument after the name: net:loss(x, target, kind, options),
+  net:evaluate(...), ol.evaluate(net, ds, kind, options), ol.hessian(net, x, target, kind, options);
+  a table key where the function has an options table: ol.train{loss = kind, loss_options = {...}},
+  ol.hvp(..., {loss_options = ...}), ol.hessian_eigs(..., {loss_options}), ol.gradcheck(..., {loss_options}).
+  An option of another loss, or an unknown one, is an error.]]
 D["model:forward"] = "net:forward(x) -> y\n  x: N x in -> N x out."
-D["model:loss"] = "net:loss(x, target, kind) -> number\n  kind: \"cross_entropy\" (class ids 1..C or one-hot), \"mse\", \"bce\"."
+D["model:loss"] = "net:loss(x, target [, kind [, options]]) -> number\n  kind: \"cross_entropy\" (class ids 1..C or one-hot), \"mse\", \"bce\", \"huber\";\n  options: {label_smoothing, weight} for cross_entropy, {delta} for huber (help(\"losses\"))."
 D["model:backward"] = "net:backward()\n  Gradients of the last loss, accumulated into net:grads()."
-D["model:evaluate"] = "net:evaluate(x, target, kind) -> loss, grads\n  Forward, loss and backward in one call."
+D["model:evaluate"] = "net:evaluate(x, target [, kind [, options]]) -> loss, grads\n  Forward, loss and backward in one call (options as net:loss)."
 D["model:zero_grad"] = "net:zero_grad()\n  Sets the gradients to zero."
 D["model:params"] = "net:params() -> tensor\n  Every parameter in one flat tensor (the layers are views into it)."
 D["model:grads"] = "net:grads() -> tensor\n  Every gradient in one flat tensor."
@@ -190,7 +209,9 @@ D["init"] = [[
 ol.init: weight initialisations, in place on a tensor
   xavier_uniform(t, gain) xavier_normal(t, gain) fan_in_uniform(t, gain) kaiming_uniform(t, a, mode,
   nonlinearity) kaiming_normal(...) orthogonal(t, gain) normal(t, mean, std) uniform(t, a, b)
-  constant(t, v) zeros(t); gain(nonlinearity [, param]) as torch.nn.init.calculate_gain.]]
+  constant(t, v) zeros(t); gain(nonlinearity [, param]) as torch.nn.init.calculate_gain, which has
+  no gain for gelu, silu, elu or softplus: gain refuses them (pass a gain yourself); an mlp's
+  kaiming init takes relu's gain for them.]]
 for _, n in ipairs{"xavier_uniform", "xavier_normal", "fan_in_uniform", "kaiming_uniform", "kaiming_normal",
                    "orthogonal", "normal", "uniform", "constant", "zeros", "gain"} do
   D["init." .. n] = "ol.init." .. n .. "(t, ...)\n  See help(ol.init)."
@@ -198,21 +219,21 @@ end
 D["gradcheck"] = [[
 ol.gradcheck(fn_or_net, ..., {eps = 1e-6, atol = 1e-5, rtol = 1e-3}) -> ok, max_abs_err, max_rel_err, where
   Compares analytic gradients with central differences in f64:
-  ol.gradcheck(f, x0 [, opts]) for f(x) -> loss, grad; ol.gradcheck(net, x, target [, kind] [, opts]).
-  A net is checked in its mode; in training mode every evaluation sees the same dropout masks
-  (the RNG state is held, and restored after).]]
+  ol.gradcheck(f, x0 [, opts]) for f(x) -> loss, grad; ol.gradcheck(net, x, target [, kind] [, opts]),
+  where opts.loss_options are the loss's options (help("losses")). A net is checked in its mode; in
+  training mode every evaluation sees the same dropout masks (the RNG state is held, and restored after).]]
 
-D["hessian"] = [[
-ol.hessian(f, x) -> n x n tensor  /  ol.hessian(net, x, target [, kind])
+D["hessian"] = [=[
+ol.hessian(f, x) -> n x n tensor  /  ol.hessian(net, x, target [, kind [, loss_options]])
   The Hessian of f(x) -> loss, grad at x (central differences of the gradient), or of a model's
-  loss (exact, by the R-operator).]]
+  loss (exact, by the R-operator).]=]
 D["hvp"] = [[
-ol.hvp(f, x, v) -> tensor  /  ol.hvp(net, x, target, kind, v [, {gauss_newton = false}])
+ol.hvp(f, x, v) -> tensor  /  ol.hvp(net, x, target, kind, v [, {gauss_newton = false, loss_options}])
   The Hessian-vector product H v (or the Gauss-Newton product) without forming H.]]
 D["eig"] = "ol.eig(a [, tol]) -> values (ascending), vectors (columns)\n  Eigen-decomposition of a symmetric matrix."
 D["cond"] = "ol.cond(a [, tol]) -> number\n  The condition number max|lambda| / min|lambda| of a symmetric matrix."
 D["hessian_eigs"] = [[
-ol.hessian_eigs(f, x [, {k = 3, steps}]) / ol.hessian_eigs(net, x, target, kind [, {k, steps, gauss_newton}])
+ol.hessian_eigs(f, x [, {k = 3, steps}]) / ol.hessian_eigs(net, x, target, kind [, {k, steps, gauss_newton, loss_options}])
   -> values (descending), vectors (k x n): the largest Hessian eigenvalues by power iteration on
   Hessian-vector products.]]
 
@@ -425,9 +446,10 @@ D["data.loader"] = [[
 ol.data.loader(ds, {batch_size = 128, shuffle = true, balanced = false, drop_last = false}) -> loader
   for x, y in loader:batches() do ... end  (batch_size = #ds: full batch; 1: online)]]
 D["train"] = [[
-ol.train{model, optimizer, data, loss = "cross_entropy", epochs = 10, validate, every = 100,
-         on_step = function(s) end, on_epoch = function(s) end, progress = true, log = "run.jsonl"}
-  The epoch loop runs in C; Lua is called only at the hooks. The optimizer must be built over the
+ol.train{model, optimizer, data, loss = "cross_entropy", loss_options = nil, epochs = 10, validate,
+         every = 100, on_step = function(s) end, on_epoch = function(s) end, progress = true, log = "run.jsonl"}
+  The epoch loop runs in C; Lua is called only at the hooks. loss_options: the loss's options
+  (help("losses")), for training and validation alike. The optimizer must be built over the
   model (the same parameters); closure-only optimizers (ol.optim.kind) cannot be driven. The log has one JSON object per line
   (event "step" or "epoch", step, loss, lr, momentum, ...): draw it with ol.plot.log.
   A schedule-free optimizer must be in train mode; validation runs at its average (opt:eval() and back),

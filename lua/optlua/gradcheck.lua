@@ -8,7 +8,8 @@
 --   ok, max_abs, max_rel, where = ol.gradcheck(net, x, target [, kind] [, opts])
 --   ok, max_abs, max_rel, where = ol.gradcheck(f, x0 [, opts])  -- f(x) -> loss, grad
 --
--- opts: eps = 1e-6, atol = 1e-5, rtol = 1e-3. where describes the worst
+-- opts: eps = 1e-6, atol = 1e-5, rtol = 1e-3, and for a model loss_options
+-- (the loss's options, as net:loss takes them). where describes the worst
 -- element (largest error relative to its tolerance), e.g.
 -- "3.weight[2,5]: analytic 0.1234, numeric 0.1250". The net or point
 -- given is left unchanged.
@@ -26,8 +27,9 @@ local function options(o, arg)
     eps = {"number", default = 1e-6, gt = 0},
     atol = {"number", default = 1e-5, min = 0},
     rtol = {"number", default = 1e-3, min = 0},
+    loss_options = {"table"},
   }, 3)
-  return o.eps, o.atol, o.rtol
+  return o.eps, o.atol, o.rtol, o.loss_options
 end
 
 local function f64(t)
@@ -58,12 +60,12 @@ local function compare(n, numeric, analytic, name, atol, rtol)
 end
 
 local function check_net(net, x, target, kind, opts, arg)
-  local eps, atol, rtol = options(opts, arg)
+  local eps, atol, rtol, lopts = options(opts, arg)
   local m = net:to("f64") -- a copy, in net's mode: the caller's net is not touched
   x, target = f64(x), f64(target)
   local rng = ol._rng_state()
   local function same_draws() ol._rng_set_state(rng) end
-  local _, g = m:evaluate(x, target, kind)
+  local _, g = m:evaluate(x, target, kind, lopts)
   g = g:clone()
   local p = m:params()
   local entries = m:parameters()
@@ -85,10 +87,10 @@ local function check_net(net, x, target, kind, opts, arg)
     local v = p:get(i)
     p:set(i, v + eps)
     same_draws()
-    local lp = m:loss(x, target, kind)
+    local lp = m:loss(x, target, kind, lopts)
     p:set(i, v - eps)
     same_draws()
-    local lm = m:loss(x, target, kind)
+    local lm = m:loss(x, target, kind, lopts)
     p:set(i, v)
     return (lp - lm) / (2 * eps)
   end
@@ -98,7 +100,10 @@ local function check_net(net, x, target, kind, opts, arg)
 end
 
 local function check_fn(f, x0, opts)
-  local eps, atol, rtol = options(opts, 3)
+  local eps, atol, rtol, lopts = options(opts, 3)
+  if lopts then
+    ol._args.error("gradcheck", 3, "option 'loss_options' is for a model (gradcheck(net, x, target, kind, opts))", 2)
+  end
   if not ol.istensor(x0) then
     ol._args.error("gradcheck", 2, "tensor expected, got " .. type(x0), 2)
   end

@@ -308,6 +308,13 @@ M.diagnose = function(net, x)
         -- tanh approximation: enough to carry the batch to the next layer
         local c = math.sqrt(2 / math.pi)
         h = h * (((h + h:pow(3) * 0.044715) * c):tanh() + 1) * 0.5
+      elseif l.kind == "silu" then
+        h = h * h:sigmoid()
+      elseif l.kind == "elu" then
+        h = h:clone():clamp_(0, math.huge) + (h:clone():clamp_(-math.huge, 0):exp() - 1)
+      elseif l.kind == "softplus" then
+        -- max(h, 0) + log(1 + exp(-|h|)): log(1 + exp(h)) without overflow
+        h = h:clone():clamp_(0, math.huge) + ((h:abs() * -1):exp() + 1):log()
       end
     end
     if ts > 0 then

@@ -4,7 +4,7 @@
 --   optlua agree.lua CASE OUT
 --
 -- CASE: "same" (nothing differs), batch, epochs, lr, optimizer, activation,
--- loss, size, samples (ranks that disagree: every rank must fail with the
+-- loss, loss_options, size, samples (ranks that disagree: every rank must fail with the
 -- same message); "interrupt" (the last rank sends itself SIGINT at step 5:
 -- every rank must stop before step 6); "absent" (the last rank never calls
 -- ol.train: the others must fail after join_timeout). Each rank writes
@@ -38,6 +38,7 @@ local ok, res = pcall(ol.train, {
   model = net, optimizer = opt, progress = false, distributed = true,
   data = ol.data.loader(ds, {batch_size = pick("batch", 8, 16)}),
   epochs = pick("epochs", 2, 3), loss = pick("loss", "cross_entropy", "mse"),
+  loss_options = pick("loss_options", nil, {label_smoothing = 0.2}),
   checkpoint = case == "interrupt" and ck or nil,
   join_timeout = case == "absent" and 2 or nil,
   on_step = function(s)

@@ -65,6 +65,7 @@ MISMATCH = {
     "optimizer": "rank %d has optimizer adam, rank 0 has sgd",
     "activation": "rank %d's model has other layers (widths or activations) than rank 0's",
     "loss": "rank %d has loss mse, rank 0 has cross_entropy",
+    "loss_options": "rank %d's loss options (label_smoothing, weight or delta) differ from rank 0's",
     "size": "rank %d has parameter count 57, rank 0 has 51",
     "samples": "rank %d has dataset size 100, rank 0 has 96",
 }

@@ -76,7 +76,7 @@ def check(name, a, b, ok):
 
 tmp = tempfile.TemporaryDirectory(prefix="optlua-dist-")
 os.chdir(tmp.name)
-for opt in ("sgd", "adam", "rprop"):
+for opt in ("sgd", "adam", "rprop", "adam_weighted"):
     ref = train(0, opt, 32, 3, "single_%s.txt" % opt)
     got = train(2, opt, 16, 3, "dist2_%s.txt" % opt)
     check("%s: 2 ranks x 16 == 1 process x 32" % opt, ref, got, lambda e: e <= TOL)

@@ -4,7 +4,8 @@
 --
 --   optlua train_equiv.lua OPT BATCH EPOCHS OUT DIST [RESUME_FROM] [SAVE_TO]
 --
--- OPT: sgd | adam | rprop; BATCH: per-process batch size; DIST: 1 for
+-- OPT: sgd | adam | rprop | adam_weighted (adam on cross_entropy with label
+-- smoothing and class weights, whose mean divides by the rows' weights); BATCH: per-process batch size; DIST: 1 for
 -- ol.train{distributed = true}; RESUME_FROM: a checkpoint to restore first
 -- ("-": none); SAVE_TO: where ol.train writes its checkpoint at the end.
 -- The data (203 points: the last global batch is short and splits unevenly
@@ -22,11 +23,15 @@ local options = {
     adam = {lr = 0.01},
     rprop = {lr = 0.01},
 }
+local loss_options
+if opt_name == "adam_weighted" then
+    opt_name, loss_options = "adam", {label_smoothing = 0.1, weight = {1, 3, 0.5}}
+end
 local opt = ol.optim[opt_name](net, options[opt_name])
 if resume then ol.load(resume):restore(net, opt, {rng = true}) end
 local loader = ol.data.loader(ds, {batch_size = batch, shuffle = true})
 local final = ol.train{model = net, optimizer = opt, data = loader, loss = "cross_entropy",
-                       epochs = epochs, progress = false, distributed = dist,
+                       loss_options = loss_options, epochs = epochs, progress = false, distributed = dist,
                        validate = ds, checkpoint = save}
 if ol.dist.rank() == 0 then
     local f = assert(io.open(out, "w"))

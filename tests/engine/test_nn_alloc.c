@@ -85,23 +85,23 @@ static void step_allocations(ol_dtype dt, ol_act a, const sizes *z, int variant)
     ol_target tid = {ids, NULL}, tdense = {NULL, t};
     double loss;
     /* First step at the largest batch: workspaces are made here. */
-    assert_int_equal(ol_model_evaluate(m, x, most, OL_LOSS_CROSS_ENTROPY, &tid, &loss, &err), 0);
+    assert_int_equal(ol_model_evaluate(m, x, most, OL_LOSS_PLAIN(OL_LOSS_CROSS_ENTROPY), &tid, &loss, &err), 0);
     ol_model_set_training(m, variant != NORM);
-    assert_int_equal(ol_model_evaluate(m, x, 1, OL_LOSS_CROSS_ENTROPY, &tid, &loss, &err), 0);
+    assert_int_equal(ol_model_evaluate(m, x, 1, OL_LOSS_PLAIN(OL_LOSS_CROSS_ENTROPY), &tid, &loss, &err), 0);
     ol_model_set_training(m, 1);
     long before = allocs;
     for (int rep = 0; rep < 3; rep++) {
         for (int b = 0; b < z->nbatches; b++) {
             int64_t n = z->batches[b];
             ol_model_set_training(m, !(variant == NORM && n == 1));
-            assert_int_equal(ol_model_evaluate(m, x, n, OL_LOSS_CROSS_ENTROPY, &tid, &loss, &err), 0);
+            assert_int_equal(ol_model_evaluate(m, x, n, OL_LOSS_PLAIN(OL_LOSS_CROSS_ENTROPY), &tid, &loss, &err), 0);
             assert_int_equal(ol_model_forward(m, x, n, &err), 0);
-            assert_int_equal(ol_model_loss(m, OL_LOSS_MSE, &tdense, &loss, &err), 0);
+            assert_int_equal(ol_model_loss(m, OL_LOSS_PLAIN(OL_LOSS_MSE), &tdense, &loss, &err), 0);
             assert_int_equal(ol_model_backward(m, 1, &err), 0);
-            assert_int_equal(ol_model_evaluate(m, x, n, OL_LOSS_BCE, &tdense, &loss, &err), 0);
+            assert_int_equal(ol_model_evaluate(m, x, n, OL_LOSS_PLAIN(OL_LOSS_BCE), &tdense, &loss, &err), 0);
             if (variant != PLAIN) { /* evaluation mode runs in the same buffers */
                 ol_model_set_training(m, 0);
-                assert_int_equal(ol_model_evaluate(m, x, n, OL_LOSS_MSE, &tdense, &loss, &err), 0);
+                assert_int_equal(ol_model_evaluate(m, x, n, OL_LOSS_PLAIN(OL_LOSS_MSE), &tdense, &loss, &err), 0);
                 ol_model_set_training(m, 1);
             }
             ol_model_zero_grad(m);

@@ -4,7 +4,8 @@
  *  - f'' of every activation (ol_act_backward2) against differences of f'
  *    (ol_act_backward);
  *  - the loss's Hessian-vector product (ol_loss_hv) against differences of
- *    its gradient (ol_loss), for every loss and both kinds of target;
+ *    its gradient (ol_loss), for every loss and both kinds of target, and
+ *    cross_entropy's label smoothing and class weights, huber's delta;
  *  - H v (ol_model_curvature) against differences of the gradient of
  *    ol_model_evaluate along v, and G v = J^T H_L J v against J^T (the
  *    model's backward) of differences of the loss's gradient at the output
@@ -26,7 +27,7 @@
 #include "nn/nn.h"
 #include "core/rng.h"
 
-#define NACT (OL_ACT_GELU + 1)
+#define NACT OL_ACT_COUNT
 
 static ol_layer_spec lin(int64_t in, int64_t out) {
     return (ol_layer_spec){.kind = OL_LAYER_LINEAR, .in = in, .out = out};
@@ -135,9 +136,14 @@ static void test_act_second_derivatives(void **state) {
 enum { NB = 5, NC = 3 };
 
 /* A target of kind case_ (0: class ids, 1: dense cross_entropy weights
- * that do not sum to 1, 2: mse, 3: bce) for n rows of c outputs. */
+ * that do not sum to 1, 2: mse, 3: bce, 4 and 5: cross_entropy as 0 and 1
+ * with label smoothing 0.1 and class weights, 6: huber with delta 0.5)
+ * for n rows of c outputs. */
+enum { NCASES = 7 };
+static const double CLASS_WEIGHT[NC] = {1, 2, 0.5};
+
 typedef struct target {
-    ol_loss_kind kind;
+    ol_loss_spec loss;
     int32_t ids[NB];
     double dense[NB * NC];
     const int32_t *pids;
@@ -146,20 +152,29 @@ typedef struct target {
 
 static void make_target(target *t, int case_, int64_t n, int64_t c) {
     static const ol_loss_kind kinds[] = {OL_LOSS_CROSS_ENTROPY, OL_LOSS_CROSS_ENTROPY, OL_LOSS_MSE,
-                                         OL_LOSS_BCE};
-    t->kind = kinds[case_];
+                                         OL_LOSS_BCE, OL_LOSS_CROSS_ENTROPY, OL_LOSS_CROSS_ENTROPY,
+                                         OL_LOSS_HUBER};
+    assert_true(c == NC);
+    t->loss = *OL_LOSS_PLAIN(kinds[case_]);
+    if (case_ == 4 || case_ == 5) {
+        t->loss.label_smoothing = 0.1;
+        t->loss.weight = CLASS_WEIGHT;
+        t->loss.nweight = NC;
+    }
+    if (case_ == 6) t->loss.delta = 0.5;
     for (int64_t i = 0; i < n; i++) t->ids[i] = (int32_t)ol_rng_below((uint64_t)c);
     for (int64_t i = 0; i < n * c; i++)
-        t->dense[i] = case_ == 2   ? ol_rng_normal()
-                      : case_ == 1 ? 0.1 + ol_rng_uniform()
-                                   : ol_rng_uniform();
-    t->pids = case_ == 0 ? t->ids : NULL;
-    t->pdense = case_ == 0 ? NULL : t->dense;
+        t->dense[i] = case_ == 2 || case_ == 6   ? ol_rng_normal()
+                      : case_ == 1 || case_ == 5 ? 0.1 + ol_rng_uniform()
+                                                 : ol_rng_uniform();
+    t->pids = case_ == 0 || case_ == 4 ? t->ids : NULL;
+    t->pdense = t->pids ? NULL : t->dense;
 }
 
 static const char *case_name(int case_) {
     static const char *const names[] = {"cross_entropy (ids)", "cross_entropy (dense)", "mse",
-                                        "bce"};
+                                        "bce", "cross_entropy (ids, smoothing, weight)",
+                                        "cross_entropy (dense, smoothing, weight)", "huber"};
     return names[case_];
 }
 
@@ -168,7 +183,7 @@ static void test_loss_hessian_vector(void **state) {
     ol_rng_seed(7);
     enum { N = 4, C = 3 };
     const double h = 1e-5;
-    for (int case_ = 0; case_ < 4; case_++) {
+    for (int case_ = 0; case_ < NCASES; case_++) {
         target t;
         make_target(&t, case_, N, C);
         double y[N * C], v[N * C], yp[N * C], ym[N * C], dp[N * C], dm[N * C], hv[N * C],
@@ -179,10 +194,10 @@ static void test_loss_hessian_vector(void **state) {
             yp[i] = y[i] + h * v[i];
             ym[i] = y[i] - h * v[i];
         }
-        ol_loss_f64(t.kind, N, C, yp, t.pids, t.pdense, dp);
-        ol_loss_f64(t.kind, N, C, ym, t.pids, t.pdense, dm);
+        ol_loss_f64(&t.loss, N, C, yp, t.pids, t.pdense, dp);
+        ol_loss_f64(&t.loss, N, C, ym, t.pids, t.pdense, dm);
         for (int i = 0; i < N * C; i++) fd[i] = (dp[i] - dm[i]) / (2 * h);
-        ol_loss_hv_f64(t.kind, N, C, y, t.pids, t.pdense, v, hv);
+        ol_loss_hv_f64(&t.loss, N, C, y, t.pids, t.pdense, v, hv);
         double scale, w = worst(hv, fd, N * C, &scale);
         if (w > 1e-8 * fmax(scale, 1e-3))
             fail_msg("%s: H v off the differences of the gradient by %g (scale %g)",
@@ -194,7 +209,7 @@ static void test_loss_hessian_vector(void **state) {
             vf[i] = (float)v[i];
             tf[i] = (float)t.dense[i];
         }
-        ol_loss_hv_f32(t.kind, N, C, yf, t.pids, t.pdense ? tf : NULL, vf, hvf);
+        ol_loss_hv_f32(&t.loss, N, C, yf, t.pids, t.pdense ? tf : NULL, vf, hvf);
         for (int i = 0; i < N * C; i++) assert_true(fabs(hvf[i] - hv[i]) <= 1e-5 * fmax(scale, 1));
     }
 }
@@ -235,7 +250,7 @@ static double gradient(ol_model *m, const double *x, int64_t n, const target *t,
     ol_error err;
     ol_target tt = {t->pids, t->pdense};
     double loss;
-    if (ol_model_evaluate(m, x, n, t->kind, &tt, &loss, &err)) fail_msg("evaluate: %s", err.msg);
+    if (ol_model_evaluate(m, x, n, &t->loss, &tt, &loss, &err)) fail_msg("evaluate: %s", err.msg);
     memcpy(g, gdata(m), (size_t)ol_model_nparams(m) * sizeof *g);
     return loss;
 }
@@ -286,7 +301,7 @@ static void jt(ol_model *m, const double *x, int64_t n, const double *u, double 
     output(m, x, n, y);
     for (int64_t i = 0; i < n * NC; i++) tgt[i] = y[i] - u[i] * (double)(n * NC) / 2;
     ol_target tt = {NULL, tgt};
-    if (ol_model_loss(m, OL_LOSS_MSE, &tt, &loss, &err) || ol_model_backward(m, 0, &err))
+    if (ol_model_loss(m, OL_LOSS_PLAIN(OL_LOSS_MSE), &tt, &loss, &err) || ol_model_backward(m, 0, &err))
         fail_msg("J^T u: %s", err.msg);
     memcpy(out, gdata(m), (size_t)ol_model_nparams(m) * sizeof *out);
 }
@@ -310,8 +325,8 @@ static void gv_by_differences(ol_model *m, const double *x, int64_t n, const tar
         yp[i] = y0[i] + h * jv[i];
         ym[i] = y0[i] - h * jv[i];
     }
-    ol_loss_f64(t->kind, n, NC, yp, t->pids, t->pdense, dp);
-    ol_loss_f64(t->kind, n, NC, ym, t->pids, t->pdense, dm);
+    ol_loss_f64(&t->loss, n, NC, yp, t->pids, t->pdense, dp);
+    ol_loss_f64(&t->loss, n, NC, ym, t->pids, t->pdense, dm);
     for (int64_t i = 0; i < k; i++) u[i] = (dp[i] - dm[i]) / (2 * h);
     jt(m, x, n, u, out);
 }
@@ -333,7 +348,7 @@ static void test_products_against_differences(void **state) {
     const int64_t batches[] = {NB, 1};
     for (int a = 0; a < NACT; a++)
         for (int which = 0; which < 2; which++)
-            for (int case_ = 0; case_ < 4; case_++)
+            for (int case_ = 0; case_ < NCASES; case_++)
                 for (int b = 0; b < 2; b++) {
                     const int64_t n = batches[b];
                     ol_model *m = make_model(which, (ol_act)a, OL_F64);
@@ -347,7 +362,7 @@ static void test_products_against_differences(void **state) {
                     for (int64_t i = 0; i < np; i++) v[i] = ol_rng_normal();
                     for (int gn = 0; gn < 2; gn++) {
                         double loss = NAN;
-                        if (ol_model_curvature(m, x, n, t.kind, t.pids, t.pdense, v, hv, gn, &loss,
+                        if (ol_model_curvature(m, x, n, &t.loss, t.pids, t.pdense, v, hv, gn, &loss,
                                                g, &err))
                             fail_msg("curvature: %s", err.msg);
                         if (gn) gv_by_differences(m, x, n, &t, v, 1e-5, fd);
@@ -359,7 +374,7 @@ static void test_products_against_differences(void **state) {
                         assert_true(fabs(loss - loss0) <= 1e-13 * fmax(fabs(loss0), 1));
                         expect_near(g, g0, np, 1e-13, "gradient", (ol_act)a, which, case_, n);
                         /* and without them the product is the same */
-                        ol_model_curvature(m, x, n, t.kind, t.pids, t.pdense, v, hv2, gn, NULL,
+                        ol_model_curvature(m, x, n, &t.loss, t.pids, t.pdense, v, hv2, gn, NULL,
                                            NULL, &err);
                         assert_memory_equal(hv, hv2, (size_t)np * sizeof *hv);
                         if (gn) { /* G is positive semi-definite */
@@ -390,9 +405,9 @@ static void test_f32_model(void **state) {
         target t;
         make_target(&t, 0, NB, NC);
         for (int gn = 0; gn < 2; gn++) {
-            assert_int_equal(ol_model_curvature(m32, x, NB, t.kind, t.pids, NULL, v, h32, gn, NULL,
+            assert_int_equal(ol_model_curvature(m32, x, NB, &t.loss, t.pids, NULL, v, h32, gn, NULL,
                                                 NULL, &err), 0);
-            assert_int_equal(ol_model_curvature(m64, x, NB, t.kind, t.pids, NULL, v, h64, gn, NULL,
+            assert_int_equal(ol_model_curvature(m64, x, NB, &t.loss, t.pids, NULL, v, h64, gn, NULL,
                                                 NULL, &err), 0);
             double scale, w = worst(h32, h64, np, &scale);
             assert_true(scale > 0);
@@ -426,12 +441,35 @@ static void test_errors(void **state) {
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
         for (int gn = 0; gn < 2; gn++) {
-            assert_int_equal(ol_model_curvature(m, x, cases[k].n, cases[k].kind, cases[k].ids,
+            assert_int_equal(ol_model_curvature(m, x, cases[k].n, OL_LOSS_PLAIN(cases[k].kind), cases[k].ids,
                                                 cases[k].dense, v, out, gn, NULL, NULL, &err),
                              -1);
             assert_non_null(strstr(err.msg, cases[k].msg));
         }
-    assert_int_equal(ol_model_curvature(m, x, NB, OL_LOSS_CROSS_ENTROPY, ids, NULL, v, out, 0,
+    /* the loss's options, checked as ol_model_loss checks them */
+    const double short_w[2] = {1, 1}, neg_w[NC] = {1, -1, 1}, nan_w[NC] = {1, NAN, 1};
+    const struct {
+        ol_loss_spec loss;
+        const char *msg;
+    } specs[] = {
+        {{OL_LOSS_CROSS_ENTROPY, 1.5, NULL, 0, 1}, "label_smoothing must be in [0, 1], got 1.5"},
+        {{OL_LOSS_CROSS_ENTROPY, -0.1, NULL, 0, 1}, "label_smoothing must be in [0, 1], got -0.1"},
+        {{OL_LOSS_CROSS_ENTROPY, 0, short_w, 2, 1}, "weight has 2 values but the model has 3 classes"},
+        {{OL_LOSS_CROSS_ENTROPY, 0, neg_w, NC, 1}, "weight[2] must be a finite number >= 0, got -1"},
+        {{OL_LOSS_CROSS_ENTROPY, 0, nan_w, NC, 1}, "weight[2] must be a finite number >= 0, got nan"},
+        {{OL_LOSS_HUBER, 0, NULL, 0, 0}, "huber: delta must be a finite number > 0, got 0"},
+        {{OL_LOSS_HUBER, 0, NULL, 0, -1}, "huber: delta must be a finite number > 0, got -1"},
+        {{OL_LOSS_MSE, 0.1, NULL, 0, 1}, "mse takes no label_smoothing"},
+        {{OL_LOSS_BCE, 0, CLASS_WEIGHT, NC, 1}, "bce takes no class weight"},
+    };
+    for (size_t k = 0; k < sizeof specs / sizeof *specs; k++) {
+        const int ce = specs[k].loss.kind == OL_LOSS_CROSS_ENTROPY;
+        assert_int_equal(ol_model_curvature(m, x, NB, &specs[k].loss, ce ? ids : NULL,
+                                            ce ? NULL : dense, v, out, 0, NULL, NULL, &err),
+                         -1);
+        if (!strstr(err.msg, specs[k].msg)) fail_msg("case %zu: got '%s'", k, err.msg);
+    }
+    assert_int_equal(ol_model_curvature(m, x, NB, OL_LOSS_PLAIN(OL_LOSS_CROSS_ENTROPY), ids, NULL, v, out, 0,
                                         NULL, NULL, &err),
                      0);
     free(v), free(out);

@@ -58,7 +58,7 @@ static void products(ol_model *m, const double *x, int64_t n, const int32_t *ids
     for (int k = 0; k < 4; k++)
         for (int gn = 0; gn < 2; gn++)
             for (int with_grad = 0; with_grad < 2; with_grad++)
-                if (ol_model_curvature(m, x, n, kinds[k], k == 0 ? ids : NULL, k == 0 ? NULL : t, v,
+                if (ol_model_curvature(m, x, n, OL_LOSS_PLAIN(kinds[k]), k == 0 ? ids : NULL, k == 0 ? NULL : t, v,
                                        out, gn, with_grad ? &loss : NULL, with_grad ? g : NULL,
                                        &err))
                     fail_msg("curvature: %s", err.msg);

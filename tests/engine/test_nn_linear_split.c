@@ -350,9 +350,9 @@ static void test_loss_cut(void **state) {
         const int32_t *id = kind == 0 ? ids : NULL;
         const float *tt = kind == 1 || kind == 3 ? probs : t; /* bce: targets in [0, 1] */
         ol_set_threads(2);
-        const double got = ol_loss_cut_f32(k, n, c, y, id, tt, dy, groups);
+        const double got = ol_loss_cut_f32(OL_LOSS_PLAIN(k), n, c, y, id, tt, dy, groups);
         ol_set_threads(1);
-        const double serial = ol_loss_f32(k, n, c, y, id, tt, dy1);
+        const double serial = ol_loss_f32(OL_LOSS_PLAIN(k), n, c, y, id, tt, dy1);
         assert_memory_equal(&got, &serial, sizeof got);
         const shape sl = {n, c, c};
         check_bits("dy", &sl, dy1, dy, n * c);

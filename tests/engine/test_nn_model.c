@@ -83,7 +83,7 @@ static double loss_of(ol_loss_kind k, int64_t n, int64_t c, const double *y, con
     double loss = NAN;
     ol_target tg = {ids, t};
     assert_int_equal(ol_model_forward(m, y, n, &err), 0);
-    assert_int_equal(ol_model_loss(m, k, &tg, &loss, &err), 0);
+    assert_int_equal(ol_model_loss(m, OL_LOSS_PLAIN(k), &tg, &loss, &err), 0);
     ol_model_free(m);
     return loss;
 }
@@ -127,7 +127,7 @@ static void test_loss_values(void **state) {
 static double fd_error(ol_model *m, const double *x, int64_t n, ol_loss_kind k, const ol_target *t) {
     ol_error err;
     double loss, worst = 0;
-    assert_int_equal(ol_model_evaluate(m, x, n, k, t, &loss, &err), 0);
+    assert_int_equal(ol_model_evaluate(m, x, n, OL_LOSS_PLAIN(k), t, &loss, &err), 0);
     int64_t np = ol_model_nparams(m);
     double *ga = malloc((size_t)np * sizeof *ga);
     memcpy(ga, gdata(m), (size_t)np * sizeof *ga);
@@ -137,10 +137,10 @@ static double fd_error(ol_model *m, const double *x, int64_t n, ol_loss_kind k, 
         double v = p[i], lp, lm;
         p[i] = v + h;
         ol_model_forward(m, x, n, &err);
-        ol_model_loss(m, k, t, &lp, &err);
+        ol_model_loss(m, OL_LOSS_PLAIN(k), t, &lp, &err);
         p[i] = v - h;
         ol_model_forward(m, x, n, &err);
-        ol_model_loss(m, k, t, &lm, &err);
+        ol_model_loss(m, OL_LOSS_PLAIN(k), t, &lm, &err);
         p[i] = v;
         double fd = (lp - lm) / (2 * h);
         double e = fabs(fd - ga[i]) / fmax(1, fabs(fd));
@@ -256,14 +256,14 @@ static void test_accumulate(void **state) {
         make_data(&d, n, 3, 2);
         ol_target t = {d.ids, NULL};
         double loss;
-        assert_int_equal(ol_model_evaluate(m, d.x, n, OL_LOSS_CROSS_ENTROPY, &t, &loss, &err), 0);
+        assert_int_equal(ol_model_evaluate(m, d.x, n, OL_LOSS_PLAIN(OL_LOSS_CROSS_ENTROPY), &t, &loss, &err), 0);
         int64_t np = ol_model_nparams(m);
         double g1[64];
         memcpy(g1, gdata(m), (size_t)np * sizeof(double));
         assert_int_equal(ol_model_backward(m, 1, &err), 0);
         double *g = gdata(m);
         for (int64_t i = 0; i < np; i++) assert_true(fabs(g[i] - 2 * g1[i]) <= 1e-15 * fabs(g1[i]) + 1e-300);
-        assert_int_equal(ol_model_evaluate(m, d.x, n, OL_LOSS_CROSS_ENTROPY, &t, &loss, &err), 0);
+        assert_int_equal(ol_model_evaluate(m, d.x, n, OL_LOSS_PLAIN(OL_LOSS_CROSS_ENTROPY), &t, &loss, &err), 0);
         for (int64_t i = 0; i < np; i++) assert_true(g[i] == g1[i]);
         ol_model_zero_grad(m);
         for (int64_t i = 0; i < np; i++) assert_true(g[i] == 0);
@@ -287,8 +287,8 @@ static void test_f32_matches_f64(void **state) {
     for (int i = 0; i < 32 * 8; i++) xf[i] = (float)d.x[i];
     ol_target t = {d.ids, NULL};
     double l64, l32;
-    assert_int_equal(ol_model_evaluate(m64, d.x, 32, OL_LOSS_CROSS_ENTROPY, &t, &l64, &err), 0);
-    assert_int_equal(ol_model_evaluate(m32, xf, 32, OL_LOSS_CROSS_ENTROPY, &t, &l32, &err), 0);
+    assert_int_equal(ol_model_evaluate(m64, d.x, 32, OL_LOSS_PLAIN(OL_LOSS_CROSS_ENTROPY), &t, &l64, &err), 0);
+    assert_int_equal(ol_model_evaluate(m32, xf, 32, OL_LOSS_PLAIN(OL_LOSS_CROSS_ENTROPY), &t, &l32, &err), 0);
     assert_true(fabs(l64 - l32) < 1e-5);
     const double *g64 = gdata(m64);
     const float *g32 = gdata(m32);
@@ -312,9 +312,9 @@ static void test_errors(void **state) {
     ol_target t = {ids, NULL};
     assert_int_equal(ol_model_backward(m, 0, &err), -1);
     assert_int_equal(ol_model_forward(m, x, 1, &err), 0);
-    assert_int_equal(ol_model_loss(m, OL_LOSS_CROSS_ENTROPY, &t, &loss, &err), -1);
+    assert_int_equal(ol_model_loss(m, OL_LOSS_PLAIN(OL_LOSS_CROSS_ENTROPY), &t, &loss, &err), -1);
     assert_non_null(strstr(err.msg, "class id 3 out of range"));
-    assert_int_equal(ol_model_loss(m, OL_LOSS_MSE, &t, &loss, &err), -1);
+    assert_int_equal(ol_model_loss(m, OL_LOSS_PLAIN(OL_LOSS_MSE), &t, &loss, &err), -1);
     assert_int_equal(ol_model_forward(m, x, 0, &err), -1);
     ol_model_free(m);
 }

@@ -124,7 +124,7 @@ static void net_move(net *t, int s) {
 static int net_eval(net *t, double *loss, ol_error *err) {
     const char *x = (const char *)t->x + (size_t)(t->at * t->in) * ol_dtype_size(t->w.dtype);
     ol_target tg = {t->ids + t->at, NULL};
-    return ol_model_evaluate(t->m, x, t->batch, OL_LOSS_CROSS_ENTROPY, &tg, loss, err);
+    return ol_model_evaluate(t->m, x, t->batch, OL_LOSS_PLAIN(OL_LOSS_CROSS_ENTROPY), &tg, loss, err);
 }
 
 /* ---- 1. the epoch loop ---- */
@@ -196,7 +196,7 @@ static ol_dataset *dataset_new(int64_t n, int64_t in, int classes) {
  * the loader's order and the optimizer (nag moves the weights before the
  * gradient, with a backup copy for a non-finite batch). */
 typedef struct scenario {
-    ol_loss_kind loss;
+    ol_loss_spec loss;
     int classes;  /* outputs: classes, or 1 for bce on two classes */
     int balanced; /* class-balanced batches (shuffled within classes) */
     const char *optim;
@@ -205,19 +205,27 @@ typedef struct scenario {
     int norm;           /* the model's (shape.norm) */
 } scenario;
 
+static const double CLASS_WEIGHT[3] = {1, 2, 0.5};
+
 static const scenario SCENARIOS[] = {
-    {OL_LOSS_CROSS_ENTROPY, 3, 0, "adam", NULL, 0, 0},   /* class ids */
-    {OL_LOSS_MSE, 3, 1, "nag", NULL, 0, 0},              /* one-hot targets */
-    {OL_LOSS_BCE, 2, 0, "sgd", "momentum", 0, 0},        /* one output, label - 1 */
-    {OL_LOSS_CROSS_ENTROPY, 3, 0, "adam", NULL, 0.5, 0}, /* dropout: a mask per step */
-    {OL_LOSS_CROSS_ENTROPY, 3, 0, "adam", NULL, 0.1, OL_LAYER_LAYER_NORM}, /* layer norm and dropout */
-    {OL_LOSS_MSE, 3, 0, "sgd", "momentum", 0, OL_LAYER_BATCH_NORM}, /* running estimates move */
+    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0, 0}, /* class ids */
+    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 1, "nag", NULL, 0, 0},            /* one-hot targets */
+    {{OL_LOSS_BCE, 0, NULL, 0, 1.0}, 2, 0, "sgd", "momentum", 0, 0},      /* one output, label - 1 */
+    /* class ids, label smoothing and class weights */
+    {{OL_LOSS_CROSS_ENTROPY, 0.1, CLASS_WEIGHT, 3, 1.0}, 3, 0, "adam", NULL, 0, 0},
+    {{OL_LOSS_HUBER, 0, NULL, 0, 0.5}, 3, 1, "nag", NULL, 0, 0},        /* one-hot targets */
+    /* dropout: a mask per step */
+    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0.5, 0},
+    /* layer norm and dropout */
+    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0.1, OL_LAYER_LAYER_NORM},
+    /* batch norm: the running estimates move */
+    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 0, "sgd", "momentum", 0, OL_LAYER_BATCH_NORM},
 };
 
 static void run_loop(const scenario *sc, ol_dtype dt, int threads) {
     ol_error err;
     const shape sh = threads > 1 ? LARGE : SMALL;
-    const shape ms = {sh.in, sh.hidden, sc->loss == OL_LOSS_BCE ? 1 : sc->classes, sc->dropout,
+    const shape ms = {sh.in, sh.hidden, sc->loss.kind == OL_LOSS_BCE ? 1 : sc->classes, sc->dropout,
                       sc->norm};
     /* At two threads, 128 rows: the loss is cut from there (engine/nn/loss.c). */
     const int64_t batch = threads > 1 ? 128 : 16;
@@ -244,7 +252,7 @@ static void run_loop(const scenario *sc, ol_dtype dt, int threads) {
     if (ol_train_run(&c, &fin, &err)) fail_msg("ol_train_run: %s", err.msg);
 
     char what[96];
-    snprintf(what, sizeof what, "%s on %s%s%s, %s, %d thread(s)", sc->optim, ol_loss_name(sc->loss),
+    snprintf(what, sizeof what, "%s on %s%s%s, %s, %d thread(s)", sc->optim, ol_loss_name(sc->loss.kind),
              sc->dropout > 0 ? " with dropout" : "",
              sc->norm == OL_LAYER_LAYER_NORM ? " with layer norm"
              : sc->norm == OL_LAYER_BATCH_NORM ? " with batch norm" : "",
@@ -518,7 +526,7 @@ static int net_bv(void *ud, const double *w, const double *v, double *out, int g
                   ol_error *err) {
     net *t = ud;
     net_write(t, w);
-    return ol_model_curvature(t->m, t->xd + t->at * t->in, t->batch, OL_LOSS_CROSS_ENTROPY,
+    return ol_model_curvature(t->m, t->xd + t->at * t->in, t->batch, OL_LOSS_PLAIN(OL_LOSS_CROSS_ENTROPY),
                               t->ids + t->at, NULL, v, out, gauss_newton, NULL, NULL, err);
 }
 

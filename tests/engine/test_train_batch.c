@@ -262,7 +262,7 @@ static void *train(ol_dataset *ds, ol_loss_kind loss, int64_t out, const char *o
     assert_int_equal(ol_loader_init(&l, ds, &(ol_loader_opts){.batch_size = 7, .shuffle = 1}, &err), 0);
     ol_optim opt;
     assert_int_equal(ol_optim_init(&opt, ol_optim_find(optim), OL_F64, ol_model_nparams(m), &err), 0);
-    ol_train_config c = {.model = m, .opt = &opt, .loader = &l, .loss = loss, .epochs = 3,
+    ol_train_config c = {.model = m, .opt = &opt, .loader = &l, .loss = *OL_LOSS_PLAIN(loss), .epochs = 3,
                          .every = 1, .ctx = log, .before_step = before_step, .on_batch = on_batch};
     if (ol_train_run(&c, NULL, &err)) fail_msg("ol_train_run: %s", err.msg);
     if (mode == 2) restore(log);
@@ -325,7 +325,7 @@ static void test_labels_read_once(void **state) {
         ol_model *m = ol_model_new(s, 1, OL_F64, &err);
         assert_int_equal(ol_model_init(m, OL_INIT_XAVIER_UNIFORM, 1, 0, "linear", &err), 0);
         double mean, acc;
-        assert_int_equal(ol_train_evaluate(m, ds, cases[k].loss, 10, &mean, &acc, &err), 0);
+        assert_int_equal(ol_train_evaluate(m, ds, OL_LOSS_PLAIN(cases[k].loss), 10, &mean, &acc, &err), 0);
         int64_t rows, correct = 0;
         assert_int_equal(ol_model_forward(m, x, N, &err), 0);
         const double *out = ol_model_output(m, &rows);
@@ -344,6 +344,52 @@ static void test_labels_read_once(void **state) {
     }
 }
 
+/* With class weights, cross_entropy's mean over a data set divides by the
+ * sum of the rows' class weights (torch's weighted mean), whatever the
+ * chunks it is read in: chunks of 7 rows give the loss of the whole set as
+ * one batch. */
+static void test_weighted_mean_over_chunks(void **state) {
+    (void)state;
+    enum { NR = 50, ND = 3, NC = 3 };
+    double x[NR * ND];
+    int32_t y[NR], ids[NR];
+    ol_rng_seed(9);
+    for (int i = 0; i < NR; i++) {
+        y[i] = 1 + (int32_t)ol_rng_below(NC);
+        ids[i] = y[i] - 1;
+        for (int j = 0; j < ND; j++) x[i * ND + j] = ol_rng_normal();
+    }
+    ol_error err;
+    double *xc = malloc(sizeof x); /* the data set takes them */
+    int32_t *yc = malloc(sizeof y);
+    assert_true(xc && yc);
+    memcpy(xc, x, sizeof x);
+    memcpy(yc, y, sizeof y);
+    ol_dataset *ds = ol_dataset_new(OL_DS_F64, NR, ND, xc, 1, yc, NC, &err);
+    assert_non_null(ds);
+    ol_layer_spec s[] = {{.kind = OL_LAYER_LINEAR, .in = ND, .out = NC}};
+    ol_model *m = ol_model_new(s, 1, OL_F64, &err);
+    assert_non_null(m);
+    assert_int_equal(ol_model_init(m, OL_INIT_XAVIER_UNIFORM, 1, 0, "linear", &err), 0);
+    const double w[NC] = {1, 2, 0.5};
+    const ol_loss_spec l = {OL_LOSS_CROSS_ENTROPY, 0.1, w, NC, 1};
+    double whole, chunked, acc;
+    const ol_target t = {ids, NULL};
+    assert_int_equal(ol_model_forward(m, x, NR, &err), 0);
+    assert_int_equal(ol_model_loss(m, &l, &t, &whole, &err), 0);
+    assert_int_equal(ol_train_evaluate(m, ds, &l, 7, &chunked, &acc, &err), 0);
+    assert_true(fabs(chunked - whole) <= 1e-13 * whole);
+    /* a weight of 0 for a class leaves its rows out of the mean */
+    const double w0[NC] = {1, 0, 1};
+    const ol_loss_spec l0 = {OL_LOSS_CROSS_ENTROPY, 0, w0, NC, 1};
+    assert_int_equal(ol_model_forward(m, x, NR, &err), 0); /* evaluate's chunks ran since */
+    assert_int_equal(ol_model_loss(m, &l0, &t, &whole, &err), 0);
+    assert_int_equal(ol_train_evaluate(m, ds, &l0, 7, &chunked, &acc, &err), 0);
+    assert_true(fabs(chunked - whole) <= 1e-13 * whole);
+    ol_model_free(m);
+    ol_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rule_for_labels),
@@ -351,6 +397,7 @@ int main(void) {
         cmocka_unit_test(test_class_ids),
         cmocka_unit_test(test_count_correct),
         cmocka_unit_test(test_labels_read_once),
+        cmocka_unit_test(test_weighted_mean_over_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

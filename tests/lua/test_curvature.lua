@@ -73,6 +73,44 @@ T.test("model hvp equals finite differences of net:evaluate gradients", function
   end
 end)
 
+T.test("silu, elu, softplus: model hvp and Gauss-Newton products against differences", function()
+  local H1 = ol.tensor({{1, 0}, {0, 1}, {1, 1}, {0, 0}, {1, 0}}, "f64")
+  local cases = {{"cross_entropy", IDS}, {"mse", Y2}, {"bce", H1}, {"huber", Y2 * 3, {delta = 0.7}},
+                 {"cross_entropy", IDS, {label_smoothing = 0.1, weight = {2, 0.5}}}}
+  for _, act in ipairs{"silu", "elu", "softplus"} do
+    for _, case in ipairs(cases) do
+      local net = tiny(act)
+      ol.init.normal(net:params(), 0, 1.5) -- pre-activations on both sides of elu's 0
+      ol.seed(12)
+      local v = ol.randn(net:params():numel(), "f64")
+      local what = act .. " " .. case[1] .. (case[3] and " (options)" or "")
+      local hv = ol.hvp(net, X, case[2], case[1], v, {loss_options = case[3]})
+      -- differences of the gradient with the same options
+      local p, h = net:params(), 1e-5
+      p:add_(v, h)
+      local _, gp = net:evaluate(X, case[2], case[1], case[3])
+      gp = gp:clone()
+      p:add_(v, -2 * h)
+      local _, gm = net:evaluate(X, case[2], case[1], case[3])
+      p:add_(v, h)
+      T.near_all(hv, ((gp - gm) / (2 * h)):totable(), 2e-6, what)
+      -- G v: J^T H_L J v is symmetric positive semi-definite, v.Gv >= 0
+      local gv = ol.hvp(net, X, case[2], case[1], v, {gauss_newton = true, loss_options = case[3]})
+      T.ok(gv:dot(v) >= -1e-12, what .. ": v.Gv >= 0")
+      -- the full Hessian takes the options too, and its product is hv
+      local H = ol.hessian(net, X, case[2], case[1], case[3])
+      T.near_all(H:mv(v), hv:totable(), 1e-10, what .. " hessian")
+    end
+  end
+  local net = tiny("silu")
+  T.raises("bad argument #6 to 'hvp' (option 'label_smoothing' must be in [0, 1], got 2)", function()
+    ol.hvp(net, X, IDS, "cross_entropy", ol.zeros(net:params():numel(), "f64"),
+           {loss_options = {label_smoothing = 2}})
+  end)
+  T.raises("bad argument #5 to 'hessian_eigs' (option 'weight' must hold one value per class (2, the model's outputs), got 3)",
+           function() ol.hessian_eigs(net, X, IDS, "cross_entropy", {loss_options = {weight = {1, 1, 1}}}) end)
+end)
+
 T.test("tiny net: the exact Hessian equals the finite-difference Hessian", function()
   local net = tiny("tanh", {2, 2, 2})
   local x = ol.tensor({{0.5, -1}, {1.5, 0.3}, {-0.2, 0.8}}, "f64")

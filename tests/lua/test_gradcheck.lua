@@ -1,19 +1,25 @@
 -- ol.gradcheck: every activation (fused after a linear and standalone),
--- every loss and target form, 1-3 hidden layers, f32 nets, functions;
+-- every loss and target form and the losses' options, 1-3 hidden layers, f32 nets, functions;
 -- and it must report a wrong gradient.
 local T = dofile((arg[0]:match("^(.*/)") or "./") .. "testlib.lua")
 local ol = require "optlua"
 
-local acts = {"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"}
+local acts = {"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity", "silu", "elu", "softplus"}
 
 local function targets(n, c)
   local ids = {}
   for i = 1, n do ids[i] = (i - 1) % c + 1 end
   local probs = ol.rand(n, c, "f64") + 0.1
   probs = probs / (probs:sum(2):view(n, 1) * ol.ones(1, c, "f64"))
+  local w = {1, 2, 0.5, 1.5}
   return {
     {ids, "cross_entropy"}, {probs, "cross_entropy"},
     {ol.randn(n, c, "f64"), "mse"}, {ol.rand(n, c, "f64"), "bce"},
+    -- the losses' options (gradcheck's loss_options, as net:loss takes them)
+    {ids, "cross_entropy", {label_smoothing = 0.1}}, {ids, "cross_entropy", {weight = w}},
+    {ids, "cross_entropy", {label_smoothing = 0.2, weight = ol.tensor(w)}},
+    {probs, "cross_entropy", {label_smoothing = 0.1, weight = w}},
+    {ol.randn(n, c, "f64"), "huber"}, {ol.randn(n, c, "f64") * 2, "huber", {delta = 0.5}},
   }
 end
 
@@ -31,8 +37,9 @@ T.test("every activation and loss", function()
       for _, n in ipairs{1, 6} do
         local x = ol.randn(n, 3, "f64")
         for _, tk in ipairs(targets(n, 4)) do
-          local ok, abs, rel, where = ol.gradcheck(net, x, tk[1], tk[2])
-          T.ok(ok, string.format("%s %s batch %d: abs %g rel %g at %s", a, tk[2], n, abs, rel, where))
+          local ok, abs, rel, where = ol.gradcheck(net, x, tk[1], tk[2], {loss_options = tk[3]})
+          T.ok(ok, string.format("%s %s%s batch %d: abs %g rel %g at %s", a, tk[2], tk[3] and " (options)" or "",
+                                 n, abs, rel, where))
         end
       end
     end
@@ -75,6 +82,11 @@ end)
 
 T.test("bad arguments", function()
   T.raises("bad argument #1 to 'gradcheck' (model or function expected", function() ol.gradcheck(42) end)
+  T.raises("bad argument #3 to 'gradcheck' (option 'loss_options' is for a model",
+           function() ol.gradcheck(function(x) return 0, x end, ol.zeros(2, "f64"), {loss_options = {}}) end)
+  local net = ol.nn.mlp{sizes = {2, 3}, dtype = "f64"}
+  T.raises("bad argument #4 to 'evaluate' (option 'delta' is for huber, not cross_entropy)",
+           function() ol.gradcheck(net, ol.zeros(1, 2, "f64"), {1}, "cross_entropy", {loss_options = {delta = 1}}) end)
 end)
 
 T.run()

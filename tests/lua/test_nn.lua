@@ -186,7 +186,7 @@ T.test("bad input", function()
   T.raises("bad argument #1 to 'sequential' (entry 2 is not a layer",
            function() ol.nn.sequential{ol.nn.linear(3, 4), "relu"} end)
   T.raises("bad argument #1 to 'mlp' (option 'activation' must be 'identity', 'relu', 'leaky_relu', 'tanh', "
-           .. "'sigmoid' or 'gelu', got 'swish')",
+           .. "'sigmoid', 'gelu', 'silu', 'elu' or 'softplus', got 'swish')",
            function() ol.nn.mlp{sizes = {2, 2}, activation = "swish"} end)
   T.raises("bad argument #1 to 'mlp' (option 'init' must be xavier_uniform, xavier_normal, fan_in_uniform, "
            .. "kaiming_uniform, kaiming_normal, orthogonal or a function, got 'magic')",
@@ -204,6 +204,100 @@ T.test("layers lists the layers in order", function()
   T.eq(l[2].kind, "leaky_relu") T.near(l[2].slope, 0.2, 1e-15)
   T.eq(l[3].kind, "linear") T.eq(l[3]["in"], 5) T.eq(l[3].out, 2)
   T.eq(l[4].kind, "tanh")
+end)
+
+-- A net whose output is its input: the losses see the logits given.
+local function passthrough(n, dtype)
+  local net = ol.nn.mlp{sizes = {n, n}, dtype = dtype}
+  net:params():zero_()
+  local w = net:parameters()[1].tensor
+  for i = 1, n do w:set(i, i, 1) end
+  return net
+end
+
+T.test("loss options by hand: label smoothing, class weights, huber's delta", function()
+  -- values by mpmath from torch's formulas term by term (tests/engine/test_nn_actloss.c)
+  local Y = {{1.0, 2.0, 0.5}, {0.3, -1.2, 2.2}, {-0.5, 0.0, 0.5}}
+  local ids = {2, 3, 1}
+  for _, dt in ipairs{"f64", "f32"} do
+    local tol = dt == "f64" and 1e-14 or 1e-6
+    local net = passthrough(3, dt)
+    local x = ol.tensor(Y, dt)
+    T.near(net:loss(x, ids, "cross_entropy", {label_smoothing = 0.1, weight = {1, 2, 0.5}}),
+           0.85481434189066009, tol)
+    T.near(net:loss(x, ids, "cross_entropy", {label_smoothing = 0.1}), 0.84088097232321817, tol)
+    T.near(net:loss(x, ids, "cross_entropy", {weight = ol.tensor({1, 2, 0.5})}), 0.76943127713360337, tol)
+    local P = ol.tensor({{0.2, 0.7, 0.1}, {0.0, 0.0, 1.0}, {0.5, 0.25, 0.25}}, dt)
+    T.near(net:loss(x, P, "cross_entropy", {label_smoothing = 0.1, weight = {1, 2, 0.5}}),
+           0.98153478919016761, tol)
+    -- net:evaluate takes them the same way; defaults are the plain loss
+    local l = net:evaluate(x, ids, "cross_entropy", {label_smoothing = 0, weight = {1, 1, 1}})
+    T.near(l, net:loss(x, ids), tol)
+    -- huber around |x| = delta: x = -1.5, -1, -0.999, 0.3, 1, 2.5
+    local h = passthrough(6, dt)
+    local hy = ol.tensor({{0, 1, 2, 3, 4, 5}}, dt)
+    local ht = ol.tensor({{1.5, 2, 2.999, 2.7, 3, 2.5}}, dt)
+    T.near(h:loss(hy, ht, "huber"), 0.75733341666666667, tol)
+    T.near(h:loss(hy, ht, "huber", {delta = 1}), 0.75733341666666667, tol)
+    local _, g = h:evaluate(hy, ht, "huber", {delta = 0.5})
+    -- d loss / d bias = d loss / d output: delta sign(x) / 6 beyond delta, x / 6 inside
+    T.near_all(g:narrow(1, 37, 6), {-0.5 / 6, -0.5 / 6, -0.5 / 6, 0.3 / 6, 0.5 / 6, 0.5 / 6},
+               dt == "f64" and 1e-15 or 1e-7)
+  end
+end)
+
+T.test("bad loss options name the option and the function", function()
+  local net = passthrough(3, "f64")
+  local x, ids, t = ol.zeros(2, 3, "f64"), {1, 2}, ol.zeros(2, 3, "f64")
+  local cases = {
+    {{label_smoothing = 1.5}, "bad argument #4 to 'loss' (option 'label_smoothing' must be in [0, 1], got 1.5)"},
+    {{label_smoothing = -0.1}, "bad argument #4 to 'loss' (option 'label_smoothing' must be in [0, 1], got -0.1)"},
+    {{weight = {1, 2}}, "bad argument #4 to 'loss' (option 'weight' must hold one value per class (3, the model's outputs), got 2)"},
+    {{weight = ol.ones(3, 1)}, "bad argument #4 to 'loss' (option 'weight' must hold one value per class (3, the model's outputs), got a tensor of dimension 2)"},
+    {{weight = {1, -1, 1}}, "bad argument #4 to 'loss' (option 'weight' must hold finite values >= 0, got -1 at [2])"},
+    {{weight = {1, 1, math.huge}}, "bad argument #4 to 'loss' (option 'weight' must hold finite values >= 0, got inf at [3])"},
+    {{weight = {1, "a", 1}}, "bad argument #4 to 'loss' (option 'weight' must hold numbers, got string at [2])"},
+    {{weight = "heavy"}, "bad argument #4 to 'loss' (option 'weight' must be a tensor or a list of class weights, got 'heavy')"},
+    {{smoothing = 0.1}, "bad argument #4 to 'loss' (unknown option 'smoothing'"},
+    {{delta = 1}, "bad argument #4 to 'loss' (option 'delta' is for huber, not cross_entropy)"},
+  }
+  for _, c in ipairs(cases) do
+    T.raises(c[2], function() net:loss(x, ids, "cross_entropy", c[1]) end)
+  end
+  T.raises("bad argument #4 to 'loss' (option 'delta' must be > 0, got 0)",
+           function() net:loss(x, t, "huber", {delta = 0}) end)
+  T.raises("bad argument #4 to 'loss' (option 'delta' must be > 0, got -1)",
+           function() net:loss(x, t, "huber", {delta = -1}) end)
+  T.raises("bad argument #4 to 'evaluate' (option 'label_smoothing' is for cross_entropy, not mse)",
+           function() net:evaluate(x, t, "mse", {label_smoothing = 0.1}) end)
+  T.raises("bad argument #4 to 'loss' (a table of loss options expected, got number)",
+           function() net:loss(x, ids, "cross_entropy", 3) end)
+  T.raises("bad argument #3 to 'loss' (unknown loss 'hinge' (expected cross_entropy, mse, bce or huber))",
+           function() net:loss(x, ids, "hinge") end)
+  local ds = ol.data.synthetic{kind = "blobs", n = 20, classes = 3}
+  local net2 = ol.nn.mlp{sizes = {2, 3}}
+  T.raises("bad argument #4 to 'evaluate' (option 'weight' must hold one value per class (3, the model's outputs), got 4)",
+           function() ol.evaluate(net2, ds, "cross_entropy", {weight = {1, 1, 1, 1}}) end)
+end)
+
+T.test("silu, elu, softplus layers: net:layers, tostring, mlp", function()
+  for _, a in ipairs{"silu", "elu", "softplus"} do
+    local net = ol.nn.mlp{sizes = {2, 3, 2}, activation = a, dtype = "f64"}
+    T.eq(net:layers()[2].kind, a)
+    T.ok(tostring(net):find(a, 1, true), tostring(net))
+    T.eq(tostring(ol.nn[a]()), a .. "()")
+    -- the layer computes the activation: out = f(x) through an identity linear
+    local seq = ol.nn.sequential{ol.nn.linear(3, 3), ol.nn[a](), dtype = "f64"}
+    seq:params():zero_()
+    for i = 1, 3 do seq:parameters()[1].tensor:set(i, i, 1) end
+    local y = seq:forward(ol.tensor({{-30, 0.5, 25}}, "f64"))
+    local want = {
+      silu = {-2.8072868906517897e-12, 3.1122966560092728e-1, 2.4999999999652801e+1},
+      elu = {-9.9999999999990642e-1, 0.5, 25},
+      softplus = {9.3576229688397368e-14, 9.7407698418010668e-1, 25},
+    }
+    for j = 1, 3 do T.near(y:get(1, j), want[a][j], 1e-14 * math.max(1, math.abs(want[a][j]))) end
+  end
 end)
 
 T.run()

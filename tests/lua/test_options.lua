@@ -67,6 +67,15 @@ local TAKES_OPTIONS = {
   ["ol.nn.tanh"] = {1, "tanh", "slope", nil, ol.nn.tanh},
   ["ol.nn.sigmoid"] = {1, "sigmoid", "slope", nil, ol.nn.sigmoid},
   ["ol.nn.gelu"] = {1, "gelu", "slope", nil, ol.nn.gelu},
+  ["ol.nn.silu"] = {1, "silu", "slope", nil, ol.nn.silu},
+  ["ol.nn.elu"] = {1, "elu", "slope", nil, ol.nn.elu},
+  ["ol.nn.softplus"] = {1, "softplus", "slope", nil, ol.nn.softplus},
+  -- the loss's options, after its name
+  ["model:loss"] = {4, "loss", "label_smothing", "label_smoothing", function(o)
+    return net:loss(x, y, "cross_entropy", o) end},
+  ["model:evaluate"] = {4, "evaluate", "weigth", "weight", function(o)
+    return net:evaluate(x, y, "cross_entropy", o) end},
+  ["ol.evaluate"] = {4, "evaluate", "delt", "delta", function(o) return ol.evaluate(net, ds, "huber", o) end},
   ["ol.nn.identity"] = {1, "identity", "slope", nil, ol.nn.identity},
   ["ol.nn.dropout"] = {1, "dropout", "pp", "p", ol.nn.dropout},
   ["ol.nn.layer_norm"] = {2, "layer_norm", "epss", "eps", function(o) return ol.nn.layer_norm(4, o) end},
@@ -159,11 +168,11 @@ end
 
 -- ---- the functions that take none ---------------------------------------------
 -- Positional arguments only (or a list, as ol.schedule.sequence and
--- ol.nn.sequential's layers; ol.evaluate's loss is a name).
+-- ol.nn.sequential's layers).
 
 local NO_OPTIONS = {}
 for path in ([[
-  ol.arange ol.blas ol.clock ol.cond ol.eig ol.empty ol.evaluate ol.eye ol.full ol.hessian
+  ol.arange ol.blas ol.clock ol.cond ol.eig ol.empty ol.eye ol.full ol.hessian
   ol.istensor ol.load ol.mm ol.modules ol.ones ol.rand ol.randn ol.seed ol.tensor ol.threads ol.zeros
   ol.clip.grad_norm ol.clip.grad_value
   ol.data.dataset:split ol.data.dataset:standardize ol.data.loader:batches ol.data.standardizer:apply
@@ -182,7 +191,7 @@ for path in ([[
   ol.plot.available
   ol.schedule.is_callable ol.schedule.sequence ol.schedule.value_at
   comparison:table
-  model:backward model:dtype model:evaluate model:forward model:grads model:layers model:loss
+  model:backward model:dtype model:forward model:grads model:layers
   model:num_params model:parameters model:params model:predict model:select model:sizes model:to
   model:zero_grad model:train model:eval
   model:buffers
@@ -292,7 +301,7 @@ T.test("the issue's cases: nothing is silently ignored", function()
   T.eq(message(ol.hessian_eigs, f, ol.zeros(2, "f64"), {which = "smallest"}),
        "bad argument #3 to 'hessian_eigs' (unknown option 'which'; expected one of k, steps, gauss_newton)")
   T.eq(message(ol.hessian_eigs, net, x, y, "cross_entropy", {which = "smallest"}),
-       "bad argument #5 to 'hessian_eigs' (unknown option 'which'; expected one of k, steps, gauss_newton)")
+       "bad argument #5 to 'hessian_eigs' (unknown option 'which'; expected one of k, steps, gauss_newton, loss_options)")
   T.eq(message(ol.hessian_eigs, f, ol.zeros(2, "f64"), {gauss_newton = true}),
        "bad argument #3 to 'hessian_eigs' (option 'gauss_newton' needs a model (a function's curvature is its Hessian))")
   T.eq(message(ol.gradcheck, net, x, y, {atl = 1}),
@@ -332,9 +341,15 @@ T.test("wrong types and out-of-range values name the option and the value", func
     {ol.nn.mlp, {sizes = {2, 2}, dtype = "f16"},
      "bad argument #1 to 'mlp' (option 'dtype' must be 'f32' or 'f64', got 'f16')"},
     {ol.nn.mlp, {sizes = {2, 2}, activation = "tahn"},
-     "bad argument #1 to 'mlp' (option 'activation' must be 'identity', 'relu', 'leaky_relu', 'tanh', 'sigmoid' "
-     .. "or 'gelu', got 'tahn'; did you mean 'tanh'?)"},
+     "bad argument #1 to 'mlp' (option 'activation' must be 'identity', 'relu', 'leaky_relu', 'tanh', 'sigmoid', "
+     .. "'gelu', 'silu', 'elu' or 'softplus', got 'tahn'; did you mean 'tanh'?)"},
     {ol.nn.mlp, {sizes = {2, 2}, gain = 0 / 0}, "bad argument #1 to 'mlp' (option 'gain' must be a finite number, got nan)"},
+    {ol.train, with(base, {loss_options = {label_smoothing = 1.5}}),
+     "bad argument #1 to 'train' (option 'label_smoothing' must be in [0, 1], got 1.5)"},
+    {ol.train, with(base, {loss = "huber", loss_options = {delta = 0}}),
+     "bad argument #1 to 'train' (option 'delta' must be > 0, got 0)"},
+    {ol.train, with(base, {loss_options = 3}),
+     "bad argument #1 to 'train' (option 'loss_options' must be a table, got 3)"},
     {ol.nn.mlp, {sizes = 3}, "bad argument #1 to 'mlp' (option 'sizes' must be a list of layer widths, got 3)"},
     {ol.data.synthetic, {kind = "blobs", noise = -0.5},
      "bad argument #1 to 'synthetic' (option 'noise' must be >= 0, got -0.5)"},

@@ -162,6 +162,21 @@ local function dtanh(u)
   return 1 - t * t
 end
 
+T.test("diagnosis carries the batch through silu, elu and softplus", function()
+  -- x -> act -> tanh: act(-30), act(-1), act(0.5) stay inside |u| < 2.65 and
+  -- act(25) = 25 saturates, so a quarter of the tanh outputs are saturated
+  -- (half, were the activation skipped)
+  local x = ol.tensor({{-30}, {-1}, {0.5}, {25}}, "f64")
+  for _, a in ipairs{"silu", "elu", "softplus"} do
+    local net = ol.nn.sequential{ol.nn.linear(1, 1), ol.nn[a](), ol.nn.linear(1, 1), ol.nn.tanh(),
+                                 ol.nn.linear(1, 1), dtype = "f64"}
+    net:params():fill_(1)
+    for _, i in ipairs{2, 4, 6} do net:params()[i] = 0 end -- biases
+    local d = ol.plateau.diagnose(net, x)
+    T.eq(d.saturated, 0.25, a)
+  end
+end)
+
 T.test("diagnosis on constructed nets: each told for what it is", function()
   -- Saturated tanh: weight 30, so u = 0.3, 0.6, 30, 60: every unit sits on
   -- its asymptote (|u| > 2.647) for half the samples; no unit does for 90%

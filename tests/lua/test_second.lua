@@ -533,7 +533,7 @@ T.test("a model's batch for curvature is checked by the input and target rules, 
   T.eq(err(net, x, {1, 1, 1, 1, 3}, "cross_entropy", v),
        "bad argument #3 to 'hvp' (class id 3 out of range 1..2 (row 5))")
   T.eq(err(net, x, {1, 1, 1, 1, 1}, "msee", v),
-       "bad argument #4 to 'hvp' (unknown loss 'msee' (expected cross_entropy, mse or bce))")
+       "bad argument #4 to 'hvp' (unknown loss 'msee' (expected cross_entropy, mse, bce or huber))")
   local opt = ol.optim.newton(net)
   local ok, e = pcall(opt.step, opt, ol.zeros(5, 4, "f64"), {1, 1, 1, 1, 1}, "cross_entropy")
   T.ok(not ok)

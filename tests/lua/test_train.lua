@@ -230,7 +230,7 @@ T.test("bad options are errors naming the option", function()
            {model = net, optimizer = opt, data = loader, epochs = 0})
   T.raises("bad argument #1 to 'train' (option 'every' must be an integer >= 1, got 1.5)", ol.train,
            {model = net, optimizer = opt, data = loader, every = 1.5})
-  T.raises("bad argument #1 to 'train' (option 'loss' must be 'cross_entropy', 'mse' or 'bce', got 'hinge')",
+  T.raises("bad argument #1 to 'train' (option 'loss' must be 'cross_entropy', 'mse', 'bce' or 'huber', got 'hinge')",
            ol.train, {model = net, optimizer = opt, data = loader, loss = "hinge"})
   T.raises("bad argument #1 to 'train' (option 'on_step' must be a function, got 3)", ol.train,
            {model = net, optimizer = opt, data = loader, on_step = 3})
@@ -240,6 +240,39 @@ T.test("bad options are errors naming the option", function()
   local net64 = ol.nn.mlp{sizes = {2, 3}, dtype = "f64"}
   T.raises("bad argument #1 to 'train' (option 'optimizer' updates other parameters than the model's",
            ol.train, {model = net64, optimizer = opt, data = loader})
+end)
+
+T.test("loss_options: weighted, smoothed cross_entropy and huber train; validation uses them", function()
+  ol.seed(31)
+  local ds = ol.data.synthetic{kind = "blobs", n = 600, classes = 3}
+  local train, valid = ds:split(0.8)
+  for _, case in ipairs{
+    {"cross_entropy", {label_smoothing = 0.1, weight = {1, 2, 0.5}}},
+    {"cross_entropy", {weight = ol.tensor({0.5, 1, 3})}},
+    {"huber", {delta = 0.5}},
+  } do
+    local net = ol.nn.mlp{sizes = {2, 16, 3}, activation = "silu"}
+    local opt = ol.optim.adam(net, {lr = 1e-2})
+    local before = ol.evaluate(net, valid, case[1], case[2])
+    local s = ol.train{model = net, optimizer = opt, data = ol.data.loader(train, {batch_size = 32}),
+                       loss = case[1], loss_options = case[2], epochs = 5, validate = valid,
+                       progress = false}
+    local after = ol.evaluate(net, valid, case[1], case[2])
+    T.ok(after < 0.7 * before, string.format("%s: %g -> %g", case[1], before, after))
+    -- validation's loss is ol.evaluate's, with the same options (weighted mean over the whole set)
+    T.near(s.val_loss, after, 1e-6 * after)
+  end
+  local net = ol.nn.mlp{sizes = {2, 3}}
+  local base = {model = net, optimizer = ol.optim.sgd(net, {lr = 0.1}), progress = false,
+                data = ol.data.loader(train, {batch_size = 32})}
+  local function with(extra) local t = {} for k, v in pairs(base) do t[k] = v end
+    for k, v in pairs(extra) do t[k] = v end return t end
+  T.raises("bad argument #1 to 'train' (option 'weight' must hold one value per class (3, the model's outputs), got 2)",
+           function() ol.train(with{loss_options = {weight = {1, 2}}}) end)
+  T.raises("bad argument #1 to 'train' (option 'delta' is for huber, not cross_entropy)",
+           function() ol.train(with{loss_options = {delta = 2}}) end)
+  T.raises("bad argument #1 to 'train' (unknown option 'label_smooth'; did you mean 'label_smoothing'?)",
+           function() ol.train(with{loss_options = {label_smooth = 0.1}}) end)
 end)
 
 T.run()

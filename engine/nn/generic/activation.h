@@ -5,18 +5,37 @@
  *   relu' = [u > 0]; leaky_relu' = 1 if u > 0 else slope;
  *   tanh' = 1 - y^2; sigmoid' = y (1 - y);
  *   gelu (exact) y = u Phi(u), gelu' = Phi(u) + u phi(u),
- *   Phi(u) = (1 + erf(u / sqrt 2)) / 2, phi(u) = exp(-u^2 / 2) / sqrt(2 pi).
+ *   Phi(u) = (1 + erf(u / sqrt 2)) / 2, phi(u) = exp(-u^2 / 2) / sqrt(2 pi);
+ *   silu y = u s, s = sigmoid(u): silu' = s (1 + u (1 - s));
+ *   elu (alpha 1) y = u if u > 0 else exp(u) - 1: elu' = 1 if u > 0 else exp(u);
+ *   softplus (beta 1, threshold 20, as torch) y = u if u > 20 else
+ *     log(1 + exp(u)): softplus' = 1 if u > 20 else s.
  * Second derivatives (the curvature products' R-backward, rop.c):
  *   identity'' = relu'' = leaky_relu'' = 0 (piecewise linear; at the kink
  *   the one-sided value, as f' takes);
  *   tanh'' = -2 y (1 - y^2); sigmoid'' = y (1 - y) (1 - 2 y);
- *   gelu'' = phi(u) (2 - u^2) (phi' = -u phi).
- * The sigmoid is evaluated on the side where exp cannot overflow. */
+ *   gelu'' = phi(u) (2 - u^2) (phi' = -u phi);
+ *   silu'' = s (1 - s) (2 + u (1 - 2 s)), 1 - 2 s taken as (1 - s) - s;
+ *   elu'' = 0 if u > 0 else exp(u);
+ *   softplus'' = 0 if u > 20 else s (1 - s) (the function as computed: the
+ *   identity above the threshold, as torch's forward and backward take it).
+ * The sigmoid is evaluated on the side where exp cannot overflow; elu takes
+ * expm1 and exp of u <= 0 and softplus log1p of exp(u <= 20), so none of
+ * them overflows or loses the small values of large negative u. */
 
 static inline T S(sigmoid)(T u) {
     if (u >= 0) return (T)1 / ((T)1 + exp(-u));
     T e = exp(u);
     return e / ((T)1 + e);
+}
+
+/* s = sigmoid(u) and sm = 1 - s = sigmoid(-u), each from e = exp(-|u|)
+ * without a difference, so that both keep their relative precision at
+ * large |u| (the second derivatives of silu and softplus take s sm). */
+static inline void S(sigmoid2)(T u, T *s, T *sm) {
+    const T e = exp(-fabs(u)), inv = (T)1 / ((T)1 + e);
+    *s = u >= 0 ? inv : e * inv;
+    *sm = u >= 0 ? e * inv : inv;
 }
 
 /* u = pre + bias at column j, or pre alone when bias is NULL. The row
@@ -53,6 +72,24 @@ OL_INLINE void S(act_row)(ol_act a, T sl, int64_t w, const T *restrict p, const 
         for (int64_t j = 0; j < w; j++) {
             T u = S(pre_bias)(p, bias, j);
             o[j] = (T)0.5 * u * ((T)1 + erf(u * rs2));
+        }
+        break;
+    case OL_ACT_SILU:
+        for (int64_t j = 0; j < w; j++) {
+            T u = S(pre_bias)(p, bias, j);
+            o[j] = u * S(sigmoid)(u);
+        }
+        break;
+    case OL_ACT_ELU:
+        for (int64_t j = 0; j < w; j++) {
+            T u = S(pre_bias)(p, bias, j);
+            o[j] = u > 0 ? u : expm1(u);
+        }
+        break;
+    case OL_ACT_SOFTPLUS:
+        for (int64_t j = 0; j < w; j++) {
+            T u = S(pre_bias)(p, bias, j);
+            o[j] = u > SOFTPLUS_THRESHOLD ? u : log1p(exp(u));
         }
         break;
     }
@@ -100,6 +137,25 @@ OL_INLINE void S(act_grad_row)(ol_act a, T sl, int64_t w, const T *restrict p,
             T u = S(pre_bias)(p, bias, j);
             T cdf = (T)0.5 * ((T)1 + erf(u * rs2));
             d[j] = g[j] * (cdf + u * rs2pi * exp((T)-0.5 * u * u));
+        }
+        break;
+    case OL_ACT_SILU:
+        for (int64_t j = 0; j < w; j++) {
+            T u = S(pre_bias)(p, bias, j), s, sm;
+            S(sigmoid2)(u, &s, &sm);
+            d[j] = g[j] * (s * ((T)1 + u * sm));
+        }
+        break;
+    case OL_ACT_ELU:
+        for (int64_t j = 0; j < w; j++) {
+            T u = S(pre_bias)(p, bias, j);
+            d[j] = u > 0 ? g[j] : g[j] * exp(u);
+        }
+        break;
+    case OL_ACT_SOFTPLUS:
+        for (int64_t j = 0; j < w; j++) {
+            T u = S(pre_bias)(p, bias, j);
+            d[j] = u > SOFTPLUS_THRESHOLD ? g[j] : g[j] * S(sigmoid)(u);
         }
         break;
     }
@@ -151,6 +207,29 @@ void S(ol_act_backward2)(ol_act a, double slope, int64_t n, int64_t w, const T *
             for (int64_t j = 0; j < w; j++) {
                 T u = S(pre_bias)(p, bias, j);
                 d[j] += g[j] * (rs2pi * exp((T)-0.5 * u * u) * ((T)2 - u * u)) * q[j];
+            }
+            break;
+        case OL_ACT_SILU:
+            for (int64_t j = 0; j < w; j++) {
+                T u = S(pre_bias)(p, bias, j), s, sm;
+                S(sigmoid2)(u, &s, &sm);
+                d[j] += g[j] * (s * sm * ((T)2 + u * (sm - s))) * q[j];
+            }
+            break;
+        case OL_ACT_ELU:
+            for (int64_t j = 0; j < w; j++) {
+                T u = S(pre_bias)(p, bias, j);
+                if (!(u > 0)) d[j] += g[j] * exp(u) * q[j];
+            }
+            break;
+        case OL_ACT_SOFTPLUS:
+            for (int64_t j = 0; j < w; j++) {
+                T u = S(pre_bias)(p, bias, j);
+                if (!(u > SOFTPLUS_THRESHOLD)) {
+                    T s, sm;
+                    S(sigmoid2)(u, &s, &sm);
+                    d[j] += g[j] * (s * sm) * q[j];
+                }
             }
             break;
         }

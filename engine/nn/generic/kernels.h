@@ -53,17 +53,18 @@ void S(ol_act_backward_ld)(ol_act a, double slope, int64_t n, int64_t w, int64_t
 void S(ol_act_backward2)(ol_act a, double slope, int64_t n, int64_t w, const T *pre,
                          const T *bias, const T *y, const T *dy, const T *ru, T *dx);
 
-/* Loss of y (n x c) against ids (0-based, in range) or dense t; writes
- * dloss/dy into dy and returns the loss. */
-double S(ol_loss)(ol_loss_kind k, int64_t n, int64_t c, const T *y, const int32_t *ids,
+/* Loss L (its options checked: ol_loss_check) of y (n x c) against ids
+ * (0-based, in range) or dense t; writes dloss/dy into dy and returns the
+ * loss. */
+double S(ol_loss)(const ol_loss_spec *L, int64_t n, int64_t c, const T *y, const int32_t *ids,
                   const T *t, T *dy);
 /* The same, cut into blocks of rows over the pool, with the same bits:
  * groups is scratch of ceil(n / OL_GROUP_ROWS) doubles. */
-double S(ol_loss_cut)(ol_loss_kind k, int64_t n, int64_t c, const T *y, const int32_t *ids,
+double S(ol_loss_cut)(const ol_loss_spec *L, int64_t n, int64_t c, const T *y, const int32_t *ids,
                       const T *t, T *dy, double *groups);
 /* hv = H v, H the Hessian of ol_loss's loss (the mean) with respect to y,
  * v and hv n x c (y, ids, t as ol_loss): the R-operator's loss step. */
-void S(ol_loss_hv)(ol_loss_kind k, int64_t n, int64_t c, const T *y, const int32_t *ids,
+void S(ol_loss_hv)(const ol_loss_spec *L, int64_t n, int64_t c, const T *y, const int32_t *ids,
                    const T *t, const T *v, T *hv);
 
 /* Inverted dropout over count elements (dropout.c): y = x * mask / (1 - p),
