@@ -19,9 +19,10 @@ def example(path):
         # explore.lua writes its pictures into the directory it is given
         # (else into a new temporary one, which this run would leave behind)
         args = [d] if os.path.basename(path) == "explore.lua" else []
-        # optim_modern.lua trains seven optimizers on Fashion-MNIST: its
-        # --quick run (a tenth of the data, one epoch) shows it works
-        if os.path.basename(path) == "optim_modern.lua":
+        # optim_modern.lua and norm_compare.lua train several nets on
+        # Fashion-MNIST: their --quick runs (a tenth of the data, one
+        # epoch) show they work
+        if os.path.basename(path) in ("optim_modern.lua", "norm_compare.lua"):
             args = ["--quick"]
         p = run(path, *args, cwd=d, timeout=TIMEOUT)
     check(p.rc == 0 and p.out.strip(), f"(exit {p.rc}):\n{p.out[-2000:]}\n{p.err[-2000:]}")
