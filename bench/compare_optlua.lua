@@ -4,6 +4,9 @@
 --       training samples/s through ol.train (the C epoch loop), MLP
 --       784-256-128-10 relu f32 on Fashion-MNIST, batch 1/16/128/1024,
 --       sgd (lr 0.05, momentum 0.9) and adam (lr 1e-3); best of REPEATS (3).
+--       Then MLP 784-512-256-10 relu with adam at batch 128, plain ("wide")
+--       and with layer norm after each hidden linear layer and dropout 0.1
+--       ("lnd", mlp{norm = "layer", dropout = 0.1}), the same way.
 --   optlua bench/compare_optlua.lua optim      one step on 10M f32 parameters
 --       for sgd+momentum, adam, adamw, rmsprop, adagrad (best of 7, ms)
 --   optlua bench/compare_optlua.lua converge OPT   epochs and seconds (training
@@ -47,6 +50,21 @@ if mode == "train" then
       end
       print(string.format("train_%s_b%d_sps %.0f", name, b, best))
     end
+  end
+  for _, case in ipairs{{"wide", {}}, {"lnd", {norm = "layer", dropout = 0.1}}} do
+    ol.seed(1)
+    local net = ol.nn.mlp{sizes = {784, 512, 256, 10}, activation = "relu", norm = case[2].norm,
+                          dropout = case[2].dropout}
+    local opt = ol.optim.adam(net, {lr = 1e-3})
+    local loader = ol.data.loader(train, {batch_size = 128, shuffle = true, drop_last = true})
+    local steps = SAMPLES[128] // 128
+    ol.train{model = net, optimizer = opt, data = loader, progress = false, max_steps = steps // 20}
+    local best = 0
+    for _ = 1, repeats do
+      local s = ol.train{model = net, optimizer = opt, data = loader, progress = false, max_steps = steps}
+      best = math.max(best, s.samples_per_s)
+    end
+    print(string.format("train_%s_b128_sps %.0f", case[1], best))
   end
 elseif mode == "optim" then
   local N = 10000000

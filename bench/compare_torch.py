@@ -114,6 +114,27 @@ def mode_train(repeats):
             best = max(steps * b / run_steps(net, opt, loss_fn, x, y, b, steps)
                        for _ in range(repeats))
             print(f"train_{name}_b{b}_sps {best:.0f}", flush=True)
+    # MLP 784-512-256-10 relu with Adam at batch 128, plain ("wide") and with
+    # LayerNorm after each hidden Linear and Dropout(0.1) after each hidden
+    # ReLU ("lnd"), as optlua's mlp{norm = "layer", dropout = 0.1}
+    for case in ("wide", "lnd"):
+        torch.manual_seed(1)
+        layers, sizes = [], (784, 512, 256, 10)
+        for i in range(3):
+            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+            if i < 2:
+                if case == "lnd":
+                    layers.append(nn.LayerNorm(sizes[i + 1]))
+                layers.append(nn.ReLU())
+                if case == "lnd":
+                    layers.append(nn.Dropout(0.1))
+        net = nn.Sequential(*layers)
+        opt = make_opt("adam", net)
+        steps = SAMPLES[128] // 128
+        run_steps(net, opt, loss_fn, x, y, 128, max(2, steps // 20))  # warm-up
+        best = max(steps * 128 / run_steps(net, opt, loss_fn, x, y, 128, steps)
+                   for _ in range(repeats))
+        print(f"train_{case}_b128_sps {best:.0f}", flush=True)
 
 
 def mode_optim():

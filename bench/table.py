@@ -105,6 +105,17 @@ for o, b in TRAIN:
     g2 = ">=85%" if b >= 128 else ""
     print(f"{'train ' + o + ' b' + str(b) + ' (samples/s)':<30} {ov:>11.0f} {tag(op):>4} {pv:>11.0f} {tag(pp):>5} "
           f"{ov / pv:>6.2f}x {'>=' + str(goal_train[b]) + 'x':>6} {lim:>11.0f} {100 * ov / lim:>7.0f}% {g2:>6}")
+# layer norm + dropout: against PyTorch's best (goal >= 1.3x) and against the
+# same net without them (goal: at most 1.25x slower, i.e. >= 0.8 of its speed)
+for case in ("wide", "lnd"):
+    k = f"train_{case}_b128_sps"
+    ov, op = best(ol_p, k)
+    pv, pp = best(pt_p, k)
+    label = "train 512-256 adam b128" + (" ln+do" if case == "lnd" else "")
+    print(f"{label + ' (sps)':<30} {ov:>11.0f} {tag(op):>4} {pv:>11.0f} {tag(pp):>5} "
+          f"{ov / pv:>6.2f}x {'>=1.3x':>6}")
+wv, lv = best(ol_p, "train_wide_b128_sps")[0], best(ol_p, "train_lnd_b128_sps")[0]
+print(f"{'  ln+do against plain (speed)':<30} {lv / wv:>11.2f} {'':>4} {'':>11} {'':>5} {'':>7} {'>=0.80':>6}")
 gbs1 = num("update_gbs")
 gbs = max(gbs1, num("update_all_gbs")) if "update_all_gbs" in r else gbs1
 for o, s in STREAMS.items():
