@@ -114,9 +114,13 @@ def mode_train(repeats):
             best = max(steps * b / run_steps(net, opt, loss_fn, x, y, b, steps)
                        for _ in range(repeats))
             print(f"train_{name}_b{b}_sps {best:.0f}", flush=True)
-    # MLP 784-512-256-10 relu with Adam at batch 128, plain ("wide") and with
-    # LayerNorm after each hidden Linear and Dropout(0.1) after each hidden
-    # ReLU ("lnd"), as optlua's mlp{norm = "layer", dropout = 0.1}
+    train_norm(repeats, x, y, loss_fn)
+
+
+def train_norm(repeats, x, y, loss_fn):
+    """MLP 784-512-256-10 relu with Adam at batch 128, plain ("wide") and with
+    LayerNorm after each hidden Linear and Dropout(0.1) after each hidden
+    ReLU ("lnd"), as optlua's mlp{norm = "layer", dropout = 0.1}."""
     for case in ("wide", "lnd"):
         torch.manual_seed(1)
         layers, sizes = [], (784, 512, 256, 10)
