@@ -191,6 +191,11 @@ static void read_options(lua_State *L, ol_train_config *cfg, run *r, int *distri
     cfg->every = ol_opt_integer(&o, "every", 100, 1, LUA_MAXINTEGER);
     cfg->max_steps = ol_opt_integer(&o, "max_steps", 0, 0, LUA_MAXINTEGER);
     cfg->grad_norm = ol_opt_bool(&o, "grad_norm", 0);
+    /* gradient clipping in C, before each step (train.h): one or none */
+    cfg->clip_grad_norm = ol_opt_number(&o, "clip_grad_norm", 0, OL_R_GT(0));
+    cfg->clip_grad_value = ol_opt_number(&o, "clip_grad_value", 0, OL_R_GT(0));
+    if (cfg->clip_grad_norm > 0 && cfg->clip_grad_value > 0)
+        luaL_error(L, "train: give clip_grad_norm or clip_grad_value, not both");
     /* distributed = true: data-parallel over ol.dist's world
      * (engine/train/train.h); only rank 0 prints, logs and writes
      * checkpoints. */

@@ -2,6 +2,7 @@
 --
 --   optlua scripts/train.lua [--optimizer sgd|nag|adam|adamw|...] [--lr X]
 --       [--epochs N] [--batch-size N] [--hidden 512,256] [--dropout P] [--norm layer|batch]
+--       [--clip MAX_NORM]
 --       [--pca N|off]
 --       [--seed N] [--log run.jsonl] [--data DIR] [--threads N]
 --       [--quick] [--help]
@@ -32,6 +33,8 @@ usage: optlua scripts/train.lua [options]
   --dropout P        dropout after each hidden activation, 0 <= P < 1 (default 0: none)
   --norm layer|batch layer or batch norm after each hidden linear layer, before its
                      activation (default none)
+  --clip MAX_NORM    clip the gradient to this 2-norm before each step (ol.train's
+                     clip_grad_norm; default: no clipping)
   --pca N|off        whiten the inputs with PCA onto N components (default off)
   --seed N           seed of weights, shuffling and split (default 1)
   --log FILE         write a JSONL training log (plot it with ol.plot.log)
@@ -51,7 +54,7 @@ local function parse(args)
     else
       local key = a:match("^%-%-([%w%-]+)$")
       if not key or defaults[key] == nil and key ~= "lr" and key ~= "log"
-         and key ~= "data" and key ~= "threads" then
+         and key ~= "data" and key ~= "threads" and key ~= "clip" then
         io.stderr:write("train.lua: unknown option '", a, "'\n", usage, "\n")
         os.exit(2)
       end
@@ -76,6 +79,14 @@ local function parse(args)
   end
   num("lr", false, 0) num("epochs", true, 1) num("batch-size", true, 1)
   num("seed", true, 0) num("threads", true, 0)
+  if o.clip ~= nil then
+    local c = tonumber(o.clip)
+    if not c or not (c > 0) or c == math.huge then
+      io.stderr:write("train.lua: --clip expects a norm > 0, got '", tostring(o.clip), "'\n")
+      os.exit(2)
+    end
+    o.clip = c
+  end
   local p = tonumber(o.dropout)
   if not p or not (p >= 0 and p < 1) then
     io.stderr:write("train.lua: --dropout expects a probability 0 <= P < 1, got '", tostring(o.dropout), "'\n")
@@ -243,12 +254,13 @@ print(string.format("optlua %s: %s, %d parameters, %s lr %.3g, batch %d, %d epoc
   ol.version, table.concat(sizes, "-"), net:params():numel(), o.optimizer, peak,
   o["batch-size"], o.epochs, #train, #val, #test,
   (o.dropout > 0 and (", dropout " .. o.dropout) or "") ..
-  (o.norm ~= "none" and (", " .. o.norm .. " norm") or "") .. (pca and (", PCA " .. o.pca) or "")))
+  (o.norm ~= "none" and (", " .. o.norm .. " norm") or "") .. (pca and (", PCA " .. o.pca) or "") ..
+  (o.clip and (", gradient clipped to norm " .. o.clip) or "")))
 
 local t0 = ol.clock()
 local final = ol.train{
   model = net, optimizer = opt, data = loader, loss = "cross_entropy",
-  epochs = o.epochs, validate = val, log = o.log, every = 100,
+  epochs = o.epochs, validate = val, log = o.log, every = 100, clip_grad_norm = o.clip,
   on_epoch = function(s)
     if plateau:update(s.val_loss, net, probe) then
       cut = cut * 0.5

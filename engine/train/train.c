@@ -143,6 +143,12 @@ static int check_config(const ol_train_config *c, ol_error *err) {
     if (c->epochs < 1) return ol_fail(err, "epochs must be >= 1, got %lld", (long long)c->epochs);
     if (c->every < 1) return ol_fail(err, "every must be >= 1, got %lld", (long long)c->every);
     if (ol_loss_check(&c->loss, ol_model_out_features(c->model), err)) return -1;
+    if (!(c->clip_grad_norm >= 0) || !isfinite(c->clip_grad_norm))
+        return ol_fail(err, "clip_grad_norm must be a finite number > 0, got %g", c->clip_grad_norm);
+    if (!(c->clip_grad_value >= 0) || !isfinite(c->clip_grad_value))
+        return ol_fail(err, "clip_grad_value must be a finite number > 0, got %g", c->clip_grad_value);
+    if (c->clip_grad_norm > 0 && c->clip_grad_value > 0)
+        return ol_fail(err, "give clip_grad_norm or clip_grad_value, not both");
     if (c->opt->dtype != ol_model_dtype(c->model))
         return ol_fail(err, "the optimizer is %s but the model is %s", ol_dtype_name(c->opt->dtype),
                        ol_dtype_name(ol_model_dtype(c->model)));
@@ -565,10 +571,24 @@ static int reduce(run *r, figures *f, ol_error *err) {
  * step of the run, or every step with grad_norm = true. */
 static double grad_norm(const run *r, int64_t t) {
     const ol_train_config *c = r->c;
-    const int reported = c->grad_norm || t % c->every == 0 || r->s.batch + 1 >= r->s.batches ||
+    const int reported = c->grad_norm || c->clip_grad_norm > 0 || t % c->every == 0 ||
+                         r->s.batch + 1 >= r->s.batches ||
                          (c->max_steps > 0 && r->steps + 1 >= c->max_steps);
     if (!reported) return NAN;
     return sqrt(ol_sum_squares(r->g.dtype, ol_tensor_data(&r->g), ol_tensor_numel(&r->g)));
+}
+
+/* Gradient clipping (train.h), on a finite gradient whose norm before
+ * clipping is gnorm (computed at every step when clip_grad_norm is set).
+ * The scaling and the clamp are elementwise passes: the same bits on any
+ * number of threads. */
+static void clip(run *r, double gnorm) {
+    const ol_train_config *c = r->c;
+    if (c->clip_grad_value > 0) ol_clamp_(&r->g, -c->clip_grad_value, c->clip_grad_value);
+    if (c->clip_grad_norm > 0) {
+        const double coef = c->clip_grad_norm / (gnorm + 1e-6);
+        if (coef < 1) ol_binary_scalar_(OL_MUL, &r->g, coef);
+    }
 }
 
 /* A NaN in the gradient must be caught at every step, whatever
@@ -739,6 +759,7 @@ int ol_train_run(const ol_train_config *c, ol_train_state *final, ol_error *err)
                 rc = nonfinite(&r, &f, t, 0, err);
                 continue;
             }
+            clip(&r, gnorm);
             if ((rc = ol_optim_step(c->opt, &r.w, &r.g, f.loss, r.lookahead, err))) break;
             /* The step's own result: w, just written, read back part by
              * part in the cache of the core that wrote it. */

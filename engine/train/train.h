@@ -124,6 +124,15 @@ typedef struct ol_train_config {
     void *ctx;
     ol_train_step_cb before_step;
     ol_train_state_cb on_batch, on_step, on_epoch;
+    /* Gradient clipping, as torch.nn.utils, applied to the gradient after
+     * it is complete (after the all-reduce of a distributed run) and
+     * before the step; at most one of them > 0, 0 for none:
+     * clip_grad_norm: the gradient's 2-norm n (over the whole flat
+     * gradient) is computed at every step and, when max/(n + 1e-6) < 1,
+     * the gradient is multiplied by it; the state's grad_norm is n, the
+     * norm before clipping. clip_grad_value: every element clamped to
+     * [-v, v]. */
+    double clip_grad_norm, clip_grad_value;
 } ol_train_config;
 
 /* Runs the loop. *final (may be NULL) receives the last state. Returns 0

@@ -460,7 +460,10 @@ ol.train{model, optimizer, data, loss = "cross_entropy", loss_options = nil, epo
   puts the average in. A checkpoint = path holds the average too. With both, validation uses the
   weight average (a schedule-free optimizer then stays in train mode).
   The model's mode: every step runs in training mode (dropout on), validation in evaluation mode
-  (as ol.evaluate); ol.train restores the mode it found.]]
+  (as ol.evaluate); ol.train restores the mode it found.
+  clip_grad_norm = MAX (the gradient scaled by MAX/(n + 1e-6) when that is < 1, n its 2-norm) or
+  clip_grad_value = V (every element clamped to [-V, V]): in C, after the gradient (and the
+  all-reduce) and before the step; grad_norm in the hooks and the log is the norm before clipping.]]
 
 -- ---- weight averaging ------------------------------------------------------
 D["average"] = [[

@@ -203,23 +203,27 @@ typedef struct scenario {
     const char *option; /* set to 0.9 when not NULL */
     double dropout;     /* the model's (shape.dropout) */
     int norm;           /* the model's (shape.norm) */
+    double clip_norm, clip_value; /* the loop's gradient clipping */
 } scenario;
 
 static const double CLASS_WEIGHT[3] = {1, 2, 0.5};
 
 static const scenario SCENARIOS[] = {
-    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0, 0}, /* class ids */
-    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 1, "nag", NULL, 0, 0},            /* one-hot targets */
-    {{OL_LOSS_BCE, 0, NULL, 0, 1.0}, 2, 0, "sgd", "momentum", 0, 0},      /* one output, label - 1 */
+    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0, 0, 0, 0}, /* class ids */
+    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 1, "nag", NULL, 0, 0, 0, 0},            /* one-hot targets */
+    {{OL_LOSS_BCE, 0, NULL, 0, 1.0}, 2, 0, "sgd", "momentum", 0, 0, 0, 0},      /* one output, label - 1 */
     /* class ids, label smoothing and class weights */
-    {{OL_LOSS_CROSS_ENTROPY, 0.1, CLASS_WEIGHT, 3, 1.0}, 3, 0, "adam", NULL, 0, 0},
-    {{OL_LOSS_HUBER, 0, NULL, 0, 0.5}, 3, 1, "nag", NULL, 0, 0},        /* one-hot targets */
+    {{OL_LOSS_CROSS_ENTROPY, 0.1, CLASS_WEIGHT, 3, 1.0}, 3, 0, "adam", NULL, 0, 0, 0, 0},
+    {{OL_LOSS_HUBER, 0, NULL, 0, 0.5}, 3, 1, "nag", NULL, 0, 0, 0, 0},        /* one-hot targets */
     /* dropout: a mask per step */
-    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0.5, 0},
+    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0.5, 0, 0, 0},
     /* layer norm and dropout */
-    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0.1, OL_LAYER_LAYER_NORM},
+    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0.1, OL_LAYER_LAYER_NORM, 0, 0},
     /* batch norm: the running estimates move */
-    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 0, "sgd", "momentum", 0, OL_LAYER_BATCH_NORM},
+    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 0, "sgd", "momentum", 0, OL_LAYER_BATCH_NORM, 0, 0},
+    /* gradient clipping: by the norm (small enough to clip), by value */
+    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0, 0, 1e-3, 0},
+    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 1, "sgd", "momentum", 0, 0, 0, 1e-3},
 };
 
 static void run_loop(const scenario *sc, ol_dtype dt, int threads) {
@@ -246,7 +250,8 @@ static void run_loop(const scenario *sc, ol_dtype dt, int threads) {
     ol_train_config c = {.model = m, .opt = &opt, .loader = &l, .loss = sc->loss,
                          .epochs = EPOCHS, .validate = valid, .every = 3, .grad_norm = 1,
                          .ctx = &w, .before_step = before_step, .on_batch = on_batch,
-                         .on_step = on_step, .on_epoch = on_epoch};
+                         .on_step = on_step, .on_epoch = on_epoch,
+                         .clip_grad_norm = sc->clip_norm, .clip_grad_value = sc->clip_value};
     ol_train_state fin;
     const long start = count();
     if (ol_train_run(&c, &fin, &err)) fail_msg("ol_train_run: %s", err.msg);

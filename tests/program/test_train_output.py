@@ -100,6 +100,10 @@ def main_job_help_and_bad_options():
     for bad in ("group", "Layer", "1"):
         p = run(TRAIN, "--norm", bad, timeout=TIMEOUT)
         check(p.rc == 2 and "--norm expects layer or batch, got '" + bad + "'" in p.err, p.err)
+    check("--clip MAX_NORM" in run(TRAIN, "--help", timeout=TIMEOUT).out, "--help lists --clip")
+    for bad in ("0", "-1", "inf", "big"):
+        p = run(TRAIN, "--clip", bad, timeout=TIMEOUT)
+        check(p.rc == 2 and "--clip expects a norm > 0, got '" + bad + "'" in p.err, p.err)
     with tempfile.TemporaryDirectory() as d:
         p = run(TRAIN, "--data", d, timeout=TIMEOUT)
         check(p.rc == 1 and "apt-get install dataset-fashion-mnist" in p.err, p.err)
