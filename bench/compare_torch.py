@@ -31,7 +31,7 @@ DATA = "/usr/share/datasets/fashion-mnist"
 THREADS = int(os.environ.get("OMP_NUM_THREADS", "1"))
 torch.set_num_threads(THREADS)
 
-# samples timed per case (batch 1 at ~3k samples/s would take long otherwise)
+# samples timed per case (fewer at batch 1, the slowest per sample)
 SAMPLES = {1: 4000, 16: 32000, 128: 60000, 1024: 60000}
 
 

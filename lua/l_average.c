@@ -1,7 +1,7 @@
 /* ol.average: weight averages (engine/optim/average.h) as Lua objects.
  *
  *   local ema = ol.average.ema(net, {decay = 0.999, warmup = false})
- *   local swa = ol.average.swa(net, {start = 1, every = 1})
+ *   local swa = ol.average.swa(net, {start = 1000, every = 1})
  *   avg:update()  avg:swap()  avg:copy_to(other)   -- each returns avg
  *   avg.weights  avg.t  avg.n  avg.kind  avg.dtype  avg.decay ...
  *
@@ -72,7 +72,7 @@ static int make(lua_State *L, ol_average_kind kind) {
         decay = ol_opt_number(&o, "decay", 0.999, OL_R_IN_CO(0, 1));
         warmup = ol_opt_bool(&o, "warmup", 0);
     } else {
-        start = ol_opt_integer(&o, "start", 1, 0, LUA_MAXINTEGER);
+        start = ol_opt_integer(&o, "start", 1000, 0, LUA_MAXINTEGER);
         every = ol_opt_integer(&o, "every", 1, 1, LUA_MAXINTEGER);
     }
     ol_opts_end(&o);

@@ -44,17 +44,17 @@ static int option_names(const ol_optim_desc *d, const char **names, int max) {
 }
 
 /* Options from the table at idx over o; `skip` is a key that is not an
- * option (params, fallback). what: "" or "group 2: ". */
-static void read_options(lua_State *L, const build *b, int idx, double *o, const char *skip1,
-                         const char *skip2, const char *what) {
+ * option (params, fallback) or NULL. what: "" or "group 2: ". */
+static void read_options(lua_State *L, const build *b, int idx, double *o, const char *skip,
+                         const char *what) {
     idx = lua_absindex(L, idx);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            ol_arg_error(L, 2, b->fname, "%soption names must be strings, got %s", what,
-                         luaL_typename(L, -2));
+            ol_arg_error(L, *what ? 1 : 2, b->fname, "%soption names must be strings, got %s",
+                         what, luaL_typename(L, -2));
         const char *name = lua_tostring(L, -2);
-        if ((skip1 && strcmp(name, skip1) == 0) || (skip2 && strcmp(name, skip2) == 0)) {
+        if (skip && strcmp(name, skip) == 0) {
             lua_pop(L, 1);
             continue;
         }
@@ -90,13 +90,17 @@ static void base_values(lua_State *L, const build *b, int adamw, double *o) {
             if (lua_getfield(L, 2, "fallback") != LUA_TNIL) {
                 if (!lua_istable(L, -1))
                     ol_arg_error(L, 2, b->fname, "option 'fallback' must be a table of adamw options");
-                read_options(L, b, -1, o, "use", NULL, "");
+                if (lua_getfield(L, -1, "use") != LUA_TNIL)
+                    ol_arg_error(L, 2, b->fname, "option 'fallback' holds the options of the adamw "
+                                 "group; 'use' is not one of them");
+                lua_pop(L, 1);
+                read_options(L, b, -1, o, NULL, "");
             }
             lua_pop(L, 1);
         }
         return;
     }
-    if (lua_istable(L, 2)) read_options(L, b, 2, o, "fallback", NULL, "");
+    if (lua_istable(L, 2)) read_options(L, b, 2, o, "fallback", "");
 }
 
 /* The parameter tensor t (a view into the buffer at b->w) as the engine's. */
@@ -169,7 +173,7 @@ static ol_tensor *push_entry(lua_State *L, int list, lua_Integer k, const char *
 
 /* ---- one tensor or a model ---- */
 
-static int single(lua_State *L, build *b, ol_optim *opt, ol_optim_param **pp, int *ngroups) {
+static void single(lua_State *L, build *b, ol_optim *opt) {
     ol_error err;
     const ol_tensor *w = ol_l_totensor(L, b->w);
     lua_newtable(L);
@@ -212,10 +216,10 @@ static int single(lua_State *L, build *b, ol_optim *opt, ol_optim_param **pp, in
     const int split = b->muon && nmat > 0 && nmat < np;
     const int all_adamw = b->muon && nmat == 0;
     for (int i = 0; i < np; i++) p[i].group = split && !p[i].matrix;
-    *ngroups = 1 + split;
+    const int ngroups = 1 + split;
     opt->defer_check = 1; /* each group's options are set next, and checked then */
-    if (ol_optim_set_params(opt, p, np, *ngroups, &err)) ol_arg_error(L, 1, b->fname, "%s", err.msg);
-    for (int g = 0; g < *ngroups; g++) {
+    if (ol_optim_set_params(opt, p, np, ngroups, &err)) ol_arg_error(L, 1, b->fname, "%s", err.msg);
+    for (int g = 0; g < ngroups; g++) {
         double o[OL_OPTIM_MAXSLOTS] = {0};
         base_values(L, b, all_adamw || g == 1, o);
         if (ol_optim_set_group_values(opt, g, o, &err)) ol_arg_error(L, 2, b->fname, "%s", err.msg);
@@ -239,8 +243,6 @@ static int single(lua_State *L, build *b, ol_optim *opt, ol_optim_param **pp, in
         }
         lua_pop(L, 1);
     }
-    *pp = p;
-    return np;
 }
 
 /* ---- groups ---- */
@@ -271,7 +273,7 @@ static void push_groups_model(lua_State *L) {
 
 /* The groups at 1 into the engine: every tensor (a parameter in two
  * groups is an error naming it), then each group's options. */
-static int grouped(lua_State *L, build *b, ol_optim *opt, ol_optim_param **pp) {
+static void grouped(lua_State *L, build *b, ol_optim *opt) {
     ol_error err;
     const lua_Integer ng = (lua_Integer)lua_rawlen(L, 1);
     if (ng == 0) ol_arg_error(L, 1, b->fname, "an empty list of groups");
@@ -346,7 +348,7 @@ static int grouped(lua_State *L, build *b, ol_optim *opt, ol_optim_param **pp) {
         }
         double o[OL_OPTIM_MAXSLOTS] = {0};
         base_values(L, b, adamw, o);
-        read_options(L, b, gt, o, "params", NULL, what);
+        read_options(L, b, gt, o, "params", what);
         /* A tensor the group's rule cannot take (a vector in a muon group),
          * named as the user knows it; the engine knows only its offset. */
         lua_rawgeti(L, b->names, g);
@@ -364,8 +366,6 @@ static int grouped(lua_State *L, build *b, ol_optim *opt, ol_optim_param **pp) {
             ol_arg_error(L, 1, b->fname, "%s%s", what, err.msg);
         lua_settop(L, gt - 1);
     }
-    *pp = p;
-    return np;
 }
 
 /* Is the value at idx an array of groups: a table whose first element is
@@ -402,7 +402,7 @@ void ol_l_optim_build(lua_State *L, const ol_optim_desc *d, ol_optim *opt, int *
         if (!b.muon && lua_getfield(L, 2, "fallback") != LUA_TNIL)
             ol_arg_error(L, 2, b.fname, "unknown option 'fallback' (only muon has a fallback)");
         lua_settop(L, 3);
-        read_options(L, &b, 2, o, "fallback", NULL, "");
+        read_options(L, &b, 2, o, "fallback", "");
     }
     b.groups = !ol_l_totensor(L, 1) && is_groups(L, 1);
     ol_tensor *w = ol_l_totensor(L, 1);
@@ -458,12 +458,7 @@ void ol_l_optim_build(lua_State *L, const ol_optim_desc *d, ol_optim *opt, int *
     *live = 1;
     lua_newtable(L); /* 6: the tensors' names by group */
     b.names = 6;
-    ol_optim_param *p;
-    if (b.groups) {
-        grouped(L, &b, opt, &p);
-    } else {
-        int ng;
-        single(L, &b, opt, &p, &ng);
-    }
+    if (b.groups) grouped(L, &b, opt);
+    else single(L, &b, opt);
     lua_settop(L, 6);
 }

@@ -195,6 +195,13 @@ static const char *const ag_names[AG_OPTIONS] = {
     "feature count", "class count", "validation set size", "average update count (avg.t)",
     "loss options"};
 
+/* FNV-1a over n bytes, from h. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 1099511628211u;
+    return h;
+}
+
 /* The layers' kinds, widths and activations, hashed (FNV-1a) to 52 bits,
  * which a double holds exactly. */
 static double arch_digest(const ol_model *m) {
@@ -202,17 +209,13 @@ static double arch_digest(const ol_model *m) {
     for (int i = 0; i < ol_model_nlayers(m); i++) {
         const ol_layer_spec *l = ol_model_layer(m, i);
         const int64_t v[4] = {(int64_t)l->kind, l->in, l->out, (int64_t)l->act};
-        const unsigned char *b = (const unsigned char *)v;
-        for (size_t k = 0; k < sizeof v; k++) h = (h ^ b[k]) * 1099511628211u;
+        h = fnv(h, v, sizeof v);
         if (l->kind == OL_LAYER_LAYER_NORM || l->kind == OL_LAYER_BATCH_NORM) {
             const double d[3] = {l->eps, l->momentum, (double)l->affine};
-            b = (const unsigned char *)d;
-            for (size_t k = 0; k < sizeof d; k++) h = (h ^ b[k]) * 1099511628211u;
+            h = fnv(h, d, sizeof d);
         }
-        if (l->kind == OL_LAYER_ACT && l->act == OL_ACT_LEAKY_RELU) {
-            b = (const unsigned char *)&l->slope;
-            for (size_t k = 0; k < sizeof l->slope; k++) h = (h ^ b[k]) * 1099511628211u;
-        }
+        if (l->kind == OL_LAYER_DROPOUT) h = fnv(h, &l->p, sizeof l->p);
+        if (l->kind == OL_LAYER_ACT && l->act == OL_ACT_LEAKY_RELU) h = fnv(h, &l->slope, sizeof l->slope);
     }
     return (double)(h >> 12);
 }
@@ -220,12 +223,6 @@ static double arch_digest(const ol_model *m) {
 /* The optimizer's groups: their count, every group's options, and the
  * tensors with their groups, hashed (FNV-1a) to 52 bits. Group 1's options
  * are also sent one by one, so a difference there is named. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 1099511628211u;
-    return h;
-}
-
 static uint64_t groups_hash(const ol_optim *opt) {
     uint64_t h = fnv(1469598103934665603u, &opt->ngroups, sizeof opt->ngroups);
     for (int i = 0; i < opt->ngroups; i++) h = fnv(h, opt->groups[i].o, sizeof opt->groups[i].o);

@@ -469,7 +469,7 @@ ol.train{model, optimizer, data, loss = "cross_entropy", loss_options = nil, epo
 D["average"] = [[
 ol.average: weight averages kept beside a model, updated after each optimizer step
   local ema = ol.average.ema(net, {decay = 0.999, warmup = false})
-  local swa = ol.average.swa(net, {start = 1, every = 1})
+  local swa = ol.average.swa(net, {start = 1000, every = 1})
   avg:update()  avg:swap()  avg:copy_to(other)   avg.weights avg.t avg.n avg.kind avg.dtype
   ol.train{..., average = ema}: updated after every step, validation uses the average.
   The average starts as a copy of the weights (a model's flat parameters, or a tensor). Fields are
@@ -482,7 +482,7 @@ ol.average.ema(net_or_tensor [, {decay = 0.999, warmup = false}]) -> average
   TensorFlow's ExponentialMovingAverage num_updates form). Computed as e + (1 - d)*(w - e), so
   weights that do not move keep their average exactly. avg.decay, avg.warmup, avg.t.]]
 D["average.swa"] = [[
-ol.average.swa(net_or_tensor [, {start = 1, every = 1}]) -> average
+ol.average.swa(net_or_tensor [, {start = 1000, every = 1}]) -> average
   Stochastic weight averaging: the equal average of the weights at steps start, start + every, ...
   where step t is the t-th update (step 0: the weights at construction, counted when start = 0).
   Updates before start change nothing; the first counted one replaces the copy made at construction,

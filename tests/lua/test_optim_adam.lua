@@ -149,6 +149,8 @@ T.test("betas is a live pair; bad values name the option", function()
            function() ol.optim.muon(w, {fallback = {lrr = 1}}) end)
   T.raises("bad argument #2 to 'muon' (option 'fallback' must be a table of adamw options)",
            function() ol.optim.muon(w, {fallback = 0.1}) end)
+  T.raises("bad argument #2 to 'muon' (option 'fallback' holds the options of the adamw group; "
+           .. "'use' is not one of them)", function() ol.optim.muon(w, {fallback = {use = "muon"}}) end)
   T.raises("bad argument #2 to 'adam' (unknown option 'fallback' (only muon has a fallback))",
            function() ol.optim.adam(w, {fallback = {lr = 1}}) end)
 end)
