@@ -33,7 +33,9 @@
  *    and the user's meta: strings as they are, numbers, booleans and
  *    tables as JSON text (listed in optlua.meta_json, decoded on load).
  *    Doubles are written in the shortest form that reads back as the same
- *    double; inf and nan, which JSON lacks, as strings.
+ *    double; inf and nan, which JSON lacks, as the strings "inf", "-inf" and
+ *    "nan", read back as numbers at any depth (so the string "inf" itself
+ *    comes back as a number).
  *
  * ol.load reads and checks the whole file, the optimizer's part included
  * (ol_optim_read), and keeps it beside ck (a weak table maps ck to it), so
@@ -60,7 +62,6 @@
 
 #define CKBOX_MT "optlua.ckbox"
 #define CK_MT "optlua.checkpoint"
-#define MAX_DEPTH 32
 
 /* An ol_checkpoint in a userdata, so that a Lua error anywhere frees it. */
 static ol_checkpoint *new_box(lua_State *L) {
@@ -84,100 +85,6 @@ static void set_meta(lua_State *L, ol_checkpoint *ck, const char *k, const char 
 static void set_meta_json(lua_State *L, ol_checkpoint *ck, const char *k, json_t *j) {
     ol_error err;
     if (ol_ck_set_meta_json(ck, k, j, &err)) luaL_error(L, "save: %s", err.msg);
-}
-
-/* ---- Lua values <-> JSON (user metadata) ---- */
-
-/* The Lua value at idx as JSON, or NULL with the reason in why (no Lua
- * error here: a longjmp would leak the half-built tree). */
-static json_t *to_json(lua_State *L, int idx, int depth, const char **why) {
-    idx = lua_absindex(L, idx);
-    switch (lua_type(L, idx)) {
-    case LUA_TBOOLEAN: return json_boolean(lua_toboolean(L, idx));
-    case LUA_TSTRING: {
-        json_t *j = json_string(lua_tostring(L, idx));
-        if (!j) *why = "strings must be UTF-8";
-        return j;
-    }
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx)) return json_integer((json_int_t)lua_tointeger(L, idx));
-        return ol_ck_json_double(lua_tonumber(L, idx));
-    case LUA_TTABLE: break;
-    default:
-        *why = lua_pushfstring(L, "cannot store a %s", luaL_typename(L, idx));
-        return NULL;
-    }
-    if (depth > MAX_DEPTH) {
-        *why = "tables nested too deep (a cycle?)";
-        return NULL;
-    }
-    luaL_checkstack(L, 4, "meta");
-    lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        count++;
-        lua_pop(L, 1);
-    }
-    if (n > 0 && count == n) { /* a sequence */
-        json_t *out = json_array();
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, idx, i);
-            json_t *v = to_json(L, -1, depth + 1, why);
-            lua_pop(L, 1);
-            if (!v || json_array_append_new(out, v)) {
-                json_decref(out);
-                return NULL;
-            }
-        }
-        return out;
-    }
-    json_t *out = json_object();
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        json_t *v = NULL;
-        if (lua_type(L, -2) != LUA_TSTRING) *why = "table keys must be strings or 1..n";
-        else v = to_json(L, -1, depth + 1, why);
-        if (v && json_object_set_new(out, lua_tostring(L, -2), v)) {
-            *why = "keys must be UTF-8";
-            v = NULL;
-        }
-        if (!v) {
-            lua_pop(L, 2);
-            json_decref(out);
-            return NULL;
-        }
-        lua_pop(L, 1);
-    }
-    return out;
-}
-
-static void push_json(lua_State *L, json_t *j) {
-    luaL_checkstack(L, 3, "checkpoint metadata");
-    if (json_is_object(j)) {
-        lua_createtable(L, 0, (int)json_object_size(j));
-        const char *k;
-        json_t *v;
-        json_object_foreach(j, k, v) {
-            push_json(L, v);
-            lua_setfield(L, -2, k);
-        }
-    } else if (json_is_array(j)) {
-        lua_createtable(L, (int)json_array_size(j), 0);
-        for (size_t i = 0; i < json_array_size(j); i++) {
-            push_json(L, json_array_get(j, i));
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-    } else if (json_is_integer(j)) {
-        lua_pushinteger(L, (lua_Integer)json_integer_value(j));
-    } else if (json_is_real(j)) {
-        lua_pushnumber(L, json_real_value(j));
-    } else if (json_is_string(j)) {
-        lua_pushlstring(L, json_string_value(j), json_string_length(j));
-    } else if (json_is_boolean(j)) {
-        lua_pushboolean(L, json_is_true(j));
-    } else {
-        lua_pushnil(L);
-    }
 }
 
 /* ---- saving ---- */
@@ -293,7 +200,7 @@ static void save_meta(lua_State *L, ol_checkpoint *ck, int idx) {
         } else {
             const char *why = "cannot encode";
             int top = lua_gettop(L);
-            json_t *j = to_json(L, -1, 0, &why);
+            json_t *j = ol_l_to_json(L, -1, &why);
             if (!j) ol_arg_error(L, 2, "save", "meta.%s: %s", k, why);
             lua_settop(L, top);
             set_meta_json(L, ck, k, j);
@@ -514,7 +421,7 @@ static void push_meta(lua_State *L, const ol_checkpoint *ck) {
         if (j) {
             double d;
             if (json_is_string(j) && ol_ck_json_to_double(j, &d) == 0) lua_pushnumber(L, d);
-            else push_json(L, j);
+            else ol_l_push_json(L, j);
             json_decref(j);
         } else {
             lua_pushstring(L, ck->meta[i].value);
@@ -523,6 +430,19 @@ static void push_meta(lua_State *L, const ol_checkpoint *ck) {
     }
     lua_remove(L, json_keys);
     lua_setfield(L, -2, "meta");
+}
+
+#define CK_BOXES "optlua.checkpoint.boxes" /* registry: the weak table {ck = its box} */
+
+const ol_checkpoint *ol_l_tocheckpoint(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    if (!lua_istable(L, idx)) return NULL;
+    lua_getfield(L, LUA_REGISTRYINDEX, CK_BOXES);
+    lua_pushvalue(L, idx);
+    lua_rawget(L, -2);
+    const ol_checkpoint *ck = luaL_testudata(L, -1, CKBOX_MT);
+    lua_pop(L, 2); /* ck keeps its box alive */
+    return ck;
 }
 
 /* ol.load(path) -> ck; upvalue 1: the weak table {ck = its checkpoint box}. */
@@ -694,6 +614,8 @@ void ol_open_checkpoint(lua_State *L) {
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
     const int boxes = lua_gettop(L);
+    lua_pushvalue(L, boxes);
+    lua_setfield(L, LUA_REGISTRYINDEX, CK_BOXES);
     luaL_newmetatable(L, CK_MT);
     lua_newtable(L);
     lua_pushvalue(L, boxes);

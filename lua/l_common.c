@@ -9,12 +9,14 @@
  * lua_gc(L, LUA_GCSTEP, kbytes), which adds its size to the collector's
  * debt and runs the steps that debt calls for; storage under 1 KB is left
  * to the userdata header's own accounting. */
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "l_common.h"
+#include "io/checkpoint.h"
 #include "optim/optim.h"
 
 /* ---- the userdata ---- */
@@ -516,4 +518,112 @@ void ol_l_new_class(lua_State *L, const char *mt, const luaL_Reg *meta, const lu
     lua_setfield(L, -2, "__index");
     ol_l_protect(L, -1);
     lua_pop(L, 1);
+}
+
+/* ---- Lua values <-> JSON (checkpoint metadata) ----
+ * Numbers as JSON numbers (reals in the shortest form that reads back the
+ * same, inf and nan as the strings io/checkpoint.h uses), booleans,
+ * strings, and tables as arrays (keys 1..n) or objects (string keys), at
+ * most MAX_DEPTH deep. */
+
+#define MAX_DEPTH 32
+
+
+/* The Lua value at idx as JSON, or NULL with the reason in why (no Lua
+ * error here: a longjmp would leak the half-built tree). */
+static json_t *to_json(lua_State *L, int idx, int depth, const char **why) {
+    idx = lua_absindex(L, idx);
+    idx = lua_absindex(L, idx);
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN: return json_boolean(lua_toboolean(L, idx));
+    case LUA_TSTRING: {
+        json_t *j = json_string(lua_tostring(L, idx));
+        if (!j) *why = "strings must be UTF-8";
+        return j;
+    }
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) return json_integer((json_int_t)lua_tointeger(L, idx));
+        return ol_ck_json_double(lua_tonumber(L, idx));
+    case LUA_TTABLE: break;
+    default:
+        *why = lua_pushfstring(L, "cannot store a %s", luaL_typename(L, idx));
+        return NULL;
+    }
+    if (depth > MAX_DEPTH) {
+        *why = "tables nested too deep (a cycle?)";
+        return NULL;
+    }
+    luaL_checkstack(L, 4, "meta");
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        count++;
+        lua_pop(L, 1);
+    }
+    if (n > 0 && count == n) { /* a sequence */
+        json_t *out = json_array();
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, idx, i);
+            json_t *v = to_json(L, -1, depth + 1, why);
+            lua_pop(L, 1);
+            if (!v || json_array_append_new(out, v)) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    json_t *out = json_object();
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        json_t *v = NULL;
+        if (lua_type(L, -2) != LUA_TSTRING) *why = "table keys must be strings or 1..n";
+        else v = to_json(L, -1, depth + 1, why);
+        if (v && json_object_set_new(out, lua_tostring(L, -2), v)) {
+            *why = "keys must be UTF-8";
+            v = NULL;
+        }
+        if (!v) {
+            lua_pop(L, 2);
+            json_decref(out);
+            return NULL;
+        }
+        lua_pop(L, 1);
+    }
+    return out;
+}
+
+void ol_l_push_json(lua_State *L, json_t *j) {
+    luaL_checkstack(L, 3, "checkpoint metadata");
+    if (json_is_object(j)) {
+        lua_createtable(L, 0, (int)json_object_size(j));
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) {
+            ol_l_push_json(L, v);
+            lua_setfield(L, -2, k);
+        }
+    } else if (json_is_array(j)) {
+        lua_createtable(L, (int)json_array_size(j), 0);
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            ol_l_push_json(L, json_array_get(j, i));
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+    } else if (json_is_integer(j)) {
+        lua_pushinteger(L, (lua_Integer)json_integer_value(j));
+    } else if (json_is_real(j)) {
+        lua_pushnumber(L, json_real_value(j));
+    } else if (json_is_string(j)) {
+        double d; /* inf and nan, which JSON lacks, are stored as these strings (to_json) */
+        if (ol_ck_json_to_double(j, &d) == 0) lua_pushnumber(L, d);
+        else lua_pushlstring(L, json_string_value(j), json_string_length(j));
+    } else if (json_is_boolean(j)) {
+        lua_pushboolean(L, json_is_true(j));
+    } else {
+        lua_pushnil(L);
+    }
+}
+
+json_t *ol_l_to_json(lua_State *L, int idx, const char **why) {
+    return to_json(L, idx, 0, why);
 }

@@ -175,6 +175,16 @@ void ol_open_average(lua_State *L); /* ol.average: ema, swa (l_average.c) */
 struct ol_average;
 struct ol_average *ol_l_toaverage(lua_State *L, int idx);
 
+/* l_checkpoint.c: the checkpoint ol.load read for the ck table at idx, or
+ * NULL. */
+struct ol_checkpoint;
+const struct ol_checkpoint *ol_l_tocheckpoint(lua_State *L, int idx);
+/* Lua values to and from the JSON of checkpoint metadata (l_common.c):
+ * to: NULL with *why set (no Lua error) when the value cannot be stored. */
+struct json_t;
+struct json_t *ol_l_to_json(lua_State *L, int idx, const char **why);
+void ol_l_push_json(lua_State *L, struct json_t *j);
+
 void ol_open_second(lua_State *L); /* ol.hessian, ol.hvp, ol.eig, ol.cond, ol.hessian_eigs (l_second.c) */
 
 /* ---- Lua closures as the engine's ol_closure callbacks (l_closure.c) ----

@@ -8,8 +8,26 @@
  *       on_step = function(s) end, on_epoch = function(s) end,
  *       progress = true, log = "run.jsonl", max_steps = nil,
  *       on_nonfinite = "error" | "stop" | "skip",
- *       checkpoint = "run.safetensors", every_epochs = 1,
+ *       clip_grad_norm = nil, clip_grad_value = nil, accumulate = 1,
+ *       before_step = function(s, grads) end,
+ *       early_stop = {metric = "val_loss", mode = "min", patience = 5,
+ *                     min_delta = 0, restore_best = true},
+ *       checkpoint = {path = "run.safetensors", every = 1,
+ *                     state = function() return t end, restore = function(t) end},
+ *       resume = "run.safetensors",
  *       distributed = false, average = nil}
+ *
+ * before_step(s, grads): grads is the model's flat gradient (net:grads()),
+ * complete, before the checks, clipping and the step; the hook may change
+ * it in place; returning false stops the run without taking the step.
+ *
+ * checkpoint.state() returns a table (numbers, strings, booleans, nested
+ * tables) saved with every checkpoint as meta "state"; resume calls
+ * checkpoint.restore(that table) after restoring the model, optimizer,
+ * average and RNG, so that what a script keeps in Lua (a plateau's
+ * counters, a cut of the lr) resumes too. resume reads a file that this
+ * option wrote (engine/train/run.h: the place, mid-epoch too, and early
+ * stopping's record); everything is checked before anything changes.
  *
  * average = ol.average.ema(net) or .swa(net): updated in C after every
  * step; validation runs on it (swapped into the model and back), and the
@@ -30,6 +48,7 @@
  * checkpoint path is given) and the returned state has interrupted = true;
  * the caller's SIGINT action (the REPL's, lua.c's) is put back when
  * ol.train returns. */
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +57,7 @@
 
 #include "core/comm.h"
 #include "dist/dist.h" /* OL_DIST_ENTRY: the name of the object's entry point */
+#include "io/checkpoint.h"
 #include "l_common.h"
 #include "optim/average.h"
 #include "train/run.h"
@@ -46,6 +66,8 @@
 typedef struct run {
     lua_State *L;
     int on_step, on_epoch; /* stack indices of the hooks, 0 if none */
+    int before_grads, grads; /* before_step and the gradient tensor it gets, 0 if none */
+    int ck_state;         /* checkpoint.state, 0 if none */
     int opt_idx;          /* stack index of the optimizer userdata */
     int error_ref;        /* registry ref of a hook's error, LUA_NOREF */
     ol_run rules;         /* progress, log, checkpoints, Ctrl-C */
@@ -107,10 +129,10 @@ static int protected_schedules(lua_State *L) {
     return 0;
 }
 
-static int cb_before_step(void *ctx, int64_t t) {
+static int cb_before_step(void *ctx, const ol_train_state *s, int64_t t) {
     run *r = ctx;
     lua_State *L = r->L;
-    int v = ol_run_before_step(&r->rules);
+    int v = ol_run_before_step(&r->rules, s);
     if (v) return v;
     lua_pushcfunction(L, protected_schedules);
     lua_pushvalue(L, r->opt_idx);
@@ -120,6 +142,57 @@ static int cb_before_step(void *ctx, int64_t t) {
         return -1;
     }
     return 0;
+}
+
+/* before_step(s, grads): the tensor at r->grads views the gradient g. */
+static int cb_grads(void *ctx, const ol_train_state *s, ol_tensor *g) {
+    (void)g;
+    run *r = ctx;
+    lua_State *L = r->L;
+    lua_pushvalue(L, r->before_grads);
+    push_state(r, s);
+    lua_pushvalue(L, r->grads);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+        r->error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return -1;
+    }
+    int stop = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return stop;
+}
+
+/* checkpoint.state()'s table into the checkpoint as meta "state". */
+static int cb_extra(void *ctx, struct ol_checkpoint *ck, ol_error *err) {
+    run *r = ctx;
+    lua_State *L = r->L;
+    lua_pushvalue(L, r->ck_state);
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        r->error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return ol_fail(err, "checkpoint.state failed");
+    }
+    if (!lua_istable(L, -1)) {
+        lua_pushfstring(L, "train: checkpoint.state must return a table, got %s", luaL_typename(L, -1));
+        r->error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        lua_pop(L, 1);
+        return ol_fail(err, "checkpoint.state returned no table");
+    }
+    const int top = lua_gettop(L);
+    const char *why = "cannot encode";
+    json_t *j = ol_l_to_json(L, top, &why);
+    if (!j) {
+        lua_pushfstring(L, "train: checkpoint.state: %s", why);
+        r->error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        lua_settop(L, top - 1);
+        return ol_fail(err, "checkpoint.state: %s", why);
+    }
+    lua_settop(L, top - 1);
+    json_t *keys = json_array();
+    json_array_append_new(keys, json_string("state"));
+    if (ol_ck_set_meta_json(ck, "state", j, err)) {
+        json_decref(keys);
+        return -1;
+    }
+    return ol_ck_set_meta_json(ck, "optlua.meta_json", keys, err);
 }
 
 static int cb_batch(void *ctx, const ol_train_state *s) {
@@ -137,8 +210,12 @@ static int cb_epoch(void *ctx, const ol_train_state *s) {
     run *r = ctx;
     if (ol_run_epoch_report(&r->rules, s)) return -1;
     int v = r->on_epoch ? call_hook(r, r->on_epoch, s) : 0;
-    /* After the hook, so that what it changes (opt.lr = ...) is saved too. */
-    if (v >= 0 && ol_run_epoch_end(&r->rules, s)) return -1;
+    /* After the hook, so that what it changes (opt.lr = ...) is saved too;
+     * early stopping may end the run there. */
+    if (v >= 0) {
+        const int e = ol_run_epoch_end(&r->rules, s);
+        if (e) return e < 0 ? -1 : 1;
+    }
     return v;
 }
 
@@ -150,6 +227,39 @@ static const ol_comm *dist_world(lua_State *L) {
     if (ol_comm_load(OL_DIST_OBJECT, OL_DIST_ENTRY, &entry, &err)) luaL_error(L, "train: ol.dist: %s", err.msg);
     if (entry(&w, &err)) luaL_error(L, "train: %s", err.msg);
     return w;
+}
+
+/* early_stop = {metric, mode, patience, min_delta, restore_best}, at idx. */
+static void read_early_stop(lua_State *L, int idx, ol_run_early_stop *es) {
+    static const char *const modes[] = {"min", "max", NULL};
+    ol_opts o;
+    ol_opts_begin(L, &o, idx, "train.early_stop", 0);
+    o.arg = 1;
+    es->on = 1;
+    es->metric = (ol_run_metric)ol_opt_enum(&o, "metric", OL_METRIC_VAL_LOSS, ol_run_metric_names);
+    /* The accuracies are better larger; the losses smaller. */
+    const int acc = es->metric == OL_METRIC_VAL_ACCURACY || es->metric == OL_METRIC_EPOCH_ACCURACY;
+    es->maximize = ol_opt_enum(&o, "mode", acc, modes);
+    es->patience = ol_opt_integer(&o, "patience", 5, 0, LUA_MAXINTEGER);
+    es->min_delta = ol_opt_number(&o, "min_delta", 0, OL_R_GE(0));
+    es->restore_best = ol_opt_bool(&o, "restore_best", 1);
+    ol_opts_end(&o);
+    es->best = es->maximize ? -HUGE_VAL : HUGE_VAL;
+}
+
+/* checkpoint = {path, every, state, restore}, at idx; the path stays
+ * valid while the options table holds it. */
+static void read_checkpoint(lua_State *L, int idx, run *r) {
+    ol_opts o;
+    ol_opts_begin(L, &o, idx, "train.checkpoint", 0);
+    o.arg = 1;
+    ol_opt_require(&o, "path");
+    r->rules.ck_path = ol_opt_string(&o, "path", NULL);
+    r->rules.every_epochs = ol_opt_integer(&o, "every", 1, 1, LUA_MAXINTEGER);
+    ol_opt_function(&o, "state");
+    ol_opt_function(&o, "restore");
+    lua_pop(L, 2);
+    ol_opts_end(&o);
 }
 
 /* Reads ol.train's options table at 1 into cfg and r, leaving model,
@@ -191,6 +301,13 @@ static void read_options(lua_State *L, ol_train_config *cfg, run *r, int *distri
     cfg->every = ol_opt_integer(&o, "every", 100, 1, LUA_MAXINTEGER);
     cfg->max_steps = ol_opt_integer(&o, "max_steps", 0, 0, LUA_MAXINTEGER);
     cfg->grad_norm = ol_opt_bool(&o, "grad_norm", 0);
+    cfg->accumulate = ol_opt_integer(&o, "accumulate", 1, 1, LUA_MAXINTEGER);
+    ol_opt_function(&o, "before_step");
+    lua_pop(L, 1);
+    if (ol_opt_table(&o, "early_stop")) read_early_stop(L, lua_gettop(L), &r->rules.early_stop);
+    lua_pop(L, 1);
+    if (ol_opt_push(&o, "resume") && lua_type(L, -1) != LUA_TSTRING) ol_opt_expected(&o, "resume", "a file name", -1);
+    lua_pop(L, 1);
     /* gradient clipping in C, before each step (train.h): one or none */
     cfg->clip_grad_norm = ol_opt_number(&o, "clip_grad_norm", 0, OL_R_GT(0));
     cfg->clip_grad_value = ol_opt_number(&o, "clip_grad_value", 0, OL_R_GT(0));
@@ -206,14 +323,15 @@ static void read_options(lua_State *L, ol_train_config *cfg, run *r, int *distri
     r->on_epoch = lua_isnil(L, 7) ? 0 : 7;
     r->rules.model = cfg->model;
     r->rules.opt = cfg->opt;
-    if (ol_opt_push(&o, "checkpoint") && lua_type(L, -1) != LUA_TSTRING)
-        ol_opt_expected(&o, "checkpoint", "a file name", -1);
+    if (ol_opt_push(&o, "checkpoint")) {
+        if (!lua_istable(L, -1)) ol_opt_expected(&o, "checkpoint", "a table {path = FILE, every = EPOCHS}", -1);
+        read_checkpoint(L, lua_gettop(L), r);
+    }
     lua_pop(L, 1);
     if (ol_opt_push(&o, "average") && !(cfg->average = ol_l_toaverage(L, -1)))
         ol_opt_expected(&o, "average", "an average (ol.average.ema or ol.average.swa)", -1);
     lua_pop(L, 1);
     r->rules.average = cfg->average;
-    r->rules.every_epochs = ol_opt_integer(&o, "every_epochs", 1, 1, LUA_MAXINTEGER);
     *progress = ol_opt_bool(&o, "progress", 1);
     if (ol_opt_push(&o, "log") && lua_type(L, -1) != LUA_TSTRING) ol_opt_expected(&o, "log", "a file name", -1);
     *log_path = lua_tostring(L, -1); /* anchored in the options table */
@@ -252,6 +370,64 @@ static void check_same_average(lua_State *L, const ol_model *m, const ol_average
                      "built over another model or tensor): build it over the model, ol.average.ema(model, ...)");
 }
 
+/* The error of a Lua call that failed (its message at the top), as
+ * ol.train's option `name`'s: "bad argument #1 to 'train' (option
+ * 'resume': restore: ...)". */
+static int option_failed(lua_State *L, ol_run *rules, const char *name) {
+    const char *msg = lua_tostring(L, -1);
+    ol_run_free(rules);
+    if (!msg) return ol_arg_error(L, 1, "train", "option '%s': (error object is not a string)", name);
+    /* "bad argument #2 to 'restore' (what)" reads "restore: what" here. */
+    const char *to = strstr(msg, " to '"), *open = to ? strchr(to + 5, '\'') : NULL;
+    const size_t len = strlen(msg);
+    if (strncmp(msg, "bad argument #", 14) == 0 && open && open[1] == ' ' && open[2] == '(' && msg[len - 1] == ')')
+        return ol_arg_error(L, 1, "train", "option '%s': %.*s: %.*s", name, (int)(open - to - 5), to + 5,
+                            (int)(msg + len - 1 - (open + 3)), open + 3);
+    return ol_arg_error(L, 1, "train", "option '%s': %s", name, msg);
+}
+
+/* resume = path: the file's place and early stopping's record checked and
+ * read (ol_run_resume), then the model, optimizer, average and RNG
+ * restored (ck:restore, which checks everything before it changes
+ * anything), then checkpoint.restore(meta.state). */
+static void resume(lua_State *L, ol_train_config *cfg, run *r, const char *path, int ck_restore,
+                   ol_train_resume *res) {
+    const int top = lua_gettop(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "optlua");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "load");
+    lua_pushstring(L, path);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) option_failed(L, &r->rules, "resume");
+    const int ck = lua_gettop(L);
+    ol_error err;
+    if (ol_run_resume(&r->rules, ol_l_tocheckpoint(L, ck), ol_loader_num_batches(cfg->loader), cfg->epochs,
+                      res, &err)) {
+        lua_pushstring(L, err.msg);
+        option_failed(L, &r->rules, "resume");
+    }
+    lua_getfield(L, ck, "meta");
+    lua_getfield(L, -1, "state");
+    const int state = lua_gettop(L);
+    if (!lua_isnil(L, state) && !ck_restore) {
+        lua_pushfstring(L, "'%s' holds a script state (meta.state, from checkpoint.state): give "
+                        "checkpoint.restore to take it back", path);
+        option_failed(L, &r->rules, "resume");
+    }
+    lua_getfield(L, ck, "restore");
+    lua_pushvalue(L, ck);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_getfield(L, 1, "average");
+    if (lua_pcall(L, 4, 0, 0) != LUA_OK) option_failed(L, &r->rules, "resume");
+    if (!lua_isnil(L, state)) {
+        lua_pushvalue(L, ck_restore);
+        lua_pushvalue(L, state);
+        if (lua_pcall(L, 1, 0, 0) != LUA_OK) option_failed(L, &r->rules, "resume (checkpoint.restore)");
+    }
+    lua_settop(L, top);
+}
+
 static int l_train(lua_State *L) {
     ol_error err;
     ol_train_config cfg;
@@ -269,30 +445,72 @@ static int l_train(lua_State *L) {
     cfg.loss = ol_l_loss_options(L, 8, 1, "train", cfg.loss.kind, ol_model_out_features(cfg.model));
     /* The loop evaluates at nag's lookahead point: the closure form. */
     ol_l_optim_check_form(L, 3, cfg.opt, OL_FORM_CLOSURE, "ol.train");
+    const ol_run_early_stop *es = &r.rules.early_stop;
+    if (es->on && !cfg.validate && (es->metric == OL_METRIC_VAL_LOSS || es->metric == OL_METRIC_VAL_ACCURACY))
+        ol_arg_error(L, 1, "train", "option 'early_stop': metric '%s' is computed on validation data: give "
+                     "validate = DATASET, or watch 'epoch_loss'", ol_run_metric_names[es->metric]);
 
-    if (distributed) cfg.world = dist_world(L);
-    int root = ol_comm_rank(cfg.world) == 0;
-    r.rules.out = stdout;
-    r.rules.bar = stderr;
-    r.rules.progress = !progress || !root ? 0 : isatty(fileno(stderr)) && isatty(fileno(stdout)) ? 2 : 1;
-    /* Opened after every check, so that no error leaks it. */
-    if (log_path && root) {
-        r.rules.log = fopen(log_path, "w");
-        if (!r.rules.log) return ol_arg_error(L, 1, "train", "option 'log': cannot open '%s' for writing", log_path);
-        r.rules.log_path = log_path;
-    }
     lua_settop(L, 9);
     lua_getfield(L, 1, "checkpoint"); /* 10: stays on the stack for the run */
-    r.rules.ck_path = root ? lua_tostring(L, 10) : NULL;
     /* The model, optimizer, loader, the loader's dataset, the validation
      * set and the average cannot be freed while the loop runs (l_common.h). */
     lua_getfield(L, 4, "dataset"); /* 11 */
     lua_getfield(L, 1, "average"); /* 12 */
     static const int held[] = {2, 3, 4, 5, 11, 12};
     ol_l_hold(L, held, 6); /* 13 */
+    lua_getfield(L, 1, "before_step"); /* 14 */
+    r.before_grads = lua_isnil(L, 14) ? 0 : 14;
+    lua_pushnil(L); /* 15: the gradient it gets */
+    if (r.before_grads) {
+        lua_getfield(L, 2, "grads");
+        lua_pushvalue(L, 2);
+        lua_call(L, 1, 1);
+        lua_replace(L, 15);
+    }
+    lua_pushnil(L); /* 16, 17: checkpoint.state, checkpoint.restore */
+    lua_pushnil(L);
+    if (lua_istable(L, 10)) {
+        lua_getfield(L, 10, "state");
+        lua_replace(L, 16);
+        lua_getfield(L, 10, "restore");
+        lua_replace(L, 17);
+    }
+    r.grads = 15;
+    r.ck_state = lua_isnil(L, 16) ? 0 : 16;
+
+    if (distributed) cfg.world = dist_world(L);
+    ol_train_resume res;
+    lua_getfield(L, 1, "resume");
+    const char *resume_path = lua_tostring(L, -1); /* anchored in the options table */
+    lua_pop(L, 1);
+    if (resume_path) {
+        resume(L, &cfg, &r, resume_path, lua_isnil(L, 17) ? 0 : 17, &res);
+        cfg.resume = &res;
+    }
+
+    int root = ol_comm_rank(cfg.world) == 0;
+    if (!root) r.rules.ck_path = NULL; /* rank 0 alone writes checkpoints */
+    r.rules.out = stdout;
+    r.rules.bar = stderr;
+    r.rules.progress = !progress || !root ? 0 : isatty(fileno(stderr)) && isatty(fileno(stdout)) ? 2 : 1;
+    /* Opened after every check, so that no error leaks it. */
+    if (log_path && root) {
+        r.rules.log = fopen(log_path, "w");
+        if (!r.rules.log) {
+            ol_run_free(&r.rules);
+            return ol_arg_error(L, 1, "train", "option 'log': cannot open '%s' for writing", log_path);
+        }
+        r.rules.log_path = log_path;
+    }
+    if (resume_path) ol_run_report_resume(&r.rules, resume_path, &res);
+    if (r.ck_state) {
+        r.rules.extra = cb_extra;
+        r.rules.extra_ctx = &r;
+    }
 
     cfg.ctx = &r;
     cfg.before_step = cb_before_step;
+    cfg.on_grads = r.before_grads ? cb_grads : NULL;
     cfg.on_batch = cb_batch;
     cfg.on_step = cb_step;
     cfg.on_epoch = cb_epoch;
@@ -304,13 +522,15 @@ static int l_train(lua_State *L) {
      * each ends as the interrupted one does (rank 0 saves). */
     if (s.stop_asked) r.rules.interrupted = 1;
     ol_l_optim_record_form(L, 3, cfg.opt, OL_FORM_CLOSURE);
-    if (rc == 0 && ol_run_finish(&r.rules)) rc = -1;
+    if (rc == 0 && ol_run_finish(&r.rules, &s)) rc = -1;
     /* Distributed: no rank returns before rank 0's last checkpoint is on
      * disk, so a script may ol.load it on every rank right away. */
     if (rc == 0 && ol_comm_barrier(cfg.world, &err)) rc = -1;
     ol_run_release_sigint(old);
     /* The close is checked too: the last lines reach the disk there. */
     if (ol_run_close_log(&r.rules)) rc = -1;
+    const ol_run_early_stop done = r.rules.early_stop;
+    ol_run_free(&r.rules);
     if (rc) {
         ol_run_abort(&r.rules);
         if (r.error_ref != LUA_NOREF) {
@@ -320,6 +540,7 @@ static int l_train(lua_State *L) {
         }
         if (r.rules.save_failed) return luaL_error(L, "save: %s", r.rules.save_err.msg);
         if (r.rules.log_failed) return luaL_error(L, "train: %s", r.rules.log_err.msg);
+        if (r.rules.failed) return luaL_error(L, "train: early_stop: %s", r.rules.err.msg);
         return luaL_error(L, "train: %s", err.msg);
     }
     push_state(&r, &s);
@@ -333,6 +554,15 @@ static int l_train(lua_State *L) {
     }
     lua_pushinteger(L, (lua_Integer)s.skipped);
     lua_setfield(L, -2, "skipped");
+    if (done.on) {
+        lua_pushboolean(L, done.stopped);
+        lua_setfield(L, -2, "early_stopped");
+        if (done.best_epoch > 0) {
+            set_int(L, "best_epoch", done.best_epoch);
+            set_num(L, "best", done.best);
+        }
+        if (done.restored) set_int(L, "restored_epoch", done.best_epoch);
+    }
     return 1;
 }
 

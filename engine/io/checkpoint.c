@@ -265,6 +265,14 @@ int ol_ck_json_to_double(const json_t *j, double *v) {
 /* ---- the RNG ---- */
 
 int ol_ck_put_rng(ol_checkpoint *ck, const ol_rng_state *s, ol_error *err) {
+    return ol_ck_put_rng_at(ck, "rng.state", s, err);
+}
+
+int ol_ck_get_rng(const ol_checkpoint *ck, ol_rng_state *s, ol_error *err) {
+    return ol_ck_get_rng_at(ck, "rng.state", s, err);
+}
+
+int ol_ck_put_rng_at(ol_checkpoint *ck, const char *key, const ol_rng_state *s, ol_error *err) {
     json_t *a = json_array();
     char hex[20];
     for (int i = 0; i < 4 && a; i++) {
@@ -274,12 +282,12 @@ int ol_ck_put_rng(ol_checkpoint *ck, const ol_rng_state *s, ol_error *err) {
             a = NULL;
         }
     }
-    return ol_ck_set_meta_json(ck, "rng.state", a, err);
+    return ol_ck_set_meta_json(ck, key, a, err);
 }
 
-int ol_ck_get_rng(const ol_checkpoint *ck, ol_rng_state *s, ol_error *err) {
+int ol_ck_get_rng_at(const ol_checkpoint *ck, const char *key, ol_rng_state *s, ol_error *err) {
     json_t *j;
-    if (ol_ck_get_meta_json(ck, "rng.state", &j, err)) return -1;
+    if (ol_ck_get_meta_json(ck, key, &j, err)) return -1;
     if (!j) return 1;
     int ok = json_is_array(j) && json_array_size(j) == 4;
     for (size_t i = 0; ok && i < 4; i++) {
@@ -290,11 +298,11 @@ int ol_ck_get_rng(const ol_checkpoint *ck, ol_rng_state *s, ol_error *err) {
     }
     json_decref(j);
     if (!ok)
-        return ol_fail(err, "checkpoint '%.80s': metadata 'rng.state' is not four 64-bit hex words",
-                       ol_ck_name(ck));
+        return ol_fail(err, "checkpoint '%.80s': metadata '%s' is not four 64-bit hex words",
+                       ol_ck_name(ck), key);
     if ((s->s[0] | s->s[1] | s->s[2] | s->s[3]) == 0)
-        return ol_fail(err, "checkpoint '%.80s': metadata 'rng.state' is all zero, a state the "
-                       "generator never reaches (it would draw only zeros)", ol_ck_name(ck));
+        return ol_fail(err, "checkpoint '%.80s': metadata '%s' is all zero, a state the "
+                       "generator never reaches (it would draw only zeros)", ol_ck_name(ck), key);
     return 0;
 }
 

@@ -138,6 +138,10 @@ int ol_ck_put_rng(ol_checkpoint *ck, const ol_rng_state *s, ol_error *err);
 /* 0 with *s filled; 1 when ck has no rng.state; -1 when it is malformed
  * or all zero (the one state xoshiro256** never leaves). */
 int ol_ck_get_rng(const ol_checkpoint *ck, ol_rng_state *s, ol_error *err);
+/* The same under another key (ol.train's checkpoints keep the RNG as an
+ * epoch began under rng.epoch_start). */
+int ol_ck_put_rng_at(ol_checkpoint *ck, const char *key, const ol_rng_state *s, ol_error *err);
+int ol_ck_get_rng_at(const ol_checkpoint *ck, const char *key, ol_rng_state *s, ol_error *err);
 
 /* Atomic save (see above). */
 int ol_ck_save(const ol_checkpoint *ck, const char *path, ol_error *err);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/checkpoint.h"
@@ -14,6 +15,40 @@ void ol_run_init(ol_run *r) {
     memset(r, 0, sizeof *r);
     r->every_epochs = 1;
     r->saved_step = -1;
+}
+
+static void free_best(ol_run_early_stop *es, int nbuf) {
+    ol_tensor_release(&es->best_w);
+    ol_tensor_release(&es->best_avg);
+    for (int k = 0; es->best_buf && k < nbuf; k++) ol_tensor_release(&es->best_buf[k]);
+    free(es->best_buf);
+    es->best_buf = NULL;
+}
+
+void ol_run_free(ol_run *r) {
+    free_best(&r->early_stop, r->model ? ol_model_nbuffers(r->model) : 0);
+}
+
+const char *const ol_run_metric_names[OL_METRIC_COUNT + 1] = {"val_loss", "val_accuracy", "epoch_loss",
+                                                             "epoch_accuracy", NULL};
+
+double ol_run_metric_value(const ol_train_state *s, ol_run_metric m) {
+    switch (m) {
+    case OL_METRIC_VAL_LOSS: return s->val_loss;
+    case OL_METRIC_VAL_ACCURACY: return s->val_accuracy;
+    case OL_METRIC_EPOCH_LOSS: return s->epoch_loss;
+    case OL_METRIC_EPOCH_ACCURACY: return s->epoch_accuracy;
+    default: return NAN;
+    }
+}
+
+/* The place of the state s, for the checkpoint's meta. */
+static void note_place(ol_run *r, const ol_train_state *s) {
+    r->epoch = s->epoch;
+    r->batch = s->batch;
+    r->batches = s->batches;
+    r->sums = s->sums;
+    r->epoch_rng = s->epoch_rng;
 }
 
 /* The live value of option `name` (the first of a pair) in group 1, NAN
@@ -71,6 +106,46 @@ static int add_meta_json(ol_checkpoint *ck, json_t *keys, const char *k, json_t 
     return ol_ck_set_meta_json(ck, k, v, err);
 }
 
+/* What a resumed run needs besides the model, optimizer and RNG, as JSON
+ * in optlua.train: the epoch's sums (mid-epoch) and early stopping's
+ * record; with restore_best, the best weights as tensors. */
+static int save_train_record(ol_run *r, ol_checkpoint *ck, ol_error *err) {
+    json_t *o = json_object();
+    if (r->batch < r->batches) {
+        json_t *sums = json_array();
+        json_array_append_new(sums, ol_ck_json_double(r->sums.loss));
+        json_array_append_new(sums, ol_ck_json_double(r->sums.count));
+        json_array_append_new(sums, json_integer((json_int_t)r->sums.seen));
+        json_array_append_new(sums, json_integer((json_int_t)r->sums.correct));
+        json_object_set_new(o, "sums", sums);
+    }
+    const ol_run_early_stop *es = &r->early_stop;
+    if (es->on) {
+        json_t *e = json_object();
+        json_object_set_new(e, "metric", json_string(ol_run_metric_names[es->metric]));
+        json_object_set_new(e, "best", ol_ck_json_double(es->best));
+        json_object_set_new(e, "best_epoch", json_integer((json_int_t)es->best_epoch));
+        json_object_set_new(e, "wait", json_integer((json_int_t)es->wait));
+        if (es->best_avg.st) {
+            json_object_set_new(e, "average_t", json_integer((json_int_t)es->best_avg_t));
+            json_object_set_new(e, "average_n", json_integer((json_int_t)es->best_avg_n));
+        }
+        json_object_set_new(o, "early_stop", e);
+    }
+    int rc = ol_ck_set_meta_json(ck, "optlua.train", o, err);
+    if (!rc && es->on && es->best_w.st) {
+        rc = ol_ck_add(ck, "early_stop.best", &es->best_w, err);
+        for (int k = 0; !rc && k < ol_model_nbuffers(r->model); k++) {
+            char name[64], full[96];
+            ol_model_buffer_name(r->model, k, name, sizeof name);
+            snprintf(full, sizeof full, "early_stop.best.%s", name);
+            rc = ol_ck_add(ck, full, &es->best_buf[k], err);
+        }
+        if (!rc && es->best_avg.st) rc = ol_ck_add(ck, "early_stop.best.average", &es->best_avg, err);
+    }
+    return rc;
+}
+
 /* The file ol.save writes for {model, optimizer, average, meta}: the
  * model's tensors, the optimizer (ol_optim_export), the average
  * (ol_average_export) when the run has one, the RNG, optlua.format and
@@ -102,11 +177,24 @@ static int save_to(ol_run *r, int interrupted, ol_error *err) {
     ol_rng_get_state(&s);
     if (!rc) rc = ol_ck_put_rng(&ck, &s, err);
     if (!rc) rc = ol_ck_set_meta(&ck, "optlua.format", "1", err);
+    /* Mid-epoch (begun, not ended): the RNG as the epoch began, to draw
+     * its order again. */
+    const int mid = r->batch < r->batches;
+    if (!rc && mid) rc = ol_ck_put_rng_at(&ck, "rng.epoch_start", &r->epoch_rng, err);
+    if (!rc) rc = save_train_record(r, &ck, err);
     json_t *keys = json_array();
     if (!rc) rc = add_meta_json(&ck, keys, "epoch", json_integer((json_int_t)r->epoch), err);
     if (!rc) rc = add_meta_json(&ck, keys, "batch", json_integer((json_int_t)r->batch), err);
+    if (!rc) rc = add_meta_json(&ck, keys, "batches", json_integer((json_int_t)r->batches), err);
     if (!rc) rc = add_meta_json(&ck, keys, "step", json_integer((json_int_t)r->opt->t), err);
     if (!rc && interrupted) rc = add_meta_json(&ck, keys, "interrupted", json_true(), err);
+    if (!rc && r->extra) rc = r->extra(r->extra_ctx, &ck, err);
+    /* The caller's keys are JSON too when extra listed them in
+     * optlua.meta_json; the list is merged, not replaced. */
+    json_t *more = NULL;
+    if (!rc && r->extra) rc = ol_ck_get_meta_json(&ck, "optlua.meta_json", &more, err);
+    if (more && json_is_array(more)) json_array_extend(keys, more);
+    json_decref(more);
     if (!rc) rc = ol_ck_set_meta_json(&ck, "optlua.meta_json", keys, err);
     else json_decref(keys);
     if (!rc) rc = ol_ck_save(&ck, r->ck_path, err);
@@ -124,25 +212,232 @@ int ol_run_save(ol_run *r, int interrupted) {
     return 0;
 }
 
-int ol_run_before_step(ol_run *r) {
+int ol_run_before_step(ol_run *r, const ol_train_state *s) {
     if (!sigint_seen) return 0;
+    note_place(r, s);
     r->interrupted = 1;
     return ol_run_save(r, 1) ? -1 : 1;
 }
 
+/* Copies the model's weights, buffers and the average's state into the
+ * best copies (back = 0), made at the first call, or back from them. */
+static int best_copy(ol_run *r, int back, ol_error *err) {
+    ol_run_early_stop *es = &r->early_stop;
+    const int nbuf = ol_model_nbuffers(r->model);
+    ol_tensor w;
+    ol_model_params(r->model, &w);
+    int rc = 0;
+    if (!es->best_w.st) {
+        rc = ol_tensor_clone(&w, &es->best_w, err);
+        if (!rc && nbuf > 0 && !(es->best_buf = calloc((size_t)nbuf, sizeof *es->best_buf)))
+            rc = ol_fail(err, "out of memory for early stopping's best weights");
+        for (int k = 0; !rc && k < nbuf; k++) {
+            ol_tensor v;
+            ol_model_buffer_view(r->model, k, &v);
+            rc = ol_tensor_clone(&v, &es->best_buf[k], err);
+            ol_tensor_release(&v);
+        }
+        if (!rc && r->average) rc = ol_tensor_clone(&r->average->e, &es->best_avg, err);
+    }
+    if (!rc) rc = back ? ol_tensor_copy_(&w, &es->best_w, err) : ol_tensor_copy_(&es->best_w, &w, err);
+    for (int k = 0; !rc && k < nbuf; k++) {
+        ol_tensor v;
+        ol_model_buffer_view(r->model, k, &v);
+        rc = back ? ol_tensor_copy_(&v, &es->best_buf[k], err) : ol_tensor_copy_(&es->best_buf[k], &v, err);
+        ol_tensor_release(&v);
+    }
+    if (!rc && r->average) {
+        ol_average *a = r->average;
+        rc = back ? ol_tensor_copy_(&a->e, &es->best_avg, err) : ol_tensor_copy_(&es->best_avg, &a->e, err);
+        if (back) {
+            a->t = es->best_avg_t;
+            a->n = es->best_avg_n;
+        } else {
+            es->best_avg_t = a->t;
+            es->best_avg_n = a->n;
+        }
+    }
+    ol_tensor_release(&w);
+    return rc;
+}
+
+/* Early stopping's verdict on the epoch just validated: 1 stop, 0 go on,
+ * -1 (failed, err) when the best weights cannot be kept. An epoch whose
+ * metric is not finite is no improvement. */
+static int early_stop_epoch(ol_run *r, const ol_train_state *s) {
+    ol_run_early_stop *es = &r->early_stop;
+    if (!es->on) return 0;
+    const double v = ol_run_metric_value(s, es->metric);
+    const int improved = isfinite(v) && (es->best_epoch == 0 || (es->maximize ? v > es->best + es->min_delta
+                                                                              : v < es->best - es->min_delta));
+    if (improved) {
+        es->best = v;
+        es->best_epoch = s->epoch;
+        es->wait = 0;
+        if (es->restore_best && best_copy(r, 0, &r->err)) {
+            r->failed = 1;
+            return -1;
+        }
+        return 0;
+    }
+    es->wait++;
+    if (es->wait < es->patience) return 0;
+    es->stopped = 1;
+    return 1;
+}
+
 int ol_run_epoch_end(ol_run *r, const ol_train_state *s) {
-    r->epoch = s->epoch;
-    r->batch = s->batch;
+    note_place(r, s);
+    r->last_epoch = s->epoch;
     /* A stop asked for on another rank of a world is this rank's interrupt too. */
     if (s->stop_asked) r->interrupted = 1;
-    if (!r->interrupted && s->epoch % r->every_epochs == 0) return ol_run_save(r, 0);
+    const int stop = r->interrupted ? 0 : early_stop_epoch(r, s);
+    if (stop < 0) return -1;
+    if (!r->interrupted && (s->epoch % r->every_epochs == 0 || stop) && ol_run_save(r, 0)) return -1;
+    return stop;
+}
+
+int ol_run_finish(ol_run *r, const ol_train_state *s) {
+    /* The end of the run is saved unless that very step was just saved. */
+    if (r->ck_path && r->saved_step != r->opt->t && ol_run_save(r, r->interrupted)) return -1;
+    ol_run_early_stop *es = &r->early_stop;
+    FILE *out = r->progress ? r->out : NULL;
+    if (out && r->progress == 2) fprintf(r->bar, "\r\033[K");
+    if (r->interrupted) {
+        if (out) {
+            fprintf(out, "interrupted at epoch %lld, step %lld", (long long)s->epoch, (long long)s->step);
+            if (r->ck_path) fprintf(out, "; saved to %s", r->ck_path);
+            fprintf(out, "\n");
+        }
+    } else if (es->on) {
+        const char *m = ol_run_metric_names[es->metric];
+        const int restore = es->restore_best && es->best_w.st && es->best_epoch != r->last_epoch;
+        if (restore && best_copy(r, 1, &r->err)) {
+            r->failed = 1;
+            return -1;
+        }
+        es->restored = restore;
+        if (out && es->stopped) {
+            fprintf(out, "early stop at epoch %lld: %s has not improved on %.6g (epoch %lld)",
+                    (long long)r->last_epoch, m, es->best, (long long)es->best_epoch);
+            if (es->min_delta > 0) fprintf(out, " by more than %g", es->min_delta);
+            fprintf(out, " for %lld epoch%s", (long long)es->wait, es->wait == 1 ? "" : "s");
+        }
+        if (out && restore)
+            fprintf(out, "%srestored the weights of epoch %lld (%s %.6g)", es->stopped ? "; " : "",
+                    (long long)es->best_epoch, m, es->best);
+        if (out && (es->stopped || restore)) fprintf(out, "\n");
+    }
+    if (out) fflush(out);
     return 0;
 }
 
-int ol_run_finish(ol_run *r) {
-    /* The end of the run is saved unless that very step was just saved. */
-    if (r->ck_path && r->saved_step != r->opt->t) return ol_run_save(r, r->interrupted);
+/* An integer meta key (JSON), or -1 when absent or not an integer >= 0. */
+static int64_t meta_int(const ol_checkpoint *ck, const char *k, ol_error *err) {
+    json_t *j = NULL;
+    if (ol_ck_get_meta_json(ck, k, &j, err)) return -2;
+    const int64_t v = json_is_integer(j) && json_integer_value(j) >= 0 ? (int64_t)json_integer_value(j) : -1;
+    json_decref(j);
+    return v;
+}
+
+/* Early stopping's record from o (optlua.train's "early_stop"), and its
+ * best weights from ck, checked against the model. */
+static int resume_early_stop(ol_run *r, const ol_checkpoint *ck, json_t *e, ol_error *err) {
+    ol_run_early_stop *es = &r->early_stop;
+    const char *name = ol_ck_name(ck);
+    json_t *metric = json_object_get(e, "metric");
+    double best;
+    if (!json_is_string(metric) || ol_ck_json_to_double(json_object_get(e, "best"), &best) ||
+        !json_is_integer(json_object_get(e, "best_epoch")) || !json_is_integer(json_object_get(e, "wait")))
+        return ol_fail(err, "checkpoint '%.80s': optlua.train's early_stop record is malformed", name);
+    if (strcmp(json_string_value(metric), ol_run_metric_names[es->metric]) != 0)
+        return ol_fail(err, "checkpoint '%.80s' stopped early on %s, this run on %s", name,
+                       json_string_value(metric), ol_run_metric_names[es->metric]);
+    es->best = best;
+    es->best_epoch = (int64_t)json_integer_value(json_object_get(e, "best_epoch"));
+    es->wait = (int64_t)json_integer_value(json_object_get(e, "wait"));
+    if (!es->restore_best || es->best_epoch < 1) return 0;
+    const ol_tensor *bw = ol_ck_find(ck, "early_stop.best");
+    if (!bw) return 0; /* saved without restore_best: the best is kept from here on */
+    ol_tensor w;
+    ol_model_params(r->model, &w);
+    const int fits = bw->dtype == w.dtype && ol_tensor_numel(bw) == ol_tensor_numel(&w);
+    ol_tensor_release(&w);
+    if (!fits) return ol_fail(err, "checkpoint '%.80s': early_stop.best does not fit the model", name);
+    if (best_copy(r, 0, err)) return -1; /* makes the copies; then the file's values */
+    if (ol_tensor_copy_(&es->best_w, bw, err)) return -1;
+    for (int k = 0; k < ol_model_nbuffers(r->model); k++) {
+        char b[64], full[96];
+        ol_model_buffer_name(r->model, k, b, sizeof b);
+        snprintf(full, sizeof full, "early_stop.best.%s", b);
+        const ol_tensor *t = ol_ck_find(ck, full);
+        if (!t || t->dtype != es->best_buf[k].dtype || ol_tensor_numel(t) != ol_tensor_numel(&es->best_buf[k]))
+            return ol_fail(err, "checkpoint '%.80s': %s is missing or does not fit the model", name, full);
+        if (ol_tensor_copy_(&es->best_buf[k], t, err)) return -1;
+    }
+    if (r->average) {
+        const ol_tensor *t = ol_ck_find(ck, "early_stop.best.average");
+        if (!t || t->dtype != es->best_avg.dtype || ol_tensor_numel(t) != ol_tensor_numel(&es->best_avg))
+            return ol_fail(err, "checkpoint '%.80s': early_stop.best.average is missing or does not fit "
+                           "the average", name);
+        json_t *at = json_object_get(e, "average_t"), *an = json_object_get(e, "average_n");
+        if (!json_is_integer(at) || !json_is_integer(an))
+            return ol_fail(err, "checkpoint '%.80s': optlua.train's early_stop record lacks the average's "
+                           "counts", name);
+        if (ol_tensor_copy_(&es->best_avg, t, err)) return -1;
+        es->best_avg_t = (int64_t)json_integer_value(at);
+        es->best_avg_n = (int64_t)json_integer_value(an);
+    }
     return 0;
+}
+
+void ol_run_report_resume(const ol_run *r, const char *path, const ol_train_resume *res) {
+    if (!r->progress) return;
+    fprintf(r->out, "resuming from %s at epoch %lld, batch %lld (step %lld)\n", path, (long long)res->epoch,
+            (long long)res->batch, (long long)r->opt->t);
+    fflush(r->out);
+}
+
+int ol_run_resume(ol_run *r, const ol_checkpoint *ck, int64_t batches, int64_t epochs,
+                  ol_train_resume *res, ol_error *err) {
+    const char *name = ol_ck_name(ck);
+    memset(res, 0, sizeof *res);
+    const int64_t epoch = meta_int(ck, "epoch", err), batch = meta_int(ck, "batch", err),
+                  had = meta_int(ck, "batches", err);
+    if (epoch < -1 || batch < -1 || had < -1) return -1;
+    if (epoch < 1 || batch < 0 || had < 1 || batch > had)
+        return ol_fail(err, "checkpoint '%.80s' was not written by ol.train's checkpoint option (its meta "
+                       "lacks epoch, batch and batches): restore it with ol.load(path):restore(...)", name);
+    if (had != batches)
+        return ol_fail(err, "checkpoint '%.80s' is of a run with %lld batches per epoch, this one has %lld "
+                       "(another batch_size, data set or drop_last?)", name, (long long)had, (long long)batches);
+    res->epoch = batch == had ? epoch + 1 : epoch;
+    res->batch = batch == had ? 0 : batch;
+    res->begun = batch < had;
+    if (res->epoch > epochs)
+        return ol_fail(err, "checkpoint '%.80s' is at the end of epoch %lld: nothing is left to train in a "
+                       "run of %lld epochs (raise epochs to train on)", name, (long long)epoch, (long long)epochs);
+    json_t *o = NULL;
+    if (ol_ck_get_meta_json(ck, "optlua.train", &o, err)) return -1;
+    int rc = 0;
+    if (res->begun) {
+        json_t *sums = json_object_get(o, "sums");
+        if (ol_ck_get_rng_at(ck, "rng.epoch_start", &res->epoch_rng, err) != 0 || !json_is_array(sums) ||
+            json_array_size(sums) != 4 || ol_ck_json_to_double(json_array_get(sums, 0), &res->sums.loss) ||
+            ol_ck_json_to_double(json_array_get(sums, 1), &res->sums.count) ||
+            !json_is_integer(json_array_get(sums, 2)) || !json_is_integer(json_array_get(sums, 3)))
+            rc = ol_fail(err, "checkpoint '%.80s' stopped in the middle of epoch %lld but lacks the RNG as "
+                         "the epoch began (rng.epoch_start) or its sums (optlua.train)", name, (long long)epoch);
+        else {
+            res->sums.seen = (int64_t)json_integer_value(json_array_get(sums, 2));
+            res->sums.correct = (int64_t)json_integer_value(json_array_get(sums, 3));
+        }
+    }
+    json_t *e = json_object_get(o, "early_stop");
+    if (!rc && r->early_stop.on && e) rc = resume_early_stop(r, ck, e, err);
+    json_decref(o);
+    return rc;
 }
 
 void ol_run_abort(ol_run *r) {
@@ -213,8 +508,7 @@ static void fmt_count(char *buf, size_t size, double v) {
 }
 
 int ol_run_on_batch(ol_run *r, const ol_train_state *s) {
-    r->epoch = s->epoch;
-    r->batch = s->batch;
+    note_place(r, s);
     if (!r->progress) return 0;
     int last = s->batch == s->batches;
     double period = r->progress == 2 ? 0.1 : 5.0;

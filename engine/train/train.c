@@ -88,6 +88,17 @@ static void copy_buffer(const ol_optim *opt, copy_job *j, int64_t n) {
 
 /* ---- a run ---- */
 
+/* One batch's figures (or a step's batches', with accumulation): mean
+ * loss, correct predictions, rows (the global batch's, once reduced), the
+ * global batch's rows; stops: ranks that asked to stop before it; count:
+ * what the loss's mean divides by (loss_count). */
+typedef struct figures {
+    double loss;
+    int64_t correct, n, global;
+    int stops;
+    double count;
+} figures;
+
 /* What the loop keeps from step to step. */
 typedef struct run {
     const ol_train_config *c;
@@ -111,21 +122,14 @@ typedef struct run {
     double t0;            /* when the steps began */
     int64_t steps;        /* steps taken in this run */
     int64_t at_pos, at_epoch; /* the loader's place after the loop's last read */
-    double loss_sum;      /* this epoch: loss x its count (below), the counts, rows and correct rows */
-    double counted;
-    int64_t seen, correct;
+    /* accumulate > 1: the step's batches so far, the sum of their mean
+     * gradients each times its count, their figures summed (loss x count) */
+    int64_t in_window;
+    ol_tensor acc;
+    figures win;
+    int asked;            /* before_step asked to stop before this step */
     ol_train_state s;
 } run;
-
-/* One batch's figures: mean loss, correct predictions, rows (the global
- * batch's, once reduced); stops: ranks that asked to stop before it;
- * count: what the loss's mean divides by (loss_count). */
-typedef struct figures {
-    double loss;
-    int64_t correct, n;
-    int stops;
-    double count;
-} figures;
 
 /* The count the mean loss of batch b divides by: its rows, or for
  * cross_entropy with class weights the sum of its rows' class weights
@@ -142,6 +146,11 @@ static int check_config(const ol_train_config *c, ol_error *err) {
     if (!c->model || !c->opt || !c->loader) return ol_fail(err, "model, optimizer and data are required");
     if (c->epochs < 1) return ol_fail(err, "epochs must be >= 1, got %lld", (long long)c->epochs);
     if (c->every < 1) return ol_fail(err, "every must be >= 1, got %lld", (long long)c->every);
+    if (c->accumulate < 0)
+        return ol_fail(err, "accumulate must be >= 1, got %lld", (long long)c->accumulate);
+    if (c->resume && (c->resume->epoch < 1 || c->resume->epoch > c->epochs || c->resume->batch < 0))
+        return ol_fail(err, "cannot resume at epoch %lld, batch %lld of a run of %lld epochs",
+                       (long long)c->resume->epoch, (long long)c->resume->batch, (long long)c->epochs);
     if (ol_loss_check(&c->loss, ol_model_out_features(c->model), err)) return -1;
     if (!(c->clip_grad_norm >= 0) || !isfinite(c->clip_grad_norm))
         return ol_fail(err, "clip_grad_norm must be a finite number > 0, got %g", c->clip_grad_norm);
@@ -415,6 +424,8 @@ static int run_begin(run *r, const ol_train_config *c, ol_error *err) {
     if (r->keep && in &&
         !(r->saved_inner_groups = calloc((size_t)in->ngroups, sizeof *r->saved_inner_groups)))
         return ol_fail(err, "out of memory for the optimizer's groups");
+    const int64_t n = ol_tensor_numel(&r->g);
+    if (c->accumulate > 1 && ol_tensor_zeros(&r->acc, r->g.dtype, 1, &n, err)) return -1;
     if (c->world) {
         const double t1 = now();
         r->sharded = 1;
@@ -438,6 +449,7 @@ static void run_end(run *r, ol_train_state *final) {
     ol_tensor_release(&r->w);
     ol_tensor_release(&r->g);
     ol_tensor_release(&r->backup);
+    ol_tensor_release(&r->acc);
     for (int i = 0; i < OL_OPTIM_MAXSTATE; i++) ol_tensor_release(&r->saved[i]);
     for (int i = 0; i < OL_OPTIM_MAXSTATE; i++) ol_tensor_release(&r->saved_inner[i]);
     free(r->saved_groups);
@@ -455,13 +467,38 @@ static int epoch_begin(run *r, int64_t epoch, ol_error *err) {
     r->s.epoch = epoch;
     r->s.batch = 0;
     r->s.epoch_loss = r->s.epoch_accuracy = NAN;
-    r->loss_sum = r->counted = 0;
-    r->seen = r->correct = 0;
+    memset(&r->s.sums, 0, sizeof r->s.sums);
+    ol_rng_get_state(&r->s.epoch_rng);
     ol_loader_start_epoch(r->c->loader);
     if (!r->dist) return 0;
     const double t1 = now();
     if (ol_loader_sync_order(r->c->loader, r->c->world, 0, err)) return -1;
     r->comm += now() - t1;
+    return 0;
+}
+
+/* A resumed epoch (train.h, ol_train_resume): its order drawn from the RNG
+ * as it was when the epoch began, the batches done passed over, the RNG
+ * then as the checkpoint left it, the figures from the sums so far. */
+static int epoch_resume(run *r, const ol_train_resume *res, ol_error *err) {
+    if (res->batch > r->s.batches)
+        return ol_fail(err, "cannot resume after batch %lld of an epoch of %lld batches",
+                       (long long)res->batch, (long long)r->s.batches);
+    ol_rng_state now_state;
+    ol_rng_get_state(&now_state);
+    ol_rng_set_state(&res->epoch_rng);
+    const int rc = epoch_begin(r, res->epoch, err);
+    ol_rng_set_state(&now_state);
+    if (rc) return -1;
+    for (int64_t k = 0; k < res->batch; k++) {
+        const int64_t *idx;
+        int64_t global;
+        ol_loader_next_shard(r->c->loader, &idx, &global);
+    }
+    r->s.batch = res->batch;
+    r->s.sums = res->sums;
+    if (res->sums.count > 0) r->s.epoch_loss = res->sums.loss / res->sums.count;
+    if (res->sums.seen > 0) r->s.epoch_accuracy = (double)res->sums.correct / (double)res->sums.seen;
     return 0;
 }
 
@@ -518,19 +555,59 @@ static void snapshot(run *r, int back) {
                        back);
 }
 
-/* Forward, loss and backward of the batch into the model's flat gradient,
- * at the optimizer's evaluation point: with a lookahead, w is kept in
- * backup and moved first. A shard's empty slice computes nothing. */
-static int evaluate(run *r, figures *f, ol_error *err) {
-    const ol_batch *b = &r->batch;
-    *f = (figures){0, 0, b->n, 0, loss_count(&r->c->loss, b)};
+/* Before a step's first batch: with keep, w and the optimizer's state
+ * copied; with a lookahead, w kept in backup and moved to the point where
+ * the step's gradient is taken. */
+static int step_begin(run *r, ol_error *err) {
     if (r->keep) snapshot(r, 0);
     else if (r->lookahead)
         memcpy(ol_tensor_data(&r->backup), ol_tensor_data(&r->w),
                (size_t)ol_tensor_numel(&r->w) * ol_dtype_size(r->w.dtype));
-    if (r->lookahead && ol_optim_prepare(r->c->opt, &r->w, err)) return -1;
+    return r->lookahead ? ol_optim_prepare(r->c->opt, &r->w, err) : 0;
+}
+
+/* Forward, loss and backward of the batch into the model's flat gradient.
+ * A shard's empty slice computes nothing. */
+static int evaluate(run *r, figures *f, ol_error *err) {
+    const ol_batch *b = &r->batch;
+    *f = (figures){0, 0, b->n, b->global, 0, loss_count(&r->c->loss, b)};
     if (b->n == 0) return 0;
     return ol_model_evaluate(r->c->model, b->x, b->n, &r->c->loss, &b->target, &f->loss, err);
+}
+
+/* accumulate > 1: the batch's mean gradient, times its count, into acc,
+ * and its figures into the step's. The first batch of a step sets them. */
+static int add_batch(run *r, const figures *f, ol_error *err) {
+    figures *w = &r->win;
+    if (r->in_window == 0) {
+        *w = (figures){0, 0, 0, 0, 0, 0};
+        ol_fill_(&r->acc, 0);
+    }
+    if (f->n > 0 && f->count > 0) {
+        if (ol_axpy_(&r->acc, f->count, &r->g, err)) return -1;
+        w->loss += f->loss * f->count;
+        w->count += f->count;
+    }
+    w->correct += f->correct;
+    w->n += f->n;
+    w->global += f->global;
+    return 0;
+}
+
+/* The step's batches as one: the gradient of the mean over all their
+ * rows into g, their figures into f (a rank whose slices were all empty
+ * has count 0: its gradient is zero and the reduce gives it no weight). */
+static void end_window(run *r, figures *f) {
+    figures w = r->win;
+    if (w.count > 0) {
+        memcpy(ol_tensor_data(&r->g), ol_tensor_data(&r->acc),
+               (size_t)ol_tensor_numel(&r->g) * ol_dtype_size(r->g.dtype));
+        ol_binary_scalar_(OL_MUL, &r->g, 1 / w.count);
+        w.loss /= w.count;
+    } else {
+        ol_fill_(&r->g, 0);
+    }
+    *f = w;
 }
 
 static void count(const run *r, figures *f) {
@@ -546,7 +623,7 @@ static void count(const run *r, figures *f) {
  * to stop. The small allreduce (these figures) goes first, since the
  * gradient's scale needs D. A slice of count 0 contributes zeros. */
 static int reduce(run *r, figures *f, ol_error *err) {
-    const int64_t m = r->batch.global;
+    const int64_t m = f->global;
     const double t0 = now();
     const double d = f->n > 0 ? f->count : 0;
     double sums[4] = {d > 0 ? f->loss * d : 0, (double)f->correct, (double)f->stops, d};
@@ -566,10 +643,10 @@ static int reduce(run *r, figures *f, ol_error *err) {
 /* The gradient's norm is taken where it is reported: at on_step's steps,
  * the last batch of an epoch (on_epoch and the epoch log line), the last
  * step of the run, or every step with grad_norm = true. */
-static double grad_norm(const run *r, int64_t t) {
+static double grad_norm(const run *r, int64_t t, int64_t nb) {
     const ol_train_config *c = r->c;
     const int reported = c->grad_norm || c->clip_grad_norm > 0 || t % c->every == 0 ||
-                         r->s.batch + 1 >= r->s.batches ||
+                         r->s.batch + nb >= r->s.batches ||
                          (c->max_steps > 0 && r->steps + 1 >= c->max_steps);
     if (!reported) return NAN;
     return sqrt(ol_sum_squares(r->g.dtype, ol_tensor_data(&r->g), ol_tensor_numel(&r->g)));
@@ -605,7 +682,7 @@ static int finite(const run *r, const figures *f) {
  * keep that step's values). on_nonfinite then fails the run, stops it
  * with the last good step's parameters, or skips the batch (which still
  * counts as one of the epoch's). */
-static int nonfinite(run *r, const figures *f, int64_t t, int stepped, ol_error *err) {
+static int nonfinite(run *r, const figures *f, int64_t t, int64_t nb, int stepped, ol_error *err) {
     if (r->keep) snapshot(r, 1);
     else if (r->lookahead && !stepped)
         memcpy(ol_tensor_data(&r->w), ol_tensor_data(&r->backup),
@@ -616,8 +693,8 @@ static int nonfinite(run *r, const figures *f, int64_t t, int stepped, ol_error 
         r->stop = 1;
         return 0;
     case OL_NONFINITE_SKIP:
-        r->s.skipped++;
-        r->s.batch++;
+        r->s.skipped += nb;
+        r->s.batch += nb;
         return 0;
     default:
         if (stepped)
@@ -630,22 +707,23 @@ static int nonfinite(run *r, const figures *f, int64_t t, int stepped, ol_error 
     }
 }
 
-/* The step's figures into the state, then the callbacks after a step. */
-static int record(run *r, const figures *f, double gnorm, ol_error *err) {
+/* The step's figures (over its nb batches) into the state, then the
+ * callbacks after a step. */
+static int record(run *r, const figures *f, int64_t nb, double gnorm, ol_error *err) {
     const ol_train_config *c = r->c;
     ol_train_state *s = &r->s;
-    r->correct += f->correct;
-    r->loss_sum += f->count > 0 ? f->loss * f->count : 0;
-    r->counted += f->count;
-    r->seen += f->n;
+    s->sums.correct += f->correct;
+    s->sums.loss += f->count > 0 ? f->loss * f->count : 0;
+    s->sums.count += f->count;
+    s->sums.seen += f->n;
     r->steps++;
-    s->batch++;
+    s->batch += nb;
     s->step = c->opt->t;
     s->samples += f->n;
     s->loss = f->loss;
     s->accuracy = (double)f->correct / (double)f->n;
-    s->epoch_loss = r->loss_sum / r->counted;
-    s->epoch_accuracy = (double)r->correct / (double)r->seen;
+    s->epoch_loss = s->sums.loss / s->sums.count;
+    s->epoch_accuracy = (double)s->sums.correct / (double)s->sums.seen;
     s->grad_norm = gnorm;
     s->elapsed = now() - r->t0;
     s->samples_per_s = s->elapsed > 0 ? (double)s->samples / s->elapsed : 0;
@@ -710,62 +788,105 @@ static int validate(run *r, ol_error *err) {
     return rc;
 }
 
-/* Validation (unless the run stopped before this epoch's first step), then
- * on_epoch. */
+/* Validation, then on_epoch; neither when before_step asked to stop
+ * (Ctrl-C): the epoch has not ended, and a resumed run ends it. */
 static int epoch_end(run *r, ol_error *err) {
     const ol_train_config *c = r->c;
-    if (c->validate && !(r->stop && r->s.batch == 0) && validate(r, err)) return -1;
+    if (r->s.stop_asked) return 0;
+    if (c->validate && validate(r, err)) return -1;
     r->s.elapsed = now() - r->t0;
     if (c->world) r->s.comm_time = r->comm;
     return c->on_epoch ? verdict(c->on_epoch(c->ctx, &r->s), &r->stop, err) : 0;
+}
+
+/* A batch's part of a step: before the step's first batch, before_step
+ * (which may ask to stop) and step_begin; then the batch's gradient.
+ * Returns 1 when the step's batches are all in (f then holds the step's
+ * figures and g its gradient), 0 when more are to come, -1 on error; a
+ * stop asked for alone (not distributed) sets r->stop and returns 0. */
+static int take_batch(run *r, figures *f, int64_t *nb, ol_error *err) {
+    const ol_train_config *c = r->c;
+    const int64_t k = c->accumulate > 1 ? c->accumulate : 1;
+    mark_place(r);
+    if (r->in_window == 0) {
+        int asked = 0;
+        if (c->before_step && verdict(c->before_step(c->ctx, &r->s, c->opt->t + 1), &asked, err)) return -1;
+        if (same_place(r, err)) return -1;
+        /* Distributed, a stop asked for here waits for the reduce, so
+         * that every rank stops before this same step. */
+        if (asked && !r->dist) {
+            r->s.stop_asked = r->stop = 1;
+            return 0;
+        }
+        r->asked = asked;
+        if (step_begin(r, err)) return -1;
+    }
+    ol_model_set_training(c->model, 1); /* steps in training mode, whatever a hook set */
+    if (evaluate(r, f, err)) return -1;
+    count(r, f);
+    if (k > 1 && add_batch(r, f, err)) return -1;
+    *nb = ++r->in_window;
+    if (r->in_window < k && r->s.batch + r->in_window < r->s.batches) return 0;
+    if (k > 1) end_window(r, f);
+    r->in_window = 0;
+    f->stops = r->asked;
+    return 1;
+}
+
+/* The step of the batches taken: reduce, on_grads, the checks, clipping,
+ * the optimizer's step, the average, the figures and callbacks. */
+static int step(run *r, figures *f, int64_t nb, ol_error *err) {
+    const ol_train_config *c = r->c;
+    const int64_t t = c->opt->t + 1;
+    if (r->dist && reduce(r, f, err)) return -1;
+    if (f->stops > 0) {
+        if (r->lookahead) /* the move, undone: w as the last step left it */
+            memcpy(ol_tensor_data(&r->w), ol_tensor_data(&r->backup),
+                   (size_t)ol_tensor_numel(&r->w) * ol_dtype_size(r->w.dtype));
+        r->s.stop_asked = r->stop = 1;
+        return 0;
+    }
+    if (c->on_grads) {
+        ol_train_state p = r->s; /* the step's own figures, as on_step will see them */
+        p.step = t;
+        p.batch += nb;
+        p.loss = f->loss;
+        p.accuracy = (double)f->correct / (double)f->n;
+        if (verdict(c->on_grads(c->ctx, &p, &r->g), &r->stop, err)) return -1;
+        if (r->stop) { /* a stop asked for here: the step is not taken */
+            if (r->keep) snapshot(r, 1);
+            else if (r->lookahead)
+                memcpy(ol_tensor_data(&r->w), ol_tensor_data(&r->backup),
+                       (size_t)ol_tensor_numel(&r->w) * ol_dtype_size(r->w.dtype));
+            return 0;
+        }
+    }
+    const double gnorm = grad_norm(r, t, nb);
+    if (!finite(r, f)) return nonfinite(r, f, t, nb, 0, err);
+    clip(r, gnorm);
+    if (ol_optim_step(c->opt, &r->w, &r->g, f->loss, r->lookahead, err)) return -1;
+    /* The step's own result: w, just written, read back part by part in
+     * the cache of the core that wrote it. */
+    if (!ol_train_grads_finite(c->opt, &r->w)) return nonfinite(r, f, t, nb, 1, err);
+    if (c->average) ol_average_update(c->average);
+    return record(r, f, nb, gnorm, err) ? -1 : same_place(r, err);
 }
 
 int ol_train_run(const ol_train_config *c, ol_train_state *final, ol_error *err) {
     run r;
     const int mode = ol_model_training(c->model); /* restored at the end */
     int rc = run_begin(&r, c, err);
-    for (int64_t epoch = 1; rc == 0 && !r.stop && epoch <= c->epochs; epoch++) {
-        rc = epoch_begin(&r, epoch, err);
+    const int64_t first = c->resume ? c->resume->epoch : 1;
+    for (int64_t epoch = first; rc == 0 && !r.stop && epoch <= c->epochs; epoch++) {
+        rc = epoch == first && c->resume && c->resume->begun ? epoch_resume(&r, c->resume, err)
+                                                             : epoch_begin(&r, epoch, err);
         while (rc == 0 && !r.stop && ol_loader_next_batch(c->loader, &r.batch) > 0) {
-            const int64_t t = c->opt->t + 1;
-            mark_place(&r);
-            /* Distributed, a stop asked for here waits for the reduce, so
-             * that every rank stops before this same step. */
-            int asked = 0;
-            if (c->before_step && (rc = verdict(c->before_step(c->ctx, t), &asked, err))) break;
-            if ((rc = same_place(&r, err))) break;
-            if (asked && !r.dist) {
-                r.s.stop_asked = r.stop = 1;
-                break;
-            }
             figures f;
-            ol_model_set_training(c->model, 1); /* steps in training mode, whatever a hook set */
-            if ((rc = evaluate(&r, &f, err))) break;
-            f.stops = asked;
-            count(&r, &f);
-            if (r.dist && (rc = reduce(&r, &f, err))) break;
-            if (f.stops > 0) {
-                if (r.lookahead) /* the move, undone: w as the last step left it */
-                    memcpy(ol_tensor_data(&r.w), ol_tensor_data(&r.backup),
-                           (size_t)ol_tensor_numel(&r.w) * ol_dtype_size(r.w.dtype));
-                r.s.stop_asked = r.stop = 1;
-                break;
-            }
-            const double gnorm = grad_norm(&r, t);
-            if (!finite(&r, &f)) {
-                rc = nonfinite(&r, &f, t, 0, err);
-                continue;
-            }
-            clip(&r, gnorm);
-            if ((rc = ol_optim_step(c->opt, &r.w, &r.g, f.loss, r.lookahead, err))) break;
-            /* The step's own result: w, just written, read back part by
-             * part in the cache of the core that wrote it. */
-            if (!ol_train_grads_finite(c->opt, &r.w)) {
-                rc = nonfinite(&r, &f, t, 1, err);
-                continue;
-            }
-            if (c->average) ol_average_update(c->average);
-            if ((rc = record(&r, &f, gnorm, err)) == 0) rc = same_place(&r, err);
+            int64_t nb = 0;
+            rc = take_batch(&r, &f, &nb, err);
+            if (rc > 0) rc = step(&r, &f, nb, err);
+            else if (rc == 0 && r.stop) break;
+            rc = rc < 0 ? -1 : 0;
         }
         if (rc == 0) rc = epoch_end(&r, err);
     }

@@ -4,8 +4,13 @@
  * model's flat parameters, a loader and plain C callbacks; the loop calls
  * back only at the points the caller asked for:
  *
- *   before_step  before every step, with the step number about to be taken
- *                (the binding applies the optimizer's schedules there);
+ *   before_step  before every step, with the state so far and the step
+ *                number about to be taken (the binding applies the
+ *                optimizer's schedules there and polls Ctrl-C);
+ *   on_grads     with the step's gradient, complete (accumulated and, in a
+ *                distributed run, all-reduced), before the non-finite
+ *                check, the norm, clipping and the step: the callback may
+ *                read and change it (NULL: no call, nothing copied);
  *   on_batch     after every step (progress display; cheap, no Lua);
  *   on_step      every `every` steps (the user's hook);
  *   on_epoch     after each epoch, once the validation figures are in.
@@ -55,11 +60,21 @@
 #include <stdint.h>
 
 #include "core/comm.h"
+#include "core/rng.h"
 #include "data/loader.h"
 #include "nn/nn.h"
 #include "optim/average.h"
 #include "optim/optim.h"
 #include "train/metrics.h"
+
+/* The sums behind an epoch's running figures (epoch_loss =
+ * loss / count, epoch_accuracy = correct / seen), kept so that a run
+ * resumed mid-epoch reports the figures an uninterrupted one does. */
+typedef struct ol_train_sums {
+    double loss;          /* the batches' mean losses, each times its count */
+    double count;         /* the counts the means divide by (rows, or class weights) */
+    int64_t seen, correct;
+} ol_train_sums;
 
 typedef struct ol_train_state {
     int64_t epoch;        /* 1-based, the epoch in progress or just done */
@@ -81,10 +96,28 @@ typedef struct ol_train_state {
     int64_t skipped;      /* batches skipped for a non-finite loss, gradient or step */
     int nonfinite_stop;   /* 1: the run stopped at a non-finite loss, gradient or step */
     int stop_asked;       /* 1: before_step asked to stop (with a world: on some rank) */
+    ol_train_sums sums;   /* this epoch's, so far */
+    ol_rng_state epoch_rng; /* the RNG as this epoch began, before its order was drawn */
 } ol_train_state;
 
-typedef int (*ol_train_step_cb)(void *ctx, int64_t t);
+typedef int (*ol_train_step_cb)(void *ctx, const ol_train_state *s, int64_t t);
 typedef int (*ol_train_state_cb)(void *ctx, const ol_train_state *s);
+/* g: the model's flat gradient, which the callback may change in place. */
+typedef int (*ol_train_grads_cb)(void *ctx, const ol_train_state *s, ol_tensor *g);
+
+/* Where a resumed run starts (run.h's ol_run_resume reads it from a
+ * checkpoint): in epoch `epoch` after its first `batch` batches. When the
+ * epoch had begun (begun: its order drawn, even if no step was taken) the
+ * loop sets the RNG to epoch_rng, draws the epoch's order from it as the
+ * interrupted run did, passes over the batches done, and puts the RNG
+ * back as it found it (the state the checkpoint restored); the epoch's
+ * figures continue from sums. Otherwise the epoch starts as any does. */
+typedef struct ol_train_resume {
+    int64_t epoch, batch;
+    int begun;
+    ol_rng_state epoch_rng;
+    ol_train_sums sums;
+} ol_train_resume;
 
 /* What to do when a loss or gradient is not finite, or a step makes a
  * parameter non-finite (checked after every step). STOP and SKIP copy the
@@ -123,7 +156,19 @@ typedef struct ol_train_config {
     double join_timeout;      /* with a world: seconds to wait for every rank to start (0: 60) */
     void *ctx;
     ol_train_step_cb before_step;
+    ol_train_grads_cb on_grads;
     ol_train_state_cb on_batch, on_step, on_epoch;
+    /* Gradient accumulation: one step per `accumulate` batches (>= 1; 0
+     * reads as 1), with the gradient of the mean loss over all their rows
+     * (each batch's mean gradient weighted by its count), which is one
+     * batch that many times larger up to rounding (without batch norm,
+     * whose statistics are per batch, and dropout, whose masks differ).
+     * The last step of an epoch takes the batches left. The step's
+     * callbacks, the non-finite check and on_nonfinite act per step; a
+     * skipped step skips all its batches. before_step (Ctrl-C) is asked
+     * before a step's first batch, so a stop lands between steps. */
+    int64_t accumulate;
+    const ol_train_resume *resume; /* NULL: from epoch 1 */
     /* Gradient clipping, as torch.nn.utils, applied to the gradient after
      * it is complete (after the all-reduce of a distributed run) and
      * before the step; at most one of them > 0, 0 for none:
@@ -137,6 +182,8 @@ typedef struct ol_train_config {
 
 /* Runs the loop. *final (may be NULL) receives the last state. Returns 0
  * when all epochs ran or a callback stopped the run, -1 on error.
+ * With resume, epochs counts from the run's beginning (the resumed epoch
+ * is resume->epoch of epochs) and max_steps from this call's first step.
  * An optimizer with modes (schedule-free, optim.h) must be in train mode;
  * validation switches it to eval mode (its average) and back, and the loop
  * leaves it in train mode, the parameters at the training point.

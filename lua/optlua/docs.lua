@@ -457,13 +457,26 @@ ol.train{model, optimizer, data, loss = "cross_entropy", loss_options = nil, epo
   average = ol.average.ema(net) (or .swa): updated in C after every step; validation runs on the
   average (swapped in and back), which the epoch line ("val_loss 0.1234 (ema)") and the log
   ("val_average") say. The model ends with its trained weights: avg:swap() or avg:copy_to(net)
-  puts the average in. A checkpoint = path holds the average too. With both, validation uses the
+  puts the average in. A checkpoint holds the average too. With both, validation uses the
   weight average (a schedule-free optimizer then stays in train mode).
   The model's mode: every step runs in training mode (dropout on), validation in evaluation mode
   (as ol.evaluate); ol.train restores the mode it found.
   clip_grad_norm = MAX (the gradient scaled by MAX/(n + 1e-6) when that is < 1, n its 2-norm) or
   clip_grad_value = V (every element clamped to [-V, V]): in C, after the gradient (and the
-  all-reduce) and before the step; grad_norm in the hooks and the log is the norm before clipping.]]
+  all-reduce) and before the step; grad_norm in the hooks and the log is the norm before clipping.
+  accumulate = k: one step per k batches with the gradient of their mean loss (the last step of an
+  epoch takes the batches left). before_step = function(s, grads): the step's gradient (net:grads()),
+  complete, before the checks, clipping and the step; change it in place; false stops before the step.
+  early_stop = {metric = "val_loss" | "val_accuracy" | "epoch_loss" | "epoch_accuracy", mode = "min" |
+  "max" (accuracies: max), patience = 5, min_delta = 0, restore_best = true}: stops after patience
+  epochs without an improvement by more than min_delta; restore_best puts the best epoch's weights
+  (and buffers, and the average) back. The result: early_stopped, best, best_epoch, restored_epoch.
+  checkpoint = {path, every = 1 (epochs), state = function() return t end, restore = function(t) end}:
+  saved every `every` epochs, at the end and at Ctrl-C; state() is saved as meta "state", restore(t)
+  takes it back on resume. resume = path: continue a run from a file this option wrote, mid-epoch
+  too; with the same options the weights end bit-identical to a run never stopped (same threads).
+  Ctrl-C stops after the current batch (with accumulate, after the step it belongs to): "interrupted
+  at epoch e, step s", the result has interrupted = true; a second Ctrl-C ends the program.]]
 
 -- ---- weight averaging ------------------------------------------------------
 D["average"] = [[

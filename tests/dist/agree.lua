@@ -39,7 +39,7 @@ local ok, res = pcall(ol.train, {
   data = ol.data.loader(ds, {batch_size = pick("batch", 8, 16)}),
   epochs = pick("epochs", 2, 3), loss = pick("loss", "cross_entropy", "mse"),
   loss_options = pick("loss_options", nil, {label_smoothing = 0.2}),
-  checkpoint = case == "interrupt" and ck or nil,
+  checkpoint = case == "interrupt" and {path = ck} or nil,
   join_timeout = case == "absent" and 2 or nil,
   on_step = function(s)
     if case == "interrupt" and odd and s.step == 5 then

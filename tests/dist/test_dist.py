@@ -95,6 +95,12 @@ for opt in ("sgd", "adam", "rprop", "adam_weighted"):
         small = train(0, opt, 16, 3, "single16_%s.txt" % opt)
         check("%s: control, 1 process x 16 differs" % opt, small, got, lambda e: e > 1e-6)
 
+# Accumulation reduces once per step: 2 ranks x 16 rows x 2 batches a step
+# is one process's batch of 64 (203 rows: steps of 64, 64, 64 and 11).
+ref = train(0, "adam", 64, 3, "single64_adam.txt")
+got = train(2, "adam_acc2", 16, 3, "dist2_adam_acc2.txt")
+check("adam: 2 ranks x 16, accumulate 2 == 1 x 64", ref, got, lambda e: e <= TOL)
+
 # Checkpoints written by 2 ranks resume in one process, and the other way.
 ref = train(0, "adam", 32, 3, "ref_adam.txt")
 train(2, "adam", 16, 2, "a1.txt", save="dist.safetensors")

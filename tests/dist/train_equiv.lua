@@ -5,7 +5,8 @@
 --   optlua train_equiv.lua OPT BATCH EPOCHS OUT DIST [RESUME_FROM] [SAVE_TO]
 --
 -- OPT: sgd | adam | rprop | adam_weighted (adam on cross_entropy with label
--- smoothing and class weights, whose mean divides by the rows' weights); BATCH: per-process batch size; DIST: 1 for
+-- smoothing and class weights, whose mean divides by the rows' weights), or
+-- OPT_accK (one step per K batches: accumulate = K); BATCH: per-process batch size; DIST: 1 for
 -- ol.train{distributed = true}; RESUME_FROM: a checkpoint to restore first
 -- ("-": none); SAVE_TO: where ol.train writes its checkpoint at the end.
 -- The data (203 points: the last global batch is short and splits unevenly
@@ -24,6 +25,8 @@ local options = {
     rprop = {lr = 0.01},
 }
 local loss_options
+local accumulate = tonumber(opt_name:match("_acc(%d+)$") or "1")
+opt_name = opt_name:gsub("_acc%d+$", "")
 if opt_name == "adam_weighted" then
     opt_name, loss_options = "adam", {label_smoothing = 0.1, weight = {1, 3, 0.5}}
 end
@@ -32,7 +35,8 @@ if resume then ol.load(resume):restore(net, opt, {rng = true}) end
 local loader = ol.data.loader(ds, {batch_size = batch, shuffle = true})
 local final = ol.train{model = net, optimizer = opt, data = loader, loss = "cross_entropy",
                        loss_options = loss_options, epochs = epochs, progress = false, distributed = dist,
-                       validate = ds, checkpoint = save}
+                       accumulate = accumulate,
+                       validate = ds, checkpoint = save and {path = save} or nil}
 if ol.dist.rank() == 0 then
     local f = assert(io.open(out, "w"))
     local p = net:params()

@@ -143,7 +143,8 @@ typedef struct watch {
     int val_ok;                  /* every epoch reported finite validation figures */
 } watch;
 
-static int before_step(void *ctx, int64_t t) {
+static int before_step(void *ctx, const ol_train_state *s, int64_t t) {
+    (void)s;
     watch *w = ctx;
     if (t != w->steps_seen + 1) return -1;
     return 0;
@@ -204,26 +205,29 @@ typedef struct scenario {
     double dropout;     /* the model's (shape.dropout) */
     int norm;           /* the model's (shape.norm) */
     double clip_norm, clip_value; /* the loop's gradient clipping */
+    int64_t accumulate;           /* batches per step (0: 1) */
 } scenario;
 
 static const double CLASS_WEIGHT[3] = {1, 2, 0.5};
 
 static const scenario SCENARIOS[] = {
-    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0, 0, 0, 0}, /* class ids */
-    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 1, "nag", NULL, 0, 0, 0, 0},            /* one-hot targets */
-    {{OL_LOSS_BCE, 0, NULL, 0, 1.0}, 2, 0, "sgd", "momentum", 0, 0, 0, 0},      /* one output, label - 1 */
+    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0, 0, 0, 0, 0}, /* class ids */
+    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 1, "nag", NULL, 0, 0, 0, 0, 0},            /* one-hot targets */
+    {{OL_LOSS_BCE, 0, NULL, 0, 1.0}, 2, 0, "sgd", "momentum", 0, 0, 0, 0, 0},      /* one output, label - 1 */
     /* class ids, label smoothing and class weights */
-    {{OL_LOSS_CROSS_ENTROPY, 0.1, CLASS_WEIGHT, 3, 1.0}, 3, 0, "adam", NULL, 0, 0, 0, 0},
-    {{OL_LOSS_HUBER, 0, NULL, 0, 0.5}, 3, 1, "nag", NULL, 0, 0, 0, 0},        /* one-hot targets */
+    {{OL_LOSS_CROSS_ENTROPY, 0.1, CLASS_WEIGHT, 3, 1.0}, 3, 0, "adam", NULL, 0, 0, 0, 0, 0},
+    {{OL_LOSS_HUBER, 0, NULL, 0, 0.5}, 3, 1, "nag", NULL, 0, 0, 0, 0, 0},        /* one-hot targets */
     /* dropout: a mask per step */
-    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0.5, 0, 0, 0},
+    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0.5, 0, 0, 0, 0},
     /* layer norm and dropout */
-    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0.1, OL_LAYER_LAYER_NORM, 0, 0},
+    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0.1, OL_LAYER_LAYER_NORM, 0, 0, 0},
     /* batch norm: the running estimates move */
-    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 0, "sgd", "momentum", 0, OL_LAYER_BATCH_NORM, 0, 0},
+    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 0, "sgd", "momentum", 0, OL_LAYER_BATCH_NORM, 0, 0, 0},
     /* gradient clipping: by the norm (small enough to clip), by value */
-    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0, 0, 1e-3, 0},
-    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 1, "sgd", "momentum", 0, 0, 0, 1e-3},
+    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "adam", NULL, 0, 0, 1e-3, 0, 0},
+    {{OL_LOSS_MSE, 0, NULL, 0, 1.0}, 3, 1, "sgd", "momentum", 0, 0, 0, 1e-3, 0},
+    /* gradient accumulation: two batches a step (the sum in its own buffer) */
+    {{OL_LOSS_CROSS_ENTROPY, 0, NULL, 0, 1.0}, 3, 0, "nag", NULL, 0, 0, 1.0, 0, 2},
 };
 
 static void run_loop(const scenario *sc, ol_dtype dt, int threads) {
@@ -246,24 +250,26 @@ static void run_loop(const scenario *sc, ol_dtype dt, int threads) {
     if (sc->option) assert_int_equal(ol_optim_set(&opt, sc->option, (double[]){0.9, 0}, &err), 0);
     if (threads > 1) assert_int_equal(ol_optim_step_parts(&opt), 2);
 
-    watch w = {.batch_size = batch, .val_ok = 1};
+    const int64_t acc = sc->accumulate > 1 ? sc->accumulate : 1;
+    watch w = {.batch_size = batch * acc, .val_ok = 1};
     ol_train_config c = {.model = m, .opt = &opt, .loader = &l, .loss = sc->loss,
                          .epochs = EPOCHS, .validate = valid, .every = 3, .grad_norm = 1,
                          .ctx = &w, .before_step = before_step, .on_batch = on_batch,
                          .on_step = on_step, .on_epoch = on_epoch,
-                         .clip_grad_norm = sc->clip_norm, .clip_grad_value = sc->clip_value};
+                         .clip_grad_norm = sc->clip_norm, .clip_grad_value = sc->clip_value,
+                         .accumulate = sc->accumulate};
     ol_train_state fin;
     const long start = count();
     if (ol_train_run(&c, &fin, &err)) fail_msg("ol_train_run: %s", err.msg);
 
     char what[96];
-    snprintf(what, sizeof what, "%s on %s%s%s, %s, %d thread(s)", sc->optim, ol_loss_name(sc->loss.kind),
-             sc->dropout > 0 ? " with dropout" : "",
+    snprintf(what, sizeof what, "%s on %s%s%s%s, %s, %d thread(s)", sc->optim, ol_loss_name(sc->loss.kind),
+             sc->dropout > 0 ? " with dropout" : "", acc > 1 ? " accumulating" : "",
              sc->norm == OL_LAYER_LAYER_NORM ? " with layer norm"
              : sc->norm == OL_LAYER_BATCH_NORM ? " with batch norm" : "",
              ol_dtype_name(dt), threads);
     /* The loop did what the windows below rely on. */
-    const int64_t per_epoch = (TRAIN_N + batch - 1) / batch;
+    const int64_t per_epoch = ((TRAIN_N + batch - 1) / batch + acc - 1) / acc; /* steps */
     assert_int_equal(w.epochs_seen, EPOCHS);
     assert_int_equal(w.steps_seen, EPOCHS * per_epoch);
     assert_int_equal(w.hooks_seen, EPOCHS * per_epoch / 3);

@@ -223,7 +223,8 @@ static void restore(run_log *r) {
     memcpy(r->ds->st->y, r->labels, sizeof r->labels);
 }
 
-static int before_step(void *ctx, int64_t t) {
+static int before_step(void *ctx, const ol_train_state *s, int64_t t) {
+    (void)s;
     (void)t;
     run_log *r = ctx;
     if (r->scramble_in_step) scramble(r);

@@ -2,7 +2,11 @@
  * holds the model's tensors by name, the optimizer (read back by
  * ol_optim_import with its step count) and the RNG, with meta epoch, batch,
  * step and interrupted; the cadence saves every `every_epochs` epochs, and
- * the end of the run only when that step was not just saved. */
+ * the end of the run only when that step was not just saved; early
+ * stopping keeps the best epoch's weights, stops after `patience` epochs
+ * without improvement and puts them back at the end; ol_run_resume reads
+ * back the place (mid-epoch: the RNG as the epoch began, the sums) and
+ * early stopping's record, and refuses what does not fit. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -106,6 +110,88 @@ static void test_save_contents(void **state) {
     teardown(&f);
 }
 
+static void set_weights(fixture *f, double v) {
+    for (int64_t i = 0; i < ol_model_nparams(f->m); i++) ol_tensor_set(&f->w, &i, v + (double)i);
+}
+
+static void test_early_stop_and_resume(void **state) {
+    (void)state;
+    fixture f;
+    setup(&f);
+    ol_run r;
+    rules_for(&r, &f, 100);
+    r.early_stop = (ol_run_early_stop){.on = 1, .metric = OL_METRIC_VAL_LOSS, .patience = 2,
+                                       .restore_best = 1, .best = HUGE_VAL};
+    /* val_loss 0.9, 0.5 (the best, weights 2 + i), 0.7, 0.6: the second
+     * epoch without improvement stops the run. */
+    const double val[] = {0.9, 0.5, 0.7, 0.6};
+    ol_train_state s = {.batches = 7, .batch = 7};
+    for (int e = 0; e < 4; e++) {
+        set_weights(&f, (double)(e + 1));
+        s.epoch = e + 1;
+        s.val_loss = val[e];
+        assert_int_equal(ol_run_epoch_end(&r, &s), e == 3 ? 1 : 0);
+        if (e == 2) { /* mid-epoch 4 (2 of its 7 batches done): a save to resume from */
+            ol_train_state mid = {.epoch = 4, .batch = 2, .batches = 7, .sums = {1.5, 4, 4, 3}};
+            ol_rng_get_state(&mid.epoch_rng);
+            mid.epoch_rng.s[0] ^= 0x5a5a;
+            assert_int_equal(ol_run_on_batch(&r, &mid), 0);
+            assert_int_equal(ol_run_save(&r, 1), 0);
+
+            ol_checkpoint ck;
+            ol_error err;
+            assert_int_equal(ol_ck_load(f.path, &ck, &err), 0);
+            ol_run r2;
+            rules_for(&r2, &f, 1);
+            r2.early_stop = (ol_run_early_stop){.on = 1, .metric = OL_METRIC_VAL_LOSS, .patience = 2,
+                                                .restore_best = 1, .best = HUGE_VAL};
+            ol_train_resume res;
+            assert_int_equal(ol_run_resume(&r2, &ck, 7, 10, &res, &err), 0);
+            assert_int_equal(res.epoch, 4);
+            assert_int_equal(res.batch, 2);
+            assert_true(res.begun);
+            assert_memory_equal(&res.epoch_rng, &mid.epoch_rng, sizeof mid.epoch_rng);
+            assert_true(res.sums.loss == 1.5 && res.sums.count == 4 && res.sums.seen == 4 &&
+                        res.sums.correct == 3);
+            assert_true(r2.early_stop.best == 0.5);
+            assert_int_equal(r2.early_stop.best_epoch, 2);
+            assert_int_equal(r2.early_stop.wait, 1);
+            for (int64_t i = 0; i < ol_model_nparams(f.m); i++)
+                assert_true(ol_tensor_get(&r2.early_stop.best_w, &i) == 2.0 + (double)i);
+            ol_run_free(&r2);
+            /* What does not fit is refused, saying why. */
+            rules_for(&r2, &f, 1);
+            assert_int_equal(ol_run_resume(&r2, &ck, 8, 10, &res, &err), -1);
+            assert_non_null(strstr(err.msg, "7 batches per epoch, this one has 8"));
+            assert_int_equal(ol_run_resume(&r2, &ck, 7, 3, &res, &err), -1);
+            assert_non_null(strstr(err.msg, "nothing is left to train in a run of 3 epochs"));
+            r2.early_stop = (ol_run_early_stop){.on = 1, .metric = OL_METRIC_VAL_ACCURACY};
+            assert_int_equal(ol_run_resume(&r2, &ck, 7, 10, &res, &err), -1);
+            assert_non_null(strstr(err.msg, "stopped early on val_loss, this run on val_accuracy"));
+            ol_run_free(&r2);
+            ol_ck_free(&ck);
+        }
+    }
+    assert_true(r.early_stop.stopped);
+    assert_int_equal(r.early_stop.best_epoch, 2);
+    /* The end puts the best epoch's weights back. */
+    assert_int_equal(ol_run_finish(&r, &s), 0);
+    assert_true(r.early_stop.restored);
+    for (int64_t i = 0; i < ol_model_nparams(f.m); i++) assert_true(ol_tensor_get(&f.w, &i) == 2.0 + (double)i);
+    /* A file without ol.train's place is not resumed. */
+    ol_checkpoint plain;
+    ol_error err;
+    ol_ck_init(&plain);
+    ol_run r3;
+    rules_for(&r3, &f, 1);
+    ol_train_resume res;
+    assert_int_equal(ol_run_resume(&r3, &plain, 7, 10, &res, &err), -1);
+    assert_non_null(strstr(err.msg, "was not written by ol.train's checkpoint option"));
+    ol_ck_free(&plain);
+    ol_run_free(&r);
+    teardown(&f);
+}
+
 static void test_cadence(void **state) {
     (void)state;
     fixture f;
@@ -119,11 +205,11 @@ static void test_cadence(void **state) {
     assert_int_equal(ol_run_epoch_end(&r, &s), 0);
     assert_int_equal(r.saved_step, 3);
     unlink(f.path);
-    assert_int_equal(ol_run_finish(&r), 0); /* that step was just saved */
+    assert_int_equal(ol_run_finish(&r, &s), 0); /* that step was just saved */
     assert_int_equal(access(f.path, F_OK), -1);
     ol_error err;
     assert_int_equal(ol_optim_step(&f.opt, &f.w, &f.g, 1.0, 0, &err), 0);
-    assert_int_equal(ol_run_finish(&r), 0); /* a step since: saved */
+    assert_int_equal(ol_run_finish(&r, &s), 0); /* a step since: saved */
     assert_int_equal(r.saved_step, 4);
     assert_int_equal(access(f.path, F_OK), 0);
     /* A failed save is reported, not hidden. */
@@ -135,6 +221,7 @@ static void test_cadence(void **state) {
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_save_contents), cmocka_unit_test(test_cadence)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_save_contents), cmocka_unit_test(test_cadence),
+                                       cmocka_unit_test(test_early_stop_and_resume)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -397,7 +397,7 @@ T.test("checkpoint round trip and bit-exact resume with an average", function()
   local net3, opt3, loader3 = setup()
   local ema3 = ol.average.ema(net3)
   ol.train{model = net3, optimizer = opt3, data = loader3, epochs = 1, average = ema3, progress = false,
-           checkpoint = path}
+           checkpoint = {path = path}}
   local ck3 = ol.load(path)
   T.eq(ck3.average.t, ema3.t)
   same(ck3.tensors["average.weights"], ema3.weights, "ol.train's checkpoint")

@@ -22,12 +22,12 @@ local function setup(name, opts)
   return net, opt, ol.data.loader(ds, {batch_size = 8, shuffle = true, dtype = "f64"})
 end
 
-T.test("checkpoint = path saves every k epochs and at the end", function()
+T.test("checkpoint = {path, every} saves every k epochs and at the end", function()
   local p = dir .. "/run.safetensors"
   local net, opt, loader = setup()
   local saves = {}
   ol.train{model = net, optimizer = opt, data = loader, epochs = 5, progress = false,
-           checkpoint = p, every_epochs = 2,
+           checkpoint = {path = p, every = 2},
            on_epoch = function(s)
              local f = io.open(p, "rb")
              if f then f:close(); saves[s.epoch] = ol.load(p).meta.epoch end
@@ -44,10 +44,14 @@ T.test("checkpoint = path saves every k epochs and at the end", function()
   local net2 = ol.nn.mlp{sizes = {2, 4, 3}, dtype = "f64"}
   ck:restore(net2)
   T.ok(same(net2:params(), net:params()), "the last file holds the final parameters")
-  T.raises("bad argument #1 to 'train' (option 'every_epochs' must be >= 1, got 0)", ol.train,
-           {model = net, optimizer = opt, data = loader, checkpoint = p, every_epochs = 0})
-  T.raises("bad argument #1 to 'train' (option 'checkpoint' must be a file name, got table)", ol.train,
+  T.raises("bad argument #1 to 'train.checkpoint' (option 'every' must be >= 1, got 0)", ol.train,
+           {model = net, optimizer = opt, data = loader, checkpoint = {path = p, every = 0}})
+  T.raises("bad argument #1 to 'train.checkpoint' (option 'path' is required)", ol.train,
            {model = net, optimizer = opt, data = loader, checkpoint = {}})
+  T.raises("bad argument #1 to 'train' (option 'checkpoint' must be a table {path = FILE, every = EPOCHS}, got '"
+           .. p .. "')", ol.train, {model = net, optimizer = opt, data = loader, checkpoint = p})
+  T.raises("bad argument #1 to 'train.checkpoint' (unknown option 'evry'; did you mean 'every'?)", ol.train,
+           {model = net, optimizer = opt, data = loader, checkpoint = {path = p, evry = 2}})
 end)
 
 T.test("Ctrl-C saves, stops cleanly, and gives SIGINT back to the caller", function()
@@ -55,7 +59,7 @@ T.test("Ctrl-C saves, stops cleanly, and gives SIGINT back to the caller", funct
   local net, opt, loader = setup()
   -- The hook sends SIGINT to this process (the shell's parent) at step 5.
   local s = ol.train{model = net, optimizer = opt, data = loader, epochs = 100, every = 1,
-                     progress = false, checkpoint = p,
+                     progress = false, checkpoint = {path = p},
                      on_step = function(st)
                        if st.step == 5 then io.popen("kill -INT $PPID"):close() end
                      end}

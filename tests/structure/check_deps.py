@@ -38,6 +38,7 @@ ACCESSORS = {
     "ol_l_toloader",         # l_data.c: the loader inside its userdata
     "ol_l_todataset",        # l_data.c: the dataset inside its userdata
     "ol_l_toaverage",        # l_average.c: the weight average inside its userdata
+    "ol_l_tocheckpoint",     # l_checkpoint.c: the checkpoint ol.load read for a ck table
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 DEFINITION = re.compile(r"^(?!static)[A-Za-z_][\w \*]*?\b((?:ol_l|ol_open)_\w+)\(", re.M)
