@@ -2,7 +2,8 @@
 --
 --   optlua scripts/train.lua [--optimizer sgd|nag|adam|adamw|...] [--lr X]
 --       [--epochs N] [--batch-size N] [--hidden 512,256] [--dropout P] [--norm layer|batch]
---       [--clip MAX_NORM]
+--       [--clip MAX_NORM] [--accumulate K] [--early-stop N] [--ema DECAY]
+--       [--checkpoint FILE] [--resume FILE]
 --       [--pca N|off]
 --       [--seed N] [--log run.jsonl] [--data DIR] [--threads N]
 --       [--quick] [--help]
@@ -11,13 +12,16 @@
 -- cosine decay), a momentum warm-up (β rises while the lr follows (1-β) so
 -- the effective step stays put), a plateau detector cutting the lr when
 -- the validation loss stalls, optional PCA whitening of the inputs, and the
--- epoch loop running in C with Lua called only at the hooks.
+-- epoch loop running in C with Lua called only at the hooks. Ctrl-C stops
+-- after the current batch (saving to --checkpoint FILE when given) and
+-- exits with status 130; --resume FILE continues such a run where it
+-- stopped, to the same result as a run never stopped.
 local ol = require "optlua"
 
 local defaults = {
   optimizer = "sgd", lr = nil, epochs = 30, ["batch-size"] = 128,
   hidden = "512,256", dropout = 0, norm = "none", pca = "off", seed = 1, log = nil, data = nil,
-  threads = nil, quick = false,
+  threads = nil, quick = false, accumulate = 1,
 }
 
 local DEFAULT_DATA = "/usr/share/datasets/fashion-mnist" -- ol.data.fashion_mnist's default dir
@@ -35,6 +39,16 @@ usage: optlua scripts/train.lua [options]
                      activation (default none)
   --clip MAX_NORM    clip the gradient to this 2-norm before each step (ol.train's
                      clip_grad_norm; default: no clipping)
+  --accumulate K     one optimizer step per K batches, with their mean gradient
+                     (default 1)
+  --early-stop N     stop when the validation loss has not improved for N epochs,
+                     and keep the best epoch's weights (default: off)
+  --ema DECAY        validate and test an exponential moving average of the weights,
+                     0 < DECAY < 1 (e.g. 0.999; default: off)
+  --checkpoint FILE  save the run to FILE after every epoch and when it stops
+  --resume FILE      continue the run saved in FILE, saving to it as it goes (unless
+                     --checkpoint names another file); with the options of the run
+                     that wrote it, the result is that of a run never stopped
   --pca N|off        whiten the inputs with PCA onto N components (default off)
   --seed N           seed of weights, shuffling and split (default 1)
   --log FILE         write a JSONL training log (plot it with ol.plot.log)
@@ -43,8 +57,12 @@ usage: optlua scripts/train.lua [options]
   --quick            a short run on 6000 training images (smoke test)
   --help             this text]]
 
+-- Options without a default value (absent means off or automatic).
+local OPTIONAL = {lr = true, log = true, data = true, threads = true, clip = true,
+                  ["early-stop"] = true, ema = true, checkpoint = true, resume = true}
+
 local function parse(args)
-  local o = {}
+  local o = {given = {}}
   for k, v in pairs(defaults) do o[k] = v end
   local i = 1
   while i <= #args do
@@ -53,8 +71,7 @@ local function parse(args)
     if a == "--quick" then o.quick = true i = i + 1
     else
       local key = a:match("^%-%-([%w%-]+)$")
-      if not key or defaults[key] == nil and key ~= "lr" and key ~= "log"
-         and key ~= "data" and key ~= "threads" and key ~= "clip" then
+      if not key or defaults[key] == nil and not OPTIONAL[key] then
         io.stderr:write("train.lua: unknown option '", a, "'\n", usage, "\n")
         os.exit(2)
       end
@@ -64,6 +81,7 @@ local function parse(args)
         os.exit(2)
       end
       o[key] = v
+      o.given[key] = true
       i = i + 2
     end
   end
@@ -79,6 +97,15 @@ local function parse(args)
   end
   num("lr", false, 0) num("epochs", true, 1) num("batch-size", true, 1)
   num("seed", true, 0) num("threads", true, 0)
+  num("accumulate", true, 1) num("early-stop", true, 0)
+  if o.ema ~= nil then
+    local d = tonumber(o.ema)
+    if not d or not (d > 0 and d < 1) then
+      io.stderr:write("train.lua: --ema expects a decay 0 < DECAY < 1, got '", tostring(o.ema), "'\n")
+      os.exit(2)
+    end
+    o.ema = d
+  end
   if o.clip ~= nil then
     local c = tonumber(o.clip)
     if not c or not (c > 0) or c == math.huge then
@@ -183,7 +210,7 @@ end
 local test = ol.data.fashion_mnist{split = "test", dir = o.data}
 if o.quick then
   full = full:split(0.1)
-  o.epochs = math.min(o.epochs, 3)
+  if not o.given.epochs then o.epochs = 3 end
 end
 local train, val = full:split(55 / 60)
 local scaler = train:standardize()   -- fitted on training data only
@@ -224,7 +251,9 @@ if o.optimizer == "sgd" then opt_options.momentum = 0.9 opt_options.nesterov = t
 local opt = ol.optim[o.optimizer](net, opt_options)
 
 local loader = ol.data.loader(train, {batch_size = o["batch-size"], shuffle = true})
-local steps_per_epoch = (#train + o["batch-size"] - 1) // o["batch-size"]
+-- Optimizer steps: one per --accumulate batches (the last of an epoch takes what is left).
+local batches = (#train + o["batch-size"] - 1) // o["batch-size"]
+local steps_per_epoch = (batches + o.accumulate - 1) // o.accumulate
 local total = steps_per_epoch * o.epochs
 
 -- The lr: linear warm-up over the first epoch, then cosine to zero,
@@ -255,12 +284,26 @@ print(string.format("optlua %s: %s, %d parameters, %s lr %.3g, batch %d, %d epoc
   o["batch-size"], o.epochs, #train, #val, #test,
   (o.dropout > 0 and (", dropout " .. o.dropout) or "") ..
   (o.norm ~= "none" and (", " .. o.norm .. " norm") or "") .. (pca and (", PCA " .. o.pca) or "") ..
-  (o.clip and (", gradient clipped to norm " .. o.clip) or "")))
+  (o.clip and (", gradient clipped to norm " .. o.clip) or "") ..
+  (o.accumulate > 1 and (", " .. o.accumulate .. " batches per step") or "") ..
+  (o.ema and (", EMA " .. o.ema) or "")))
+
+-- --ema: validation (and the test below) use an exponential moving average
+-- of the weights, updated in C after every step.
+local avg = o.ema and ol.average.ema(net, {decay = o.ema}) or nil
 
 local t0 = ol.clock()
 local final = ol.train{
   model = net, optimizer = opt, data = loader, loss = "cross_entropy",
   epochs = o.epochs, validate = val, log = o.log, every = 100, clip_grad_norm = o.clip,
+  accumulate = o.accumulate, average = avg,
+  early_stop = o["early-stop"] and {metric = "val_loss", patience = o["early-stop"]} or nil,
+  -- What lives in Lua (the plateau's counters and the cut it made) is
+  -- saved with each checkpoint and taken back on --resume.
+  checkpoint = (o.checkpoint or o.resume) and {path = o.checkpoint or o.resume,
+    state = function() return {cut = cut, plateau = plateau:state()} end,
+    restore = function(t) cut = t.cut plateau:load_state(t.plateau) end} or nil,
+  resume = o.resume,
   on_epoch = function(s)
     if plateau:update(s.val_loss, net, probe) then
       cut = cut * 0.5
@@ -269,6 +312,14 @@ local final = ol.train{
     end
   end,
 }
+if final.interrupted then
+  -- Ctrl-C: ol.train stopped after the batch in progress and said where.
+  local file = o.checkpoint or o.resume
+  if file then print("continue with the same options and --resume " .. file) end
+  os.exit(130)
+end
+if avg then avg:swap() end   -- test the average, as validation did
 local test_loss, test_acc = ol.evaluate(net, test)
-print(string.format("done in %.1fs: train loss %.4f, val accuracy %.2f%%, test loss %.4f, test accuracy %.2f%%",
-  ol.clock() - t0, final.epoch_loss, 100 * final.val_accuracy, test_loss, 100 * test_acc))
+print(string.format("done in %.1fs: train loss %.4f, val accuracy %.2f%%, test loss %.4f, test accuracy %.2f%%%s",
+  ol.clock() - t0, final.epoch_loss, 100 * final.val_accuracy, test_loss, 100 * test_acc,
+  avg and " (EMA)" or ""))
