@@ -46,8 +46,10 @@
  * restoring opt.t puts every schedule where it was; a closure's own
  * upvalues are not saved. The data loader draws an epoch's order from the
  * RNG when the epoch starts: a checkpoint taken at an epoch boundary
- * resumes exactly; one taken mid-epoch (Ctrl-C) resumes at the start of a
- * fresh epoch. */
+ * resumes exactly; one taken mid-epoch (Ctrl-C) and restored here resumes
+ * at the start of a fresh epoch, while ol.train{resume = path} continues
+ * that epoch (engine/train/run.h: the file keeps the RNG as the epoch
+ * began). */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>

@@ -393,10 +393,10 @@ static int option_failed(lua_State *L, ol_run *rules, const char *name) {
 static void resume(lua_State *L, ol_train_config *cfg, run *r, const char *path, int ck_restore,
                    ol_train_resume *res) {
     const int top = lua_gettop(L);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "optlua");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "load");
+    /* ol.load, from the library table (package.loaded.optlua) */
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, "optlua") != LUA_TTABLE || lua_getfield(L, -1, "load") != LUA_TFUNCTION)
+        luaL_error(L, "train: resume needs ol.load (package.loaded.optlua.load)");
     lua_pushstring(L, path);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) option_failed(L, &r->rules, "resume");
     const int ck = lua_gettop(L);
