@@ -555,7 +555,8 @@ D["plot.lines"] = [[
 ol.plot.lines{series = {{name =, x =, y =}, ...}, logy = false, logx = false, xrange = {lo, hi},
               yrange = {lo, hi}, title =, xlabel =, ylabel =, size = {800, 500}, file =} -> file
   Line plot, one line per series (a table with the list y; x defaults to 0, 1, 2, ...; name
-  for the key). Non-positive values are left out on a log scale. The axes span the data (whole
+  for the key; color = "#rrggbb", width = line width (2), points = true for marks instead of
+  a line). Non-positive values are left out on a log scale. The axes span the data (whole
   decades on a log axis) unless xrange/yrange are given; the key sits in a corner no line crosses.
   ol.plot.lines{series = {{name = "a", x = {1, 2, 3}, y = {1, 4, 9}}, {name = "b", y = {2, 3, 4}}}, title = "two", file = "lines.png"}]]
 D["plot.contour"] = [[
