@@ -12,8 +12,9 @@ optlua: a C training engine embedding Lua 5.4
   The library is the global `optlua`, also named `ol` (require "optlua" returns it too).
   Areas: tensors (ol.tensor, ol.zeros, ...), models (ol.nn, ol.init), optimizers (ol.optim),
   schedules (ol.schedule, ol.clip), plateaus (ol.plateau), PCA (ol.pca), data and training
-  (ol.data, ol.train), exploring optimizers (ol.fn, ol.explore, ol.compare, ol.plot),
-  gradients and curvature (ol.gradcheck, ol.hessian, ol.hvp, ol.eig, ol.cond, ol.hessian_eigs).
+  (ol.data, ol.train, ol.lr_find), exploring optimizers (ol.fn, ol.explore, ol.compare,
+  ol.plot), gradients and curvature (ol.gradcheck, ol.hessian, ol.hvp, ol.eig, ol.cond,
+  ol.hessian_eigs).
   help(x) documents any of them: help(ol.optim.adam), help("adam").]]
 D["help"] = [[
 help([x])  /  ol.help([x])
@@ -464,6 +465,22 @@ ol.train{model, optimizer, data, loss = "cross_entropy", loss_options = nil, epo
   clip_grad_norm = MAX (the gradient scaled by MAX/(n + 1e-6) when that is < 1, n its 2-norm) or
   clip_grad_value = V (every element clamped to [-V, V]): in C, after the gradient (and the
   all-reduce) and before the step; grad_norm in the hooks and the log is the norm before clipping.]]
+D["lr_find"] = [[
+ol.lr_find{model, optimizer, data, loss = "cross_entropy", loss_options = nil, from = 1e-7, to = 10,
+           steps = 100, smoothing = 0.98, diverge = 4, progress = false} -> result
+  The LR range test (Smith 2017; fastai's lr_find): step i of 1..steps trains one batch (through
+  ol.train, the loader restarting as needed) at lr_i = from * (to/from)^((i-1)/(steps-1)); with
+  groups, each group at lr_i times its ratio to group 1's lr. The optimizer's schedules are held
+  meanwhile. r.lrs (group 1's), r.losses (each batch's loss before its step), r.smoothed
+  (avg <- b*avg + (1-b)*loss, divided by 1 - b^i), r.steps. The sweep stops after a smoothed loss
+  above diverge x the least so far (r.stopped = "diverged") or at a non-finite loss or step
+  ("nonfinite"). r.suggestion: the lr of the steepest fall of the smoothed loss against log10(lr)
+  (central differences, one-sided at the ends) from the point floor(n/10) + 1 to the smoothed
+  minimum; nil with r.reason below 3 points or without a fall. Afterwards the model (parameters,
+  buffers), the optimizer (state, options, t, mode) and the RNG are as before, bit for bit (a
+  checkpoint in a temporary file, restored also on error); the loader's epoch count moves on.
+  r:plot(file [, {title}]) draws the losses on a log lr axis with the suggestion; tostring(r) sums up.
+  local r = ol.lr_find{model = net, optimizer = opt, data = loader}; print(r); r:plot("lr.png")]]
 
 -- ---- weight averaging ------------------------------------------------------
 D["average"] = [[

@@ -219,21 +219,27 @@ end
 
 -- r:plot(file [, {title = ...}]) -> file: the raw loss (thin, light) and
 -- the smoothed loss (bold) against the lr on a log axis, the suggestion
--- marked on the smoothed curve and named in the key. The y axis runs from
--- the least loss to the highest smoothed loss (and at least the first
--- raw loss): the raw losses of the last, diverging steps would otherwise
--- flatten the curve.
+-- marked on the smoothed curve and named in the key. The y axis shows the
+-- descent: from the least loss up to the highest loss before the smoothed
+-- minimum, plus half that span for the climb after it, which leaves the
+-- picture when it diverges (else its scale would flatten the rest).
 function Result:plot(file, opts)
   opts = args.options("plot", 2, opts, {title = {"string"}}, 2)
   if type(file) ~= "string" then args.error("plot", 1, "picture file name expected", 2) end
   if #self.lrs == 0 then args.error("plot", 0, "no points were recorded", 2) end
-  local lo, hi = math.huge, -math.huge
-  for i = 1, #self.lrs do
-    if finite(self.losses[i]) then lo = math.min(lo, self.losses[i]) end
-    if finite(self.smoothed[i]) then hi = math.max(hi, self.smoothed[i]) end
+  local n, low = #self.lrs, 1
+  for i = 2, n do if self.smoothed[i] < self.smoothed[low] then low = i end end
+  local lo, hi, top = math.huge, -math.huge, -math.huge
+  for i = 1, n do
+    for _, v in ipairs{self.losses[i], self.smoothed[i]} do
+      if finite(v) then
+        lo, top = math.min(lo, v), math.max(top, v)
+        if i <= low then hi = math.max(hi, v) end
+      end
+    end
   end
-  if finite(self.losses[1]) then hi = math.max(hi, self.losses[1]) end
-  local pad = (hi > lo) and 0.05 * (hi - lo) or math.max(math.abs(hi) * 0.1, 1e-3)
+  hi = math.min(top, hi + 0.5 * (hi - lo))
+  local pad = hi > lo and 0.04 * (hi - lo) or math.max(math.abs(hi) * 0.1, 1e-3)
   local series = {
     {name = "loss", x = self.lrs, y = self.losses, color = "#9ecae1", width = 1},
     {name = "smoothed loss", x = self.lrs, y = self.smoothed, color = "#08519c", width = 2.5},

@@ -518,6 +518,11 @@ T.test("tostring: steps, range, suggestion", function()
   local want = string.format("lr_find: %d steps%s, 1e-06 -> %.3g, suggestion %.2e", r.steps,
                              r.stopped and (" (stopped: " .. r.stopped .. ")") or "", r.lrs[#r.lrs], r.suggestion)
   T.eq(s, want)
+  -- help: the function's entry, by value and by name, and the result's
+  local text = ol.help.text(ol.lr_find)
+  T.ok(text:find("^ol%.lr_find{model, optimizer, data"), text)
+  T.eq(ol.help.text("lr_find"), text)
+  T.eq(ol.help.text(r), text .. "\n  this one: " .. s)
 end)
 
 T.test("r:plot writes a PNG", function()
