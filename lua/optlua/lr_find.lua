@@ -23,7 +23,8 @@
 -- the least smoothed loss so far (r.stopped = "diverged", that step
 -- recorded), or at a batch whose loss, gradient or update is not finite
 -- (r.stopped = "nonfinite", that batch not recorded: ol.train's
--- on_nonfinite = "stop"); r.stopped is nil when every step ran.
+-- on_nonfinite = "stop"), or at Ctrl-C (ol.train's; r.stopped =
+-- "interrupted"); r.stopped is nil when every step ran.
 --
 -- The suggestion: the lr where the smoothed loss falls fastest against
 -- log10(lr) on its way down to its minimum. The slope at point i is the
@@ -131,6 +132,8 @@ local function lr_find(opts)
   check(is(o.data, "optlua.loader"), "option 'data' must be a loader (make one with ol.data.loader(ds, {...})), got "
         .. type_name(o.data))
   check(o.to > o.from, string.format("option 'to' (%.6g) must be greater than option 'from' (%.6g)", o.to, o.from))
+  check(finite(o.to / o.from), string.format("options 'from' (%.6g) and 'to' (%.6g): their ratio is beyond the "
+        .. "largest number", o.from, o.to))
   local net, opt, loader = o.model, o.optimizer, o.data
   local owner = lr_owner(opt)
   for _, name in ipairs{opt.name, owner.name} do
@@ -141,7 +144,7 @@ local function lr_find(opts)
         string.format("option 'optimizer': %s has no 'lr' option to sweep", owner.name))
   local groups, ratio = owner.groups, {}
   for k, g in ipairs(groups) do ratio[k] = k == 1 and 1 or g.lr / groups[1].lr end
-  check(#groups == 1 or (groups[1].lr > 0 and finite(ratio[2])),
+  check(#groups == 1 or groups[1].lr > 0,
         "option 'optimizer': group 1's lr is 0, so the other groups' lrs have no ratio to it")
   check(#loader > 0, "option 'data': the loader gives no batches")
   local from, to, steps, beta, diverge = o.from, o.to, o.steps, o.smoothing, o.diverge
@@ -196,7 +199,8 @@ local function lr_find(opts)
     if msg then args.error("lr_find", 1, msg, 2) end
     error(res, 0)
   end
-  if res.nonfinite and not r.stopped then r.stopped = "nonfinite" end
+  if res.interrupted then r.stopped = "interrupted"
+  elseif res.nonfinite and not r.stopped then r.stopped = "nonfinite" end
   r.steps = #lrs
   local index, reason = steepest(lrs, smoothed)
   r.suggestion_index, r.reason = index, reason

@@ -252,6 +252,34 @@ T.test("a step that overflows stops the sweep (nonfinite), nothing raised, all r
   check_same(before, net, opt, "after a non-finite stop")
 end)
 
+T.test("Ctrl-C stops the sweep as it stops ol.train (interrupted), all restored", function()
+  local ds = blobs()
+  ol.seed(6)
+  local net = ol.nn.mlp{sizes = {2, 8, 3}}
+  local opt = ol.optim.sgd(net, {lr = 0.1})
+  local before = snapshot(net, opt)
+  -- SIGINT from a child to this process at the 100th call of a function of
+  -- the module (a few steps into the sweep, whose handler then holds it:
+  -- pclose returns after it was delivered)
+  local pid = assert(io.open("/proc/self/stat")):read("n")
+  local calls = 0
+  debug.sethook(function()
+    local info = debug.getinfo(2, "S")
+    if info and info.source == "@optlua/lr_find.lua" then
+      calls = calls + 1
+      if calls == 100 then assert(io.popen("kill -INT " .. pid)):close() end
+    end
+  end, "c")
+  local ok, r = pcall(ol.lr_find, {model = net, optimizer = opt, data = ol.data.loader(ds, {batch_size = 32}),
+                                   steps = 500, diverge = 1e300})
+  debug.sethook()
+  T.ok(ok, tostring(r))
+  T.ok(calls >= 100, "the signal was sent")
+  T.eq(r.stopped, "interrupted")
+  T.ok(r.steps > 1 and r.steps < 500, "stopped early: " .. r.steps)
+  check_same(before, net, opt, "after Ctrl-C")
+end)
+
 -- ---- the suggestion ----
 
 T.test("the suggestion follows the rule, and lies inside the range on a well-behaved problem", function()
@@ -475,6 +503,7 @@ T.test("bad options: each named, under lr_find, before anything runs", function(
     {{from = 1, to = 1}, "option 'to' (1) must be greater than option 'from' (1)"},
     {{from = 0 / 0}, "option 'from'"},
     {{to = math.huge}, "option 'to'"},
+    {{from = 1e-300, to = 1e300}, "options 'from' (1e-300) and 'to' (1e+300): their ratio is beyond"},
     {{steps = 1}, "option 'steps' must be >= 2"},
     {{steps = 2.5}, "option 'steps' must be an integer"},
     {{smoothing = 1}, "option 'smoothing' must be"},
