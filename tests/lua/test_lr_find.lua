@@ -410,6 +410,11 @@ T.test("... two parameter groups (net:select), each lr back", function()
   T.eq(opt.groups[2].lr, 5e-4)
 end)
 
+T.test("... schedule-free adamw (state z and v, its weights; train mode)", function()
+  local _, opt = restore_case("sf_adamw", function(net) return ol.optim.sf_adamw(net, {warmup_steps = 5}) end)
+  T.eq(opt.mode, "train")
+end)
+
 T.test("... lookahead over sgd (the inner's lr swept)", function()
   restore_case("lookahead", function(net)
     return ol.optim.lookahead(ol.optim.sgd(net, {lr = 0.05, momentum = 0.9}), {k = 3})
