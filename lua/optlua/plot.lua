@@ -301,6 +301,9 @@ local function lines_panel(fname, spec, tag)
     if s.x ~= nil and (type(s.x) ~= "table" or #s.x ~= #s.y) then
       argerr(fname, 1, "series[" .. i .. "]: x and y differ in length")
     end
+    if s.width ~= nil and not (finite(s.width) and s.width > 0) then
+      argerr(fname, 1, "series[" .. i .. "].width must be a number > 0")
+    end
     local rows, valid = {}, 0
     for k = 1, #s.y do
       local x, y = s.x and s.x[k] or k - 1, s.y[k]
