@@ -66,6 +66,7 @@ typedef struct l_optim {
     int wrapped; /* wrappers built over this optimizer and not freed: it cannot be freed */
     int nsched, capsched;
     l_sched *sched; /* set by the functions at UV_SCHED[1..nsched] */
+    int held;       /* ol._hold_schedules: the schedules are not run */
 } l_optim;
 
 static l_optim *check_optim(lua_State *L, int idx) {
@@ -231,8 +232,10 @@ static int l_new_wrapper(lua_State *L) {
 }
 
 /* Before step t: every schedule's field <- f(t), in the order attached,
- * through the same checks as an assignment. */
+ * through the same checks as an assignment; nothing while held (a
+ * wrapper's hold covers its inner's schedules, which run through it). */
 static void run_schedules(lua_State *L, l_optim *u, int idx, int64_t t) {
+    if (u->held) return;
     if (u->opt.inner) { /* a wrapper: its inner's schedules too, at the inner's next step */
         lua_getiuservalue(L, idx, UV_INNER);
         l_optim *in = check_optim(L, -1);
@@ -945,6 +948,19 @@ static int optim_index(lua_State *L) {
     return lua_error(L);
 }
 
+/* ol._hold_schedules(opt, hold) -> whether they were held: private, for
+ * Lua-side tools that set the options before each step themselves
+ * (ol.lr_find's sweep). While held, the schedules attached to opt (and, on
+ * a wrapper, to its inner) stay attached but are not run before a step,
+ * by opt:step or ol.train; released, they run again. */
+static int l_hold_schedules(lua_State *L) {
+    l_optim *u = check_optim(L, 1);
+    luaL_checktype(L, 2, LUA_TBOOLEAN);
+    lua_pushboolean(L, u->held);
+    u->held = lua_toboolean(L, 2);
+    return 1;
+}
+
 /* ol.optim.kind(name) -> "fused" | "tensor" | "closure" | "wrapper", or
  * nil and why when name is no optimizer. The kind says how the optimizer
  * steps (engine/optim/optim.h): "closure" ones need opt:step(closure),
@@ -1034,4 +1050,6 @@ void ol_open_optim(lua_State *L) {
     ol_l_protect(L, -1);
     lua_setmetatable(L, -2);
     lua_setfield(L, -2, "optim");
+    lua_pushcfunction(L, l_hold_schedules);
+    lua_setfield(L, -2, "_hold_schedules");
 }

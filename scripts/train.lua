@@ -6,7 +6,7 @@
 --       [--checkpoint FILE] [--resume FILE]
 --       [--pca N|off]
 --       [--seed N] [--log run.jsonl] [--data DIR] [--threads N]
---       [--quick] [--help]
+--       [--lr-find [--lr-find-plot FILE]] [--quick] [--help]
 --
 -- What it shows: a scripted learning-rate schedule (linear warm-up, then
 -- cosine decay), a momentum warm-up (β rises while the lr follows (1-β) so
@@ -21,7 +21,7 @@ local ol = require "optlua"
 local defaults = {
   optimizer = "sgd", lr = nil, epochs = 30, ["batch-size"] = 128,
   hidden = "512,256", dropout = 0, norm = "none", pca = "off", seed = 1, log = nil, data = nil,
-  threads = nil, quick = false, accumulate = 1,
+  threads = nil, quick = false, accumulate = 1, ["lr-find"] = false, ["lr-find-plot"] = "lr_find.png",
 }
 
 local DEFAULT_DATA = "/usr/share/datasets/fashion-mnist" -- ol.data.fashion_mnist's default dir
@@ -54,6 +54,9 @@ usage: optlua scripts/train.lua [options]
   --log FILE         write a JSONL training log (plot it with ol.plot.log)
   --data DIR         Fashion-MNIST directory (default ]] .. DEFAULT_DATA .. [[)
   --threads N        BLAS threads (default: all cores)
+  --lr-find          run the LR range test instead of training (ol.lr_find: lr from 1e-6 to
+                     10 over 100 steps, 30 with --quick), print its suggestion, plot it, exit
+  --lr-find-plot FILE  the picture of --lr-find (default lr_find.png)
   --quick            a short run on 6000 training images (smoke test)
   --help             this text]]
 
@@ -69,6 +72,7 @@ local function parse(args)
     local a = args[i]
     if a == "--help" or a == "-h" then print(usage) os.exit(0) end
     if a == "--quick" then o.quick = true i = i + 1
+    elseif a == "--lr-find" then o["lr-find"] = true i = i + 1
     else
       local key = a:match("^%-%-([%w%-]+)$")
       if not key or defaults[key] == nil and not OPTIONAL[key] then
@@ -291,6 +295,28 @@ print(string.format("optlua %s: %s, %d parameters, %s lr %.3g, batch %d, %d epoc
 -- --ema: validation (and the test below) use an exponential moving average
 -- of the weights, updated in C after every step.
 local avg = o.ema and ol.average.ema(net, {decay = o.ema}) or nil
+
+-- --lr-find: the LR range test on this net, optimizer and data instead of
+-- training. The schedules above are held during the sweep, and the model
+-- and the optimizer come back as they were (ol.lr_find).
+if o["lr-find"] then
+  local r = ol.lr_find{model = net, optimizer = opt, data = loader, from = 1e-6, to = 10,
+                       steps = o.quick and 30 or 100}
+  print(tostring(r))
+  print(r.suggestion and string.format("suggested lr: %.3g (where the smoothed loss falls fastest)", r.suggestion)
+        or "no suggested lr: " .. r.reason)
+  if not ol.plot.available() then
+    io.stderr:write("train.lua: --lr-find: no plot, gnuplot not found (apt-get install gnuplot-nox)\n")
+  else
+    local ok, err = pcall(r.plot, r, o["lr-find-plot"])
+    if not ok then
+      io.stderr:write("train.lua: --lr-find-plot: ", tostring(err), "\n")
+      os.exit(1)
+    end
+    print("plot: " .. o["lr-find-plot"])
+  end
+  os.exit(0)
+end
 
 local t0 = ol.clock()
 local final = ol.train{

@@ -12,8 +12,9 @@ optlua: a C training engine embedding Lua 5.4
   The library is the global `optlua`, also named `ol` (require "optlua" returns it too).
   Areas: tensors (ol.tensor, ol.zeros, ...), models (ol.nn, ol.init), optimizers (ol.optim),
   schedules (ol.schedule, ol.clip), plateaus (ol.plateau), PCA (ol.pca), data and training
-  (ol.data, ol.train), exploring optimizers (ol.fn, ol.explore, ol.compare, ol.plot),
-  gradients and curvature (ol.gradcheck, ol.hessian, ol.hvp, ol.eig, ol.cond, ol.hessian_eigs).
+  (ol.data, ol.train, ol.lr_find), exploring optimizers (ol.fn, ol.explore, ol.compare,
+  ol.plot), gradients and curvature (ol.gradcheck, ol.hessian, ol.hvp, ol.eig, ol.cond,
+  ol.hessian_eigs).
   help(x) documents any of them: help(ol.optim.adam), help("adam").]]
 D["help"] = [[
 help([x])  /  ol.help([x])
@@ -477,6 +478,22 @@ ol.train{model, optimizer, data, loss = "cross_entropy", loss_options = nil, epo
   too; with the same options the weights end bit-identical to a run never stopped (same threads).
   Ctrl-C stops after the current batch (with accumulate, after the step it belongs to): "interrupted
   at epoch e, step s", the result has interrupted = true; a second Ctrl-C ends the program.]]
+D["lr_find"] = [[
+ol.lr_find{model, optimizer, data, loss = "cross_entropy", loss_options = nil, from = 1e-7, to = 10,
+           steps = 100, smoothing = 0.98, diverge = 4, progress = false} -> result
+  The LR range test (Smith 2017; fastai's lr_find): step i of 1..steps trains one batch (through
+  ol.train, the loader restarting as needed) at lr_i = from * (to/from)^((i-1)/(steps-1)); with
+  groups, each group at lr_i times its ratio to group 1's lr. The optimizer's schedules are held
+  meanwhile. r.lrs (group 1's), r.losses (each batch's loss before its step), r.smoothed
+  (avg <- b*avg + (1-b)*loss, divided by 1 - b^i), r.steps. The sweep stops after a smoothed loss
+  above diverge x the least so far (r.stopped = "diverged") or at a non-finite loss or step
+  ("nonfinite"). r.suggestion: the lr of the steepest fall of the smoothed loss against log10(lr)
+  (central differences, one-sided at the ends) from the point floor(n/10) + 1 to the smoothed
+  minimum; nil with r.reason below 3 points or without a fall. Afterwards the model (parameters,
+  buffers), the optimizer (state, options, t, mode) and the RNG are as before, bit for bit (a
+  checkpoint in a temporary file, restored also on error); the loader's epoch count moves on.
+  r:plot(file [, {title}]) draws the losses on a log lr axis with the suggestion; tostring(r) sums up.
+  local r = ol.lr_find{model = net, optimizer = opt, data = loader}; print(r); r:plot("lr.png")]]
 
 -- ---- weight averaging ------------------------------------------------------
 D["average"] = [[
@@ -568,7 +585,8 @@ D["plot.lines"] = [[
 ol.plot.lines{series = {{name =, x =, y =}, ...}, logy = false, logx = false, xrange = {lo, hi},
               yrange = {lo, hi}, title =, xlabel =, ylabel =, size = {800, 500}, file =} -> file
   Line plot, one line per series (a table with the list y; x defaults to 0, 1, 2, ...; name
-  for the key). Non-positive values are left out on a log scale. The axes span the data (whole
+  for the key; color = "#rrggbb", width = line width (2), points = true for marks instead of
+  a line). Non-positive values are left out on a log scale. The axes span the data (whole
   decades on a log axis) unless xrange/yrange are given; the key sits in a corner no line crosses.
   ol.plot.lines{series = {{name = "a", x = {1, 2, 3}, y = {1, 4, 9}}, {name = "b", y = {2, 3, 4}}}, title = "two", file = "lines.png"}]]
 D["plot.contour"] = [[

@@ -115,7 +115,8 @@ local function overview()
     "  nn init gradcheck                                  models, initialisation, gradient checks",
     "  hessian hvp eig cond hessian_eigs                  curvature",
     "  optim schedule clip plateau pca                    optimizers and what steers them",
-    "  data train average                                 data sets, loaders, the training loop, weight averages",
+    "  data train lr_find average                         data sets, loaders, the training loop, the LR range",
+    "                                                     test, weight averages",
     "  fn explore compare plot                            test functions, trajectories, pictures",
     "  threads seed clock version                         the program",
     "Examples: help(ol.optim.adam)  help(\"rosenbrock\")  help(ol.plot)  help(opt)",
@@ -171,6 +172,8 @@ local function for_object(x)
     return D["explore"]
   elseif tname == "optlua.comparison" then
     return D["compare"]
+  elseif tname == "optlua.lr_find" then
+    return D["lr_find"] .. "\n  this one: " .. tostring(x)
   elseif tname == "optlua.fn" and D["fn." .. tostring(x.name)] then
     return D["fn." .. x.name]
   end

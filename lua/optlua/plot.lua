@@ -4,8 +4,10 @@
 -- follows the file's extension: .png -> pngcairo (png when gnuplot has no
 -- cairo), .svg -> svg (on white), .pdf -> pdfcairo.
 --
---   ol.plot.lines{series = {{name =, x =, y =}, ...}, logy =, yrange =,
+--   ol.plot.lines{series = {{name =, x =, y =}, ...}, logy =, logx =, yrange =,
 --                 title =, xlabel =, ylabel =, file = "loss.png"}
+--     a series may also give color = "#rrggbb", width = line width (2),
+--     points = true (marks at its points instead of a line)
 --   ol.plot.contour{f =, bounds =, paths = {{name =, points =}, ...},
 --                   levels = 20 or {v1, ...}, scale = "log"|"linear", file =}
 --   ol.plot.log("run.jsonl", "run.png")   -- loss, lr, momentum per step
@@ -299,6 +301,9 @@ local function lines_panel(fname, spec, tag)
     if s.x ~= nil and (type(s.x) ~= "table" or #s.x ~= #s.y) then
       argerr(fname, 1, "series[" .. i .. "]: x and y differ in length")
     end
+    if s.width ~= nil and not (finite(s.width) and s.width > 0) then
+      argerr(fname, 1, "series[" .. i .. "].width must be a number > 0")
+    end
     local rows, valid = {}, 0
     for k = 1, #s.y do
       local x, y = s.x and s.x[k] or k - 1, s.y[k]
@@ -312,8 +317,11 @@ local function lines_panel(fname, spec, tag)
     if valid > 0 then
       local dname = tag .. "s" .. i
       data[#data + 1] = datablock(dname, rows)
-      plots[#plots + 1] = string.format("$%s using 1:2 with lines lw 2 lc rgb '%s' title %s", dname,
-                                        s.color or COLORS[(i - 1) % #COLORS + 1], gp_quote(s.name or ("series " .. i)))
+      local color = s.color or COLORS[(i - 1) % #COLORS + 1]
+      local with = s.points and string.format("points pt 7 ps 1.5 lc rgb '%s'", color)
+                   or string.format("lines lw %s lc rgb '%s'", num(s.width or 2), color)
+      plots[#plots + 1] = string.format("$%s using 1:2 with %s title %s", dname, with,
+                                        gp_quote(s.name or ("series " .. i)))
       kept[#kept + 1] = {rows = rows, name = s.name or ("series " .. i)}
     end
   end

@@ -34,6 +34,7 @@ local cmp = ol.compare(f, {sgd = {lr = 1e-3}}, {steps = 2, print = false})
 local warm = ol.schedule.momentum_warmup{from = 0.5, to = 0.9, steps = 10}
 local reduce = ol.schedule.reduce_on_plateau{base = 1}
 local pca = ol.pca.fit(ol.randn(10, 2))
+local lrf = ol.lr_find{model = net, optimizer = opt, data = loader, steps = 3}
 
 -- base with the entries of extra added (extra wins)
 local function with(base, extra)
@@ -134,6 +135,9 @@ local TAKES_OPTIONS = {
   ["ol.compare"] = {3, "compare", "stesp", "steps", function(o)
     return ol.compare(f, {sgd = {lr = 1e-3}}, with({steps = 1, print = false}, o)) end},
   ["comparison:plot"] = {2, "plot", "olny", "only", function(o) return cmp:plot(dir .. "/c.png", o) end},
+  ["ol.lr_find"] = {1, "lr_find", "stesp", "steps", function(o)
+    return ol.lr_find(with({model = net, optimizer = opt, data = loader, steps = 3}, o)) end},
+  ["lr_find:plot"] = {2, "plot", "titel", "title", function(o) return lrf:plot(dir .. "/lr.png", o) end},
   ["ol.plot.lines"] = {1, "lines", "titel", "title", function(o)
     return ol.plot.lines(with({series = {{y = {1, 2}}}, file = dir .. "/l.png"}, o)) end},
   ["ol.plot.contour"] = {1, "contour", "levles", "levels", function(o)
@@ -253,6 +257,7 @@ local function library()
     pca = select(2, debug.getupvalue(getmetatable(pca).__index, 1)),
     checkpoint = getmetatable(ck).__index,
     comparison = getmetatable(cmp).__index,
+    lr_find = getmetatable(lrf).__index,
     warmup = getmetatable(warm).__index,
     reduce_on_plateau = getmetatable(reduce).__index,
   }

@@ -103,6 +103,28 @@ T.test("lines: SVG carries each series' points", function()
   T.ok(not svg_has_path(text, pts))
 end)
 
+T.test("lines: a series' width, and points = true drawn as marks", function()
+  -- the first series in the first colour (#d62728), width 3.5; the second
+  -- (#1f77b4) one mark
+  local text = read(ol.plot.lines{series = {{name = "line", x = {1, 2, 3}, y = {1, 4, 9}, width = 3.5},
+                                            {name = "mark", x = {2}, y = {4}, points = true}},
+                                  file = tmp("marks.svg")})
+  -- the width of the group that draws the 3-point polyline
+  local at = text:find("<path stroke='rgb%(214,  39,  40%)'  d='M[%d.]+,[%d.]+ L[%d.]+,[%d.]+ L")
+  T.ok(at, "the line is drawn")
+  local width
+  for w in text:sub(1, at):gmatch('stroke%-width="([%d.]+)"') do width = w end
+  T.eq(tonumber(width), 3.5)
+  -- the mark: gnuplot's point type 7 (symbol gpPt6), once in the plot and once in the key
+  local marks = 0
+  for _ in text:gmatch("<use xlink:href='#gpPt6' transform='translate%([%d.]+,[%d.]+%) scale%([%d.]+%)' "
+                       .. "color='rgb%( 31, 119, 180%)'/>") do marks = marks + 1 end
+  T.eq(marks, 2)
+  T.ok(not text:find("<path stroke='rgb( 31, 119, 180)'  d='M", 1, true), "no line for the marks")
+  T.raises("series[1].width must be a number > 0", ol.plot.lines,
+           {series = {{y = {1, 2}, width = 0}}, file = tmp("w.svg")})
+end)
+
 T.test("run:plot: the trajectory in an SVG, a two-panel PNG", function()
   local f = ol.fn.quadratic{A = {{3, 1}, {1, 2}}}
   local run = ol.explore(f, "sgd", {lr = 0.1}, {x0 = {1.5, -1}, steps = 12})

@@ -101,6 +101,8 @@ def main_job_help_and_bad_options():
         p = run(TRAIN, "--norm", bad, timeout=TIMEOUT)
         check(p.rc == 2 and "--norm expects layer or batch, got '" + bad + "'" in p.err, p.err)
     check("--clip MAX_NORM" in run(TRAIN, "--help", timeout=TIMEOUT).out, "--help lists --clip")
+    out = run(TRAIN, "--help", timeout=TIMEOUT).out
+    check("--lr-find " in out and "--lr-find-plot FILE" in out, "--help lists --lr-find and --lr-find-plot")
     for bad in ("0", "-1", "inf", "big"):
         p = run(TRAIN, "--clip", bad, timeout=TIMEOUT)
         check(p.rc == 2 and "--clip expects a norm > 0, got '" + bad + "'" in p.err, p.err)
@@ -122,6 +124,34 @@ def main_job_quick_run():
         check(acc > 75, f"quick run reached only {acc}%")
         with open(log) as f:
             check(sum(1 for _ in f) >= 3, "log has the epochs")
+
+
+@test
+def main_job_lr_find():
+    # --lr-find: the LR range test on the main job's net instead of
+    # training: the summary, the suggestion, the picture, exit 0.
+    driver.need_fashion_mnist()
+    with tempfile.TemporaryDirectory() as d:
+        pic = os.path.join(d, "lr.png")
+        p = run(TRAIN, "--quick", "--hidden", "64", "--lr-find", "--lr-find-plot", pic, cwd=d, timeout=TIMEOUT)
+        check(p.rc == 0, p.out + p.err)
+        lines = p.out.strip().splitlines()
+        summary = [l for l in lines if l.startswith("lr_find: ")]
+        check(len(summary) == 1 and ", 1e-06 -> " in summary[0], p.out)
+        steps = int(summary[0].split()[1])
+        check(3 <= steps <= 30, f"--quick sweeps at most 30 steps: {summary[0]}")
+        suggested = [l for l in lines if l.startswith("suggested lr: ")]
+        check(len(suggested) == 1, p.out)
+        lr = float(suggested[0].split()[2])
+        check(1e-6 < lr < 10, suggested[0])
+        check(not any(l.startswith("done in") or l.startswith("epoch ") for l in lines), "no training: " + p.out)
+        if "gnuplot not found" in p.err:
+            check(not os.path.exists(pic), "no picture without gnuplot")
+        else:
+            check(lines[-1] == "plot: " + pic, p.out)
+            with open(pic, "rb") as f:
+                check(f.read(8) == b"\x89PNG\r\n\x1a\n", "a PNG")
+        check(not os.path.exists(os.path.join(d, "lr_find.png")), "the picture went where --lr-find-plot said")
 
 
 @test
