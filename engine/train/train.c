@@ -127,6 +127,7 @@ typedef struct run {
     int64_t in_window;
     ol_tensor acc;
     figures win;
+    double *sumsq;        /* the gradient norm's chunk sums (core/reduce.h) */
     int asked;            /* before_step asked to stop before this step */
     ol_train_state s;
 } run;
@@ -426,6 +427,8 @@ static int run_begin(run *r, const ol_train_config *c, ol_error *err) {
         return ol_fail(err, "out of memory for the optimizer's groups");
     const int64_t n = ol_tensor_numel(&r->g);
     if (c->accumulate > 1 && ol_tensor_zeros(&r->acc, r->g.dtype, 1, &n, err)) return -1;
+    if (!(r->sumsq = malloc(sizeof(double) * (size_t)(ol_sum_squares_chunks(n) + 1))))
+        return ol_fail(err, "out of memory for the gradient norm's sums");
     if (c->world) {
         const double t1 = now();
         r->sharded = 1;
@@ -450,6 +453,8 @@ static void run_end(run *r, ol_train_state *final) {
     ol_tensor_release(&r->g);
     ol_tensor_release(&r->backup);
     ol_tensor_release(&r->acc);
+    free(r->sumsq);
+    r->sumsq = NULL;
     for (int i = 0; i < OL_OPTIM_MAXSTATE; i++) ol_tensor_release(&r->saved[i]);
     for (int i = 0; i < OL_OPTIM_MAXSTATE; i++) ol_tensor_release(&r->saved_inner[i]);
     free(r->saved_groups);
@@ -575,39 +580,79 @@ static int evaluate(run *r, figures *f, ol_error *err) {
     return ol_model_evaluate(r->c->model, b->x, b->n, &r->c->loss, &b->target, &f->loss, err);
 }
 
-/* accumulate > 1: the batch's mean gradient, times its count, into acc,
- * and its figures into the step's. The first batch of a step sets them. */
-static int add_batch(run *r, const figures *f, ol_error *err) {
-    figures *w = &r->win;
-    if (r->in_window == 0) {
-        *w = (figures){0, 0, 0, 0, 0, 0};
-        ol_fill_(&r->acc, 0);
+/* The accumulation's elementwise passes, cut over the threads as the
+ * step is (the same bits on any number of threads): SET acc = a g, ADD
+ * acc += a g, TAKE g = b acc, and ADD_TAKE g = b (acc + a g), the last
+ * batch's ADD and the TAKE in one pass (the same roundings). */
+enum { ACC_SET, ACC_ADD, ACC_TAKE, ACC_ADD_TAKE };
+typedef struct acc_job {
+    void *acc, *g;
+    ol_dtype dt;
+    int op;
+    double a, b;
+} acc_job;
+
+static void acc_part(void *p, int64_t begin, int64_t end, int part) {
+    (void)part;
+    const acc_job *j = p;
+    if (j->dt == OL_F32) {
+        float *acc = j->acc, *g = j->g;
+        const float a = (float)j->a, b = (float)j->b;
+        for (int64_t i = begin; i < end; i++) {
+            if (j->op == ACC_SET) acc[i] = a * g[i];
+            else if (j->op == ACC_ADD) acc[i] += a * g[i];
+            else if (j->op == ACC_TAKE) g[i] = b * acc[i];
+            else g[i] = b * (acc[i] + a * g[i]);
+        }
+    } else {
+        double *acc = j->acc, *g = j->g;
+        const double a = j->a, b = j->b;
+        for (int64_t i = begin; i < end; i++) {
+            if (j->op == ACC_SET) acc[i] = a * g[i];
+            else if (j->op == ACC_ADD) acc[i] += a * g[i];
+            else if (j->op == ACC_TAKE) g[i] = b * acc[i];
+            else g[i] = b * (acc[i] + a * g[i]);
+        }
     }
-    if (f->n > 0 && f->count > 0) {
-        if (ol_axpy_(&r->acc, f->count, &r->g, err)) return -1;
+}
+
+static void acc_pass(run *r, int op, double a, double b) {
+    acc_job j = {ol_tensor_data(&r->acc), ol_tensor_data(&r->g), r->g.dtype, op, a, b};
+    const int64_t n = ol_tensor_numel(&r->g);
+    if (ol_optim_step_parts(r->c->opt) < 2) acc_part(&j, 0, n, 0);
+    else ol_parallel_for(n, OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, acc_part, &j);
+}
+
+/* accumulate > 1: the batch's figures into the step's, and its mean
+ * gradient, times its count, into acc; the first batch of a step sets
+ * them (a first batch with no rows, a shard's empty slice, sets acc to
+ * zero: g holds no gradient of it). On the step's last batch (last), the
+ * gradient of the mean over all the step's rows goes into g instead, and
+ * the figures into f (a rank whose slices were all empty has count 0: its
+ * gradient is zero and the reduce gives it no weight). */
+static void add_batch(run *r, figures *f, int last) {
+    figures *w = &r->win;
+    const int rows = f->n > 0 && f->count > 0;
+    if (r->in_window == 0) *w = (figures){0, 0, 0, 0, 0, 0};
+    if (rows) {
         w->loss += f->loss * f->count;
         w->count += f->count;
     }
     w->correct += f->correct;
     w->n += f->n;
     w->global += f->global;
-    return 0;
-}
-
-/* The step's batches as one: the gradient of the mean over all their
- * rows into g, their figures into f (a rank whose slices were all empty
- * has count 0: its gradient is zero and the reduce gives it no weight). */
-static void end_window(run *r, figures *f) {
-    figures w = r->win;
-    if (w.count > 0) {
-        memcpy(ol_tensor_data(&r->g), ol_tensor_data(&r->acc),
-               (size_t)ol_tensor_numel(&r->g) * ol_dtype_size(r->g.dtype));
-        ol_binary_scalar_(OL_MUL, &r->g, 1 / w.count);
-        w.loss /= w.count;
-    } else {
-        ol_fill_(&r->g, 0);
+    const double b = w->count > 0 ? 1 / w->count : 0;
+    if (!last) {
+        if (rows) acc_pass(r, r->in_window == 0 ? ACC_SET : ACC_ADD, f->count, 0);
+        else if (r->in_window == 0) ol_fill_(&r->acc, 0);
+        return;
     }
-    *f = w;
+    if (w->count == 0) ol_fill_(&r->g, 0);
+    else if (!rows) acc_pass(r, ACC_TAKE, 0, b);
+    else if (r->in_window > 0) acc_pass(r, ACC_ADD_TAKE, f->count, b);
+    /* else a step of one batch: its gradient as it is */
+    if (w->count > 0) w->loss /= w->count;
+    *f = *w;
 }
 
 static void count(const run *r, figures *f) {
@@ -642,35 +687,73 @@ static int reduce(run *r, figures *f, ol_error *err) {
 
 /* The gradient's norm is taken where it is reported: at on_step's steps,
  * the last batch of an epoch (on_epoch and the epoch log line), the last
- * step of the run, or every step with grad_norm = true. */
+ * step of the run, or every step with grad_norm = true or clip_grad_norm;
+ * cut over the threads in fixed chunks (ol_sum_squares_par), so that it is
+ * the same on any number of threads. */
 static double grad_norm(const run *r, int64_t t, int64_t nb) {
     const ol_train_config *c = r->c;
     const int reported = c->grad_norm || c->clip_grad_norm > 0 || t % c->every == 0 ||
                          r->s.batch + nb >= r->s.batches ||
                          (c->max_steps > 0 && r->steps + 1 >= c->max_steps);
     if (!reported) return NAN;
-    return sqrt(ol_sum_squares(r->g.dtype, ol_tensor_data(&r->g), ol_tensor_numel(&r->g)));
+    return sqrt(ol_sum_squares_par(r->g.dtype, ol_tensor_data(&r->g), ol_tensor_numel(&r->g), r->sumsq));
 }
 
 /* Gradient clipping (train.h), on a finite gradient whose norm before
- * clipping is gnorm (computed at every step when clip_grad_norm is set).
- * The scaling and the clamp are elementwise passes: the same bits on any
- * number of threads. */
-static void clip(run *r, double gnorm) {
-    const ol_train_config *c = r->c;
-    if (c->clip_grad_value > 0) ol_clamp_(&r->g, -c->clip_grad_value, c->clip_grad_value);
-    if (c->clip_grad_norm > 0) {
-        const double coef = c->clip_grad_norm / (gnorm + 1e-6);
-        if (coef < 1) ol_binary_scalar_(OL_MUL, &r->g, coef);
+ * clipping is gnorm (computed at every step when clip_grad_norm is set):
+ * an elementwise pass (the same bits on any number of threads), cut over
+ * the threads as the step is, so that each core touches the part it then
+ * updates. */
+typedef struct clip_job {
+    void *g;
+    ol_dtype dt;
+    int scale;     /* 1: g *= v; 0: g clamped to [-v, v] */
+    double v;
+} clip_job;
+
+static void clip_part(void *p, int64_t begin, int64_t end, int part) {
+    (void)part;
+    const clip_job *j = p;
+    if (j->dt == OL_F32) {
+        float *g = (float *)j->g;
+        const float v = (float)j->v;
+        if (j->scale)
+            for (int64_t i = begin; i < end; i++) g[i] *= v;
+        else
+            for (int64_t i = begin; i < end; i++) g[i] = g[i] < -v ? -v : g[i] > v ? v : g[i];
+    } else {
+        double *g = (double *)j->g;
+        const double v = j->v;
+        if (j->scale)
+            for (int64_t i = begin; i < end; i++) g[i] *= v;
+        else
+            for (int64_t i = begin; i < end; i++) g[i] = g[i] < -v ? -v : g[i] > v ? v : g[i];
     }
 }
 
+static void clip(run *r, double gnorm) {
+    const ol_train_config *c = r->c;
+    clip_job j = {ol_tensor_data(&r->g), r->g.dtype, 0, c->clip_grad_value};
+    if (c->clip_grad_norm > 0) {
+        j.scale = 1;
+        j.v = c->clip_grad_norm / (gnorm + 1e-6);
+        if (!(j.v < 1)) return;
+    } else if (!(c->clip_grad_value > 0)) {
+        return;
+    }
+    const int64_t n = ol_tensor_numel(&r->g);
+    if (ol_optim_step_parts(c->opt) < 2) clip_part(&j, 0, n, 0);
+    else ol_parallel_for(n, OL_PARALLEL_ALIGN, OL_OPTIM_MIN_PART, clip_part, &j);
+}
+
 /* A NaN in the gradient must be caught at every step, whatever
- * on_nonfinite says. At batch 1 the model shows it from the factors of
- * the gradient (nn.h), saving a pass; the allreduce of a distributed run
- * brings in other ranks' values. */
-static int finite(const run *r, const figures *f) {
-    return isfinite(f->loss) && ((!r->dist && ol_model_grads_known_finite(r->c->model)) ||
+ * on_nonfinite says. A finite norm (gnorm, when it was taken: a sum of
+ * squares in double is finite only when every element is) shows it
+ * without another pass, and so does the model at batch 1, from the factors
+ * of the gradient (nn.h), unless the allreduce of a distributed run
+ * brought in other ranks' values. */
+static int finite(const run *r, const figures *f, double gnorm) {
+    return isfinite(f->loss) && (isfinite(gnorm) || (!r->dist && ol_model_grads_known_finite(r->c->model)) ||
                                  ol_train_grads_finite(r->c->opt, &r->g));
 }
 
@@ -824,10 +907,10 @@ static int take_batch(run *r, figures *f, int64_t *nb, ol_error *err) {
     ol_model_set_training(c->model, 1); /* steps in training mode, whatever a hook set */
     if (evaluate(r, f, err)) return -1;
     count(r, f);
-    if (k > 1 && add_batch(r, f, err)) return -1;
+    const int last = r->in_window + 1 == k || r->s.batch + r->in_window + 1 >= r->s.batches;
+    if (k > 1) add_batch(r, f, last);
     *nb = ++r->in_window;
-    if (r->in_window < k && r->s.batch + r->in_window < r->s.batches) return 0;
-    if (k > 1) end_window(r, f);
+    if (!last) return 0;
     r->in_window = 0;
     f->stops = r->asked;
     return 1;
@@ -862,7 +945,7 @@ static int step(run *r, figures *f, int64_t nb, ol_error *err) {
         }
     }
     const double gnorm = grad_norm(r, t, nb);
-    if (!finite(r, f)) return nonfinite(r, f, t, nb, 0, err);
+    if (!finite(r, f, gnorm)) return nonfinite(r, f, t, nb, 0, err);
     clip(r, gnorm);
     if (ol_optim_step(c->opt, &r->w, &r->g, f->loss, r->lookahead, err)) return -1;
     /* The step's own result: w, just written, read back part by part in

@@ -3,10 +3,13 @@
  * thread, parts on multiples of the grain, none below min_part), parts run
  * on more than one thread, and the pool survives what training throws at
  * it: a job after the workers went to sleep, after a BLAS signal, a call
- * from inside a part, two callers at once, a shutdown and restart.
+ * from inside a part, two callers at once, a shutdown and restart. The
+ * chunked sum of squares (core/reduce.h) is the sum, the same bits on 1,
+ * 2 and 3 threads.
  *
  * The tests run with OPENBLAS_NUM_THREADS=1 (tests/CMakeLists.txt), so each
  * sets the thread count it needs. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/parallel.h"
+#include "core/reduce.h"
 #include "core/threads.h"
 
 typedef struct visit {
@@ -198,6 +202,36 @@ static void test_two_callers(void **state) {
 /* A child of fork() has no workers: its first loop starts its own rather
  * than waiting for the parent's. The child reports by its exit status and
  * is killed by an alarm if it hangs. */
+/* ol_sum_squares_par against a sum in long double, and alike on any
+ * thread count, for sizes around the chunk's. */
+static void test_sum_squares_par(void **state) {
+    (void)state;
+    const int64_t sizes[] = {0, 1, 100, OL_SUMSQ_CHUNK, OL_SUMSQ_CHUNK + 1, 5 * OL_SUMSQ_CHUNK + 77};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        const int64_t n = sizes[k];
+        float *x = malloc(sizeof(float) * (size_t)(n + 1));
+        double *scratch = malloc(sizeof(double) * (size_t)(ol_sum_squares_chunks(n) + 1));
+        assert_non_null(x);
+        assert_non_null(scratch);
+        long double ref = 0;
+        for (int64_t i = 0; i < n; i++) {
+            x[i] = (float)((double)((i * 7919) % 1013) / 97.0 - 5.0);
+            ref += (long double)x[i] * (long double)x[i];
+        }
+        double got[3];
+        for (int t = 1; t <= 3; t++) {
+            ol_set_threads(t);
+            got[t - 1] = ol_sum_squares_par(OL_F32, x, n, scratch);
+        }
+        assert_true(fabsl((long double)got[0] - ref) <= 1e-13L * (ref + 1));
+        assert_memory_equal(&got[0], &got[1], sizeof got[0]);
+        assert_memory_equal(&got[0], &got[2], sizeof got[0]);
+        free(x);
+        free(scratch);
+    }
+    ol_set_threads(1);
+}
+
 static void test_fork(void **state) {
     (void)state;
     check_loop(2, 200000, OL_PARALLEL_ALIGN, 16384); /* the parent has a worker */
@@ -230,6 +264,7 @@ int main(void) {
         cmocka_unit_test(test_nested),
         cmocka_unit_test(test_two_callers),
         cmocka_unit_test(test_fork),
+        cmocka_unit_test(test_sum_squares_par),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
