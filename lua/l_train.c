@@ -109,13 +109,15 @@ static void push_state(run *r, const ol_train_state *s) {
     set_num(L, "momentum", momentum);
 }
 
-/* Calls the hook at stack index fn with the state table. A hook returning
- * false stops training (1); an error is kept for rethrowing (-1). */
-static int call_hook(run *r, int fn, const ol_train_state *s) {
+/* Calls the hook at stack index fn with the state table (and the value at
+ * stack index arg, when arg > 0). A hook returning false stops training
+ * (1); an error is kept for rethrowing (-1). */
+static int call_hook(run *r, int fn, const ol_train_state *s, int arg) {
     lua_State *L = r->L;
     lua_pushvalue(L, fn);
     push_state(r, s);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    if (arg > 0) lua_pushvalue(L, arg);
+    if (lua_pcall(L, arg > 0 ? 2 : 1, 1, 0) != LUA_OK) {
         r->error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         return -1;
     }
@@ -148,17 +150,7 @@ static int cb_before_step(void *ctx, const ol_train_state *s, int64_t t) {
 static int cb_grads(void *ctx, const ol_train_state *s, ol_tensor *g) {
     (void)g;
     run *r = ctx;
-    lua_State *L = r->L;
-    lua_pushvalue(L, r->before_grads);
-    push_state(r, s);
-    lua_pushvalue(L, r->grads);
-    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-        r->error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        return -1;
-    }
-    int stop = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return stop;
+    return call_hook(r, r->before_grads, s, r->grads);
 }
 
 /* checkpoint.state()'s table into the checkpoint as meta "state". */
@@ -203,13 +195,13 @@ static int cb_batch(void *ctx, const ol_train_state *s) {
 static int cb_step(void *ctx, const ol_train_state *s) {
     run *r = ctx;
     if (ol_run_on_step(&r->rules, s)) return -1;
-    return r->on_step ? call_hook(r, r->on_step, s) : 0;
+    return r->on_step ? call_hook(r, r->on_step, s, 0) : 0;
 }
 
 static int cb_epoch(void *ctx, const ol_train_state *s) {
     run *r = ctx;
     if (ol_run_epoch_report(&r->rules, s)) return -1;
-    int v = r->on_epoch ? call_hook(r, r->on_epoch, s) : 0;
+    int v = r->on_epoch ? call_hook(r, r->on_epoch, s, 0) : 0;
     /* After the hook, so that what it changes (opt.lr = ...) is saved too;
      * early stopping may end the run there. */
     if (v >= 0) {
