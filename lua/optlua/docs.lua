@@ -447,7 +447,7 @@ D["data.loader"] = [[
 ol.data.loader(ds, {batch_size = 128, shuffle = true, balanced = false, drop_last = false}) -> loader
   for x, y in loader:batches() do ... end  (batch_size = #ds: full batch; 1: online)]]
 D["train"] = [[
-ol.train{model, optimizer, data, loss = "cross_entropy", loss_options = nil, epochs = 10, validate,
+ol.train{model, optimizer, data, loss = "cross_entropy", loss_options = nil, epochs = 1, validate,
          every = 100, on_step = function(s) end, on_epoch = function(s) end, progress = true, log = "run.jsonl"}
   The epoch loop runs in C; Lua is called only at the hooks. loss_options: the loss's options
   (help("losses")), for training and validation alike. The optimizer must be built over the
