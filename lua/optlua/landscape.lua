@@ -11,6 +11,8 @@
 --                      "filter_normalized" | "pca" | {d1, d2}, trajectory =
 --                      {w_1, ..., w_T}, range = 1 | {xmin, xmax, ymin, ymax},
 --                      resolution = 41, loss =, loss_options =})
+--     (range for pca: by default the path's extent and the centre, widened
+--     by a quarter of it each side)
 --     the loss over the grid c + a d1 + b d2 (Li et al. 2018, "Visualizing
 --     the Loss Landscape of Neural Nets").
 --     -> r.xs, r.ys, r.losses[j][i] (at xs[i], ys[j]), r.accuracies, r.d1,
@@ -251,7 +253,7 @@ function M.plane(net, data, opts)
     center = {"tensor"},
     directions = {"string|table", default = "filter_normalized"},
     trajectory = {"table"},
-    range = {"number|table", default = 1},
+    range = {"number|table"},
     resolution = {"integer", default = 41, min = 2},
   }, user_level())
   -- the loss and data checked before the directions draw from the RNG
@@ -261,8 +263,9 @@ function M.plane(net, data, opts)
   for i, w in ipairs(o.trajectory or {}) do
     traj[i] = check_vector("plane", 3, "trajectory[" .. i .. "]", w, net)
   end
-  local range = o.range
-  if type(range) == "number" then
+  local range = o.range or (o.directions ~= "pca" and 1 or nil)
+  if range == nil then -- pca: set below from the path
+  elseif type(range) == "number" then
     if not (range > 0 and range < math.huge) then argerr("plane", 3, "option 'range' must be a number > 0") end
     range = {-range, range, -range, range}
   else
@@ -296,6 +299,23 @@ function M.plane(net, data, opts)
   end
   local project, independent = projector(c, d1, d2)
   if not independent then argerr("plane", 3, "the directions d1, d2 are linearly dependent (or zero)") end
+  local path
+  if #traj > 0 then
+    path = {}
+    for i, w in ipairs(traj) do path[i] = project(w) end
+  end
+  if not range then -- the path's extent and the centre, widened by a quarter each side
+    local lo, hi = {0, 0}, {0, 0}
+    for _, pt in ipairs(path) do
+      for d = 1, 2 do lo[d], hi[d] = math.min(lo[d], pt[d]), math.max(hi[d], pt[d]) end
+    end
+    range = {}
+    for d = 1, 2 do
+      local m = 0.25 * (hi[d] - lo[d])
+      if not (m > 0) then m = 1 end
+      range[2 * d - 1], range[2 * d] = lo[d] - m, hi[d] + m
+    end
+  end
   local n = o.resolution
   local xs, ys, k = {}, {}, {}
   for i = 1, n do
@@ -312,11 +332,6 @@ function M.plane(net, data, opts)
     for i = 1, n do
       losses[j][i], accs[j][i] = flat[(j - 1) * n + i], flat_acc[(j - 1) * n + i]
     end
-  end
-  local path
-  if #traj > 0 then
-    path = {}
-    for i, w in ipairs(traj) do path[i] = project(w) end
   end
   return setmetatable({xs = xs, ys = ys, losses = losses, accuracies = o.loss == "cross_entropy" and accs or nil,
                        d1 = d1, d2 = d2, center = c, path = path, explained = explained,
