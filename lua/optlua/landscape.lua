@@ -334,7 +334,7 @@ function M.plane(net, data, opts)
     end
   end
   return setmetatable({xs = xs, ys = ys, losses = losses, accuracies = o.loss == "cross_entropy" and accs or nil,
-                       d1 = d1, d2 = d2, center = c, path = path, explained = explained,
+                       d1 = d1, d2 = d2, center = o.center and c:clone() or c, path = path, explained = explained,
                        directions = dname, loss = o.loss, rows = #data}, Plane)
 end
 
