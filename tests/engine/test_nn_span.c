@@ -6,7 +6,7 @@
  *    w = k0 v0 + k1 v1 + k2 v2 gives, in f64, the output of a reference
  *    forward pass written out here in double (the point's weights summed
  *    by hand, tanh, the products as loops), to 1e-12, for several k,
- *    including the centre (1, 0, 0) and points with v1 or v2 absent.
+ *    including the centre (1, 0, 0), with v1, v2 or both absent.
  *  - In f32 the same within f32 rounding (1e-5 relative).
  *  - A first linear layer followed by layer_norm (not fused) and a
  *    batch_norm in evaluation mode: the output equals ol_model_forward's
@@ -110,8 +110,10 @@ static void check_mlp(ol_dtype dt) {
     memset(params, 0, NP * es);
     void *q = malloc((size_t)ol_model_span_size(m, N) * es);
     ol_error err;
-    for (int absent = 0; absent < 3; absent++) { /* all three; v2 absent; v1 and v2 absent */
-        const void *v[3] = {vt[0], absent < 2 ? vt[1] : NULL, absent < 1 ? vt[2] : NULL};
+    /* v1 and v2 given; v2 absent; both absent; v1 absent */
+    static const int given[4][2] = {{1, 1}, {1, 0}, {0, 0}, {0, 1}};
+    for (int absent = 0; absent < 4; absent++) {
+        const void *v[3] = {vt[0], given[absent][0] ? vt[1] : NULL, given[absent][1] ? vt[2] : NULL};
         const double *vref[3] = {vr[0], v[1] ? vr[1] : NULL, v[2] ? vr[2] : NULL};
         assert_int_equal(ol_model_span_products(m, xt, N, v, q, &err), 0);
         for (int k = 0; k < NPOINTS; k++) {

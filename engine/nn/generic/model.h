@@ -53,19 +53,29 @@ typedef struct S(span_job) {
     double slope;
 } S(span_job);
 
-static void S(span_part)(void *ctx, int64_t lo, int64_t hi, int part) {
-    (void)part;
-    const S(span_job) *j = ctx;
-    const int64_t w = j->width;
-    const T *q0 = j->q[0], *q1 = j->q[1], *q2 = j->q[2];
-    const T k0 = j->k[0], k1 = j->k[1], k2 = j->k[2];
-    T *z = j->z;
-    for (int64_t e = lo * w; e < hi * w; e++) {
+/* z[e] = k0 q0[e] + k1 q1[e] + k2 q2[e] for e in [lo, hi), a NULL q's
+ * term left out (called with constant NULLs: one loop per case). */
+OL_INLINE void S(span_combine)(int64_t lo, int64_t hi, const T *restrict q0, const T *restrict q1,
+                               const T *restrict q2, const T *k, T *restrict z) {
+    const T k0 = k[0], k1 = k[1], k2 = k[2];
+    for (int64_t e = lo; e < hi; e++) {
         T s = k0 * q0[e];
         if (q1) s += k1 * q1[e];
         if (q2) s += k2 * q2[e];
         z[e] = s;
     }
+}
+
+static void S(span_part)(void *ctx, int64_t lo, int64_t hi, int part) {
+    (void)part;
+    const S(span_job) *j = ctx;
+    const int64_t w = j->width;
+    const T *q0 = j->q[0], *q1 = j->q[1], *q2 = j->q[2];
+    T *z = j->z;
+    if (q1 && q2) S(span_combine)(lo * w, hi * w, q0, q1, q2, j->k, z);
+    else if (q1) S(span_combine)(lo * w, hi * w, q0, q1, NULL, j->k, z);
+    else if (q2) S(span_combine)(lo * w, hi * w, q0, NULL, q2, j->k, z);
+    else S(span_combine)(lo * w, hi * w, q0, NULL, NULL, j->k, z);
     if (j->y)
         S(ol_act_forward_ld)(j->act, j->slope, hi - lo, w, w, z + lo * w, j->bias, j->y + lo * w);
 }
