@@ -655,8 +655,29 @@ static int l_error(lua_State *L) {
     return raise_at(L, level, arg, fname, msg);
 }
 
+/* ol._args.closest(key, {names...}) -> the name key is most likely a
+ * misspelling of (ol_arg_closest), or nil: for did-you-mean messages
+ * about values, such as a choice's name. */
+static int l_closest(lua_State *L) {
+    const char *key = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *names[OL_OPTS_MAX];
+    int n = 0;
+    while (n < OL_OPTS_MAX) {
+        const int is_string = lua_rawgeti(L, 2, n + 1) == LUA_TSTRING;
+        if (is_string) names[n++] = lua_tostring(L, -1); /* kept alive by the table */
+        lua_pop(L, 1);
+        if (!is_string) break;
+    }
+    const char *best = ol_arg_closest(key, names, n);
+    if (best) lua_pushstring(L, best);
+    else lua_pushnil(L);
+    return 1;
+}
+
 void ol_open_args(lua_State *L) {
-    static const luaL_Reg funcs[] = {{"options", l_options}, {"error", l_error}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"options", l_options}, {"error", l_error},
+                                     {"closest", l_closest}, {NULL, NULL}};
     luaL_newlib(L, funcs);
     lua_setfield(L, -2, "_args");
 }

@@ -147,6 +147,8 @@ int ol_opt_error(ol_opts *o, const char *fmt, ...);
  *     kind: "number", "integer", "boolean", "string", "table", "function"
  *     (or callable), "tensor", "any", or several joined by "|".
  *   ol._args.error(fname, arg, msg [, level])
+ *   ol._args.closest(key, names) -> the name of the list names that key is
+ *     most likely a misspelling of (ol_arg_closest), or nil
  * level is error()'s: 2 (the default) blames the caller of the function
  * that calls ol._args; arguments are counted as given (no self discount). */
 void ol_open_args(lua_State *L);

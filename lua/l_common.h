@@ -186,6 +186,7 @@ struct json_t *ol_l_to_json(lua_State *L, int idx, const char **why);
 void ol_l_push_json(lua_State *L, struct json_t *j);
 
 void ol_open_second(lua_State *L); /* ol.hessian, ol.hvp, ol.eig, ol.cond, ol.hessian_eigs (l_second.c) */
+void ol_open_landscape(lua_State *L); /* ol._landscape: C side of ol.landscape (l_landscape.c) */
 
 /* ---- Lua closures as the engine's ol_closure callbacks (l_closure.c) ----
  * For the optimizers' closure step (l_optim.c) and the curvature tools

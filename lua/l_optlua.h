@@ -22,6 +22,7 @@ int ol_luaopen(lua_State *L);
         ol_open_checkpoint(L); \
         ol_open_dist(L);   \
         ol_open_average(L); \
+        ol_open_landscape(L); \
         ol_open_args(L);   \
     } while (0)
 

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "core/rng.h"
 #include "nn/kernels.h"
 
@@ -397,7 +398,9 @@ static const void *input_of(const ol_model *m, int i) {
     return i == 0 ? m->x : m->out[i - 1];
 }
 
-int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err) {
+/* What every forward pass does first: the batch's checks, the
+ * workspaces, the input kept for backward. */
+static int forward_begin(ol_model *m, const void *x, int64_t n, ol_error *err) {
     if (m->training && n == 1)
         for (int i = 0; i < m->nl; i++)
             if (m->L[i].spec.kind == OL_LAYER_BATCH_NORM)
@@ -407,7 +410,13 @@ int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err) {
     m->x = x;
     m->n = n;
     m->grads_finite = 0;
-    for (int i = 0; i < m->nl; i++) {
+    return 0;
+}
+
+/* Layers start.. of the forward pass over m->n rows. */
+static void forward_layers(ol_model *m, int start) {
+    const int64_t n = m->n;
+    for (int i = start; i < m->nl; i++) {
         const layer *l = &m->L[i];
         const void *in = input_of(m, i);
         if (l->spec.kind == OL_LAYER_LINEAR) {
@@ -445,6 +454,11 @@ int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err) {
         }
     }
     m->state = 1;
+}
+
+int ol_model_forward(ol_model *m, const void *x, int64_t n, ol_error *err) {
+    if (forward_begin(m, x, n, err) != 0) return -1;
+    forward_layers(m, 0);
     return 0;
 }
 
@@ -678,4 +692,38 @@ void *ol_model_curvature_scratch(ol_model *m, size_t bytes) {
     m->curv = p;
     m->curv_size = size;
     return p;
+}
+
+/* ---- points of a span (nn.h) ---- */
+
+int ol_model_span_ok(const ol_model *m) { return m->first_linear == 0; }
+
+int64_t ol_model_span_size(const ol_model *m, int64_t n) { return 3 * n * m->L[0].spec.out; }
+
+int ol_model_span_products(ol_model *m, const void *x, int64_t n, const void *const v[3], void *q,
+                           ol_error *err) {
+    if (!ol_model_span_ok(m)) return ol_fail(err, "the model's first layer is not linear");
+    if (n < 1) return ol_fail(err, "batch size must be positive (got %lld)", (long long)n);
+    if (!v[0]) return ol_fail(err, "no parameter vector to span from");
+    const layer *l = &m->L[0];
+    const int64_t size = n * l->spec.out;
+    for (int i = 0; i < 3; i++)
+        if (v[i])
+            OL_DT_CALL(m->dt, ol_linear_forward, n, l->spec.in, l->spec.out, x,
+                       (const void *)((const char *)v[i] + l->w_off * (int64_t)m->es),
+                       (void *)((char *)q + i * size * (int64_t)m->es));
+    return 0;
+}
+
+int ol_model_span_forward(ol_model *m, const void *x, int64_t n, const void *const v[3],
+                          const void *q, const double k[3], ol_error *err) {
+    if (!ol_model_span_ok(m)) return ol_fail(err, "the model's first layer is not linear");
+    if (!v[0]) return ol_fail(err, "no parameter vector to span from");
+    if (forward_begin(m, x, n, err) != 0) return -1;
+    const layer *l = &m->L[0];
+    const int64_t first = l->w_off + l->spec.in * l->spec.out; /* past the first weight */
+    OL_DT_CALL(m->dt, span_params, m, first, v, k);
+    OL_DT_CALL(m->dt, span_first, m, q, v, k);
+    forward_layers(m, l->fused ? 2 : 1);
+    return 0;
 }

@@ -251,6 +251,33 @@ void ol_model_zero_grad(ol_model *m);
  * outside (the training loop asks right after ol_model_evaluate). */
 int ol_model_grads_known_finite(const ol_model *m);
 
+/* ---- points of a span of parameter vectors (model.c) ----
+ * For loss landscapes: the model at many points w = k0 v0 + k1 v1 + k2 v2
+ * of flat parameter vectors v0, v1, v2 (nparams values each, the model's
+ * dtype; v1 and v2 may be NULL, standing for zero) on one batch x. The
+ * first linear layer's output is linear in its weight and bias:
+ *   x (k0 W0 + k1 W1 + k2 W2)^T + b = k0 (x W0^T) + k1 (x W1^T) + k2 (x W2^T) + b
+ * so ol_model_span_products makes the products x Wi^T once per batch,
+ * and each point then costs their combination and the rest of the forward
+ * pass. Only for a model whose first layer is linear (ol_model_span_ok). */
+int ol_model_span_ok(const ol_model *m);
+/* The values (of the model's dtype) ol_model_span_products writes for n
+ * rows: 3 x n x the first layer's outputs. */
+int64_t ol_model_span_size(const ol_model *m, int64_t n);
+/* q[i] = x Vi^T for each non-NULL v[i], Vi the first layer's weight in
+ * v[i]; x: n x in_features; q: ol_model_span_size(m, n) values. */
+int ol_model_span_products(ol_model *m, const void *x, int64_t n, const void *const v[3], void *q,
+                           ol_error *err);
+/* The forward pass of x (whose products q holds) at the point k: sets the
+ * model's parameters after its first layer's weight to k0 v0 + k1 v1 +
+ * k2 v2 (summed in double, rounded once to the dtype), makes the first
+ * layer's output from q, and runs the other layers as ol_model_forward
+ * does, in the model's mode. The first layer's weight is not read and is
+ * left as it was: the parameters are then at no single point, and the
+ * caller puts them back. The output is ol_model_output's. */
+int ol_model_span_forward(ol_model *m, const void *x, int64_t n, const void *const v[3],
+                          const void *q, const double k[3], ol_error *err);
+
 /* ---- curvature products (engine/nn/rop.c) ---- */
 /* For the batch (x: n x in_features, target as ol_target but dense values
  * in double) at the model's current parameters, in double whatever the

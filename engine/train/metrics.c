@@ -50,9 +50,7 @@ void ol_evaluator_free(ol_evaluator *ev) {
     ev->idx = NULL;
 }
 
-/* Makes ev hold chunk rows of ds in dt with the target in form (width
- * values per row when dense), unless it does already. */
-static int evaluator_fit(ol_evaluator *ev, const ol_dataset *ds, int64_t chunk, ol_dtype dt,
+int ol_evaluator_fit(ol_evaluator *ev, const ol_dataset *ds, int64_t chunk, ol_dtype dt,
                          ol_target_form form, int64_t width, ol_error *err) {
     const ol_batch *b = &ev->batch;
     if (ev->idx && b->rows >= chunk && b->d == ds->d && b->dtype == dt && b->form == form &&
@@ -69,6 +67,13 @@ static int evaluator_fit(ol_evaluator *ev, const ol_dataset *ds, int64_t chunk, 
     return 0;
 }
 
+double ol_chunk_count(const ol_loss_spec *loss, const ol_batch *b) {
+    if (!(loss->kind == OL_LOSS_CROSS_ENTROPY && loss->weight && b->target.ids)) return (double)b->n;
+    double dn = 0;
+    for (int64_t i = 0; i < b->n; i++) dn += loss->weight[b->target.ids[i]];
+    return dn;
+}
+
 int ol_evaluate_rows(ol_model *m, const ol_dataset *ds, const ol_loss_spec *loss, int64_t chunk,
                      int64_t begin, int64_t end, ol_evaluator *ev, double *loss_sum,
                      double *count_sum, int64_t *correct, ol_error *err) {
@@ -80,14 +85,13 @@ int ol_evaluate_rows(ol_model *m, const ol_dataset *ds, const ol_loss_spec *loss
     if (end <= begin) return 0;
     if (chunk > end - begin) chunk = end - begin;
     if (ol_model_reserve(m, chunk, err) ||
-        evaluator_fit(ev, ds, chunk, ol_model_dtype(m), form, ol_model_out_features(m), err))
+        ol_evaluator_fit(ev, ds, chunk, ol_model_dtype(m), form, ol_model_out_features(m), err))
         return -1;
     ol_batch *b = &ev->batch;
     double total = 0, count = 0;
     int64_t ok = 0;
     const int mode = ol_model_training(m);
     ol_model_set_training(m, 0);
-    const int weighted = loss->kind == OL_LOSS_CROSS_ENTROPY && loss->weight;
     for (int64_t start = begin; start < end; start += chunk) {
         const int64_t n = end - start < chunk ? end - start : chunk;
         double l;
@@ -97,11 +101,7 @@ int ol_evaluate_rows(ol_model *m, const ol_dataset *ds, const ol_loss_spec *loss
             ol_model_set_training(m, mode);
             return -1;
         }
-        double dn = (double)n; /* the count this chunk's mean divided by */
-        if (weighted && b->target.ids) {
-            dn = 0;
-            for (int64_t i = 0; i < n; i++) dn += loss->weight[b->target.ids[i]];
-        }
+        const double dn = ol_chunk_count(loss, b);
         total += dn > 0 ? l * dn : 0; /* a chunk of weight 0 adds nothing (its mean is NaN) */
         count += dn;
         ok += ol_count_correct(m, b);

@@ -32,6 +32,13 @@ typedef struct ol_evaluator {
     int64_t *idx;
 } ol_evaluator;
 void ol_evaluator_free(ol_evaluator *ev);
+/* Makes ev hold chunk rows of ds in dt with the target in form (width
+ * values per row when dense), unless it does already. */
+int ol_evaluator_fit(ol_evaluator *ev, const ol_dataset *ds, int64_t chunk, ol_dtype dt,
+                     ol_target_form form, int64_t width, ol_error *err);
+/* The count the mean loss of batch b divides by: its rows, or for
+ * cross_entropy with class weights the sum of its rows' class weights. */
+double ol_chunk_count(const ol_loss_spec *loss, const ol_batch *b);
 
 /* Sums over rows [begin, end) of ds, chunk rows at a time through ev, in
  * evaluation mode (the model's mode found is restored, also after a

@@ -595,12 +595,58 @@ ol.plot.contour{f =, bounds = f.bounds, paths = {{name =, points = {{x, y}, ...}
                 title =, file =} -> file
   The landscape of a 2-D f with trajectories over it. levels: a count (log-spaced in f - f_min when
   f.min_value is known, else linear) or a list of values. f: an ol.fn function or any f({x, y}).
+  Values computed elsewhere: xs =, ys = (increasing), z = {{...}, ...} (z[j][i] at xs[i], ys[j])
+  instead of f, bounds and grid; xlabel =, ylabel =, zlabel = (the colour box) for either.
   ol.plot.contour{f = function(p) return p[1] ^ 2 + 3 * p[2] ^ 2 end, bounds = {{-2, 2}, {-1, 1}}, levels = {0.5, 1, 2}, file = "bowl.png"}]]
 D["plot.log"] = [[
 ol.plot.log(log_path, file [, {title =}]) -> file
   A training log (ol.train's log =): loss (log scale), lr and momentum against the step, one panel each.
   ol.plot.log("run.jsonl", "run.png", {title = "my run"})]]
 D["plot.available"] = "ol.plot.available() -> boolean\n  Whether gnuplot (ol.plot.program) can be run."
+
+-- ---- loss landscapes ----------------------------------------------------------
+D["landscape"] = [[
+ol.landscape: the loss of a model over a dataset along a line and over a plane of parameter space
+  ol.landscape.line(net, data, w_a, w_b [, options]) -> line     (help("landscape.line"))
+  ol.landscape.plane(net, data [, options]) -> plane             (help("landscape.plane"))
+  ol.landscape.recorder(net [, {initial = true}]) -> rec         (help("landscape.recorder"))
+  Vectors are flat like net:params(), in the model's dtype. Every row of data is read in evaluation
+  mode, as ol.evaluate reads it; a point's value is ol.evaluate's with the parameters set to it. The
+  parameters are as before afterwards, bit for bit, also after an error. With a linear first layer
+  its products with the data are made once per chunk of rows for all the points
+  (x (W + a D1 + b D2)^T = x W^T + a x D1^T + b x D2^T); otherwise every point runs the whole model.]]
+D["landscape.line"] = [[
+ol.landscape.line(net, data, w_a, w_b [, {steps = 25, from = 0, to = 1, loss = "cross_entropy",
+                  loss_options = nil}]) -> line
+  The loss at w = (1 - t) w_a + t w_b for steps values of t evenly from `from` to `to` (Goodfellow et
+  al. 2015), e.g. initial -> trained, from = -0.5, to = 1.5 to look past both ends.
+  line.alphas, line.losses, line.accuracies (cross_entropy only); line:plot(file [, {title}]) (loss
+  against alpha, accuracy below); tostring(line) is a table.
+  local l = ol.landscape.line(net, ds, w0, net:params()); print(l); l:plot("line.png")]]
+D["landscape.plane"] = [[
+ol.landscape.plane(net, data [, {center = net:params(), directions = "filter_normalized" | "pca" |
+                   {d1, d2}, trajectory = {w_1, ..., w_T}, range = 1 | {xmin, xmax, ymin, ymax},
+                   resolution = 41, loss = "cross_entropy", loss_options = nil}]) -> plane
+  The loss over the grid c + a d1 + b d2 (Li et al. 2018, "Visualizing the Loss Landscape of Neural
+  Nets"). directions:
+    "filter_normalized": Gaussian (ol's RNG: ol.seed fixes them), each row of each weight matrix
+      (one unit's incoming weights) scaled to the norm of the centre's row; zero for biases and norm
+      layers' parameters (the reference code's norm = 'filter', ignore = 'biasbn'). Two draws.
+    "pca": the trajectory's two principal axes (T >= 3 points; from the T x T Gram matrix of the
+      centred points), unit norm, plane.explained = their shares of the variance; range then
+      defaults to the path's extent and the centre, widened by a quarter each side.
+    {d1, d2}: given, linearly independent.
+  plane.xs, plane.ys, plane.losses[j][i] (at xs[i], ys[j]), plane.accuracies (cross_entropy),
+  plane.d1, plane.d2, plane.center, plane.path (each w_i - c in the basis d1, d2 by least squares:
+  {a, b}); plane:plot(file [, {title, levels}]) draws log10 loss contours with the path;
+  tostring(plane) sums up.
+  local p = ol.landscape.plane(net, ds, {directions = "pca", trajectory = rec.weights}); p:plot("p.png")]]
+D["landscape.recorder"] = [[
+ol.landscape.recorder(net [, {initial = true}]) -> rec
+  A callable for ol.train's on_epoch: each call appends a clone of net:params() to rec.weights (the
+  parameters when it was made come first, unless initial = false): the trajectory of
+  ol.landscape.plane.
+  local rec = ol.landscape.recorder(net); ol.train{..., on_epoch = rec}; print(#rec.weights)]]
 
 D["save"] = "ol.save(path, {model = net, optimizer = opt, average = avg, meta = {...}})\n  A safetensors checkpoint, written atomically."
 D["load"] = "ol.load(path) -> checkpoint\n  ck:restore(net, opt [, avg] [, {rng = true}]) resumes training bit-for-bit; ck.average shows a stored average."

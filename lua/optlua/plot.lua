@@ -10,6 +10,9 @@
 --     points = true (marks at its points instead of a line)
 --   ol.plot.contour{f =, bounds =, paths = {{name =, points =}, ...},
 --                   levels = 20 or {v1, ...}, scale = "log"|"linear", file =}
+--     or, for values computed elsewhere, instead of f and bounds:
+--     xs = {...}, ys = {...} (increasing), z = {{...}, ...} (z[j][i] at
+--     xs[i], ys[j]); xlabel =, ylabel =, zlabel = (the colour box) for both
 --   ol.plot.log("run.jsonl", "run.png")   -- loss, lr, momentum per step
 --   ol.plot.program = "gnuplot"          -- or $OPTLUA_GNUPLOT
 --
@@ -426,28 +429,63 @@ local function make_levels(zs, fmin, n, scale)
   return levels
 end
 
--- A contour panel. spec: f, bounds, paths, levels, scale, grid, title, minima.
+-- A grid given as xs, ys (increasing) and z[j][i]: its bounds, and
+-- value(i, j) -> x, y, z.
+local function given_grid(fname, spec)
+  local xs, ys, z = spec.xs, spec.ys, spec.z
+  if spec.f ~= nil or spec.bounds ~= nil or spec.grid ~= nil then
+    argerr(fname, 1, "give either f (with bounds, grid) or xs, ys and z, not both")
+  end
+  for _, a in ipairs{{"xs", xs}, {"ys", ys}} do
+    local v = a[2]
+    if type(v) ~= "table" or #v < 2 then argerr(fname, 1, a[1] .. " must be a list of at least 2 numbers") end
+    for i = 1, #v do
+      if not finite(v[i]) or (i > 1 and not (v[i] > v[i - 1])) then
+        argerr(fname, 1, a[1] .. " must be finite numbers in increasing order")
+      end
+    end
+  end
+  if type(z) ~= "table" or #z ~= #ys then argerr(fname, 1, "z must be a list of #ys rows") end
+  for j = 1, #ys do
+    if type(z[j]) ~= "table" or #z[j] ~= #xs then
+      argerr(fname, 1, string.format("z[%d] must be a row of #xs = %d numbers", j, #xs))
+    end
+  end
+  return {{xs[1], xs[#xs]}, {ys[1], ys[#ys]}}, #xs, #ys, function(i, j) return xs[i + 1], ys[j + 1], z[j + 1][i + 1] end
+end
+
+-- A contour panel. spec: f, bounds, grid (or xs, ys, z), paths, levels,
+-- scale, title, minima, xlabel, ylabel, zlabel.
 local function contour_panel(fname, spec, tag)
   local f = spec.f
-  if type(f) ~= "function" and not (type(f) == "table" and getmetatable(f) and getmetatable(f).__call) then
-    argerr(fname, 1, "f must be a function of a 2-D point (e.g. ol.fn.rosenbrock())")
+  local b, nx, ny, point
+  if spec.z ~= nil or spec.xs ~= nil or spec.ys ~= nil then
+    b, nx, ny, point = given_grid(fname, spec)
+  else
+    if type(f) ~= "function" and not (type(f) == "table" and getmetatable(f) and getmetatable(f).__call) then
+      argerr(fname, 1, "f must be a function of a 2-D point (e.g. ol.fn.rosenbrock()), or give xs, ys and z")
+    end
+    if type(f) == "table" and f.dim and f.dim ~= 2 then
+      argerr(fname, 1, string.format("contour needs a 2-D function, %s is %d-D", f.name or "f", f.dim))
+    end
+    b = spec.bounds or (type(f) == "table" and f.bounds)
+    check_bounds(fname, b)
+    local n = spec.grid or 120
+    nx, ny = n, n
+    local value = value_of(f)
+    point = function(i, j)
+      local x = b[1][1] + (b[1][2] - b[1][1]) * i / (n - 1)
+      local y = b[2][1] + (b[2][2] - b[2][1]) * j / (n - 1)
+      return x, y, value(x, y)
+    end
   end
-  if type(f) == "table" and f.dim and f.dim ~= 2 then
-    argerr(fname, 1, string.format("contour needs a 2-D function, %s is %d-D", f.name or "f", f.dim))
-  end
-  local b = spec.bounds or (type(f) == "table" and f.bounds)
-  check_bounds(fname, b)
-  local n = spec.grid or 120
-  local value = value_of(f)
   local fmin = type(f) == "table" and f.min_value or nil
   local scale = spec.scale or (fmin and "log" or "linear")
   if scale ~= "log" and scale ~= "linear" then argerr(fname, 1, "scale must be 'log' or 'linear'") end
   local rows, zs = {}, {}
-  for j = 0, n - 1 do
-    local y = b[2][1] + (b[2][2] - b[2][1]) * j / (n - 1)
-    for i = 0, n - 1 do
-      local x = b[1][1] + (b[1][2] - b[1][1]) * i / (n - 1)
-      local z = value(x, y)
+  for j = 0, ny - 1 do
+    for i = 0, nx - 1 do
+      local x, y, z = point(i, j)
       zs[#zs + 1] = z
       -- 4th column: the heat map's colour, log10 of the gap in log scale
       local c = z
@@ -521,8 +559,9 @@ local function contour_panel(fname, spec, tag)
     string.format("set xrange [%s:%s]", num(b[1][1]), num(b[1][2])),
     string.format("set yrange [%s:%s]", num(b[2][1]), num(b[2][2])),
     "set palette defined (0 '#ffffff', 1 '#e3eef8', 2 '#b7d4ea', 3 '#7fb2d9')",
-    FORMATS, "set format cb '%g'", "set xlabel 'x'", "set ylabel 'y'",
-    "set cblabel " .. gp_quote(scale == "log" and "log10(f - f_min)" or "f") .. " offset 1,0",
+    FORMATS, "set format cb '%g'", "set xlabel " .. gp_quote(spec.xlabel or "x"),
+    "set ylabel " .. gp_quote(spec.ylabel or "y"),
+    "set cblabel " .. gp_quote(spec.zlabel or (scale == "log" and "log10(f - f_min)" or "f")) .. " offset 1,0",
   }
   if spec.title then setup[#setup + 1] = "set title " .. gp_quote(spec.title) end
   return {data = table.concat(data, "\n"), pre = table.concat(pre, "\n"),
@@ -559,9 +598,11 @@ local SPECS = {
   lines = {series = {"table", required = true}, logy = {"boolean"}, logx = {"boolean"},
            xlabel = {"string"}, ylabel = {"string"}, xrange = {"table"}, yrange = {"table"},
            lmargin = {"integer"}},
-  contour = {f = {"function", required = true}, bounds = {"table"}, paths = {"table"},
+  contour = {f = {"function"}, bounds = {"table"}, paths = {"table"},
              levels = {"number|table"}, scale = {"string", one_of = {"log", "linear"}},
-             grid = {"integer", min = 2}, minima = {"table"}, heatmap = {"boolean"}},
+             grid = {"integer", min = 2}, minima = {"table"}, heatmap = {"boolean"},
+             xs = {"table"}, ys = {"table"}, z = {"table"}, xlabel = {"string"}, ylabel = {"string"},
+             zlabel = {"string"}},
 }
 for _, spec in pairs(SPECS) do
   for k, v in pairs(COMMON) do spec[k] = v end

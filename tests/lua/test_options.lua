@@ -35,6 +35,8 @@ local warm = ol.schedule.momentum_warmup{from = 0.5, to = 0.9, steps = 10}
 local reduce = ol.schedule.reduce_on_plateau{base = 1}
 local pca = ol.pca.fit(ol.randn(10, 2))
 local lrf = ol.lr_find{model = net, optimizer = opt, data = loader, steps = 3}
+local lsl = ol.landscape.line(net, ds, net:params(), net:params(), {steps = 2})
+local lsp = ol.landscape.plane(net, ds, {resolution = 2})
 
 -- base with the entries of extra added (extra wins)
 local function with(base, extra)
@@ -140,6 +142,14 @@ local TAKES_OPTIONS = {
   ["lr_find:plot"] = {2, "plot", "titel", "title", function(o) return lrf:plot(dir .. "/lr.png", o) end},
   ["ol.plot.lines"] = {1, "lines", "titel", "title", function(o)
     return ol.plot.lines(with({series = {{y = {1, 2}}}, file = dir .. "/l.png"}, o)) end},
+  ["ol.landscape.line"] = {5, "line", "stpes", "steps", function(o)
+    return ol.landscape.line(net, ds, net:params(), net:params(), with({steps = 2}, o)) end},
+  ["ol.landscape.plane"] = {3, "plane", "resolutin", "resolution", function(o)
+    return ol.landscape.plane(net, ds, with({resolution = 2}, o)) end},
+  ["ol.landscape.recorder"] = {2, "recorder", "inital", "initial", function(o)
+    return ol.landscape.recorder(net, o) end},
+  ["landscape_line:plot"] = {2, "plot", "titel", "title", function(o) return lsl:plot(dir .. "/l.png", o) end},
+  ["landscape_plane:plot"] = {2, "plot", "levls", "levels", function(o) return lsp:plot(dir .. "/p.png", o) end},
   ["ol.plot.contour"] = {1, "contour", "levles", "levels", function(o)
     return ol.plot.contour(with({f = f, file = dir .. "/c.png"}, o)) end},
   ["ol.plot.log"] = {3, "log", "titel", "title", function(o) return ol.plot.log(dir .. "/run.jsonl", dir .. "/g.png", o) end},
@@ -258,6 +268,8 @@ local function library()
     checkpoint = getmetatable(ck).__index,
     comparison = getmetatable(cmp).__index,
     lr_find = getmetatable(lrf).__index,
+    landscape_line = getmetatable(lsl).__index,
+    landscape_plane = getmetatable(lsp).__index,
     warmup = getmetatable(warm).__index,
     reduce_on_plateau = getmetatable(reduce).__index,
   }

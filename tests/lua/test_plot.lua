@@ -141,6 +141,32 @@ T.test("run:plot: the trajectory in an SVG, a two-panel PNG", function()
   T.eq(h, 600)
 end)
 
+T.test("contour of a precomputed grid (xs, ys, z) with a path and axis labels", function()
+  -- z[j][i] = (x - 1)^2 + 2 y^2 on an uneven grid; its contour at 1 is the
+  -- ellipse through (0, 0) and (2, 0)
+  local xs, ys, z = {-1, 0, 0.5, 1, 2, 3}, {-1.5, -0.5, 0, 0.5, 1.5}, {}
+  for j, y in ipairs(ys) do
+    z[j] = {}
+    for i, x in ipairs(xs) do z[j][i] = (x - 1) ^ 2 + 2 * y ^ 2 end
+  end
+  local path = {{3, 1.5}, {2, 0.5}, {1, 0}}
+  local text = read(ol.plot.contour{xs = xs, ys = ys, z = z, paths = {{name = "descent", points = path}},
+                                    levels = {1, 4}, xlabel = "alpha axis", ylabel = "beta axis",
+                                    zlabel = "height", file = tmp("grid.svg")})
+  T.ok(svg_has_path(text, path), "the path is drawn")
+  for _, label in ipairs{"alpha axis", "beta axis", "height", "descent"} do
+    T.ok(text:find(label, 1, true), "label " .. label)
+  end
+  T.raises("give either f (with bounds, grid) or xs, ys and z, not both", ol.plot.contour,
+           {f = ol.fn.booth(), xs = xs, ys = ys, z = z, file = tmp("x.png")})
+  T.raises("ys must be finite numbers in increasing order", ol.plot.contour,
+           {xs = xs, ys = {0, 2, 1, 3, 4}, z = z, file = tmp("x.png")})
+  T.raises("z[2] must be a row of #xs = 6 numbers", ol.plot.contour,
+           {xs = xs, ys = ys, z = {z[1], {1}, z[3], z[4], z[5]}, file = tmp("x.png")})
+  T.raises("z must be a list of #ys rows", ol.plot.contour, {xs = xs, ys = ys, z = {z[1]}, file = tmp("x.png")})
+  T.raises("f must be a function of a 2-D point", ol.plot.contour, {file = tmp("x.png")})
+end)
+
 T.test("contour with several paths; comparison:plot", function()
   local f = ol.fn.himmelblau()
   local paths = {{name = "a", points = {{0, 0}, {1, 1}, {2, 1.5}, {3, 2}}},
