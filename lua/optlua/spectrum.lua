@@ -260,9 +260,9 @@ function Density.__tostring(d)
     d.grid[#d.grid] - 5 * d.sigma, d.sigma, #d.grid)
 end
 
--- d:plot(file [, {title, logy = true}]): the density against lambda; on a
--- log scale (as in the paper) values below 1e-7 of the peak are drawn at
--- that floor.
+-- d:plot(file [, {title, logy = true}]): the density against lambda, with
+-- a margin of 3% of the grid's width on either side; on a log scale (as in
+-- the paper) values below 1e-7 of the peak are drawn at that floor.
 function Density:plot(file, opts)
   opts = args.options("plot", 2, opts, {title = {"string"}, logy = {"boolean", default = true}}, 2)
   if type(file) ~= "string" then args.error("plot", 1, "picture file name expected", 2) end
@@ -270,10 +270,12 @@ function Density:plot(file, opts)
   for _, v in ipairs(self.density) do peak = math.max(peak, v) end
   local y = {}
   for i, v in ipairs(self.density) do y[i] = opts.logy and math.max(v, 1e-7 * peak) or v end
+  local lo, hi = self.grid[1], self.grid[#self.grid]
+  local pad = 0.03 * (hi - lo)
   return ol.plot.lines{
     series = {{name = string.format("density (%d vectors, %d steps, sigma %.2g)", #self.nodes, self.steps, self.sigma),
                x = self.grid, y = y}},
-    logy = opts.logy, xlabel = "eigenvalue lambda", ylabel = "density",
+    logy = opts.logy, xlabel = "eigenvalue lambda", ylabel = "density", xrange = {lo - pad, hi + pad},
     title = opts.title or "Hessian eigenvalue density (stochastic Lanczos quadrature)", file = file}
 end
 

@@ -21,8 +21,8 @@ def example(path):
         args = [d] if os.path.basename(path) == "explore.lua" else []
         # optim_modern.lua and norm_compare.lua train several nets on
         # Fashion-MNIST: their --quick runs (a tenth of the data, one
-        # epoch) show they work
-        if os.path.basename(path) in ("optim_modern.lua", "norm_compare.lua"):
+        # epoch) show they work; spectrum.lua's (fewer rows and epochs) too
+        if os.path.basename(path) in ("optim_modern.lua", "norm_compare.lua", "spectrum.lua"):
             args = ["--quick"]
         p = run(path, *args, cwd=d, timeout=TIMEOUT)
     check(p.rc == 0 and p.out.strip(), f"(exit {p.rc}):\n{p.out[-2000:]}\n{p.err[-2000:]}")
