@@ -288,11 +288,19 @@ function M.density(...)
   end
   local steps = steps_for(fname, argn, o.steps, 80, 1, n, 2)
   local d = setmetatable({nodes = {}, weights = {}, steps = steps, vectors = o.vectors}, Density)
-  for v = 1, o.vectors do
-    local start = (ol.rand(n, "f64") * 2 - 1):sign()
-    local r = lanczos(base, {fname = fname, steps = steps, start = start, gauss_newton = o.gauss_newton,
-                             loss_options = o.loss_options})
-    d.nodes[v], d.weights[v] = r.nodes, r.weights
+  -- a failed run (an operator refused, a loss error) leaves the RNG as it was
+  local rng = ol._rng_state()
+  local ok, err = pcall(function()
+    for v = 1, o.vectors do
+      local start = (ol.rand(n, "f64") * 2 - 1):sign()
+      local r = lanczos(base, {fname = fname, steps = steps, start = start, gauss_newton = o.gauss_newton,
+                               loss_options = o.loss_options})
+      d.nodes[v], d.weights[v] = r.nodes, r.weights
+    end
+  end)
+  if not ok then
+    ol._rng_set_state(rng)
+    error(err, 0)
   end
   d.grid, d.density, d.sigma = smooth(d.nodes, d.weights, o.sigma, o.points)
   return d
