@@ -249,7 +249,6 @@ local function smooth(nodes, weights, sigma, points)
   end
   return grid, dens, sigma
 end
-M._smooth = smooth
 
 local Density = {__name = "optlua.spectrum.density"}
 Density.__index = Density
