@@ -5,6 +5,16 @@
  *   ol.eig(a) -> values (ascending), vectors (columns)   ol.cond(a)
  *   ol.hessian_eigs(net, x, target, kind [, {k = 3, steps, gauss_newton, loss_options}])
  *   ol.hessian_eigs(f, x [, {k = 3, steps}])  -> values (descending), vectors (k x n)
+ *   ol._hessian_lanczos(net, x, target, kind, opts) / (f, x, opts): the engine
+ *     of ol.spectrum (lua/optlua/spectrum.lua), which checks the user's
+ *     options; opts = {fname, steps, start, k_lo, k_hi, gauss_newton,
+ *     loss_options} -> {nodes, weights, steps, bottom_vectors, top_vectors}
+ *
+ * Eigenvalues of a plain function's curvature are refused when its
+ * difference operator is not symmetric (ol_op_asymmetry above SYM_TOL_F64
+ * for f64 x, SYM_TOL_F32 for f32: the gradient is then not the gradient of
+ * one function, or it is too noisy for differences); a model's exact
+ * products are symmetric by construction and are not checked.
  *
  * f is a function f(x) -> loss, grad (the ol.fn convention). For plain
  * functions curvature comes from central differences of the gradient; for
@@ -13,6 +23,7 @@
  * callbacks (l_closure.c), which keep a Lua error and raise it again here.
  * The closure methods' opt:step is the optimizer binding's (l_optim.c). */
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +208,25 @@ static int lz_av(void *ud, const double *v, double *out, ol_error *err) {
     return ol_closure_bv(z->f, z->w, v, out, z->gn, z->work, err);
 }
 
+/* The asymmetry a symmetric operator's central differences stay within:
+ * their error is of the order of eps^(2/3) relative (h = cbrt(eps)). */
+#define SYM_TOL_F64 1e-6
+#define SYM_TOL_F32 1e-2
+
+/* Refuses a plain function whose difference operator is not symmetric. */
+static void check_symmetric(lua_State *L, ol_l_cb *c, lz *z, const char *fname) {
+    ol_error err;
+    double asym, tol = c->w->dtype == OL_F32 ? SYM_TOL_F32 : SYM_TOL_F64;
+    if (ol_op_asymmetry(z->f->n, lz_av, z, &asym, &err)) {
+        ol_l_write_vec(c->w, z->w);
+        ol_l_cb_raise(L, c, 1, &err);
+    }
+    if (asym > tol)
+        ol_arg_error(L, 1, fname, "eigenvalues asked of a non-symmetric operator: the differences of f's "
+                                  "gradient give |u'Av - v'Au| / (|u||Av| + |v||Au|) = %.3g > %g "
+                                  "(is grad the gradient of loss?)", asym, tol);
+}
+
 /* ol.hessian_eigs(net, x, target, kind [, opts]) / (f, x [, opts])
  * -> values {k} (descending, f64), vectors {k, n} (f64) */
 static int l_hessian_eigs(lua_State *L) {
@@ -232,12 +262,88 @@ static int l_hessian_eigs(lua_State *L) {
     ol_closure f = {.n = n, .fg = ol_l_cb_fg, .bv = c.model ? ol_l_cb_bv : NULL, .ud = &c,
                     .eps = c.w->dtype == OL_F32 ? FLT_EPSILON : DBL_EPSILON};
     lz z = {.f = &f, .w = w, .work = work, .gn = gn};
+    if (!c.model) check_symmetric(L, &c, &z, "hessian_eigs");
     int rc = ol_lanczos(n, lz_av, &z, (int)k, (int)steps, NULL, vals, vecs, &err);
     ol_l_write_vec(c.w, w);
     if (rc) return ol_l_cb_raise(L, &c, 1, &err);
     push_matrix(L, vals, k, 1, 1, OL_F64);
     push_matrix(L, vecs, k, n, 2, OL_F64);
     return 2;
+}
+
+static void push_list(lua_State *L, const double *a, int n) {
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushnumber(L, a[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* ol._hessian_lanczos(net, x, target, kind, opts) / (f, x, opts) */
+static int l_hessian_lanczos(lua_State *L) {
+    ol_error err;
+    ol_l_cb c = {0};
+    const int model = ol_l_tomodel(L, 1) != NULL;
+    const int oi = model ? 5 : 3;
+    lua_settop(L, oi);
+    if (!model) ol_l_checktensor(L, 2);
+    luaL_checktype(L, oi, LUA_TTABLE);
+    lua_getfield(L, oi, "fname");
+    const char *fname = lua_tostring(L, -1) ? lua_tostring(L, -1) : "_hessian_lanczos";
+    lua_pop(L, 1); /* the string stays alive in the options table */
+    ol_opts o;
+    ol_opts_begin(L, &o, oi, fname, OL_OPTS_REQUIRED);
+    ol_opt_string(&o, "fname", NULL);
+    lua_Integer steps = ol_opt_integer(&o, "steps", 0, 1, INT_MAX);
+    ol_opt_require(&o, "steps");
+    lua_Integer k_lo = ol_opt_integer(&o, "k_lo", 0, 0, INT_MAX);
+    lua_Integer k_hi = ol_opt_integer(&o, "k_hi", 0, 0, INT_MAX);
+    const ol_tensor *start = ol_opt_tensor(&o, "start");
+    int gn = opt_gauss_newton(&o, model);
+    if (model) ol_opt_table(&o, "loss_options"); /* oi + 1 */
+    ol_opts_end(&o);
+    if (model) setup_model(L, &c, fname, oi + 1, oi);
+    else setup_fn(L, &c, 1, 2);
+    const int64_t n = ol_tensor_numel(c.w);
+    if (steps > n || k_lo > steps || k_hi > steps)
+        return ol_opt_error(&o, "steps must be in 1..%lld (the parameters) and k <= steps, got steps %lld, "
+                                "k %lld / %lld", (long long)n, (long long)steps, (long long)k_lo, (long long)k_hi);
+    double *v0 = NULL;
+    if (start) {
+        if (ol_tensor_numel(start) != n)
+            return ol_opt_error(&o, "option 'start' has %lld elements, the parameters %lld",
+                                (long long)ol_tensor_numel(start), (long long)n);
+        v0 = ol_l_new_doubles(L, n);
+        ol_l_read_vec(start, v0);
+    }
+    double *w = ol_l_new_doubles(L, n), *theta = ol_l_new_doubles(L, steps), *tau = ol_l_new_doubles(L, steps);
+    double *lo = k_lo ? ol_l_new_doubles(L, k_lo * n) : NULL, *hi = k_hi ? ol_l_new_doubles(L, k_hi * n) : NULL;
+    double *work = ol_l_new_doubles(L, 3 * n);
+    ol_l_read_vec(c.w, w);
+    ol_closure f = {.n = n, .fg = ol_l_cb_fg, .bv = model ? ol_l_cb_bv : NULL, .ud = &c,
+                    .eps = c.w->dtype == OL_F32 ? FLT_EPSILON : DBL_EPSILON};
+    lz z = {.f = &f, .w = w, .work = work, .gn = gn};
+    if (!model) check_symmetric(L, &c, &z, fname);
+    int taken = 0;
+    int rc = ol_lanczos_ritz(n, lz_av, &z, (int)steps, v0, theta, tau, (int)k_lo, lo, (int)k_hi, hi, &taken, &err);
+    ol_l_write_vec(c.w, w);
+    if (rc) return ol_l_cb_raise(L, &c, 1, &err);
+    lua_createtable(L, 0, 5);
+    push_list(L, theta, taken);
+    lua_setfield(L, -2, "nodes");
+    push_list(L, tau, taken);
+    lua_setfield(L, -2, "weights");
+    lua_pushinteger(L, taken);
+    lua_setfield(L, -2, "steps");
+    if (lo) {
+        push_matrix(L, lo, k_lo, n, 2, OL_F64);
+        lua_setfield(L, -2, "bottom_vectors");
+    }
+    if (hi) {
+        push_matrix(L, hi, k_hi, n, 2, OL_F64);
+        lua_setfield(L, -2, "top_vectors");
+    }
+    return 1;
 }
 
 /* ol.eig(a [, tol]) -> values (ascending), vectors (as columns) */
@@ -264,7 +370,7 @@ static int l_cond(lua_State *L) {
 
 static const luaL_Reg funcs[] = {
     {"hessian", l_hessian}, {"hvp", l_hvp}, {"eig", l_eig}, {"cond", l_cond},
-    {"hessian_eigs", l_hessian_eigs}, {NULL, NULL},
+    {"hessian_eigs", l_hessian_eigs}, {"_hessian_lanczos", l_hessian_lanczos}, {NULL, NULL},
 };
 
 void ol_open_second(lua_State *L) { luaL_setfuncs(L, funcs, 0); }

@@ -108,12 +108,27 @@ int ol_cond_sym(const ol_tensor *a, double tol, double *cond, ol_error *err) {
     return 0;
 }
 
-int ol_lanczos(int64_t n, ol_matvec_fn av, void *ud, int k, int m, const double *v0,
-               double *vals, double *vecs, ol_error *err) {
+/* Row i of out (k x n): the Ritz vector sum_l Z[l][col(i)] q_l. */
+static void ritz_vectors(int64_t n, int steps, const double *Q, const double *Z, int k, int descending,
+                         double *out) {
+    for (int i = 0; i < k; i++) {
+        int col = descending ? steps - 1 - i : i;
+        double *y = out + (size_t)i * n;
+        memset(y, 0, (size_t)n * sizeof *y);
+        for (int l = 0; l < steps; l++) {
+            double z = Z[(size_t)l * steps + col];
+            const double *ql = Q + (size_t)l * n;
+            for (int64_t r = 0; r < n; r++) y[r] += z * ql[r];
+        }
+    }
+}
+
+int ol_lanczos_ritz(int64_t n, ol_matvec_fn av, void *ud, int m, const double *v0, double *theta,
+                    double *tau, int k_lo, double *lo, int k_hi, double *hi, int *steps_out, ol_error *err) {
     if (n < 1) return ol_fail(err, "empty operator");
-    if (k < 1 || k > n) return ol_fail(err, "k must be in 1..%lld, got %d", (long long)n, k);
-    if (m < k) m = k;
-    if (m > n) m = (int)n;
+    if (m < 1 || m > n) return ol_fail(err, "steps must be in 1..%lld, got %d", (long long)n, m);
+    if (k_lo < 0 || k_hi < 0 || k_lo > m || k_hi > m)
+        return ol_fail(err, "Ritz vectors asked: %d and %d, with %d steps", k_lo, k_hi, m);
     double *Q = malloc((size_t)(m + 1) * (size_t)n * sizeof *Q);
     double *alpha = calloc((size_t)m, sizeof *alpha), *beta = calloc((size_t)m + 1, sizeof *beta);
     double *Z = malloc((size_t)m * (size_t)m * sizeof *Z);
@@ -129,8 +144,8 @@ int ol_lanczos(int64_t n, ol_matvec_fn av, void *ud, int k, int m, const double 
         Q[i] = v0 ? v0[i] : 1.0 + 0.5 * sin(1.0 + 2.3 * (double)i);
         nrm += Q[i] * Q[i];
     }
-    if (nrm == 0) {
-        ol_fail(err, "start vector is zero");
+    if (!(nrm > 0) || !isfinite(nrm)) {
+        ol_fail(err, nrm == 0 ? "start vector is zero" : "start vector is not finite");
         goto done;
     }
     nrm = sqrt(nrm);
@@ -161,8 +176,9 @@ int ol_lanczos(int64_t n, ol_matvec_fn av, void *ud, int k, int m, const double 
         }
         for (int64_t i = 0; i < n; i++) w[i] /= b;
     }
-    if (steps < k) {
-        ol_fail(err, "the start vector spans an invariant subspace of dimension %d < k = %d", steps, k);
+    if (steps < k_lo || steps < k_hi) {
+        ol_fail(err, "the start vector spans an invariant subspace of dimension %d < k = %d", steps,
+                k_lo > k_hi ? k_lo : k_hi);
         goto done;
     }
     /* Eigen-pairs of the tridiagonal T = tridiag(beta, alpha, beta). */
@@ -171,24 +187,68 @@ int ol_lanczos(int64_t n, ol_matvec_fn av, void *ud, int k, int m, const double 
         ol_fail(err, "tridiagonal eigensolver (dstev) failed (info %d)", (int)info);
         goto done;
     }
-    for (int i = 0; i < k; i++) {
-        int col = steps - 1 - i; /* ascending -> largest first */
-        vals[i] = alpha[col];
-        if (vecs) {
-            double *y = vecs + (size_t)i * n;
-            memset(y, 0, (size_t)n * sizeof *y);
-            for (int l = 0; l < steps; l++) {
-                double z = Z[(size_t)l * steps + col];
-                const double *ql = Q + (size_t)l * n;
-                for (int64_t r = 0; r < n; r++) y[r] += z * ql[r];
-            }
-        }
+    for (int j = 0; j < steps; j++) {
+        theta[j] = alpha[j];
+        if (tau) tau[j] = Z[j] * Z[j]; /* row 0 of Z: first components */
     }
+    if (lo) ritz_vectors(n, steps, Q, Z, k_lo, 0, lo);
+    if (hi) ritz_vectors(n, steps, Q, Z, k_hi, 1, hi);
+    *steps_out = steps;
     rc = 0;
 done:
     free(Q);
     free(alpha);
     free(beta);
     free(Z);
+    return rc;
+}
+
+int ol_lanczos(int64_t n, ol_matvec_fn av, void *ud, int k, int m, const double *v0,
+               double *vals, double *vecs, ol_error *err) {
+    if (n < 1) return ol_fail(err, "empty operator");
+    if (k < 1 || k > n) return ol_fail(err, "k must be in 1..%lld, got %d", (long long)n, k);
+    if (m < k) m = k;
+    if (m > n) m = (int)n;
+    double *theta = malloc((size_t)m * sizeof *theta);
+    if (!theta) return ol_fail(err, "out of memory (Lanczos with %d steps)", m);
+    int steps = 0;
+    int rc = ol_lanczos_ritz(n, av, ud, m, v0, theta, NULL, 0, NULL, k, vecs, &steps, err);
+    if (rc == 0)
+        for (int i = 0; i < k; i++) vals[i] = theta[steps - 1 - i];
+    free(theta);
+    return rc;
+}
+
+int ol_op_asymmetry(int64_t n, ol_matvec_fn av, void *ud, double *asym, ol_error *err) {
+    if (n < 1) return ol_fail(err, "empty operator");
+    double *buf = malloc(4 * (size_t)n * sizeof *buf);
+    if (!buf) return ol_fail(err, "out of memory (symmetry check of %lld)", (long long)n);
+    double *u = buf, *v = buf + n, *au = buf + 2 * n, *avv = buf + 3 * n;
+    /* Two fixed sequences of mixed signs, unrelated to each other and to
+     * Lanczos' default start. */
+    for (int64_t i = 0; i < n; i++) {
+        u[i] = sin(0.7 + 1.9 * (double)i);
+        v[i] = cos(2.1 + 3.7 * (double)i * (double)(i % 7 + 1));
+    }
+    int rc = -1;
+    if (av(ud, v, avv, err) || av(ud, u, au, err)) goto done;
+    double uav = 0, vau = 0, nu = 0, nv = 0, nau = 0, nav = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uav += u[i] * avv[i];
+        vau += v[i] * au[i];
+        nu += u[i] * u[i];
+        nv += v[i] * v[i];
+        nau += au[i] * au[i];
+        nav += avv[i] * avv[i];
+    }
+    double scale = sqrt(nu) * sqrt(nav) + sqrt(nv) * sqrt(nau);
+    if (!isfinite(uav) || !isfinite(vau) || !isfinite(scale)) {
+        ol_fail(err, "the operator's products are not finite");
+        goto done;
+    }
+    *asym = scale > 0 ? fabs(uav - vau) / scale : 0;
+    rc = 0;
+done:
+    free(buf);
     return rc;
 }

@@ -14,7 +14,7 @@ optlua: a C training engine embedding Lua 5.4
   schedules (ol.schedule, ol.clip), plateaus (ol.plateau), PCA (ol.pca), data and training
   (ol.data, ol.train, ol.lr_find), exploring optimizers (ol.fn, ol.explore, ol.compare,
   ol.plot), gradients and curvature (ol.gradcheck, ol.hessian, ol.hvp, ol.eig, ol.cond,
-  ol.hessian_eigs).
+  ol.hessian_eigs, ol.spectrum).
   help(x) documents any of them: help(ol.optim.adam), help("adam").]]
 D["help"] = [[
 help([x])  /  ol.help([x])
@@ -237,6 +237,45 @@ D["hessian_eigs"] = [[
 ol.hessian_eigs(f, x [, {k = 3, steps}]) / ol.hessian_eigs(net, x, target, kind [, {k, steps, gauss_newton, loss_options}])
   -> values (descending), vectors (k x n): the largest Hessian eigenvalues by power iteration on
   Hessian-vector products.]]
+D["spectrum"] = [[
+ol.spectrum: curvature of a loss, during training too
+  ol.spectrum.eigs(...)     the top-k and bottom-k Hessian eigenvalues (Lanczos): a saddle or a minimum
+  ol.spectrum.density(...)  the eigenvalue density by stochastic Lanczos quadrature (Ghorbani et al. 2019)
+  ol.spectrum.track{...}    an on_epoch hook recording them, plotted against 2/lr (Cohen et al. 2021)
+  ol.spectrum.extremes(c)   lambda_min, lambda_max of an eigs result or a tracker's latest record
+  ol.plateau's diagnosis names a saddle from them: ol.plateau{curvature = tracker}.]]
+D["spectrum.eigs"] = [[
+ol.spectrum.eigs(net, x, target, kind [, {k = 5, which = "both", steps, vectors = false, gauss_newton = false, loss_options}])
+ol.spectrum.eigs(f, x [, {k, which, steps, vectors}]) -> {top = {descending}, bottom = {ascending}, steps}
+  One Lanczos run with full reorthogonalisation on exact Hessian-vector products (a model) or central
+  differences of f's gradient (refused when not symmetric), from a fixed start (no RNG drawn).
+  which = "both" | "top" | "bottom"; steps: default min(n, max(3k, 30)), n the parameter count; exact
+  when steps = n. A repeated eigenvalue shows once, and Lanczos stops early on an invariant subspace
+  (result.steps). vectors = true adds top_vectors and bottom_vectors (k x n). A negative bottom value
+  is a Rayleigh quotient below 0: proof of negative curvature (a saddle).]]
+D["spectrum.density"] = [[
+ol.spectrum.density(net, x, target, kind [, {vectors = 10, steps = 80, sigma, points = 10000, gauss_newton, loss_options}])
+ol.spectrum.density(f, x [, {...}]) -> d
+  Stochastic Lanczos quadrature: per Rademacher start vector (ol's RNG: ol.seed fixes them), steps
+  Lanczos steps give nodes theta_j and weights tau_j (squared first components of the tridiagonal's
+  eigenvectors, summing to 1). density(lambda) = mean over vectors of sum_j tau_j N(lambda; theta_j,
+  sigma^2), which integrates to 1; sigma^2 defaults to 1e-5 max(1, theta_max - theta_min) (the paper's
+  code), the grid to points values over [theta_min - 5 sigma, theta_max + 5 sigma].
+  d.nodes, d.weights (one list per vector), d.grid, d.density, d.sigma; d:plot("density.png"
+  [, {title, logy = true}]) draws it on a log scale as the paper does; tostring(d).]]
+D["spectrum.track"] = [[
+ol.spectrum.track{model, optimizer, data = dataset, rows = 1000, loss = "cross_entropy", loss_options,
+                  k = 5, every = 1, which = "both", steps, gauss_newton = false} -> tracker
+  ol.train{..., on_epoch = tracker}, or tracker(s) from your own on_epoch. Every `every` epochs it
+  records {epoch, step, top, bottom, lr, momentum, threshold} in tracker.history: the Hessian's
+  extreme eigenvalues on the dataset's first `rows` rows (a fixed batch) and the edge of stability,
+  2/lr for gradient descent, (2 + 2b)/lr with heavy-ball momentum b, (2 + 2b)/(lr (1 + 2b)) with
+  Nesterov's (sgd nesterov, nag), nil for other optimizers. It overwrites net:grads().
+  tracker:plot("eos.png" [, {title}]): lambda_max and the top ones against the epoch with the bound,
+  and the bottom ones beside zero.]]
+D["spectrum.extremes"] = [[
+ol.spectrum.extremes(c) -> lambda_min, lambda_max
+  Of an ol.spectrum.eigs result, or of a tracker's latest record; nil where not computed.]]
 
 -- ---- optimizers -----------------------------------------------------------
 D["optim"] = [[
@@ -413,15 +452,18 @@ D["clip.grad_value"] = "ol.clip.grad_value(grads, v)\n  Clamps every gradient el
 D["plateau"] = [[
 ol.plateau{mode = "min", patience = 10, threshold = 1e-4, threshold_mode = "rel", cooldown = 0}
   p:update(val_loss [, net, x]) -> true when a plateau is reached; p.best, p.bad_epochs,
-  p.diagnosis (why it looks flat: saturated outputs, dead units, gradient norm; see diagnose).]]
+  p.diagnosis (why it looks flat: saturated outputs, dead units, gradient norm; see diagnose).
+  curvature = tracker (an ol.spectrum tracker or eigs result; per call: p:update(v, net, x, {curvature =
+  tracker})): a lambda_min below -1e-3 |lambda_max| makes the diagnosis open with "negative curvature
+  (λ_min = ...): a saddle, not a minimum" (fields lambda_min, lambda_max, saddle).]]
 D["plateau.new"] = "ol.plateau.new{...} -> plateau\n  As ol.plateau{...}: see help(ol.plateau)."
-D["plateau.diagnose"] = [[
-ol.plateau.diagnose(net [, x]) -> table
+D["plateau.diagnose"] = [=[
+ol.plateau.diagnose(net [, x [, curvature]]) -> table
   Why a model's loss may look flat, from the batch x: saturated (share of tanh/sigmoid outputs within
   0.01 of an asymptote), gain (mean f'(u)/f'(0): the share of gradient the units pass back), dead
   (share of ReLUs zero on every sample), saturated_units, dead_units; grad_norm, weight_norm,
   weight_scale; and a sentence (message): saturation, dead units, a tiny gradient (a minimum or a
-  flat region) or, with healthy units and a real gradient, an lr too large.]]
+  flat region) or, with healthy units and a real gradient, an lr too large.]=]
 D["pca"] = "ol.pca: input decorrelation\n  ol.pca.fit(X, opts), ol.pca.condition_number(X)."
 D["pca.fit"] = [[
 ol.pca.fit(X, {components = nil, whiten = true, zca = false, eps = 1e-5}) -> pca

@@ -21,7 +21,16 @@
 -- p.diagnosis explains the plateau (see "diagnosis" below): share of
 -- saturated tanh / sigmoid outputs and of dead ReLUs on the batch x,
 -- gradient and weight norms, and a sentence. The module is callable (ol.plateau{...}); ol.plateau.Plateau is
--- the class and ol.plateau.diagnose(net [, x]) the diagnosis alone.
+-- the class and ol.plateau.diagnose(net [, x [, curvature]]) the diagnosis alone.
+--
+-- Curvature: given an ol.spectrum tracker or ol.spectrum.eigs result, at
+-- construction (ol.plateau{curvature = tracker}) or per call
+-- (p:update(v, net, x, {curvature = tracker})), the diagnosis reads its
+-- latest lambda_min and lambda_max (ol.spectrum.extremes): lambda_min <
+-- -SADDLE_TOL * |lambda_max| means negative curvature, a saddle rather
+-- than a minimum, and the message opens with that; a Ritz value is a
+-- Rayleigh quotient, so a negative smallest one proves a negative
+-- eigenvalue. Without a model the diagnosis holds the curvature alone.
 local M = {}
 
 local Plateau = {}
@@ -41,6 +50,7 @@ local function new(opts)
     factor = {"number", default = 0.1, gt = 0, lt = 1},
     min = {"number", min = 0},
     min_lr = {"number", min = 0}, -- torch's name for min
+    curvature = {"table"},
   }, 3)
   if o.min_lr ~= nil then
     if o.min ~= nil then args.error("plateau", 1, "give 'min' or 'min_lr', not both", 3) end
@@ -77,11 +87,15 @@ function Plateau:in_cooldown() return self.cooldown_counter > 0 end
 
 -- value: the monitored metric; net (optional): the model, for the diagnosis;
 -- x (optional): a batch to run through the model for the diagnosis (default:
--- the model's last forward batch, where it exposes it).
-function Plateau:update(value, net, x)
+-- the model's last forward batch, where it exposes it); opts (optional):
+-- {curvature = tracker or eigs result}, for this call instead of the one
+-- given at construction.
+function Plateau:update(value, net, x, opts)
   if type(value) ~= "number" then
     args.error("update", 1, "number expected, got " .. type(value), 2)
   end
+  local o = args.options("update", 4, opts, {curvature = {"table"}}, 2)
+  local curvature = o.curvature or self.curvature
   self.epochs = self.epochs + 1
   if self:is_better(value, self.best) then
     self.best = value
@@ -97,8 +111,8 @@ function Plateau:update(value, net, x)
     self.cooldown_counter = self.cooldown
     self.bad_epochs = 0
     self.reductions = self.reductions + 1
-    if net ~= nil then
-      self.diagnosis = M.diagnose(net, x)
+    if net ~= nil or curvature ~= nil then
+      self.diagnosis = M.diagnose(net, x, curvature)
     end
     return true
   end
@@ -154,6 +168,10 @@ local TANH_SAT, SIGM_SAT, SAT_SHARE = 2.6467, 4.5951, 0.9
 -- explains a plateau; a weight scale past tanh's linear range; a gradient
 -- norm that is tiny beside the weights'.
 local SATURATED, DEAD, BIG_WEIGHTS, TINY_GRAD = 0.2, 0.2, 2.5, 1e-6
+-- lambda_min below -SADDLE_TOL * |lambda_max|: negative curvature beyond
+-- the noise of an eigenvalue estimate.
+local SADDLE_TOL = 1e-3
+M.SADDLE_TOL = SADDLE_TOL
 
 local function model_layers(net)
   local ok, layers = pcall(function() return net:layers() end)
@@ -243,8 +261,32 @@ local function sentence(d)
     pct(d.saturated or 0), pct(d.dead or 0), d.grad_norm)
 end
 
-M.diagnose = function(net, x)
+-- The curvature's fields of d and the sentence that opens the message
+-- (nil without a negative curvature).
+local function curvature_of(d, curvature)
+  local spectrum = (package.loaded.optlua or optlua or require("optlua")).spectrum
+  local lmin, lmax = spectrum.extremes(curvature)
+  d.lambda_min, d.lambda_max = lmin, lmax
+  if lmin == nil then return nil end
+  d.saddle = lmin < -SADDLE_TOL * math.abs(lmax or lmin)
+  if d.saddle then
+    return string.format("negative curvature (λ_min = %.3g%s): a saddle, not a minimum", lmin,
+      lmax and string.format(", λ_max = %.3g", lmax) or "")
+  end
+  return nil
+end
+
+M.diagnose = function(net, x, curvature)
+  if net == nil and curvature == nil then
+    args.error("diagnose", 1, "a model (or a curvature record as argument 3) expected, got nil", 2)
+  end
   local d = {layers = {}}
+  local saddle = curvature ~= nil and curvature_of(d, curvature) or nil
+  if net == nil then
+    d.message = saddle or (d.lambda_min and string.format("no negative curvature (λ_min = %.3g): not a saddle",
+      d.lambda_min) or "no curvature recorded yet")
+    return d
+  end
   local params = {}
   local wsq, scale = 0, 0
   for _, p in ipairs(net:parameters()) do
@@ -323,7 +365,7 @@ M.diagnose = function(net, x)
     end
     if rs > 0 then d.dead, d.dead_units, d.relu_units = dead / rs, dead, rs end
   end
-  d.message = sentence(d)
+  d.message = saddle and (saddle .. "; " .. sentence(d)) or sentence(d)
   return d
 end
 

@@ -137,6 +137,12 @@ local TAKES_OPTIONS = {
   ["ol.compare"] = {3, "compare", "stesp", "steps", function(o)
     return ol.compare(f, {sgd = {lr = 1e-3}}, with({steps = 1, print = false}, o)) end},
   ["comparison:plot"] = {2, "plot", "olny", "only", function(o) return cmp:plot(dir .. "/c.png", o) end},
+  ["ol.spectrum.eigs"] = {5, "spectrum.eigs", "whihc", "which", function(o)
+    return ol.spectrum.eigs(net, x, y, "cross_entropy", with({k = 1}, o)) end},
+  ["ol.spectrum.density"] = {3, "spectrum.density", "vectros", "vectors", function(o)
+    return ol.spectrum.density(f, ol.zeros(2, "f64"), with({vectors = 1}, o)) end},
+  ["ol.spectrum.track"] = {1, "spectrum.track", "evrey", "every", function(o)
+    return ol.spectrum.track(with({model = net, optimizer = opt, data = ds}, o)) end},
   ["ol.lr_find"] = {1, "lr_find", "stesp", "steps", function(o)
     return ol.lr_find(with({model = net, optimizer = opt, data = loader, steps = 3}, o)) end},
   ["lr_find:plot"] = {2, "plot", "titel", "title", function(o) return lrf:plot(dir .. "/lr.png", o) end},
@@ -189,6 +195,7 @@ for path in ([[
   ol.arange ol.blas ol.clock ol.cond ol.eig ol.empty ol.eye ol.full ol.hessian
   ol.istensor ol.load ol.mm ol.modules ol.ones ol.rand ol.randn ol.seed ol.tensor ol.threads ol.zeros
   ol.clip.grad_norm ol.clip.grad_value
+  ol.spectrum.extremes
   ol.data.dataset:split ol.data.dataset:standardize ol.data.loader:batches ol.data.standardizer:apply
   ol.dist.allreduce ol.dist.barrier ol.dist.broadcast ol.dist.is_initialized ol.dist.rank ol.dist.size
   ol.explore.Run.path_tensor

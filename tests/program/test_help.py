@@ -168,7 +168,7 @@ local function walk(prefix, t)
   end
 end
 walk("", ol)
-for _, area in ipairs{"optim", "nn", "init", "data", "schedule", "clip", "plateau", "pca", "fn", "plot"} do
+for _, area in ipairs{"optim", "nn", "init", "data", "schedule", "clip", "plateau", "pca", "fn", "plot", "spectrum"} do
   walk(area .. ".", ol[area])
 end
 print(#missing == 0 and "all documented" or "undocumented: " .. table.concat(missing, " "))

@@ -21,8 +21,9 @@ def example(path):
         args = [d] if os.path.basename(path) == "explore.lua" else []
         # optim_modern.lua and norm_compare.lua train several nets on
         # Fashion-MNIST: their --quick runs (a tenth of the data, one
-        # epoch) show they work; landscape.lua's --quick run is a small one
-        if os.path.basename(path) in ("optim_modern.lua", "norm_compare.lua", "landscape.lua"):
+        # epoch) show they work; landscape.lua's and spectrum.lua's --quick
+        # runs (fewer rows and epochs) too
+        if os.path.basename(path) in ("optim_modern.lua", "norm_compare.lua", "landscape.lua", "spectrum.lua"):
             args = ["--quick"]
         # landscape.lua writes its pictures into --out (else into a new
         # temporary directory)
