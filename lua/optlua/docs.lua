@@ -235,8 +235,8 @@ D["eig"] = "ol.eig(a [, tol]) -> values (ascending), vectors (columns)\n  Eigen-
 D["cond"] = "ol.cond(a [, tol]) -> number\n  The condition number max|lambda| / min|lambda| of a symmetric matrix."
 D["hessian_eigs"] = [[
 ol.hessian_eigs(f, x [, {k = 3, steps}]) / ol.hessian_eigs(net, x, target, kind [, {k, steps, gauss_newton, loss_options}])
-  -> values (descending), vectors (k x n): the largest Hessian eigenvalues by power iteration on
-  Hessian-vector products.]]
+  -> values (descending), vectors (k x n): the largest Hessian eigenvalues by Lanczos (full
+  reorthogonalisation) on Hessian-vector products; ol.spectrum.eigs gives the smallest too.]]
 D["spectrum"] = [[
 ol.spectrum: curvature of a loss, during training too
   ol.spectrum.eigs(...)     the top-k and bottom-k Hessian eigenvalues (Lanczos): a saddle or a minimum
