@@ -242,4 +242,98 @@ T.test("bad input: clear errors, nothing changed", function()
   T.eq(net.training, false, "mode after an error")
 end)
 
+-- ---- ol.train's log_fields ----
+
+local function log_lines(path)
+  local lines = {}
+  for line in io.lines(path) do lines[#lines + 1] = ol.plot._parse_flat_json(line) end
+  return lines
+end
+
+local function small_run(extra)
+  ol.seed(12)
+  local ds = ol.data.synthetic{kind = "blobs", n = 60, classes = 3}
+  local net = ol.nn.mlp{sizes = {2, 4, 3}}
+  local opt = ol.optim.sgd(net, {lr = 0.1})
+  local o = {model = net, optimizer = opt, data = ol.data.loader(ds, {batch_size = 20}), epochs = 3,
+             progress = false, every = 2}
+  for k, v in pairs(extra) do o[k] = v end
+  return o, opt
+end
+
+T.test("log_fields: numbers in each epoch line of the JSONL log, after on_epoch", function()
+  local path = T.scratch()("run.jsonl")
+  local calls = {}
+  local opt
+  local o
+  o, opt = small_run{log = path,
+    on_epoch = function(s)
+      calls[#calls + 1] = "on_epoch " .. s.epoch
+      opt.lr = 0.05 -- after the epoch's line was made: the line keeps 0.1
+    end,
+    log_fields = function(s)
+      calls[#calls + 1] = "log_fields " .. s.epoch
+      return {zeta = 10 * s.epoch, alpha = -0.25, ["noise.b_simple"] = 2 ^ 0.5}
+    end}
+  opt.lr = 0.1
+  ol.train(o)
+  T.eq(table.concat(calls, ","), "on_epoch 1,log_fields 1,on_epoch 2,log_fields 2,on_epoch 3,log_fields 3")
+  local epochs, steps = 0, 0
+  for _, l in ipairs(log_lines(path)) do
+    if l.event == "epoch" then
+      epochs = epochs + 1
+      T.eq(l.epoch, epochs)
+      T.eq(l.zeta, 10 * epochs)
+      T.eq(l.alpha, -0.25)
+      T.near(l["noise.b_simple"], 2 ^ 0.5, 1e-9)
+      T.near(l.lr, epochs == 1 and 0.1 or 0.05, 1e-12, "the epoch's own lr")
+      T.ok(l.epoch_loss and l.samples, "standard fields kept")
+    else
+      steps = steps + 1
+      T.eq(l.zeta, nil, "step lines carry no extra fields")
+    end
+  end
+  T.eq(epochs, 3)
+  T.eq(steps, 4)
+  -- the fields follow the standard ones, in the order of their names
+  local line = T.read_file(path):match('[^\n]*"event":"epoch"[^\n]*')
+  T.ok(line:find('"momentum":0.0,"alpha":%-0.25,"noise.b_simple":1.41421356[0-9]*,"zeta":10.0}$'), line)
+  -- without a log it is not called
+  local called = false
+  ol.train((small_run{log_fields = function() called = true return {} end}))
+  T.eq(called, false, "not called without a log")
+end)
+
+T.test("log_fields: bad tables are errors naming the field; the epoch line is still written", function()
+  local at = T.scratch()
+  local cases = {
+    {function() return 3 end, "train: log_fields: must return a table {name = number, ...}, got number"},
+    {function() return {1} end, "train: log_fields: a key is a number, not a name"},
+    {function() return {a = "x"} end, "train: log_fields: field 'a' is a string, not a number"},
+    {function() return {a = 0 / 0} end, "train: log_fields: field 'a' is nan, not a finite number"},
+    {function() return {a = math.huge} end, "field 'a' is inf, not a finite number"},
+    {function() return {val_loss = 1} end, "train: log_fields: field 'val_loss' is one of the log's own fields"},
+    {function() return {event = 1} end, "field 'event' is one of the log's own fields"},
+    {function() return {[""] = 1} end, "train: log_fields: a field's name is empty"},
+    {function() error("boom") end, "boom"},
+  }
+  for i, c in ipairs(cases) do
+    local path = at("bad" .. i .. ".jsonl")
+    T.raises(c[2], ol.train, (small_run{log = path, log_fields = c[1]}))
+    local lines = log_lines(path)
+    local last = lines[#lines]
+    T.eq(last.event, "epoch", "case " .. i)
+    T.eq(last.epoch, 1)
+    T.eq(last.a, nil, "no field of a rejected table")
+  end
+  -- a good field beside a bad one is not written either: the table is checked whole
+  local path = at("half.jsonl")
+  T.raises("field 'b'", ol.train, (small_run{log = path, log_fields = function() return {a = 1, b = "x"} end}))
+  local lines = log_lines(path)
+  T.eq(lines[#lines].a, nil)
+  T.raises("option 'log_fields' must be a function", ol.train, (small_run{log_fields = 3}))
+  T.raises("unknown option 'log_field'; did you mean 'log_fields'?", ol.train,
+           (small_run{log_field = function() end}))
+end)
+
 T.run()
