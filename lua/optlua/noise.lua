@@ -46,7 +46,7 @@ local args = ol._args
 
 local M = {}
 
-local LOSS = {"string", default = "cross_entropy", one_of = {"cross_entropy", "mse", "bce", "huber"}}
+local LOSS = {"string", default = "cross_entropy"}
 
 local SCALE = {
   small = {"integer", default = 32, min = 1},
@@ -74,17 +74,15 @@ local function type_name(v)
 end
 
 -- The rows of data as tensors X (N x features, the model's dtype) and T
--- (the targets), checked against the model. level: of fname's caller.
-local function rows(fname, net, data, loss, level)
-  local function fail(arg, msg) args.error(fname, arg, msg, level + 1) end
+-- (the targets), checked against the model, the loss and its options.
+-- level: of fname's caller.
+local function rows(fname, net, data, loss, loss_options, level)
+  local function fail(arg, msg) args.error(fname, arg, msg, level + 2) end
   if not is(net, "optlua.model") then fail(1, "model expected, got " .. type_name(net)) end
   local x, t
-  if is(data, "optlua.dataset") then
+  local dataset = is(data, "optlua.dataset")
+  if dataset then
     if #data == 0 then fail(2, "the data set is empty") end
-    if loss ~= "cross_entropy" then
-      fail(2, "a dataset's labels are class ids, the target of cross_entropy; for loss '" .. loss
-           .. "' give data = {x = X, y = T} with T as net:evaluate takes it")
-    end
     x, t = data.x, data.y
   elseif type(data) == "table" then
     x, t = data.x, data.y
@@ -105,6 +103,20 @@ local function rows(fname, net, data, loss, level)
   end
   if x:dtype() ~= net:dtype() then x = x:to(net:dtype()) end
   if t:dtype() ~= net:dtype() then t = t:to(net:dtype()) end
+  -- The loss, its options and the targets, by the model's own rules on the
+  -- first row, in evaluation mode (nothing drawn, no running estimate moved).
+  local training = net.training
+  net:eval()
+  local ok, err = pcall(net.loss, net, x:narrow(1, 1, 1), t:narrow(1, 1, 1), loss, loss_options)
+  if training then net:train() end
+  local n, inner = tostring(err):match("^bad argument #(%d+) to '[^']*' %((.*)%)$")
+  if not ok and n == "4" then fail(3, "option 'loss': " .. inner) end
+  if not ok and n == "5" then fail(3, "option 'loss_options': " .. inner) end
+  if dataset and loss ~= "cross_entropy" then
+    fail(2, "a dataset's labels are class ids, the target of cross_entropy; for loss '" .. loss
+         .. "' give data = {x = X, y = T} with T as net:evaluate takes it")
+  end
+  if not ok then fail(2, "data.y: " .. (inner or tostring(err))) end
   return x, t, x:size(1)
 end
 
@@ -160,7 +172,7 @@ end
 
 function M.scale(net, data, opts)
   local o = args.options("noise.scale", 3, opts, SCALE, 2)
-  local x, t, N = rows("noise.scale", net, data, o.loss, 2)
+  local x, t, N = rows("noise.scale", net, data, o.loss, o.loss_options, 2)
   local s, b = o.small, o.big
   if s >= b then
     args.error("noise.scale", 3, string.format("option 'small' (%d) must be less than option 'big' (%d)", s, b), 2)
@@ -192,7 +204,7 @@ end
 
 function M.cosine(net, data, opts)
   local o = args.options("noise.cosine", 3, opts, COSINE, 2)
-  local x, t, N = rows("noise.cosine", net, data, o.loss, 2)
+  local x, t, N = rows("noise.cosine", net, data, o.loss, o.loss_options, 2)
   check_size("noise.cosine", "batch_size", o.batch_size, N)
   local values = with_gradients(net, x, t, o, function(grad)
     local perm, v = identity(N), {}

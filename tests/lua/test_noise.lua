@@ -212,6 +212,7 @@ T.test("bad input: clear errors, nothing changed", function()
   if #empty ~= 0 then empty = select(2, ds:split(1)) end
   T.eq(#empty, 0, "an empty split")
   local x3, x2, y1, y49 = ol.randn(50, 3), ol.randn(50, 2), ol.ones(50), ol.ones(49)
+  local y50x3, y50x7 = ol.randn(50, 3), ol.randn(50, 7)
   local state = ol._rng_state()
   T.raises("bad argument #3 to 'noise.scale' (option 'small' (64) must be less than option 'big' (32))",
            ol.noise.scale, net, ds, {small = 64, big = 32})
@@ -222,7 +223,19 @@ T.test("bad input: clear errors, nothing changed", function()
   T.raises("unknown option 'batch'", ol.noise.scale, net, ds, {small = 4, big = 8, batch = 4})
   T.raises("did you mean 'batches'", ol.noise.scale, net, ds, {small = 4, big = 8, batchs = 4})
   T.raises("unknown option 'batch'", ol.noise.cosine, net, ds, {batch = 4})
-  T.raises("option 'loss'", ol.noise.cosine, net, ds, {loss = "l2"})
+  local err = T.raises("bad argument #3 to 'noise.cosine' (option 'loss': unknown loss 'l2'",
+                       function() local r = ol.noise.cosine(net, ds, {loss = "l2"}) return r end)
+  T.ok(err:find("^[^:]*test_noise.lua:%d+:"), "the error points at the caller: " .. err)
+  err = T.raises("the data have 3 features", function() local r = ol.noise.cosine(net, {x = x3, y = y1}) return r end)
+  T.ok(err:find("^[^:]*test_noise.lua:%d+:"), "the error points at the caller: " .. err)
+  err = T.raises("option 'batch_size' (128) is larger", function() local r = ol.noise.cosine(net, ds) return r end)
+  T.ok(err:find("^[^:]*test_noise.lua:%d+:"), "the error points at the caller: " .. err)
+  err = T.raises("must be less than", function() local r = ol.noise.scale(net, ds, {small = 9, big = 8}) return r end)
+  T.ok(err:find("^[^:]*test_noise.lua:%d+:"), "the error points at the caller: " .. err)
+  T.raises("bad argument #3 to 'noise.scale' (option 'loss_options': unknown option 'deltaa'; did you mean 'delta'?)",
+           ol.noise.scale, net, {x = x2, y = y50x3}, {small = 4, big = 8, loss = "huber", loss_options = {deltaa = 1}})
+  T.raises("bad argument #2 to 'noise.scale' (data.y: wrong target shape: 1x7; mse takes a 1x3 target",
+           ol.noise.scale, net, {x = x2, y = y50x7}, {small = 4, big = 8, loss = "mse"})
   T.raises("bad argument #2 to 'noise.scale' (the data set is empty)", ol.noise.scale, net, empty, {})
   T.raises("the data set is empty", ol.noise.cosine, net, {x = ol.zeros(0, 2), y = ol.zeros(0)})
   T.raises("the data have 3 features, the model takes 2", ol.noise.scale, net,
@@ -235,9 +248,12 @@ T.test("bad input: clear errors, nothing changed", function()
            ol.noise.cosine, net, 3)
   T.eq((net:grads() - g):abs():max(), 0, "gradient buffer")
   T.eq(ol._rng_state(), state, "no draw made")
-  -- an error inside (a target the loss refuses) still restores the buffer and mode
+  -- an error inside (a class id out of range past the first row) still
+  -- restores the buffer and the mode
   net:eval()
-  T.raises("evaluate", ol.noise.scale, net, {x = ol.randn(50, 2), y = ol.randn(50, 7)}, {small = 4, big = 8})
+  local ids = ol.ones(50)
+  ids[30] = 9
+  T.raises("evaluate", ol.noise.scale, net, {x = x2, y = ids}, {small = 49, big = 50, batches = 2})
   T.eq((net:grads() - g):abs():max(), 0, "gradient buffer after an error")
   T.eq(net.training, false, "mode after an error")
 end)
