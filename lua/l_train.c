@@ -10,6 +10,7 @@
  *       on_nonfinite = "error" | "stop" | "skip",
  *       clip_grad_norm = nil, clip_grad_value = nil, accumulate = 1,
  *       before_step = function(s, grads) end,
+ *       log_fields = function(s) return {name = number, ...} end,
  *       early_stop = {metric = "val_loss", mode = "min", patience = 5,
  *                     min_delta = 0, restore_best = true},
  *       checkpoint = {path = "run.safetensors", every = 1,
@@ -20,6 +21,10 @@
  * before_step(s, grads): grads is the model's flat gradient (net:grads()),
  * complete, before the checks, clipping and the step; the hook may change
  * it in place; returning false stops the run without taking the step.
+ *
+ * log_fields(s): called after on_epoch when the run writes a log (rank
+ * 0's), its numbers added to that epoch's log line (run.h:
+ * ol_run_log_field); the table is checked whole before any goes in.
  *
  * checkpoint.state() returns a table (numbers, strings, booleans, nested
  * tables) saved with every checkpoint as meta "state"; resume calls
@@ -52,6 +57,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,6 +74,7 @@ typedef struct run {
     int on_step, on_epoch; /* stack indices of the hooks, 0 if none */
     int before_grads, grads; /* before_step and the gradient tensor it gets, 0 if none */
     int ck_state;         /* checkpoint.state, 0 if none */
+    int log_fields;       /* log_fields, 0 if none */
     int opt_idx;          /* stack index of the optimizer userdata */
     int error_ref;        /* registry ref of a hook's error, LUA_NOREF */
     ol_run rules;         /* progress, log, checkpoints, Ctrl-C */
@@ -198,10 +205,82 @@ static int cb_step(void *ctx, const ol_train_state *s) {
     return r->on_step ? call_hook(r, r->on_step, s, 0) : 0;
 }
 
+/* The error of log_fields (what: a message at the stack top). */
+static int log_fields_failed(run *r, int top) {
+    lua_State *L = r->L;
+    lua_pushfstring(L, "train: log_fields: %s", lua_tostring(L, -1));
+    r->error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_settop(L, top);
+    return -1;
+}
+
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* log_fields(s) -> {name = number, ...}: the table is checked whole
+ * (string keys, finite numbers, none of the log's own names), then its
+ * numbers join the epoch's log line in the order of their names (a Lua
+ * table's order varies from run to run). */
+static int add_log_fields(run *r, const ol_train_state *s) {
+    lua_State *L = r->L;
+    const int top = lua_gettop(L);
+    lua_pushvalue(L, r->log_fields);
+    push_state(r, s);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        r->error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        lua_settop(L, top);
+        return -1;
+    }
+    if (!lua_istable(L, top + 1)) {
+        lua_pushfstring(L, "must return a table {name = number, ...}, got %s", luaL_typename(L, top + 1));
+        return log_fields_failed(r, top);
+    }
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, top + 1)) {
+        ol_error err;
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_pushfstring(L, "a key is a %s, not a name", luaL_typename(L, -2));
+            return log_fields_failed(r, top);
+        }
+        const char *name = lua_tostring(L, -2);
+        if (lua_type(L, -1) != LUA_TNUMBER) {
+            lua_pushfstring(L, "field '%s' is a %s, not a number", name, luaL_typename(L, -1));
+            return log_fields_failed(r, top);
+        }
+        if (ol_run_log_field_check(name, lua_tonumber(L, -1), &err)) {
+            lua_pushstring(L, err.msg);
+            return log_fields_failed(r, top);
+        }
+        n++;
+        lua_pop(L, 1);
+    }
+    /* The names stay valid while the table (at top + 1) holds them. */
+    const char **names = lua_newuserdatauv(L, (n ? n : 1) * sizeof *names, 0);
+    size_t k = 0;
+    lua_pushnil(L);
+    while (lua_next(L, top + 1)) {
+        names[k++] = lua_tostring(L, -2);
+        lua_pop(L, 1);
+    }
+    qsort(names, n, sizeof *names, cmp_names);
+    for (k = 0; k < n; k++) {
+        lua_getfield(L, top + 1, names[k]);
+        ol_run_log_field(&r->rules, names[k], lua_tonumber(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_settop(L, top);
+    return 0;
+}
+
 static int cb_epoch(void *ctx, const ol_train_state *s) {
     run *r = ctx;
     if (ol_run_epoch_report(&r->rules, s)) return -1;
     int v = r->on_epoch ? call_hook(r, r->on_epoch, s, 0) : 0;
+    if (v >= 0 && r->log_fields && r->rules.log && add_log_fields(r, s)) v = -1;
+    /* The epoch's log line, with log_fields' numbers, also when a hook failed. */
+    if (ol_run_log_epoch(&r->rules)) return -1;
     /* After the hook, so that what it changes (opt.lr = ...) is saved too;
      * early stopping may end the run there. */
     if (v >= 0) {
@@ -295,6 +374,8 @@ static void read_options(lua_State *L, ol_train_config *cfg, run *r, int *distri
     cfg->grad_norm = ol_opt_bool(&o, "grad_norm", 0);
     cfg->accumulate = ol_opt_integer(&o, "accumulate", 1, 1, LUA_MAXINTEGER);
     ol_opt_function(&o, "before_step");
+    lua_pop(L, 1);
+    ol_opt_function(&o, "log_fields");
     lua_pop(L, 1);
     if (ol_opt_table(&o, "early_stop")) read_early_stop(L, lua_gettop(L), &r->rules.early_stop);
     lua_pop(L, 1);
@@ -469,6 +550,8 @@ static int l_train(lua_State *L) {
     }
     r.grads = 15;
     r.ck_state = lua_isnil(L, 16) ? 0 : 16;
+    lua_getfield(L, 1, "log_fields"); /* 18 */
+    r.log_fields = lua_isnil(L, 18) ? 0 : 18;
 
     if (distributed) cfg.world = dist_world(L);
     ol_train_resume res;

@@ -6,7 +6,7 @@
 --       [--checkpoint FILE] [--resume FILE]
 --       [--pca N|off]
 --       [--seed N] [--log run.jsonl] [--data DIR] [--threads N]
---       [--lr-find [--lr-find-plot FILE]] [--quick] [--help]
+--       [--lr-find [--lr-find-plot FILE]] [--diagnose] [--quick] [--help]
 --
 -- What it shows: a scripted learning-rate schedule (linear warm-up, then
 -- cosine decay), a momentum warm-up (β rises while the lr follows (1-β) so
@@ -15,13 +15,16 @@
 -- epoch loop running in C with Lua called only at the hooks. Ctrl-C stops
 -- after the current batch (saving to --checkpoint FILE when given) and
 -- exits with status 130; --resume FILE continues such a run where it
--- stopped, to the same result as a run never stopped.
+-- stopped, to the same result as a run never stopped. --diagnose measures
+-- the gradient noise each epoch (ol.noise) on a fixed probe of training
+-- images.
 local ol = require "optlua"
 
 local defaults = {
   optimizer = "sgd", lr = nil, epochs = 30, ["batch-size"] = 128,
   hidden = "512,256", dropout = 0, norm = "none", pca = "off", seed = 1, log = nil, data = nil,
   threads = nil, quick = false, accumulate = 1, ["lr-find"] = false, ["lr-find-plot"] = "lr_find.png",
+  diagnose = false,
 }
 
 local DEFAULT_DATA = "/usr/share/datasets/fashion-mnist" -- ol.data.fashion_mnist's default dir
@@ -57,6 +60,9 @@ usage: optlua scripts/train.lua [options]
   --lr-find          run the LR range test instead of training (ol.lr_find: lr from 1e-6 to
                      10 over 100 steps, 30 with --quick), print its suggestion, plot it, exit
   --lr-find-plot FILE  the picture of --lr-find (default lr_find.png)
+  --diagnose         each epoch, on 2048 training images: the gradient noise scale B_simple
+                     (ol.noise.scale, batches of 32 and 512) and the cosine of successive
+                     batch-128 gradients (ol.noise.cosine), printed and, with --log, logged
   --quick            a short run on 6000 training images (smoke test)
   --help             this text]]
 
@@ -73,6 +79,7 @@ local function parse(args)
     if a == "--help" or a == "-h" then print(usage) os.exit(0) end
     if a == "--quick" then o.quick = true i = i + 1
     elseif a == "--lr-find" then o["lr-find"] = true i = i + 1
+    elseif a == "--diagnose" then o.diagnose = true i = i + 1
     else
       local key = a:match("^%-%-([%w%-]+)$")
       if not key or defaults[key] == nil and not OPTIONAL[key] then
@@ -290,7 +297,7 @@ print(string.format("optlua %s: %s, %d parameters, %s lr %.3g, batch %d, %d epoc
   (o.norm ~= "none" and (", " .. o.norm .. " norm") or "") .. (pca and (", PCA " .. o.pca) or "") ..
   (o.clip and (", gradient clipped to norm " .. o.clip) or "") ..
   (o.accumulate > 1 and (", " .. o.accumulate .. " batches per step") or "") ..
-  (o.ema and (", EMA " .. o.ema) or "")))
+  (o.ema and (", EMA " .. o.ema) or "") .. (o.diagnose and ", gradient noise each epoch" or "")))
 
 -- --ema: validation (and the test below) use an exponential moving average
 -- of the weights, updated in C after every step.
@@ -318,6 +325,30 @@ if o["lr-find"] then
   os.exit(0)
 end
 
+-- --diagnose: the gradient noise at the end of each epoch, on a fixed
+-- probe of training images (ol.noise: training mode, the model's gradient
+-- and buffers put back). The RNG is saved and put back around the probe's
+-- split and the noise's draws, so that the run trains as without
+-- --diagnose.
+local noise_probe, noise
+if o.diagnose then
+  local rng = ol._rng_state()
+  noise_probe = #train > 2048 and train:split(2048 / #train) or train
+  ol._rng_set_state(rng)
+end
+local function diagnose()
+  local rng = ol._rng_state()
+  local big = math.min(512, #noise_probe)
+  local r = ol.noise.scale(net, noise_probe, {small = math.min(32, big // 4), big = big, batches = 8})
+  local c = ol.noise.cosine(net, noise_probe, {batch_size = math.min(128, #noise_probe), pairs = 8})
+  ol._rng_set_state(rng)
+  noise = {r = r, cosine = c.mean}
+  local resolved = r.b_simple < math.huge
+  print(string.format("  noise: B_simple %s (tr Σ %.3g, |G|² %.3g%s), cos(successive) %.2f",
+                      resolved and string.format("%.0f", r.b_simple) or "inf", r.trace_sigma, r.grad_sq,
+                      resolved and "" or ": not resolved from the noise", c.mean))
+end
+
 local t0 = ol.clock()
 local final = ol.train{
   model = net, optimizer = opt, data = loader, loss = "cross_entropy",
@@ -330,7 +361,14 @@ local final = ol.train{
     state = function() return {cut = cut, plateau = plateau:state()} end,
     restore = function(t) cut = t.cut plateau:load_state(t.plateau) end} or nil,
   resume = o.resume,
+  -- The noise figures in the log's epoch lines (B_simple only when finite).
+  log_fields = o.diagnose and o.log and function()
+    local b = noise.r.b_simple
+    return {noise_b_simple = b < math.huge and b or nil, noise_trace_sigma = noise.r.trace_sigma,
+            noise_grad_sq = noise.r.grad_sq, noise_cosine = noise.cosine}
+  end or nil,
   on_epoch = function(s)
+    if o.diagnose then diagnose() end
     if plateau:update(s.val_loss, net, probe) then
       cut = cut * 0.5
       print(string.format("  plateau: lr cut to %.3g x schedule (%s)", cut,

@@ -27,6 +27,8 @@ static void free_best(ol_run_early_stop *es, int nbuf) {
 
 void ol_run_free(ol_run *r) {
     free_best(&r->early_stop, r->model ? ol_model_nbuffers(r->model) : 0);
+    json_decref(r->epoch_line);
+    r->epoch_line = NULL;
 }
 
 const char *const ol_run_metric_names[OL_METRIC_COUNT + 1] = {"val_loss", "val_accuracy", "epoch_loss",
@@ -287,6 +289,7 @@ static int early_stop_epoch(ol_run *r, const ol_train_state *s) {
 }
 
 int ol_run_epoch_end(ol_run *r, const ol_train_state *s) {
+    if (ol_run_log_epoch(r)) return -1;
     note_place(r, s);
     r->last_epoch = s->epoch;
     /* A stop asked for on another rank of a world is this rank's interrupt too. */
@@ -454,31 +457,44 @@ static int log_failed(ol_run *r, int e) {
                    strerror(e ? e : EIO));
 }
 
-static int log_state(ol_run *r, const char *event, const ol_train_state *s) {
-    if (!r->log) return 0;
-    if (r->log_failed) return -1;
+/* The log's own fields: the event, the integers, the numbers (in the
+ * order of log_line's list) and val_average. A caller's field
+ * (ol_run_log_field) takes none of these names. */
+static const char *const log_names[] = {
+    "event", "epoch", "step", "batch", "samples",
+    "loss", "accuracy", "epoch_loss", "epoch_accuracy", "grad_norm", "samples_per_s", "elapsed",
+    "val_loss", "val_accuracy", "lr", "momentum",
+    "val_average", NULL};
+enum { LOG_FIRST_NUMBER = 5, LOG_NUMBERS = 11, LOG_VAL_AVERAGE = 16 };
+
+/* The line of event ("step" or "epoch") at the state s. */
+static json_t *log_line(const ol_run *r, const char *event, const ol_train_state *s) {
     double lr, momentum;
     ol_run_optimizer_figures(r->opt, &lr, &momentum);
     json_t *o = json_object();
-    json_object_set_new(o, "event", json_string(event));
-    json_object_set_new(o, "epoch", json_integer(s->epoch));
-    json_object_set_new(o, "step", json_integer(s->step));
-    json_object_set_new(o, "batch", json_integer(s->batch));
-    json_object_set_new(o, "samples", json_integer(s->samples));
-    const struct { const char *k; double v; } nums[] = {
-        {"loss", s->loss}, {"accuracy", s->accuracy}, {"epoch_loss", s->epoch_loss},
-        {"epoch_accuracy", s->epoch_accuracy}, {"grad_norm", s->grad_norm},
-        {"samples_per_s", s->samples_per_s}, {"elapsed", s->elapsed},
-        {"val_loss", s->val_loss}, {"val_accuracy", s->val_accuracy},
-        {"lr", lr}, {"momentum", momentum}};
+    json_object_set_new(o, log_names[0], json_string(event));
+    const int64_t ints[] = {s->epoch, s->step, s->batch, s->samples};
+    for (int i = 0; i < 4; i++) json_object_set_new(o, log_names[1 + i], json_integer(ints[i]));
+    const double nums[LOG_NUMBERS] = {s->loss, s->accuracy, s->epoch_loss, s->epoch_accuracy, s->grad_norm,
+                                      s->samples_per_s, s->elapsed, s->val_loss, s->val_accuracy, lr, momentum};
     int is_step = strcmp(event, "step") == 0;
-    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+    for (int i = 0; i < LOG_NUMBERS; i++) {
+        const char *k = log_names[LOG_FIRST_NUMBER + i];
         /* A step line carries the step's figures, not the last epoch's validation. */
-        if (is_step && strncmp(nums[i].k, "val_", 4) == 0) continue;
-        if (isfinite(nums[i].v)) json_object_set_new(o, nums[i].k, json_real(nums[i].v));
+        if (is_step && strncmp(k, "val_", 4) == 0) continue;
+        if (isfinite(nums[i])) json_object_set_new(o, k, json_real(nums[i]));
     }
     if (!is_step && r->average && isfinite(s->val_loss))
-        json_object_set_new(o, "val_average", json_string(ol_average_kind_name(r->average->kind)));
+        json_object_set_new(o, log_names[LOG_VAL_AVERAGE], json_string(ol_average_kind_name(r->average->kind)));
+    return o;
+}
+
+/* Writes the line o (and frees it). */
+static int log_write(ol_run *r, json_t *o) {
+    if (r->log_failed) {
+        json_decref(o);
+        return -1;
+    }
     errno = 0;
     int bad = json_dumpf(o, r->log, JSON_COMPACT | JSON_REAL_PRECISION(10)) != 0;
     bad = fputc('\n', r->log) == EOF || bad;
@@ -487,8 +503,29 @@ static int log_state(ol_run *r, const char *event, const ol_train_state *s) {
     return bad || ferror(r->log) ? log_failed(r, errno) : 0;
 }
 
+int ol_run_log_field_check(const char *name, double v, ol_error *err) {
+    if (!name[0]) return ol_fail(err, "a field's name is empty");
+    for (int i = 0; log_names[i]; i++)
+        if (strcmp(name, log_names[i]) == 0)
+            return ol_fail(err, "field '%.80s' is one of the log's own fields", name);
+    if (!isfinite(v))
+        return ol_fail(err, "field '%.80s' is %s, not a finite number", name, isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+    return 0;
+}
+
+void ol_run_log_field(ol_run *r, const char *name, double v) {
+    if (r->epoch_line) json_object_set_new(r->epoch_line, name, json_real(v));
+}
+
+int ol_run_log_epoch(ol_run *r) {
+    json_t *o = r->epoch_line;
+    r->epoch_line = NULL;
+    return o ? log_write(r, o) : 0;
+}
+
 int ol_run_close_log(ol_run *r) {
     if (!r->log) return 0;
+    ol_run_log_epoch(r); /* a line made is written */
     errno = 0;
     int bad = ferror(r->log) || fflush(r->log) != 0;
     int e = errno;
@@ -541,7 +578,8 @@ int ol_run_on_batch(ol_run *r, const ol_train_state *s) {
 }
 
 int ol_run_on_step(ol_run *r, const ol_train_state *s) {
-    return log_state(r, "step", s);
+    if (!r->log) return 0;
+    return r->log_failed ? -1 : log_write(r, log_line(r, "step", s));
 }
 
 int ol_run_epoch_report(ol_run *r, const ol_train_state *s) {
@@ -558,5 +596,10 @@ int ol_run_epoch_report(ol_run *r, const ol_train_state *s) {
         fprintf(out, "  %s samples/s  %.1fs\n", rate, s->elapsed);
         fflush(out);
     }
-    return log_state(r, "epoch", s);
+    if (!r->log) return 0;
+    if (r->log_failed) return -1;
+    /* Written by ol_run_log_epoch, once the caller added its fields. */
+    json_decref(r->epoch_line);
+    r->epoch_line = log_line(r, "epoch", s);
+    return 0;
 }

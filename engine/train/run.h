@@ -12,7 +12,11 @@
  *              ("step") and after each epoch ("epoch"). Every line is
  *              checked as it is flushed, and the close too: a failed
  *              write (a full disk) stops the run with log_failed set and
- *              log_err naming log_path and the system's reason.
+ *              log_err naming log_path and the system's reason. The
+ *              epoch line is made by ol_run_epoch_report and written by
+ *              ol_run_log_epoch (or ol_run_epoch_end), so that the caller
+ *              may add its own numbers to it in between (ol_run_log_field:
+ *              ol.train's log_fields).
  *   checkpoint with ck_path set, the model, the optimizer and the RNG are
  *              saved every `every_epochs` epochs and when the run ends
  *              (unless that very step was just saved), in the format that
@@ -86,6 +90,7 @@ typedef struct ol_run_early_stop {
 } ol_run_early_stop;
 
 struct ol_checkpoint;
+struct json_t;
 
 typedef struct ol_run {
     /* set by the caller (ol_run_init clears everything first) */
@@ -112,6 +117,7 @@ typedef struct ol_run {
     int interrupted;      /* stopped by Ctrl-C */
     int save_failed;      /* a save failed: save_err says why */
     ol_error save_err;
+    struct json_t *epoch_line; /* the log's epoch line, made and not yet written */
     int log_failed;       /* a log write failed: log_err says why */
     ol_error log_err;
     int failed;           /* early stopping could not keep or restore its weights: err says why */
@@ -134,8 +140,18 @@ int ol_run_on_batch(ol_run *r, const ol_train_state *s);  /* progress */
 /* The log's lines: -1 (log_failed) when one cannot be written. */
 int ol_run_on_step(ol_run *r, const ol_train_state *s);
 int ol_run_epoch_report(ol_run *r, const ol_train_state *s); /* and the epoch line */
+/* The caller's own number for the epoch's log line that
+ * ol_run_epoch_report made: ol_run_log_field_check says whether name and v
+ * may go in (0, or -1 with err: an empty name, a name of the log's own
+ * fields, a value that is not finite); ol_run_log_field adds it (nothing
+ * without a log). ol_run_log_epoch writes the line, once (0 when there is
+ * none; -1 with log_failed when it cannot be written). */
+int ol_run_log_field_check(const char *name, double v, ol_error *err);
+void ol_run_log_field(ol_run *r, const char *name, double v);
+int ol_run_log_epoch(ol_run *r);
 /* After the caller's own epoch hook, so that what it changed is saved:
- * early stopping's verdict (1: stop), then the cadence's checkpoint. */
+ * the epoch's log line if not yet written, early stopping's verdict (1:
+ * stop), then the cadence's checkpoint. */
 int ol_run_epoch_end(ol_run *r, const ol_train_state *s);
 /* When the run ended without error: the last checkpoint, then early
  * stopping's restore, and the lines saying so or that it was interrupted

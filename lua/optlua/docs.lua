@@ -519,7 +519,9 @@ ol.train{model, optimizer, data, loss = "cross_entropy", loss_options = nil, epo
   takes it back on resume. resume = path: continue a run from a file this option wrote, mid-epoch
   too; with the same options the weights end bit-identical to a run never stopped (same threads).
   Ctrl-C stops after the current batch (with accumulate, after the step it belongs to): "interrupted
-  at epoch e, step s", the result has interrupted = true; a second Ctrl-C ends the program.]]
+  at epoch e, step s", the result has interrupted = true; a second Ctrl-C ends the program.
+  log_fields = function(s) return {name = number, ...} end: called after on_epoch when a log is
+  written; its numbers (finite, string names, none of the log's own fields) join that epoch's line.]]
 D["lr_find"] = [[
 ol.lr_find{model, optimizer, data, loss = "cross_entropy", loss_options = nil, from = 1e-7, to = 10,
            steps = 100, smoothing = 0.98, diverge = 4, progress = false} -> result
@@ -536,6 +538,30 @@ ol.lr_find{model, optimizer, data, loss = "cross_entropy", loss_options = nil, f
   checkpoint in a temporary file, restored also on error); the loader's epoch count moves on.
   r:plot(file [, {title}]) draws the losses on a log lr axis with the suggestion; tostring(r) sums up.
   local r = ol.lr_find{model = net, optimizer = opt, data = loader}; print(r); r:plot("lr.png")]]
+
+D["noise"] = [[
+ol.noise: how noisy the mini-batch gradient is at the current parameters (help("noise.scale"),
+  help("noise.cosine")). data: a dataset (cross_entropy on its class ids) or {x = X, y = T} (T as
+  net:evaluate takes it). Both evaluate in training mode, as ol.train does, and put back the
+  model's mode, gradient buffer (net:grads()) and buffers; the batches come from ol's RNG.
+  Each epoch in a run: on_epoch computes, log_fields puts the numbers in the JSONL log;
+  scripts/train.lua --diagnose does that.]]
+D["noise.scale"] = [[
+ol.noise.scale(net, data [, {small = 32, big = 512, batches = 8, loss = "cross_entropy",
+               loss_options}]) -> {b_simple, trace_sigma, grad_sq, small, big, batches, draws}
+  The simple noise scale B_simple = tr(Sigma)/|G|^2 (McCandlish et al. 2018, App. A.1): G the mean
+  gradient, Sigma the per-example gradients' covariance. From E|G_B|^2 = |G|^2 + tr(Sigma)/B, each of
+  `batches` draws (a batch of small rows and one of big rows) gives
+  |G|^2 ~ (big |G_big|^2 - small |G_small|^2)/(big - small),
+  tr Sigma ~ (|G_small|^2 - |G_big|^2)/(1/small - 1/big); trace_sigma and grad_sq are their means,
+  b_simple their ratio (math.huge when grad_sq <= 0). draws: small_sq, big_sq, trace_sigma, grad_sq,
+  b_simple per draw. small < big <= the rows, batches >= 2.
+  local r = ol.noise.scale(net, ds); print(r.b_simple)]]
+D["noise.cosine"] = [[
+ol.noise.cosine(net, data [, {batch_size = 128, pairs = 8, loss = "cross_entropy", loss_options}])
+  -> {mean, values, batch_size, pairs}
+  The cosine between the mean gradients of two independent batches, for `pairs` pairs: near 1 when
+  the batch gradient is mostly signal, near 0 when it is mostly noise.]]
 
 -- ---- weight averaging ------------------------------------------------------
 D["average"] = [[

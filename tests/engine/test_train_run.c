@@ -6,7 +6,10 @@
  * stopping keeps the best epoch's weights, stops after `patience` epochs
  * without improvement and puts them back at the end; ol_run_resume reads
  * back the place (mid-epoch: the RNG as the epoch began, the sums) and
- * early stopping's record, and refuses what does not fit. */
+ * early stopping's record, and refuses what does not fit; the log's epoch
+ * line is made at the report and written once, with the caller's fields
+ * after the standard ones, and a caller's field that clashes with the log's
+ * own names or is not finite is refused. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -220,8 +223,80 @@ static void test_cadence(void **state) {
     teardown(&f);
 }
 
+/* The log's lines, read back whole. */
+static void read_log(FILE *log, char *buf, size_t size) {
+    rewind(log);
+    size_t n = fread(buf, 1, size - 1, log);
+    buf[n] = 0;
+}
+
+static void test_log_fields(void **state) {
+    (void)state;
+    fixture f;
+    setup(&f);
+    ol_run r;
+    rules_for(&r, &f, 1);
+    r.ck_path = NULL;
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    r.log = log;
+    ol_train_state s;
+    memset(&s, 0, sizeof s);
+    s.epoch = 1;
+    s.step = 3;
+    s.epoch_loss = 0.5;
+    s.loss = s.accuracy = s.epoch_accuracy = s.grad_norm = s.val_loss = s.val_accuracy = NAN;
+    s.samples_per_s = s.elapsed = 1.0;
+    assert_int_equal(ol_run_epoch_report(&r, &s), 0);
+    char buf[1024];
+    read_log(log, buf, sizeof buf);
+    assert_string_equal(buf, ""); /* made, not yet written */
+    ol_error err;
+    assert_int_equal(ol_run_log_field_check("b_simple", 812.5, &err), 0);
+    ol_run_log_field(&r, "b_simple", 812.5);
+    ol_run_log_field(&r, "cos", -0.25);
+    assert_int_equal(ol_run_log_epoch(&r), 0);
+    assert_int_equal(ol_run_log_epoch(&r), 0); /* once */
+    assert_int_equal(ol_run_epoch_end(&r, &s), 0);
+    fflush(log);
+    read_log(log, buf, sizeof buf);
+    const char *want = "{\"event\":\"epoch\",\"epoch\":1,\"step\":3,\"batch\":0,\"samples\":0,"
+                       "\"epoch_loss\":0.5,\"samples_per_s\":1.0,\"elapsed\":1.0,\"lr\":0.001,"
+                       "\"momentum\":0.9,\"b_simple\":812.5,\"cos\":-0.25}\n";
+    assert_string_equal(buf, want);
+    /* a field added with no line made goes nowhere; the end writes a line made */
+    ol_run_log_field(&r, "lost", 1);
+    s.epoch = 2;
+    assert_int_equal(ol_run_epoch_report(&r, &s), 0);
+    assert_int_equal(ol_run_epoch_end(&r, &s), 0);
+    fflush(log);
+    read_log(log, buf, sizeof buf);
+    assert_null(strstr(buf, "lost"));
+    assert_non_null(strstr(buf, "\"epoch\":2,"));
+    /* the log's own names, empty names and values that are not finite */
+    const char *own[] = {"event", "epoch", "val_loss", "val_accuracy", "lr", "momentum", "val_average", "loss"};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        assert_int_equal(ol_run_log_field_check(own[i], 1, &err), -1);
+        assert_non_null(strstr(err.msg, "is one of the log's own fields"));
+    }
+    assert_int_equal(ol_run_log_field_check("", 1, &err), -1);
+    assert_string_equal(err.msg, "a field's name is empty");
+    assert_int_equal(ol_run_log_field_check("x", NAN, &err), -1);
+    assert_string_equal(err.msg, "field 'x' is nan, not a finite number");
+    assert_int_equal(ol_run_log_field_check("x", -INFINITY, &err), -1);
+    assert_string_equal(err.msg, "field 'x' is -inf, not a finite number");
+    /* freed unwritten on an abort */
+    s.epoch = 3;
+    assert_int_equal(ol_run_epoch_report(&r, &s), 0);
+    ol_run_free(&r);
+    assert_null(r.epoch_line);
+    fclose(log);
+    teardown(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_save_contents), cmocka_unit_test(test_cadence),
-                                       cmocka_unit_test(test_early_stop_and_resume)};
+                                       cmocka_unit_test(test_early_stop_and_resume),
+                                       cmocka_unit_test(test_log_fields)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,6 +146,10 @@ local TAKES_OPTIONS = {
   ["ol.lr_find"] = {1, "lr_find", "stesp", "steps", function(o)
     return ol.lr_find(with({model = net, optimizer = opt, data = loader, steps = 3}, o)) end},
   ["lr_find:plot"] = {2, "plot", "titel", "title", function(o) return lrf:plot(dir .. "/lr.png", o) end},
+  ["ol.noise.scale"] = {3, "noise.scale", "smal", "small", function(o)
+    return ol.noise.scale(net, ds, with({small = 2, big = 4}, o)) end},
+  ["ol.noise.cosine"] = {3, "noise.cosine", "pair", "pairs", function(o)
+    return ol.noise.cosine(net, ds, with({batch_size = 2}, o)) end},
   ["ol.plot.lines"] = {1, "lines", "titel", "title", function(o)
     return ol.plot.lines(with({series = {{y = {1, 2}}}, file = dir .. "/l.png"}, o)) end},
   ["ol.landscape.line"] = {5, "line", "stpes", "steps", function(o)

@@ -7,6 +7,7 @@ Usage: python3 test_train_output.py path/to/optlua
 """
 import json
 import os
+import re
 import tempfile
 
 import driver
@@ -175,6 +176,59 @@ def main_job_quick_run_with_norm():
         last = p.out.strip().splitlines()[-1]
         acc = float(last.rsplit(" ", 1)[1].rstrip("%"))
         check(acc > 70, f"quick run with {norm} norm reached only {acc}%")
+
+
+def _figures(line):
+    """An epoch line without its rate and time (which vary run to run)."""
+    return line.split("  ")[:-2]
+
+
+@test
+def main_job_diagnose():
+    driver.need_fashion_mnist()
+    check("--diagnose" in run(TRAIN, "--help", timeout=TIMEOUT).out, "--help lists --diagnose")
+    args = ("--quick", "--hidden", "64", "--epochs", "2")
+    with tempfile.TemporaryDirectory() as d:
+        log = os.path.join(d, "run.jsonl")
+        p = run(TRAIN, *args, "--diagnose", "--log", log, timeout=TIMEOUT)
+        check(p.rc == 0, p.out + p.err)
+        lines = p.out.strip().splitlines()
+        check(lines[0].endswith(", gradient noise each epoch"), lines[0])
+        epoch_at = [i for i, l in enumerate(lines) if l.startswith("epoch ") and "val_acc" in l]
+        check(len(epoch_at) == 2, p.out)
+        noise = []
+        for i in epoch_at:
+            # "  noise: B_simple 812 (tr Σ 3.1, |G|² 0.0038), cos(successive) 0.21"
+            line = lines[i + 1]
+            m = re.fullmatch(r"  noise: B_simple (\S+) \(tr Σ (\S+), \|G\|² ([^,:)]+)"
+                             r"(?:: not resolved from the noise)?\), cos\(successive\) (\S+)", line)
+            check(m, line)
+            noise.append((m.group(1), float(m.group(2)), float(m.group(3)), float(m.group(4))))
+        with open(log) as f:
+            rows = [json.loads(line) for line in f]
+        epochs = [r for r in rows if r["event"] == "epoch"]
+        check(len(epochs) == 2, epochs)
+        for r, (b, tr, g2, cos) in zip(epochs, noise):
+            for k in ("epoch_loss", "val_loss", "lr"):
+                check(k in r, (k, r))
+            check(abs(r["noise_trace_sigma"] - tr) <= 5e-3 * abs(tr), (r, tr))
+            check(abs(r["noise_grad_sq"] - g2) <= 5e-3 * abs(g2), (r, g2))
+            check(abs(r["noise_cosine"] - cos) <= 5e-3 + 1e-9, (r, cos))
+            check(-1 <= r["noise_cosine"] <= 1, r)
+            check(r["noise_trace_sigma"] > 0, r)
+            if r["noise_grad_sq"] > 0:
+                check(abs(r["noise_b_simple"] - r["noise_trace_sigma"] / r["noise_grad_sq"])
+                      <= 1e-8 * r["noise_b_simple"], r)
+                check(abs(float(b) - r["noise_b_simple"]) <= 0.5 + 1e-6 * r["noise_b_simple"], (b, r))
+            else:
+                check(b == "inf" and "noise_b_simple" not in r, (b, r))
+        check(all("noise_trace_sigma" not in r for r in rows if r["event"] == "step"), "step lines")
+    # the probe and the draws leave the RNG as they found it: the run trains as without --diagnose
+    q = run(TRAIN, *args, timeout=TIMEOUT)
+    check(q.rc == 0, q.err)
+    plain = [_figures(l) for l in q.out.splitlines() if l.startswith("epoch ") and "val_acc" in l]
+    check(plain == [_figures(lines[i]) for i in epoch_at], (plain, p.out))
+    check(q.out.strip().splitlines()[-1].split(": ", 1)[1] == lines[-1].split(": ", 1)[1], (q.out, p.out))
 
 
 driver.main()
