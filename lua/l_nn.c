@@ -66,8 +66,15 @@ static lua_Integer check_size(lua_State *L, int arg, const char *what) {
 }
 
 /* ol.nn.linear(in_features, out_features) */
+/* ol.nn.linear(in, out [, {}]): a layer always with its bias; the options
+ * table, when given, takes no option (ol.nn.linear(3, 1, {bias = false})
+ * is an error, not a layer with a bias). */
 static int l_linear(lua_State *L) {
     lua_Integer in = check_size(L, 1, "in_features"), out = check_size(L, 2, "out_features");
+    ol_opts o;
+    ol_opts_begin(L, &o, 3, "linear", 0);
+    ol_opts_end(&o);
+    lua_settop(L, 2);
     new_layer(L, "linear");
     lua_pushinteger(L, in);
     lua_setfield(L, -2, "in");

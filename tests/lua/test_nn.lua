@@ -161,6 +161,9 @@ end)
 T.test("bad input", function()
   local net = ol.nn.mlp{sizes = {4, 8, 3}}
   local x = ol.randn(5, 4)
+  T.raises("bad argument #3 to 'linear' (unknown option 'bias'; this function takes no options)",
+           ol.nn.linear, 3, 1, {bias = false})
+  T.eq(tostring(ol.nn.linear(3, 1, {})), "linear(3, 1)", "an empty options table is fine")
   T.raises("bad argument #1 to 'forward' (input width differs from in_features: input is 5x3, model takes N x 4)",
            function() net:forward(ol.randn(5, 3)) end)
   T.raises("bad argument #2 to 'loss' (class id 4 out of range 1..3 (row 5))",
