@@ -149,7 +149,7 @@ add{
   sigma = 0.1,
   about = "1/2 (x - x*)^T A (x - x*), A with eigenvalues log-spaced over [1, 1e3] in a fixed random basis, "
           .. "x a 10 x 5 matrix started at x* + N(0, I); the gradient A (x - x*) gets N(0, 0.1^2 I) noise; "
-          .. "loss f(x) - 0",
+          .. "loss f(x), 0 at x*",
   fn = function(seed)
     local f = ol.fn.quadratic{dim = QUAD_DIM, cond = QUAD_COND, rotation = true, seed = 7}
     ol.seed(seed)
@@ -184,16 +184,23 @@ add{
   end,
 }
 
--- An MLP 784-64-10 on 6000 Fashion-MNIST training images (the first
--- after a seeded shuffle) and 2000 test images.
-local fmnist = {} -- dir -> {train, test} or {err}: loaded once per Lua state
+-- An MLP 784-64-10 on 6000 Fashion-MNIST training images and 2000 test
+-- images, each a split of its set drawn after ol.seed(1000): the same
+-- subsets for every seed. The subsets of a directory are made once per
+-- Lua state and kept (they do not change).
+local fmnist = {} -- dir -> {train, test} or {err}
 local function fashion_mnist(dir)
   local key = dir or ""
   if not fmnist[key] then
     local ok, train = pcall(ol.data.fashion_mnist, {split = "train", dir = dir})
     local ok2, test = false, nil
     if ok then ok2, test = pcall(ol.data.fashion_mnist, {split = "test", dir = dir}) end
-    fmnist[key] = ok and ok2 and {train = train, test = test} or {err = tostring(ok and test or train)}
+    if ok and ok2 then
+      ol.seed(1000)
+      fmnist[key] = {train = train:split(0.1), test = test:split(0.2)}
+    else
+      fmnist[key] = {err = tostring(ok and test or train)}
+    end
   end
   return fmnist[key]
 end
@@ -206,12 +213,9 @@ add{
   setup = function(seed, dir)
     local d = fashion_mnist(dir)
     if d.err then return nil, "Fashion-MNIST not found: " .. d.err end
-    ol.seed(1000)
-    local train = d.train:split(0.1) -- 6000 images
-    local test = d.test:split(0.2) -- 2000 images
     ol.seed(seed)
     local net = ol.nn.mlp{sizes = {784, 64, 10}}
-    return {model = net, data = ol.data.loader(train, {batch_size = 128, shuffle = true}), eval = test}
+    return {model = net, data = ol.data.loader(d.train, {batch_size = 128, shuffle = true}), eval = d.test}
   end,
 }
 
@@ -530,6 +534,19 @@ local function band(runs, field)
   return xs, mean, lo, hi
 end
 
+-- ol.plot's colours and two more: the full set of optimizers in as many colours.
+local COLORS = {table.unpack(ol.plot.colors)}
+COLORS[#COLORS + 1], COLORS[#COLORS + 2] = "#000000", "#a6761d"
+
+-- An optimizer's colour: by its place in the run's list, the same on
+-- every problem.
+function Result:color(name)
+  for i, n in ipairs(self.optimizers) do
+    if n == name then return COLORS[(i - 1) % #COLORS + 1] end
+  end
+  return COLORS[1]
+end
+
 -- The two pictures of a problem: the loss at each optimizer's best lr
 -- against steps and against seconds, the mean over the seeds bold and
 -- the seeds' min and max as thin lines of the same colour (no key entry).
@@ -539,7 +556,7 @@ function Result:plot(pname, file, field)
   for _, row in ipairs(self.results[pname] or {}) do
     if row.lr then
       k = k + 1
-      local color = ol.plot.colors[(k - 1) % #ol.plot.colors + 1]
+      local color = self:color(row.optimizer)
       local runs = row.cells[row.best].runs
       local xs, mean, lo, hi = band(runs, field)
       if #runs > 1 then
@@ -551,20 +568,10 @@ function Result:plot(pname, file, field)
     end
   end
   if k == 0 then return nil end
-  local yrange = p.yrange
-  if not yrange and p.logy then -- the curves' extent, a little wider (else whole decades)
-    local lo, hi = math.huge, 0
-    for _, s in ipairs(series) do
-      for _, v in ipairs(s.y) do
-        if finite(v) and v > 0 then lo, hi = math.min(lo, v), math.max(hi, v) end
-      end
-    end
-    if hi > lo then yrange = {lo / 1.3, hi * 1.3} end
-  end
   local ok, err = pcall(ol.plot.lines, {
-    series = series, logy = p.logy, yrange = yrange, file = file, size = {900, 560},
-    title = string.format("%s: loss at the best lr, mean over %d seed%s (thin: min and max)", p.title,
-                          self.seeds, self.seeds == 1 and "" or "s"),
+    series = series, logy = p.logy, yrange = p.yrange, file = file, size = {1000, 640},
+    title = string.format("%s: loss at the best lr, mean over %d seed%s%s", pname, self.seeds,
+                          self.seeds == 1 and "" or "s", self.seeds > 1 and " (thin: min and max)" or ""),
     xlabel = field == "steps" and "step" or "seconds", ylabel = p.logy and "loss (log scale)" or "loss",
   })
   if not ok then return nil, tostring(err) end
@@ -598,7 +605,7 @@ function Result:report(dir)
   w("## Settings")
   w()
   w(string.format("- %s run; %d lr%s per optimizer, %d seed%s per lr; %.1f s in all.",
-                  self.quick and "A quick (--quick)" or "A full", self.lrs, self.lrs == 1 and "" or "s",
+                  self.quick and "A quick (--quick)" or "A", self.lrs, self.lrs == 1 and "" or "s",
                   self.seeds, self.seeds == 1 and "" or "s", self.seconds or 0))
   w("- Optimizers: " .. table.concat(self.optimizers, ", ") .. ". Each with its defaults except lr "
     .. "(sgd: momentum 0.9; lookahead: over adam, adam's lr).")

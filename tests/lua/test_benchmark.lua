@@ -129,6 +129,10 @@ T.test("the MLP problem: 784-64-10 on 6000 + 2000 Fashion-MNIST images", functio
   if not s then T.skip(why) end
   T.eq(s.model:num_params(), 784 * 64 + 64 + 64 * 10 + 10)
   T.eq(#s.eval, 2000)
+  T.eq(#s.data, (6000 + 127) // 128, "6000 training images in batches of 128")
+  local s2 = p.setup(2)
+  T.near((s2.eval.x - s.eval.x):norm(), 0, 0, "the same test subset for every seed")
+  T.ok((s2.model:params() - s.model:params()):norm() > 0, "other weights for another seed")
 end)
 
 -- ---- runs ----
