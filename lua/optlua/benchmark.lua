@@ -101,12 +101,12 @@ end
 -- (steps between recorded points), target (the loss of "time to target"),
 -- accuracy (whether it applies), matrices (whether it has 2-D weights),
 -- logy (whether its loss is plotted on a log axis), yrange (the loss axis
--- of its pictures when fixed, else the curves' extent), and
+-- of its pictures when fixed, else ol.plot's choice), and
 --   kind = "fn":    fn(seed) -> {f = a function as ol.fn makes them,
 --                   x = the parameter tensor, sigma = the gradient noise's sd};
 --                   the loss is f(x) - f.min_value (f(x) without a minimum)
---   kind = "train": setup(seed) -> {model, data = loader, eval = dataset} or
---                   nil and why not (a skip)
+--   kind = "train": setup(seed [, dir]) -> {model, data = loader, eval = dataset}
+--                   or nil and why not (a skip); dir: where Fashion-MNIST is
 local PROBLEMS, ORDER = {}, {}
 
 local function add(p)
@@ -618,6 +618,9 @@ function Result:report(dir)
   w("- Steps and seconds to target: per seed the first recorded point at or below the problem's target, "
     .. "the median over the seeds (a seed that does not reach it counts as infinite); \"(k/n seeds)\": "
     .. "how many reached it.")
+  w("- The loss recorded: on the functions and the quadratic, the noise-free loss at the point; on "
+    .. "logreg and mlp, the mean training batch loss over the steps since the last point (curves and "
+    .. "time to target), while the final loss and accuracy are measured on the held-out set.")
   w("- Pictures: the loss at each optimizer's best lr against steps and against seconds, the mean over "
     .. "the seeds bold, their min and max thin in the same colour.")
   for _, note in ipairs(self.notes) do w("- Note: " .. note .. ".") end
