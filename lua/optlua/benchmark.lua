@@ -356,6 +356,7 @@ end
 
 local Result = {}
 Result.__index = Result
+local summarize, pm -- below
 Result.__name = "optlua.benchmark"
 
 local RUN_SPEC = {
@@ -433,11 +434,11 @@ function M.run(opts)
         if r.skipped[pname] then
           if o.progress then print(string.format("benchmark: %s skipped: %s", pname, r.skipped[pname])) end
         else
-          local row = M.summarize(p, name, cells)
+          local row = summarize(p, name, cells)
           rows[#rows + 1] = row
           if o.progress then
             print(string.format("benchmark: %-10s %-10s best lr %s  final loss %s  (%.1f s)", pname, name,
-                                row.lr and string.format("%.3g", row.lr) or "-", M.pm(row.loss_mean, row.loss_sd),
+                                row.lr and string.format("%.3g", row.lr) or "-", pm(row.loss_mean, row.loss_sd),
                                 ol.clock() - t0))
           end
         end
@@ -449,7 +450,7 @@ function M.run(opts)
 end
 
 -- The row of one optimizer on one problem from its cells (see the rules).
-function M.summarize(p, name, cells)
+function summarize(p, name, cells)
   local row = {optimizer = name, cells = cells, grid = {}}
   for i, c in ipairs(cells) do row.grid[i] = c.lr end
   local best, why = M.best_lr(cells)
@@ -477,7 +478,7 @@ end
 -- ---- the report ------------------------------------------------------------
 
 -- "0.0123 ± 0.0004", "0.0123" (no sd), "-" (none).
-function M.pm(m, sd, f)
+function pm(m, sd, f)
   f = f or "%.4g"
   if m == nil then return "-" end
   if not finite(m) then return tostring(m) end
@@ -498,7 +499,7 @@ function Result:table(pname)
     local lr = row.lr and string.format("%.3g%s", row.lr, row.edge and " (edge)" or "") or row.reason
     local acc = "n/a"
     if p.accuracy and row.acc_mean then
-      acc = M.pm(100 * row.acc_mean, row.acc_sd and 100 * row.acc_sd, "%.2f")
+      acc = pm(100 * row.acc_mean, row.acc_sd and 100 * row.acc_sd, "%.2f")
     elseif p.accuracy then acc = "-" end
     local steps, secs = "not reached", "not reached"
     if row.lr and finite(row.target_steps) then
@@ -506,7 +507,7 @@ function Result:table(pname)
       secs = string.format("%.3g", row.target_seconds)
     elseif not row.lr then steps, secs = "-", "-" end
     out[#out + 1] = string.format("| %s | %s | %s | %s | %s | %s |", row.optimizer, lr,
-                                  M.pm(row.loss_mean, row.loss_sd), acc, steps, secs)
+                                  pm(row.loss_mean, row.loss_sd), acc, steps, secs)
   end
   return table.concat(out, "\n")
 end
