@@ -623,7 +623,9 @@ function Result:report(dir)
     .. "logreg and mlp, the mean training batch loss over the steps since the last point (curves and "
     .. "time to target), while the final loss and accuracy are measured on the held-out set.")
   w("- Pictures: the loss at each optimizer's best lr against steps and against seconds, the mean over "
-    .. "the seeds bold, their min and max thin in the same colour.")
+    .. "the seeds bold, their min and max thin in the same colour. Seconds are wall-clock time (ol.clock) "
+    .. "from the run's first step: on the small problems a pause (the garbage collector, another process) "
+    .. "shows as a flat stretch.")
   for _, note in ipairs(self.notes) do w("- Note: " .. note .. ".") end
   local pictures, missing = 0, {}
   for _, pname in ipairs(self.problems) do
