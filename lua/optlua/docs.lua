@@ -641,6 +641,34 @@ cmp:plot(file [, {only = {labels}, loss = true, contour = true, levels, bounds, 
   others: a run landing on the minimum runs off the bottom ("down to ..." or "f_min reached" in the
   key), one that diverged off the picture ("diverged at step k").]]
 D["comparison:table"] = "cmp:table() -> string\n  The comparison table as text."
+D["benchmark"] = [[
+ol.benchmark: optimizers against each other on fixed problems (DeepOBS-like; scripts/benchmark.lua)
+  ol.benchmark.run{...} -> result   r:report(dir)   r:table(problem)   r:plot(problem, file, "steps" | "seconds")
+  ol.benchmark.problems() -> names   ol.benchmark.problem(name) -> its definition
+  ol.benchmark.optimizers(quick) -> names   ol.benchmark.lr_grid(name, n) -> lrs
+  ol.benchmark.mean(xs), .sd(xs) (n - 1; nil below 2), .median(xs), .best_lr(cells), .time_to_target(curve, target)
+  It measures the optimizers' behaviour, not optlua's speed (bench/ does).]]
+D["benchmark.run"] = [[
+ol.benchmark.run{problems = all, optimizers = the full set (quick: sgd, adam, lion, muon), lrs = 7 (quick 4),
+                 seeds = 3 (quick 2), quick = false, progress = false, data = Fashion-MNIST dir} -> result
+  Every optimizer x problem x lr x seed: each optimizer with its defaults except lr (sgd: momentum 0.9;
+  lookahead: over adam). lrs log-spaced from default/10 to default*100. A run whose loss turns non-finite
+  diverged (final loss inf). Best lr: lowest mean final loss over the seeds among lrs with no diverged
+  seed (equal means: the smaller lr). Per row (r.results[problem][i]): optimizer, lr, edge, loss_mean,
+  loss_sd, acc_mean, acc_sd, target_steps and target_seconds (median over seeds, not reached = inf),
+  reached, cells (every lr's runs: curve {steps, seconds, losses}, final, accuracy, diverged).
+  Muon is left out on problems without matrices (r.notes); a problem without its data is in r.skipped.
+  Seeds the global RNG (ol.seed) per run. An unknown problem or optimizer is an error naming the choices.]]
+D["benchmark.problems"] = "ol.benchmark.problems() -> {names}\n  rosenbrock, beale, saddle (noisy gradients), quadratic (50-D, cond 1e3), logreg, mlp (Fashion-MNIST)."
+D["benchmark.problem"] = [[
+ol.benchmark.problem(name) -> {name, title, about, kind = "fn" | "train", steps, every, target, accuracy, matrices, ...}
+  kind "fn": p.fn(seed) -> {f, x, sigma} (the optimizer steps on f's gradient plus N(0, sigma^2) noise);
+  kind "train": p.setup(seed [, dir]) -> {model, data = loader, eval = dataset}, or nil and why (ol.train steps).]]
+D["benchmark:report"] = [[
+r:report(dir) -> path, pictures, missing
+  dir/report.md (machine and version, settings, a Markdown table per problem) and dir/PROBLEM_steps.png,
+  PROBLEM_seconds.png: the loss at each optimizer's best lr, seeds' mean bold, min and max thin.
+  Pictures that could not be drawn (no gnuplot) are counted in the report and listed in `missing`.]]
 D["plot"] = [[
 ol.plot: pictures through gnuplot (Debian gnuplot-nox); PNG, SVG or PDF by the file's extension
   ol.plot.lines{series = {{name = "loss", y = {3, 2, 1.5, 1.2}}}, logy = true, file = "loss.png"}

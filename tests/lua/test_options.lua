@@ -174,6 +174,7 @@ local TAKES_OPTIONS = {
   ["ol.inspect"] = {2, "inspect", "dpeth", "depth", function(o) return ol.inspect({}, o) end},
   ["ol.average.ema"] = {2, "ema", "decya", "decay", function(o) return ol.average.ema(net, o) end},
   ["ol.average.swa"] = {2, "swa", "evrey", "every", function(o) return ol.average.swa(net, o) end},
+  ["ol.benchmark.run"] = {1, "benchmark.run", "seed", "seeds", ol.benchmark.run},
 }
 
 -- Every optimizer constructor, from the registry (a new optimizer is
@@ -204,6 +205,8 @@ for path in ([[
   ol.dist.allreduce ol.dist.barrier ol.dist.broadcast ol.dist.is_initialized ol.dist.rank ol.dist.size
   ol.explore.Run.path_tensor
   ol.fn.list
+  ol.benchmark.best_lr ol.benchmark.lr_grid ol.benchmark.mean ol.benchmark.median ol.benchmark.optimizers
+  ol.benchmark.problem ol.benchmark.problems ol.benchmark.sd ol.benchmark.time_to_target
   ol.help ol.help.text
   ol.init.constant ol.init.fan_in_uniform ol.init.gain ol.init.kaiming_normal ol.init.kaiming_uniform
   ol.init.normal ol.init.orthogonal ol.init.uniform ol.init.xavier_normal ol.init.xavier_uniform ol.init.zeros

@@ -29,6 +29,10 @@ def example(path):
         # temporary directory)
         if os.path.basename(path) == "landscape.lua":
             args += ["--out", d]
+        # benchmark.lua: one cheap problem and two optimizers here (its
+        # full --quick run is in the slow tier, tests/slow)
+        if os.path.basename(path) == "benchmark.lua":
+            args = ["--quick", "--problems", "quadratic", "--optimizers", "sgd,adam", "--out", d]
         p = run(path, *args, cwd=d, timeout=TIMEOUT)
     check(p.rc == 0 and p.out.strip(), f"(exit {p.rc}):\n{p.out[-2000:]}\n{p.err[-2000:]}")
 
