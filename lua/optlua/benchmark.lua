@@ -236,7 +236,13 @@ local function check_problem(name, fname, level)
 end
 
 function M.problem(name)
-  local p = check_problem(name, "problem", 2)
+  if type(name) ~= "string" or not PROBLEMS[name] then
+    local guess = type(name) == "string" and args.closest(name, ORDER)
+    args.error("problem", 1, string.format("unknown problem %s%s (known: %s)",
+               type(name) == "string" and ("'" .. name .. "'") or ("of type " .. type(name)),
+               guess and ("; did you mean '" .. guess .. "'?") or "", table.concat(ORDER, ", ")), 2)
+  end
+  local p = PROBLEMS[name]
   local t = {}
   for k, v in pairs(p) do t[k] = v end
   return t
