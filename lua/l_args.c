@@ -675,9 +675,25 @@ static int l_closest(lua_State *L) {
     return 1;
 }
 
+/* ol._args.typename(v): v's type as the "X expected, got TYPE" messages
+ * name it (a metatable's __name, else the type); ol._args.got(v): v as the
+ * "option 'x' must be ..., got V" messages show it. For the Lua-side
+ * modules' own checks, so that their messages read as the kit's. */
+static int l_typename(lua_State *L) {
+    luaL_checkany(L, 1);
+    lua_pushstring(L, type_name(L, 1));
+    return 1;
+}
+
+static int l_got(lua_State *L) {
+    luaL_checkany(L, 1);
+    push_got(L, 1);
+    return 1;
+}
+
 void ol_open_args(lua_State *L) {
-    static const luaL_Reg funcs[] = {{"options", l_options}, {"error", l_error},
-                                     {"closest", l_closest}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"options", l_options}, {"error", l_error}, {"closest", l_closest},
+                                     {"typename", l_typename}, {"got", l_got}, {NULL, NULL}};
     luaL_newlib(L, funcs);
     lua_setfield(L, -2, "_args");
 }

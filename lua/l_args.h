@@ -149,6 +149,8 @@ int ol_opt_error(ol_opts *o, const char *fmt, ...);
  *   ol._args.error(fname, arg, msg [, level])
  *   ol._args.closest(key, names) -> the name of the list names that key is
  *     most likely a misspelling of (ol_arg_closest), or nil
+ *   ol._args.typename(v) -> v's type as "X expected, got TYPE" names it
+ *   ol._args.got(v) -> v as "option 'x' must be ..., got V" shows it
  * level is error()'s: 2 (the default) blames the caller of the function
  * that calls ol._args; arguments are counted as given (no self discount). */
 void ol_open_args(lua_State *L);

@@ -70,18 +70,8 @@ local SPEC = {
 
 local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
 
-local function type_name(v)
-  local mt = getmetatable(v)
-  local name = type(mt) == "table" and rawget(mt, "__name")
-  if name then return name end
-  if type(v) == "number" or type(v) == "boolean" then return tostring(v) end
-  return type(v)
-end
-
-local function is(v, name)
-  local mt = getmetatable(v)
-  return type(mt) == "table" and rawget(mt, "__name") == name
-end
+local type_name = args.got
+local function is(v, name) return v ~= nil and args.typename(v) == name end
 
 -- lr_i of the sweep.
 local function sweep_lr(from, to, steps, i)

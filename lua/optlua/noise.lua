@@ -63,15 +63,8 @@ local COSINE = {
   loss_options = {"table"},
 }
 
-local function is(v, name)
-  local mt = getmetatable(v)
-  return type(mt) == "table" and rawget(mt, "__name") == name
-end
-
-local function type_name(v)
-  local mt = getmetatable(v)
-  return type(mt) == "table" and rawget(mt, "__name") or type(v)
-end
+local type_name = args.typename
+local function is(v, name) return v ~= nil and args.typename(v) == name end
 
 -- The rows of data as tensors X (N x features, the model's dtype) and T
 -- (the targets), checked against the model, the loss and its options.

@@ -73,16 +73,8 @@ local args = ol._args
 
 local M = {}
 
-local function is(v, name)
-  local mt = getmetatable(v)
-  return type(mt) == "table" and rawget(mt, "__name") == name
-end
-
-local function type_name(v)
-  local mt = getmetatable(v)
-  local name = type(mt) == "table" and rawget(mt, "__name")
-  return name or type(v)
-end
+local type_name = args.typename
+local function is(v, name) return v ~= nil and args.typename(v) == name end
 
 -- The operator's arguments: (net, x, target, kind, opts) or (f, x, opts).
 -- Returns the argument list for ol._hessian_lanczos less its options, the
@@ -178,13 +170,18 @@ function Eigs.__tostring(e)
   return string.format("Hessian eigenvalues (Lanczos, %d steps): %s", e.steps, table.concat(parts, ", "))
 end
 
+-- gauss_newton is a model's option: a function's curvature is its Hessian.
+local function check_gauss_newton(fname, argn, o, model)
+  if not model and o.gauss_newton ~= nil then
+    args.error(fname, argn, "option 'gauss_newton' needs a model (a function's curvature is its Hessian)", 3)
+  end
+end
+
 function M.eigs(...)
   local fname = "spectrum.eigs"
   local base, opts, argn, n, model = operator(fname, 2, {...})
   local o = args.options(fname, argn, opts, EIGS, 2)
-  if not model and o.gauss_newton ~= nil then
-    args.error(fname, argn, "option 'gauss_newton' needs a model (a function's curvature is its Hessian)", 2)
-  end
+  check_gauss_newton(fname, argn, o, model)
   check_k(fname, argn, o.k, n, 2)
   local steps = steps_for(fname, argn, o.steps, math.max(3 * o.k, 30), o.k, n, 2)
   local r = lanczos(base, {
@@ -282,9 +279,7 @@ function M.density(...)
   local fname = "spectrum.density"
   local base, opts, argn, n, model = operator(fname, 2, {...})
   local o = args.options(fname, argn, opts, DENSITY, 2)
-  if not model and o.gauss_newton ~= nil then
-    args.error(fname, argn, "option 'gauss_newton' needs a model (a function's curvature is its Hessian)", 2)
-  end
+  check_gauss_newton(fname, argn, o, model)
   local steps = steps_for(fname, argn, o.steps, 80, 1, n, 2)
   local d = setmetatable({nodes = {}, weights = {}, steps = steps, vectors = o.vectors}, Density)
   -- a failed run (an operator refused, a loss error) leaves the RNG as it was

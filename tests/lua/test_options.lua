@@ -467,4 +467,19 @@ T.test("valid options still work", function()
   T.eq(o.m, 0.5, "defaults are filled in")
 end)
 
+T.test("the Lua-side modules name values and types as the kit does", function()
+  T.eq(ol._args.typename(3), "number")
+  T.eq(ol._args.typename(nil), "nil")
+  T.eq(ol._args.typename(net), "optlua.model")
+  T.eq(ol._args.got(3), "3")
+  T.eq(ol._args.got("f"), "'f'")
+  T.eq(ol._args.got(net), "optlua.model")
+  T.eq(ol._args.closest("epoch", {"epochs", "every"}), "epochs")
+  T.eq(ol._args.closest("zzz", {"epochs", "every"}), nil)
+  -- the same words as the C kit's messages
+  T.raises("option 'validate' must be a dataset, got optlua.model", ol.train,
+           {model = net, optimizer = opt, data = loader, validate = net})
+  T.raises("model expected, got number", ol.evaluate, 3, ds)
+end)
+
 T.run()
