@@ -4,6 +4,7 @@
 #include "core/comm.h"
 
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __GLIBC__
@@ -97,32 +98,59 @@ static char *own_file(void) {
     return realpath(name ? name : "/proc/self/exe", NULL);
 }
 
+/* Opens dir + name, name being `len` bytes; NULL with *why set (a
+ * dlerror message or "out of memory") on failure. */
+static void *open_beside(const char *self, size_t dir, const char *name, size_t len, char *why, size_t whylen,
+                         char *tried, size_t triedlen) {
+    char *path = malloc(dir + len + 1);
+    if (!path) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    memcpy(path, self, dir);
+    memcpy(path + dir, name, len);
+    path[dir + len] = '\0';
+    /* RTLD_GLOBAL: MPI's plugins, which it loads itself, look up MPI's
+     * symbols in the global scope. */
+    void *handle = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+    if (!handle) {
+        const char *e = dlerror();
+        snprintf(why, whylen, "%s", e ? e : "unknown error");
+        snprintf(tried, triedlen, "%s", path);
+    }
+    free(path);
+    return handle;
+}
+
 int ol_comm_load(const char *file, const char *symbol, ol_comm_entry *entry, ol_error *err) {
     char *self = own_file();
     if (!self) return ol_fail(err, "cannot load %s: cannot locate the file of the running program", file);
     char *slash = strrchr(self, '/');
-    size_t dir = slash ? (size_t)(slash - self) + 1 : 0, len = dir + strlen(file) + 1;
-    char *path = malloc(len);
-    if (!path) {
-        free(self);
-        return ol_fail(err, "out of memory");
+    const size_t dir = slash ? (size_t)(slash - self) + 1 : 0;
+    char why[256] = "", tried[256] = "";
+    void *handle = NULL;
+    /* The names in `file`, in order, until one opens (never closed); the
+     * error reports the first one's failure. */
+    for (const char *name = file; !handle && *name;) {
+        const char *colon = strchr(name, ':');
+        const size_t len = colon ? (size_t)(colon - name) : strlen(name);
+        char w[256], t[256];
+        handle = open_beside(self, dir, name, len, w, sizeof w, t, sizeof t);
+        if (!handle && !why[0]) {
+            memcpy(why, w, sizeof why);
+            memcpy(tried, t, sizeof tried);
+        }
+        name += len + (colon ? 1 : 0);
     }
-    memcpy(path, self, dir);
-    memcpy(path + dir, file, len - dir);
     free(self);
-    /* Never closed. RTLD_GLOBAL: MPI's plugins, which it loads itself,
-     * look up MPI's symbols in the global scope. */
-    void *handle = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
     void *fn = handle ? dlsym(handle, symbol) : NULL;
-    int rc = 0;
+    if (!handle) return ol_fail(err, "cannot load %s: %s", tried[0] ? tried : file, why);
     if (!fn) {
-        const char *why = dlerror();
-        rc = ol_fail(err, "cannot load %s: %s", path, why ? why : "unknown error");
-    } else {
-        /* POSIX guarantees that dlsym's object pointer converts to a
-         * function pointer; memcpy says so without a cast ISO C lacks. */
-        memcpy(entry, &fn, sizeof fn);
+        const char *e = dlerror();
+        return ol_fail(err, "cannot load %s: %s", file, e ? e : "unknown error");
     }
-    free(path);
-    return rc;
+    /* POSIX guarantees that dlsym's object pointer converts to a function
+     * pointer; memcpy says so without a cast ISO C lacks. */
+    memcpy(entry, &fn, sizeof fn);
+    return 0;
 }

@@ -73,10 +73,12 @@ typedef int (*ol_comm_entry)(const ol_comm **world, ol_error *err);
 
 /* Loads the shared object named `file` from the directory of the file
  * that holds this code (the program, optlua.so, or whatever links the
- * engine), symlinks resolved, and finds its entry point `symbol`. The
+ * engine), symlinks resolved, and finds its entry point `symbol`. `file`
+ * may list several relative paths separated by ':', tried in order (an
+ * installed program finds the object in the C module directory). The
  * object stays loaded for the life of the process, its symbols visible to
  * the libraries it loads in turn (MPI loads plugins that need them). On
- * failure: "cannot load PATH: REASON". */
+ * failure: "cannot load PATH: REASON", PATH the first one tried. */
 int ol_comm_load(const char *file, const char *symbol, ol_comm_entry *entry, ol_error *err);
 
 #endif
