@@ -83,6 +83,8 @@ def version():
         check(out.startswith("optlua ") and "(Lua 5.4." in out and ", OpenBLAS " in out
               and out.endswith(")\n") and len(out.splitlines()) == 1, out)
         check(words[1][0].isdigit(), out)
+        # The core OpenBLAS runs (openblas_get_corename), last: "..., Haswell core)".
+        check(len(words) >= 6 and words[-1] == "core)" and words[-2].isalnum(), out)
 
 
 @test
