@@ -98,8 +98,9 @@ static char *own_file(void) {
     return realpath(name ? name : "/proc/self/exe", NULL);
 }
 
-/* Opens dir + name, name being `len` bytes; NULL with *why set (a
- * dlerror message or "out of memory") on failure. */
+/* Opens the first `dir` bytes of `self` followed by the `len` bytes of
+ * `name`; on failure NULL, with `why` (a dlerror message or "out of
+ * memory") and `tried` (the path) filled. */
 static void *open_beside(const char *self, size_t dir, const char *name, size_t len, char *why, size_t whylen,
                          char *tried, size_t triedlen) {
     char *path = malloc(dir + len + 1);
