@@ -99,27 +99,28 @@ static char *own_file(void) {
 }
 
 /* Opens the first `dir` bytes of `self` followed by the `len` bytes of
- * `name`; on failure NULL, with `why` (a dlerror message or "out of
- * memory") and `tried` (the path) filled. */
-static void *open_beside(const char *self, size_t dir, const char *name, size_t len, char *why, size_t whylen,
-                         char *tried, size_t triedlen) {
-    char *path = malloc(dir + len + 1);
-    if (!path) {
+ * `name`, and writes that path to `path`; on failure NULL, with `why` (a
+ * dlerror message or "out of memory") filled. */
+static void *open_beside(const char *self, size_t dir, const char *name, size_t len, char *path,
+                         size_t pathlen, char *why, size_t whylen) {
+    char *full = malloc(dir + len + 1);
+    if (!full) {
         snprintf(why, whylen, "out of memory");
+        snprintf(path, pathlen, "%.*s", (int)len, name);
         return NULL;
     }
-    memcpy(path, self, dir);
-    memcpy(path + dir, name, len);
-    path[dir + len] = '\0';
+    memcpy(full, self, dir);
+    memcpy(full + dir, name, len);
+    full[dir + len] = '\0';
+    snprintf(path, pathlen, "%s", full);
     /* RTLD_GLOBAL: MPI's plugins, which it loads itself, look up MPI's
      * symbols in the global scope. */
-    void *handle = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+    void *handle = dlopen(full, RTLD_NOW | RTLD_GLOBAL);
     if (!handle) {
         const char *e = dlerror();
         snprintf(why, whylen, "%s", e ? e : "unknown error");
-        snprintf(tried, triedlen, "%s", path);
     }
-    free(path);
+    free(full);
     return handle;
 }
 
@@ -128,27 +129,26 @@ int ol_comm_load(const char *file, const char *symbol, ol_comm_entry *entry, ol_
     if (!self) return ol_fail(err, "cannot load %s: cannot locate the file of the running program", file);
     char *slash = strrchr(self, '/');
     const size_t dir = slash ? (size_t)(slash - self) + 1 : 0;
-    char why[256] = "", tried[256] = "";
+    char first[512] = "", first_why[256] = "", path[512], why[256];
     void *handle = NULL;
-    /* The names in `file`, in order, until one opens (never closed); the
-     * error reports the first one's failure. */
+    /* The names in `file`, in order, until one opens (never closed); when
+     * none does, the error reports the first one's failure. */
     for (const char *name = file; !handle && *name;) {
         const char *colon = strchr(name, ':');
         const size_t len = colon ? (size_t)(colon - name) : strlen(name);
-        char w[256], t[256];
-        handle = open_beside(self, dir, name, len, w, sizeof w, t, sizeof t);
-        if (!handle && !why[0]) {
-            memcpy(why, w, sizeof why);
-            memcpy(tried, t, sizeof tried);
+        handle = open_beside(self, dir, name, len, path, sizeof path, why, sizeof why);
+        if (!handle && !first[0]) {
+            memcpy(first, path, sizeof first);
+            memcpy(first_why, why, sizeof first_why);
         }
         name += len + (colon ? 1 : 0);
     }
     free(self);
-    void *fn = handle ? dlsym(handle, symbol) : NULL;
-    if (!handle) return ol_fail(err, "cannot load %s: %s", tried[0] ? tried : file, why);
+    if (!handle) return ol_fail(err, "cannot load %s: %s", first[0] ? first : file, first_why);
+    void *fn = dlsym(handle, symbol);
     if (!fn) {
         const char *e = dlerror();
-        return ol_fail(err, "cannot load %s: %s", file, e ? e : "unknown error");
+        return ol_fail(err, "cannot load %s: %s", path, e ? e : "unknown error");
     }
     /* POSIX guarantees that dlsym's object pointer converts to a function
      * pointer; memcpy says so without a cast ISO C lacks. */
