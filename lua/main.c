@@ -42,14 +42,11 @@ static void usage(FILE *f) {
     fflush(f);
 }
 
-/* "OpenBLAS 0.3.21 DYNAMIC_ARCH ..." -> "OpenBLAS 0.3.21", with the core
- * whose kernels OpenBLAS chose for this CPU. */
+/* One line: the version, Lua's, OpenBLAS's build as openblas_get_config
+ * says it ("OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY ..."), and the core
+ * whose kernels OpenBLAS chose for this CPU (openblas_get_corename). */
 static void print_version(void) {
-    const char *cfg = ol_blas_config();
-    const char *sp = strchr(cfg, ' ');
-    sp = sp ? strchr(sp + 1, ' ') : NULL;
-    const int n = sp ? (int)(sp - cfg) : (int)strlen(cfg);
-    printf("optlua %s (%s, %.*s, %s core)\n", OL_VERSION, LUA_RELEASE, n, cfg, ol_blas_core());
+    printf("optlua %s (%s, %s, %s core)\n", OL_VERSION, LUA_RELEASE, ol_blas_config(), ol_blas_core());
     fflush(stdout);
 }
 

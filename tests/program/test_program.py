@@ -85,6 +85,9 @@ def version():
         check(words[1][0].isdigit(), out)
         # The core OpenBLAS runs (openblas_get_corename), last: "..., Haswell core)".
         check(len(words) >= 6 and words[-1] == "core)" and words[-2].isalnum(), out)
+        # OpenBLAS's build as openblas_get_config says it, whole.
+        cfg = driver.run("-e", "print(ol.blas().config)").out.strip()
+        check(cfg and (", " + cfg + ", ") in out, (cfg, out))
 
 
 @test
