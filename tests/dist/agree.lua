@@ -56,6 +56,12 @@ else
   f:write("error " .. tostring(res) .. "\n")
 end
 f:close()
+-- Ranks that disagree all fail, each naming the difference: they meet once
+-- more, so that every rank's line is written before the first failure
+-- status below makes the launcher end the others (a loaded host would
+-- otherwise lose a slower rank's line). A rank that waited for an absent
+-- one does not: that one never comes.
+if not ok and case ~= "absent" then ol.dist.barrier() end
 -- A failed rank ends with a failure status, so that the launcher ends
 -- the others (a rank left waiting in MPI_Finalize would hang the job).
 os.exit(ok and 0 or 3)
