@@ -571,6 +571,16 @@ static int step_begin(run *r, ol_error *err) {
     return r->lookahead ? ol_optim_prepare(r->c->opt, &r->w, err) : 0;
 }
 
+/* What step_begin did, undone before a step that is not taken: with keep,
+ * w and the optimizer's state back from their copies; with a lookahead
+ * alone, the move (w as the last step left it). */
+static void step_undo(run *r) {
+    if (r->keep) snapshot(r, 1);
+    else if (r->lookahead)
+        memcpy(ol_tensor_data(&r->w), ol_tensor_data(&r->backup),
+               (size_t)ol_tensor_numel(&r->w) * ol_dtype_size(r->w.dtype));
+}
+
 /* Forward, loss and backward of the batch into the model's flat gradient.
  * A shard's empty slice computes nothing. */
 static int evaluate(run *r, figures *f, ol_error *err) {
@@ -766,10 +776,7 @@ static int finite(const run *r, const figures *f, double gnorm) {
  * with the last good step's parameters, or skips the batch (which still
  * counts as one of the epoch's). */
 static int nonfinite(run *r, const figures *f, int64_t t, int64_t nb, int stepped, ol_error *err) {
-    if (r->keep) snapshot(r, 1);
-    else if (r->lookahead && !stepped)
-        memcpy(ol_tensor_data(&r->w), ol_tensor_data(&r->backup),
-               (size_t)ol_tensor_numel(&r->w) * ol_dtype_size(r->w.dtype));
+    if (r->keep || !stepped) step_undo(r);
     switch (r->c->on_nonfinite) {
     case OL_NONFINITE_STOP:
         r->s.nonfinite_stop = 1;
@@ -923,9 +930,7 @@ static int step(run *r, figures *f, int64_t nb, ol_error *err) {
     const int64_t t = c->opt->t + 1;
     if (r->dist && reduce(r, f, err)) return -1;
     if (f->stops > 0) {
-        if (r->lookahead) /* the move, undone: w as the last step left it */
-            memcpy(ol_tensor_data(&r->w), ol_tensor_data(&r->backup),
-                   (size_t)ol_tensor_numel(&r->w) * ol_dtype_size(r->w.dtype));
+        step_undo(r);
         r->s.stop_asked = r->stop = 1;
         return 0;
     }
@@ -937,10 +942,7 @@ static int step(run *r, figures *f, int64_t nb, ol_error *err) {
         p.accuracy = (double)f->correct / (double)f->n;
         if (verdict(c->on_grads(c->ctx, &p, &r->g), &r->stop, err)) return -1;
         if (r->stop) { /* a stop asked for here: the step is not taken */
-            if (r->keep) snapshot(r, 1);
-            else if (r->lookahead)
-                memcpy(ol_tensor_data(&r->w), ol_tensor_data(&r->backup),
-                       (size_t)ol_tensor_numel(&r->w) * ol_dtype_size(r->w.dtype));
+            step_undo(r);
             return 0;
         }
     }
